@@ -1,0 +1,218 @@
+import Foundation
+
+/// An element type that `.npy` files can hold: `Float` (`<f4`), `Double` (`<f8`) or `Bool` (`|b1`).
+public protocol NPYElement: Sendable {
+    /// The NumPy type descriptor, little-endian.
+    static var npyDescriptor: String { get }
+    /// Appends the element's little-endian bytes.
+    func appendNPYBytes(to data: inout Data)
+}
+
+extension Float: NPYElement {
+    public static var npyDescriptor: String { "<f4" }
+    public func appendNPYBytes(to data: inout Data) {
+        withUnsafeBytes(of: bitPattern.littleEndian) { data.append(contentsOf: $0) }
+    }
+}
+
+extension Double: NPYElement {
+    public static var npyDescriptor: String { "<f8" }
+    public func appendNPYBytes(to data: inout Data) {
+        withUnsafeBytes(of: bitPattern.littleEndian) { data.append(contentsOf: $0) }
+    }
+}
+
+extension Bool: NPYElement {
+    public static var npyDescriptor: String { "|b1" }
+    public func appendNPYBytes(to data: inout Data) { data.append(self ? 1 : 0) }
+}
+
+/// The contents of a `.npy` file: one of the element types the library reads.
+public enum NPYArray: Sendable, Equatable {
+    case float32(Tensor<Float>)
+    case float64(Tensor<Double>)
+    case bool(Tensor<Bool>)
+
+    /// The array's shape.
+    public var shape: [Int] {
+        switch self {
+        case .float32(let t): t.shape
+        case .float64(let t): t.shape
+        case .bool(let t): t.shape
+        }
+    }
+
+    /// The NumPy name of the element type: `float32`, `float64` or `bool`.
+    public var dtypeName: String {
+        switch self {
+        case .float32: "float32"
+        case .float64: "float64"
+        case .bool: "bool"
+        }
+    }
+
+    /// The values as `Scalar`, converting between float32 and float64 if needed.
+    ///
+    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` for a bool array.
+    public func floatingPoint<Scalar: AttentionScalar>(as: Scalar.Type = Scalar.self, path: String) throws -> Tensor<Scalar> {
+        switch self {
+        case .float32(let t): return t.map { Scalar(fromDouble: Double($0)) }
+        case .float64(let t): return t.map { Scalar(fromDouble: $0) }
+        case .bool:
+            throw AttentionError.invalidFile(path: path, reason: "expected float32 or float64 data, found bool")
+        }
+    }
+}
+
+/// Reading and writing NumPy's `.npy` format (versions 1.0, 2.0 and 3.0): little-endian float32,
+/// float64 and bool arrays in C order. Anything else is rejected with an error that names what was found.
+public enum NPY {
+    private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]   // "\x93NUMPY"
+
+    /// Reads a `.npy` file.
+    public static func read(contentsOf url: URL) throws -> NPYArray {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw AttentionError.invalidFile(path: url.path, reason: "cannot be read (\(error.localizedDescription))")
+        }
+        return try decode(data, path: url.path)
+    }
+
+    /// Writes a tensor as a `.npy` file, atomically: the file appears complete or not at all.
+    public static func write<Element: NPYElement>(_ tensor: Tensor<Element>, to url: URL) throws {
+        do {
+            try encode(tensor).write(to: url, options: .atomic)
+        } catch {
+            throw AttentionError.invalidFile(path: url.path, reason: "cannot be written (\(error.localizedDescription))")
+        }
+    }
+
+    /// The `.npy` (version 1.0) bytes of a tensor.
+    public static func encode<Element: NPYElement>(_ tensor: Tensor<Element>) -> Data {
+        let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)"
+            : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(Element.npyDescriptor)', 'fortran_order': False, 'shape': \(shape), }"
+        // Pad with spaces so that magic (6) + version (2) + length (2) + header ends on 64 bytes, then "\n".
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var data = Data(magic + [1, 0])
+        let length = UInt16(header.utf8.count)
+        data.append(UInt8(length & 0xFF))
+        data.append(UInt8(length >> 8))
+        data.append(contentsOf: Array(header.utf8))
+        for element in tensor.scalars { element.appendNPYBytes(to: &data) }
+        return data
+    }
+
+    /// Parses `.npy` bytes; `path` only names the source in errors.
+    public static func decode(_ data: Data, path: String = "<data>") throws -> NPYArray {
+        let bytes = [UInt8](data)
+        func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
+
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
+            throw fail("not a .npy file (it does not start with \\x93NUMPY)")
+        }
+        let major = bytes[6]
+        let headerLength: Int
+        let headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw fail("truncated .npy header") }
+            headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
+            headerStart = 12
+        default:
+            throw fail("unsupported .npy format version \(major).\(bytes[7])")
+        }
+        guard headerLength <= bytes.count - headerStart else {
+            throw fail("the header claims \(headerLength) bytes but the file has only \(bytes.count - headerStart) after the preamble")
+        }
+        guard let header = String(bytes: bytes[headerStart..<headerStart + headerLength], encoding: .utf8) else {
+            throw fail("the header is not text")
+        }
+        let fields = try NPYHeader(parsing: header, path: path)
+        guard !fields.fortranOrder else {
+            throw fail("Fortran-order (column-major) arrays are not supported; save a C-order array (np.ascontiguousarray)")
+        }
+        try Tensor<Bool>.validate(shape: fields.shape, argument: "\(path) shape")
+        let count = fields.shape.reduce(1, *)
+        let bodyStart = headerStart + headerLength
+        let bodyCount = bytes.count - bodyStart
+
+        func elements<Bits: FixedWidthInteger, T>(_ bits: Bits.Type, _ make: (Bits) -> T) throws -> [T] {
+            let size = MemoryLayout<Bits>.size
+            let (needed, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow, bodyCount == needed else {
+                throw fail("shape \(fields.shape.shapeDescription) of \(fields.descr) needs \(count) × \(size) bytes of data, the file has \(bodyCount)")
+            }
+            return bytes.withUnsafeBytes { raw in
+                (0..<count).map { n in
+                    make(Bits(littleEndian: raw.loadUnaligned(fromByteOffset: bodyStart + n * size, as: Bits.self)))
+                }
+            }
+        }
+
+        switch fields.descr {
+        case "<f4", "=f4":
+            let values = try elements(UInt32.self) { Float(bitPattern: $0) }
+            return .float32(Tensor(uncheckedShape: fields.shape, scalars: values))
+        case "<f8", "=f8":
+            let values = try elements(UInt64.self) { Double(bitPattern: $0) }
+            return .float64(Tensor(uncheckedShape: fields.shape, scalars: values))
+        case "|b1", "?":
+            let values = try elements(UInt8.self) { $0 != 0 }
+            return .bool(Tensor(uncheckedShape: fields.shape, scalars: values))
+        default:
+            let kind = fields.descr.hasPrefix(">") ? " (big-endian)" : ""
+            throw fail("unsupported dtype '\(fields.descr)'\(kind); expected little-endian float32 ('<f4'), float64 ('<f8') or bool ('|b1')")
+        }
+    }
+}
+
+/// The three fields of a `.npy` header, a Python dict literal such as
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
+private struct NPYHeader {
+    var descr = ""
+    var fortranOrder = false
+    var shape: [Int] = []
+
+    init(parsing header: String, path: String) throws {
+        func fail(_ reason: String) -> AttentionError {
+            .invalidFile(path: path, reason: "malformed .npy header (\(reason)): \(header.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        func value(after key: String) throws -> Substring {
+            guard let keyRange = header.range(of: "'\(key)'") ?? header.range(of: "\"\(key)\""),
+                  let colon = header[keyRange.upperBound...].firstIndex(of: ":") else {
+                throw fail("no '\(key)'")
+            }
+            return header[header.index(after: colon)...].drop(while: { $0 == " " })
+        }
+        let descrText = try value(after: "descr")
+        guard let quote = descrText.first, quote == "'" || quote == "\"",
+              let end = descrText.dropFirst().firstIndex(of: quote) else {
+            throw fail("'descr' is not a string")
+        }
+        descr = String(descrText[descrText.index(after: descrText.startIndex)..<end])
+
+        let orderText = try value(after: "fortran_order")
+        if orderText.hasPrefix("True") { fortranOrder = true }
+        else if orderText.hasPrefix("False") { fortranOrder = false }
+        else { throw fail("'fortran_order' is neither True nor False") }
+
+        let shapeText = try value(after: "shape")
+        guard shapeText.first == "(", let close = shapeText.firstIndex(of: ")") else {
+            throw fail("'shape' is not a tuple")
+        }
+        let inner = shapeText[shapeText.index(after: shapeText.startIndex)..<close]
+        shape = try inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .map { text in
+                guard let n = Int(text), n >= 0 else { throw fail("'shape' holds '\(text)'") }
+                return n
+            }
+    }
+}

@@ -1,0 +1,114 @@
+/// A mask checked against one problem's extents, ready to answer "may query i see key j?".
+///
+/// Construction validates everything (window bounds, one key length per batch element, boolean
+/// masks broadcastable to the weights), so evaluation cannot fail.
+struct ResolvedMask: Sendable {
+    /// The structural part, per batch element: the band of visible keys for query `i` is
+    /// `max(0, i + lowerOffset) ... min(keyLimit(b) - 1, i + upperOffset)`.
+    let lowerOffset: Int?   // nil: no lower bound
+    let upperOffset: Int?   // nil: no upper bound
+    let keyLengths: [Int]?
+    let booleans: [Broadcast<Bool>]
+    let keyLength: Int
+
+    init(
+        _ mask: AttentionMask, batchSize: Int, heads: Int, queryLength: Int, keyLength: Int,
+        weightsShape: [Int]
+    ) throws {
+        var lower: Int? = nil
+        var upper: Int? = nil
+        var lengths: [Int]? = nil
+        var booleans: [Broadcast<Bool>] = []
+        func tighten(lower newLower: Int?, upper newUpper: Int?) {
+            if let newLower { lower = Swift.max(lower ?? newLower, newLower) }
+            if let newUpper { upper = Swift.min(upper ?? newUpper, newUpper) }
+        }
+        for component in mask.components {
+            switch component {
+            case .causal(let alignment):
+                tighten(lower: nil,
+                        upper: alignment.diagonalOffset(queryLength: queryLength, keyLength: keyLength))
+            case let .slidingWindow(left, right, alignment):
+                guard left >= 0, right >= 0 else {
+                    throw AttentionError.invalidArgument(
+                        argument: "mask",
+                        reason: "sliding window (left: \(left), right: \(right)) must not have a negative side")
+                }
+                let diagonal = alignment.diagonalOffset(queryLength: queryLength, keyLength: keyLength)
+                tighten(lower: diagonal - left, upper: diagonal + right)
+            case .keyLengths(let given):
+                guard given.count == batchSize else {
+                    throw AttentionError.invalidArgument(
+                        argument: "keyLengths",
+                        reason: "\(given.count) lengths given for a batch of \(batchSize) (one per batch element)")
+                }
+                if let bad = given.firstIndex(where: { $0 < 0 || $0 > keyLength }) {
+                    throw AttentionError.invalidArgument(
+                        argument: "keyLengths",
+                        reason: "length \(given[bad]) of batch element \(bad) is outside 0...\(keyLength) (the key length)")
+                }
+                lengths = zip(lengths ?? given, given).map { Swift.min($0, $1) }
+            case .boolean(let tensor):
+                booleans.append(try Broadcast(tensor, to: weightsShape, argument: "mask"))
+            }
+        }
+        self.lowerOffset = lower
+        self.upperOffset = upper
+        self.keyLengths = lengths
+        self.booleans = booleans
+        self.keyLength = keyLength
+    }
+
+    /// The contiguous range of keys that the structural components (causal, window, key lengths)
+    /// leave visible to query `i` of batch element `b`; boolean masks may hide more inside it.
+    func keyRange(batch b: Int, query i: Int) -> Range<Int> {
+        let start = Swift.max(0, lowerOffset.map { i + $0 } ?? 0)
+        var end = keyLengths?[b] ?? keyLength
+        if let upperOffset { end = Swift.min(end, i + upperOffset + 1) }
+        return start < end ? start..<end : 0..<0
+    }
+
+    /// Whether query `i` of batch element `b`, head `h`, may attend to key `j`.
+    func allows(batch b: Int, head h: Int, query i: Int, key j: Int) -> Bool {
+        guard keyRange(batch: b, query: i).contains(j) else { return false }
+        for boolean in booleans where !boolean[b, h, i, j] { return false }
+        return true
+    }
+}
+
+/// A tensor broadcast to a rank-4 target `[B, H, Nq, Nk]` without copying: trailing dimensions
+/// align, and a dimension of extent 1 repeats.
+struct Broadcast<Element: Sendable>: Sendable {
+    let scalars: [Element]
+    let strides: (Int, Int, Int, Int)
+
+    /// - Parameter targetShape: the shape as the user sees it (rank 1 to 4); it is padded with
+    ///   leading ones to rank 4 for indexing.
+    init(_ tensor: Tensor<Element>, to targetShape: [Int], argument: String) throws {
+        guard tensor.rank <= targetShape.count else {
+            throw AttentionError.shapeMismatch(
+                argument: argument, shape: tensor.shape, other: "the attention weights", otherShape: targetShape,
+                reason: "it has more dimensions than the weights")
+        }
+        let padded = Array(repeating: 1, count: targetShape.count - tensor.rank) + tensor.shape
+        var strides = Array(repeating: 0, count: padded.count)
+        var stride = 1
+        for axis in padded.indices.reversed() {
+            let extent = padded[axis]
+            guard extent == targetShape[axis] || extent == 1 else {
+                throw AttentionError.shapeMismatch(
+                    argument: argument, shape: tensor.shape, other: "the attention weights", otherShape: targetShape,
+                    reason: "dimension \(axis - (targetShape.count - tensor.rank)) has extent \(extent), which is neither \(targetShape[axis]) nor 1")
+            }
+            strides[axis] = extent == 1 ? 0 : stride
+            stride *= extent
+        }
+        let four = Array(repeating: 0, count: 4 - strides.count) + strides
+        self.scalars = tensor.scalars
+        self.strides = (four[0], four[1], four[2], four[3])
+    }
+
+    subscript(b: Int, h: Int, i: Int, j: Int) -> Element {
+        scalars[b * strides.0 + h * strides.1 + i * strides.2 + j * strides.3]
+    }
+}

@@ -1,0 +1,148 @@
+/// A small N-dimensional array in row-major (C) order with contiguous storage.
+///
+/// `Tensor` is a value type: copies share storage until one of them is written (copy on write).
+/// Shapes follow the PyTorch convention used throughout the library, for example
+/// `[batch, heads, sequence, headDimension]` for attention inputs. A rank-0 tensor (`shape == []`)
+/// holds one element.
+///
+/// ```swift
+/// let keys = try Tensor<Double>([[0.1, 0.2], [0.2, 0.3]])   // shape [2, 2]
+/// keys[1, 0]                                                 // 0.2
+/// ```
+public struct Tensor<Element: Sendable>: Sendable {
+    /// The extent of each dimension, outermost first.
+    public private(set) var shape: [Int]
+    /// The elements in row-major order; `scalars.count == shape.reduce(1, *)`.
+    public private(set) var scalars: [Element]
+
+    /// Creates a tensor from a shape and its elements in row-major order.
+    ///
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if a dimension is negative
+    ///   or the element count does not match the shape.
+    public init(shape: [Int], scalars: [Element]) throws {
+        try Tensor.validate(shape: shape, argument: "shape")
+        let count = shape.reduce(1, *)
+        guard scalars.count == count else {
+            throw AttentionError.invalidShape(
+                argument: "scalars", shape: shape,
+                reason: "the shape holds \(count) elements but \(scalars.count) were given")
+        }
+        self.shape = shape
+        self.scalars = scalars
+    }
+
+    /// Creates a tensor of the given shape with every element equal to `value`.
+    public init(repeating value: Element, shape: [Int]) throws {
+        try Tensor.validate(shape: shape, argument: "shape")
+        self.shape = shape
+        self.scalars = Array(repeating: value, count: shape.reduce(1, *))
+    }
+
+    /// Internal initializer for shapes the library has already validated.
+    init(uncheckedShape shape: [Int], scalars: [Element]) {
+        self.shape = shape
+        self.scalars = scalars
+    }
+
+    /// The number of dimensions.
+    public var rank: Int { shape.count }
+
+    /// The total number of elements.
+    public var count: Int { scalars.count }
+
+    /// The distance in elements between neighbours along each dimension.
+    public var strides: [Int] { Tensor.rowMajorStrides(of: shape) }
+
+    /// Reads or writes one element. Every index must be inside its dimension (as with `Array`).
+    public subscript(indices: Int...) -> Element {
+        get { scalars[flatIndex(indices)] }
+        set { scalars[flatIndex(indices)] = newValue }
+    }
+
+    /// The same elements under a new shape with the same element count.
+    public func reshaped(_ newShape: [Int]) throws -> Tensor {
+        try Tensor.validate(shape: newShape, argument: "shape")
+        guard newShape.reduce(1, *) == count else {
+            throw AttentionError.invalidShape(
+                argument: "shape", shape: newShape,
+                reason: "cannot reshape \(shape.shapeDescription) (\(count) elements) to it")
+        }
+        return Tensor(uncheckedShape: newShape, scalars: scalars)
+    }
+
+    /// Applies `transform` to every element.
+    public func map<Result: Sendable>(_ transform: (Element) throws -> Result) rethrows -> Tensor<Result> {
+        Tensor<Result>(uncheckedShape: shape, scalars: try scalars.map(transform))
+    }
+
+    /// Calls `body` with the contiguous storage.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
+        try scalars.withUnsafeBufferPointer(body)
+    }
+
+    /// Calls `body` with the contiguous storage, mutable.
+    public mutating func withUnsafeMutableBufferPointer<R>(
+        _ body: (inout UnsafeMutableBufferPointer<Element>) throws -> R
+    ) rethrows -> R {
+        try scalars.withUnsafeMutableBufferPointer(body)
+    }
+
+    private func flatIndex(_ indices: [Int]) -> Int {
+        precondition(indices.count == shape.count,
+                     "Tensor of rank \(shape.count) indexed with \(indices.count) indices")
+        var flat = 0
+        for (index, extent) in zip(indices, shape) {
+            precondition(index >= 0 && index < extent, "index \(index) out of range 0..<\(extent)")
+            flat = flat * extent + index
+        }
+        return flat
+    }
+
+    static func validate(shape: [Int], argument: String) throws {
+        if shape.contains(where: { $0 < 0 }) {
+            throw AttentionError.invalidShape(argument: argument, shape: shape,
+                                              reason: "dimensions must not be negative")
+        }
+        var product = 1
+        for extent in shape {
+            let (next, overflow) = product.multipliedReportingOverflow(by: extent)
+            guard !overflow else {
+                throw AttentionError.invalidShape(argument: argument, shape: shape,
+                                                  reason: "the element count overflows Int")
+            }
+            product = next
+        }
+    }
+
+    static func rowMajorStrides(of shape: [Int]) -> [Int] {
+        var strides = Array(repeating: 1, count: shape.count)
+        var stride = 1
+        for axis in shape.indices.reversed() {
+            strides[axis] = stride
+            stride *= shape[axis]
+        }
+        return strides
+    }
+}
+
+extension Tensor: Equatable where Element: Equatable {}
+
+extension Tensor where Element: Numeric {
+    /// A tensor of zeros.
+    public init(zeros shape: [Int]) throws {
+        try self.init(repeating: 0, shape: shape)
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let shown = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
+        let more = count > 8 ? ", … (\(count) elements)" : ""
+        return "Tensor<\(Element.self)>\(shape.shapeDescription) [\(shown)\(more)]"
+    }
+}
+
+extension Array where Element == Int {
+    /// `[2, 3, 4]` for messages.
+    var shapeDescription: String { "[" + map(String.init).joined(separator: ", ") + "]" }
+}

@@ -1,0 +1,2 @@
+import AttentionCLI
+AttentionCommand.main()
