@@ -24,8 +24,9 @@ let package = Package(
         .executableTarget(name: "AttentionTool", dependencies: ["AttentionCLI"]),
 
         // MARK: test targets
-        .testTarget(name: "AttentionTests", dependencies: ["Attention"]),
-        .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention"]),
+        .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
+        .testTarget(name: "AttentionTests", dependencies: ["Attention", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,8 @@
 /// Building tensors from nested Swift arrays, and reading them back.
-extension Tensor {
+///
+/// Limited to the element types tensors hold in practice (`Float`, `Double`, `Bool`) so that a
+/// nested array literal always means a higher rank, never a vector of arrays.
+extension Tensor where Element: NPYElement {
     /// A rank-1 tensor from an array.
     public init(_ vector: [Element]) {
         self.init(uncheckedShape: [vector.count], scalars: vector)

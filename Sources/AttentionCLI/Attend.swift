@@ -1,0 +1,141 @@
+import ArgumentParser
+import Attention
+import Foundation
+
+/// `attention attend`: scaled dot-product attention on `.npy` files.
+struct Attend: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute scaled dot-product attention on .npy arrays.",
+        discussion: """
+            Shapes (the last two dimensions are sequence and features):
+              query  [B, Hq, Nq, D]   key [B, Hkv, Nk, D]   value [B, Hkv, Nk, Dv]
+              also [H, N, D], unbatched [N, D], or a single query [D] with key [Nk, D].
+            Hq must be a multiple of Hkv (grouped-query attention). Query, key and value must
+            share one dtype, float32 or float64; the outputs have that dtype. Masks intersect:
+            a key is visible when every given mask allows it. A query that sees no key outputs 0
+            and has log-sum-exp -inf.
+
+            Examples:
+              attention attend --query q.npy --key k.npy --value v.npy --output o.npy
+              attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
+                  --causal --window 128,0 --weights w.npy --lse lse.npy
+              attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
+                  --key-lengths 7,5 --mask m.npy --bias alibi.npy --scale 0.125
+            """
+    )
+
+    @Option(help: ArgumentHelp("Queries, .npy.", valueName: "Q.npy")) var query: String
+    @Option(help: ArgumentHelp("Keys, .npy.", valueName: "K.npy")) var key: String
+    @Option(help: ArgumentHelp("Values, .npy.", valueName: "V.npy")) var value: String
+    @Option(help: ArgumentHelp("Where to write the output (shape of query with D replaced by Dv).", valueName: "O.npy"))
+    var output: String
+    @Option(help: ArgumentHelp("Also write the weights [B, Hq, Nq, Nk].", valueName: "W.npy")) var weights: String?
+    @Option(help: ArgumentHelp("Also write the log-sum-exp of each row [B, Hq, Nq].", valueName: "L.npy")) var lse: String?
+    @Option(help: "Multiply Q·Kᵀ by this (default 1/√D).") var scale: Double?
+    @Flag(help: "Causal mask, bottom-right aligned: query i sees key j when j <= i + Nk - Nq.") var causal = false
+    @Flag(help: "Causal mask, top-left aligned (PyTorch's is_causal): query i sees key j when j <= i.")
+    var causalTopLeft = false
+    @Option(help: ArgumentHelp(
+        "Sliding window around the bottom-right aligned diagonal d = i + Nk - Nq: keys d-LEFT ... d+RIGHT. Example: --window 3,0",
+        valueName: "LEFT,RIGHT"))
+    var window: IntegerList?
+    @Option(help: ArgumentHelp(
+        "Real keys per batch element; later keys are padding. Example: --key-lengths 7,5", valueName: "L1,L2,..."))
+    var keyLengths: IntegerList?
+    @Option(help: ArgumentHelp("Boolean mask, true = may attend, broadcastable to [B, Hq, Nq, Nk].", valueName: "M.npy"))
+    var mask: String?
+    @Option(help: ArgumentHelp("Additive bias on the scaled scores (float), broadcastable to [B, Hq, Nq, Nk]; -inf hides a key.",
+                               valueName: "B.npy"))
+    var bias: String?
+    @Flag(inversion: .prefixedNo, help: "Reject inputs holding NaN or infinity (on by default).") var checkFinite = true
+
+    func validate() throws {
+        if causal && causalTopLeft {
+            throw ValidationError("--causal and --causal-top-left are two alignments of one mask: pass one of them")
+        }
+        if let window {
+            guard window.values.count == 2, window.values.allSatisfy({ $0 >= 0 }) else {
+                throw ValidationError("--window takes two non-negative integers LEFT,RIGHT, got '\(window.text)'")
+            }
+        }
+        if let keyLengths, keyLengths.values.contains(where: { $0 < 0 }) {
+            throw ValidationError("--key-lengths must not be negative, got '\(keyLengths.text)'")
+        }
+    }
+
+    func run() throws {
+        switch try NPY.read(contentsOf: URL(fileURLWithPath: query)) {
+        case .float32: try attend(Float.self)
+        case .float64: try attend(Double.self)
+        case .bool:
+            throw AttentionError.invalidFile(path: query, reason: "expected float32 or float64 queries, found bool")
+        }
+    }
+
+    private func attend<Scalar: AttentionScalar>(_: Scalar.Type) throws {
+        let q: Tensor<Scalar> = try load(query, "query")
+        let k: Tensor<Scalar> = try load(key, "key")
+        let v: Tensor<Scalar> = try load(value, "value")
+        let b: Tensor<Scalar>? = try bias.map { path in
+            try NPY.read(contentsOf: URL(fileURLWithPath: path)).floatingPoint(as: Scalar.self, path: path)
+        }
+        if checkFinite {
+            try q.checkFinite(argument: "query (\(query))")
+            try k.checkFinite(argument: "key (\(key))")
+            try v.checkFinite(argument: "value (\(value))")
+        }
+        let result = try scaledDotProductAttention(
+            query: q, key: k, value: v, mask: try buildMask(), bias: b, scale: scale.map { Scalar(fromDouble: $0) },
+            returning: [weights != nil ? .weights : [], lse != nil ? .logSumExp : []])
+        try write(result.output, to: output)
+        if let weights, let w = result.weights { try write(w, to: weights) }
+        if let lse, let l = result.logSumExp { try write(l, to: lse) }
+    }
+
+    /// Reads a float array that must have exactly the query's dtype.
+    private func load<Scalar: AttentionScalar>(_ path: String, _ name: String) throws -> Tensor<Scalar> {
+        let array = try NPY.read(contentsOf: URL(fileURLWithPath: path))
+        switch array {
+        case .float32(let t as Tensor<Scalar>): return t
+        case .float64(let t as Tensor<Scalar>): return t
+        default:
+            let expected = Scalar.self == Float.self ? "float32" : "float64"
+            throw AttentionError.invalidFile(
+                path: path, reason: "\(name) is \(array.dtypeName) but the query is \(expected): pass one dtype for query, key and value")
+        }
+    }
+
+    private func buildMask() throws -> AttentionMask {
+        var mask = AttentionMask.none
+        if causal { mask = mask && .causal }
+        if causalTopLeft { mask = mask && .causal(.topLeft) }
+        if let window { mask = mask && .slidingWindow(left: window.values[0], right: window.values[1]) }
+        if let keyLengths { mask = mask && .keyLengths(keyLengths.values) }
+        if let path = self.mask {
+            guard case .bool(let m) = try NPY.read(contentsOf: URL(fileURLWithPath: path)) else {
+                throw AttentionError.invalidFile(path: path, reason: "--mask needs a bool array (true = may attend)")
+            }
+            mask = mask && .boolean(m)
+        }
+        return mask
+    }
+
+    private func write<Scalar: AttentionScalar>(_ tensor: Tensor<Scalar>, to path: String) throws {
+        try NPY.write(tensor, to: URL(fileURLWithPath: path))
+        print("wrote \(path) \(tensor.shape) \(Scalar.self == Float.self ? "float32" : "float64")")
+    }
+}
+
+/// A comma-separated list of integers on the command line, such as `7,5`.
+struct IntegerList: ExpressibleByArgument {
+    let text: String
+    let values: [Int]
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count else { return nil }
+        self.text = argument
+        self.values = values
+    }
+}
