@@ -10,10 +10,10 @@ struct Attend: ParsableCommand {
             Shapes (the last two dimensions are sequence and features):
               query  [B, Hq, Nq, D]   key [B, Hkv, Nk, D]   value [B, Hkv, Nk, Dv]
               also [H, N, D], unbatched [N, D], or a single query [D] with key [Nk, D].
-            Hq must be a multiple of Hkv (grouped-query attention). Query, key and value must
-            share one dtype, float32 or float64; the outputs have that dtype. Masks intersect:
-            a key is visible when every given mask allows it. A query that sees no key outputs 0
-            and has log-sum-exp -inf.
+            Hq must be a multiple of Hkv (grouped-query attention). Query, key and
+            value share one dtype, float32 or float64; the outputs have that dtype.
+            Masks intersect: a key is visible when every given mask allows it.
+            A query that sees no key outputs 0 and has log-sum-exp -inf.
 
             Examples:
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy

@@ -8,8 +8,9 @@ public struct AttentionCommand: ParsableCommand {
         discussion: """
             Start with the walkthrough:
               attention demo
-            Compute attention on your own arrays (.npy files, float32 or float64):
-              attention attend --query q.npy --key k.npy --value v.npy --output o.npy --causal
+            Compute attention on your own arrays (.npy, float32 or float64):
+              attention attend --query q.npy --key k.npy --value v.npy \\
+                  --output o.npy --causal
             """,
         version: "0.1.0",
         subcommands: [Demo.self, Attend.self]

@@ -7,8 +7,8 @@ struct Demo: ParsableCommand {
         discussion: """
             Prints, in order:
               1. the worked single-query example: scores, softmax, weighted sum;
-              2. "The cat sat on the mat" with 4-d embeddings, and three queries (noun-like,
-                 verb-like, article-like) with their weights as bars;
+              2. "The cat sat on the mat" with 4-d embeddings and three queries
+                 (noun-like, verb-like, article-like), their weights as bars;
               3. attention against a simple average, by cosine similarity to "cat";
               4. the full self-attention matrix, then the causal one;
               5. a temperature sweep with the entropy of each distribution.

@@ -107,13 +107,12 @@ enum DemoWalkthrough {
                               ("Causal mask: each word sees itself and the words before it", AttentionMask.causal)] {
             let r = try scaledDotProductAttention(query: x, key: x, value: x, mask: mask, returning: .weights)
             let w = r.weights?.rows ?? []
-            let largest = w.joined().max() ?? 1
-            out += "  \(title) (row = query, column = key; shades relative to the largest weight):\n"
+            out += "  \(title).\n  Row = query, column = key; the shades compare each row's weights with its largest.\n"
             out += "    " + Format.left("", 5) + words.map { Format.right($0, 6) }.joined() + "\n"
             for (word, row) in zip(words, w) {
                 out += "    " + Format.left(word, 5)
                     + row.map { Format.right(Format.number($0), 6) }.joined()
-                    + "   " + row.map { Format.shade($0 / largest) }.joined() + "\n"
+                    + "   " + row.map { Format.shade($0 / (row.max() ?? 1)) }.joined() + "\n"
             }
             out += "\n"
         }
