@@ -1,6 +1,18 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+// The kernels are Swift, written once in _AttentionKernels as always-inlined functions. The
+// _AttentionKernelsAVX512 module inlines them under AVX-512 code generation; the library picks it at
+// run time when the CPU has AVX-512 (see Sources/Attention/Kernels/Dispatch.swift). Both kernel
+// modules are optimized even in debug builds: unoptimized SIMD code is a hundred times slower.
+// The manifest is evaluated on the build machine, so its architecture is the target's in native builds.
+#if arch(x86_64)
+let avx512Flags = ["-target-cpu", "skylake-avx512"]
+#else
+let avx512Flags: [String] = []
+#endif
+let optimized = ["-O"]
+
 let package = Package(
     name: "swift-attention",
     // MARK: products
@@ -13,7 +25,12 @@ let package = Package(
     ],
     targets: [
         // MARK: library targets
-        .target(name: "Attention"),
+        .target(name: "Attention", dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_CPUFeatures"]),
+        .target(name: "_AttentionKernels", swiftSettings: [.unsafeFlags(optimized)]),
+        .target(
+            name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],
+            swiftSettings: [.unsafeFlags(optimized + avx512Flags)]),
+        .target(name: "_CPUFeatures"),
         .target(
             name: "AttentionCLI",
             dependencies: [

@@ -28,6 +28,8 @@ public struct AttentionResult<Scalar: AttentionScalar>: Sendable {
     /// `L_i = log Σ_j exp(S_ij)` over the visible keys, if requested; `-infinity` for a dead row.
     /// With it, `P_ij = exp(S_ij - L_i)`: the backward pass and the merging of partial results need it.
     public let logSumExp: Tensor<Scalar>?
+    /// Which code computed the result, and why (for example, `Double` always runs on the reference).
+    public let path: AttentionPath
 }
 
 extension Tensor where Element: AttentionScalar {

@@ -137,7 +137,7 @@ public func attention<Scalar: AttentionScalar>(
         shape: shape, mask: mask, keepWeights: true, bias: nil,
         score: { _, _, i, j in score.score(q[i * dq..<(i + 1) * dq], k[j * dk..<(j + 1) * dk]) },
         value: { _, _, j, c in v[j * dv + c] })
-    return AttentionResult(result, shape: shape, outputs: .all)
+    return AttentionResult(result, shape: shape, outputs: .all, reason: "score functions other than scaled dot product run on the reference")
 }
 
 /// One query against a few keys, the form attention is first taught in: returns the raw scores,

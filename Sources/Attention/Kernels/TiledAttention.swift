@@ -1,0 +1,161 @@
+import Foundation
+import _AttentionKernels
+import _AttentionKernelsAVX512
+
+/// Runs the tiled kernel for a validated Float problem: chooses tiles, key splits and packing,
+/// keeps every buffer alive while the workers run, and merges split results.
+enum TiledAttention {
+    /// Br: query rows per block. Bc: keys per block (a multiple of 32).
+    static let rowBlock = 64
+    static func keyBlock(headDimension D: Int) -> Int { D > 128 ? 64 : 128 }
+
+    struct Kernels {
+        let forward: (UnsafePointer<ForwardDescriptor>, Int, ForwardScratch) -> Void
+        let packKeys: (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+        let merge: (UnsafePointer<ForwardDescriptor>, Range<Int>) -> Void
+
+        init(_ isa: KernelInstructionSet) {
+            switch isa {
+            case .avx512:
+                forward = { AVX512Kernels.forward($0, item: $1, scratch: $2) }
+                packKeys = { AVX512Kernels.packKeys($0, D: $1, keyBlock: $2, count: $3, into: $4) }
+                merge = { AVX512Kernels.merge($0, rows: $1) }
+            case .portable:
+                forward = { PortableKernels.forward($0, item: $1, scratch: $2) }
+                packKeys = { PortableKernels.packKeys($0, D: $1, keyBlock: $2, count: $3, into: $4) }
+                merge = { PortableKernels.merge($0, rows: $1) }
+            }
+        }
+    }
+
+    static func forward(
+        _ p: AttentionProblem<Float>, outputs: AttentionOutputs, isa: KernelInstructionSet, threads: Int
+    ) -> AttentionResult<Float> {
+        let s = p.shape
+        let kernels = Kernels(isa)
+        var output = [Float](repeating: 0, count: s.B * s.Hq * s.Nq * s.Dv)
+        var lse = outputs.contains(.logSumExp) ? [Float](repeating: 0, count: s.B * s.Hq * s.Nq) : []
+        var weights = outputs.contains(.weights) ? [Float](repeating: 0, count: s.B * s.Hq * s.Nq * s.Nk) : []
+        var detail = ""
+        let wantsWeights = outputs.contains(.weights)
+
+        p.query.withUnsafeBufferPointer { q in
+        p.key.withUnsafeBufferPointer { k in
+        p.value.withUnsafeBufferPointer { v in
+        output.withUnsafeMutableBufferPointer { o in
+        lse.withUnsafeMutableBufferPointer { lse in
+        weights.withUnsafeMutableBufferPointer { w in
+        withMaskPointers(p) { keyLengths, booleans, bias in
+            guard let q = q.baseAddress, let k = k.baseAddress, let v = v.baseAddress, let o = o.baseAddress else { return }
+            var d = ForwardDescriptor(q: q, k: k, v: v, o: o)
+            (d.B, d.Hq, d.Hkv, d.Nq, d.Nk, d.D, d.Dv) = (s.B, s.Hq, s.Hkv, s.Nq, s.Nk, s.D, s.Dv)
+            d.scaleLog2 = Float(p.scale * 1.442_695_040_888_963_4)
+            // An empty array may still have a base address (shared empty storage): never hand it out.
+            d.lse = lse.isEmpty ? nil : lse.baseAddress
+            d.weights = w.isEmpty ? nil : w.baseAddress
+            d.lowerOffset = p.mask.lowerOffset ?? -ForwardDescriptor.unbounded
+            d.upperOffset = p.mask.upperOffset ?? ForwardDescriptor.unbounded
+            d.keyLengths = keyLengths
+            d.booleanMasks = booleans
+            d.bias = bias
+            d.rowBlock = rowBlock
+            d.keyBlock = keyBlock(headDimension: s.D)
+            // Few queries per head (decoding): let a row block hold the queries of several heads of
+            // a group, so each block of K and V is read once for all of them.
+            d.rowsAlignedToHeads = s.Nq >= rowBlock / 2 || s.groupSize == 1
+            d.splitLength = d.keyBlocks * d.keyBlock
+            // Too few items to occupy every thread: split the keys too, and merge the partial results.
+            let base = d.items
+            if !wantsWeights, base < 2 * threads, d.keyBlocks >= 4 {
+                let wanted = min((4 * threads + base - 1) / base, d.keyBlocks / 2)
+                d.splitLength = ((d.keyBlocks + wanted - 1) / wanted) * d.keyBlock
+                d.splits = (s.Nk + d.splitLength - 1) / d.splitLength
+            }
+            var partialOutput = [Float](repeating: 0, count: d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits * s.Dv : 0)
+            var partialLSE = [Float](repeating: 0, count: d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits : 0)
+            // Each key block serves several row blocks: pack K transposed once, up front.
+            let prepack = d.rowBlocksPerGroup >= 2
+            var packed = [Float](repeating: 0, count: prepack ? s.B * s.Hkv * d.keyBlocks * s.D * d.keyBlock : 0)
+
+            packed.withUnsafeMutableBufferPointer { packed in
+            partialOutput.withUnsafeMutableBufferPointer { partialOutput in
+            partialLSE.withUnsafeMutableBufferPointer { partialLSE in
+                if prepack, let packedBase = packed.baseAddress {
+                    let (Bc, blocks) = (d.keyBlock, d.keyBlocks)
+                    parallelFor(s.B * s.Hkv * blocks, threads: threads) { item, _ in
+                        let (head, t) = (item / blocks, item % blocks)
+                        kernels.packKeys(k + (head * s.Nk + t * Bc) * s.D, s.D, Bc, min(Bc, s.Nk - t * Bc),
+                                         packedBase + item * s.D * Bc)
+                    }
+                    d.packedKeys = UnsafePointer(packedBase)
+                }
+                if d.splits > 1 {
+                    d.partialOutput = partialOutput.baseAddress
+                    d.partialLogSumExp = partialLSE.baseAddress
+                }
+                let workers = max(1, min(threads, d.items))
+                let scratch = (0..<workers).map { _ in ForwardScratch(floats: d.scratchFloats, rows: d.rowBlock + 8) }
+                withUnsafePointer(to: d) { descriptor in
+                    parallelFor(d.items, threads: threads) { item, worker in
+                        kernels.forward(descriptor, item, scratch[worker])
+                    }
+                    if d.splits > 1 {
+                        let rows = s.B * s.Hq * s.Nq, chunk = max(1, (rows + 4 * threads - 1) / (4 * threads))
+                        parallelFor((rows + chunk - 1) / chunk, threads: threads) { item, _ in
+                            kernels.merge(descriptor, (item * chunk)..<min(rows, (item + 1) * chunk))
+                        }
+                    }
+                }
+            }
+            }
+            }
+            detail = "\(workers(threads, d.items)) thread(s), \(d.items) work items of \(d.rowBlock) query rows × \(d.keyBlock)-key blocks"
+                + (d.rowsAlignedToHeads ? "" : ", rows grouped across the \(s.groupSize) query heads of each key/value head")
+                + (d.splits > 1 ? ", keys split \(d.splits) ways and merged" : "")
+                + (prepack ? ", keys packed once" : "")
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        let path = AttentionPath(implementation: .tiled(isa), detail: detail)
+        return AttentionResult(
+            output: Tensor(uncheckedShape: s.outputShape, scalars: output),
+            weights: outputs.contains(.weights) ? Tensor(uncheckedShape: s.weightsShape, scalars: weights) : nil,
+            logSumExp: outputs.contains(.logSumExp) ? Tensor(uncheckedShape: s.logSumExpShape, scalars: lse) : nil,
+            path: path)
+    }
+
+    private static func workers(_ threads: Int, _ items: Int) -> Int { max(1, min(threads, items)) }
+
+    /// Calls `body` with raw pointers to the mask's key lengths, boolean masks and bias, valid for
+    /// the duration of the call.
+    private static func withMaskPointers(
+        _ p: AttentionProblem<Float>,
+        _ body: (UnsafePointer<Int>?, UnsafeBufferPointer<BroadcastView<Bool>>, BroadcastView<Float>?) -> Void
+    ) {
+        func withBooleans(_ index: Int, _ views: [BroadcastView<Bool>], _ body: (UnsafeBufferPointer<BroadcastView<Bool>>) -> Void) {
+            guard index < p.mask.booleans.count else {
+                views.withUnsafeBufferPointer(body)
+                return
+            }
+            let mask = p.mask.booleans[index]
+            mask.scalars.withUnsafeBufferPointer { scalars in
+                guard let base = scalars.baseAddress else { return }
+                withBooleans(index + 1, views + [BroadcastView(base: base, strides: mask.strides)], body)
+            }
+        }
+        let lengths = p.mask.keyLengths ?? []
+        lengths.withUnsafeBufferPointer { lengths in
+            let biasScalars = p.bias?.scalars ?? []
+            biasScalars.withUnsafeBufferPointer { biasBuffer in
+                let bias = p.bias.flatMap { bias in biasBuffer.baseAddress.map { BroadcastView(base: $0, strides: bias.strides) } }
+                withBooleans(0, []) { booleans in
+                    body(p.mask.keyLengths == nil ? nil : lengths.baseAddress, booleans, bias)
+                }
+            }
+        }
+    }
+}

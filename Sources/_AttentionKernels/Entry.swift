@@ -1,0 +1,23 @@
+/// Entry points compiled for the baseline of the target (SSE2 on x86-64, NEON on arm64).
+/// `_AttentionKernelsAVX512` has the same entry points compiled for AVX-512.
+public enum PortableKernels {
+    #if arch(arm64)
+    public typealias Arithmetic = FusedMultiplyAdd
+    #else
+    public typealias Arithmetic = SeparateMultiplyAdd
+    #endif
+
+    public static func forward(_ d: UnsafePointer<ForwardDescriptor>, item: Int, scratch: ForwardScratch) {
+        forwardItem(d, item: item, scratch: scratch, Arithmetic.self)
+    }
+
+    public static func packKeys(
+        _ k: UnsafePointer<Float>, D: Int, keyBlock: Int, count: Int, into kt: UnsafeMutablePointer<Float>
+    ) {
+        packKeysTransposed(k, D: D, keyBlock: keyBlock, count: count, into: kt)
+    }
+
+    public static func merge(_ d: UnsafePointer<ForwardDescriptor>, rows: Range<Int>) {
+        mergeSplits(d, rows: rows)
+    }
+}

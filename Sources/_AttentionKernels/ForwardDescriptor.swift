@@ -1,0 +1,111 @@
+/// A read-only tensor broadcast to `[B, H, Nq, Nk]` by strides (0 where a dimension repeats).
+public struct BroadcastView<Element>: @unchecked Sendable {
+    public var base: UnsafePointer<Element>
+    public var strides: (Int, Int, Int, Int)
+
+    @inlinable
+    public init(base: UnsafePointer<Element>, strides: (Int, Int, Int, Int)) {
+        self.base = base
+        self.strides = strides
+    }
+
+    /// The element for batch `b`, head `h`, query `i`, key `j`.
+    @inlinable @inline(__always)
+    public subscript(b: Int, h: Int, i: Int, j: Int) -> Element {
+        base[b * strides.0 + h * strides.1 + i * strides.2 + j * strides.3]
+    }
+}
+
+/// Everything the tiled forward kernel needs for one call: pointers, extents, the mask in raw form,
+/// and how the work is cut into items. Built and kept alive by the dispatcher in `Attention`.
+///
+/// Notation as in the FlashAttention papers: Q [B, Hq, Nq, D], K [B, Hkv, Nk, D], V [B, Hkv, Nk, Dv],
+/// S = scores, P = probabilities, O = output, L = log-sum-exp. Query head h reads key/value head
+/// h / G with G = Hq / Hkv. Inside the kernel scores are in base 2: S₂ = log₂(e) · (scale · q·k + bias).
+///
+/// Work items: for each (b, key/value head), the G·Nq query rows of its group (row ρ = g·Nq + i)
+/// are cut into row blocks, and the keys into `splits` ranges. When `rowsAlignedToHeads` each row
+/// block lies within one head (ceil(Nq / Br) blocks per head), otherwise blocks run across heads
+/// (few queries per head, as in decoding), so one block of K/V serves several query heads.
+public struct ForwardDescriptor: @unchecked Sendable {
+    public var B = 0, Hq = 0, Hkv = 0, Nq = 0, Nk = 0, D = 0, Dv = 0
+    /// scale · log₂(e).
+    public var scaleLog2: Float = 0
+    public var q: UnsafePointer<Float>
+    public var k: UnsafePointer<Float>
+    public var v: UnsafePointer<Float>
+    public var o: UnsafeMutablePointer<Float>
+    /// Natural-log log-sum-exp [B, Hq, Nq], or nil.
+    public var lse: UnsafeMutablePointer<Float>? = nil
+    /// Weights [B, Hq, Nq, Nk], or nil (then no Nq × Nk buffer exists anywhere).
+    public var weights: UnsafeMutablePointer<Float>? = nil
+
+    /// Query i sees keys in [i + lowerOffset, i + upperOffset] (before key lengths); ±unbounded as
+    /// large sentinels that cannot overflow when added to an index.
+    public var lowerOffset = -unbounded, upperOffset = unbounded
+    /// Real keys per batch element, or nil.
+    public var keyLengths: UnsafePointer<Int>? = nil
+    /// Boolean masks (true = may attend), all of which must allow a key.
+    public var booleanMasks: UnsafeBufferPointer<BroadcastView<Bool>> = UnsafeBufferPointer(start: nil, count: 0)
+    /// Additive bias in natural units, or nil.
+    public var bias: BroadcastView<Float>? = nil
+
+    /// Br and Bc: query rows per block, keys per block (a multiple of 32).
+    public var rowBlock = 64, keyBlock = 128
+    public var rowsAlignedToHeads = true
+    /// Key ranges per row block; `splitLength` is a multiple of `keyBlock`.
+    public var splits = 1, splitLength = 0
+    /// K packed transposed per key block, [B·Hkv][keyBlocks][D][Bc], or nil to pack per block on the fly.
+    public var packedKeys: UnsafePointer<Float>? = nil
+    /// With splits > 1: each split's normalized output [B, Hq, Nq, splits, Dv] and base-2 log-sum-exp
+    /// [B, Hq, Nq, splits], merged afterwards.
+    public var partialOutput: UnsafeMutablePointer<Float>? = nil
+    public var partialLogSumExp: UnsafeMutablePointer<Float>? = nil
+
+    public static let unbounded = Int.max / 4
+
+    @inlinable
+    public init(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, o: UnsafeMutablePointer<Float>) {
+        self.q = q
+        self.k = k
+        self.v = v
+        self.o = o
+    }
+
+    @inlinable public var groupSize: Int { Hq / Hkv }
+    @inlinable public var keyBlocks: Int { (Nk + keyBlock - 1) / keyBlock }
+
+    /// Row blocks per (batch, key/value head).
+    @inlinable public var rowBlocksPerGroup: Int {
+        rowsAlignedToHeads ? groupSize * ((Nq + rowBlock - 1) / rowBlock) : (groupSize * Nq + rowBlock - 1) / rowBlock
+    }
+
+    /// The number of independent work items.
+    @inlinable public var items: Int { B * Hkv * rowBlocksPerGroup * splits }
+
+    /// The rows ρ (= g·Nq + i within the group) of row block `block`.
+    @inlinable @inline(__always)
+    public func rows(ofBlock block: Int) -> Range<Int> {
+        if rowsAlignedToHeads {
+            let perHead = (Nq + rowBlock - 1) / rowBlock
+            let g = block / perHead, start = (block % perHead) * rowBlock
+            return (g * Nq + start)..<(g * Nq + min(Nq, start + rowBlock))
+        }
+        return (block * rowBlock)..<min(groupSize * Nq, (block + 1) * rowBlock)
+    }
+
+    /// The keys of query `i` in batch element `b` allowed by the structural masks, within `keys`.
+    @inlinable @inline(__always)
+    public func visibleKeys(batch b: Int, query i: Int, within keys: Range<Int>) -> Range<Int> {
+        let lower = max(keys.lowerBound, i + lowerOffset)
+        var upper = min(keys.upperBound, i + upperOffset + 1)
+        if let keyLengths { upper = min(upper, keyLengths[b]) }
+        return lower < upper ? lower..<upper : 0..<0
+    }
+
+    /// Floats of scratch space one worker needs.
+    @inlinable public var scratchFloats: Int {
+        let rows = (rowBlock + 7) & ~7
+        return rows * D + rows * keyBlock + rows * Dv + 4 * rows + D * keyBlock
+    }
+}

@@ -1,0 +1,20 @@
+import _AttentionKernels
+
+/// The kernels of `_AttentionKernels` compiled for AVX-512 (this module's target flags).
+/// Call only when `attention_cpu_supports_avx512()` says so; on other machines this module still
+/// builds, for the baseline, and is never chosen.
+public enum AVX512Kernels {
+    public static func forward(_ d: UnsafePointer<ForwardDescriptor>, item: Int, scratch: ForwardScratch) {
+        forwardItem(d, item: item, scratch: scratch, FusedMultiplyAdd.self)
+    }
+
+    public static func packKeys(
+        _ k: UnsafePointer<Float>, D: Int, keyBlock: Int, count: Int, into kt: UnsafeMutablePointer<Float>
+    ) {
+        packKeysTransposed(k, D: D, keyBlock: keyBlock, count: count, into: kt)
+    }
+
+    public static func merge(_ d: UnsafePointer<ForwardDescriptor>, rows: Range<Int>) {
+        mergeSplits(d, rows: rows)
+    }
+}

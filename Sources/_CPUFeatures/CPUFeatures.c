@@ -1,0 +1,12 @@
+#include "CPUFeatures.h"
+
+int attention_cpu_supports_avx512(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}

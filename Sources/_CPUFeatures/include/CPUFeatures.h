@@ -1,0 +1,8 @@
+#ifndef ATTENTION_CPU_FEATURES_H
+#define ATTENTION_CPU_FEATURES_H
+
+/// 1 if this CPU (and the operating system) supports the AVX-512 subsets the kernels use
+/// (F, VL, BW, DQ) and FMA; 0 otherwise, and always 0 on non-x86 machines.
+int attention_cpu_supports_avx512(void);
+
+#endif
