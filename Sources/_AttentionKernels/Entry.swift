@@ -20,4 +20,9 @@ public enum PortableKernels {
     public static func merge(_ d: UnsafePointer<ForwardDescriptor>, rows: Range<Int>) {
         mergeSplits(d, rows: rows)
     }
+
+    /// See ``multiplyAddProbe(iterations:seed:_:)``: 512 flops per iteration.
+    public static func probe(iterations: Int, seed: Float) -> Float {
+        multiplyAddProbe(iterations: iterations, seed: seed, Arithmetic.self)
+    }
 }

@@ -6,21 +6,46 @@
 /// vanish without a separate select. Rounding uses the 1.5·2²³ trick because vector float-to-int
 /// conversions in Swift call a slow generic function.
 @inlinable @inline(__always)
-public func exp2Vector(_ x: SIMD16<Float>) -> SIMD16<Float> {
-    let clamped = pointwiseMax(x, SIMD16<Float>(repeating: -127))   // -inf becomes -127, whose 2^n is 0
+public func exp2Vector<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD16<Float> {
+    let clamped = lanewiseMax(x, SIMD16<Float>(repeating: -127))   // -inf becomes -127, whose 2^n is 0
     let magic = SIMD16<Float>(repeating: 12_582_912)               // 1.5 · 2^23
     let shifted = clamped + magic
     let n = shifted - magic                                         // round(x) as a float
     let f = clamped - n
     var p = SIMD16<Float>(repeating: 1.533_757_8e-4)
-    p = p * f + 1.339_986_0e-3
-    p = p * f + 9.618_519_8e-3
-    p = p * f + 5.550_329_0e-2
-    p = p * f + 2.402_264_6e-1
-    p = p * f + 6.931_471_8e-1
-    p = p * f + 1.0
+    p = M.multiplyAdd(p, f, SIMD16(repeating: 1.339_986_0e-3))
+    p = M.multiplyAdd(p, f, SIMD16(repeating: 9.618_519_8e-3))
+    p = M.multiplyAdd(p, f, SIMD16(repeating: 5.550_329_0e-2))
+    p = M.multiplyAdd(p, f, SIMD16(repeating: 2.402_264_6e-1))
+    p = M.multiplyAdd(p, f, SIMD16(repeating: 6.931_471_8e-1))
+    p = M.multiplyAdd(p, f, SIMD16(repeating: 1.0))
     // The low bits of `shifted` hold round(x) + 2^22 (its bit pattern minus magic's is round(x)).
     let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
     let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD16<Float>.self)
     return p * scale
+}
+
+/// Lane-wise maximum. The standard library's `pointwiseMax` is not inlined for SIMD16 and costs a
+/// call per vector; a compare and blend is one or two instructions.
+@inlinable @inline(__always)
+public func lanewiseMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    a.replacing(with: b, where: b .> a)
+}
+
+/// The largest lane, by halving (the standard library's `max()` reduces one lane at a time).
+@inlinable @inline(__always)
+public func horizontalMax(_ v: SIMD16<Float>) -> Float {
+    let v8 = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+    let v4 = v8.lowHalf.replacing(with: v8.highHalf, where: v8.highHalf .> v8.lowHalf)
+    let v2 = v4.lowHalf.replacing(with: v4.highHalf, where: v4.highHalf .> v4.lowHalf)
+    return max(v2[0], v2[1])
+}
+
+/// The sum of the lanes, by halving.
+@inlinable @inline(__always)
+public func horizontalSum(_ v: SIMD16<Float>) -> Float {
+    let v8 = v.lowHalf + v.highHalf
+    let v4 = v8.lowHalf + v8.highHalf
+    let v2 = v4.lowHalf + v4.highHalf
+    return v2[0] + v2[1]
 }

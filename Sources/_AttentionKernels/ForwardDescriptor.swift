@@ -105,7 +105,7 @@ public struct ForwardDescriptor: @unchecked Sendable {
 
     /// Floats of scratch space one worker needs.
     @inlinable public var scratchFloats: Int {
-        let rows = (rowBlock + 7) & ~7
-        return rows * D + rows * keyBlock + rows * Dv + 4 * rows + D * keyBlock
+        let rows = (rowBlock + 7) & ~7, statRows = (rows + 15) & ~15
+        return rows * D + rows * keyBlock + rows * Dv + 4 * statRows + D * keyBlock
     }
 }

@@ -5,7 +5,8 @@
 /// step loads two vectors of B and broadcasts one element of A per row. On AVX-512 this is two FMAs
 /// per load pair, near the machine's peak. Attention uses it twice: `S = Q·Kᵀ` (A = queries, B = keys
 /// packed transposed, k = D) and `O += P·V` (A = probabilities, B = values, k = keys in the block).
-/// This file is written out by hand on purpose: named accumulators are what keeps them in registers.
+/// The accumulators are written out by hand on purpose: named values are what keeps them in
+/// registers. Row pointers and a moving B pointer keep overflow-checked index arithmetic out of the loop.
 
 @inlinable @inline(__always)
 func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
@@ -55,24 +56,34 @@ public func tile8x32<M: MultiplyAdd>(
         c60 = .zero; c61 = .zero
         c70 = .zero; c71 = .zero
     }
+    let a0 = a + 0 * lda
+    let a1 = a + 1 * lda
+    let a2 = a + 2 * lda
+    let a3 = a + 3 * lda
+    let a4 = a + 4 * lda
+    let a5 = a + 5 * lda
+    let a6 = a + 6 * lda
+    let a7 = a + 7 * lda
+    var bp = b
     for p in 0..<k {
-        let b0 = load(b + p * ldb), b1 = load(b + p * ldb + 16)
-        let a0 = SIMD16<Float>(repeating: a[0 * lda + p])
-        c00 = M.multiplyAdd(a0, b0, c00); c01 = M.multiplyAdd(a0, b1, c01)
-        let a1 = SIMD16<Float>(repeating: a[1 * lda + p])
-        c10 = M.multiplyAdd(a1, b0, c10); c11 = M.multiplyAdd(a1, b1, c11)
-        let a2 = SIMD16<Float>(repeating: a[2 * lda + p])
-        c20 = M.multiplyAdd(a2, b0, c20); c21 = M.multiplyAdd(a2, b1, c21)
-        let a3 = SIMD16<Float>(repeating: a[3 * lda + p])
-        c30 = M.multiplyAdd(a3, b0, c30); c31 = M.multiplyAdd(a3, b1, c31)
-        let a4 = SIMD16<Float>(repeating: a[4 * lda + p])
-        c40 = M.multiplyAdd(a4, b0, c40); c41 = M.multiplyAdd(a4, b1, c41)
-        let a5 = SIMD16<Float>(repeating: a[5 * lda + p])
-        c50 = M.multiplyAdd(a5, b0, c50); c51 = M.multiplyAdd(a5, b1, c51)
-        let a6 = SIMD16<Float>(repeating: a[6 * lda + p])
-        c60 = M.multiplyAdd(a6, b0, c60); c61 = M.multiplyAdd(a6, b1, c61)
-        let a7 = SIMD16<Float>(repeating: a[7 * lda + p])
-        c70 = M.multiplyAdd(a7, b0, c70); c71 = M.multiplyAdd(a7, b1, c71)
+        let b0 = load(bp), b1 = load(bp + 16)
+        bp += ldb
+        let x0 = SIMD16<Float>(repeating: a0[p])
+        c00 = M.multiplyAdd(x0, b0, c00); c01 = M.multiplyAdd(x0, b1, c01)
+        let x1 = SIMD16<Float>(repeating: a1[p])
+        c10 = M.multiplyAdd(x1, b0, c10); c11 = M.multiplyAdd(x1, b1, c11)
+        let x2 = SIMD16<Float>(repeating: a2[p])
+        c20 = M.multiplyAdd(x2, b0, c20); c21 = M.multiplyAdd(x2, b1, c21)
+        let x3 = SIMD16<Float>(repeating: a3[p])
+        c30 = M.multiplyAdd(x3, b0, c30); c31 = M.multiplyAdd(x3, b1, c31)
+        let x4 = SIMD16<Float>(repeating: a4[p])
+        c40 = M.multiplyAdd(x4, b0, c40); c41 = M.multiplyAdd(x4, b1, c41)
+        let x5 = SIMD16<Float>(repeating: a5[p])
+        c50 = M.multiplyAdd(x5, b0, c50); c51 = M.multiplyAdd(x5, b1, c51)
+        let x6 = SIMD16<Float>(repeating: a6[p])
+        c60 = M.multiplyAdd(x6, b0, c60); c61 = M.multiplyAdd(x6, b1, c61)
+        let x7 = SIMD16<Float>(repeating: a7[p])
+        c70 = M.multiplyAdd(x7, b0, c70); c71 = M.multiplyAdd(x7, b1, c71)
     }
     store(c00, c + 0 * ldc); store(c01, c + 0 * ldc + 16)
     store(c10, c + 1 * ldc); store(c11, c + 1 * ldc + 16)
@@ -117,16 +128,26 @@ public func tile8x16<M: MultiplyAdd>(
         c6 = .zero
         c7 = .zero
     }
+    let a0 = a + 0 * lda
+    let a1 = a + 1 * lda
+    let a2 = a + 2 * lda
+    let a3 = a + 3 * lda
+    let a4 = a + 4 * lda
+    let a5 = a + 5 * lda
+    let a6 = a + 6 * lda
+    let a7 = a + 7 * lda
+    var bp = b
     for p in 0..<k {
-        let b0 = load(b + p * ldb)
-        c0 = M.multiplyAdd(SIMD16<Float>(repeating: a[0 * lda + p]), b0, c0)
-        c1 = M.multiplyAdd(SIMD16<Float>(repeating: a[1 * lda + p]), b0, c1)
-        c2 = M.multiplyAdd(SIMD16<Float>(repeating: a[2 * lda + p]), b0, c2)
-        c3 = M.multiplyAdd(SIMD16<Float>(repeating: a[3 * lda + p]), b0, c3)
-        c4 = M.multiplyAdd(SIMD16<Float>(repeating: a[4 * lda + p]), b0, c4)
-        c5 = M.multiplyAdd(SIMD16<Float>(repeating: a[5 * lda + p]), b0, c5)
-        c6 = M.multiplyAdd(SIMD16<Float>(repeating: a[6 * lda + p]), b0, c6)
-        c7 = M.multiplyAdd(SIMD16<Float>(repeating: a[7 * lda + p]), b0, c7)
+        let b0 = load(bp)
+        bp += ldb
+        c0 = M.multiplyAdd(SIMD16<Float>(repeating: a0[p]), b0, c0)
+        c1 = M.multiplyAdd(SIMD16<Float>(repeating: a1[p]), b0, c1)
+        c2 = M.multiplyAdd(SIMD16<Float>(repeating: a2[p]), b0, c2)
+        c3 = M.multiplyAdd(SIMD16<Float>(repeating: a3[p]), b0, c3)
+        c4 = M.multiplyAdd(SIMD16<Float>(repeating: a4[p]), b0, c4)
+        c5 = M.multiplyAdd(SIMD16<Float>(repeating: a5[p]), b0, c5)
+        c6 = M.multiplyAdd(SIMD16<Float>(repeating: a6[p]), b0, c6)
+        c7 = M.multiplyAdd(SIMD16<Float>(repeating: a7[p]), b0, c7)
     }
     store(c0, c + 0 * ldc)
     store(c1, c + 1 * ldc)

@@ -56,13 +56,17 @@ public func forwardItem<M: MultiplyAdd>(
     let splitKeys = (split * d.splitLength)..<min(d.Nk, (split + 1) * d.splitLength)
 
     // Scratch: Q tile [rowsPadded, D], S/P tile [rowsPadded, Bc], O accumulator [rowsPadded, Dv],
-    // m and l [rowsPadded], a key block packed transposed [D, Bc]; visible key range per row.
+    // row statistics m, m', α, l [statRows each, a multiple of 16], a key block packed transposed
+    // [D, Bc]; the visible key range of each row.
+    let statRows = (rowsPadded + 15) & ~15
     let Qt = scratch.floats
     let S = Qt + rowsPadded * D
     let O = S + rowsPadded * Bc
     let m = O + rowsPadded * Dv
-    let l = m + rowsPadded
-    let localKeys = l + rowsPadded
+    let mNew = m + statRows
+    let alpha = mNew + statRows
+    let l = alpha + statRows
+    let localKeys = l + statRows
     let rowLo = scratch.integers, rowHi = scratch.integers + rowsPadded
 
     let kvHead = b * d.Hkv + kvh
@@ -71,9 +75,12 @@ public func forwardItem<M: MultiplyAdd>(
 
     // Load the query rows, scaled into base 2, and find the keys the block can see at all.
     var unionLo = Int.max, unionHi = Int.min
-    for r in 0..<rowsPadded {
+    for r in 0..<statRows {
         m[r] = -.infinity
+        mNew[r] = -.infinity
         l[r] = 0
+    }
+    for r in 0..<rowsPadded {
         (O + r * Dv).update(repeating: 0, count: Dv)
         guard r < rows else {
             (Qt + r * D).update(repeating: 0, count: D)
@@ -112,40 +119,49 @@ public func forwardItem<M: MultiplyAdd>(
                 }
             }
 
-            // Mask, online softmax, rescale of O.
+            // Mask and row maxima m' = max(m, rowmax S).
             for r in 0..<rows {
                 let Sr = S + r * Bc
                 let lo = max(rowLo[r] - j0, 0), hi = min(rowHi[r] - j0, n)
-                if lo >= hi {
-                    Sr.update(repeating: 0, count: padded)
-                    continue
-                }
+                mNew[r] = m[r]
+                guard lo < hi else { continue }
                 for j in 0..<lo { Sr[j] = -.infinity }
                 for j in hi..<padded { Sr[j] = -.infinity }
                 if d.bias != nil || d.booleanMasks.count > 0 {
                     let rho = rowRange.lowerBound + r
                     applyBiasAndMasks(d, Sr, batch: b, head: kvh * G + rho / Nq, query: rho % Nq, keys: j0, range: lo..<hi)
                 }
-                var blockMax = SIMD16<Float>(repeating: -.infinity)
-                for j in stride(from: 0, to: padded, by: 16) { blockMax = pointwiseMax(blockMax, load(Sr + j)) }
-                let mNew = max(m[r], blockMax.max())
-                if mNew == -.infinity {
+                var blockMax = load(Sr)
+                for j in stride(from: 16, to: padded, by: 16) { blockMax = lanewiseMax(blockMax, load(Sr + j)) }
+                mNew[r] = max(m[r], horizontalMax(blockMax))
+            }
+            // Rescale factors α = 2^(m - m'), sixteen rows at a time; α = 1 while a row has seen nothing
+            // (m' = -inf), where the subtraction would give NaN.
+            for r0 in stride(from: 0, to: rows, by: 16) {
+                let old = load(m + r0), new = load(mNew + r0)
+                let a = exp2Vector(old - new, M.self)
+                store(a.replacing(with: 1, where: new .== -.infinity), alpha + r0)
+            }
+            // P = 2^(S - m'), l = α·l + rowsum P, O = α·O.
+            for r in 0..<rows {
+                let Sr = S + r * Bc
+                let lo = max(rowLo[r] - j0, 0), hi = min(rowHi[r] - j0, n)
+                if lo >= hi || mNew[r] == -.infinity {
                     Sr.update(repeating: 0, count: padded)
                     continue
                 }
-                let shift = SIMD16<Float>(repeating: mNew)
+                let shift = SIMD16<Float>(repeating: mNew[r])
                 var sum = SIMD16<Float>.zero
                 for j in stride(from: 0, to: padded, by: 16) {
-                    let p = exp2Vector(load(Sr + j) - shift)
+                    let p = exp2Vector(load(Sr + j) - shift, M.self)
                     store(p, Sr + j)
                     sum += p
                 }
-                let alpha = exp2f(m[r] - mNew)    // 0 when m was -inf
-                l[r] = l[r] * alpha + sum.sum()
-                m[r] = mNew
-                if alpha != 1 {
-                    let Or = O + r * Dv
-                    for c in 0..<Dv { Or[c] *= alpha }
+                l[r] = l[r] * alpha[r] + horizontalSum(sum)
+                m[r] = mNew[r]
+                if alpha[r] != 1 {
+                    let Or = O + r * Dv, factor = alpha[r]
+                    for c in 0..<Dv { Or[c] *= factor }
                 }
             }
 

@@ -17,4 +17,9 @@ public enum AVX512Kernels {
     public static func merge(_ d: UnsafePointer<ForwardDescriptor>, rows: Range<Int>) {
         mergeSplits(d, rows: rows)
     }
+
+    /// See ``multiplyAddProbe(iterations:seed:_:)``: 512 flops per iteration.
+    public static func probe(iterations: Int, seed: Float) -> Float {
+        multiplyAddProbe(iterations: iterations, seed: seed, FusedMultiplyAdd.self)
+    }
 }

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Attention
+import Foundation
+
+/// `attention bench`: time the forward pass on random inputs.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the attention forward pass on random float32 inputs.",
+        discussion: """
+            Prints the median time of one call, GFLOP/s counting 2·D + 2·Dv flops per visible
+            (query, key) pair per head (4·B·H·Nq·Nk·D without a mask), the percentage of this
+            machine's multiply-add peak measured by a probe in the same run, and the peak
+            resident memory of the process. Build in release for meaningful numbers.
+
+            Examples:
+              swift run -c release attention bench --heads 8 --seq 2048 --dim 64
+              swift run -c release attention bench --heads 8 --seq 4096 --dim 64 --causal --json
+              swift run -c release attention bench --heads 32 --kv-heads 8 --seq 32768 \\
+                  --query-len 1 --dim 128
+            """
+    )
+
+    @Option(help: "Batch size B.") var batch = 1
+    @Option(help: "Query heads Hq.") var heads = 8
+    @Option(help: "Key/value heads Hkv (default: --heads); Hq must be a multiple.") var kvHeads: Int?
+    @Option(help: "Key length Nk.") var seq = 1024
+    @Option(help: "Query length Nq (default: --seq).") var queryLen: Int?
+    @Option(help: "Head dimension D (and Dv).") var dim = 64
+    @Flag(help: "Bottom-right aligned causal mask.") var causal = false
+    @Option(name: .customLong("repeat"), help: "Timed repetitions (the median is reported).") var repetitions = 5
+    @Option(help: "Worker threads (default: every active processor).") var threads: Int?
+    @Option(help: "automatic, reference, avx512 or portable.") var implementation = "automatic"
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func validate() throws {
+        for (name, value) in [("--batch", batch), ("--heads", heads), ("--seq", seq), ("--dim", dim),
+                              ("--repeat", repetitions), ("--kv-heads", kvHeads ?? 1), ("--query-len", queryLen ?? 1),
+                              ("--threads", threads ?? 1)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(value)")
+        }
+        _ = try parsedImplementation()
+    }
+
+    func parsedImplementation() throws -> AttentionImplementation {
+        switch implementation {
+        case "automatic": return .automatic
+        case "reference": return .reference
+        case "avx512": return .tiled(.avx512)
+        case "portable": return .tiled(.portable)
+        default: throw ValidationError("--implementation must be automatic, reference, avx512 or portable, got '\(implementation)'")
+        }
+    }
+
+    func run() throws {
+        let nq = queryLen ?? seq, hkv = kvHeads ?? heads
+        let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        var generator = SplitMix64(seed: 1)
+        let q = try Tensor<Float>.randomNormal(shape: [batch, heads, nq, dim], using: &generator)
+        let k = try Tensor<Float>.randomNormal(shape: [batch, hkv, seq, dim], using: &generator)
+        let v = try Tensor<Float>.randomNormal(shape: [batch, hkv, seq, dim], using: &generator)
+        let mask: AttentionMask = causal ? .causal : .none
+        let options = AttentionOptions(implementation: try parsedImplementation(), threads: threadCount)
+
+        var path = ""
+        var times: [Double] = []
+        for trial in 0...repetitions {   // trial 0 warms up
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, options: options)
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            if trial > 0 { times.append(elapsed) }
+            path = result.path.description
+        }
+        let median = times.sorted()[times.count / 2]
+        let pairs = try visiblePairs(queries: nq, keys: seq, mask: mask)
+        let flops = Double(batch * heads) * Double(pairs) * Double(4 * dim)
+        let gflops = flops / median / 1e9
+        let peak = measureMultiplyAddPeak(threads: threadCount)
+        let rss = peakResidentBytes()
+
+        if json {
+            let fields: [(String, String)] = [
+                ("batch", "\(batch)"), ("heads", "\(heads)"), ("kvHeads", "\(hkv)"), ("queryLength", "\(nq)"),
+                ("keyLength", "\(seq)"), ("dim", "\(dim)"), ("causal", "\(causal)"), ("threads", "\(threadCount)"),
+                ("medianSeconds", "\(median)"), ("gflops", "\(gflops)"), ("peakGflops", "\(peak)"),
+                ("percentOfPeak", "\(100 * gflops / peak)"), ("peakResidentBytes", "\(rss)"),
+                ("path", "\"\(path.replacingOccurrences(of: "\"", with: "'"))\""),
+            ]
+            print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+        } else {
+            print("shape      B=\(batch) Hq=\(heads) Hkv=\(hkv) Nq=\(nq) Nk=\(seq) D=\(dim)\(causal ? " causal" : "")")
+            print("path       \(path)")
+            print("median     \(Format.number(median * 1e3, 3)) ms over \(repetitions) runs")
+            print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of the measured peak \(Format.number(peak, 1)) GFLOP/s (\(threadCount) threads)")
+            print("memory     peak resident \(Format.number(Double(rss) / 1_048_576, 1)) MiB (inputs and output: \(Format.number(Double(4 * (q.count + k.count + v.count + q.count)) / 1_048_576, 1)) MiB)")
+        }
+    }
+
+    /// Σ over queries of the keys each may see (all heads alike here).
+    func visiblePairs(queries: Int, keys: Int, mask: AttentionMask) throws -> Int {
+        guard causal else { return queries * keys }
+        return (0..<queries).reduce(0) { $0 + min(keys, max(0, $1 + keys - queries + 1)) }
+    }
+}
+
+/// The process's peak resident set size in bytes.
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    #if os(Linux)
+    return usage.ru_maxrss * 1024   // kilobytes on Linux
+    #else
+    return usage.ru_maxrss          // bytes on Apple platforms
+    #endif
+}

@@ -1,0 +1,21 @@
+/// Runs `iterations` steps of 16 independent vector multiply-adds (16 lanes each: 512 flops per
+/// step) on registers only, and returns a value that depends on all of them so none is optimized
+/// away. Timing it measures the machine's multiply-add peak for one thread.
+@inlinable @inline(__always)
+public func multiplyAddProbe<M: MultiplyAdd>(iterations: Int, seed: Float, _: M.Type) -> Float {
+    let a = SIMD16<Float>(repeating: 0.999_999), b = SIMD16<Float>(repeating: seed * 1e-7)
+    var c0 = SIMD16<Float>(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3
+    var c4 = c0 + 4, c5 = c0 + 5, c6 = c0 + 6, c7 = c0 + 7
+    var c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
+    var c12 = c0 + 12, c13 = c0 + 13, c14 = c0 + 14, c15 = c0 + 15
+    for _ in 0..<iterations {
+        c0 = M.multiplyAdd(c0, a, b); c1 = M.multiplyAdd(c1, a, b); c2 = M.multiplyAdd(c2, a, b)
+        c3 = M.multiplyAdd(c3, a, b); c4 = M.multiplyAdd(c4, a, b); c5 = M.multiplyAdd(c5, a, b)
+        c6 = M.multiplyAdd(c6, a, b); c7 = M.multiplyAdd(c7, a, b); c8 = M.multiplyAdd(c8, a, b)
+        c9 = M.multiplyAdd(c9, a, b); c10 = M.multiplyAdd(c10, a, b); c11 = M.multiplyAdd(c11, a, b)
+        c12 = M.multiplyAdd(c12, a, b); c13 = M.multiplyAdd(c13, a, b); c14 = M.multiplyAdd(c14, a, b)
+        c15 = M.multiplyAdd(c15, a, b)
+    }
+    let total = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15))
+    return total.sum()
+}
