@@ -1,8 +1,8 @@
 import Attention
 import Foundation
 
-/// The text of `attention demo`, built as a string so that tests can read it.
-enum DemoWalkthrough {
+/// The text of `attention demo`, built as a string so that tests can read it (public for them only).
+public enum DemoWalkthrough {
     static let words = ["The", "cat", "sat", "on", "the", "mat"]
 
     /// Four features per word, by hand: roughly (noun-ness, function-word-ness, verb-ness, animal/object-ness).
@@ -21,7 +21,7 @@ enum DemoWalkthrough {
         ("an article-like query (looking for things like \"the\")", [0.1, 0.9, 0.0, 0.1]),
     ]
 
-    static func render() throws -> String {
+    public static func render() throws -> String {
         var out = ""
         out += "Attention is a weighted average whose weights come from the content.\n"
         out += "  output = Σ_j softmax(scores)_j · value_j,   scores_j = scale · (query · key_j)\n\n"

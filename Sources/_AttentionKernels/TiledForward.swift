@@ -196,7 +196,8 @@ public func forwardItem<M: MultiplyAdd>(
             partialL[row * d.splits + split] = lse2
         } else {
             destination = d.o + row * Dv
-            d.lse?[row] = live ? lse2 * 0.693_147_18 : -.infinity
+            // In Double: the conversion from base 2 should not add to the error of m and l.
+            d.lse?[row] = live ? Float((Double(m[r]) + log2(Double(l[r]))) * 0.693_147_180_559_945_3) : -.infinity
         }
         for c in 0..<Dv { destination[c] = O[r * Dv + c] * inverse }
     }
@@ -286,6 +287,6 @@ public func mergeSplits(_ d: UnsafePointer<ForwardDescriptor>, rows: Range<Int>)
             let Os = partial + (row * splits + s) * Dv
             for c in 0..<Dv { out[c] += weight * Os[c] }
         }
-        d.lse?[row] = (maximum + log2f(total)) * 0.693_147_18
+        d.lse?[row] = Float((Double(maximum) + log2(Double(total))) * 0.693_147_180_559_945_3)
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Attention
-@testable import AttentionCLI
+import AttentionCLI
 import Testing
 
 @Suite("attention demo")

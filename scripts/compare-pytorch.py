@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Time PyTorch's CPU scaled_dot_product_attention and `attention bench` on the same shapes, in one
+run, interleaved, and print the speed ratio per shape.
+
+    python3 -m venv .venv && .venv/bin/pip install torch numpy
+    .venv/bin/python scripts/compare-pytorch.py [--threads 2] [--repeat 5] [--rounds 2] [--quick]
+
+Both sides: float32, forward only, no autograd, the same thread count, random normal inputs, the
+median of `--repeat` calls after a warm-up call. Each shape is measured `--rounds` times, alternating
+PyTorch and ours, and the best median of each side is kept, so a burst of noise on this shared machine
+hurts neither side alone. GFLOP/s count 4·D flops per visible (query, key) pair per head (causal: the
+lower triangle). The multiply-add peak is the one `attention bench` probes in the same run.
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+SHAPES = [  # (B, Hq, Hkv, Nq, Nk, D, causal)
+    *[(1, 8, 8, n, n, 64, False) for n in (512, 1024, 2048, 4096, 8192)],
+    *[(1, 8, 8, n, n, 64, True) for n in (512, 1024, 2048, 4096, 8192)],
+    (1, 8, 8, 2048, 2048, 128, False),
+    (4, 8, 8, 512, 512, 64, False),
+    (1, 32, 8, 1, 32768, 128, False),
+]
+
+
+def visible_pairs(nq, nk, causal):
+    if not causal:
+        return nq * nk
+    return sum(min(nk, max(0, i + nk - nq + 1)) for i in range(nq))
+
+
+def torch_median(b, hq, hkv, nq, nk, d, causal, repeat):
+    q = torch.randn(b, hq, nq, d)
+    k = torch.randn(b, hkv, nk, d)
+    v = torch.randn(b, hkv, nk, d)
+    kwargs = {"enable_gqa": hq != hkv, "is_causal": causal}
+    with torch.no_grad():
+        F.scaled_dot_product_attention(q, k, v, **kwargs)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            F.scaled_dot_product_attention(q, k, v, **kwargs)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def ours(binary, b, hq, hkv, nq, nk, d, causal, repeat, threads):
+    command = [str(binary), "bench", "--batch", str(b), "--heads", str(hq), "--kv-heads", str(hkv),
+               "--seq", str(nk), "--query-len", str(nq), "--dim", str(d), "--repeat", str(repeat),
+               "--threads", str(threads), "--json"] + (["--causal"] if causal else [])
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="skip N = 8192")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    subprocess.run(["swift", "build", "-c", "release", "--product", "attention"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    binary = ROOT / ".build" / "release" / "attention"
+
+    print(f"PyTorch {torch.__version__}, {args.threads} threads, float32 forward; ratio = PyTorch time / ours")
+    header = f"{'B':>2} {'Hq':>3} {'Hkv':>3} {'Nq':>5} {'Nk':>6} {'D':>4} {'causal':>6} | {'PyTorch ms':>10} {'GFLOP/s':>8} | {'ours ms':>9} {'GFLOP/s':>8} {'% peak':>6} | {'ratio':>5}"
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for (b, hq, hkv, nq, nk, d, causal) in SHAPES:
+        if args.quick and nk == 8192:
+            continue
+        theirs, mine, peak = [], [], []
+        for _ in range(args.rounds):
+            theirs.append(torch_median(b, hq, hkv, nq, nk, d, causal, args.repeat))
+            result = ours(binary, b, hq, hkv, nq, nk, d, causal, args.repeat, args.threads)
+            mine.append(result["medianSeconds"])
+            peak.append(result["peakGflops"])
+        t, m = min(theirs), min(mine)
+        flops = 4 * b * hq * visible_pairs(nq, nk, causal) * d
+        ratio = t / m
+        ratios.append(ratio)
+        print(f"{b:>2} {hq:>3} {hkv:>3} {nq:>5} {nk:>6} {d:>4} {str(causal):>6} | {t * 1e3:>10.2f} {flops / t / 1e9:>8.1f} |"
+              f" {m * 1e3:>9.2f} {flops / m / 1e9:>8.1f} {100 * flops / m / 1e9 / max(peak):>6.1f} | {ratio:>5.2f}")
+        sys.stdout.flush()
+    print(f"smallest ratio {min(ratios):.2f}, geometric mean {torch.tensor(ratios).log().mean().exp().item():.2f}")
+
+
+if __name__ == "__main__":
+    main()
