@@ -99,23 +99,30 @@ public func forwardItem<M: MultiplyAdd>(
         }
     }
 
+    // Padding rows must read as zero probabilities in O += P·V whichever path computes S.
+    (S + rows * Bc).update(repeating: 0, count: (rowsPadded - rows) * Bc)
+
     if unionLo < unionHi {
         for t in (unionLo / Bc)...((unionHi - 1) / Bc) {
             let j0 = t * Bc
             let n = min(Bc, d.Nk - j0)
             let padded = (n + 31) & ~31
-            let Kt: UnsafePointer<Float>
-            if let packed = d.packedKeys {
-                Kt = packed + (kvHead * d.keyBlocks + t) * D * Bc
+            // S = Q·Kᵀ for the whole tile: by the micro-kernel on keys packed transposed (once for the
+            // whole call, or here), or, for a few rows without packed keys, by dot products.
+            if d.packedKeys == nil && rowsPadded <= 8 {
+                dotProductScores(Qt, rows: rows, D: D, keys: kBase + j0 * D, count: n, into: S, ldS: Bc, M.self)
             } else {
-                packKeysTransposed(kBase + j0 * D, D: D, keyBlock: Bc, count: n, into: localKeys)
-                Kt = UnsafePointer(localKeys)
-            }
-
-            // S = Q·Kᵀ for the whole tile.
-            for r0 in stride(from: 0, to: rowsPadded, by: 8) {
-                for c0 in stride(from: 0, to: padded, by: 32) {
-                    tile8x32(Qt + r0 * D, D, Kt + c0, Bc, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
+                let Kt: UnsafePointer<Float>
+                if let packed = d.packedKeys {
+                    Kt = packed + (kvHead * d.keyBlocks + t) * D * Bc
+                } else {
+                    packKeysTransposed(kBase + j0 * D, D: D, keyBlock: Bc, count: n, into: localKeys)
+                    Kt = UnsafePointer(localKeys)
+                }
+                for r0 in stride(from: 0, to: rowsPadded, by: 8) {
+                    for c0 in stride(from: 0, to: padded, by: 32) {
+                        tile8x32(Qt + r0 * D, D, Kt + c0, Bc, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
+                    }
                 }
             }
 
@@ -166,6 +173,19 @@ public func forwardItem<M: MultiplyAdd>(
             }
 
             // O += P·V.
+            if rowsPadded <= 8 && Dv % 64 == 0 {
+                let P = UnsafePointer(S), Vb = vBase + j0 * Dv
+                for r0 in stride(from: 0, to: rows, by: 2) {
+                    for c0 in stride(from: 0, to: Dv, by: Dv % 128 == 0 ? 128 : 64) {
+                        if Dv % 128 == 0 {
+                            tile2x128(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+                        } else {
+                            tile2x64(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+                        }
+                    }
+                }
+                continue
+            }
             for r0 in stride(from: 0, to: rowsPadded, by: 8) {
                 let P = UnsafePointer(S + r0 * Bc), Vb = vBase + j0 * Dv, Ob = O + r0 * Dv
                 var c0 = 0

@@ -1,0 +1,80 @@
+/// Micro-kernels for `O += P·V` with few query rows (decoding): each B row (a value vector) is read
+/// once per pair of query rows, from first element to last, so the hardware prefetcher streams
+/// V from memory at full speed. With the 8-row tiles, a value row would instead be read in
+/// 32-column pieces on separate passes, which defeats the prefetcher when V does not fit in cache.
+
+/// `C[2 × 128] += A[2 × k] · B[k × 128]`: whole rows of B, read strictly in order.
+@inlinable @inline(__always)
+public func tile2x128<M: MultiplyAdd>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+) {
+    var c00 = load(c + 0), c10 = load(c + ldc + 0)
+    var c01 = load(c + 16), c11 = load(c + ldc + 16)
+    var c02 = load(c + 32), c12 = load(c + ldc + 32)
+    var c03 = load(c + 48), c13 = load(c + ldc + 48)
+    var c04 = load(c + 64), c14 = load(c + ldc + 64)
+    var c05 = load(c + 80), c15 = load(c + ldc + 80)
+    var c06 = load(c + 96), c16 = load(c + ldc + 96)
+    var c07 = load(c + 112), c17 = load(c + ldc + 112)
+    let a0 = a, a1 = a + lda
+    var bp = b
+    for p in 0..<k {
+        let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
+        let b0 = load(bp + 0)
+        c00 = M.multiplyAdd(x0, b0, c00); c10 = M.multiplyAdd(x1, b0, c10)
+        let b1 = load(bp + 16)
+        c01 = M.multiplyAdd(x0, b1, c01); c11 = M.multiplyAdd(x1, b1, c11)
+        let b2 = load(bp + 32)
+        c02 = M.multiplyAdd(x0, b2, c02); c12 = M.multiplyAdd(x1, b2, c12)
+        let b3 = load(bp + 48)
+        c03 = M.multiplyAdd(x0, b3, c03); c13 = M.multiplyAdd(x1, b3, c13)
+        let b4 = load(bp + 64)
+        c04 = M.multiplyAdd(x0, b4, c04); c14 = M.multiplyAdd(x1, b4, c14)
+        let b5 = load(bp + 80)
+        c05 = M.multiplyAdd(x0, b5, c05); c15 = M.multiplyAdd(x1, b5, c15)
+        let b6 = load(bp + 96)
+        c06 = M.multiplyAdd(x0, b6, c06); c16 = M.multiplyAdd(x1, b6, c16)
+        let b7 = load(bp + 112)
+        c07 = M.multiplyAdd(x0, b7, c07); c17 = M.multiplyAdd(x1, b7, c17)
+        bp += ldb
+    }
+    store(c00, c + 0); store(c10, c + ldc + 0)
+    store(c01, c + 16); store(c11, c + ldc + 16)
+    store(c02, c + 32); store(c12, c + ldc + 32)
+    store(c03, c + 48); store(c13, c + ldc + 48)
+    store(c04, c + 64); store(c14, c + ldc + 64)
+    store(c05, c + 80); store(c15, c + ldc + 80)
+    store(c06, c + 96); store(c16, c + ldc + 96)
+    store(c07, c + 112); store(c17, c + ldc + 112)
+}
+
+/// `C[2 × 64] += A[2 × k] · B[k × 64]`: whole rows of B, read strictly in order.
+@inlinable @inline(__always)
+public func tile2x64<M: MultiplyAdd>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+) {
+    var c00 = load(c + 0), c10 = load(c + ldc + 0)
+    var c01 = load(c + 16), c11 = load(c + ldc + 16)
+    var c02 = load(c + 32), c12 = load(c + ldc + 32)
+    var c03 = load(c + 48), c13 = load(c + ldc + 48)
+    let a0 = a, a1 = a + lda
+    var bp = b
+    for p in 0..<k {
+        let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
+        let b0 = load(bp + 0)
+        c00 = M.multiplyAdd(x0, b0, c00); c10 = M.multiplyAdd(x1, b0, c10)
+        let b1 = load(bp + 16)
+        c01 = M.multiplyAdd(x0, b1, c01); c11 = M.multiplyAdd(x1, b1, c11)
+        let b2 = load(bp + 32)
+        c02 = M.multiplyAdd(x0, b2, c02); c12 = M.multiplyAdd(x1, b2, c12)
+        let b3 = load(bp + 48)
+        c03 = M.multiplyAdd(x0, b3, c03); c13 = M.multiplyAdd(x1, b3, c13)
+        bp += ldb
+    }
+    store(c00, c + 0); store(c10, c + ldc + 0)
+    store(c01, c + 16); store(c11, c + ldc + 16)
+    store(c02, c + 32); store(c12, c + ldc + 32)
+    store(c03, c + 48); store(c13, c + ldc + 48)
+}
