@@ -3,8 +3,8 @@ import Attention
 import Foundation
 
 /// `attention attend`: scaled dot-product attention on `.npy` files.
-struct Attend: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Attend: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         abstract: "Compute scaled dot-product attention on .npy arrays.",
         discussion: """
             Shapes (the last two dimensions are sequence and features):
@@ -20,7 +20,9 @@ struct Attend: ParsableCommand {
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
                   --causal --window 128,0 --weights w.npy --lse lse.npy
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
-                  --key-lengths 7,5 --mask m.npy --bias alibi.npy --scale 0.125
+                  --key-lengths 7,5 --mask m.npy --bias alibi.npy --scale 0.125 --explain
+            float32 runs the tiled kernel (AVX-512 when the CPU has it, all cores);
+            float64 runs the reference, which accumulates in double. --explain says which.
             """
     )
 
@@ -48,8 +50,11 @@ struct Attend: ParsableCommand {
                                valueName: "B.npy"))
     var bias: String?
     @Flag(inversion: .prefixedNo, help: "Reject inputs holding NaN or infinity (on by default).") var checkFinite = true
+    @Flag(help: "Print which implementation computed the result, and why.") var explain = false
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         if causal && causalTopLeft {
             throw ValidationError("--causal and --causal-top-left are two alignments of one mask: pass one of them")
         }
@@ -63,16 +68,21 @@ struct Attend: ParsableCommand {
         }
     }
 
-    func run() throws {
+    public func run() throws {
+        try execute { print($0) }
+    }
+
+    /// Runs the command, sending each line it reports to `log`.
+    public func execute(_ log: (String) -> Void) throws {
         switch try NPY.read(contentsOf: URL(fileURLWithPath: query)) {
-        case .float32: try attend(Float.self)
-        case .float64: try attend(Double.self)
+        case .float32: try attend(Float.self, log)
+        case .float64: try attend(Double.self, log)
         case .bool:
             throw AttentionError.invalidFile(path: query, reason: "expected float32 or float64 queries, found bool")
         }
     }
 
-    private func attend<Scalar: AttentionScalar>(_: Scalar.Type) throws {
+    private func attend<Scalar: AttentionScalar>(_: Scalar.Type, _ log: (String) -> Void) throws {
         let q: Tensor<Scalar> = try load(query, "query")
         let k: Tensor<Scalar> = try load(key, "key")
         let v: Tensor<Scalar> = try load(value, "value")
@@ -87,9 +97,10 @@ struct Attend: ParsableCommand {
         let result = try scaledDotProductAttention(
             query: q, key: k, value: v, mask: try buildMask(), bias: b, scale: scale.map { Scalar(fromDouble: $0) },
             returning: [weights != nil ? .weights : [], lse != nil ? .logSumExp : []])
-        try write(result.output, to: output)
-        if let weights, let w = result.weights { try write(w, to: weights) }
-        if let lse, let l = result.logSumExp { try write(l, to: lse) }
+        if explain { log("path: \(result.path)") }
+        try write(result.output, to: output, log)
+        if let weights, let w = result.weights { try write(w, to: weights, log) }
+        if let lse, let l = result.logSumExp { try write(l, to: lse, log) }
     }
 
     /// Reads a float array that must have exactly the query's dtype.
@@ -120,9 +131,9 @@ struct Attend: ParsableCommand {
         return mask
     }
 
-    private func write<Scalar: AttentionScalar>(_ tensor: Tensor<Scalar>, to path: String) throws {
+    private func write<Scalar: AttentionScalar>(_ tensor: Tensor<Scalar>, to path: String, _ log: (String) -> Void) throws {
         try NPY.write(tensor, to: URL(fileURLWithPath: path))
-        print("wrote \(path) \(tensor.shape) \(Scalar.self == Float.self ? "float32" : "float64")")
+        log("wrote \(path) \(tensor.shape) \(Scalar.self == Float.self ? "float32" : "float64")")
     }
 }
 

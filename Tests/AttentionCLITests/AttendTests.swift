@@ -120,7 +120,21 @@ struct AttendTests {
         #expect(try NPY.read(contentsOf: URL(fileURLWithPath: path("l.npy"))).shape == [])
     }
 
-    @Test("Every command's help explains its options with an example", arguments: [["attend"], ["demo"], []])
+    @Test("--explain names the path: the tiled kernel for float32, the reference for float64")
+    func explain() throws {
+        let flags = try writeInputs()
+        func explained() throws -> [String] {
+            var lines: [String] = []
+            try Attend.parse(flags + ["--explain"]).execute { lines.append($0) }
+            return lines
+        }
+        #expect(try explained().contains { $0.hasPrefix("path: tiled (\(KernelInstructionSet.best.rawValue))") })
+        let q = try Tensor<Double>.randomNormal(shape: [3, 4], seed: 3)
+        for name in ["q", "k", "v"] { try NPY.write(q, to: URL(fileURLWithPath: path("\(name).npy"))) }
+        #expect(try explained().contains { $0.hasPrefix("path: reference: Double runs on the reference") })
+    }
+
+    @Test("Every command's help explains its options with an example", arguments: [["attend"], ["demo"], ["bench"], []])
     func help(_ subcommand: [String]) throws {
         let help = AttentionCommand.helpMessage(for: subcommand.isEmpty ? AttentionCommand.self
                                                 : try #require(AttentionCommand.configuration.subcommands.first {
@@ -129,7 +143,7 @@ struct AttendTests {
         #expect(help.lowercased().contains("example") || help.contains("attention demo"))
         if subcommand == ["attend"] {
             for option in ["--query", "--key", "--value", "--output", "--weights", "--lse", "--scale", "--causal",
-                           "--causal-top-left", "--window", "--key-lengths", "--mask", "--bias"] {
+                           "--causal-top-left", "--window", "--key-lengths", "--mask", "--bias", "--explain"] {
                 #expect(help.contains(option), "help does not mention \(option)")
             }
         }

@@ -33,9 +33,13 @@ enum TiledAttention {
     ) -> AttentionResult<Float> {
         let s = p.shape
         let kernels = Kernels(isa)
-        var output = [Float](repeating: 0, count: s.B * s.Hq * s.Nq * s.Dv)
-        var lse = outputs.contains(.logSumExp) ? [Float](repeating: 0, count: s.B * s.Hq * s.Nq) : []
-        var weights = outputs.contains(.weights) ? [Float](repeating: 0, count: s.B * s.Hq * s.Nq * s.Nk) : []
+        // The kernel writes every element of its outputs exactly once, so they start uninitialized.
+        func uninitialized(_ count: Int) -> [Float] {
+            [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        }
+        var output = uninitialized(s.B * s.Hq * s.Nq * s.Dv)
+        var lse = outputs.contains(.logSumExp) ? uninitialized(s.B * s.Hq * s.Nq) : []
+        var weights = outputs.contains(.weights) ? uninitialized(s.B * s.Hq * s.Nq * s.Nk) : []
         var detail = ""
         let wantsWeights = outputs.contains(.weights)
 
@@ -71,11 +75,11 @@ enum TiledAttention {
                 d.splitLength = ((d.keyBlocks + wanted - 1) / wanted) * d.keyBlock
                 d.splits = (s.Nk + d.splitLength - 1) / d.splitLength
             }
-            var partialOutput = [Float](repeating: 0, count: d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits * s.Dv : 0)
-            var partialLSE = [Float](repeating: 0, count: d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits : 0)
+            var partialOutput = uninitialized(d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits * s.Dv : 0)
+            var partialLSE = uninitialized(d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits : 0)
             // Each key block serves several row blocks: pack K transposed once, up front.
             let prepack = d.rowBlocksPerGroup >= 2
-            var packed = [Float](repeating: 0, count: prepack ? s.B * s.Hkv * d.keyBlocks * s.D * d.keyBlock : 0)
+            var packed = uninitialized(prepack ? s.B * s.Hkv * d.keyBlocks * s.D * d.keyBlock : 0)
 
             packed.withUnsafeMutableBufferPointer { packed in
             partialOutput.withUnsafeMutableBufferPointer { partialOutput in
