@@ -31,10 +31,14 @@ let package = Package(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],
             swiftSettings: [.unsafeFlags(optimized + avx512Flags)]),
         .target(name: "_CPUFeatures"),
+        .target(name: "AttentionRendering"),
+        .target(name: "AttentionExperiments", dependencies: ["Attention"]),
         .target(
             name: "AttentionCLI",
             dependencies: [
                 "Attention",
+                "AttentionExperiments",
+                "AttentionRendering",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,7 +47,8 @@ let package = Package(
         // MARK: test targets
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
         .testTarget(name: "AttentionTests", dependencies: ["Attention", "AttentionTestSupport"]),
-        .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention"]),
     ],
     swiftLanguageModes: [.v6]
 )

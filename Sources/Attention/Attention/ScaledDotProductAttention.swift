@@ -54,6 +54,8 @@ import Foundation
 /// - Throws: ``AttentionError`` naming the argument and shapes when shapes disagree, a sequence is
 ///   empty, head counts do not divide, the mask does not fit, or the scale is not finite; and when
 ///   `options` asks for something this machine or type cannot do.
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
 public func scaledDotProductAttention<Scalar: AttentionScalar>(
     query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
     mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil,
@@ -100,6 +102,8 @@ public func scaledDotProductAttention<Scalar: AttentionScalar>(
 ///
 /// Use it to check a faster path: by the library's tolerance rule, a fast `Float` result's maximum
 /// error against this is at most twice that of a naive `Float` computation.
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
 public func referenceScaledDotProductAttention<Scalar: AttentionScalar>(
     query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
     mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil

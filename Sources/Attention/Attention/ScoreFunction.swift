@@ -103,6 +103,8 @@ public enum ScoreFunction<Scalar: AttentionScalar>: Sendable {
 /// ```swift
 /// let r = try attention(query: q, key: k, value: v, score: .additive(queryWeight: w1, keyWeight: w2, vector: a))
 /// ```
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
 public func attention<Scalar: AttentionScalar>(
     query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
     score: ScoreFunction<Scalar>, mask: AttentionMask = .none
@@ -152,6 +154,8 @@ public func attention<Scalar: AttentionScalar>(
 /// ```
 ///
 /// - Parameter scale: multiplies each dot product; default `1/√D`.
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
 public func singleQueryAttention<Scalar: AttentionScalar>(
     query: [Scalar], keys: [[Scalar]], values: [[Scalar]], scale: Scalar? = nil
 ) throws -> SingleQueryAttention<Scalar> {
