@@ -18,6 +18,7 @@ let package = Package(
     // MARK: products
     products: [
         .library(name: "Attention", targets: ["Attention"]),
+        .library(name: "AttentionModels", targets: ["AttentionModels"]),
         .executable(name: "attention", targets: ["AttentionTool"]),
     ],
     dependencies: [
@@ -33,11 +34,13 @@ let package = Package(
         .target(name: "_CPUFeatures"),
         .target(name: "AttentionRendering"),
         .target(name: "AttentionExperiments", dependencies: ["Attention"]),
+        .target(name: "AttentionModels", dependencies: ["Attention"]),
         .target(
             name: "AttentionCLI",
             dependencies: [
                 "Attention",
                 "AttentionExperiments",
+                "AttentionModels",
                 "AttentionRendering",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -48,6 +51,7 @@ let package = Package(
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
         .testTarget(name: "AttentionTests", dependencies: ["Attention", "AttentionTestSupport"]),
         .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention"]),
         .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention"]),
     ],
     swiftLanguageModes: [.v6]

@@ -51,6 +51,26 @@ public enum SVG {
         return out + "</svg>\n"
     }
 
+    /// Fragments side by side, as one fragment.
+    public static func row(_ fragments: [SVGFragment], gap: Double = 8) -> SVGFragment {
+        var x = 0.0, content = ""
+        for f in fragments {
+            content += "<g transform=\"translate(\(number(x)),0)\">\n\(f.content)</g>\n"
+            x += f.width + gap
+        }
+        return SVGFragment(width: max(0, x - gap), height: fragments.map(\.height).max() ?? 0, content: content)
+    }
+
+    /// Fragments stacked top to bottom under an optional title, as a complete SVG document.
+    public static func column(title: String? = nil, _ fragments: [SVGFragment], gap: Double = 8) -> String {
+        var y = 0.0, content = ""
+        for f in fragments {
+            content += "<g transform=\"translate(0,\(number(y)))\">\n\(f.content)</g>\n"
+            y += f.height + gap
+        }
+        return document(title: title, [SVGFragment(width: fragments.map(\.width).max() ?? 0, height: y, content: content)])
+    }
+
     /// A heatmap: rows are queries, columns keys, colour = weight on a viridis scale from 0 to
     /// `scaleMaximum`, with a colour bar.
     public static func heatmap(

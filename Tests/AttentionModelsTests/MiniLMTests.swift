@@ -1,0 +1,99 @@
+import Attention
+import AttentionModels
+import Foundation
+import Testing
+
+/// The real model against transformers and sentence-transformers (fixtures from
+/// scripts/make-model-fixtures.py). The model is installed the way a user installs it
+/// (`ModelStore.fetch`, what `attention model fetch` runs) if it is not there yet; these tests never skip.
+@Suite("all-MiniLM-L6-v2", .serialized)
+struct MiniLMTests {
+    struct Fixture: Decodable {
+        let sentences: [String]
+        let ids: [[Int]]
+        let embeddingSentences: [String]
+        let attentionSentence: String
+        let attentionIds: [Int]
+    }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/model")
+
+    static let model: Result<SentenceEmbedder, Error> = Result {
+        let directory = ModelStore.defaultDirectory()
+        try ModelStore.fetch(into: directory) { print($0) }
+        return try SentenceEmbedder(directory: directory)
+    }
+
+    func fixture() throws -> Fixture {
+        try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("tokens.json")))
+    }
+
+    func npy(_ name: String) throws -> Tensor<Float> {
+        let url = Self.fixtures.appendingPathComponent(name)
+        return try NPY.read(contentsOf: url).floatingPoint(path: url.path)
+    }
+
+    @Test("Token ids are identical to the model's own tokenizer")
+    func tokenizer() throws {
+        let model = try Self.model.get()
+        let f = try fixture()
+        #expect(f.sentences.count == f.ids.count && f.sentences.count >= 10)
+        for (sentence, ids) in zip(f.sentences, f.ids) {
+            #expect(model.tokenize(sentence) == ids, "\(sentence.prefix(60))")
+        }
+        #expect(f.ids.contains { $0.count == 256 })                        // the long input is truncated
+        #expect(f.ids.joined().contains(model.tokenizer.unknownID))        // something maps to [UNK]
+    }
+
+    @Test("Embeddings match sentence-transformers: cosine ≥ 0.99999, max abs ≤ 1e-4")
+    func embeddings() throws {
+        let model = try Self.model.get()
+        let f = try fixture()
+        let expected = try npy("embeddings.npy")
+        let ours = try model.embed(f.embeddingSentences)
+        #expect(expected.shape == [f.embeddingSentences.count, 384])
+        for (n, vector) in ours.enumerated() {
+            let reference = Array(expected.scalars[n * 384..<(n + 1) * 384])
+            #expect(cosineSimilarity(vector, reference) >= 0.99999)
+            #expect(zip(vector, reference).map { abs($0 - $1) }.max() ?? 1 <= 1e-4)
+            #expect(abs(vector.reduce(0) { $0 + $1 * $1 } - 1) < 1e-5)
+        }
+    }
+
+    @Test("Every layer's and head's attention weights match transformers within 1e-5")
+    func attentions() throws {
+        let model = try Self.model.get()
+        let f = try fixture()
+        #expect(model.tokenize(f.attentionSentence) == f.attentionIds)
+        let expected = try npy("attentions.npy")
+        let output = try model.encoder([f.attentionIds], returnAttentions: true)
+        let t = f.attentionIds.count
+        #expect(expected.shape == [6, 12, t, t])
+        #expect(output.attentions.count == 6)
+        for (layer, weights) in output.attentions.enumerated() {
+            #expect(weights.shape == [1, 12, t, t])
+            let reference = Array(expected.scalars[layer * 12 * t * t..<(layer + 1) * 12 * t * t])
+            let worst = zip(weights.scalars, reference).map { abs($0 - $1) }.max() ?? 1
+            #expect(worst <= 1e-5, "layer \(layer + 1): \(worst)")
+        }
+    }
+
+    @Test("Padding in a batch does not change a sentence's embedding")
+    func padding() throws {
+        let model = try Self.model.get()
+        let alone = try model.embed(["A cat"])[0]
+        let batched = try model.embed(["A cat", "A considerably longer sentence that forces padding of the first one"])[0]
+        #expect(zip(alone, batched).map { abs($0 - $1) }.max() ?? 1 < 1e-5)
+    }
+
+    @Test("A missing model gets a clear error that says how to fetch it")
+    func missing() {
+        do {
+            try ModelStore.check(URL(fileURLWithPath: "/nonexistent-model-dir"))
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains("attention model fetch"))
+        }
+    }
+}
