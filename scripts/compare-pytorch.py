@@ -66,6 +66,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="skip N = 8192")
+    parser.add_argument("--embeddings", action="store_true",
+                        help="also compare all-MiniLM-L6-v2 sentence embeddings with sentence-transformers "
+                             "(needs `attention model fetch` and pip install sentence-transformers)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -95,6 +98,32 @@ def main():
               f" {m * 1e3:>9.2f} {flops / m / 1e9:>8.1f} {100 * flops / m / 1e9 / max(peak):>6.1f} | {ratio:>5.2f}")
         sys.stdout.flush()
     print(f"smallest ratio {min(ratios):.2f}, geometric mean {torch.tensor(ratios).log().mean().exp().item():.2f}")
+    if args.embeddings:
+        compare_embeddings(binary, args)
+
+
+def compare_embeddings(binary, args, batch=32):
+    """Sentences per second for batches of 32 sentences of about 16 tokens, interleaved rounds."""
+    import os
+    from sentence_transformers import SentenceTransformer
+    directory = os.environ.get("ATTENTION_MODEL_DIR") or str(pathlib.Path.home() / ".cache/swift-attention/all-MiniLM-L6-v2")
+    model = SentenceTransformer(directory, device="cpu")
+    sentences = [f"Sentence number {i} tells how a small cat sat on the warm mat today" for i in range(batch)]
+    theirs, mine = [], []
+    for _ in range(args.rounds):
+        model.encode(sentences, batch_size=batch)
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            model.encode(sentences, batch_size=batch)
+            times.append(time.perf_counter() - start)
+        theirs.append(sorted(times)[len(times) // 2])
+        result = json.loads(subprocess.run([str(binary), "bench", "--embed-batch", str(batch), "--repeat", str(args.repeat), "--json"],
+                                           check=True, capture_output=True, text=True).stdout)
+        mine.append(result["medianSeconds"])
+    t, m = min(theirs), min(mine)
+    print(f"\nall-MiniLM-L6-v2 embeddings, batches of {batch} sentences ({result['tokens']} tokens):"
+          f" sentence-transformers {batch / t:.1f}/s, ours {batch / m:.1f}/s, ratio {t / m:.2f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ struct Bench: ParsableCommand {
               swift run -c release attention bench --heads 8 --seq 4096 --dim 64 --causal --json
               swift run -c release attention bench --heads 32 --kv-heads 8 --seq 32768 \\
                   --query-len 1 --dim 128
+              swift run -c release attention bench --embed-batch 32     # sentences/s of the real model
             """
     )
 
@@ -31,6 +32,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Worker threads (default: every active processor).") var threads: Int?
     @Option(help: "automatic, reference, avx512 or portable.") var implementation = "automatic"
     @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Option(help: "Instead of attention alone: time all-MiniLM-L6-v2 embedding batches of this many sentences (about 16 tokens each).")
+    var embedBatch: Int?
+    @OptionGroup var location: ModelLocation
 
     func validate() throws {
         for (name, value) in [("--batch", batch), ("--heads", heads), ("--seq", seq), ("--dim", dim),
@@ -52,6 +56,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if let embedBatch { return try benchEmbeddings(batch: embedBatch) }
         let nq = queryLen ?? seq, hkv = kvHeads ?? heads
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         var generator = SplitMix64(seed: 1)
@@ -92,6 +97,26 @@ struct Bench: ParsableCommand {
             print("median     \(Format.number(median * 1e3, 3)) ms over \(repetitions) runs")
             print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of the measured peak \(Format.number(peak, 1)) GFLOP/s (\(threadCount) threads)")
             print("memory     peak resident \(Format.number(Double(rss) / 1_048_576, 1)) MiB (inputs and output: \(Format.number(Double(4 * (q.count + k.count + v.count + q.count)) / 1_048_576, 1)) MiB)")
+        }
+    }
+
+    /// Sentences per second of the real model on batches of `batch` sentences.
+    func benchEmbeddings(batch: Int) throws {
+        guard batch >= 1 else { throw ValidationError("--embed-batch must be at least 1, got \(batch)") }
+        let model = try location.load()
+        let sentences = (0..<batch).map { "Sentence number \($0) tells how a small cat sat on the warm mat today" }
+        let tokens = model.tokenize(sentences[0]).count
+        var times: [Double] = []
+        for trial in 0...repetitions {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.embed(sentences)
+            if trial > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9) }
+        }
+        let median = times.sorted()[times.count / 2]
+        if json {
+            print("{\"batch\": \(batch), \"tokens\": \(tokens), \"medianSeconds\": \(median), \"sentencesPerSecond\": \(Double(batch) / median)}")
+        } else {
+            print("all-MiniLM-L6-v2, \(batch) sentences of \(tokens) tokens: median \(Format.number(median * 1e3, 1)) ms = \(Format.number(Double(batch) / median, 1)) sentences/s")
         }
     }
 

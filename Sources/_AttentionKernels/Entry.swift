@@ -25,4 +25,17 @@ public enum PortableKernels {
     public static func probe(iterations: Int, seed: Float) -> Float {
         multiplyAddProbe(iterations: iterations, seed: seed, Arithmetic.self)
     }
+
+    /// See ``multiplyRows(a:packedB:bias:c:rows:n:k:scratch:_:)``.
+    public static func multiply(
+        a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
+        rows: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>
+    ) {
+        multiplyRows(a: a, packedB: b, bias: bias, c: c, rows: rows, n: n, k: k, scratch: scratch, Arithmetic.self)
+    }
+
+    /// GELU (erf form, absolute error below 2e-7) in place.
+    public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        geluInPlace(p, count: count, Arithmetic.self)
+    }
 }

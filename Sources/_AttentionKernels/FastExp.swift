@@ -49,3 +49,38 @@ public func horizontalSum(_ v: SIMD16<Float>) -> Float {
     let v2 = v4.lowHalf + v4.highHalf
     return v2[0] + v2[1]
 }
+
+/// GELU `½ x (1 + erf(x / √2))` for sixteen lanes, with erf from Abramowitz and Stegun 7.1.26
+/// (`1 - t·P(t)·e^{-z²}`, `t = 1 / (1 + 0.3275911 |z|)`, max absolute error 1.5e-7).
+@inlinable @inline(__always)
+public func geluVector<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD16<Float> {
+    let z = x * 0.707_106_78
+    let a = z.replacing(with: -z, where: z .< 0)
+    let t = 1 / M.multiplyAdd(a, SIMD16(repeating: 0.327_591_1), SIMD16(repeating: 1))
+    var p = SIMD16<Float>(repeating: 1.061_405_429)
+    p = M.multiplyAdd(p, t, SIMD16(repeating: -1.453_152_027))
+    p = M.multiplyAdd(p, t, SIMD16(repeating: 1.421_413_741))
+    p = M.multiplyAdd(p, t, SIMD16(repeating: -0.284_496_736))
+    p = M.multiplyAdd(p, t, SIMD16(repeating: 0.254_829_592))
+    p = p * t
+    let e = exp2Vector(-(a * a) * 1.442_695_04, M.self)
+    let erfMagnitude = 1 - p * e
+    let erf = erfMagnitude.replacing(with: -erfMagnitude, where: z .< 0)
+    return 0.5 * x * (1 + erf)
+}
+
+/// GELU in place over `count` floats.
+@inlinable @inline(__always)
+public func geluInPlace<M: MultiplyAdd>(_ p: UnsafeMutablePointer<Float>, count: Int, _: M.Type) {
+    var i = 0
+    while i + 16 <= count {
+        store(geluVector(load(p + i), M.self), p + i)
+        i += 16
+    }
+    if i < count {
+        var tail = SIMD16<Float>.zero
+        for j in 0..<(count - i) { tail[j] = p[i + j] }
+        let result = geluVector(tail, M.self)
+        for j in 0..<(count - i) { p[i + j] = result[j] }
+    }
+}

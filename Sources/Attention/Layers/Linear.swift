@@ -1,3 +1,5 @@
+import _AttentionKernels
+
 /// An affine map over the last dimension: `y = x · Wᵀ + b`, with `W [outputDimension, inputDimension]`
 /// and `b [outputDimension]`, the layout PyTorch's `nn.Linear` uses (so its weights load unchanged).
 public struct Linear<Scalar: AttentionScalar>: Sendable {
@@ -5,6 +7,9 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     public let weight: Tensor<Scalar>
     /// `[outputDimension]`, or nil for no bias.
     public let bias: Tensor<Scalar>?
+    /// The weight transposed and packed in 32-column panels (`packPanels`): the layout the matrix
+    /// kernel streams. Only for Float; Double uses `weight` directly.
+    private let packedWeight: [Float]
 
     public var inputDimension: Int { weight.shape[1] }
     public var outputDimension: Int { weight.shape[0] }
@@ -13,6 +18,8 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     ///
     /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if `weight` is not rank 2 or
     ///   `bias` is not `[outputDimension]`.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>?) throws {
         guard weight.rank == 2, !weight.shape.contains(0) else {
             throw AttentionError.invalidShape(argument: "weight", shape: weight.shape,
@@ -24,6 +31,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         }
         self.weight = weight
         self.bias = bias
+        self.packedWeight = Linear.pack(weight)
     }
 
     /// A layer initialized as PyTorch's `nn.Linear`: weights and bias uniform in `±1/√inputDimension`.
@@ -36,9 +44,24 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         let bound = 1 / Double(inputDimension).squareRoot()
         self.weight = try .randomUniform(shape: [outputDimension, inputDimension], in: -bound...bound, using: &generator)
         self.bias = bias ? try .randomUniform(shape: [outputDimension], in: -bound...bound, using: &generator) : nil
+        self.packedWeight = Linear.pack(weight)
+    }
+
+    private static func pack(_ w: Tensor<Scalar>) -> [Float] {
+        guard let floats = w.scalars as? [Float] else { return [] }
+        let (n, k) = (w.shape[0], w.shape[1])
+        return [Float](unsafeUninitializedCapacity: (n + 31) / 32 * 32 * k) { buffer, count in
+            floats.withUnsafeBufferPointer { source in
+                if let s = source.baseAddress, let d = buffer.baseAddress { packPanels(s, k: k, n: n, into: d) }
+            }
+            count = buffer.count
+        }
     }
 
     /// Applies the layer to the last dimension of `input`, which must equal `inputDimension`.
+    /// `Float` runs on the tiled matrix kernel over all cores.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(_ input: Tensor<Scalar>, argument: String = "input") throws -> Tensor<Scalar> {
         guard let last = input.shape.last, last == inputDimension else {
             throw AttentionError.shapeMismatch(
@@ -48,14 +71,27 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         let rows = input.count / inputDimension
         let (n, m) = (inputDimension, outputDimension)
         var output = [Scalar](repeating: 0, count: rows * m)
-        input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                for r in 0..<rows {
-                    for o in 0..<m {
-                        var sum: Scalar = bias?.scalars[o] ?? 0
-                        for c in 0..<n { sum += x[r * n + c] * w[o * n + c] }
-                        output[r * m + o] = sum
+        if Scalar.self == Float.self {
+            // Float: the tiled matrix kernel (the same micro-kernel as attention), over all cores.
+            input.withUnsafeBufferPointer { x in
+                packedWeight.withUnsafeBufferPointer { w in
+                    output.withUnsafeMutableBufferPointer { y in
+                        guard let x = x.baseAddress, let w = w.baseAddress, let y = y.baseAddress else { return }
+                        let floatX = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+                        let floatY = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+                        let floatBias = bias?.scalars as? [Float] ?? []
+                        floatBias.withUnsafeBufferPointer { b in
+                            multiplyMatrices(floatX, packedB: w, bias: b.isEmpty ? nil : b.baseAddress, into: floatY, m: rows, n: m, k: n)
+                        }
                     }
+                }
+            }
+        } else {
+            for r in 0..<rows {
+                for o in 0..<m {
+                    var sum: Scalar = bias?.scalars[o] ?? 0
+                    for c in 0..<n { sum += input.scalars[r * n + c] * weight.scalars[o * n + c] }
+                    output[r * m + o] = sum
                 }
             }
         }

@@ -43,6 +43,8 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     ///   - headDimension: default `embedDimension / numHeads`, which must then divide evenly.
     ///   - bias: whether the four projections have biases.
     /// - Throws: ``AttentionError`` if a dimension is not positive or the head counts do not divide.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public init(
         embedDimension: Int, numHeads: Int, numKeyValueHeads: Int? = nil, headDimension: Int? = nil,
         keyInputDimension: Int? = nil, valueInputDimension: Int? = nil, bias: Bool = true, seed: UInt64 = 0
@@ -94,6 +96,8 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     ///
     /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` if `weight` is not
     ///   ``weightShape(of:)`` or `bias` is not its first dimension. Nothing changes on error.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public mutating func setWeights(_ projection: Projection, weight: Tensor<Scalar>, bias: Tensor<Scalar>?) throws {
         let expected = weightShape(of: projection)
         guard weight.shape == expected else {
@@ -111,6 +115,8 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     }
 
     /// Self-attention: `input` serves as query, key and value.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(
         _ input: Tensor<Scalar>, mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, returnWeights: Bool = false
     ) throws -> MultiHeadAttentionResult<Scalar> {
@@ -118,6 +124,8 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     }
 
     /// Attention of `query` over `key` and `value` (cross-attention when they differ from `query`).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(
         query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
         mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, returnWeights: Bool = false

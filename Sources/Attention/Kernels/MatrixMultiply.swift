@@ -1,0 +1,30 @@
+import Foundation
+import _AttentionKernels
+import _AttentionKernelsAVX512
+
+/// `C = A · B + bias` in Float on the tiled micro-kernel, over all cores: A `[m, k]` row-major, B packed
+/// in 32-column panels by `packPanels`, bias `[n]` or none, C `[m, n]` row-major. Used by ``Linear``.
+func multiplyMatrices(
+    _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into c: UnsafeMutablePointer<Float>,
+    m: Int, n: Int, k: Int, threads: Int = ProcessInfo.processInfo.activeProcessorCount
+) {
+    let isa = KernelInstructionSet.best
+    // Blocks of 64 rows: enough work per item to amortize the dispatch, enough items to share.
+    let blockRows = 64
+    let blocks = (m + blockRows - 1) / blockRows
+    let workers = max(1, min(threads, blocks))
+    let scratch = (0..<workers).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 8 * (k + 32)) }
+    defer { scratch.forEach { $0.deallocate() } }
+    let shared = UncheckedSendable((a, b, bias, c, scratch))
+    // Small products are not worth waking threads for.
+    let effectiveThreads = m * n * k < 1 << 18 ? 1 : threads
+    parallelFor(blocks, threads: effectiveThreads) { block, worker in
+        let (a, b, bias, c, scratch) = shared.value
+        let rows = (block * blockRows)..<min(m, (block + 1) * blockRows)
+        if isa == .avx512 {
+            AVX512Kernels.multiply(a: a, packedB: b, bias: bias, c: c, rows: rows, n: n, k: k, scratch: scratch[worker])
+        } else {
+            PortableKernels.multiply(a: a, packedB: b, bias: bias, c: c, rows: rows, n: n, k: k, scratch: scratch[worker])
+        }
+    }
+}

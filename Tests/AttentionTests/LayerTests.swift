@@ -1,0 +1,47 @@
+import Attention
+import AttentionTestSupport
+import Foundation
+import Testing
+
+@Suite("Layers")
+struct LayerTests {
+    @Test("Float Linear (the tiled matrix kernel) equals the Double loop on awkward shapes",
+          arguments: [(1, 1, 1), (13, 45, 37), (8, 32, 64), (9, 33, 17), (64, 384, 384), (70, 100, 3)])
+    func linear(shape: (rows: Int, outputs: Int, inputs: Int)) throws {
+        var g = SplitMix64(seed: UInt64(shape.rows * 1000 + shape.outputs))
+        let weight = try Tensor<Double>.randomNormal(shape: [shape.outputs, shape.inputs], using: &g)
+        let bias = try Tensor<Double>.randomNormal(shape: [shape.outputs], using: &g)
+        let x = try Tensor<Double>.randomNormal(shape: [shape.rows, shape.inputs], using: &g)
+        let exact: Tensor<Double> = try Linear<Double>(weight: weight, bias: bias)(x)
+        let floatWeight: Tensor<Float> = weight.map { Float($0) }
+        let floatBias: Tensor<Float> = bias.map { Float($0) }
+        let floatX: Tensor<Float> = x.map { Float($0) }
+        let fast: Tensor<Float> = try Linear<Float>(weight: floatWeight, bias: floatBias)(floatX)
+        let noBias: Tensor<Float> = try Linear<Float>(weight: floatWeight, bias: nil)(floatX)
+        #expect(fast.shape == [shape.rows, shape.outputs])
+        // Float accumulation over k terms of size ~1: error grows like √k · ulp.
+        let tolerance = 1e-5 * Double(shape.inputs).squareRoot() * 4
+        #expect(maxAbsDifference(fast.scalars, exact.scalars) <= tolerance)
+        let shifted: [Double] = noBias.scalars.indices.map { Double(noBias.scalars[$0]) + bias.scalars[$0 % shape.outputs] }
+        #expect(maxAbsDifference(shifted, exact.scalars) <= tolerance)
+    }
+
+    @Test("Float GELU (vectorized erf) stays within 5e-7 of the Double erf form")
+    func gelu() throws {
+        let x = Tensor<Double>((-2000...2000).map { Double($0) / 200 })   // -10 ... 10, 4001 values (a tail too)
+        let exact: Tensor<Double> = Attention.gelu(x)
+        let fast: Tensor<Float> = Attention.gelu(x.map { Float($0) })
+        #expect(maxAbsDifference(fast.scalars, exact.scalars) <= 5e-7 * 10)
+        #expect(abs(Attention.gelu(Tensor<Double>([1.0])).scalars[0] - 0.841_344_746_068_542_9) < 1e-12)   // Φ(1)
+    }
+
+    @Test("LayerNorm normalizes each row to mean β, spread γ")
+    func layerNorm() throws {
+        let norm = try LayerNorm<Double>(weight: Tensor([2.0, 2, 2, 2]), bias: Tensor([1.0, 1, 1, 1]), epsilon: 0)
+        let y = try norm(Tensor([[1.0, 2, 3, 4], [10, 10, 10, 12]]))
+        // Row 0: mean 2.5, variance 1.25.
+        let expected = [1.0, 2, 3, 4].map { 1 + 2 * ($0 - 2.5) / 1.25.squareRoot() }
+        #expect(maxAbsDifference(Array(y.scalars[0..<4]), expected) < 1e-12)
+        #expect(throws: AttentionError.self) { try norm(Tensor([[1.0, 2, 3]])) }
+    }
+}
