@@ -1,4 +1,5 @@
 import Attention
+import AttentionRendering
 import Foundation
 
 /// The text of `attention demo`, built as a string so that tests can read it (public for them only).
@@ -75,7 +76,7 @@ public enum DemoWalkthrough {
             let r = try singleQueryAttention(query: query, keys: embeddings, values: embeddings)
             out += "\n  Query: \(name) \(Format.vector(query, 1))\n"
             for (word, weight) in zip(words, r.weights) {
-                out += "    \(Format.right(word, 4))  \(Format.number(weight))  \(Format.bar(weight))\n"
+                out += "    \(word.leftPadded(to: 4))  \(Format.number(weight))  \(TerminalRenderer.bar(weight))\n"
             }
             out += "    output \(Format.vector(r.output))\n"
         }
@@ -108,11 +109,11 @@ public enum DemoWalkthrough {
             let r = try scaledDotProductAttention(query: x, key: x, value: x, mask: mask, returning: .weights)
             let w = r.weights?.rows ?? []
             out += "  \(title).\n  Row = query, column = key; the shades compare each row's weights with its largest.\n"
-            out += "    " + Format.left("", 5) + words.map { Format.right($0, 6) }.joined() + "\n"
+            out += "    " + "".rightPadded(to: 5) + words.map { $0.leftPadded(to: 6) }.joined() + "\n"
             for (word, row) in zip(words, w) {
-                out += "    " + Format.left(word, 5)
-                    + row.map { Format.right(Format.number($0), 6) }.joined()
-                    + "   " + row.map { Format.shade($0 / (row.max() ?? 1)) }.joined() + "\n"
+                out += "    " + word.rightPadded(to: 5)
+                    + row.map { Format.number($0).leftPadded(to: 6) }.joined()
+                    + "   " + row.map { String(TerminalRenderer.shade($0 / (row.max() ?? 1))) }.joined() + "\n"
             }
             out += "\n"
         }
@@ -130,7 +131,7 @@ public enum DemoWalkthrough {
         for t in [0.25, 0.5, 1, 2, 4] {
             let r = try attention(query: Tensor(query), key: x, value: x, score: .temperature(t))
             let w = r.weights?.scalars ?? []
-            out += "    T = \(Format.right(Format.number(t, 2), 4))  weights \(Format.vector(w))  entropy \(Format.number(entropy(w)))\n"
+            out += "    T = \(Format.number(t, 2).leftPadded(to: 4))  weights \(Format.vector(w))  entropy \(Format.number(entropy(w)))\n"
         }
         out += "  Low temperature sharpens attention toward one word; high temperature flattens it toward\n"
         out += "  the average. Scaled dot-product attention uses T = √d (here 2) so that the spread of the\n"

@@ -52,4 +52,5 @@ struct ExperimentOutput: ParsableArguments {
     }
 }
 
-func f(_ x: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", x) }
+/// `x` with `digits` decimals, for the experiments' tables.
+func f(_ x: Double, _ digits: Int = 3) -> String { Format.number(x, digits) }

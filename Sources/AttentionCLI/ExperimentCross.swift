@@ -29,7 +29,7 @@ struct CrossCommand: ParsableCommand {
             var out = "Cross-attention: \(r.queryTokens.count) French queries over \(r.keyTokens.count) English keys (seed \(r.seed)); rows = queries.\n"
             out += TerminalRenderer.heatmap(r.cross, rowLabels: r.queryTokens, columnLabels: r.keyTokens, style: style)
             out += "\nWhat each query reads most:\n"
-            for read in r.reads { out += "  \(read.query.leftPad(6)) → \(read.key.rightPadded(4)) \(f(read.weight))\n" }
+            for read in r.reads { out += "  \(read.query.leftPadded(to: 6)) → \(read.key.rightPadded(to: 4)) \(f(read.weight))\n" }
             out += "\nSelf-attention of the English sentence (square: it attends to itself):\n"
             out += TerminalRenderer.heatmap(r.selfAttention, rowLabels: r.keyTokens, columnLabels: r.keyTokens, style: style)
             return out
@@ -44,8 +44,4 @@ struct CrossCommand: ParsableCommand {
             ])
         })
     }
-}
-
-extension String {
-    func rightPadded(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }

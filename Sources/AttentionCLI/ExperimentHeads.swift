@@ -30,7 +30,7 @@ struct HeadsCommand: ParsableCommand {
             var out = "Mean pairwise similarity of head attention maps (\(r.tokens) tokens, embedding \(r.embedDimension), random projections, seed \(r.seed)).\n\n"
             out += "  heads  pairs  cosine  correlation\n"
             for row in r.rows {
-                out += "  \(String(row.heads).leftPad(5))  \(String(row.pairs).leftPad(5))  \(f(row.meanCosine))   \(f(row.meanCorrelation))\n"
+                out += "  \(String(row.heads).leftPadded(to: 5))  \(String(row.pairs).leftPadded(to: 5))  \(f(row.meanCosine))   \(f(row.meanCorrelation))\n"
             }
             out += "\nWith more heads each head has fewer dimensions and its own projections, so the heads attend\n"
             out += "differently: the correlation between maps stays far below 1.\n"

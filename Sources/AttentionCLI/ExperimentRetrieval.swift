@@ -46,9 +46,9 @@ struct RetrievalCommand: ParsableCommand {
             out += "  length | cosine to the right value       | accuracy\n"
             out += "         | attn    avg     ema     rnn     | attn    avg     ema     rnn\n"
             for row in r.rows {
-                let c = methods.map { f(row[keyPath: $0.1].cosine, 3).leftPad(6) }.joined(separator: "  ")
-                let a = methods.map { f(row[keyPath: $0.1].accuracy, 3).leftPad(6) }.joined(separator: "  ")
-                out += "  \(String(row.length).leftPad(6)) | \(c) | \(a)\n"
+                let c = methods.map { f(row[keyPath: $0.1].cosine, 3).leftPadded(to: 6) }.joined(separator: "  ")
+                let a = methods.map { f(row[keyPath: $0.1].accuracy, 3).leftPadded(to: 6) }.joined(separator: "  ")
+                out += "  \(String(row.length).leftPadded(to: 6)) | \(c) | \(a)\n"
             }
             out += "\nAttention compares the query with every key, so it finds the item at any length. The average,\n"
             out += "the moving average and the RNN's \(r.dimension) × \(r.dimension) memory hold every item in a state of fixed\n"

@@ -43,7 +43,7 @@ struct ScalingCommand: ParsableCommand {
         out += "Entropy in nats: 0 = all weight on one key, ln \(r.keys) = \(f(r.maximumEntropy)) = uniform.\n\n"
         out += "  d_k   unscaled entropy   scaled entropy   largest weight (unscaled / scaled)\n"
         for row in r.rows {
-            out += "  \(String(row.dk).leftPad(3))   \(f(row.unscaledEntropy)) ± \(f(row.unscaledEntropyStd))      \(f(row.scaledEntropy)) ± \(f(row.scaledEntropyStd))    \(f(row.unscaledMaxWeight)) / \(f(row.scaledMaxWeight))\n"
+            out += "  \(String(row.dk).leftPadded(to: 3))   \(f(row.unscaledEntropy)) ± \(f(row.unscaledEntropyStd))      \(f(row.scaledEntropy)) ± \(f(row.scaledEntropyStd))    \(f(row.unscaledMaxWeight)) / \(f(row.scaledMaxWeight))\n"
         }
         out += "\nWithout scaling, q·k spreads as √d_k, softmax saturates and attention turns one-hot: the entropy\n"
         out += "collapses toward 0. Dividing by √d_k keeps the spread at 1 and the entropy nearly flat.\n\n"
@@ -66,8 +66,4 @@ struct ScalingCommand: ParsableCommand {
         ], labels: (0..<r.keys).map(String.init), title: "One query's weights at d_k = \(r.example.dk)", yTitle: "weight")
         return SVG.document(title: "Why attention divides by √d_k (\(r.keys) keys, \(r.trials) trials, seed \(r.seed))", [entropy, weights])
     }
-}
-
-extension String {
-    func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

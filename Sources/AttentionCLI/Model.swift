@@ -144,7 +144,7 @@ struct Explain: ParsableCommand {
         print("\nWhat each token attends to most:")
         for (i, row) in chosen.enumerated() {
             let top = row.indices.sorted { row[$0] > row[$1] }.prefix(3)
-            print("  \(tokens[i].leftPad(10)) → " + top.map { "\(tokens[$0]) \(String(format: "%.2f", row[$0]))" }.joined(separator: ", "))
+            print("  \(tokens[i].leftPadded(to: 10)) → " + top.map { "\(tokens[$0]) \(String(format: "%.2f", row[$0]))" }.joined(separator: ", "))
         }
         if let svg {
             let fragments: [SVGFragment]

@@ -31,11 +31,13 @@ public enum ColorScale {
 }
 
 extension String {
-    func leftPadded(to width: Int, with pad: Character = " ") -> String {
+    /// The string with `pad` added on the left up to `width` characters.
+    public func leftPadded(to width: Int, with pad: Character = " ") -> String {
         String(repeating: pad, count: max(0, width - count)) + self
     }
 
-    func rightPadded(to width: Int) -> String {
+    /// The string with spaces added on the right up to `width` characters.
+    public func rightPadded(to width: Int) -> String {
         self + String(repeating: " ", count: max(0, width - count))
     }
 }
