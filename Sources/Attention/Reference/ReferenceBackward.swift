@@ -1,0 +1,94 @@
+import Foundation
+
+/// Gradients of ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)``.
+public struct AttentionGradients<Scalar: AttentionScalar>: Sendable {
+    /// ∂L/∂Q, shaped like the query.
+    public let query: Tensor<Scalar>
+    /// ∂L/∂K, shaped like the key (summed over the query heads that share each key/value head).
+    public let key: Tensor<Scalar>
+    /// ∂L/∂V, shaped like the value (summed the same way).
+    public let value: Tensor<Scalar>
+    /// ∂L/∂bias, shaped like the bias (summed over its broadcast dimensions), if a bias was given.
+    public let bias: Tensor<Scalar>?
+}
+
+/// The backward pass of scaled dot-product attention: given ∂L/∂O, the gradients of the query, key,
+/// value and bias. Computed by the reference, in `Double`, one row at a time.
+///
+/// Each line differentiates a line of the forward pass:
+/// ```
+/// forward                              backward
+/// S = scale·Q·Kᵀ + bias (masked -inf)  dQ = scale·dS·K,  dK = scale·dSᵀ·Q,  dBias = dS
+/// P = softmax(S)                       dS = P ⊙ (dP - rowsum(P ⊙ dP)),  rowsum(P ⊙ dP) = rowsum(dO ⊙ O)
+/// O = P·V                              dP = dO·Vᵀ,  dV = Pᵀ·dO
+/// ```
+/// Hidden keys have P = 0 and so get no gradient; a dead row (no visible key) gives zero gradients.
+/// With grouped-query attention, dK and dV sum over the query heads of each group.
+///
+/// - Parameter outputGradient: ∂L/∂O, shaped like the forward output.
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
+public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
+    query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
+    mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil
+) throws -> AttentionGradients<Scalar> {
+    let problem = try AttentionProblem(query: query, key: key, value: value, mask: mask, bias: bias, scale: scale)
+    let s = problem.shape
+    guard outputGradient.shape == s.outputShape else {
+        throw AttentionError.shapeMismatch(argument: "outputGradient", shape: outputGradient.shape, other: "the output",
+                                           otherShape: s.outputShape, reason: "the output gradient must have the output's shape")
+    }
+    let forward = Reference.attention(problem, keepWeights: true)
+    let p = forward.weights ?? []
+    let q = query.scalars.map(\.doubleValue), k = key.scalars.map(\.doubleValue), v = value.scalars.map(\.doubleValue)
+    let dO = outputGradient.scalars.map(\.doubleValue)
+    var dQ = [Double](repeating: 0, count: q.count), dK = [Double](repeating: 0, count: k.count)
+    var dV = [Double](repeating: 0, count: v.count)
+    var dBias = [Double](repeating: 0, count: bias?.count ?? 0)
+    var dS = [Double](repeating: 0, count: s.Nk)
+
+    for b in 0..<s.B {
+        for h in 0..<s.Hq {
+            let g = h / s.groupSize
+            for i in 0..<s.Nq {
+                let row = (b * s.Hq + h) * s.Nq + i
+                let qRow = row * s.D, oRow = row * s.Dv
+                // D_i = rowsum(P ⊙ dP) = dO_i · O_i.
+                var delta = 0.0
+                for c in 0..<s.Dv { delta += dO[oRow + c] * forward.output[oRow + c] }
+                for j in 0..<s.Nk {
+                    let pij = p[row * s.Nk + j]
+                    guard pij != 0 else { dS[j] = 0; continue }
+                    let vRow = ((b * s.Hkv + g) * s.Nk + j) * s.Dv
+                    // dP_ij = dO_i · V_j;  dV_j += P_ij dO_i.
+                    var dP = 0.0
+                    for c in 0..<s.Dv {
+                        dP += dO[oRow + c] * v[vRow + c]
+                        dV[vRow + c] += pij * dO[oRow + c]
+                    }
+                    dS[j] = pij * (dP - delta)
+                }
+                for j in 0..<s.Nk where dS[j] != 0 {
+                    let kRow = ((b * s.Hkv + g) * s.Nk + j) * s.D
+                    for c in 0..<s.D {
+                        dQ[qRow + c] += problem.scale * dS[j] * k[kRow + c]
+                        dK[kRow + c] += problem.scale * dS[j] * q[qRow + c]
+                    }
+                    if let broadcast = problem.bias {
+                        // Broadcast strides are the bias's own strides, 0 where it repeats: summing
+                        // into that index sums over the broadcast dimensions.
+                        let st = broadcast.strides
+                        let index: Int = b * st.0 + h * st.1 + i * st.2 + j * st.3
+                        dBias[index] += dS[j]
+                    }
+                }
+            }
+        }
+    }
+    func tensor(_ values: [Double], _ shape: [Int]) -> Tensor<Scalar> {
+        Tensor(uncheckedShape: shape, scalars: values.map { Scalar(fromDouble: $0) })
+    }
+    return AttentionGradients(
+        query: tensor(dQ, query.shape), key: tensor(dK, key.shape), value: tensor(dV, value.shape),
+        bias: bias.map { tensor(dBias, $0.shape) })
+}
