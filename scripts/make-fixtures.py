@@ -11,6 +11,8 @@ when used, mask and bias) and the expected results:
                for windows, key lengths and explicit masks; enable_gqa for grouped-query attention)
   weights.npy  softmax(scale * q @ k^T + bias, masked) in float64, dead rows 0
   lse.npy      logsumexp of the same scores, dead rows -inf
+  do.npy, dq.npy, dk.npy, dv.npy (and dbias.npy)
+               PyTorch autograd through scaled_dot_product_attention for the output gradient do.npy
 The script checks that out == weights @ v before writing. manifest.json lists every case with the
 mask specification the Swift tests rebuild from (so both sides build their masks independently).
 MultiheadAttention cases (Tests/Fixtures/mha/<name>/) hold nn.MultiheadAttention's parameters,
@@ -60,9 +62,9 @@ def sdpa_case(name, shape, spec=None, scale=None, mask_shape=None, bias_shape=No
               rank=4, dead_mask_row=False):
     spec = dict(spec or {})
     b, hq, hkv, nq, nk, d, dv = shape
-    q = torch.from_numpy(rng.standard_normal((b, hq, nq, d)))
-    k = torch.from_numpy(rng.standard_normal((b, hkv, nk, d)))
-    v = torch.from_numpy(rng.standard_normal((b, hkv, nk, dv)))
+    q = torch.from_numpy(rng.standard_normal((b, hq, nq, d))).requires_grad_()
+    k = torch.from_numpy(rng.standard_normal((b, hkv, nk, d))).requires_grad_()
+    v = torch.from_numpy(rng.standard_normal((b, hkv, nk, dv))).requires_grad_()
     eff_scale = scale if scale is not None else 1 / math.sqrt(d)
 
     allowed = torch.from_numpy(allowed_matrix(spec, b, nq, nk)).expand(b, hq, nq, nk)
@@ -78,13 +80,16 @@ def sdpa_case(name, shape, spec=None, scale=None, mask_shape=None, bias_shape=No
         if bias_neg_inf:
             bias[..., 0, :] = -math.inf          # query row 0 sees nothing through the bias alone
             bias[..., :, -1] = -math.inf         # the last key is hidden from everyone
+        bias.requires_grad_()
 
-    # Our semantics, computed directly in float64.
+    # Our semantics, computed directly in float64 (no gradients needed here).
+    q, k, v = q.detach(), k.detach(), v.detach()
+    bias_value = bias.detach() if bias is not None else None
     k_rep = k.repeat_interleave(hq // hkv, dim=1)
     v_rep = v.repeat_interleave(hq // hkv, dim=1)
     scores = (q @ k_rep.transpose(-1, -2)) * eff_scale
     if bias is not None:
-        scores = scores + bias.expand(b, hq, nq, nk)
+        scores = scores + bias_value.expand(b, hq, nq, nk)
     scores = scores.masked_fill(~allowed, -math.inf)
     lse = torch.logsumexp(scores, dim=-1)
     weights = torch.exp(scores - lse[..., None]).nan_to_num(0.0)
@@ -105,12 +110,21 @@ def sdpa_case(name, shape, spec=None, scale=None, mask_shape=None, bias_shape=No
             attn_mask = bias.expand(b, hq, nq, nk).masked_fill(~as_bool, -math.inf)
         elif spec or bool_mask is not None:
             attn_mask = as_bool
+    q.requires_grad_()
+    k.requires_grad_()
+    v.requires_grad_()
     torch_out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=attn_mask, is_causal=is_causal, scale=scale, enable_gqa=hq != hkv)
     assert torch.allclose(torch_out, expected, atol=1e-12, rtol=0), f"{name}: PyTorch disagrees with weights @ v"
+    grad_output = torch.from_numpy(rng.standard_normal(tuple(torch_out.shape)))
+    grads = torch.autograd.grad(torch_out, [q, k, v] + ([bias] if bias is not None else []), grad_output)
+    for gradient in grads:
+        assert torch.isfinite(gradient).all(), f"{name}: PyTorch gives non-finite gradients"
+    torch_out = torch_out.detach()
 
     # Drop leading dimensions for the lower-rank cases.
     def view(x, kind):
+        x = x.detach()
         if rank == 4:
             return x
         if rank == 3:
@@ -127,10 +141,15 @@ def sdpa_case(name, shape, spec=None, scale=None, mask_shape=None, bias_shape=No
     save(folder, "out", view(torch_out, "o").numpy())
     save(folder, "weights", view(weights, "w").numpy())
     save(folder, "lse", view(lse, "l").numpy())
+    save(folder, "do", view(grad_output, "o").numpy())
+    save(folder, "dq", view(grads[0], "q").numpy())
+    save(folder, "dk", view(grads[1], "k").numpy())
+    save(folder, "dv", view(grads[2], "v").numpy())
     if bool_mask is not None:
         save(folder, "mask", bool_mask.numpy())
     if bias is not None:
-        save(folder, "bias", bias.numpy())
+        save(folder, "bias", bias.detach().numpy())
+        save(folder, "dbias", grads[3].numpy())
     dead = int(torch.isinf(lse).sum())
     return {"name": name, "scale": scale, "causal": spec.get("causal"), "window": spec.get("window"),
             "keyLengths": spec.get("keyLengths"), "mask": bool_mask is not None, "bias": bias is not None,

@@ -23,6 +23,9 @@ public struct Attend: ParsableCommand {
                   --key-lengths 7,5 --mask m.npy --bias alibi.npy --scale 0.125 --explain
             float32 runs the tiled kernel (AVX-512 when the CPU has it, all cores);
             float64 runs the reference, which accumulates in double. --explain says which.
+            Gradients (the reference backward pass, in double) for a given output gradient:
+              attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
+                  --grad-output do.npy --grad-query dq.npy --grad-key dk.npy --grad-value dv.npy
             """
     )
 
@@ -51,6 +54,12 @@ public struct Attend: ParsableCommand {
     var bias: String?
     @Flag(inversion: .prefixedNo, help: "Reject inputs holding NaN or infinity (on by default).") var checkFinite = true
     @Flag(help: "Print which implementation computed the result, and why.") var explain = false
+    @Option(help: ArgumentHelp("Gradient of a loss with respect to the output, to compute the input gradients (shape of the output).", valueName: "dO.npy"))
+    var gradOutput: String?
+    @Option(help: ArgumentHelp("With --grad-output: write ∂L/∂query.", valueName: "dQ.npy")) var gradQuery: String?
+    @Option(help: ArgumentHelp("With --grad-output: write ∂L/∂key.", valueName: "dK.npy")) var gradKey: String?
+    @Option(help: ArgumentHelp("With --grad-output: write ∂L/∂value.", valueName: "dV.npy")) var gradValue: String?
+    @Option(help: ArgumentHelp("With --grad-output and --bias: write ∂L/∂bias (shape of the bias).", valueName: "dB.npy")) var gradBias: String?
 
     public init() {}
 
@@ -63,6 +72,14 @@ public struct Attend: ParsableCommand {
                 throw ValidationError("--window takes two non-negative integers LEFT,RIGHT, got '\(window.text)'")
             }
         }
+        let gradientOutputs = [gradQuery, gradKey, gradValue, gradBias].compactMap { $0 }
+        if gradOutput == nil && !gradientOutputs.isEmpty {
+            throw ValidationError("--grad-query, --grad-key, --grad-value and --grad-bias need --grad-output")
+        }
+        if gradOutput != nil && gradientOutputs.isEmpty {
+            throw ValidationError("--grad-output needs at least one of --grad-query, --grad-key, --grad-value, --grad-bias")
+        }
+        if gradBias != nil && bias == nil { throw ValidationError("--grad-bias needs --bias") }
         if let keyLengths, keyLengths.values.contains(where: { $0 < 0 }) {
             throw ValidationError("--key-lengths must not be negative, got '\(keyLengths.text)'")
         }
@@ -101,6 +118,17 @@ public struct Attend: ParsableCommand {
         try write(result.output, to: output, log)
         if let weights, let w = result.weights { try write(w, to: weights, log) }
         if let lse, let l = result.logSumExp { try write(l, to: lse, log) }
+        if let gradOutput {
+            let dO: Tensor<Scalar> = try load(gradOutput, "grad-output")
+            if checkFinite { try dO.checkFinite(argument: "grad-output (\(gradOutput))") }
+            let grads = try scaledDotProductAttentionBackward(
+                query: q, key: k, value: v, outputGradient: dO, mask: try buildMask(), bias: b,
+                scale: scale.map { Scalar(fromDouble: $0) })
+            if let gradQuery { try write(grads.query, to: gradQuery, log) }
+            if let gradKey { try write(grads.key, to: gradKey, log) }
+            if let gradValue { try write(grads.value, to: gradValue, log) }
+            if let gradBias, let dB = grads.bias { try write(dB, to: gradBias, log) }
+        }
     }
 
     /// Reads a float array that must have exactly the query's dtype.

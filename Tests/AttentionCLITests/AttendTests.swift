@@ -111,6 +111,31 @@ struct AttendTests {
         #expect(failure(Array(base.dropLast(2))).contains("--output"))
     }
 
+    @Test("Gradients through attend agree with PyTorch autograd", arguments: Fixtures.attentionCases.filter { $0.rank == 4 })
+    func gradients(_ c: Fixtures.AttentionCase) throws {
+        var flags = try prepare(c, Float.self)
+        let dO: Tensor<Float> = try c.tensor("do")
+        try NPY.write(dO, to: URL(fileURLWithPath: path("do.npy")))
+        flags += ["--grad-output", path("do.npy"), "--grad-query", path("dq.npy"), "--grad-key", path("dk.npy"), "--grad-value", path("dv.npy")]
+        if c.bias { flags += ["--grad-bias", path("db.npy")] }
+        try run(flags)
+        for (ours, theirs) in [("dq", "dq"), ("dk", "dk"), ("dv", "dv")] + (c.bias ? [("db", "dbias")] : []) {
+            let written: Tensor<Double> = try NPY.read(contentsOf: URL(fileURLWithPath: path("\(ours).npy"))).floatingPoint(path: ours)
+            let expected: Tensor<Double> = try c.tensor(theirs)
+            #expect(written.shape == expected.shape)
+            #expect(maxAbsDifference(written.scalars, expected.scalars) <= 1e-4 * max(1, expected.scalars.map(abs).max() ?? 0), "\(theirs)")
+        }
+    }
+
+    @Test("Gradient flags are validated")
+    func gradientFlags() throws {
+        let base = try writeInputs()
+        #expect(failure(base + ["--grad-query", path("dq.npy")]).contains("need --grad-output"))
+        #expect(failure(base + ["--grad-output", path("q.npy")]).contains("needs at least one"))
+        #expect(failure(base + ["--grad-output", path("q.npy"), "--grad-bias", path("db.npy")]).contains("--grad-bias needs --bias"))
+        #expect(failure(base + ["--grad-output", path("k.npy"), "--grad-query", path("dq.npy")]).contains("outputGradient"))
+    }
+
     @Test("A single query [D] with --weights and --lse gives [Dv], [Nk] and a scalar")
     func singleQuery() throws {
         let flags = try writeInputs(query: [4])
