@@ -35,4 +35,14 @@ public enum AVX512Kernels {
     public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) {
         geluInPlace(p, count: count, FusedMultiplyAdd.self)
     }
+
+    /// Pass A of the tiled backward: dK and dV of one key block.
+    public static func backwardKeys(_ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch) {
+        backwardKeyItem(d, item: item, scratch: scratch, FusedMultiplyAdd.self)
+    }
+
+    /// Pass B of the tiled backward: dQ of one query block.
+    public static func backwardQueries(_ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch) {
+        backwardQueryItem(d, item: item, scratch: scratch, FusedMultiplyAdd.self)
+    }
 }

@@ -88,3 +88,60 @@ struct GradientTests {
         }
     }
 }
+
+/// The tiled Float backward against the Double reference backward, on awkward shapes.
+@Suite("Tiled backward")
+struct TiledBackwardTests {
+    struct Case: CustomStringConvertible, Sendable {
+        var hq = 2
+        var hkv = 2
+        var nq: Int
+        var nk: Int
+        var d: Int
+        var dv: Int? = nil
+        var mask = "none"
+        var description: String { "Hq\(hq) Hkv\(hkv) Nq\(nq) Nk\(nk) D\(d) Dv\(dv ?? d) \(mask)" }
+    }
+
+    static let cases: [Case] = {
+        var cases: [Case] = []
+        for d in [1, 3, 59, 64, 80, 128] { cases.append(Case(nq: 97, nk: 97, d: d, mask: "causal")) }
+        for (nq, nk) in [(1, 17), (17, 1), (1, 300), (300, 97), (97, 300)] {
+            cases.append(Case(nq: nq, nk: nk, d: 64))
+            cases.append(Case(nq: nq, nk: nk, d: 48, dv: 24, mask: "causal"))
+        }
+        for mask in ["window", "keyLengths", "boolean", "topLeft"] { cases.append(Case(nq: 130, nk: 150, d: 32, mask: mask)) }
+        for hkv in [4, 2, 1] { cases.append(Case(hq: 8, hkv: hkv, nq: 65, nk: 200, d: 64, mask: "causal")) }
+        return cases
+    }()
+
+    @Test("dQ, dK, dV agree with the reference to 1e-4 relative", arguments: cases,
+          KernelInstructionSet.allCases.filter(\.isSupported))
+    func agreement(_ c: Case, isa: KernelInstructionSet) throws {
+        var g = SplitMix64(seed: UInt64(c.nq * 131 + c.nk * 7 + c.d))
+        let q = try Tensor<Float>.randomNormal(shape: [2, c.hq, c.nq, c.d], using: &g)
+        let k = try Tensor<Float>.randomNormal(shape: [2, c.hkv, c.nk, c.d], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [2, c.hkv, c.nk, c.dv ?? c.d], using: &g)
+        let dO = try Tensor<Float>.randomNormal(shape: [2, c.hq, c.nq, c.dv ?? c.d], using: &g)
+        let mask: AttentionMask
+        switch c.mask {
+        case "causal": mask = .causal
+        case "topLeft": mask = .causal(.topLeft)
+        case "window": mask = .slidingWindow(left: 9, right: 20)
+        case "keyLengths": mask = .keyLengths([60, 0])
+        case "boolean": mask = .boolean(try Tensor<Float>.randomUniform(shape: [2, 1, c.nq, c.nk], using: &g).map { $0 < 0.7 })
+        default: mask = .none
+        }
+        let fast = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask,
+                                                         options: AttentionOptions(implementation: .tiled(isa)))
+        #expect(fast.path.implementation == .tiled(isa))
+        let exact = try scaledDotProductAttentionBackward(query: q.map(Double.init), key: k.map(Double.init), value: v.map(Double.init),
+                                                          outputGradient: dO.map(Double.init), mask: mask)
+        for (name, ours, theirs) in [("dQ", fast.query.scalars, exact.query.scalars), ("dK", fast.key.scalars, exact.key.scalars),
+                                     ("dV", fast.value.scalars, exact.value.scalars)] {
+            let scale = max(1, theirs.map(abs).max() ?? 0)
+            #expect(maxAbsDifference(ours, theirs) <= 1e-4 * scale, "\(name): \(maxAbsDifference(ours, theirs))")
+            #expect(!ours.contains { $0.isNaN })
+        }
+    }
+}

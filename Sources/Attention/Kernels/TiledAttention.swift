@@ -136,7 +136,7 @@ enum TiledAttention {
 
     /// Calls `body` with raw pointers to the mask's key lengths, boolean masks and bias, valid for
     /// the duration of the call.
-    private static func withMaskPointers(
+    static func withMaskPointers(
         _ p: AttentionProblem<Float>,
         _ body: (UnsafePointer<Int>?, UnsafeBufferPointer<BroadcastView<Bool>>, BroadcastView<Float>?) -> Void
     ) {
@@ -161,5 +161,68 @@ enum TiledAttention {
                 }
             }
         }
+    }
+}
+
+extension TiledAttention {
+    /// The tiled backward pass for a validated Float problem without bias: forward (for O and the
+    /// log-sum-exp), then pass A (dK, dV per key block) and pass B (dQ per query block).
+    static func backward(
+        _ p: AttentionProblem<Float>, outputGradient: [Float], isa: KernelInstructionSet, threads: Int
+    ) -> (dQ: [Float], dK: [Float], dV: [Float], detail: String) {
+        let s = p.shape
+        let forwardResult = forward(p, outputs: .logSumExp, isa: isa, threads: threads)
+        let output = forwardResult.output.scalars, lse = forwardResult.logSumExp?.scalars ?? []
+        var dQ = [Float](repeating: 0, count: p.query.count)
+        var dK = [Float](repeating: 0, count: p.key.count)
+        var dV = [Float](repeating: 0, count: p.value.count)
+        var detail = ""
+        p.query.withUnsafeBufferPointer { q in
+        p.key.withUnsafeBufferPointer { k in
+        p.value.withUnsafeBufferPointer { v in
+        output.withUnsafeBufferPointer { o in
+        lse.withUnsafeBufferPointer { l in
+        outputGradient.withUnsafeBufferPointer { dO in
+        dQ.withUnsafeMutableBufferPointer { dQ in
+        dK.withUnsafeMutableBufferPointer { dK in
+        dV.withUnsafeMutableBufferPointer { dV in
+        withMaskPointers(p) { keyLengths, booleans, _ in
+            guard let q = q.baseAddress, let k = k.baseAddress, let v = v.baseAddress, let o = o.baseAddress,
+                  let l = l.baseAddress, let dO = dO.baseAddress, let dQ = dQ.baseAddress, let dK = dK.baseAddress,
+                  let dV = dV.baseAddress else { return }
+            var d = ForwardDescriptor(q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o))
+            (d.B, d.Hq, d.Hkv, d.Nq, d.Nk, d.D, d.Dv) = (s.B, s.Hq, s.Hkv, s.Nq, s.Nk, s.D, s.Dv)
+            d.scaleLog2 = Float(p.scale * 1.442_695_040_888_963_4)
+            d.lowerOffset = p.mask.lowerOffset ?? -ForwardDescriptor.unbounded
+            d.upperOffset = p.mask.upperOffset ?? ForwardDescriptor.unbounded
+            d.keyLengths = keyLengths
+            d.booleanMasks = booleans
+            d.rowBlock = rowBlock
+            d.keyBlock = keyBlock(headDimension: max(s.D, s.Dv))
+            let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
+            let workers = max(1, min(threads, max(bd.keyItems, bd.queryItems)))
+            let scratch = (0..<workers).map { _ in ForwardScratch(floats: bd.scratchFloats, rows: d.rowBlock + 8) }
+            withUnsafePointer(to: bd) { descriptor in
+                parallelFor(bd.keyItems, threads: threads) { item, worker in
+                    if isa == .avx512 { AVX512Kernels.backwardKeys(descriptor, item: item, scratch: scratch[worker]) }
+                    else { PortableKernels.backwardKeys(descriptor, item: item, scratch: scratch[worker]) }
+                }
+                parallelFor(bd.queryItems, threads: threads) { item, worker in
+                    if isa == .avx512 { AVX512Kernels.backwardQueries(descriptor, item: item, scratch: scratch[worker]) }
+                    else { PortableKernels.backwardQueries(descriptor, item: item, scratch: scratch[worker]) }
+                }
+            }
+            detail = "\(workers) thread(s), \(bd.keyItems) key-block items (dK, dV) then \(bd.queryItems) query-block items (dQ)"
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        return (dQ, dK, dV, detail)
     }
 }

@@ -10,10 +10,16 @@ public struct AttentionGradients<Scalar: AttentionScalar>: Sendable {
     public let value: Tensor<Scalar>
     /// ∂L/∂bias, shaped like the bias (summed over its broadcast dimensions), if a bias was given.
     public let bias: Tensor<Scalar>?
+    /// Which code computed the gradients, and why.
+    public let path: AttentionPath
 }
 
 /// The backward pass of scaled dot-product attention: given ∂L/∂O, the gradients of the query, key,
-/// value and bias. Computed by the reference, in `Double`, one row at a time.
+/// value and bias.
+///
+/// `Float` without a bias runs the tiled backward kernel (probabilities recomputed block by block from
+/// the log-sum-exp, O(N) memory, all cores); `Double`, or a bias (whose gradient sums over broadcast
+/// dimensions), runs the reference in `Double`. ``AttentionGradients/path`` says which.
 ///
 /// Each line differentiates a line of the forward pass:
 /// ```
@@ -30,13 +36,44 @@ public struct AttentionGradients<Scalar: AttentionScalar>: Sendable {
 @_specialize(exported: true, where Scalar == Double)
 public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
     query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
-    mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil
+    mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil,
+    options: AttentionOptions = AttentionOptions()
 ) throws -> AttentionGradients<Scalar> {
     let problem = try AttentionProblem(query: query, key: key, value: value, mask: mask, bias: bias, scale: scale)
     let s = problem.shape
     guard outputGradient.shape == s.outputShape else {
         throw AttentionError.shapeMismatch(argument: "outputGradient", shape: outputGradient.shape, other: "the output",
                                            otherShape: s.outputShape, reason: "the output gradient must have the output's shape")
+    }
+    let threads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
+    guard threads >= 1 else {
+        throw AttentionError.invalidArgument(argument: "threads", reason: "must be at least 1, got \(threads)")
+    }
+    var reason = "requested"
+    if options.implementation != .reference {
+        let isa: KernelInstructionSet
+        if case .tiled(let requested) = options.implementation {
+            guard requested.isSupported else {
+                throw AttentionError.invalidArgument(argument: "implementation", reason: "this CPU cannot run the \(requested.rawValue) kernel")
+            }
+            isa = requested
+        } else {
+            isa = .best
+        }
+        if let floatProblem = problem as? AttentionProblem<Float>, bias == nil, let dO = outputGradient.scalars as? [Float] {
+            let g = TiledAttention.backward(floatProblem, outputGradient: dO, isa: isa, threads: threads)
+            func tensor(_ values: [Float], _ shape: [Int]) -> Tensor<Scalar> {
+                Tensor(uncheckedShape: shape, scalars: values.map { Scalar(fromDouble: Double($0)) })
+            }
+            return AttentionGradients(query: tensor(g.dQ, query.shape), key: tensor(g.dK, key.shape), value: tensor(g.dV, value.shape),
+                                      bias: nil, path: AttentionPath(implementation: .tiled(isa), detail: g.detail))
+        }
+        if case .tiled = options.implementation {
+            throw AttentionError.invalidArgument(
+                argument: "implementation", reason: "the tiled backward computes in Float without a bias; this call runs on the reference")
+        }
+        reason = bias != nil ? "a bias gradient runs on the reference (it sums over the bias's broadcast dimensions)"
+            : "\(Scalar.self) runs on the reference (the tiled kernel is Float only)"
     }
     let forward = Reference.attention(problem, keepWeights: true)
     let p = forward.weights ?? []
@@ -90,5 +127,5 @@ public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
     }
     return AttentionGradients(
         query: tensor(dQ, query.shape), key: tensor(dK, key.shape), value: tensor(dV, value.shape),
-        bias: bias.map { tensor(dBias, $0.shape) })
+        bias: bias.map { tensor(dBias, $0.shape) }, path: AttentionPath(implementation: .reference, detail: reason))
 }

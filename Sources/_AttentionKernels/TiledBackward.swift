@@ -1,0 +1,218 @@
+/// The tiled backward pass (FlashAttention-2's algorithm 2, in two passes so no two work items ever
+/// write the same gradient): probabilities are recomputed block by block from the saved log-sum-exp,
+/// so, as in the forward pass, no `Nq × Nk` buffer exists.
+///
+/// Pass A, one item per (b, key/value head, key block): for every query row of the group's heads that
+/// can see the block, `S = Q·Kᵀ`, `P = 2^(S₂ - L₂)`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP - Δ)` with
+/// `Δ = rowsum(dO ⊙ O)`; then `dV += Pᵀ·dO` and `dK += scale · dSᵀ·Q` for the block's keys.
+/// Pass B, one item per (b, query head, query block): the same `dS`, then `dQ += scale · dS·K`.
+public struct BackwardDescriptor: @unchecked Sendable {
+    public var forward: ForwardDescriptor
+    public var dO: UnsafePointer<Float>
+    /// Forward output and natural log-sum-exp.
+    public var output: UnsafePointer<Float>
+    public var logSumExp: UnsafePointer<Float>
+    public var dQ: UnsafeMutablePointer<Float>
+    public var dK: UnsafeMutablePointer<Float>
+    public var dV: UnsafeMutablePointer<Float>
+    /// The softmax scale: dK = scale · dSᵀ·Q and dQ = scale · dS·K.
+    public var scale: Float
+
+    @inlinable
+    public init(forward: ForwardDescriptor, dO: UnsafePointer<Float>, output: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+                dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>, scale: Float) {
+        self.forward = forward
+        self.dO = dO
+        self.output = output
+        self.logSumExp = logSumExp
+        self.dQ = dQ
+        self.dK = dK
+        self.dV = dV
+        self.scale = scale
+    }
+
+    @inlinable public var queryBlocksPerHead: Int { (forward.Nq + forward.rowBlock - 1) / forward.rowBlock }
+    @inlinable public var keyItems: Int { forward.B * forward.Hkv * forward.keyBlocks }
+    @inlinable public var queryItems: Int { forward.B * forward.Hq * queryBlocksPerHead }
+
+    /// Floats of scratch one worker needs.
+    @inlinable public var scratchFloats: Int {
+        let d = forward, rows = (d.rowBlock + 7) & ~7, bc = d.keyBlock
+        return rows * d.D + rows * d.Dv + 3 * rows * bc + 2 * bc * rows + bc * d.D + bc * d.Dv
+            + (d.D + d.Dv) * bc + rows * d.D + 4 * rows + 64
+    }
+}
+
+/// `C[rows × cols] += A[rows × k] · B[k × cols]`, rows a multiple of 8, any cols.
+@inlinable @inline(__always)
+func accumulateProduct<M: MultiplyAdd>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, k: Int, _: M.Type
+) {
+    for r0 in stride(from: 0, to: rows, by: 8) {
+        var c0 = 0
+        while c0 + 32 <= cols {
+            tile8x32(a + r0 * lda, lda, b + c0, ldb, c + r0 * ldc + c0, ldc, k, accumulate: true, M.self)
+            c0 += 32
+        }
+        if c0 + 16 <= cols {
+            tile8x16(a + r0 * lda, lda, b + c0, ldb, c + r0 * ldc + c0, ldc, k, accumulate: true, M.self)
+            c0 += 16
+        }
+        if c0 < cols { tile8xScalar(a + r0 * lda, lda, b + c0, ldb, c + r0 * ldc + c0, ldc, k, columns: cols - c0) }
+    }
+}
+
+/// For one block of query rows (of one head) and one block of keys: P and dS, each `[rowsPadded × Bc]`.
+/// `Qraw` holds the rows unscaled, `dOt` their output gradients, `delta` Δ and `lse2` L·log₂e per row.
+@inlinable @inline(__always)
+func probabilitiesAndScoreGradients<M: MultiplyAdd>(
+    _ d: ForwardDescriptor, batch b: Int, head h: Int, rows rowRange: Range<Int>, keys j0: Int, count n: Int,
+    Qraw: UnsafePointer<Float>, dOt: UnsafePointer<Float>, delta: UnsafePointer<Float>, lse2: UnsafePointer<Float>,
+    Kt: UnsafePointer<Float>, Vt: UnsafePointer<Float>, P: UnsafeMutablePointer<Float>, dS: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    let (D, Dv, Bc) = (d.D, d.Dv, d.keyBlock)
+    let rows = rowRange.count, rowsPadded = (rows + 7) & ~7, padded = (n + 31) & ~31
+    for r0 in stride(from: 0, to: rowsPadded, by: 8) {
+        for c0 in stride(from: 0, to: padded, by: 32) {
+            tile8x32(Qraw + r0 * D, D, Kt + c0, Bc, P + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
+            tile8x32(dOt + r0 * Dv, Dv, Vt + c0, Bc, dS + r0 * Bc + c0, Bc, Dv, accumulate: false, M.self)
+        }
+    }
+    for r in 0..<rowsPadded {
+        let Pr = P + r * Bc, dSr = dS + r * Bc
+        let i = rowRange.lowerBound + r
+        let visible = r < rows ? d.visibleKeys(batch: b, query: i, within: j0..<(j0 + n)) : 0..<0
+        guard !visible.isEmpty, lse2[r] > -.infinity else {
+            Pr.update(repeating: 0, count: padded)
+            dSr.update(repeating: 0, count: padded)
+            continue
+        }
+        let lo = visible.lowerBound - j0, hi = visible.upperBound - j0
+        for j in 0..<padded { Pr[j] *= d.scaleLog2 }
+        for j in 0..<lo { Pr[j] = -.infinity }
+        for j in hi..<padded { Pr[j] = -.infinity }
+        if d.bias != nil || d.booleanMasks.count > 0 {
+            applyBiasAndMasks(d, Pr, batch: b, head: h, query: i, keys: j0, range: lo..<hi)
+        }
+        let shift = SIMD16<Float>(repeating: lse2[r]), dl = SIMD16<Float>(repeating: delta[r])
+        for j in stride(from: 0, to: padded, by: 16) {
+            let p = exp2Vector(load(Pr + j) - shift, M.self)
+            store(p, Pr + j)
+            store(p * (load(dSr + j) - dl), dSr + j)
+        }
+    }
+}
+
+/// Loads rows `rowRange` of head `h` (unscaled queries, output gradients, Δ and L₂) into tiles.
+@inlinable @inline(__always)
+func loadQueryRows(
+    _ bd: BackwardDescriptor, batch b: Int, head h: Int, rows rowRange: Range<Int>,
+    Qraw: UnsafeMutablePointer<Float>, dOt: UnsafeMutablePointer<Float>, delta: UnsafeMutablePointer<Float>,
+    lse2: UnsafeMutablePointer<Float>
+) {
+    let d = bd.forward
+    let (D, Dv) = (d.D, d.Dv)
+    let rows = rowRange.count, rowsPadded = (rows + 7) & ~7
+    for r in 0..<rowsPadded {
+        guard r < rows else {
+            (Qraw + r * D).update(repeating: 0, count: D)
+            (dOt + r * Dv).update(repeating: 0, count: Dv)
+            delta[r] = 0
+            lse2[r] = -.infinity
+            continue
+        }
+        let row = (b * d.Hq + h) * d.Nq + rowRange.lowerBound + r
+        (Qraw + r * D).update(from: d.q + row * D, count: D)
+        (dOt + r * Dv).update(from: bd.dO + row * Dv, count: Dv)
+        var dot: Float = 0
+        for c in 0..<Dv { dot += bd.dO[row * Dv + c] * bd.output[row * Dv + c] }
+        delta[r] = dot
+        lse2[r] = bd.logSumExp[row] * 1.442_695_04
+    }
+}
+
+/// Pass A: dK and dV for one key block of one key/value head.
+@inlinable @inline(__always)
+public func backwardKeyItem<M: MultiplyAdd>(_ bd: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, _: M.Type) {
+    let bd = bd.pointee, d = bd.forward
+    let (D, Dv, Bc, Br, G) = (d.D, d.Dv, d.keyBlock, d.rowBlock, d.groupSize)
+    let t = item % d.keyBlocks, kvh = (item / d.keyBlocks) % d.Hkv, b = item / (d.keyBlocks * d.Hkv)
+    let j0 = t * Bc, n = min(Bc, d.Nk - j0), keyRows = (n + 7) & ~7
+    let rowsMax = (Br + 7) & ~7
+    var p = scratch.floats
+    func take(_ count: Int) -> UnsafeMutablePointer<Float> { defer { p += count }; return p }
+    let Qraw = take(rowsMax * D), dOt = take(rowsMax * Dv), P = take(rowsMax * Bc), dS = take(rowsMax * Bc)
+    let Pt = take(Bc * rowsMax), dSt = take(Bc * rowsMax), dKacc = take(Bc * D), dVacc = take(Bc * Dv)
+    let Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax)
+    let kvHead = b * d.Hkv + kvh
+    packKeysTransposed(d.k + (kvHead * d.Nk + j0) * D, D: D, keyBlock: Bc, count: n, into: Kt)
+    packKeysTransposed(d.v + (kvHead * d.Nk + j0) * Dv, D: Dv, keyBlock: Bc, count: n, into: Vt)
+    dKacc.update(repeating: 0, count: Bc * D)
+    dVacc.update(repeating: 0, count: Bc * Dv)
+    for g in 0..<G {
+        let h = kvh * G + g
+        for qb in 0..<bd.queryBlocksPerHead {
+            let rowRange = (qb * Br)..<min(d.Nq, (qb + 1) * Br)
+            // Skip query blocks that see none of these keys. Both ends of the structural visible range
+            // grow with the query index, so the block sees at most keys lo(first row) ..< hi(last row).
+            let lowest = max(0, rowRange.lowerBound + d.lowerOffset)
+            var highest = min(d.Nk, rowRange.upperBound - 1 + d.upperOffset + 1)
+            if let lengths = d.keyLengths { highest = min(highest, lengths[b]) }
+            if highest <= j0 || lowest >= j0 + n { continue }
+            let rowsPadded = (rowRange.count + 7) & ~7
+            loadQueryRows(bd, batch: b, head: h, rows: rowRange, Qraw: Qraw, dOt: dOt, delta: delta, lse2: lse2)
+            probabilitiesAndScoreGradients(d, batch: b, head: h, rows: rowRange, keys: j0, count: n, Qraw: Qraw, dOt: dOt,
+                                           delta: delta, lse2: lse2, Kt: Kt, Vt: Vt, P: P, dS: dS, M.self)
+            for r in 0..<rowsPadded {
+                for j in 0..<keyRows {
+                    Pt[j * rowsMax + r] = P[r * Bc + j]
+                    dSt[j * rowsMax + r] = dS[r * Bc + j]
+                }
+            }
+            accumulateProduct(Pt, rowsMax, dOt, Dv, dVacc, Dv, rows: keyRows, cols: Dv, k: rowsPadded, M.self)
+            accumulateProduct(dSt, rowsMax, Qraw, D, dKacc, D, rows: keyRows, cols: D, k: rowsPadded, M.self)
+        }
+    }
+    for j in 0..<n {
+        let row = kvHead * d.Nk + j0 + j
+        for c in 0..<D { bd.dK[row * D + c] = bd.scale * dKacc[j * D + c] }
+        for c in 0..<Dv { bd.dV[row * Dv + c] = dVacc[j * Dv + c] }
+    }
+}
+
+/// Pass B: dQ for one block of query rows of one head.
+@inlinable @inline(__always)
+public func backwardQueryItem<M: MultiplyAdd>(_ bd: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, _: M.Type) {
+    let bd = bd.pointee, d = bd.forward
+    let (D, Dv, Bc, Br) = (d.D, d.Dv, d.keyBlock, d.rowBlock)
+    let qb = item % bd.queryBlocksPerHead, h = (item / bd.queryBlocksPerHead) % d.Hq, b = item / (bd.queryBlocksPerHead * d.Hq)
+    let rowRange = (qb * Br)..<min(d.Nq, (qb + 1) * Br)
+    let rows = rowRange.count, rowsPadded = (rows + 7) & ~7, rowsMax = (Br + 7) & ~7
+    var p = scratch.floats
+    func take(_ count: Int) -> UnsafeMutablePointer<Float> { defer { p += count }; return p }
+    let Qraw = take(rowsMax * D), dOt = take(rowsMax * Dv), P = take(rowsMax * Bc), dS = take(rowsMax * Bc)
+    let dQacc = take(rowsMax * D), Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax)
+    let kvHead = b * d.Hkv + h / d.groupSize
+    loadQueryRows(bd, batch: b, head: h, rows: rowRange, Qraw: Qraw, dOt: dOt, delta: delta, lse2: lse2)
+    dQacc.update(repeating: 0, count: rowsPadded * D)
+    var unionLo = Int.max, unionHi = Int.min
+    for i in rowRange {
+        let visible = d.visibleKeys(batch: b, query: i, within: 0..<d.Nk)
+        if !visible.isEmpty { unionLo = min(unionLo, visible.lowerBound); unionHi = max(unionHi, visible.upperBound) }
+    }
+    if unionLo < unionHi {
+        for t in (unionLo / Bc)...((unionHi - 1) / Bc) {
+            let j0 = t * Bc, n = min(Bc, d.Nk - j0)
+            packKeysTransposed(d.k + (kvHead * d.Nk + j0) * D, D: D, keyBlock: Bc, count: n, into: Kt)
+            packKeysTransposed(d.v + (kvHead * d.Nk + j0) * Dv, D: Dv, keyBlock: Bc, count: n, into: Vt)
+            probabilitiesAndScoreGradients(d, batch: b, head: h, rows: rowRange, keys: j0, count: n, Qraw: Qraw, dOt: dOt,
+                                           delta: delta, lse2: lse2, Kt: Kt, Vt: Vt, P: P, dS: dS, M.self)
+            accumulateProduct(dS, Bc, d.k + (kvHead * d.Nk + j0) * D, D, dQacc, D, rows: rowsPadded, cols: D, k: n, M.self)
+        }
+    }
+    for r in 0..<rows {
+        let row = (b * d.Hq + h) * d.Nq + rowRange.lowerBound + r
+        for c in 0..<D { bd.dQ[row * D + c] = bd.scale * dQacc[r * D + c] }
+    }
+}
