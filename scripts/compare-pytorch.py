@@ -38,6 +38,23 @@ def visible_pairs(nq, nk, causal):
     return sum(min(nk, max(0, i + nk - nq + 1)) for i in range(nq))
 
 
+def torch_backward_median(b, hq, hkv, nq, nk, d, causal, repeat):
+    """Forward + backward through autograd (what training runs)."""
+    q = torch.randn(b, hq, nq, d, requires_grad=True)
+    k = torch.randn(b, hkv, nk, d, requires_grad=True)
+    v = torch.randn(b, hkv, nk, d, requires_grad=True)
+    grad = torch.randn(b, hq, nq, d)
+    kwargs = {"enable_gqa": hq != hkv, "is_causal": causal}
+    times = []
+    for trial in range(repeat + 1):
+        start = time.perf_counter()
+        F.scaled_dot_product_attention(q, k, v, **kwargs).backward(grad)
+        if trial > 0:
+            times.append(time.perf_counter() - start)
+        q.grad = k.grad = v.grad = None
+    return sorted(times)[len(times) // 2]
+
+
 def torch_median(b, hq, hkv, nq, nk, d, causal, repeat):
     q = torch.randn(b, hq, nq, d)
     k = torch.randn(b, hkv, nk, d)
@@ -53,10 +70,10 @@ def torch_median(b, hq, hkv, nq, nk, d, causal, repeat):
     return sorted(times)[len(times) // 2]
 
 
-def ours(binary, b, hq, hkv, nq, nk, d, causal, repeat, threads):
+def ours(binary, b, hq, hkv, nq, nk, d, causal, repeat, threads, backward=False):
     command = [str(binary), "bench", "--batch", str(b), "--heads", str(hq), "--kv-heads", str(hkv),
                "--seq", str(nk), "--query-len", str(nq), "--dim", str(d), "--repeat", str(repeat),
-               "--threads", str(threads), "--json"] + (["--causal"] if causal else [])
+               "--threads", str(threads), "--json"] + (["--causal"] if causal else []) + (["--backward"] if backward else [])
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
@@ -66,6 +83,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="skip N = 8192")
+    parser.add_argument("--backward", action="store_true",
+                        help="also compare forward + backward against PyTorch autograd (B=1, H=8, D=64, N=2048)")
     parser.add_argument("--embeddings", action="store_true",
                         help="also compare all-MiniLM-L6-v2 sentence embeddings with sentence-transformers "
                              "(needs `attention model fetch` and pip install sentence-transformers)")
@@ -98,6 +117,13 @@ def main():
               f" {m * 1e3:>9.2f} {flops / m / 1e9:>8.1f} {100 * flops / m / 1e9 / max(peak):>6.1f} | {ratio:>5.2f}")
         sys.stdout.flush()
     print(f"smallest ratio {min(ratios):.2f}, geometric mean {torch.tensor(ratios).log().mean().exp().item():.2f}")
+    if args.backward:
+        for causal in (False, True):
+            theirs = min(torch_backward_median(1, 8, 8, 2048, 2048, 64, causal, args.repeat) for _ in range(args.rounds))
+            mine = min(ours(binary, 1, 8, 8, 2048, 2048, 64, causal, args.repeat, args.threads, backward=True)["medianSeconds"]
+                       for _ in range(args.rounds))
+            print(f"forward + backward, B=1 H=8 N=2048 D=64{' causal' if causal else ''}: PyTorch {theirs * 1e3:.1f} ms,"
+                  f" ours {mine * 1e3:.1f} ms, ratio {theirs / mine:.2f}")
     if args.embeddings:
         compare_embeddings(binary, args)
 

@@ -8,7 +8,8 @@ struct Bench: ParsableCommand {
         abstract: "Time the attention forward pass on random float32 inputs.",
         discussion: """
             Prints the median time of one call, GFLOP/s counting 2·D + 2·Dv flops per visible
-            (query, key) pair per head (4·B·H·Nq·Nk·D without a mask), the percentage of this
+            (query, key) pair per head (4·B·H·Nq·Nk·D without a mask; with --backward, forward and
+            backward together, 14·D per pair), the percentage of this
             machine's multiply-add peak measured by a probe in the same run, and the peak
             resident memory of the process. Build in release for meaningful numbers.
 
@@ -32,6 +33,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Worker threads (default: every active processor).") var threads: Int?
     @Option(help: "automatic, reference, avx512 or portable.") var implementation = "automatic"
     @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(help: "Time forward and backward together (the gradients of Q, K and V for a random output gradient).")
+    var backward = false
     @Option(help: "Instead of attention alone: time all-MiniLM-L6-v2 embedding batches of this many sentences (about 16 tokens each).")
     var embedBatch: Int?
     @OptionGroup var location: ModelLocation
@@ -66,18 +69,25 @@ struct Bench: ParsableCommand {
         let mask: AttentionMask = causal ? .causal : .none
         let options = AttentionOptions(implementation: try parsedImplementation(), threads: threadCount)
 
+        let dO = backward ? try Tensor<Float>.randomNormal(shape: [batch, heads, nq, dim], using: &generator) : q
         var path = ""
         var times: [Double] = []
         for trial in 0...repetitions {   // trial 0 warms up
             let start = DispatchTime.now().uptimeNanoseconds
-            let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, options: options)
+            if backward {
+                // The backward pass runs the forward first (for O and the log-sum-exp), as training does.
+                path = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask, options: options).path.description
+            } else {
+                path = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, options: options).path.description
+            }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
             if trial > 0 { times.append(elapsed) }
-            path = result.path.description
         }
         let median = times.sorted()[times.count / 2]
         let pairs = try visiblePairs(queries: nq, keys: seq, mask: mask)
-        let flops = Double(batch * heads) * Double(pairs) * Double(4 * dim)
+        // Forward: QKᵀ and PV (4·D per pair). With --backward add the recomputed QKᵀ, dO·Vᵀ, Pᵀ·dO,
+        // dSᵀ·Q and dS·K: 10·D more per pair, counted as the work actually done.
+        let flops = Double(batch * heads) * Double(pairs) * Double((backward ? 14 : 4) * dim)
         let gflops = flops / median / 1e9
         let peak = measureMultiplyAddPeak(threads: threadCount)
         let rss = peakResidentBytes()

@@ -1,11 +1,11 @@
-/// The tiled backward pass (FlashAttention-2's algorithm 2, in two passes so no two work items ever
-/// write the same gradient): probabilities are recomputed block by block from the saved log-sum-exp,
-/// so, as in the forward pass, no `Nq × Nk` buffer exists.
+/// The tiled backward pass (FlashAttention-2's algorithm 2): probabilities are recomputed block by
+/// block from the saved log-sum-exp, so, as in the forward pass, no `Nq × Nk` buffer exists.
 ///
-/// Pass A, one item per (b, key/value head, key block): for every query row of the group's heads that
-/// can see the block, `S = Q·Kᵀ`, `P = 2^(S₂ - L₂)`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP - Δ)` with
-/// `Δ = rowsum(dO ⊙ O)`; then `dV += Pᵀ·dO` and `dK += scale · dSᵀ·Q` for the block's keys.
-/// Pass B, one item per (b, query head, query block): the same `dS`, then `dQ += scale · dS·K`.
+/// One item per (b, key/value head, key block): for every query row of the group's heads that can see
+/// the block, `S = Q·Kᵀ`, `P = 2^(S₂ - L₂)`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP - Δ)` with
+/// `Δ = rowsum(dO ⊙ O)`; then `dV += Pᵀ·dO` and `dK += scale · dSᵀ·Q` for the block's keys, which the
+/// item owns, and `dQ += scale · dS·K` into its worker's own dQ buffer (summed over workers at the end),
+/// so no two threads ever write the same memory.
 public struct BackwardDescriptor: @unchecked Sendable {
     public var forward: ForwardDescriptor
     public var dO: UnsafePointer<Float>
@@ -33,13 +33,12 @@ public struct BackwardDescriptor: @unchecked Sendable {
 
     @inlinable public var queryBlocksPerHead: Int { (forward.Nq + forward.rowBlock - 1) / forward.rowBlock }
     @inlinable public var keyItems: Int { forward.B * forward.Hkv * forward.keyBlocks }
-    @inlinable public var queryItems: Int { forward.B * forward.Hq * queryBlocksPerHead }
 
     /// Floats of scratch one worker needs.
     @inlinable public var scratchFloats: Int {
         let d = forward, rows = (d.rowBlock + 7) & ~7, bc = d.keyBlock
-        return rows * d.D + rows * d.Dv + 3 * rows * bc + 2 * bc * rows + bc * d.D + bc * d.Dv
-            + (d.D + d.Dv) * bc + rows * d.D + 4 * rows + 64
+        return rows * d.D + rows * d.Dv + 2 * rows * bc + 2 * bc * rows + bc * d.D + bc * d.Dv
+            + (d.D + d.Dv) * bc + rows * d.D + 2 * rows + 64
     }
 }
 
@@ -132,9 +131,12 @@ func loadQueryRows(
     }
 }
 
-/// Pass A: dK and dV for one key block of one key/value head.
+/// dK and dV for one key block of one key/value head, and its contributions to dQ, added into
+/// `dQBuffer` (`[B, Hq, Nq, D]`, this worker's own).
 @inlinable @inline(__always)
-public func backwardKeyItem<M: MultiplyAdd>(_ bd: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, _: M.Type) {
+public func backwardKeyItem<M: MultiplyAdd>(
+    _ bd: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, dQBuffer: UnsafeMutablePointer<Float>, _: M.Type
+) {
     let bd = bd.pointee, d = bd.forward
     let (D, Dv, Bc, Br, G) = (d.D, d.Dv, d.keyBlock, d.rowBlock, d.groupSize)
     let t = item % d.keyBlocks, kvh = (item / d.keyBlocks) % d.Hkv, b = item / (d.keyBlocks * d.Hkv)
@@ -144,7 +146,7 @@ public func backwardKeyItem<M: MultiplyAdd>(_ bd: UnsafePointer<BackwardDescript
     func take(_ count: Int) -> UnsafeMutablePointer<Float> { defer { p += count }; return p }
     let Qraw = take(rowsMax * D), dOt = take(rowsMax * Dv), P = take(rowsMax * Bc), dS = take(rowsMax * Bc)
     let Pt = take(Bc * rowsMax), dSt = take(Bc * rowsMax), dKacc = take(Bc * D), dVacc = take(Bc * Dv)
-    let Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax)
+    let Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax), dQt = take(rowsMax * D)
     let kvHead = b * d.Hkv + kvh
     packKeysTransposed(d.k + (kvHead * d.Nk + j0) * D, D: D, keyBlock: Bc, count: n, into: Kt)
     packKeysTransposed(d.v + (kvHead * d.Nk + j0) * Dv, D: Dv, keyBlock: Bc, count: n, into: Vt)
@@ -172,47 +174,17 @@ public func backwardKeyItem<M: MultiplyAdd>(_ bd: UnsafePointer<BackwardDescript
             }
             accumulateProduct(Pt, rowsMax, dOt, Dv, dVacc, Dv, rows: keyRows, cols: Dv, k: rowsPadded, M.self)
             accumulateProduct(dSt, rowsMax, Qraw, D, dKacc, D, rows: keyRows, cols: D, k: rowsPadded, M.self)
+            dQt.update(repeating: 0, count: rowsPadded * D)
+            accumulateProduct(dS, Bc, d.k + (kvHead * d.Nk + j0) * D, D, dQt, D, rows: rowsPadded, cols: D, k: n, M.self)
+            for r in 0..<rowRange.count {
+                let destination = dQBuffer + ((b * d.Hq + h) * d.Nq + rowRange.lowerBound + r) * D
+                for c in 0..<D { destination[c] += bd.scale * dQt[r * D + c] }
+            }
         }
     }
     for j in 0..<n {
         let row = kvHead * d.Nk + j0 + j
         for c in 0..<D { bd.dK[row * D + c] = bd.scale * dKacc[j * D + c] }
         for c in 0..<Dv { bd.dV[row * Dv + c] = dVacc[j * Dv + c] }
-    }
-}
-
-/// Pass B: dQ for one block of query rows of one head.
-@inlinable @inline(__always)
-public func backwardQueryItem<M: MultiplyAdd>(_ bd: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, _: M.Type) {
-    let bd = bd.pointee, d = bd.forward
-    let (D, Dv, Bc, Br) = (d.D, d.Dv, d.keyBlock, d.rowBlock)
-    let qb = item % bd.queryBlocksPerHead, h = (item / bd.queryBlocksPerHead) % d.Hq, b = item / (bd.queryBlocksPerHead * d.Hq)
-    let rowRange = (qb * Br)..<min(d.Nq, (qb + 1) * Br)
-    let rows = rowRange.count, rowsPadded = (rows + 7) & ~7, rowsMax = (Br + 7) & ~7
-    var p = scratch.floats
-    func take(_ count: Int) -> UnsafeMutablePointer<Float> { defer { p += count }; return p }
-    let Qraw = take(rowsMax * D), dOt = take(rowsMax * Dv), P = take(rowsMax * Bc), dS = take(rowsMax * Bc)
-    let dQacc = take(rowsMax * D), Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax)
-    let kvHead = b * d.Hkv + h / d.groupSize
-    loadQueryRows(bd, batch: b, head: h, rows: rowRange, Qraw: Qraw, dOt: dOt, delta: delta, lse2: lse2)
-    dQacc.update(repeating: 0, count: rowsPadded * D)
-    var unionLo = Int.max, unionHi = Int.min
-    for i in rowRange {
-        let visible = d.visibleKeys(batch: b, query: i, within: 0..<d.Nk)
-        if !visible.isEmpty { unionLo = min(unionLo, visible.lowerBound); unionHi = max(unionHi, visible.upperBound) }
-    }
-    if unionLo < unionHi {
-        for t in (unionLo / Bc)...((unionHi - 1) / Bc) {
-            let j0 = t * Bc, n = min(Bc, d.Nk - j0)
-            packKeysTransposed(d.k + (kvHead * d.Nk + j0) * D, D: D, keyBlock: Bc, count: n, into: Kt)
-            packKeysTransposed(d.v + (kvHead * d.Nk + j0) * Dv, D: Dv, keyBlock: Bc, count: n, into: Vt)
-            probabilitiesAndScoreGradients(d, batch: b, head: h, rows: rowRange, keys: j0, count: n, Qraw: Qraw, dOt: dOt,
-                                           delta: delta, lse2: lse2, Kt: Kt, Vt: Vt, P: P, dS: dS, M.self)
-            accumulateProduct(dS, Bc, d.k + (kvHead * d.Nk + j0) * D, D, dQacc, D, rows: rowsPadded, cols: D, k: n, M.self)
-        }
-    }
-    for r in 0..<rows {
-        let row = (b * d.Hq + h) * d.Nq + rowRange.lowerBound + r
-        for c in 0..<D { bd.dQ[row * D + c] = bd.scale * dQacc[r * D + c] }
     }
 }

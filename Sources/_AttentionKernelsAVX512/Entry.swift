@@ -36,13 +36,10 @@ public enum AVX512Kernels {
         geluInPlace(p, count: count, FusedMultiplyAdd.self)
     }
 
-    /// Pass A of the tiled backward: dK and dV of one key block.
-    public static func backwardKeys(_ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch) {
-        backwardKeyItem(d, item: item, scratch: scratch, FusedMultiplyAdd.self)
-    }
-
-    /// Pass B of the tiled backward: dQ of one query block.
-    public static func backwardQueries(_ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch) {
-        backwardQueryItem(d, item: item, scratch: scratch, FusedMultiplyAdd.self)
+    /// The tiled backward for one key block: its dK and dV, and its part of dQ into `dQBuffer`.
+    public static func backward(
+        _ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, dQBuffer: UnsafeMutablePointer<Float>
+    ) {
+        backwardKeyItem(d, item: item, scratch: scratch, dQBuffer: dQBuffer, FusedMultiplyAdd.self)
     }
 }

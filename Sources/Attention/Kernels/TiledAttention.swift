@@ -166,7 +166,7 @@ enum TiledAttention {
 
 extension TiledAttention {
     /// The tiled backward pass for a validated Float problem without bias: forward (for O and the
-    /// log-sum-exp), then pass A (dK, dV per key block) and pass B (dQ per query block).
+    /// log-sum-exp), then one item per key block (its dK and dV; dQ into per-worker buffers, summed).
     static func backward(
         _ p: AttentionProblem<Float>, outputGradient: [Float], isa: KernelInstructionSet, threads: Int
     ) -> (dQ: [Float], dK: [Float], dV: [Float], detail: String) {
@@ -200,19 +200,24 @@ extension TiledAttention {
             d.rowBlock = rowBlock
             d.keyBlock = keyBlock(headDimension: max(s.D, s.Dv))
             let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
-            let workers = max(1, min(threads, max(bd.keyItems, bd.queryItems)))
+            let workers = max(1, min(threads, bd.keyItems))
             let scratch = (0..<workers).map { _ in ForwardScratch(floats: bd.scratchFloats, rows: d.rowBlock + 8) }
+            // Worker 0 accumulates straight into dQ; the others into their own buffers, summed after.
+            let extra = (1..<max(1, workers)).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: s.B * s.Hq * s.Nq * s.D) }
+            defer { extra.forEach { $0.deallocate() } }
+            for buffer in extra { buffer.initialize(repeating: 0, count: s.B * s.Hq * s.Nq * s.D) }
+            let buffers = [dQ] + extra
             withUnsafePointer(to: bd) { descriptor in
-                parallelFor(bd.keyItems, threads: threads) { item, worker in
-                    if isa == .avx512 { AVX512Kernels.backwardKeys(descriptor, item: item, scratch: scratch[worker]) }
-                    else { PortableKernels.backwardKeys(descriptor, item: item, scratch: scratch[worker]) }
-                }
-                parallelFor(bd.queryItems, threads: threads) { item, worker in
-                    if isa == .avx512 { AVX512Kernels.backwardQueries(descriptor, item: item, scratch: scratch[worker]) }
-                    else { PortableKernels.backwardQueries(descriptor, item: item, scratch: scratch[worker]) }
+                parallelFor(bd.keyItems, threads: workers) { item, worker in
+                    if isa == .avx512 {
+                        AVX512Kernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker])
+                    } else {
+                        PortableKernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker])
+                    }
                 }
             }
-            detail = "\(workers) thread(s), \(bd.keyItems) key-block items (dK, dV) then \(bd.queryItems) query-block items (dQ)"
+            for buffer in extra { for n in 0..<(s.B * s.Hq * s.Nq * s.D) { dQ[n] += buffer[n] } }
+            detail = "\(workers) thread(s), \(bd.keyItems) key-block items, dQ summed over \(workers) worker buffer(s)"
         }
         }
         }
