@@ -23,7 +23,7 @@ public struct Attend: ParsableCommand {
                   --key-lengths 7,5 --mask m.npy --bias alibi.npy --scale 0.125 --explain
             float32 runs the tiled kernel (AVX-512 when the CPU has it, all cores);
             float64 runs the reference, which accumulates in double. --explain says which.
-            Gradients (the reference backward pass, in double) for a given output gradient:
+            Gradients for a given output gradient (the tiled backward for float32 without --bias):
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
                   --grad-output do.npy --grad-query dq.npy --grad-key dk.npy --grad-value dv.npy
             """

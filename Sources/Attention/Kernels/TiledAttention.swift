@@ -51,18 +51,11 @@ enum TiledAttention {
         weights.withUnsafeMutableBufferPointer { w in
         withMaskPointers(p) { keyLengths, booleans, bias in
             guard let q = q.baseAddress, let k = k.baseAddress, let v = v.baseAddress, let o = o.baseAddress else { return }
-            var d = ForwardDescriptor(q: q, k: k, v: v, o: o)
-            (d.B, d.Hq, d.Hkv, d.Nq, d.Nk, d.D, d.Dv) = (s.B, s.Hq, s.Hkv, s.Nq, s.Nk, s.D, s.Dv)
-            d.scaleLog2 = Float(p.scale * 1.442_695_040_888_963_4)
+            var d = descriptor(p, q: q, k: k, v: v, o: o, keyLengths: keyLengths, booleans: booleans)
             // An empty array may still have a base address (shared empty storage): never hand it out.
             d.lse = lse.isEmpty ? nil : lse.baseAddress
             d.weights = w.isEmpty ? nil : w.baseAddress
-            d.lowerOffset = p.mask.lowerOffset ?? -ForwardDescriptor.unbounded
-            d.upperOffset = p.mask.upperOffset ?? ForwardDescriptor.unbounded
-            d.keyLengths = keyLengths
-            d.booleanMasks = booleans
             d.bias = bias
-            d.rowBlock = rowBlock
             d.keyBlock = keyBlock(headDimension: s.D)
             // Few queries per head (decoding): let a row block hold the queries of several heads of
             // a group, so each block of K and V is read once for all of them.
@@ -134,6 +127,23 @@ enum TiledAttention {
 
     private static func workers(_ threads: Int, _ items: Int) -> Int { max(1, min(threads, items)) }
 
+    /// The descriptor fields every pass shares: extents, scale, the structural mask and boolean masks.
+    static func descriptor(
+        _ p: AttentionProblem<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        o: UnsafeMutablePointer<Float>, keyLengths: UnsafePointer<Int>?, booleans: UnsafeBufferPointer<BroadcastView<Bool>>
+    ) -> ForwardDescriptor {
+        let s = p.shape
+        var d = ForwardDescriptor(q: q, k: k, v: v, o: o)
+        (d.B, d.Hq, d.Hkv, d.Nq, d.Nk, d.D, d.Dv) = (s.B, s.Hq, s.Hkv, s.Nq, s.Nk, s.D, s.Dv)
+        d.scaleLog2 = Float(p.scale * 1.442_695_040_888_963_4)
+        d.lowerOffset = p.mask.lowerOffset ?? -ForwardDescriptor.unbounded
+        d.upperOffset = p.mask.upperOffset ?? ForwardDescriptor.unbounded
+        d.keyLengths = keyLengths
+        d.booleanMasks = booleans
+        d.rowBlock = rowBlock
+        return d
+    }
+
     /// Calls `body` with raw pointers to the mask's key lengths, boolean masks and bias, valid for
     /// the duration of the call.
     static func withMaskPointers(
@@ -190,14 +200,7 @@ extension TiledAttention {
             guard let q = q.baseAddress, let k = k.baseAddress, let v = v.baseAddress, let o = o.baseAddress,
                   let l = l.baseAddress, let dO = dO.baseAddress, let dQ = dQ.baseAddress, let dK = dK.baseAddress,
                   let dV = dV.baseAddress else { return }
-            var d = ForwardDescriptor(q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o))
-            (d.B, d.Hq, d.Hkv, d.Nq, d.Nk, d.D, d.Dv) = (s.B, s.Hq, s.Hkv, s.Nq, s.Nk, s.D, s.Dv)
-            d.scaleLog2 = Float(p.scale * 1.442_695_040_888_963_4)
-            d.lowerOffset = p.mask.lowerOffset ?? -ForwardDescriptor.unbounded
-            d.upperOffset = p.mask.upperOffset ?? ForwardDescriptor.unbounded
-            d.keyLengths = keyLengths
-            d.booleanMasks = booleans
-            d.rowBlock = rowBlock
+            var d = descriptor(p, q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o), keyLengths: keyLengths, booleans: booleans)
             d.keyBlock = keyBlock(headDimension: max(s.D, s.Dv))
             let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
             let workers = max(1, min(threads, bd.keyItems))
