@@ -152,7 +152,7 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     }
 
     /// `[B, N, H·Dh]` (or `[N, H·Dh]`) to `[B, H, N, Dh]`.
-    private func splitHeads(_ x: Tensor<Scalar>, heads: Int) throws -> Tensor<Scalar> {
+    func splitHeads(_ x: Tensor<Scalar>, heads: Int) throws -> Tensor<Scalar> {
         let b = x.rank == 3 ? x.shape[0] : 1
         let n = x.shape[x.rank - 2], dh = headDimension
         var out = [Scalar](repeating: 0, count: x.count)
@@ -163,7 +163,7 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     }
 
     /// `[B, H, N, Dh]` to `[B, N, H·Dh]`.
-    private func mergeHeads(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+    func mergeHeads(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
         let (b, heads, n, dh) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var out = [Scalar](repeating: 0, count: x.count)
         for bi in 0..<b { for h in 0..<heads { for i in 0..<n { for c in 0..<dh {

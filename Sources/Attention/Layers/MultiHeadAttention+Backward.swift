@@ -1,0 +1,48 @@
+/// Gradients of every parameter and input of a ``MultiHeadAttention`` layer.
+public struct MultiHeadAttentionGradients<Scalar: AttentionScalar>: Sendable {
+    /// ∂L/∂query, ∂L/∂key, ∂L/∂value inputs (for self-attention, the input's gradient is their sum).
+    public let query: Tensor<Scalar>
+    public let key: Tensor<Scalar>
+    public let value: Tensor<Scalar>
+    /// Per projection: the weight's and bias's gradients.
+    public let projections: [MultiHeadAttention<Scalar>.Projection: LinearGradients<Scalar>]
+}
+
+extension MultiHeadAttention {
+    /// The backward pass: recomputes the forward's intermediates, then runs it in reverse —
+    /// output projection, merge of heads, attention (``scaledDotProductAttentionBackward(query:key:value:outputGradient:mask:bias:scale:options:)``),
+    /// split into heads, the three input projections.
+    ///
+    /// - Parameter outputGradient: ∂L/∂output, shaped like the layer's output.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public func backward(
+        query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
+        mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil
+    ) throws -> MultiHeadAttentionGradients<Scalar> {
+        let batched = query.rank == 3
+        let projectedQ = try queryProjection(query, argument: "query")
+        let projectedK = try keyProjection(key, argument: "key")
+        let projectedV = try valueProjection(value, argument: "value")
+        let q = try splitHeads(projectedQ, heads: numHeads)
+        let k = try splitHeads(projectedK, heads: numKeyValueHeads)
+        let v = try splitHeads(projectedV, heads: numKeyValueHeads)
+        let attended = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, bias: bias)
+        var merged = mergeHeads(attended.output)
+        if !batched { merged = try merged.reshaped(Array(merged.shape.dropFirst())) }
+
+        let output = try outputProjection.backward(input: merged, outputGradient: outputGradient)
+        let dMerged = batched ? output.input : try output.input.reshaped([1] + output.input.shape)
+        let dHeads = try splitHeads(dMerged, heads: numHeads)
+        let attention = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dHeads, mask: mask, bias: bias)
+        func unsplit(_ t: Tensor<Scalar>, like projected: Tensor<Scalar>) throws -> Tensor<Scalar> {
+            try mergeHeads(t).reshaped(projected.shape)
+        }
+        let dq = try queryProjection.backward(input: query, outputGradient: unsplit(attention.query, like: projectedQ))
+        let dk = try keyProjection.backward(input: key, outputGradient: unsplit(attention.key, like: projectedK))
+        let dv = try valueProjection.backward(input: value, outputGradient: unsplit(attention.value, like: projectedV))
+        return MultiHeadAttentionGradients(
+            query: dq.input, key: dk.input, value: dv.input,
+            projections: [.query: dq, .key: dk, .value: dv, .output: output])
+    }
+}
