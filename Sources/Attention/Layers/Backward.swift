@@ -1,8 +1,10 @@
 import Foundation
+import _AttentionKernels
 
 /// Hand-written backward passes of the layers a small attention model needs. Each returns the
 /// gradient of the loss with respect to the layer's input and parameters, given the gradient with
-/// respect to its output (row-major, features last). Accumulation is in `Double`.
+/// respect to its output (row-major, features last). Accumulation is in `Double`, except for the
+/// matrix products of ``Linear`` in `Float`, which run on the tiled matrix kernel.
 
 /// Gradients of ``Linear``.
 public struct LinearGradients<Scalar: AttentionScalar>: Sendable {
@@ -25,6 +27,13 @@ extension Linear {
                                                otherShape: input.shape, reason: "expected the input's shape with last dimension \(m)")
         }
         let rows = input.count / n
+        if let x = input.scalars as? [Float], let dy = outputGradient.scalars as? [Float], let w = weight.scalars as? [Float] {
+            let (dx, dw, db) = floatLinearBackward(x: x, dy: dy, w: w, rows: rows, n: n, m: m)
+            // Scalar is Float here: the casts cannot fail.
+            return LinearGradients(input: Tensor(uncheckedShape: input.shape, scalars: dx as! [Scalar]),
+                                   weight: Tensor(uncheckedShape: weight.shape, scalars: dw as! [Scalar]),
+                                   bias: bias == nil ? nil : .converting(db, [m]))
+        }
         let x = input.scalars.map(\.doubleValue), dy = outputGradient.scalars.map(\.doubleValue)
         let w = weight.scalars.map(\.doubleValue)
         var dx = [Double](repeating: 0, count: rows * n), dw = [Double](repeating: 0, count: m * n)
@@ -43,6 +52,41 @@ extension Linear {
         return LinearGradients(input: .converting(dx, input.shape), weight: .converting(dw, weight.shape),
                                bias: bias == nil ? nil : .converting(db, [m]))
     }
+}
+
+/// `dx = dy·W`, `dW = dyᵀ·x` as two products on the matrix kernel, `db` as column sums in `Double`.
+/// `x [rows, n]`, `dy [rows, m]`, `w [m, n]`.
+private func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int) -> (dx: [Float], dw: [Float], db: [Double]) {
+    let dx = floatProduct(dy, transposed(w, rows: m, columns: n), m: rows, n: n, k: m)
+    let dw = floatProduct(transposed(dy, rows: rows, columns: m), transposed(x, rows: rows, columns: n), m: m, n: n, k: rows)
+    var db = [Double](repeating: 0, count: m)
+    for r in 0..<rows { for o in 0..<m { db[o] += Double(dy[r * m + o]) } }
+    return (dx, dw, db)
+}
+
+/// `a [m, k] · bᵀ` for `bT [n, k]` (the layout of a linear layer's weight), on the matrix kernel.
+func floatProduct(_ a: [Float], _ bT: [Float], m: Int, n: Int, k: Int) -> [Float] {
+    guard m > 0, n > 0, k > 0 else { return [Float](repeating: 0, count: m * n) }
+    var packed = [Float](repeating: 0, count: (n + 31) / 32 * 32 * k)
+    var c = [Float](repeating: 0, count: m * n)
+    bT.withUnsafeBufferPointer { b in
+        packed.withUnsafeMutableBufferPointer { p in packPanels(b.baseAddress!, k: k, n: n, into: p.baseAddress!) }
+    }
+    a.withUnsafeBufferPointer { a in
+        packed.withUnsafeBufferPointer { p in
+            c.withUnsafeMutableBufferPointer { c in
+                multiplyMatrices(a.baseAddress!, packedB: p.baseAddress!, bias: nil, into: c.baseAddress!, m: m, n: n, k: k)
+            }
+        }
+    }
+    return c
+}
+
+/// The transpose of row-major `[rows, columns]`.
+func transposed(_ a: [Float], rows: Int, columns: Int) -> [Float] {
+    var t = [Float](repeating: 0, count: a.count)
+    for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = a[r * columns + c] } }
+    return t
 }
 
 /// Gradients of ``LayerNorm``.
