@@ -96,8 +96,9 @@ struct LayerBackwardTests {
 
 @Suite("Multi-head attention backward")
 struct MultiHeadAttentionBackwardTests {
-    @Test("Every parameter's and input's gradient equals central differences", arguments: [false, true])
-    func gradients(batched: Bool) throws {
+    @Test("Every parameter's and input's gradient equals central differences",
+          arguments: [(false, nil), (true, nil), (true, 1.0)] as [(Bool, Double?)])
+    func gradients(batched: Bool, scale: Double?) throws {
         var layer = try MultiHeadAttention<Double>(embedDimension: 4, numHeads: 2, numKeyValueHeads: 1,
                                                    keyInputDimension: 3, valueInputDimension: 5, seed: 9)
         var g = SplitMix64(seed: batched ? 10 : 11)
@@ -108,9 +109,9 @@ struct MultiHeadAttentionBackwardTests {
         let r = try Tensor<Double>.randomNormal(shape: lead + [3, 4], using: &g)
         let mask: AttentionMask = .causal
         func loss(_ l: MultiHeadAttention<Double>, _ q: Tensor<Double>, _ k: Tensor<Double>, _ v: Tensor<Double>) throws -> Double {
-            zip(try l(query: q, key: k, value: v, mask: mask).output.scalars, r.scalars).reduce(0) { $0 + $1.0 * $1.1 }
+            zip(try l(query: q, key: k, value: v, mask: mask, scale: scale).output.scalars, r.scalars).reduce(0) { $0 + $1.0 * $1.1 }
         }
-        let grads = try layer.backward(query: x, key: keys, value: values, outputGradient: r, mask: mask)
+        let grads = try layer.backward(query: x, key: keys, value: values, outputGradient: r, mask: mask, scale: scale)
         func numeric(_ t: Tensor<Double>, _ f: (Tensor<Double>) throws -> Double) throws -> [Double] {
             try (0..<t.count).map { n in
                 var plus = t, minus = t

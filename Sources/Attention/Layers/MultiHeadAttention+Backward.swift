@@ -18,7 +18,7 @@ extension MultiHeadAttention {
     @_specialize(exported: true, where Scalar == Double)
     public func backward(
         query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
-        mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil
+        mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil
     ) throws -> MultiHeadAttentionGradients<Scalar> {
         let batched = query.rank == 3
         let projectedQ = try queryProjection(query, argument: "query")
@@ -27,14 +27,14 @@ extension MultiHeadAttention {
         let q = try splitHeads(projectedQ, heads: numHeads)
         let k = try splitHeads(projectedK, heads: numKeyValueHeads)
         let v = try splitHeads(projectedV, heads: numKeyValueHeads)
-        let attended = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, bias: bias)
+        let attended = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, bias: bias, scale: scale)
         var merged = mergeHeads(attended.output)
         if !batched { merged = try merged.reshaped(Array(merged.shape.dropFirst())) }
 
         let output = try outputProjection.backward(input: merged, outputGradient: outputGradient)
         let dMerged = batched ? output.input : try output.input.reshaped([1] + output.input.shape)
         let dHeads = try splitHeads(dMerged, heads: numHeads)
-        let attention = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dHeads, mask: mask, bias: bias)
+        let attention = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dHeads, mask: mask, bias: bias, scale: scale)
         func unsplit(_ t: Tensor<Scalar>, like projected: Tensor<Scalar>) throws -> Tensor<Scalar> {
             try mergeHeads(t).reshaped(projected.shape)
         }

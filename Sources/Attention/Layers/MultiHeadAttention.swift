@@ -118,17 +118,20 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(
-        _ input: Tensor<Scalar>, mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, returnWeights: Bool = false
+        _ input: Tensor<Scalar>, mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil,
+        returnWeights: Bool = false
     ) throws -> MultiHeadAttentionResult<Scalar> {
-        try callAsFunction(query: input, key: input, value: input, mask: mask, bias: bias, returnWeights: returnWeights)
+        try callAsFunction(query: input, key: input, value: input, mask: mask, bias: bias, scale: scale, returnWeights: returnWeights)
     }
 
     /// Attention of `query` over `key` and `value` (cross-attention when they differ from `query`).
+    ///
+    /// - Parameter scale: multiplies each head's `Q·Kᵀ`; default `1/√headDimension`.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(
         query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
-        mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, returnWeights: Bool = false
+        mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil, returnWeights: Bool = false
     ) throws -> MultiHeadAttentionResult<Scalar> {
         let batched = query.rank == 3
         for (name, x) in [("query", query), ("key", key), ("value", value)] {
@@ -142,7 +145,7 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
         let k = try splitHeads(keyProjection(key, argument: "key"), heads: numKeyValueHeads)
         let v = try splitHeads(valueProjection(value, argument: "value"), heads: numKeyValueHeads)
         let attended = try scaledDotProductAttention(
-            query: q, key: k, value: v, mask: mask, bias: bias, returning: returnWeights ? .weights : [])
+            query: q, key: k, value: v, mask: mask, bias: bias, scale: scale, returning: returnWeights ? .weights : [])
         var merged = mergeHeads(attended.output)
         if !batched { merged = try merged.reshaped(Array(merged.shape.dropFirst())) }
         let output = try outputProjection(merged)
