@@ -32,6 +32,7 @@ let package = Package(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],
             swiftSettings: [.unsafeFlags(optimized + avx512Flags)]),
         .target(name: "_CPUFeatures"),
+        .target(name: "_AllocatorTuning"),
         .target(name: "AttentionRendering"),
         .target(name: "AttentionExperiments", dependencies: ["Attention"]),
         .target(name: "AttentionModels", dependencies: ["Attention"]),
@@ -39,6 +40,7 @@ let package = Package(
             name: "AttentionCLI",
             dependencies: [
                 "Attention",
+                "_AllocatorTuning",
                 "AttentionExperiments",
                 "AttentionModels",
                 "AttentionRendering",

@@ -13,7 +13,7 @@ public struct AttentionCommand: ParsableCommand {
                   --output o.npy --causal
             """,
         version: "0.1.0",
-        subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Model.self, Embed.self, Similarity.self, Explain.self, Bench.self]
+        subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Model.self, Embed.self, Similarity.self, Explain.self, Bench.self]
     )
 
     public init() {}

@@ -14,7 +14,8 @@ struct HeadsCommand: ParsableCommand {
               correlation  the same cosine after subtracting each map's mean.
             Attention maps are non-negative with rows summing to 1, so unrelated maps still have a
             cosine well above 0; the correlation is 0 for unrelated maps and 1 for identical ones.
-            One head has no pair: both are defined as 1. These heads are random, not trained.
+            One head has no pair: both are defined as 1. These heads are random, not trained;
+            `attention train` measures the same similarity for heads trained on associative recall.
 
             Examples:
               attention experiment heads

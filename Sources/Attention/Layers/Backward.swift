@@ -1,5 +1,4 @@
 import Foundation
-import _AttentionKernels
 
 /// Hand-written backward passes of the layers a small attention model needs. Each returns the
 /// gradient of the loss with respect to the layer's input and parameters, given the gradient with
@@ -29,9 +28,9 @@ extension Linear {
         let rows = input.count / n
         if let x = input.scalars as? [Float], let dy = outputGradient.scalars as? [Float], let w = weight.scalars as? [Float] {
             let (dx, dw, db) = floatLinearBackward(x: x, dy: dy, w: w, rows: rows, n: n, m: m)
-            // Scalar is Float here: the casts cannot fail.
-            return LinearGradients(input: Tensor(uncheckedShape: input.shape, scalars: dx as! [Scalar]),
-                                   weight: Tensor(uncheckedShape: weight.shape, scalars: dw as! [Scalar]),
+            // Scalar is Float here (the casts above succeeded), so the arrays reinterpret exactly.
+            return LinearGradients(input: Tensor(uncheckedShape: input.shape, scalars: unsafeBitCast(dx, to: [Scalar].self)),
+                                   weight: Tensor(uncheckedShape: weight.shape, scalars: unsafeBitCast(dw, to: [Scalar].self)),
                                    bias: bias == nil ? nil : .converting(db, [m]))
         }
         let x = input.scalars.map(\.doubleValue), dy = outputGradient.scalars.map(\.doubleValue)
@@ -57,20 +56,29 @@ extension Linear {
 /// `dx = dy·W`, `dW = dyᵀ·x` as two products on the matrix kernel, `db` as column sums in `Double`.
 /// `x [rows, n]`, `dy [rows, m]`, `w [m, n]`.
 private func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int) -> (dx: [Float], dw: [Float], db: [Double]) {
-    let dx = floatProduct(dy, transposed(w, rows: m, columns: n), m: rows, n: n, k: m)
-    let dw = floatProduct(transposed(dy, rows: rows, columns: m), transposed(x, rows: rows, columns: n), m: m, n: n, k: rows)
+    let dx = floatProduct(dy, w, m: rows, n: n, k: m)
+    let dw = floatProduct(transposed(dy, rows: rows, columns: m), x, m: m, n: n, k: rows)
     var db = [Double](repeating: 0, count: m)
     for r in 0..<rows { for o in 0..<m { db[o] += Double(dy[r * m + o]) } }
     return (dx, dw, db)
 }
 
-/// `a [m, k] · bᵀ` for `bT [n, k]` (the layout of a linear layer's weight), on the matrix kernel.
-func floatProduct(_ a: [Float], _ bT: [Float], m: Int, n: Int, k: Int) -> [Float] {
+/// `a [m, k] · b [k, n]`, both row-major, on the matrix kernel.
+func floatProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
     guard m > 0, n > 0, k > 0 else { return [Float](repeating: 0, count: m * n) }
-    var packed = [Float](repeating: 0, count: (n + 31) / 32 * 32 * k)
+    // The kernel's panel layout, [ceil(n / 32)][k][32]: row kk of panel p is b[kk][32p ..< 32p + 32].
+    let panels = (n + 31) / 32
+    var packed = [Float](repeating: 0, count: panels * 32 * k)
     var c = [Float](repeating: 0, count: m * n)
-    bT.withUnsafeBufferPointer { b in
-        packed.withUnsafeMutableBufferPointer { p in packPanels(b.baseAddress!, k: k, n: n, into: p.baseAddress!) }
+    b.withUnsafeBufferPointer { b in
+        packed.withUnsafeMutableBufferPointer { p in
+            for panel in 0..<panels {
+                let width = min(32, n - panel * 32)
+                for kk in 0..<k {
+                    (p.baseAddress! + (panel * k + kk) * 32).update(from: b.baseAddress! + kk * n + panel * 32, count: width)
+                }
+            }
+        }
     }
     a.withUnsafeBufferPointer { a in
         packed.withUnsafeBufferPointer { p in
@@ -82,11 +90,21 @@ func floatProduct(_ a: [Float], _ bT: [Float], m: Int, n: Int, k: Int) -> [Float
     return c
 }
 
-/// The transpose of row-major `[rows, columns]`.
+/// The transpose of row-major `[rows, columns]`, in 16 × 16 blocks so that reads and writes both stay
+/// within a few cache lines.
 func transposed(_ a: [Float], rows: Int, columns: Int) -> [Float] {
-    var t = [Float](repeating: 0, count: a.count)
-    for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = a[r * columns + c] } }
-    return t
+    [Float](unsafeUninitializedCapacity: a.count) { t, count in
+        a.withUnsafeBufferPointer { a in
+            for r0 in stride(from: 0, to: rows, by: 16) {
+                for c0 in stride(from: 0, to: columns, by: 16) {
+                    for c in c0..<min(c0 + 16, columns) {
+                        for r in r0..<min(r0 + 16, rows) { t[c * rows + r] = a[r * columns + c] }
+                    }
+                }
+            }
+        }
+        count = a.count
+    }
 }
 
 /// Gradients of ``LayerNorm``.
@@ -150,23 +168,40 @@ public struct Embedding<Scalar: AttentionScalar>: Sendable {
     }
 
     /// The rows of `ids`: `[ids.count, dimension]`.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(_ ids: [Int]) throws -> Tensor<Scalar> {
         let (v, d) = (table.shape[0], table.shape[1])
         if let bad = ids.first(where: { $0 < 0 || $0 >= v }) {
             throw AttentionError.invalidArgument(argument: "ids", reason: "id \(bad) is outside the vocabulary of \(v)")
         }
-        return Tensor(uncheckedShape: [ids.count, d], scalars: ids.flatMap { table.scalars[($0 * d)..<(($0 + 1) * d)] })
+        let scalars = [Scalar](unsafeUninitializedCapacity: ids.count * d) { out, count in
+            table.withUnsafeBufferPointer { rows in
+                for (i, id) in ids.enumerated() {
+                    (out.baseAddress! + i * d).initialize(from: rows.baseAddress! + id * d, count: d)
+                }
+            }
+            count = ids.count * d
+        }
+        return Tensor(uncheckedShape: [ids.count, d], scalars: scalars)
     }
 
     /// ∂L/∂table: each row of `outputGradient` added to the row of its id (repeated ids accumulate).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public func backward(ids: [Int], outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        let d = table.shape[1]
+        let (v, d) = (table.shape[0], table.shape[1])
         guard outputGradient.shape == [ids.count, d] else {
             throw AttentionError.invalidShape(argument: "outputGradient", shape: outputGradient.shape, reason: "expected [\(ids.count), \(d)]")
         }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= v }) {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "id \(bad) is outside the vocabulary of \(v)")
+        }
         var gradient = [Double](repeating: 0, count: table.count)
-        for (row, id) in ids.enumerated() where id >= 0 && id < table.shape[0] {
-            for c in 0..<d { gradient[id * d + c] += outputGradient.scalars[row * d + c].doubleValue }
+        outputGradient.withUnsafeBufferPointer { dy in
+            for (row, id) in ids.enumerated() {
+                for c in 0..<d { gradient[id * d + c] += dy[row * d + c].doubleValue }
+            }
         }
         return .converting(gradient, table.shape)
     }
@@ -213,6 +248,8 @@ public struct Adam<Scalar: AttentionScalar>: Sendable {
     }
 
     /// Updates `parameters` in place from `gradients` (the same shapes, in the same order every step).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public mutating func update(_ parameters: inout [Tensor<Scalar>], gradients: [Tensor<Scalar>]) throws {
         guard parameters.count == gradients.count, zip(parameters, gradients).allSatisfy({ $0.shape == $1.shape }) else {
             throw AttentionError.invalidArgument(argument: "gradients", reason: "need one gradient of each parameter's shape, in order")
@@ -226,16 +263,25 @@ public struct Adam<Scalar: AttentionScalar>: Sendable {
         }
         step += 1
         let c1 = 1 - pow(beta1, Double(step)), c2 = 1 - pow(beta2, Double(step))
+        let (rate, decay) = (learningRate, learningRate * weightDecay)
         for p in parameters.indices {
-            let g = gradients[p].scalars.map(\.doubleValue)
-            var values = parameters[p].scalars.map(\.doubleValue)
-            for i in values.indices {
-                values[i] -= learningRate * weightDecay * values[i]
-                m[p][i] = beta1 * m[p][i] + (1 - beta1) * g[i]
-                v[p][i] = beta2 * v[p][i] + (1 - beta2) * g[i] * g[i]
-                values[i] -= learningRate * (m[p][i] / c1) / ((v[p][i] / c2).squareRoot() + epsilon)
+            gradients[p].withUnsafeBufferPointer { g in
+                parameters[p].withUnsafeMutableBufferPointer { values in
+                    m[p].withUnsafeMutableBufferPointer { m in
+                        v[p].withUnsafeMutableBufferPointer { v in
+                            for i in 0..<values.count {
+                                let gi = g[i].doubleValue
+                                var value = values[i].doubleValue
+                                value -= decay * value
+                                m[i] = beta1 * m[i] + (1 - beta1) * gi
+                                v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+                                value -= rate * (m[i] / c1) / ((v[i] / c2).squareRoot() + epsilon)
+                                values[i] = Scalar(fromDouble: value)
+                            }
+                        }
+                    }
+                }
             }
-            parameters[p] = .converting(values, parameters[p].shape)
         }
     }
 }
