@@ -23,6 +23,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // MARK: library targets
@@ -37,6 +38,9 @@ let package = Package(
         .target(name: "AttentionExperiments", dependencies: ["Attention"]),
         .target(name: "AttentionModels", dependencies: ["Attention"]),
         .target(
+            name: "AttentionServer",
+            dependencies: ["Attention", "AttentionModels", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(
             name: "AttentionCLI",
             dependencies: [
                 "Attention",
@@ -44,10 +48,13 @@ let package = Package(
                 "AttentionExperiments",
                 "AttentionModels",
                 "AttentionRendering",
+                "AttentionServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "AttentionTool", dependencies: ["AttentionCLI"]),
+        .executableTarget(
+            name: "AttentionTool",
+            dependencies: ["AttentionCLI"]),
 
         // MARK: test targets
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
@@ -55,6 +62,9 @@ let package = Package(
         .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
         .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention"]),
         .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention"]),
+        .testTarget(
+            name: "AttentionServerTests",
+            dependencies: ["AttentionServer", "AttentionModels", .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -100,9 +100,21 @@ public struct BERTEncoder: Sendable {
         public let lengths: [Int]
         /// Per layer: `[B, heads, T, T]`.
         public let attentions: [Tensor<Float>]
+        /// Per layer, the hidden states entering it, `[B, T, hidden]` (if requested): apply a layer's
+        /// query and key projections to see the vectors behind its attention.
+        public let layerInputs: [Tensor<Float>]
     }
 
-    public func callAsFunction(_ batch: [[Int]], returnAttentions: Bool = false) throws -> Output {
+    /// Encodes a batch of token id sequences.
+    ///
+    /// - Parameters:
+    ///   - tokenTypes: per sequence, each token's segment (0 for the first sentence, 1 for the second of
+    ///     a pair); default all 0.
+    ///   - returnAttentions: also return every layer's attention weights.
+    ///   - returnLayerInputs: also return the hidden states entering each layer.
+    public func callAsFunction(
+        _ batch: [[Int]], tokenTypes: [[Int]]? = nil, returnAttentions: Bool = false, returnLayerInputs: Bool = false
+    ) throws -> Output {
         let c = configuration, h = c.hiddenSize
         guard !batch.isEmpty, batch.allSatisfy({ !$0.isEmpty }) else {
             throw AttentionError.invalidArgument(argument: "batch", reason: "need at least one sequence, each with at least one token")
@@ -114,29 +126,39 @@ public struct BERTEncoder: Sendable {
         if let bad = batch.joined().first(where: { $0 < 0 || $0 >= c.vocabularySize }) {
             throw AttentionError.invalidArgument(argument: "batch", reason: "token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
         }
-        // Embeddings: word + position + token type 0.
+        if let tokenTypes {
+            guard tokenTypes.map(\.count) == batch.map(\.count) else {
+                throw AttentionError.invalidArgument(argument: "tokenTypes", reason: "need one type per token of each sequence")
+            }
+            if let bad = tokenTypes.joined().first(where: { $0 < 0 || $0 >= c.typeVocabularySize }) {
+                throw AttentionError.invalidArgument(argument: "tokenTypes", reason: "type \(bad) is outside 0..<\(c.typeVocabularySize)")
+            }
+        }
+        // Embeddings: word + position + token type.
         var x = [Float](repeating: 0, count: batch.count * t * h)
         for (b, ids) in batch.enumerated() {
             for (position, id) in ids.enumerated() {
                 let row = (b * t + position) * h
+                let type = tokenTypes?[b][position] ?? 0
                 for k in 0..<h {
                     x[row + k] = wordEmbeddings.scalars[id * h + k] + positionEmbeddings.scalars[position * h + k]
-                        + tokenTypeEmbeddings.scalars[k]
+                        + tokenTypeEmbeddings.scalars[type * h + k]
                 }
             }
         }
         var hidden = try embeddingNorm(Tensor(shape: [batch.count, t, h], scalars: x))
         let lengths = batch.map(\.count)
         let mask = AttentionMask.keyLengths(lengths)
-        var attentions: [Tensor<Float>] = []
+        var attentions: [Tensor<Float>] = [], layerInputs: [Tensor<Float>] = []
         for layer in layers {
+            if returnLayerInputs { layerInputs.append(hidden) }
             let attended = try layer.attention(hidden, mask: mask, returnWeights: returnAttentions)
             if let weights = attended.weights { attentions.append(weights) }
             hidden = try layer.attentionNorm(add(hidden, attended.output))
             let feedForward = try layer.output(gelu(layer.intermediate(hidden)))
             hidden = try layer.outputNorm(add(hidden, feedForward))
         }
-        return Output(hiddenStates: hidden, lengths: lengths, attentions: attentions)
+        return Output(hiddenStates: hidden, lengths: lengths, attentions: attentions, layerInputs: layerInputs)
     }
 
     private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {

@@ -1,2 +1,3 @@
 import AttentionCLI
-AttentionCommand.main()
+
+await AttentionCommand.runAsRoot()

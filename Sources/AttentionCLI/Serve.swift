@@ -1,0 +1,53 @@
+import ArgumentParser
+import AttentionModels
+import AttentionServer
+import Foundation
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the attention explorer: a page to watch attention weights move, and its JSON API.",
+        discussion: """
+            Open the printed URL in a browser. The toy explorer edits tokens' keys and values, the
+            query, the temperature and the mask, and shows the weights, their entropy and the blended
+            output. The model explorer (when the model is installed: attention model fetch) shows
+            all-MiniLM-L6-v2's attention on your sentence: a head view, every layer × head, and the
+            query and key vectors behind one head's weights.
+
+            API (JSON in and out; errors are {"error": "...", "status": "..."} with a 4xx status):
+              POST /api/attend   {"query": [[..]], "key": [[..]], "value": [[..]], "scale": s?,
+                                  "causal": b?, "window": [l, r]?}
+                              -> {"output": [[..]], "weights": [[..]], "logSumExp": [..]}
+              POST /api/explain  {"text": "...", "pair": "..."?, "layer": l?, "head": h?}
+                              -> {"tokens": [..], "segments": [..], "attention": [layer][head][q][k],
+                                  "vectors": {"queries", "keys", "scale", ...}?}
+              GET  /api/status   whether the model is there
+            Bodies over 1 MiB and texts over 512 tokens are refused.
+
+            Examples:
+              attention serve
+              attention serve --port 9000
+              curl -s localhost:8080/api/attend -d '{"query": [[1, 0]], "key": [[1, 0], [0, 1]], "value": [[1], [2]]}'
+            """
+    )
+
+    @Option(help: "Address to listen on; the default serves this machine only.") var host = "127.0.0.1"
+    @Option(help: "Port (0 picks a free one).") var port = 8080
+    @OptionGroup var location: ModelLocation
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
+    }
+
+    func run() async throws { try await serve() }
+
+    /// Runs the server until interrupted.
+    func serve() async throws {
+        let model = ExplorerModel.load(from: location.directory)
+        if case let .unavailable(message) = model { print("Model explorer off: \(message)") }
+        let app = ExplorerServer.application(host: host, port: port, model: model) { url in
+            // Unbuffered: scripts wait for this line even when stdout is a pipe.
+            FileHandle.standardOutput.write(Data("Attention explorer at \(url) (Ctrl-C to stop)\n".utf8))
+        }
+        try await app.runService()
+    }
+}

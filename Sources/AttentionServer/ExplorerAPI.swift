@@ -1,0 +1,220 @@
+import Attention
+import AttentionModels
+import Foundation
+
+/// An error the API answers with: an HTTP status and a message that says what is wrong.
+public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let status: Int
+    public let message: String
+
+    public init(status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    static func badRequest(_ message: String) -> APIError { APIError(status: 400, message) }
+
+    public var description: String { "\(status): \(message)" }
+
+    /// `{"error": message, "status": status}`.
+    public var json: Data {
+        (try? JSONEncoder().encode(["error": message, "status": String(status)])) ?? Data("{\"error\":\"error\"}".utf8)
+    }
+}
+
+/// `POST /api/attend`: attention of a few queries over a few keys, with the library's semantics.
+public struct AttendRequest: Codable, Sendable {
+    /// `[Nq][D]`.
+    public var query: [[Double]]
+    /// `[Nk][D]`.
+    public var key: [[Double]]
+    /// `[Nk][Dv]`.
+    public var value: [[Double]]
+    /// Multiplies `q·k`; default `1/√D`.
+    public var scale: Double?
+    /// Causal (bottom-right aligned: query i of Nq sees keys up to i + Nk - Nq).
+    public var causal: Bool?
+    /// `[left, right]`: each query sees keys from `left` before to `right` after its own position.
+    public var window: [Int]?
+
+    public init(query: [[Double]], key: [[Double]], value: [[Double]], scale: Double? = nil, causal: Bool? = nil, window: [Int]? = nil) {
+        self.query = query
+        self.key = key
+        self.value = value
+        self.scale = scale
+        self.causal = causal
+        self.window = window
+    }
+}
+
+public struct AttendResponse: Codable, Sendable, Equatable {
+    /// `[Nq][Dv]`.
+    public let output: [[Double]]
+    /// `[Nq][Nk]`; each row sums to 1, or is all 0 for a query that sees no key.
+    public let weights: [[Double]]
+    /// `[Nq]`; null for a query that sees no key (its log-sum-exp is -∞).
+    public let logSumExp: [Double?]
+}
+
+/// `POST /api/explain`: the pretrained model's attention on a sentence or a pair.
+public struct ExplainRequest: Codable, Sendable {
+    public var text: String
+    /// A second sentence: the model reads `[CLS] text [SEP] pair [SEP]`.
+    public var pair: String?
+    /// With `head`, 1-based: also return that head's query and key vectors.
+    public var layer: Int?
+    public var head: Int?
+
+    public init(text: String, pair: String? = nil, layer: Int? = nil, head: Int? = nil) {
+        self.text = text
+        self.pair = pair
+        self.layer = layer
+        self.head = head
+    }
+}
+
+/// One head's query and key vectors: `weights[i][j] = softmax_j(scale · queries[i] · keys[j])`.
+public struct HeadVectors: Codable, Sendable, Equatable {
+    public let layer: Int
+    public let head: Int
+    public let scale: Double
+    public let queries: [[Double]]
+    public let keys: [[Double]]
+}
+
+public struct ExplainResponse: Codable, Sendable, Equatable {
+    public let tokens: [String]
+    /// Each token's sentence: 0, or 1 for the second of a pair.
+    public let segments: [Int]
+    /// `[layer][head][query][key]`, rounded to 4 decimals.
+    public let attention: [[[[Double]]]]
+    public let vectors: HeadVectors?
+}
+
+/// The explorer's computations, apart from HTTP: each takes a decoded request and returns the response
+/// or an ``APIError``.
+public enum ExplorerAPI {
+    /// Request bodies above this many bytes are refused with 413.
+    public static let maxBodyBytes = 1 << 20
+    /// Texts of more tokens than this (`[CLS]` and `[SEP]` included) are refused.
+    public static let maxTokens = 512
+    /// `/api/attend` refuses problems with more query-key pairs than this.
+    public static let maxWeights = 1 << 20
+
+    public static func attend(_ r: AttendRequest) throws(APIError) -> AttendResponse {
+        let q = try matrix(r.query, "query"), k = try matrix(r.key, "key"), v = try matrix(r.value, "value")
+        guard q.rows * k.rows <= maxWeights else {
+            throw .badRequest("query has \(q.rows) rows and key \(k.rows): more than \(maxWeights) weights")
+        }
+        var mask = AttentionMask.none
+        if r.causal == true { mask = mask && .causal }
+        if let window = r.window {
+            guard window.count == 2, window.allSatisfy({ $0 >= 0 }) else {
+                throw .badRequest("window must be [left, right] with both ≥ 0, got \(window)")
+            }
+            mask = mask && .slidingWindow(left: window[0], right: window[1])
+        }
+        if let scale = r.scale, !scale.isFinite {
+            throw .badRequest("scale must be a finite number")
+        }
+        do {
+            let result = try scaledDotProductAttention(
+                query: q.tensor, key: k.tensor, value: v.tensor, mask: mask, scale: r.scale, returning: [.weights, .logSumExp])
+            let (nq, nk, dv) = (q.rows, k.rows, v.columns)
+            let weights = result.weights?.scalars ?? []
+            let lse = result.logSumExp?.scalars ?? []
+            return AttendResponse(
+                output: (0..<nq).map { i in Array(result.output.scalars[(i * dv)..<((i + 1) * dv)]) },
+                weights: (0..<nq).map { i in Array(weights[(i * nk)..<((i + 1) * nk)]) },
+                logSumExp: lse.map { $0.isFinite ? $0 : nil })
+        } catch let error as AttentionError {
+            throw .badRequest(error.description)
+        } catch {
+            throw APIError(status: 500, "\(error)")
+        }
+    }
+
+    private static func matrix(_ rows: [[Double]], _ name: String) throws(APIError) -> (tensor: Tensor<Double>, rows: Int, columns: Int) {
+        guard let first = rows.first, !first.isEmpty else {
+            throw .badRequest("\(name) must be a non-empty array of non-empty rows of numbers")
+        }
+        if let bad = rows.firstIndex(where: { $0.count != first.count }) {
+            throw .badRequest("\(name) row \(bad) has \(rows[bad].count) numbers, row 0 has \(first.count): rows must have equal lengths")
+        }
+        guard let tensor = try? Tensor(shape: [rows.count, first.count], scalars: rows.flatMap { $0 }) else {
+            throw .badRequest("\(name) is not a matrix")
+        }
+        return (tensor, rows.count, first.count)
+    }
+
+    /// The model's tokens, segments and attention; `vectors` when a layer and head are given.
+    public static func explain(_ r: ExplainRequest, model: SentenceEmbedder) throws(APIError) -> ExplainResponse {
+        let c = model.encoder.configuration
+        guard !r.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .badRequest("text is empty") }
+        var ids = model.tokenizer.encode(r.text, maxLength: .max)
+        var segments = [Int](repeating: 0, count: ids.count)
+        if let pair = r.pair, !pair.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            let second = model.tokenizer.encode(pair, maxLength: .max).dropFirst()
+            ids += second
+            segments += [Int](repeating: 1, count: second.count)
+        }
+        let limit = min(maxTokens, c.maxPositions)
+        guard ids.count <= limit else {
+            throw APIError(status: 413, "the text has \(ids.count) tokens with [CLS] and [SEP]; the limit is \(limit)")
+        }
+        var chosen: (layer: Int, head: Int)?
+        switch (r.layer, r.head) {
+        case (nil, nil): chosen = nil
+        case let (layer?, head?):
+            guard (1...c.layers).contains(layer), (1...c.heads).contains(head) else {
+                throw .badRequest("layer must be in 1...\(c.layers) and head in 1...\(c.heads), got layer \(layer), head \(head)")
+            }
+            chosen = (layer, head)
+        default: throw .badRequest("give both layer and head, or neither")
+        }
+        do {
+            let output = try model.encoder([ids], tokenTypes: [segments], returnAttentions: true, returnLayerInputs: chosen != nil)
+            let t = ids.count
+            let attention = output.attentions.map { w in
+                (0..<c.heads).map { h in (0..<t).map { i in (0..<t).map { j in
+                    (Double(w.scalars[((h * t) + i) * t + j]) * 10_000).rounded() / 10_000
+                } } }
+            }
+            var vectors: HeadVectors?
+            if let (layer, head) = chosen {
+                let projection = model.encoder.layers[layer - 1].attention
+                let input = output.layerInputs[layer - 1]
+                let dh = projection.headDimension
+                func slice(_ x: Tensor<Float>) -> [[Double]] {
+                    let width = x.shape.last ?? 0
+                    return (0..<t).map { i in (0..<dh).map { Double(x.scalars[i * width + (head - 1) * dh + $0]) } }
+                }
+                vectors = HeadVectors(
+                    layer: layer, head: head, scale: 1 / Double(dh).squareRoot(),
+                    queries: slice(try projection.queryProjection(input)), keys: slice(try projection.keyProjection(input)))
+            }
+            return ExplainResponse(tokens: model.tokenizer.decode(ids), segments: segments, attention: attention, vectors: vectors)
+        } catch {
+            throw APIError(status: 500, "the model failed: \(error)")
+        }
+    }
+
+    /// Decodes a JSON body, turning decoding failures into a 400 that names the field.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw .badRequest("missing field '\(key.stringValue)'")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw .badRequest("'\(path(context.codingPath))': \(context.debugDescription)")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw .badRequest(context.codingPath.isEmpty ? "the body is not valid JSON" : "'\(path(context.codingPath))': \(context.debugDescription)")
+        } catch {
+            throw .badRequest("the body is not valid JSON: \(error)")
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+    }
+}

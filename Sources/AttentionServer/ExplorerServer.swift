@@ -1,0 +1,129 @@
+import AttentionModels
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Whether the pretrained model is there for the model explorer.
+public enum ExplorerModel: Sendable {
+    case loaded(SentenceEmbedder)
+    /// Why not, for the page and the API to say.
+    case unavailable(String)
+
+    /// Loads the model from `directory`, or records why it cannot.
+    public static func load(from directory: URL) -> ExplorerModel {
+        do {
+            try ModelStore.check(directory)
+            return .loaded(try SentenceEmbedder(directory: directory))
+        } catch {
+            return .unavailable("The model is not installed (\(error)). Run `attention model fetch`, then restart `attention serve`.")
+        }
+    }
+}
+
+/// The attention explorer: one page and a JSON API.
+///
+/// - `GET /` the page;
+/// - `GET /api/status` whether the model explorer has its model;
+/// - `POST /api/attend` ``AttendRequest`` → ``AttendResponse``;
+/// - `POST /api/explain` ``ExplainRequest`` → ``ExplainResponse``.
+///
+/// Every error is JSON, `{"error": "...", "status": "..."}`, with a 4xx status for bad requests
+/// (413 for bodies over ``ExplorerAPI/maxBodyBytes`` and texts over ``ExplorerAPI/maxTokens`` tokens).
+public enum ExplorerServer {
+    public static func router(model: ExplorerModel) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: JSONErrors())
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                     body: .init(byteBuffer: ByteBuffer(string: ExplorerPage.html)))
+        }
+        router.get("/api/status") { _, _ in
+            switch model {
+            case let .loaded(embedder):
+                let c = embedder.encoder.configuration
+                return json(Status(model: true, message: nil, layers: c.layers, heads: c.heads, maxTokens: ExplorerAPI.maxTokens))
+            case let .unavailable(message):
+                return json(Status(model: false, message: message, layers: nil, heads: nil, maxTokens: ExplorerAPI.maxTokens))
+            }
+        }
+        router.post("/api/attend") { request, _ in
+            let body = try await collect(request)
+            return json(try ExplorerAPI.attend(ExplorerAPI.decode(AttendRequest.self, from: body)))
+        }
+        router.post("/api/explain") { request, _ in
+            let body = try await collect(request)
+            switch model {
+            case let .loaded(embedder):
+                return json(try ExplorerAPI.explain(ExplorerAPI.decode(ExplainRequest.self, from: body), model: embedder))
+            case let .unavailable(message):
+                throw APIError(status: 503, message)
+            }
+        }
+        return router
+    }
+
+    /// The server, bound to `host:port` (port 0 picks a free one); `onRunning` gets the page's URL.
+    public static func application(
+        host: String, port: Int, model: ExplorerModel, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(model: model),
+            configuration: .init(address: .hostname(host, port: port), serverName: "attention-explorer"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                let shown = host.contains(":") ? "[\(host)]" : host
+                await onRunning("http://\(shown):\(bound)/")
+            })
+    }
+
+    struct Status: Codable {
+        let model: Bool
+        let message: String?
+        let layers: Int?
+        let heads: Int?
+        let maxTokens: Int
+    }
+
+    static func collect(_ request: Request) async throws -> Data {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > ExplorerAPI.maxBodyBytes {
+            throw APIError(status: 413, "the body has \(length) bytes; the limit is \(ExplorerAPI.maxBodyBytes)")
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: ExplorerAPI.maxBodyBytes)
+            return Data(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError(status: 413, "the body is over the limit of \(ExplorerAPI.maxBodyBytes) bytes")
+        }
+    }
+
+    static func json(_ value: some Encodable) -> Response {
+        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns every error, ours or the framework's (404, 413), into a JSON body with the right status.
+struct JSONErrors: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return Self.response(error)
+        } catch let error as HTTPError {
+            let message = error.body ?? (error.status == .notFound ? "no such page or endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
+            return Self.response(APIError(status: error.status.code, message))
+        } catch is NIOTooManyBytesError {
+            return Self.response(APIError(status: 413, "the body is over the limit of \(ExplorerAPI.maxBodyBytes) bytes"))
+        } catch {
+            context.logger.error("\(request.method) \(request.uri.path): \(error)")
+            return Self.response(APIError(status: 500, "internal error: \(error)"))
+        }
+    }
+
+    static func response(_ error: APIError) -> Response {
+        Response(status: .init(code: error.status), headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: error.json)))
+    }
+}

@@ -1,0 +1,188 @@
+import AttentionModels
+import AttentionServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The explorer's HTTP API through Hummingbird's test client: answers against a hand computation, and a
+/// JSON 4xx for every kind of bad request.
+@Suite("Explorer API")
+struct ExplorerAPITests {
+    static let noModel = ExplorerModel.unavailable("no model in this test")
+
+    func withClient(_ model: ExplorerModel = noModel, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = Application(router: ExplorerServer.router(model: model))
+        try await app.test(.router) { client in try await body(client) }
+    }
+
+    static func post(_ client: any TestClientProtocol, _ uri: String, _ json: String) async throws -> TestResponse {
+        try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: json))
+    }
+
+    struct ErrorBody: Decodable { let error: String; let status: String }
+
+    static func error(_ response: TestResponse) throws -> ErrorBody {
+        #expect(response.headers[.contentType] == "application/json")
+        return try JSONDecoder().decode(ErrorBody.self, from: Data(response.body.readableBytesView))
+    }
+
+    @Test("The page is served as HTML and carries the explorer's controls")
+    func page() async throws {
+        try await withClient { client in
+            let response = try await client.execute(uri: "/", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+            let html = String(buffer: response.body)
+            for id in ["id=\"temperature\"", "id=\"mask\"", "id=\"weights\"", "id=\"headview\"", "id=\"modelview\"", "/api/attend", "/api/explain"] {
+                #expect(html.contains(id), "\(id)")
+            }
+        }
+    }
+
+    @Test("attend: weights, output and log-sum-exp equal a hand computation")
+    func attend() async throws {
+        try await withClient { client in
+            let response = try await Self.post(client, "/api/attend", #"""
+                {"query": [[1, 0], [0, 2]], "key": [[1, 0], [0, 1], [1, 1]], "value": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "scale": 0.5}
+                """#)
+            #expect(response.status == .ok)
+            let r = try JSONDecoder().decode(AttendResponse.self, from: Data(response.body.readableBytesView))
+            // Scores scale·q·k: query 0 → [0.5, 0, 0.5], query 1 → [0, 1, 1].
+            for (i, scores) in [[0.5, 0.0, 0.5], [0.0, 1.0, 1.0]].enumerated() {
+                let sum = scores.map(exp).reduce(0, +)
+                let expected = scores.map { exp($0) / sum }
+                for j in 0..<3 {
+                    #expect(abs(r.weights[i][j] - expected[j]) < 1e-12)
+                    #expect(abs(r.output[i][j] - expected[j]) < 1e-12)  // the values are the identity
+                }
+                #expect(abs((r.logSumExp[i] ?? .nan) - log(sum)) < 1e-12)
+            }
+        }
+    }
+
+    @Test("attend: causal and window masks; a query that sees no key gets zeros and a null log-sum-exp")
+    func masks() async throws {
+        try await withClient { client in
+            // Bottom-right causal with 3 queries over 2 keys: query 0 sees nothing, query 1 key 0, query 2 both.
+            let causal = try await Self.post(client, "/api/attend", #"{"query": [[1], [1], [1]], "key": [[1], [2]], "value": [[1], [3]], "causal": true}"#)
+            #expect(causal.status == .ok)
+            let c = try JSONDecoder().decode(AttendResponse.self, from: Data(causal.body.readableBytesView))
+            #expect(c.weights[0] == [0, 0] && c.output[0] == [0] && c.logSumExp[0] == nil)
+            #expect(c.weights[1] == [1, 0] && c.output[1] == [1])
+            #expect(abs(c.weights[2].reduce(0, +) - 1) < 1e-12 && c.weights[2][1] > c.weights[2][0])
+            // Window [0, 0]: each query sees only its own position.
+            let window = try await Self.post(client, "/api/attend", #"{"query": [[1], [1]], "key": [[1], [2]], "value": [[5], [7]], "window": [0, 0]}"#)
+            let w = try JSONDecoder().decode(AttendResponse.self, from: Data(window.body.readableBytesView))
+            #expect(w.weights == [[1, 0], [0, 1]] && w.output == [[5], [7]])
+        }
+    }
+
+    @Test("Bad requests get a 4xx JSON error that says what is wrong", arguments: [
+        (#"{"query": [[1, 0], [1]], "key": [[1, 0]], "value": [[1]]}"#, 400, "row 1"),
+        (#"{"query": [[1, 0]], "key": [[1, 0, 0]], "value": [[1]]}"#, 400, "key"),
+        (#"{"query": [[1, 0]], "key": [[1, 0]], "value": [[1], [2]]}"#, 400, "value"),
+        (#"{"query": [], "key": [[1]], "value": [[1]]}"#, 400, "query"),
+        (#"{"key": [[1]], "value": [[1]]}"#, 400, "missing field 'query'"),
+        (#"{"query": [[1]], "key": [[1]], "value": [["one"]]}"#, 400, "value"),
+        (#"{"query": [[1]], "key": [[1]], "value": [[1]], "window": [1]}"#, 400, "window"),
+        (#"{"query": [[1]], "key": [[1]], "value": [[1]], "window": [-1, 0]}"#, 400, "window"),
+        (#"{"query": [[1]], "#, 400, "JSON"),
+    ])
+    func badRequests(body: String, status: Int, mentions: String) async throws {
+        try await withClient { client in
+            let response = try await Self.post(client, "/api/attend", body)
+            #expect(response.status.code == status)
+            let e = try Self.error(response)
+            #expect(e.error.contains(mentions), "\(e.error)")
+            #expect(e.status == String(status))
+        }
+    }
+
+    @Test("Too much: bodies over 1 MiB (413), too many weights (400), unknown endpoints (404), the model missing (503)")
+    func limits() async throws {
+        try await withClient { client in
+            let big = "{\"query\": [[" + Array(repeating: "1", count: 600_000).joined(separator: ",") + "]]}"
+            let tooLarge = try await Self.post(client, "/api/attend", big)
+            #expect(tooLarge.status == .contentTooLarge)
+            #expect(try Self.error(tooLarge).error.contains("1048576"))
+
+            let rows = "[" + Array(repeating: "[1]", count: 1100).joined(separator: ",") + "]"
+            let tooMany = try await Self.post(client, "/api/attend", "{\"query\": \(rows), \"key\": \(rows), \"value\": \(rows)}")
+            #expect(tooMany.status == .badRequest)
+            #expect(try Self.error(tooMany).error.contains("weights"))
+
+            let missing = try await client.execute(uri: "/api/nothing", method: .get)
+            #expect(missing.status == .notFound)
+            #expect(try Self.error(missing).error.contains("/api/nothing"))
+
+            let explain = try await Self.post(client, "/api/explain", #"{"text": "hello"}"#)
+            #expect(explain.status == .serviceUnavailable)
+            #expect(try Self.error(explain).error == "no model in this test")
+
+            let status = try await client.execute(uri: "/api/status", method: .get)
+            #expect(String(buffer: status.body).contains("\"model\":false"))
+        }
+    }
+}
+
+/// `/api/explain` on the real model, installed as `attention model fetch` installs it if it is not there.
+@Suite("Explorer API with the model", .serialized)
+struct ExplorerModelTests {
+    static let model: Result<SentenceEmbedder, Error> = Result {
+        let directory = ModelStore.defaultDirectory()
+        try ModelStore.fetch(into: directory) { print($0) }
+        return try SentenceEmbedder(directory: directory)
+    }
+
+    func explain(_ json: String) async throws -> (TestResponse, ExplainResponse?) {
+        let app = Application(router: ExplorerServer.router(model: .loaded(try Self.model.get())))
+        return try await app.test(.router) { client in
+            let response = try await ExplorerAPITests.post(client, "/api/explain", json)
+            let decoded = response.status == .ok ? try JSONDecoder().decode(ExplainResponse.self, from: Data(response.body.readableBytesView)) : nil
+            return (response, decoded)
+        }
+    }
+
+    @Test("Tokens, segments of a pair, and attention [layer][head][query][key] whose rows sum to 1")
+    func pair() async throws {
+        let (response, decoded) = try await explain(#"{"text": "The cat sat.", "pair": "It was tired."}"#)
+        #expect(response.status == .ok)
+        let r = try #require(decoded)
+        #expect(r.tokens == ["[CLS]", "the", "cat", "sat", ".", "[SEP]", "it", "was", "tired", ".", "[SEP]"])
+        #expect(r.segments == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        #expect(r.attention.count == 6 && r.attention.allSatisfy { $0.count == 12 })
+        for layer in r.attention { for head in layer { for row in head {
+            #expect(row.count == r.tokens.count && abs(row.reduce(0, +) - 1) < 2e-3)
+        } } }
+        #expect(r.vectors == nil)
+    }
+
+    @Test("One head's query and key vectors reproduce its weights")
+    func vectors() async throws {
+        let (_, decoded) = try await explain(#"{"text": "Attention is a weighted average.", "layer": 3, "head": 5}"#)
+        let r = try #require(decoded)
+        let v = try #require(r.vectors)
+        #expect(v.layer == 3 && v.head == 5 && v.queries.count == r.tokens.count && v.queries[0].count == 32)
+        for i in 0..<r.tokens.count {
+            let scores = v.keys.map { k in v.scale * zip(v.queries[i], k).reduce(0) { $0 + $1.0 * $1.1 } }
+            let m = scores.max() ?? 0
+            let sum = scores.reduce(0) { $0 + exp($1 - m) }
+            for j in 0..<r.tokens.count {
+                #expect(abs(exp(scores[j] - m) / sum - r.attention[2][4][i][j]) < 1e-3)
+            }
+        }
+    }
+
+    @Test("Texts over 512 tokens, empty texts and bad heads are refused", arguments: [
+        ("{\"text\": \"" + Array(repeating: "word", count: 511).joined(separator: " ") + "\"}", 413, "513 tokens"),
+        (#"{"text": "   "}"#, 400, "empty"),
+        (#"{"text": "hello", "layer": 7, "head": 1}"#, 400, "layer must be in 1...6"),
+        (#"{"text": "hello", "layer": 1}"#, 400, "both"),
+    ])
+    func refused(json: String, status: Int, mentions: String) async throws {
+        let (response, _) = try await explain(json)
+        #expect(response.status.code == status)
+        #expect(try ExplorerAPITests.error(response).error.contains(mentions))
+    }
+}
