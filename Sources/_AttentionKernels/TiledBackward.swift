@@ -5,7 +5,8 @@
 /// the block, `S = Q·Kᵀ`, `P = 2^(S₂ - L₂)`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP - Δ)` with
 /// `Δ = rowsum(dO ⊙ O)`; then `dV += Pᵀ·dO` and `dK += scale · dSᵀ·Q` for the block's keys, which the
 /// item owns, and `dQ += scale · dS·K` into its worker's own dQ buffer (summed over workers at the end),
-/// so no two threads ever write the same memory.
+/// so no two threads ever write the same memory. With a bias, `dBias += dS` at the bias's own
+/// (broadcast) index, also into the worker's own buffer.
 public struct BackwardDescriptor: @unchecked Sendable {
     public var forward: ForwardDescriptor
     public var dO: UnsafePointer<Float>
@@ -132,10 +133,12 @@ func loadQueryRows(
 }
 
 /// dK and dV for one key block of one key/value head, and its contributions to dQ, added into
-/// `dQBuffer` (`[B, Hq, Nq, D]`, this worker's own).
+/// `dQBuffer` (`[B, Hq, Nq, D]`, this worker's own), and to the bias gradient, added into `dBiasBuffer`
+/// (the bias's size, this worker's own) when the problem has a bias.
 @inlinable @inline(__always)
 public func backwardKeyItem<M: MultiplyAdd>(
-    _ bd: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, dQBuffer: UnsafeMutablePointer<Float>, _: M.Type
+    _ bd: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, dQBuffer: UnsafeMutablePointer<Float>,
+    dBiasBuffer: UnsafeMutablePointer<Float>?, _: M.Type
 ) {
     let bd = bd.pointee, d = bd.forward
     let (D, Dv, Bc, Br, G) = (d.D, d.Dv, d.keyBlock, d.rowBlock, d.groupSize)
@@ -166,6 +169,14 @@ public func backwardKeyItem<M: MultiplyAdd>(
             loadQueryRows(bd, batch: b, head: h, rows: rowRange, Qraw: Qraw, dOt: dOt, delta: delta, lse2: lse2)
             probabilitiesAndScoreGradients(d, batch: b, head: h, rows: rowRange, keys: j0, count: n, Qraw: Qraw, dOt: dOt,
                                            delta: delta, lse2: lse2, Kt: Kt, Vt: Vt, P: P, dS: dS, M.self)
+            if let dBias = dBiasBuffer, let bias = d.bias {
+                // dS is ∂L/∂(scale·q·k + bias): summed into the bias's own entry (stride 0 where it broadcasts).
+                let st = bias.strides
+                for r in 0..<rowRange.count {
+                    let row = dBias + b * st.0 + h * st.1 + (rowRange.lowerBound + r) * st.2 + j0 * st.3
+                    for j in 0..<n { row[j * st.3] += dS[r * Bc + j] }
+                }
+            }
             for r in 0..<rowsPadded {
                 for j in 0..<keyRows {
                     Pt[j * rowsMax + r] = P[r * Bc + j]

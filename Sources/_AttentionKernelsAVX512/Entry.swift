@@ -36,10 +36,12 @@ public enum AVX512Kernels {
         geluInPlace(p, count: count, FusedMultiplyAdd.self)
     }
 
-    /// The tiled backward for one key block: its dK and dV, and its part of dQ into `dQBuffer`.
+    /// The tiled backward for one key block: its dK and dV, and its parts of dQ into `dQBuffer` and of
+    /// the bias gradient into `dBiasBuffer`.
     public static func backward(
-        _ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, dQBuffer: UnsafeMutablePointer<Float>
+        _ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, dQBuffer: UnsafeMutablePointer<Float>,
+        dBiasBuffer: UnsafeMutablePointer<Float>?
     ) {
-        backwardKeyItem(d, item: item, scratch: scratch, dQBuffer: dQBuffer, FusedMultiplyAdd.self)
+        backwardKeyItem(d, item: item, scratch: scratch, dQBuffer: dQBuffer, dBiasBuffer: dBiasBuffer, FusedMultiplyAdd.self)
     }
 }

@@ -144,4 +144,34 @@ struct TiledBackwardTests {
             #expect(!ours.contains { $0.isNaN })
         }
     }
+
+    @Test("With a bias of every broadcast shape, dQ, dK, dV and the bias gradient agree with the reference",
+          arguments: [[2, 4, 33, 70], [33, 70], [1, 4, 1, 70], [70], [2, 1, 33, 1]], KernelInstructionSet.allCases.filter(\.isSupported))
+    func bias(shape: [Int], isa: KernelInstructionSet) throws {
+        var g = SplitMix64(seed: UInt64(shape.reduce(1, *)))
+        let q = try Tensor<Float>.randomNormal(shape: [2, 4, 33, 40], using: &g)
+        let k = try Tensor<Float>.randomNormal(shape: [2, 2, 70, 40], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [2, 2, 70, 24], using: &g)
+        let dO = try Tensor<Float>.randomNormal(shape: [2, 4, 33, 24], using: &g)
+        let bias = try Tensor<Float>.randomNormal(shape: shape, using: &g)
+        let mask = AttentionMask.causal && .keyLengths([70, 50])
+        let fast = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask, bias: bias,
+                                                         options: AttentionOptions(implementation: .tiled(isa)))
+        #expect(fast.path.implementation == .tiled(isa))
+        let d = { (t: Tensor<Float>) in t.map(Double.init) }
+        let exact = try scaledDotProductAttentionBackward(query: d(q), key: d(k), value: d(v), outputGradient: d(dO), mask: mask, bias: d(bias))
+        let ours = try #require(fast.bias), theirs = try #require(exact.bias)
+        #expect(ours.shape == shape)
+        for (name, a, b) in [("dQ", fast.query.scalars, exact.query.scalars), ("dK", fast.key.scalars, exact.key.scalars),
+                             ("dV", fast.value.scalars, exact.value.scalars), ("dBias", ours.scalars, theirs.scalars)] {
+            let scale = max(1, b.map(abs).max() ?? 0)
+            #expect(maxAbsDifference(a, b) <= 1e-4 * scale, "\(name): \(maxAbsDifference(a, b))")
+        }
+        if shape.last == 1 {
+            // A bias constant along the keys shifts every score of a row alike: softmax ignores it.
+            #expect(ours.scalars.allSatisfy { abs($0) < 1e-4 })
+        } else {
+            #expect(theirs.scalars.contains { abs($0) > 1e-3 })
+        }
+    }
 }

@@ -175,17 +175,19 @@ enum TiledAttention {
 }
 
 extension TiledAttention {
-    /// The tiled backward pass for a validated Float problem without bias: forward (for O and the
-    /// log-sum-exp), then one item per key block (its dK and dV; dQ into per-worker buffers, summed).
+    /// The tiled backward pass for a validated Float problem: forward (for O and the log-sum-exp), then
+    /// one item per key block (its dK and dV; dQ and the bias gradient into per-worker buffers, summed).
     static func backward(
         _ p: AttentionProblem<Float>, outputGradient: [Float], isa: KernelInstructionSet, threads: Int
-    ) -> (dQ: [Float], dK: [Float], dV: [Float], detail: String) {
+    ) -> (dQ: [Float], dK: [Float], dV: [Float], dBias: [Float]?, detail: String) {
         let s = p.shape
         let forwardResult = forward(p, outputs: .logSumExp, isa: isa, threads: threads)
         let output = forwardResult.output.scalars, lse = forwardResult.logSumExp?.scalars ?? []
         var dQ = [Float](repeating: 0, count: p.query.count)
         var dK = [Float](repeating: 0, count: p.key.count)
         var dV = [Float](repeating: 0, count: p.value.count)
+        let biasCount = p.bias?.scalars.count ?? 0
+        var dBias = [Float](repeating: 0, count: biasCount)
         var detail = ""
         p.query.withUnsafeBufferPointer { q in
         p.key.withUnsafeBufferPointer { k in
@@ -196,12 +198,14 @@ extension TiledAttention {
         dQ.withUnsafeMutableBufferPointer { dQ in
         dK.withUnsafeMutableBufferPointer { dK in
         dV.withUnsafeMutableBufferPointer { dV in
-        withMaskPointers(p) { keyLengths, booleans, _ in
+        dBias.withUnsafeMutableBufferPointer { dBias in
+        withMaskPointers(p) { keyLengths, booleans, bias in
             guard let q = q.baseAddress, let k = k.baseAddress, let v = v.baseAddress, let o = o.baseAddress,
                   let l = l.baseAddress, let dO = dO.baseAddress, let dQ = dQ.baseAddress, let dK = dK.baseAddress,
                   let dV = dV.baseAddress else { return }
             var d = descriptor(p, q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o), keyLengths: keyLengths, booleans: booleans)
             d.keyBlock = keyBlock(headDimension: max(s.D, s.Dv))
+            d.bias = bias
             let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
             let workers = max(1, min(threads, bd.keyItems))
             let scratch = (0..<workers).map { _ in ForwardScratch(floats: bd.scratchFloats, rows: d.rowBlock + 8) }
@@ -210,17 +214,23 @@ extension TiledAttention {
             defer { extra.forEach { $0.deallocate() } }
             for buffer in extra { buffer.initialize(repeating: 0, count: s.B * s.Hq * s.Nq * s.D) }
             let buffers = [dQ] + extra
+            // The bias gradient likewise: a broadcast bias entry collects from many items.
+            let extraBias = bias == nil ? [] : (1..<max(1, workers)).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: biasCount) }
+            defer { extraBias.forEach { $0.deallocate() } }
+            for buffer in extraBias { buffer.initialize(repeating: 0, count: biasCount) }
+            let biasBuffers: [UnsafeMutablePointer<Float>?] = bias == nil ? Array(repeating: nil, count: workers) : [dBias.baseAddress] + extraBias
             withUnsafePointer(to: bd) { descriptor in
                 parallelFor(bd.keyItems, threads: workers) { item, worker in
                     if isa == .avx512 {
-                        AVX512Kernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker])
+                        AVX512Kernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker], dBiasBuffer: biasBuffers[worker])
                     } else {
-                        PortableKernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker])
+                        PortableKernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker], dBiasBuffer: biasBuffers[worker])
                     }
                 }
             }
             for buffer in extra { for n in 0..<(s.B * s.Hq * s.Nq * s.D) { dQ[n] += buffer[n] } }
-            detail = "\(workers) thread(s), \(bd.keyItems) key-block items, dQ summed over \(workers) worker buffer(s)"
+            for buffer in extraBias { for n in 0..<biasCount { dBias[n] += buffer[n] } }
+            detail = "\(workers) thread(s), \(bd.keyItems) key-block items, dQ\(bias == nil ? "" : " and the bias gradient") summed over \(workers) worker buffer(s)"
         }
         }
         }
@@ -231,6 +241,7 @@ extension TiledAttention {
         }
         }
         }
-        return (dQ, dK, dV, detail)
+        }
+        return (dQ, dK, dV, p.bias == nil ? nil : dBias, detail)
     }
 }

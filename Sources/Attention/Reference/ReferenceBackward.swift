@@ -17,9 +17,10 @@ public struct AttentionGradients<Scalar: AttentionScalar>: Sendable {
 /// The backward pass of scaled dot-product attention: given ∂L/∂O, the gradients of the query, key,
 /// value and bias.
 ///
-/// `Float` without a bias runs the tiled backward kernel (probabilities recomputed block by block from
-/// the log-sum-exp, O(N) memory, all cores); `Double`, or a bias (whose gradient sums over broadcast
-/// dimensions), runs the reference in `Double`. ``AttentionGradients/path`` says which.
+/// `Float` runs the tiled backward kernel (probabilities recomputed block by block from the
+/// log-sum-exp, O(N) memory beyond the bias's own gradient, all cores; a broadcast bias's gradient is
+/// summed over the dimensions it repeats along); `Double` runs the reference in `Double`.
+/// ``AttentionGradients/path`` says which.
 ///
 /// Each line differentiates a line of the forward pass:
 /// ```
@@ -60,20 +61,20 @@ public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
         } else {
             isa = .best
         }
-        if let floatProblem = problem as? AttentionProblem<Float>, bias == nil, let dO = outputGradient.scalars as? [Float] {
+        if let floatProblem = problem as? AttentionProblem<Float>, let dO = outputGradient.scalars as? [Float] {
             let g = TiledAttention.backward(floatProblem, outputGradient: dO, isa: isa, threads: threads)
             func tensor(_ values: [Float], _ shape: [Int]) -> Tensor<Scalar> {
                 Tensor(uncheckedShape: shape, scalars: values.map { Scalar(fromDouble: Double($0)) })
             }
             return AttentionGradients(query: tensor(g.dQ, query.shape), key: tensor(g.dK, key.shape), value: tensor(g.dV, value.shape),
-                                      bias: nil, path: AttentionPath(implementation: .tiled(isa), detail: g.detail))
+                                      bias: g.dBias.flatMap { values in bias.map { tensor(values, $0.shape) } },
+                                      path: AttentionPath(implementation: .tiled(isa), detail: g.detail))
         }
         if case .tiled = options.implementation {
             throw AttentionError.invalidArgument(
-                argument: "implementation", reason: "the tiled backward computes in Float without a bias; this call runs on the reference")
+                argument: "implementation", reason: "the tiled backward computes in Float; this call runs on the reference")
         }
-        reason = bias != nil ? "a bias gradient runs on the reference (it sums over the bias's broadcast dimensions)"
-            : "\(Scalar.self) runs on the reference (the tiled kernel is Float only)"
+        reason = "\(Scalar.self) runs on the reference (the tiled kernel is Float only)"
     }
     let forward = Reference.attention(problem, keepWeights: true)
     let p = forward.weights ?? []
