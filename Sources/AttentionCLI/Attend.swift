@@ -113,7 +113,7 @@ public struct Attend: ParsableCommand {
         }
         let result = try scaledDotProductAttention(
             query: q, key: k, value: v, mask: try buildMask(), bias: b, scale: scale.map { Scalar(fromDouble: $0) },
-            returning: [weights != nil ? .weights : [], lse != nil ? .logSumExp : []])
+            returning: [weights != nil ? .weights : [], lse != nil || gradOutput != nil ? .logSumExp : []])
         if explain { log("path: \(result.path)") }
         try write(result.output, to: output, log)
         if let weights, let w = result.weights { try write(w, to: weights, log) }
@@ -123,7 +123,7 @@ public struct Attend: ParsableCommand {
             if checkFinite { try dO.checkFinite(argument: "grad-output (\(gradOutput))") }
             let grads = try scaledDotProductAttentionBackward(
                 query: q, key: k, value: v, outputGradient: dO, mask: try buildMask(), bias: b,
-                scale: scale.map { Scalar(fromDouble: $0) })
+                scale: scale.map { Scalar(fromDouble: $0) }, forward: result)
             if let gradQuery { try write(grads.query, to: gradQuery, log) }
             if let gradKey { try write(grads.key, to: gradKey, log) }
             if let gradValue { try write(grads.value, to: gradValue, log) }

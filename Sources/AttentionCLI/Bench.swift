@@ -75,8 +75,10 @@ struct Bench: ParsableCommand {
         for trial in 0...repetitions {   // trial 0 warms up
             let start = DispatchTime.now().uptimeNanoseconds
             if backward {
-                // The backward pass runs the forward first (for O and the log-sum-exp), as training does.
-                path = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask, options: options).path.description
+                // What training runs: the forward (keeping its log-sum-exp), then the backward from it.
+                let forward = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, returning: .logSumExp, options: options)
+                path = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask,
+                                                             forward: forward, options: options).path.description
             } else {
                 path = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, options: options).path.description
             }

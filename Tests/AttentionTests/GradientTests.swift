@@ -174,4 +174,28 @@ struct TiledBackwardTests {
             #expect(theirs.scalars.contains { abs($0) > 1e-3 })
         }
     }
+
+    @Test("A saved forward gives the same gradients as a recomputed one; a forward without its log-sum-exp is refused")
+    func savedForward() throws {
+        var g = SplitMix64(seed: 77)
+        let q = try Tensor<Float>.randomNormal(shape: [1, 4, 45, 32], using: &g)
+        let k = try Tensor<Float>.randomNormal(shape: [1, 2, 60, 32], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [1, 2, 60, 16], using: &g)
+        let dO = try Tensor<Float>.randomNormal(shape: [1, 4, 45, 16], using: &g)
+        let forward = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: .logSumExp)
+        let saved = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: .causal, forward: forward)
+        let recomputed = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: .causal)
+        #expect(saved.path.detail.hasPrefix("saved forward") && recomputed.path.detail.hasPrefix("forward recomputed"))
+        #expect(saved.query.scalars == recomputed.query.scalars)
+        #expect(saved.key.scalars == recomputed.key.scalars)
+        #expect(saved.value.scalars == recomputed.value.scalars)
+        let withoutLSE = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal)
+        #expect(throws: AttentionError.self) {
+            try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: .causal, forward: withoutLSE)
+        }
+        let other = try scaledDotProductAttention(query: q, key: k, value: k, mask: .causal, returning: .logSumExp)
+        #expect(throws: AttentionError.self) {
+            try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: .causal, forward: other)
+        }
+    }
 }

@@ -175,14 +175,22 @@ enum TiledAttention {
 }
 
 extension TiledAttention {
-    /// The tiled backward pass for a validated Float problem: forward (for O and the log-sum-exp), then
+    /// The tiled backward pass for a validated Float problem: forward (for O and the log-sum-exp, unless
+    /// saved), then
     /// one item per key block (its dK and dV; dQ and the bias gradient into per-worker buffers, summed).
+    /// `saved`: the forward pass's output and log-sum-exp for these inputs, when the caller has them.
     static func backward(
-        _ p: AttentionProblem<Float>, outputGradient: [Float], isa: KernelInstructionSet, threads: Int
+        _ p: AttentionProblem<Float>, outputGradient: [Float], saved: (output: [Float], logSumExp: [Float])? = nil,
+        isa: KernelInstructionSet, threads: Int
     ) -> (dQ: [Float], dK: [Float], dV: [Float], dBias: [Float]?, detail: String) {
         let s = p.shape
-        let forwardResult = forward(p, outputs: .logSumExp, isa: isa, threads: threads)
-        let output = forwardResult.output.scalars, lse = forwardResult.logSumExp?.scalars ?? []
+        let output: [Float], lse: [Float]
+        if let saved {
+            (output, lse) = saved
+        } else {
+            let forwardResult = forward(p, outputs: .logSumExp, isa: isa, threads: threads)
+            (output, lse) = (forwardResult.output.scalars, forwardResult.logSumExp?.scalars ?? [])
+        }
         var dQ = [Float](repeating: 0, count: p.query.count)
         var dK = [Float](repeating: 0, count: p.key.count)
         var dV = [Float](repeating: 0, count: p.value.count)
@@ -230,7 +238,7 @@ extension TiledAttention {
             }
             for buffer in extra { for n in 0..<(s.B * s.Hq * s.Nq * s.D) { dQ[n] += buffer[n] } }
             for buffer in extraBias { for n in 0..<biasCount { dBias[n] += buffer[n] } }
-            detail = "\(workers) thread(s), \(bd.keyItems) key-block items, dQ\(bias == nil ? "" : " and the bias gradient") summed over \(workers) worker buffer(s)"
+            detail = "\(saved == nil ? "forward recomputed, " : "saved forward, ")\(workers) thread(s), \(bd.keyItems) key-block items, dQ\(bias == nil ? "" : " and the bias gradient") summed over \(workers) worker buffer(s)"
         }
         }
         }

@@ -32,19 +32,35 @@ public struct AttentionGradients<Scalar: AttentionScalar>: Sendable {
 /// Hidden keys have P = 0 and so get no gradient; a dead row (no visible key) gives zero gradients.
 /// With grouped-query attention, dK and dV sum over the query heads of each group.
 ///
-/// - Parameter outputGradient: ∂L/∂O, shaped like the forward output.
+/// - Parameters:
+///   - outputGradient: ∂L/∂O, shaped like the forward output.
+///   - forward: the forward pass's result for these same inputs, computed with `returning: .logSumExp`.
+///     The tiled backward then reuses its output and log-sum-exp instead of running the forward again,
+///     as training does (the forward has run already). Without it the forward is recomputed. It must be
+///     the result of these inputs: only its shapes can be checked.
 @_specialize(exported: true, where Scalar == Float)
 @_specialize(exported: true, where Scalar == Double)
 public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
     query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
     mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil,
-    options: AttentionOptions = AttentionOptions()
+    forward: AttentionResult<Scalar>? = nil, options: AttentionOptions = AttentionOptions()
 ) throws -> AttentionGradients<Scalar> {
     let problem = try AttentionProblem(query: query, key: key, value: value, mask: mask, bias: bias, scale: scale)
     let s = problem.shape
     guard outputGradient.shape == s.outputShape else {
         throw AttentionError.shapeMismatch(argument: "outputGradient", shape: outputGradient.shape, other: "the output",
                                            otherShape: s.outputShape, reason: "the output gradient must have the output's shape")
+    }
+    if let forward {
+        guard forward.output.shape == s.outputShape else {
+            throw AttentionError.shapeMismatch(argument: "forward.output", shape: forward.output.shape, other: "the output",
+                                               otherShape: s.outputShape, reason: "the saved forward must be of these inputs")
+        }
+        guard let lse = forward.logSumExp, lse.shape == Array(s.outputShape.dropLast()) else {
+            throw AttentionError.invalidArgument(
+                argument: "forward.logSumExp",
+                reason: "the saved forward needs its log-sum-exp of shape \(Array(s.outputShape.dropLast()).shapeDescription) (call the forward with returning: .logSumExp)")
+        }
     }
     let threads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
     guard threads >= 1 else {
@@ -62,7 +78,11 @@ public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
             isa = .best
         }
         if let floatProblem = problem as? AttentionProblem<Float>, let dO = outputGradient.scalars as? [Float] {
-            let g = TiledAttention.backward(floatProblem, outputGradient: dO, isa: isa, threads: threads)
+            let saved = forward.flatMap { f -> (output: [Float], logSumExp: [Float])? in
+                guard let o = f.output.scalars as? [Float], let l = f.logSumExp?.scalars as? [Float] else { return nil }
+                return (o, l)
+            }
+            let g = TiledAttention.backward(floatProblem, outputGradient: dO, saved: saved, isa: isa, threads: threads)
             func tensor(_ values: [Float], _ shape: [Int]) -> Tensor<Scalar> {
                 Tensor(uncheckedShape: shape, scalars: values.map { Scalar(fromDouble: Double($0)) })
             }
@@ -76,8 +96,8 @@ public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
         }
         reason = "\(Scalar.self) runs on the reference (the tiled kernel is Float only)"
     }
-    let forward = Reference.attention(problem, keepWeights: true)
-    let p = forward.weights ?? []
+    let recomputed = Reference.attention(problem, keepWeights: true)
+    let p = recomputed.weights ?? []
     let q = query.scalars.map(\.doubleValue), k = key.scalars.map(\.doubleValue), v = value.scalars.map(\.doubleValue)
     let dO = outputGradient.scalars.map(\.doubleValue)
     var dQ = [Double](repeating: 0, count: q.count), dK = [Double](repeating: 0, count: k.count)
@@ -93,7 +113,7 @@ public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
                 let qRow = row * s.D, oRow = row * s.Dv
                 // D_i = rowsum(P ⊙ dP) = dO_i · O_i.
                 var delta = 0.0
-                for c in 0..<s.Dv { delta += dO[oRow + c] * forward.output[oRow + c] }
+                for c in 0..<s.Dv { delta += dO[oRow + c] * recomputed.output[oRow + c] }
                 for j in 0..<s.Nk {
                     let pij = p[row * s.Nk + j]
                     guard pij != 0 else { dS[j] = 0; continue }
