@@ -117,21 +117,26 @@ public enum ExplorerAPI {
         if let scale = r.scale, !scale.isFinite {
             throw .badRequest("scale must be a finite number")
         }
+        let result: AttentionResult<Double>
         do {
-            let result = try scaledDotProductAttention(
+            result = try scaledDotProductAttention(
                 query: q.tensor, key: k.tensor, value: v.tensor, mask: mask, scale: r.scale, returning: [.weights, .logSumExp])
-            let (nq, nk, dv) = (q.rows, k.rows, v.columns)
-            let weights = result.weights?.scalars ?? []
-            let lse = result.logSumExp?.scalars ?? []
-            return AttendResponse(
-                output: (0..<nq).map { i in Array(result.output.scalars[(i * dv)..<((i + 1) * dv)]) },
-                weights: (0..<nq).map { i in Array(weights[(i * nk)..<((i + 1) * nk)]) },
-                logSumExp: lse.map { $0.isFinite ? $0 : nil })
         } catch let error as AttentionError {
             throw .badRequest(error.description)
         } catch {
             throw APIError(status: 500, "\(error)")
         }
+        let (nq, nk, dv) = (q.rows, k.rows, v.columns)
+        let weights = result.weights?.scalars ?? []
+        let lse = result.logSumExp?.scalars ?? []
+        guard result.output.scalars.allSatisfy(\.isFinite), weights.allSatisfy(\.isFinite),
+              lse.allSatisfy({ $0.isFinite || $0 == -.infinity }) else {
+            throw .badRequest("the result is not finite: the scores (scale · q·k) or the weighted values overflow; use smaller numbers")
+        }
+        return AttendResponse(
+            output: (0..<nq).map { i in Array(result.output.scalars[(i * dv)..<((i + 1) * dv)]) },
+            weights: (0..<nq).map { i in Array(weights[(i * nk)..<((i + 1) * nk)]) },
+            logSumExp: lse.map { $0.isFinite ? $0 : nil })
     }
 
     private static func matrix(_ rows: [[Double]], _ name: String) throws(APIError) -> (tensor: Tensor<Double>, rows: Int, columns: Int) {

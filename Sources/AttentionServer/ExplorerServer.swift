@@ -41,20 +41,20 @@ public enum ExplorerServer {
             switch model {
             case let .loaded(embedder):
                 let c = embedder.encoder.configuration
-                return json(Status(model: true, message: nil, layers: c.layers, heads: c.heads, maxTokens: ExplorerAPI.maxTokens))
+                return try json(Status(model: true, message: nil, layers: c.layers, heads: c.heads, maxTokens: ExplorerAPI.maxTokens))
             case let .unavailable(message):
-                return json(Status(model: false, message: message, layers: nil, heads: nil, maxTokens: ExplorerAPI.maxTokens))
+                return try json(Status(model: false, message: message, layers: nil, heads: nil, maxTokens: ExplorerAPI.maxTokens))
             }
         }
         router.post("/api/attend") { request, _ in
             let body = try await collect(request)
-            return json(try ExplorerAPI.attend(ExplorerAPI.decode(AttendRequest.self, from: body)))
+            return try json(ExplorerAPI.attend(ExplorerAPI.decode(AttendRequest.self, from: body)))
         }
         router.post("/api/explain") { request, _ in
             let body = try await collect(request)
             switch model {
             case let .loaded(embedder):
-                return json(try ExplorerAPI.explain(ExplorerAPI.decode(ExplainRequest.self, from: body), model: embedder))
+                return try json(ExplorerAPI.explain(ExplorerAPI.decode(ExplainRequest.self, from: body), model: embedder))
             case let .unavailable(message):
                 throw APIError(status: 503, message)
             }
@@ -96,8 +96,13 @@ public enum ExplorerServer {
         }
     }
 
-    static func json(_ value: some Encodable) -> Response {
-        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+    static func json(_ value: some Encodable) throws -> Response {
+        let data: Data
+        do {
+            data = try JSONEncoder().encode(value)
+        } catch {
+            throw APIError(status: 500, "the answer could not be written as JSON: \(error)")
+        }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -87,6 +87,8 @@ struct ExplorerAPITests {
         (#"{"query": [[1]], "key": [[1]], "value": [["one"]]}"#, 400, "value"),
         (#"{"query": [[1]], "key": [[1]], "value": [[1]], "window": [1]}"#, 400, "window"),
         (#"{"query": [[1]], "key": [[1]], "value": [[1]], "window": [-1, 0]}"#, 400, "window"),
+        (#"{"query": [[1e200]], "key": [[1e200], [1]], "value": [[1], [2]]}"#, 400, "overflow"),
+        (#"{"query": [[1]], "key": [[1]], "value": [[1]], "scale": 1e309}"#, 400, "JSON"),
         (#"{"query": [[1]], "#, 400, "JSON"),
     ])
     func badRequests(body: String, status: Int, mentions: String) async throws {
