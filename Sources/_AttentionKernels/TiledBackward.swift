@@ -125,8 +125,18 @@ func loadQueryRows(
         let row = (b * d.Hq + h) * d.Nq + rowRange.lowerBound + r
         (Qraw + r * D).update(from: d.q + row * D, count: D)
         (dOt + r * Dv).update(from: bd.dO + row * Dv, count: Dv)
-        var dot: Float = 0
-        for c in 0..<Dv { dot += bd.dO[row * Dv + c] * bd.output[row * Dv + c] }
+        let dOrow = bd.dO + row * Dv, Orow = bd.output + row * Dv
+        var partial = SIMD16<Float>(repeating: 0)
+        var c = 0
+        while c + 16 <= Dv {
+            partial += load(dOrow + c) * load(Orow + c)
+            c += 16
+        }
+        var dot = horizontalSum(partial)
+        while c < Dv {
+            dot += dOrow[c] * Orow[c]
+            c += 1
+        }
         delta[r] = dot
         lse2[r] = bd.logSumExp[row] * 1.442_695_04
     }
@@ -177,19 +187,31 @@ public func backwardKeyItem<M: MultiplyAdd>(
                     for j in 0..<n { row[j * st.3] += dS[r * Bc + j] }
                 }
             }
-            for r in 0..<rowsPadded {
-                for j in 0..<keyRows {
-                    Pt[j * rowsMax + r] = P[r * Bc + j]
-                    dSt[j * rowsMax + r] = dS[r * Bc + j]
+            // Pᵀ and dSᵀ for the key-side products: sequential writes, strided reads, no overflow checks.
+            for j in 0..<keyRows {
+                let sourceP = P + j, sourceS = dS + j
+                let targetP = Pt + j &* rowsMax, targetS = dSt + j &* rowsMax
+                for r in 0..<rowsPadded {
+                    targetP[r] = sourceP[r &* Bc]
+                    targetS[r] = sourceS[r &* Bc]
                 }
             }
             accumulateProduct(Pt, rowsMax, dOt, Dv, dVacc, Dv, rows: keyRows, cols: Dv, k: rowsPadded, M.self)
             accumulateProduct(dSt, rowsMax, Qraw, D, dKacc, D, rows: keyRows, cols: D, k: rowsPadded, M.self)
             dQt.update(repeating: 0, count: rowsPadded * D)
             accumulateProduct(dS, Bc, d.k + (kvHead * d.Nk + j0) * D, D, dQt, D, rows: rowsPadded, cols: D, k: n, M.self)
+            let scale16 = SIMD16<Float>(repeating: bd.scale)
             for r in 0..<rowRange.count {
-                let destination = dQBuffer + ((b * d.Hq + h) * d.Nq + rowRange.lowerBound + r) * D
-                for c in 0..<D { destination[c] += bd.scale * dQt[r * D + c] }
+                let destination = dQBuffer + ((b * d.Hq + h) * d.Nq + rowRange.lowerBound + r) * D, source = dQt + r * D
+                var c = 0
+                while c + 16 <= D {
+                    store(load(destination + c) + scale16 * load(source + c), destination + c)
+                    c += 16
+                }
+                while c < D {
+                    destination[c] += bd.scale * source[c]
+                    c += 1
+                }
             }
         }
     }
