@@ -6,9 +6,10 @@ enum Allocator {
     ///
     /// glibc serves large blocks with fresh `mmap`s and returns them on `free`, so a loop that allocates
     /// the same few-megabyte arrays every step pays a page fault and a zeroed page for every 4 KiB each
-    /// time (a quarter of the run time of `attention train`, 6% of `bench --embed-batch`, measured with
-    /// perf). Reusing them costs only the memory the loop needs anyway. Every `attention` command runs
-    /// with it. Elsewhere (Darwin's allocator reuses) this does nothing.
+    /// time (a quarter of the run time of `attention train`, measured with perf; `bench --embed-batch`
+    /// showed page faults too, but no measurable gain from this in alternating runs, so only `train`
+    /// uses it). Reusing them costs only the memory the loop needs anyway. Elsewhere (Darwin's
+    /// allocator reuses) this does nothing.
     static func reuseLargeBlocks() {
         _ = attention_reuse_large_blocks()
     }

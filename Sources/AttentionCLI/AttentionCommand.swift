@@ -23,10 +23,9 @@ public struct AttentionCommand: AsyncParsableCommand {
 
 extension AttentionCommand {
     /// Parses the process's arguments and runs the chosen command, awaiting the asynchronous one
-    /// (`serve`), with the allocator set to reuse large blocks (``Allocator/reuseLargeBlocks()``). The executable calls this: from top-level code, `main()` resolves to the synchronous
+    /// (`serve`). The executable calls this: from top-level code, `main()` resolves to the synchronous
     /// overload and so does `run()` on an existential command, which would answer `serve` with its help.
     public static func runAsRoot() async {
-        Allocator.reuseLargeBlocks()
         do {
             var command = try parseAsRoot()
             if let server = command as? Serve {

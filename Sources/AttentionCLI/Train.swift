@@ -95,6 +95,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        Allocator.reuseLargeBlocks()
         let style = output.style
         let quiet = output.json || output.csv
         func report(_ r: RecallExperiment.Run) {
