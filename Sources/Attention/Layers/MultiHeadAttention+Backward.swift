@@ -27,14 +27,16 @@ extension MultiHeadAttention {
         let q = try splitHeads(projectedQ, heads: numHeads)
         let k = try splitHeads(projectedK, heads: numKeyValueHeads)
         let v = try splitHeads(projectedV, heads: numKeyValueHeads)
-        let attended = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, bias: bias, scale: scale)
+        let attended = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, bias: bias, scale: scale, returning: .logSumExp)
         var merged = mergeHeads(attended.output)
         if !batched { merged = try merged.reshaped(Array(merged.shape.dropFirst())) }
 
         let output = try outputProjection.backward(input: merged, outputGradient: outputGradient)
         let dMerged = batched ? output.input : try output.input.reshaped([1] + output.input.shape)
         let dHeads = try splitHeads(dMerged, heads: numHeads)
-        let attention = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dHeads, mask: mask, bias: bias, scale: scale)
+        // The attention's own forward has just run: its backward reuses it rather than running it again.
+        let attention = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dHeads, mask: mask, bias: bias,
+                                                              scale: scale, forward: attended)
         func unsplit(_ t: Tensor<Scalar>, like projected: Tensor<Scalar>) throws -> Tensor<Scalar> {
             try mergeHeads(t).reshaped(projected.shape)
         }
