@@ -56,3 +56,18 @@ public func packPanels(_ w: UnsafePointer<Float>, k: Int, n: Int, into packed: U
         }
     }
 }
+
+/// Packs row-major `b[k][n]` (the right-hand matrix itself, not a weight to transpose) in the same
+/// panels as ``packPanels(_:k:n:into:)``: `packed[p][kk][j] = b[kk][32p + j]`, zero where `32p + j >= n`.
+@inlinable
+public func packRowMajorPanels(_ b: UnsafePointer<Float>, k: Int, n: Int, into packed: UnsafeMutablePointer<Float>) {
+    let panels = (n + 31) / 32
+    for p in 0..<panels {
+        let width = min(32, n - p * 32)
+        for kk in 0..<k {
+            let destination = packed + (p * k + kk) * 32
+            destination.update(from: b + kk * n + p * 32, count: width)
+            (destination + width).update(repeating: 0, count: 32 - width)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import _AttentionKernels
 
 /// Hand-written backward passes of the layers a small attention model needs. Each returns the
 /// gradient of the loss with respect to the layer's input and parameters, given the gradient with
@@ -66,19 +67,10 @@ private func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int,
 /// `a [m, k] · b [k, n]`, both row-major, on the matrix kernel.
 func floatProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
     guard m > 0, n > 0, k > 0 else { return [Float](repeating: 0, count: m * n) }
-    // The kernel's panel layout, [ceil(n / 32)][k][32]: row kk of panel p is b[kk][32p ..< 32p + 32].
-    let panels = (n + 31) / 32
-    var packed = [Float](repeating: 0, count: panels * 32 * k)
+    var packed = [Float](repeating: 0, count: (n + 31) / 32 * 32 * k)
     var c = [Float](repeating: 0, count: m * n)
     b.withUnsafeBufferPointer { b in
-        packed.withUnsafeMutableBufferPointer { p in
-            for panel in 0..<panels {
-                let width = min(32, n - panel * 32)
-                for kk in 0..<k {
-                    (p.baseAddress! + (panel * k + kk) * 32).update(from: b.baseAddress! + kk * n + panel * 32, count: width)
-                }
-            }
-        }
+        packed.withUnsafeMutableBufferPointer { p in packRowMajorPanels(b.baseAddress!, k: k, n: n, into: p.baseAddress!) }
     }
     a.withUnsafeBufferPointer { a in
         packed.withUnsafeBufferPointer { p in
