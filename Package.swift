@@ -2,14 +2,17 @@
 import PackageDescription
 
 // The kernels are Swift, written once in _AttentionKernels as always-inlined functions. The
-// _AttentionKernelsAVX512 module inlines them under AVX-512 code generation; the library picks it at
-// run time when the CPU has AVX-512 (see Sources/Attention/Kernels/Dispatch.swift). Both kernel
-// modules are optimized even in debug builds: unoptimized SIMD code is a hundred times slower.
-// The manifest is evaluated on the build machine, so its architecture is the target's in native builds.
+// _AttentionKernelsAVX512 and _AttentionKernelsAVX2 modules inline them under AVX-512 and AVX2 + FMA
+// code generation; the library picks one at run time from a CPU check (see
+// Sources/Attention/Kernels/KernelTable.swift). Every kernel module is optimized even in debug
+// builds: unoptimized SIMD code is a hundred times slower. The manifest is evaluated on the build
+// machine, so its architecture is the target's in native builds.
 #if arch(x86_64)
 let avx512Flags = ["-target-cpu", "skylake-avx512"]
+let avx2Flags = ["-target-cpu", "haswell"]
 #else
 let avx512Flags: [String] = []
+let avx2Flags: [String] = []
 #endif
 let optimized = ["-O"]
 
@@ -27,11 +30,16 @@ let package = Package(
     ],
     targets: [
         // MARK: library targets
-        .target(name: "Attention", dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_CPUFeatures"]),
+        .target(
+            name: "Attention",
+            dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures"]),
         .target(name: "_AttentionKernels", swiftSettings: [.unsafeFlags(optimized)]),
         .target(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],
             swiftSettings: [.unsafeFlags(optimized + avx512Flags)]),
+        .target(
+            name: "_AttentionKernelsAVX2", dependencies: ["_AttentionKernels"],
+            swiftSettings: [.unsafeFlags(optimized + avx2Flags)]),
         .target(name: "_CPUFeatures"),
         .target(name: "_AllocatorTuning"),
         .target(name: "AttentionRendering"),

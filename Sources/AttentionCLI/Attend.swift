@@ -21,8 +21,9 @@ public struct Attend: ParsableCommand {
                   --causal --window 128,0 --weights w.npy --lse lse.npy
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
                   --key-lengths 7,5 --mask m.npy --bias alibi.npy --scale 0.125 --explain
-            float32 runs the tiled kernel (AVX-512 when the CPU has it, all cores);
-            float64 runs the reference, which accumulates in double. --explain says which.
+            float32 runs the tiled kernel (AVX-512 or AVX2 when the CPU has it, all cores);
+            float64 runs the reference, which accumulates in double. --explain says which;
+            --implementation chooses (e.g. avx2 on an AVX-512 machine, to compare).
             Gradients for a given output gradient (the tiled backward for float32 without --bias):
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
                   --grad-output do.npy --grad-query dq.npy --grad-key dk.npy --grad-value dv.npy
@@ -54,6 +55,7 @@ public struct Attend: ParsableCommand {
     var bias: String?
     @Flag(inversion: .prefixedNo, help: "Reject inputs holding NaN or infinity (on by default).") var checkFinite = true
     @Flag(help: "Print which implementation computed the result, and why.") var explain = false
+    @OptionGroup var implementation: ImplementationOption
     @Option(help: ArgumentHelp("Gradient of a loss with respect to the output, to compute the input gradients (shape of the output).", valueName: "dO.npy"))
     var gradOutput: String?
     @Option(help: ArgumentHelp("With --grad-output: write ∂L/∂query.", valueName: "dQ.npy")) var gradQuery: String?
@@ -113,7 +115,8 @@ public struct Attend: ParsableCommand {
         }
         let result = try scaledDotProductAttention(
             query: q, key: k, value: v, mask: try buildMask(), bias: b, scale: scale.map { Scalar(fromDouble: $0) },
-            returning: [weights != nil ? .weights : [], lse != nil || gradOutput != nil ? .logSumExp : []])
+            returning: [weights != nil ? .weights : [], lse != nil || gradOutput != nil ? .logSumExp : []],
+            options: AttentionOptions(implementation: try implementation.parsed()))
         if explain { log("path: \(result.path)") }
         try write(result.output, to: output, log)
         if let weights, let w = result.weights { try write(w, to: weights, log) }
@@ -123,7 +126,8 @@ public struct Attend: ParsableCommand {
             if checkFinite { try dO.checkFinite(argument: "grad-output (\(gradOutput))") }
             let grads = try scaledDotProductAttentionBackward(
                 query: q, key: k, value: v, outputGradient: dO, mask: try buildMask(), bias: b,
-                scale: scale.map { Scalar(fromDouble: $0) }, forward: result)
+                scale: scale.map { Scalar(fromDouble: $0) }, forward: result,
+                options: AttentionOptions(implementation: try implementation.parsed()))
             if let gradQuery { try write(grads.query, to: gradQuery, log) }
             if let gradKey { try write(grads.key, to: gradKey, log) }
             if let gradValue { try write(grads.value, to: gradValue, log) }

@@ -9,6 +9,11 @@ public func tile2x128<M: MultiplyAdd>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
 ) {
+    if M.registers == .narrow {
+        // Sixteen ymm registers hold 2 × 32 accumulators at most: four passes over the rows of B.
+        for c0 in stride(from: 0, to: 128, by: 32) { tile2x32Narrow(a, lda, b + c0, ldb, c + c0, ldc, k, accumulate: true, M.self) }
+        return
+    }
     var c00 = load(c + 0), c10 = load(c + ldc + 0)
     var c01 = load(c + 16), c11 = load(c + ldc + 16)
     var c02 = load(c + 32), c12 = load(c + ldc + 32)
@@ -55,6 +60,10 @@ public func tile2x64<M: MultiplyAdd>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
 ) {
+    if M.registers == .narrow {
+        for c0 in stride(from: 0, to: 64, by: 32) { tile2x32Narrow(a, lda, b + c0, ldb, c + c0, ldc, k, accumulate: true, M.self) }
+        return
+    }
     var c00 = load(c + 0), c10 = load(c + ldc + 0)
     var c01 = load(c + 16), c11 = load(c + ldc + 16)
     var c02 = load(c + 32), c12 = load(c + ldc + 32)

@@ -8,6 +8,7 @@ public func dotProductScores<M: MultiplyAdd>(
     _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<Float>, count n: Int,
     into S: UnsafeMutablePointer<Float>, ldS: Int, _: M.Type
 ) {
+    if M.registers == .narrow { return dotProductScoresNarrow(Qt, rows: rows, D: D, keys: k, count: n, into: S, ldS: ldS, M.self) }
     let vectorD = D & ~15
     for r0 in stride(from: 0, to: rows, by: 4) {
         let q0 = Qt + r0 * D, q1 = q0 + D, q2 = q1 + D, q3 = q2 + D
@@ -26,6 +27,57 @@ public func dotProductScores<M: MultiplyAdd>(
                 a20 = M.multiplyAdd(y2, x0, a20); a21 = M.multiplyAdd(y2, x1, a21)
                 a30 = M.multiplyAdd(y3, x0, a30); a31 = M.multiplyAdd(y3, x1, a31)
                 c += 16
+            }
+            var t00: Float = 0, t10: Float = 0, t20: Float = 0, t30: Float = 0
+            var t01: Float = 0, t11: Float = 0, t21: Float = 0, t31: Float = 0
+            while c < D {
+                t00 += q0[c] * k0[c]; t01 += q0[c] * k1[c]
+                t10 += q1[c] * k0[c]; t11 += q1[c] * k1[c]
+                t20 += q2[c] * k0[c]; t21 += q2[c] * k1[c]
+                t30 += q3[c] * k0[c]; t31 += q3[c] * k1[c]
+                c += 1
+            }
+            let s = S + r0 * ldS + j
+            s[0] = horizontalSum(a00) + t00
+            s[ldS] = horizontalSum(a10) + t10
+            s[2 * ldS] = horizontalSum(a20) + t20
+            s[3 * ldS] = horizontalSum(a30) + t30
+            if pair {
+                s[1] = horizontalSum(a01) + t01
+                s[ldS + 1] = horizontalSum(a11) + t11
+                s[2 * ldS + 1] = horizontalSum(a21) + t21
+                s[3 * ldS + 1] = horizontalSum(a31) + t31
+            }
+            j += 2
+        }
+    }
+}
+
+/// ``dotProductScores(_:rows:D:keys:count:into:ldS:_:)`` with eight-lane vectors: eight accumulators
+/// and six loaded vectors fit AVX2's sixteen registers.
+@inlinable @inline(__always)
+func dotProductScoresNarrow<M: MultiplyAdd>(
+    _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<Float>, count n: Int,
+    into S: UnsafeMutablePointer<Float>, ldS: Int, _: M.Type
+) {
+    let vectorD = D & ~7
+    for r0 in stride(from: 0, to: rows, by: 4) {
+        let q0 = Qt + r0 * D, q1 = q0 + D, q2 = q1 + D, q3 = q2 + D
+        var j = 0
+        while j < n {
+            let pair = j + 1 < n
+            let k0 = k + j * D, k1 = pair ? k0 + D : k0
+            var a00 = SIMD8<Float>.zero, a10 = a00, a20 = a00, a30 = a00
+            var a01 = SIMD8<Float>.zero, a11 = a00, a21 = a00, a31 = a00
+            var c = 0
+            while c < vectorD {
+                let x0 = load8(k0 + c), x1 = load8(k1 + c)
+                let y0 = load8(q0 + c), y1 = load8(q1 + c), y2 = load8(q2 + c), y3 = load8(q3 + c)
+                a00 = M.multiplyAdd(y0, x0, a00); a01 = M.multiplyAdd(y0, x1, a01)
+                a10 = M.multiplyAdd(y1, x0, a10); a11 = M.multiplyAdd(y1, x1, a11)
+                a20 = M.multiplyAdd(y2, x0, a20); a21 = M.multiplyAdd(y2, x1, a21)
+                a30 = M.multiplyAdd(y3, x0, a30); a31 = M.multiplyAdd(y3, x1, a31)
+                c += 8
             }
             var t00: Float = 0, t10: Float = 0, t20: Float = 0, t30: Float = 0
             var t01: Float = 0, t11: Float = 0, t21: Float = 0, t31: Float = 0

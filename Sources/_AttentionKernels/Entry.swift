@@ -1,50 +1,76 @@
-/// Entry points compiled for the baseline of the target (SSE2 on x86-64, NEON on arm64).
-/// `_AttentionKernelsAVX512` has the same entry points compiled for AVX-512.
-public enum PortableKernels {
-    #if arch(arm64)
-    public typealias Arithmetic = FusedMultiplyAdd
-    #else
-    public typealias Arithmetic = SeparateMultiplyAdd
-    #endif
-
-    public static func forward(_ d: UnsafePointer<ForwardDescriptor>, item: Int, scratch: ForwardScratch) {
-        forwardItem(d, item: item, scratch: scratch, Arithmetic.self)
-    }
-
-    public static func packKeys(
-        _ k: UnsafePointer<Float>, D: Int, keyBlock: Int, count: Int, into kt: UnsafeMutablePointer<Float>
-    ) {
-        packKeysTransposed(k, D: D, keyBlock: keyBlock, count: count, into: kt)
-    }
-
-    public static func merge(_ d: UnsafePointer<ForwardDescriptor>, rows: Range<Int>) {
-        mergeSplits(d, rows: rows)
-    }
-
-    /// See ``multiplyAddProbe(iterations:seed:_:)``: 512 flops per iteration.
-    public static func probe(iterations: Int, seed: Float) -> Float {
-        multiplyAddProbe(iterations: iterations, seed: seed, Arithmetic.self)
-    }
-
-    /// See ``multiplyRows(a:packedB:bias:c:rows:n:k:scratch:_:)``.
-    public static func multiply(
-        a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
-        rows: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>
-    ) {
-        multiplyRows(a: a, packedB: b, bias: bias, c: c, rows: rows, n: n, k: k, scratch: scratch, Arithmetic.self)
-    }
-
-    /// GELU (erf form, absolute error below 2e-7) in place.
-    public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        geluInPlace(p, count: count, Arithmetic.self)
-    }
-
+/// The kernels' entry points for one instruction set: a table of functions, built once per kernel
+/// module by ``KernelEntryPoints/compiled(for:)``.
+///
+/// The kernels are always-inlined generic functions; the module that calls `compiled(for:)` is the
+/// one whose code generation flags they are compiled with. This module builds the baseline table
+/// (SSE2 on x86-64, NEON on arm64); `_AttentionKernelsAVX2` and `_AttentionKernelsAVX512` build the
+/// same table for their instruction sets. Pointers in, nothing returned by SIMD value: a SIMD value
+/// crossing a non-inlined call is split into 128-bit pieces.
+public struct KernelEntryPoints: Sendable {
+    /// One work item of the tiled forward pass (see ``forwardItem(_:item:scratch:_:)``).
+    public let forward: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ item: Int, _ scratch: ForwardScratch) -> Void
+    /// Keys of one key block packed transposed (see ``packKeysTransposed(_:D:keyBlock:count:into:)``).
+    public let packKeys: @Sendable (_ k: UnsafePointer<Float>, _ D: Int, _ keyBlock: Int, _ count: Int,
+                                    _ into: UnsafeMutablePointer<Float>) -> Void
+    /// Merges key splits for a range of rows (see ``mergeSplits(_:rows:)``).
+    public let merge: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ rows: Range<Int>) -> Void
     /// The tiled backward for one key block: its dK and dV, and its parts of dQ into `dQBuffer` and of
-    /// the bias gradient into `dBiasBuffer`.
-    public static func backward(
-        _ d: UnsafePointer<BackwardDescriptor>, item: Int, scratch: ForwardScratch, dQBuffer: UnsafeMutablePointer<Float>,
-        dBiasBuffer: UnsafeMutablePointer<Float>?
+    /// the bias gradient into `dBiasBuffer` (see ``backwardKeyItem(_:item:scratch:dQBuffer:dBiasBuffer:_:)``).
+    public let backward: @Sendable (_ descriptor: UnsafePointer<BackwardDescriptor>, _ item: Int, _ scratch: ForwardScratch,
+                                    _ dQBuffer: UnsafeMutablePointer<Float>, _ dBiasBuffer: UnsafeMutablePointer<Float>?) -> Void
+    /// `C = A · B + bias` for a range of rows (see ``multiplyRows(a:packedB:bias:c:rows:n:k:scratch:_:)``).
+    public let multiply: @Sendable (_ a: UnsafePointer<Float>, _ packedB: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                    _ c: UnsafeMutablePointer<Float>, _ rows: Range<Int>, _ n: Int, _ k: Int,
+                                    _ scratch: UnsafeMutablePointer<Float>) -> Void
+    /// GELU (erf form, absolute error below 2e-7) in place.
+    public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
+    /// The multiply-add peak loop (see ``multiplyAddProbe(iterations:seed:_:)``).
+    public let probe: @Sendable (_ iterations: Int, _ seed: Float) -> Float
+    /// Flops of one iteration of `probe`.
+    public let probeFlopsPerIteration: Int
+
+    /// The table with every kernel specialized for `M` and inlined into the calling module.
+    @inlinable @inline(__always)
+    public static func compiled<M: MultiplyAdd>(for _: M.Type) -> KernelEntryPoints {
+        KernelEntryPoints(
+            forward: { forwardItem($0, item: $1, scratch: $2, M.self) },
+            packKeys: { packKeysTransposed($0, D: $1, keyBlock: $2, count: $3, into: $4) },
+            merge: { mergeSplits($0, rows: $1) },
+            backward: { backwardKeyItem($0, item: $1, scratch: $2, dQBuffer: $3, dBiasBuffer: $4, M.self) },
+            multiply: { multiplyRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, n: $5, k: $6, scratch: $7, M.self) },
+            gelu: { geluInPlace($0, count: $1, M.self) },
+            probe: { multiplyAddProbe(iterations: $0, seed: $1, M.self) },
+            probeFlopsPerIteration: multiplyAddProbeFlops(M.self))
+    }
+
+    @inlinable
+    init(
+        forward: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Int, ForwardScratch) -> Void,
+        packKeys: @escaping @Sendable (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        merge: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Range<Int>) -> Void,
+        backward: @escaping @Sendable (UnsafePointer<BackwardDescriptor>, Int, ForwardScratch, UnsafeMutablePointer<Float>,
+                                       UnsafeMutablePointer<Float>?) -> Void,
+        multiply: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
+                                       Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
+        probe: @escaping @Sendable (Int, Float) -> Float,
+        probeFlopsPerIteration: Int
     ) {
-        backwardKeyItem(d, item: item, scratch: scratch, dQBuffer: dQBuffer, dBiasBuffer: dBiasBuffer, Arithmetic.self)
+        self.forward = forward
+        self.packKeys = packKeys
+        self.merge = merge
+        self.backward = backward
+        self.multiply = multiply
+        self.gelu = gelu
+        self.probe = probe
+        self.probeFlopsPerIteration = probeFlopsPerIteration
     }
 }
+
+/// The kernels compiled for the target's baseline: SSE2 on x86-64 (no FMA: multiply, then add),
+/// NEON with FMA on arm64.
+#if arch(arm64)
+public let portableKernels = KernelEntryPoints.compiled(for: FusedMultiplyAdd.self)
+#else
+public let portableKernels = KernelEntryPoints.compiled(for: SeparateMultiplyAdd.self)
+#endif

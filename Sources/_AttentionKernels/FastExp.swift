@@ -43,6 +43,14 @@ public func horizontalMax(_ v: SIMD16<Float>) -> Float {
 
 /// The sum of the lanes, by halving.
 @inlinable @inline(__always)
+public func horizontalSum(_ v: SIMD8<Float>) -> Float {
+    let v4 = v.lowHalf + v.highHalf
+    let v2 = v4.lowHalf + v4.highHalf
+    return v2[0] + v2[1]
+}
+
+/// The sum of the lanes, by halving.
+@inlinable @inline(__always)
 public func horizontalSum(_ v: SIMD16<Float>) -> Float {
     let v8 = v.lowHalf + v.highHalf
     let v4 = v8.lowHalf + v8.highHalf

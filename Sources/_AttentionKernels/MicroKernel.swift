@@ -29,6 +29,7 @@ public func tile8x32<M: MultiplyAdd>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, accumulate: Bool, _: M.Type
 ) {
+    if M.registers == .narrow { return tile8x32Narrow(a, lda, b, ldb, c, ldc, k, accumulate: accumulate, M.self) }
     var c00: SIMD16<Float>, c01: SIMD16<Float>
     var c10: SIMD16<Float>, c11: SIMD16<Float>
     var c20: SIMD16<Float>, c21: SIMD16<Float>
@@ -101,6 +102,7 @@ public func tile8x16<M: MultiplyAdd>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, accumulate: Bool, _: M.Type
 ) {
+    if M.registers == .narrow { return tile8x16Narrow(a, lda, b, ldb, c, ldc, k, accumulate: accumulate, M.self) }
     var c0: SIMD16<Float>
     var c1: SIMD16<Float>
     var c2: SIMD16<Float>

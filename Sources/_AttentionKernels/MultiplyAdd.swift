@@ -1,18 +1,50 @@
-/// How a kernel computes `a · b + c` on vectors; chosen per instruction set at compile time.
+/// How a kernel computes `a · b + c` on vectors, and which register tiles suit the target; chosen per
+/// instruction set at compile time.
 ///
 /// The kernels are generic over this and fully inlined, so the choice costs nothing at run time.
 /// It matters because on x86-64 without FMA in the target, `addingProduct` becomes one call to
-/// `fmaf` per lane (hundreds of times slower), while a plain multiply and add stay vectorized.
+/// `fmaf` per lane (hundreds of times slower), while a plain multiply and add stay vectorized; and
+/// because a tile of sixteen SIMD16 accumulators fits AVX-512's 32 zmm registers but spills on AVX2,
+/// whose 16 ymm registers hold eight lanes each.
 public protocol MultiplyAdd {
     static func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float>
+    static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float>
+    /// The register tiles the micro-kernels use on this target.
+    static var registers: RegisterShape { get }
 }
 
-/// One fused multiply-add instruction: for targets that have FMA (AVX-512, arm64).
+/// The register file a micro-kernel is shaped for.
+public enum RegisterShape: Sendable {
+    /// 32 registers of 16 lanes (AVX-512): tiles of 8 rows × 2 SIMD16 (16 accumulators).
+    case wide
+    /// 16 registers of 8 lanes (AVX2): tiles of 6 rows × 2 SIMD8 (12 accumulators) and 2 rows × 4 SIMD8.
+    case narrow
+}
+
+/// One fused multiply-add instruction, wide tiles: for AVX-512 and arm64.
 public enum FusedMultiplyAdd: MultiplyAdd {
     @inlinable @inline(__always)
     public static func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
         c.addingProduct(a, b)
     }
+    @inlinable @inline(__always)
+    public static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+        c.addingProduct(a, b)
+    }
+    @inlinable public static var registers: RegisterShape { .wide }
+}
+
+/// One fused multiply-add instruction, narrow tiles: for AVX2 with FMA (16 ymm registers).
+public enum FusedMultiplyAddNarrow: MultiplyAdd {
+    @inlinable @inline(__always)
+    public static func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
+        c.addingProduct(a, b)
+    }
+    @inlinable @inline(__always)
+    public static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+        c.addingProduct(a, b)
+    }
+    @inlinable public static var registers: RegisterShape { .narrow }
 }
 
 /// A multiply then an add: for targets without guaranteed FMA (baseline x86-64).
@@ -21,4 +53,9 @@ public enum SeparateMultiplyAdd: MultiplyAdd {
     public static func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
         a * b + c
     }
+    @inlinable @inline(__always)
+    public static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+        a * b + c
+    }
+    @inlinable public static var registers: RegisterShape { .wide }
 }

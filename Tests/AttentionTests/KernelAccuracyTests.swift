@@ -128,6 +128,22 @@ struct KernelAccuracyTests {
         }
     }
 
+    @Test("The grid covers every instruction set this CPU runs, read independently from the CPU's flags")
+    func everySupportedInstructionSetIsTested() throws {
+        #if os(Linux) && arch(x86_64)
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let line = try #require(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") })
+        let flags = Set(line.split(separator: ":", maxSplits: 1)[1].split(separator: " ").map(String.init))
+        var expected: Set<KernelInstructionSet> = [.portable]
+        if flags.isSuperset(of: ["avx512f", "avx512vl", "avx512bw", "avx512dq", "fma"]) { expected.insert(.avx512) }
+        if flags.isSuperset(of: ["avx2", "fma", "f16c", "bmi1", "bmi2", "popcnt", "movbe"]) { expected.insert(.avx2) }
+        #else
+        let expected: Set<KernelInstructionSet> = [.portable]
+        #endif
+        #expect(Set(Self.instructionSets) == expected, "the CPU runs \(expected), the grid tests \(Self.instructionSets)")
+        #expect(KernelInstructionSet.best == KernelInstructionSet.allCases.first { expected.contains($0) })
+    }
+
     @Test("The fast path is the default for Float and reports itself; Double runs on the reference")
     func paths() throws {
         let q = try Tensor<Float>.randomNormal(shape: [4, 8], seed: 1)

@@ -36,7 +36,7 @@ import Foundation
 /// ```
 ///
 /// Paths: `Float` runs a tiled FlashAttention-style kernel (online softmax over blocks of keys, SIMD
-/// micro-kernels, AVX-512 when the CPU has it, all cores) that never materializes the `Nq × Nk` scores
+/// micro-kernels, AVX-512 or AVX2 when the CPU has it, all cores) that never materializes the `Nq × Nk` scores
 /// unless weights are requested; every mask and the bias are applied inside it. `Double` runs the
 /// reference. ``AttentionResult/path`` says which ran; ``AttentionOptions`` can choose.
 ///
@@ -62,34 +62,12 @@ public func scaledDotProductAttention<Scalar: AttentionScalar>(
     returning outputs: AttentionOutputs = [], options: AttentionOptions = AttentionOptions()
 ) throws -> AttentionResult<Scalar> {
     let problem = try AttentionProblem(query: query, key: key, value: value, mask: mask, bias: bias, scale: scale)
-    let threads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
-    guard threads >= 1 else {
-        throw AttentionError.invalidArgument(argument: "threads", reason: "must be at least 1, got \(threads)")
-    }
-    let isa: KernelInstructionSet
-    switch options.implementation {
-    case .reference:
+    let execution = try options.execution(tiledComputes: Scalar.self == Float.self, scalar: Scalar.self)
+    guard let isa = execution.instructionSet, let floatProblem = problem as? AttentionProblem<Float> else {
         return AttentionResult(Reference.attention(problem, keepWeights: outputs.contains(.weights)),
-                               shape: problem.shape, outputs: outputs, reason: "requested")
-    case .automatic:
-        isa = .best
-    case .tiled(let requested):
-        guard requested.isSupported else {
-            throw AttentionError.invalidArgument(
-                argument: "implementation", reason: "this CPU cannot run the \(requested.rawValue) kernel")
-        }
-        isa = requested
+                               shape: problem.shape, outputs: outputs, reason: execution.reason)
     }
-    guard let floatProblem = problem as? AttentionProblem<Float> else {
-        if case .tiled = options.implementation {
-            throw AttentionError.invalidArgument(
-                argument: "implementation", reason: "the tiled kernel computes in Float; \(Scalar.self) runs on the reference")
-        }
-        return AttentionResult(Reference.attention(problem, keepWeights: outputs.contains(.weights)),
-                               shape: problem.shape, outputs: outputs,
-                               reason: "\(Scalar.self) runs on the reference (the tiled kernel is Float only)")
-    }
-    let tiled = TiledAttention.forward(floatProblem, outputs: outputs, isa: isa, threads: threads)
+    let tiled = TiledAttention.forward(floatProblem, outputs: outputs, isa: isa, threads: execution.threads)
     // Scalar is Float here (the cast above proved it), so this cast succeeds.
     return tiled as? AttentionResult<Scalar>
         ?? AttentionResult(Reference.attention(problem, keepWeights: outputs.contains(.weights)),

@@ -1,6 +1,5 @@
 import Foundation
 import _AttentionKernels
-import _AttentionKernelsAVX512
 
 /// `C = A · B + bias` in Float on the tiled micro-kernel, over all cores: A `[m, k]` row-major, B packed
 /// in 32-column panels by `packPanels`, bias `[n]` or none, C `[m, n]` row-major. Used by ``Linear``.
@@ -8,7 +7,7 @@ func multiplyMatrices(
     _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into c: UnsafeMutablePointer<Float>,
     m: Int, n: Int, k: Int, threads: Int = ProcessInfo.processInfo.activeProcessorCount
 ) {
-    let isa = KernelInstructionSet.best
+    let kernels = KernelInstructionSet.best.kernels
     // Blocks of 64 rows: enough work per item to amortize the dispatch, enough items to share.
     let blockRows = 64
     let blocks = (m + blockRows - 1) / blockRows
@@ -21,10 +20,6 @@ func multiplyMatrices(
     parallelFor(blocks, threads: effectiveThreads) { block, worker in
         let (a, b, bias, c, scratch) = shared.value
         let rows = (block * blockRows)..<min(m, (block + 1) * blockRows)
-        if isa == .avx512 {
-            AVX512Kernels.multiply(a: a, packedB: b, bias: bias, c: c, rows: rows, n: n, k: k, scratch: scratch[worker])
-        } else {
-            PortableKernels.multiply(a: a, packedB: b, bias: bias, c: c, rows: rows, n: n, k: k, scratch: scratch[worker])
-        }
+        kernels.multiply(a, b, bias, c, rows, n, k, scratch[worker])
     }
 }

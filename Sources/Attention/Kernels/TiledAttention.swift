@@ -1,6 +1,5 @@
 import Foundation
 import _AttentionKernels
-import _AttentionKernelsAVX512
 
 /// Runs the tiled kernel for a validated Float problem: chooses tiles, key splits and packing,
 /// keeps every buffer alive while the workers run, and merges split results.
@@ -9,30 +8,11 @@ enum TiledAttention {
     static let rowBlock = 64
     static func keyBlock(headDimension D: Int) -> Int { D > 128 ? 64 : 128 }
 
-    struct Kernels {
-        let forward: (UnsafePointer<ForwardDescriptor>, Int, ForwardScratch) -> Void
-        let packKeys: (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
-        let merge: (UnsafePointer<ForwardDescriptor>, Range<Int>) -> Void
-
-        init(_ isa: KernelInstructionSet) {
-            switch isa {
-            case .avx512:
-                forward = { AVX512Kernels.forward($0, item: $1, scratch: $2) }
-                packKeys = { AVX512Kernels.packKeys($0, D: $1, keyBlock: $2, count: $3, into: $4) }
-                merge = { AVX512Kernels.merge($0, rows: $1) }
-            case .portable:
-                forward = { PortableKernels.forward($0, item: $1, scratch: $2) }
-                packKeys = { PortableKernels.packKeys($0, D: $1, keyBlock: $2, count: $3, into: $4) }
-                merge = { PortableKernels.merge($0, rows: $1) }
-            }
-        }
-    }
-
     static func forward(
         _ p: AttentionProblem<Float>, outputs: AttentionOutputs, isa: KernelInstructionSet, threads: Int
     ) -> AttentionResult<Float> {
         let s = p.shape
-        let kernels = Kernels(isa)
+        let kernels = isa.kernels
         // The kernel writes every element of its outputs exactly once, so they start uninitialized.
         func uninitialized(_ count: Int) -> [Float] {
             [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
@@ -191,6 +171,7 @@ extension TiledAttention {
             let forwardResult = forward(p, outputs: .logSumExp, isa: isa, threads: threads)
             (output, lse) = (forwardResult.output.scalars, forwardResult.logSumExp?.scalars ?? [])
         }
+        let kernels = isa.kernels
         var dQ = [Float](repeating: 0, count: p.query.count)
         var dK = [Float](repeating: 0, count: p.key.count)
         var dV = [Float](repeating: 0, count: p.value.count)
@@ -229,11 +210,7 @@ extension TiledAttention {
             let biasBuffers: [UnsafeMutablePointer<Float>?] = bias == nil ? Array(repeating: nil, count: workers) : [dBias.baseAddress] + extraBias
             withUnsafePointer(to: bd) { descriptor in
                 parallelFor(bd.keyItems, threads: workers) { item, worker in
-                    if isa == .avx512 {
-                        AVX512Kernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker], dBiasBuffer: biasBuffers[worker])
-                    } else {
-                        PortableKernels.backward(descriptor, item: item, scratch: scratch[worker], dQBuffer: buffers[worker], dBiasBuffer: biasBuffers[worker])
-                    }
+                    kernels.backward(descriptor, item, scratch[worker], buffers[worker], biasBuffers[worker])
                 }
             }
             for buffer in extra { for n in 0..<(s.B * s.Hq * s.Nq * s.D) { dQ[n] += buffer[n] } }

@@ -1,5 +1,3 @@
-import _AttentionKernels
-import _AttentionKernelsAVX512
 import Foundation
 
 /// Layer normalization over the last dimension: `y = (x - mean) / √(var + ε) · γ + β`, with the
@@ -58,11 +56,7 @@ public func gelu<Scalar: AttentionScalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar>
         // Float: a vectorized erf (absolute error below 2e-7) on the kernel modules.
         floats.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
-            if KernelInstructionSet.best == .avx512 {
-                AVX512Kernels.gelu(base, count: buffer.count)
-            } else {
-                PortableKernels.gelu(base, count: buffer.count)
-            }
+            KernelInstructionSet.best.kernels.gelu(base, buffer.count)
         }
         if let result = floats as? Tensor<Scalar> { return result }
     }

@@ -62,40 +62,22 @@ public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
                 reason: "the saved forward needs its log-sum-exp of shape \(Array(s.outputShape.dropLast()).shapeDescription) (call the forward with returning: .logSumExp)")
         }
     }
-    let threads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
-    guard threads >= 1 else {
-        throw AttentionError.invalidArgument(argument: "threads", reason: "must be at least 1, got \(threads)")
+    let execution = try options.execution(tiledComputes: Scalar.self == Float.self, scalar: Scalar.self)
+    if let isa = execution.instructionSet, let floatProblem = problem as? AttentionProblem<Float>,
+       let dO = outputGradient.scalars as? [Float] {
+        let saved = forward.flatMap { f -> (output: [Float], logSumExp: [Float])? in
+            guard let o = f.output.scalars as? [Float], let l = f.logSumExp?.scalars as? [Float] else { return nil }
+            return (o, l)
+        }
+        let g = TiledAttention.backward(floatProblem, outputGradient: dO, saved: saved, isa: isa, threads: execution.threads)
+        func tensor(_ values: [Float], _ shape: [Int]) -> Tensor<Scalar> {
+            Tensor(uncheckedShape: shape, scalars: values.map { Scalar(fromDouble: Double($0)) })
+        }
+        return AttentionGradients(query: tensor(g.dQ, query.shape), key: tensor(g.dK, key.shape), value: tensor(g.dV, value.shape),
+                                  bias: g.dBias.flatMap { values in bias.map { tensor(values, $0.shape) } },
+                                  path: AttentionPath(implementation: .tiled(isa), detail: g.detail))
     }
-    var reason = "requested"
-    if options.implementation != .reference {
-        let isa: KernelInstructionSet
-        if case .tiled(let requested) = options.implementation {
-            guard requested.isSupported else {
-                throw AttentionError.invalidArgument(argument: "implementation", reason: "this CPU cannot run the \(requested.rawValue) kernel")
-            }
-            isa = requested
-        } else {
-            isa = .best
-        }
-        if let floatProblem = problem as? AttentionProblem<Float>, let dO = outputGradient.scalars as? [Float] {
-            let saved = forward.flatMap { f -> (output: [Float], logSumExp: [Float])? in
-                guard let o = f.output.scalars as? [Float], let l = f.logSumExp?.scalars as? [Float] else { return nil }
-                return (o, l)
-            }
-            let g = TiledAttention.backward(floatProblem, outputGradient: dO, saved: saved, isa: isa, threads: threads)
-            func tensor(_ values: [Float], _ shape: [Int]) -> Tensor<Scalar> {
-                Tensor(uncheckedShape: shape, scalars: values.map { Scalar(fromDouble: Double($0)) })
-            }
-            return AttentionGradients(query: tensor(g.dQ, query.shape), key: tensor(g.dK, key.shape), value: tensor(g.dV, value.shape),
-                                      bias: g.dBias.flatMap { values in bias.map { tensor(values, $0.shape) } },
-                                      path: AttentionPath(implementation: .tiled(isa), detail: g.detail))
-        }
-        if case .tiled = options.implementation {
-            throw AttentionError.invalidArgument(
-                argument: "implementation", reason: "the tiled backward computes in Float; this call runs on the reference")
-        }
-        reason = "\(Scalar.self) runs on the reference (the tiled kernel is Float only)"
-    }
+    let reason = execution.reason
     let recomputed = Reference.attention(problem, keepWeights: true)
     let p = recomputed.weights ?? []
     let q = query.scalars.map(\.doubleValue), k = key.scalars.map(\.doubleValue), v = value.scalars.map(\.doubleValue)

@@ -5,4 +5,8 @@
 /// (F, VL, BW, DQ) and FMA; 0 otherwise, and always 0 on non-x86 machines.
 int attention_cpu_supports_avx512(void);
 
+/// 1 if this CPU supports what code compiled for `-target-cpu haswell` may use: AVX2, FMA, F16C,
+/// BMI1/2, POPCNT and MOVBE; 0 otherwise, and always 0 on non-x86 machines.
+int attention_cpu_supports_avx2(void);
+
 #endif

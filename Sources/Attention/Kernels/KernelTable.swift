@@ -1,0 +1,129 @@
+import Foundation
+import _AttentionKernels
+import _AttentionKernelsAVX2
+import _AttentionKernelsAVX512
+import _CPUFeatures
+
+/// Which code computes attention.
+public enum AttentionImplementation: Sendable, Equatable, CustomStringConvertible {
+    /// The fastest path for the arguments: the tiled kernel for `Float` on the best instruction set
+    /// this CPU has, the reference for `Double`.
+    case automatic
+    /// The naive oracle, accumulating in `Double`.
+    case reference
+    /// The tiled online-softmax kernel (`Float` only) for an instruction set.
+    case tiled(KernelInstructionSet)
+
+    public var description: String {
+        switch self {
+        case .automatic: "automatic"
+        case .reference: "reference"
+        case .tiled(let isa): "tiled (\(isa.rawValue))"
+        }
+    }
+}
+
+/// The instruction sets the kernels are compiled for: the same Swift source, compiled once per
+/// instruction set with register tiles shaped for its register file.
+public enum KernelInstructionSet: String, Sendable, CaseIterable, Codable {
+    /// 512-bit vectors with FMA (x86-64 CPUs with AVX-512 F, VL, BW and DQ): tiles of 8 rows × 2
+    /// sixteen-lane vectors.
+    case avx512
+    /// 256-bit vectors with FMA (x86-64 CPUs with AVX2, FMA and the other Haswell extensions):
+    /// tiles of 6 rows × 2 eight-lane vectors and 2 rows × 4.
+    case avx2
+    /// The target's baseline: SSE2 on x86-64 (multiply, then add), NEON on arm64.
+    case portable
+
+    /// The fastest instruction set this CPU runs; the one ``AttentionImplementation/automatic`` uses.
+    public static let best: KernelInstructionSet = allCases.first(where: \.isSupported) ?? .portable
+
+    /// Whether this CPU can run the instruction set.
+    public var isSupported: Bool {
+        switch self {
+        case .avx512: Self.cpuHasAVX512
+        case .avx2: Self.cpuHasAVX2
+        case .portable: true
+        }
+    }
+
+    /// The entry points compiled for this instruction set. Call them only when ``isSupported``.
+    var kernels: KernelEntryPoints {
+        switch self {
+        case .avx512: avx512Kernels
+        case .avx2: avx2Kernels
+        case .portable: portableKernels
+        }
+    }
+
+    private static let cpuHasAVX512 = attention_cpu_supports_avx512() != 0
+    private static let cpuHasAVX2 = attention_cpu_supports_avx2() != 0
+}
+
+/// Options for one attention call beyond its mathematical arguments.
+public struct AttentionOptions: Sendable {
+    /// Which code runs; default ``AttentionImplementation/automatic``.
+    public var implementation: AttentionImplementation
+    /// Worker threads; default: every active processor.
+    public var threads: Int?
+
+    public init(implementation: AttentionImplementation = .automatic, threads: Int? = nil) {
+        self.implementation = implementation
+        self.threads = threads
+    }
+}
+
+/// What runs one call: the tiled kernel on an instruction set, or the reference (and why), on how
+/// many threads. ``AttentionOptions/execution(tiledComputes:)`` is the one place that decides it,
+/// for the forward and backward passes alike.
+struct Execution {
+    /// The instruction set of the tiled kernel, or nil for the reference.
+    let instructionSet: KernelInstructionSet?
+    let threads: Int
+    /// Why the reference runs, when it does.
+    let reason: String
+}
+
+extension AttentionOptions {
+    /// Resolves the options for a call whose scalar type the tiled kernel does (`tiledComputes`) or
+    /// does not compute.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for fewer than one thread, an
+    ///   instruction set this CPU lacks, or the tiled kernel asked for a type it does not compute.
+    func execution<Scalar>(tiledComputes: Bool, scalar _: Scalar.Type) throws -> Execution {
+        let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        guard threads >= 1 else {
+            throw AttentionError.invalidArgument(argument: "threads", reason: "must be at least 1, got \(threads)")
+        }
+        switch implementation {
+        case .reference:
+            return Execution(instructionSet: nil, threads: threads, reason: "requested")
+        case .automatic:
+            guard tiledComputes else {
+                return Execution(instructionSet: nil, threads: threads,
+                                 reason: "\(Scalar.self) runs on the reference (the tiled kernel is Float only)")
+            }
+            return Execution(instructionSet: .best, threads: threads, reason: "")
+        case .tiled(let requested):
+            guard requested.isSupported else {
+                throw AttentionError.invalidArgument(
+                    argument: "implementation",
+                    reason: "this CPU cannot run the \(requested.rawValue) kernel (it runs: \(KernelInstructionSet.allCases.filter(\.isSupported).map(\.rawValue).joined(separator: ", ")))")
+            }
+            guard tiledComputes else {
+                throw AttentionError.invalidArgument(
+                    argument: "implementation", reason: "the tiled kernel computes in Float; \(Scalar.self) runs on the reference")
+            }
+            return Execution(instructionSet: requested, threads: threads, reason: "")
+        }
+    }
+}
+
+/// Which path computed a result, and why: see ``AttentionResult/path``.
+public struct AttentionPath: Sendable, Equatable, CustomStringConvertible {
+    /// The code that ran: ``AttentionImplementation/reference`` or ``AttentionImplementation/tiled(_:)``.
+    public let implementation: AttentionImplementation
+    /// Why this path, and how the work was cut (threads, tiles, key splits).
+    public let detail: String
+
+    public var description: String { "\(implementation): \(detail)" }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Attention
+
+/// `--implementation automatic|reference|avx512|avx2|portable`, shared by the commands that run attention.
+struct ImplementationOption: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "automatic, reference, or a tiled kernel's instruction set: \(KernelInstructionSet.allCases.map(\.rawValue).joined(separator: ", ")) (this CPU runs \(KernelInstructionSet.allCases.filter(\.isSupported).map(\.rawValue).joined(separator: ", "))).",
+        valueName: "name"))
+    var implementation = "automatic"
+
+    func validate() throws {
+        _ = try parsed()
+    }
+
+    /// The implementation named, or a validation error listing the names.
+    func parsed() throws -> AttentionImplementation {
+        switch implementation {
+        case "automatic": return .automatic
+        case "reference": return .reference
+        default:
+            guard let isa = KernelInstructionSet(rawValue: implementation) else {
+                let names = ["automatic", "reference"] + KernelInstructionSet.allCases.map(\.rawValue)
+                throw ValidationError("--implementation must be one of \(names.joined(separator: ", ")), got '\(implementation)'")
+            }
+            guard isa.isSupported else {
+                throw ValidationError("--implementation \(isa.rawValue): this CPU cannot run it (it runs \(KernelInstructionSet.allCases.filter(\.isSupported).map(\.rawValue).joined(separator: ", ")))")
+            }
+            return .tiled(isa)
+        }
+    }
+}
