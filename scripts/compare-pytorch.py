@@ -70,10 +70,10 @@ def torch_median(b, hq, hkv, nq, nk, d, causal, repeat):
     return sorted(times)[len(times) // 2]
 
 
-def ours(binary, b, hq, hkv, nq, nk, d, causal, repeat, threads, backward=False):
+def ours(binary, b, hq, hkv, nq, nk, d, causal, repeat, threads, backward=False, implementation="automatic"):
     command = [str(binary), "bench", "--batch", str(b), "--heads", str(hq), "--kv-heads", str(hkv),
                "--seq", str(nk), "--query-len", str(nq), "--dim", str(d), "--repeat", str(repeat),
-               "--threads", str(threads), "--json"] + (["--causal"] if causal else []) + (["--backward"] if backward else [])
+               "--threads", str(threads), "--implementation", implementation, "--json"] + (["--causal"] if causal else []) + (["--backward"] if backward else [])
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
@@ -83,6 +83,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="skip N = 8192")
+    parser.add_argument("--implementation", default="automatic",
+                        help="our kernel: automatic (the best this CPU runs), avx512, avx2 or portable")
     parser.add_argument("--backward", action="store_true",
                         help="also compare forward + backward against PyTorch autograd (B=1, H=8, D=64, N=2048)")
     parser.add_argument("--embeddings", action="store_true",
@@ -95,7 +97,9 @@ def main():
                    stdout=subprocess.DEVNULL)
     binary = ROOT / ".build" / "release" / "attention"
 
-    print(f"PyTorch {torch.__version__}, {args.threads} threads, float32 forward; ratio = PyTorch time / ours")
+    probe = ours(binary, 1, 1, 1, 32, 32, 16, False, 1, args.threads, implementation=args.implementation)
+    print(f"PyTorch {torch.__version__}, {args.threads} threads, float32 forward; ours on {probe['instructionSet']}"
+          f" (% peak: of that instruction set's FMA peak, probed in each run); ratio = PyTorch time / ours")
     header = f"{'B':>2} {'Hq':>3} {'Hkv':>3} {'Nq':>5} {'Nk':>6} {'D':>4} {'causal':>6} | {'PyTorch ms':>10} {'GFLOP/s':>8} | {'ours ms':>9} {'GFLOP/s':>8} {'% peak':>6} | {'ratio':>5}"
     print(header)
     print("-" * len(header))
@@ -106,7 +110,7 @@ def main():
         theirs, mine, peak = [], [], []
         for _ in range(args.rounds):
             theirs.append(torch_median(b, hq, hkv, nq, nk, d, causal, args.repeat))
-            result = ours(binary, b, hq, hkv, nq, nk, d, causal, args.repeat, args.threads)
+            result = ours(binary, b, hq, hkv, nq, nk, d, causal, args.repeat, args.threads, implementation=args.implementation)
             mine.append(result["medianSeconds"])
             peak.append(result["peakGflops"])
         t, m = min(theirs), min(mine)
@@ -120,7 +124,8 @@ def main():
     if args.backward:
         for causal in (False, True):
             theirs = min(torch_backward_median(1, 8, 8, 2048, 2048, 64, causal, args.repeat) for _ in range(args.rounds))
-            mine = min(ours(binary, 1, 8, 8, 2048, 2048, 64, causal, args.repeat, args.threads, backward=True)["medianSeconds"]
+            mine = min(ours(binary, 1, 8, 8, 2048, 2048, 64, causal, args.repeat, args.threads, backward=True,
+                            implementation=args.implementation)["medianSeconds"]
                        for _ in range(args.rounds))
             print(f"forward + backward, B=1 H=8 N=2048 D=64{' causal' if causal else ''}: PyTorch {theirs * 1e3:.1f} ms,"
                   f" ours {mine * 1e3:.1f} ms, ratio {theirs / mine:.2f}")

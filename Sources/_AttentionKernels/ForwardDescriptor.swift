@@ -77,7 +77,14 @@ public struct ForwardDescriptor: @unchecked Sendable {
 
     /// Row blocks per (batch, key/value head).
     @inlinable public var rowBlocksPerGroup: Int {
-        rowsAlignedToHeads ? groupSize * ((Nq + rowBlock - 1) / rowBlock) : (groupSize * Nq + rowBlock - 1) / rowBlock
+        Self.rowBlocksPerGroup(queries: Nq, groupSize: groupSize, rowBlock: rowBlock, rowsAlignedToHeads: rowsAlignedToHeads)
+    }
+
+    /// Row blocks per (batch, key/value head) for a shape and tiling: the one formula the kernel and
+    /// the planner share.
+    @inlinable
+    public static func rowBlocksPerGroup(queries Nq: Int, groupSize G: Int, rowBlock: Int, rowsAlignedToHeads: Bool) -> Int {
+        rowsAlignedToHeads ? G * ((Nq + rowBlock - 1) / rowBlock) : (G * Nq + rowBlock - 1) / rowBlock
     }
 
     /// The number of independent work items.
@@ -105,7 +112,41 @@ public struct ForwardDescriptor: @unchecked Sendable {
 
     /// Floats of scratch space one worker needs.
     @inlinable public var scratchFloats: Int {
-        let rows = (rowBlock + 7) & ~7, statRows = (rows + 15) & ~15
-        return rows * D + rows * keyBlock + rows * Dv + 4 * statRows + D * keyBlock
+        ForwardScratchLayout(rows: rowBlock, D: D, Dv: Dv, keyBlock: keyBlock).floats
     }
+}
+
+/// Where each buffer of one worker's forward scratch lies, in floats from its start. The same value
+/// sizes the scratch (for a full row block) and carves it (for the rows of one item), so the two
+/// cannot disagree.
+///
+/// | buffer | extent |
+/// |--------|--------|
+/// | Q tile, scaled into base 2 | `rows × D` |
+/// | S, then P | `rows × Bc` |
+/// | O accumulator | `rows × Dv` |
+/// | m, m', α, l (row statistics) | `statRows` each |
+/// | a key block packed transposed, when keys are not packed once | `D × Bc` |
+public struct ForwardScratchLayout: Equatable, Sendable {
+    /// Rows padded to the micro-kernel's 8; row statistics padded to 16 (whole SIMD16 vectors).
+    public let rows: Int, statRows: Int
+    public let D: Int, Dv: Int, keyBlock: Int
+
+    @inlinable
+    public init(rows: Int, D: Int, Dv: Int, keyBlock: Int) {
+        self.rows = (rows + 7) & ~7
+        self.statRows = (self.rows + 15) & ~15
+        (self.D, self.Dv, self.keyBlock) = (D, Dv, keyBlock)
+    }
+
+    @inlinable public var queries: Int { 0 }
+    @inlinable public var scores: Int { queries + rows * D }
+    @inlinable public var output: Int { scores + rows * keyBlock }
+    @inlinable public var rowMax: Int { output + rows * Dv }
+    @inlinable public var newRowMax: Int { rowMax + statRows }
+    @inlinable public var rescale: Int { newRowMax + statRows }
+    @inlinable public var rowSum: Int { rescale + statRows }
+    @inlinable public var packedKeys: Int { rowSum + statRows }
+    /// The whole scratch.
+    @inlinable public var floats: Int { packedKeys + D * keyBlock }
 }

@@ -75,8 +75,8 @@ func probabilitiesAndScoreGradients<M: MultiplyAdd>(
     let rows = rowRange.count, rowsPadded = (rows + 7) & ~7, padded = (n + 31) & ~31
     for r0 in stride(from: 0, to: rowsPadded, by: 8) {
         for c0 in stride(from: 0, to: padded, by: 32) {
-            tile8x32(Qraw + r0 * D, D, Kt + c0, Bc, P + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
-            tile8x32(dOt + r0 * Dv, Dv, Vt + c0, Bc, dS + r0 * Bc + c0, Bc, Dv, accumulate: false, M.self)
+            tile8x32(Qraw + r0 * D, D, Kt + c0 * D, 32, P + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
+            tile8x32(dOt + r0 * Dv, Dv, Vt + c0 * Dv, 32, dS + r0 * Bc + c0, Bc, Dv, accumulate: false, M.self)
         }
     }
     for r in 0..<rowsPadded {

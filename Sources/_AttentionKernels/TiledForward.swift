@@ -18,17 +18,24 @@ public final class ForwardScratch: @unchecked Sendable {
     }
 }
 
-/// Packs keys `j0 ..< j0 + n` of one key/value head transposed into `kt[D][Bc]`, zero-filling
-/// columns `n ..< round32(n)` so that the micro-kernel can read whole vectors.
+/// Packs keys `j0 ..< j0 + n` of one key/value head transposed, in panels of 32 keys:
+/// `kt[p][c][jj] = k[32p + jj][c]`, `[ceil(n / 32)][D][32]`, zero-filling keys `n ..< round32(n)` so
+/// that the micro-kernel can read whole vectors. Panel `p` starts at `kt + 32p · D`.
+///
+/// Panels rather than one `[D][Bc]` matrix: a micro-kernel pass reads 16 or 32 columns of every row,
+/// and with rows `Bc` floats apart (512 bytes) those lines all fall in a few L1 sets and evict one
+/// another; a panel's rows are consecutive.
 @inlinable @inline(__always)
 public func packKeysTransposed(
     _ k: UnsafePointer<Float>, D: Int, keyBlock Bc: Int, count n: Int, into kt: UnsafeMutablePointer<Float>
 ) {
-    let padded = (n + 31) & ~31
-    for c in 0..<D {
-        let row = kt + c * Bc
-        for jj in 0..<n { row[jj] = k[jj * D + c] }
-        for jj in n..<padded { row[jj] = 0 }
+    for p in 0..<((n + 31) / 32) {
+        let panel = kt + p * 32 * D, first = p * 32, width = min(32, n - first)
+        for c in 0..<D {
+            let row = panel + c * 32
+            for jj in 0..<width { row[jj] = k[(first + jj) * D + c] }
+            for jj in width..<32 { row[jj] = 0 }
+        }
     }
 }
 
@@ -55,18 +62,17 @@ public func forwardItem<M: MultiplyAdd>(
     let rowsPadded = (rows + 7) & ~7
     let splitKeys = (split * d.splitLength)..<min(d.Nk, (split + 1) * d.splitLength)
 
-    // Scratch: Q tile [rowsPadded, D], S/P tile [rowsPadded, Bc], O accumulator [rowsPadded, Dv],
-    // row statistics m, m', α, l [statRows each, a multiple of 16], a key block packed transposed
-    // [D, Bc]; the visible key range of each row.
-    let statRows = (rowsPadded + 15) & ~15
-    let Qt = scratch.floats
-    let S = Qt + rowsPadded * D
-    let O = S + rowsPadded * Bc
-    let m = O + rowsPadded * Dv
-    let mNew = m + statRows
-    let alpha = mNew + statRows
-    let l = alpha + statRows
-    let localKeys = l + statRows
+    // Scratch as ForwardScratchLayout lays it out for these rows; the visible key range of each row.
+    let layout = ForwardScratchLayout(rows: rows, D: D, Dv: Dv, keyBlock: Bc)
+    let statRows = layout.statRows
+    let Qt = scratch.floats + layout.queries
+    let S = scratch.floats + layout.scores
+    let O = scratch.floats + layout.output
+    let m = scratch.floats + layout.rowMax
+    let mNew = scratch.floats + layout.newRowMax
+    let alpha = scratch.floats + layout.rescale
+    let l = scratch.floats + layout.rowSum
+    let localKeys = scratch.floats + layout.packedKeys
     let rowLo = scratch.integers, rowHi = scratch.integers + rowsPadded
 
     let kvHead = b * d.Hkv + kvh
@@ -121,7 +127,7 @@ public func forwardItem<M: MultiplyAdd>(
                 }
                 for r0 in stride(from: 0, to: rowsPadded, by: 8) {
                     for c0 in stride(from: 0, to: padded, by: 32) {
-                        tile8x32(Qt + r0 * D, D, Kt + c0, Bc, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
+                        tile8x32(Qt + r0 * D, D, Kt + c0 * D, 32, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
                     }
                 }
             }
@@ -265,7 +271,7 @@ func writeWeights<M: MultiplyAdd>(
         }
         for r0 in stride(from: 0, to: rowsPadded, by: 8) {
             for c0 in stride(from: 0, to: padded, by: 32) {
-                tile8x32(Qt + r0 * D, D, Kt + c0, Bc, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
+                tile8x32(Qt + r0 * D, D, Kt + c0 * D, 32, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
             }
         }
         for r in 0..<rows {

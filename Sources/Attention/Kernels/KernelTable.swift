@@ -124,6 +124,14 @@ public struct AttentionPath: Sendable, Equatable, CustomStringConvertible {
     public let implementation: AttentionImplementation
     /// Why this path, and how the work was cut (threads, tiles, key splits).
     public let detail: String
+    /// The tiled forward pass's plan, when it ran.
+    public let plan: ForwardPlan?
+
+    public init(implementation: AttentionImplementation, detail: String, plan: ForwardPlan? = nil) {
+        self.implementation = implementation
+        self.detail = detail
+        self.plan = plan
+    }
 
     public var description: String { "\(implementation): \(detail)" }
 }

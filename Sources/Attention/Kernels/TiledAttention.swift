@@ -1,13 +1,9 @@
 import Foundation
 import _AttentionKernels
 
-/// Runs the tiled kernel for a validated Float problem: chooses tiles, key splits and packing,
-/// keeps every buffer alive while the workers run, and merges split results.
+/// Runs the tiled kernel for a validated Float problem: runs its ``ForwardPlan`` (tiles, key splits,
+/// packing), keeps every buffer alive while the workers run, and merges split results.
 enum TiledAttention {
-    /// Br: query rows per block. Bc: keys per block (a multiple of 32).
-    static let rowBlock = 64
-    static func keyBlock(headDimension D: Int) -> Int { D > 128 ? 64 : 128 }
-
     static func forward(
         _ p: AttentionProblem<Float>, outputs: AttentionOutputs, isa: KernelInstructionSet, threads: Int
     ) -> AttentionResult<Float> {
@@ -20,8 +16,7 @@ enum TiledAttention {
         var output = uninitialized(s.B * s.Hq * s.Nq * s.Dv)
         var lse = outputs.contains(.logSumExp) ? uninitialized(s.B * s.Hq * s.Nq) : []
         var weights = outputs.contains(.weights) ? uninitialized(s.B * s.Hq * s.Nq * s.Nk) : []
-        var detail = ""
-        let wantsWeights = outputs.contains(.weights)
+        let plan = ForwardPlan(shape: s, wantsWeights: outputs.contains(.weights), threads: threads, instructionSet: isa)
 
         p.query.withUnsafeBufferPointer { q in
         p.key.withUnsafeBufferPointer { k in
@@ -36,22 +31,12 @@ enum TiledAttention {
             d.lse = lse.isEmpty ? nil : lse.baseAddress
             d.weights = w.isEmpty ? nil : w.baseAddress
             d.bias = bias
-            d.keyBlock = keyBlock(headDimension: s.D)
-            // Few queries per head (decoding): let a row block hold the queries of several heads of
-            // a group, so each block of K and V is read once for all of them.
-            d.rowsAlignedToHeads = s.Nq >= rowBlock / 2 || s.groupSize == 1
-            d.splitLength = d.keyBlocks * d.keyBlock
-            // Too few items to occupy every thread: split the keys too, and merge the partial results.
-            let base = d.items
-            if !wantsWeights, base < 2 * threads, d.keyBlocks >= 4 {
-                let wanted = min((4 * threads + base - 1) / base, d.keyBlocks / 2)
-                d.splitLength = ((d.keyBlocks + wanted - 1) / wanted) * d.keyBlock
-                d.splits = (s.Nk + d.splitLength - 1) / d.splitLength
-            }
+            plan.apply(to: &d)
+            assert(d.items == plan.workItems, "the plan and the kernel count work items differently")
             var partialOutput = uninitialized(d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits * s.Dv : 0)
             var partialLSE = uninitialized(d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits : 0)
             // Each key block serves several row blocks: pack K transposed once, up front.
-            let prepack = d.rowBlocksPerGroup >= 2
+            let prepack = plan.keysPackedOnce
             var packed = uninitialized(prepack ? s.B * s.Hkv * d.keyBlocks * s.D * d.keyBlock : 0)
 
             packed.withUnsafeMutableBufferPointer { packed in
@@ -70,8 +55,7 @@ enum TiledAttention {
                     d.partialOutput = partialOutput.baseAddress
                     d.partialLogSumExp = partialLSE.baseAddress
                 }
-                let workers = max(1, min(threads, d.items))
-                let scratch = (0..<workers).map { _ in ForwardScratch(floats: d.scratchFloats, rows: d.rowBlock + 8) }
+                let scratch = (0..<plan.threads).map { _ in ForwardScratch(floats: plan.scratchFloatsPerThread, rows: d.rowBlock + 8) }
                 withUnsafePointer(to: d) { descriptor in
                     parallelFor(d.items, threads: threads) { item, worker in
                         kernels.forward(descriptor, item, scratch[worker])
@@ -86,10 +70,6 @@ enum TiledAttention {
             }
             }
             }
-            detail = "\(workers(threads, d.items)) thread(s), \(d.items) work items of \(d.rowBlock) query rows × \(d.keyBlock)-key blocks"
-                + (d.rowsAlignedToHeads ? "" : ", rows grouped across the \(s.groupSize) query heads of each key/value head")
-                + (d.splits > 1 ? ", keys split \(d.splits) ways and merged" : "")
-                + (prepack ? ", keys packed once" : "")
         }
         }
         }
@@ -97,15 +77,13 @@ enum TiledAttention {
         }
         }
         }
-        let path = AttentionPath(implementation: .tiled(isa), detail: detail)
+        let path = AttentionPath(implementation: .tiled(isa), detail: plan.description, plan: plan)
         return AttentionResult(
             output: Tensor(uncheckedShape: s.outputShape, scalars: output),
             weights: outputs.contains(.weights) ? Tensor(uncheckedShape: s.weightsShape, scalars: weights) : nil,
             logSumExp: outputs.contains(.logSumExp) ? Tensor(uncheckedShape: s.logSumExpShape, scalars: lse) : nil,
             path: path)
     }
-
-    private static func workers(_ threads: Int, _ items: Int) -> Int { max(1, min(threads, items)) }
 
     /// The descriptor fields every pass shares: extents, scale, the structural mask and boolean masks.
     static func descriptor(
@@ -120,7 +98,7 @@ enum TiledAttention {
         d.upperOffset = p.mask.upperOffset ?? ForwardDescriptor.unbounded
         d.keyLengths = keyLengths
         d.booleanMasks = booleans
-        d.rowBlock = rowBlock
+        d.rowBlock = ForwardPlan.rowBlock
         return d
     }
 
@@ -193,7 +171,7 @@ extension TiledAttention {
                   let l = l.baseAddress, let dO = dO.baseAddress, let dQ = dQ.baseAddress, let dK = dK.baseAddress,
                   let dV = dV.baseAddress else { return }
             var d = descriptor(p, q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o), keyLengths: keyLengths, booleans: booleans)
-            d.keyBlock = keyBlock(headDimension: max(s.D, s.Dv))
+            d.keyBlock = ForwardPlan.keyBlock(headDimension: max(s.D, s.Dv))
             d.bias = bias
             let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
             let workers = max(1, min(threads, bd.keyItems))

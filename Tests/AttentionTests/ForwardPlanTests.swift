@@ -1,0 +1,56 @@
+import Attention
+import Testing
+
+/// The tiled forward's plan, checked as a value: its rules, not its numbers copied back.
+@Suite("Forward plan")
+struct ForwardPlanTests {
+    func plan(B: Int = 1, Hq: Int, Hkv: Int, Nq: Int, Nk: Int, D: Int, threads: Int,
+              outputs: AttentionOutputs = []) throws -> ForwardPlan {
+        var g = SplitMix64(seed: 7)
+        let q = try Tensor<Float>.randomNormal(shape: [B, Hq, Nq, D], using: &g)
+        let k = try Tensor<Float>.randomNormal(shape: [B, Hkv, Nk, D], using: &g)
+        let result = try scaledDotProductAttention(query: q, key: k, value: k, returning: outputs,
+                                                   options: AttentionOptions(threads: threads))
+        let plan = try #require(result.path.plan)
+        #expect(result.path.detail == plan.description)
+        #expect(plan.instructionSet == .best)
+        return plan
+    }
+
+    @Test("Prefill: one item per row block and head, keys packed once, no split")
+    func prefill() throws {
+        let p = try plan(B: 2, Hq: 4, Hkv: 4, Nq: 300, Nk: 300, D: 64, threads: 2)
+        #expect(p.rowBlock == 64 && p.keyBlock == 128)
+        #expect(p.workItems == 2 * 4 * ((300 + p.rowBlock - 1) / p.rowBlock))
+        #expect(p.keySplits == 1 && !p.rowsGroupedAcrossHeads && p.keysPackedOnce)
+        #expect(p.threads == 2)
+    }
+
+    @Test("Decoding with grouped-query attention: rows grouped across heads, keys split to occupy the threads")
+    func decode() throws {
+        let p = try plan(Hq: 8, Hkv: 2, Nq: 1, Nk: 4096, D: 64, threads: 2)
+        #expect(p.rowsGroupedAcrossHeads)
+        #expect(!p.keysPackedOnce)   // each key block serves one row block
+        #expect(p.keySplits > 1)
+        #expect(p.workItems >= 2 * p.threads)
+        #expect(p.splitLength % p.keyBlock == 0)
+        #expect(p.keySplits * p.splitLength >= 4096 && (p.keySplits - 1) * p.splitLength < 4096)
+    }
+
+    @Test("Weights need every key of a row in one item: never split")
+    func weightsAreNeverSplit() throws {
+        let p = try plan(Hq: 8, Hkv: 2, Nq: 1, Nk: 4096, D: 64, threads: 2, outputs: .weights)
+        #expect(p.keySplits == 1)
+    }
+
+    @Test("Key blocks shrink for large head dimensions", arguments: [(64, 128), (128, 128), (256, 64)])
+    func keyBlockByHeadDimension(D: Int, keyBlock: Int) throws {
+        #expect(try plan(Hq: 1, Hkv: 1, Nq: 40, Nk: 40, D: D, threads: 1).keyBlock == keyBlock)
+    }
+
+    @Test("Never more threads than items")
+    func threadsBoundedByItems() throws {
+        let p = try plan(Hq: 1, Hkv: 1, Nq: 10, Nk: 10, D: 16, threads: 8)
+        #expect(p.workItems == 1 && p.threads == 1)
+    }
+}
