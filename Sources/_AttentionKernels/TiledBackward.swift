@@ -161,8 +161,8 @@ public func backwardKeyItem<M: MultiplyAdd>(
     let Pt = take(Bc * rowsMax), dSt = take(Bc * rowsMax), dKacc = take(Bc * D), dVacc = take(Bc * Dv)
     let Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax), dQt = take(rowsMax * D)
     let kvHead = b * d.Hkv + kvh
-    packKeysTransposed(d.k + (kvHead * d.Nk + j0) * D, D: D, keyBlock: Bc, count: n, into: Kt)
-    packKeysTransposed(d.v + (kvHead * d.Nk + j0) * Dv, D: Dv, keyBlock: Bc, count: n, into: Vt)
+    packKeysTransposed(d.k + (kvHead * d.Nk + j0) * D, D: D, count: n, panel: 32, into: Kt)
+    packKeysTransposed(d.v + (kvHead * d.Nk + j0) * Dv, D: Dv, count: n, panel: 32, into: Vt)
     dKacc.update(repeating: 0, count: Bc * D)
     dVacc.update(repeating: 0, count: Bc * Dv)
     for g in 0..<G {

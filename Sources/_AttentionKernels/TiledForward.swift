@@ -18,23 +18,54 @@ public final class ForwardScratch: @unchecked Sendable {
     }
 }
 
-/// Packs keys `j0 ..< j0 + n` of one key/value head transposed, in panels of 32 keys:
-/// `kt[p][c][jj] = k[32p + jj][c]`, `[ceil(n / 32)][D][32]`, zero-filling keys `n ..< round32(n)` so
-/// that the micro-kernel can read whole vectors. Panel `p` starts at `kt + 32p · D`.
+/// Packs keys `j0 ..< j0 + n` of one key/value head transposed, in panels of `panel` keys:
+/// `kt[p][c][jj] = k[panel·p + jj][c]`, `[ceil(n / panel)][D][panel]`, zero-filling the last panel so
+/// that the micro-kernel can read whole vectors. Panel `p` starts at `kt + panel · p · D`.
 ///
-/// Panels rather than one `[D][Bc]` matrix: a micro-kernel pass reads 16 or 32 columns of every row,
+/// Panels rather than one `[D][Bc]` matrix: a micro-kernel pass reads 16 to 48 columns of every row,
 /// and with rows `Bc` floats apart (512 bytes) those lines all fall in a few L1 sets and evict one
 /// another; a panel's rows are consecutive.
 @inlinable @inline(__always)
 public func packKeysTransposed(
-    _ k: UnsafePointer<Float>, D: Int, keyBlock Bc: Int, count n: Int, into kt: UnsafeMutablePointer<Float>
+    _ k: UnsafePointer<Float>, D: Int, count n: Int, panel: Int, into kt: UnsafeMutablePointer<Float>
 ) {
-    for p in 0..<((n + 31) / 32) {
-        let panel = kt + p * 32 * D, first = p * 32, width = min(32, n - first)
+    for p in 0..<((n + panel - 1) / panel) {
+        let first = p * panel, width = min(panel, n - first)
+        let destination = kt + first * D
         for c in 0..<D {
-            let row = panel + c * 32
+            let row = destination + c * panel
             for jj in 0..<width { row[jj] = k[(first + jj) * D + c] }
-            for jj in width..<32 { row[jj] = 0 }
+            for jj in width..<panel { row[jj] = 0 }
+        }
+    }
+}
+
+/// Keys per panel of packed K on a target: two 4 × 24 tiles on narrow registers, one 8 × 32 on wide.
+@inlinable @inline(__always)
+public func keyPanelWidth<M: MultiplyAdd>(_: M.Type) -> Int { M.registers == .narrow ? 48 : 32 }
+
+/// `S = Qt · Kᵀ` for `rowsPadded` rows (a multiple of 8) against `n` keys packed in panels of
+/// ``keyPanelWidth(_:)``; writes columns up to the end of the last panel (at most `ldS`).
+@inlinable @inline(__always)
+func computeScores<M: MultiplyAdd>(
+    _ Qt: UnsafePointer<Float>, rows rowsPadded: Int, D: Int, packedKeys Kt: UnsafePointer<Float>, count n: Int,
+    into S: UnsafeMutablePointer<Float>, ldS: Int, _: M.Type
+) {
+    let panel = keyPanelWidth(M.self)
+    let panels = (n + panel - 1) / panel
+    if M.registers == .narrow {
+        for r0 in stride(from: 0, to: rowsPadded, by: 4) {
+            for p in 0..<panels {
+                let Kp = Kt + p * panel * D, Sp = S + r0 * ldS + p * panel
+                tile4x24Narrow(Qt + r0 * D, D, Kp, panel, Sp, ldS, D, accumulate: false, M.self)
+                tile4x24Narrow(Qt + r0 * D, D, Kp + 24, panel, Sp + 24, ldS, D, accumulate: false, M.self)
+            }
+        }
+        return
+    }
+    for r0 in stride(from: 0, to: rowsPadded, by: 8) {
+        for p in 0..<panels {
+            tile8x32(Qt + r0 * D, D, Kt + p * panel * D, panel, S + r0 * ldS + p * panel, ldS, D, accumulate: false, M.self)
         }
     }
 }
@@ -122,14 +153,10 @@ public func forwardItem<M: MultiplyAdd>(
                 if let packed = d.packedKeys {
                     Kt = packed + (kvHead * d.keyBlocks + t) * D * Bc
                 } else {
-                    packKeysTransposed(kBase + j0 * D, D: D, keyBlock: Bc, count: n, into: localKeys)
+                    packKeysTransposed(kBase + j0 * D, D: D, count: n, panel: keyPanelWidth(M.self), into: localKeys)
                     Kt = UnsafePointer(localKeys)
                 }
-                for r0 in stride(from: 0, to: rowsPadded, by: 8) {
-                    for c0 in stride(from: 0, to: padded, by: 32) {
-                        tile8x32(Qt + r0 * D, D, Kt + c0 * D, 32, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
-                    }
-                }
+                computeScores(Qt, rows: rowsPadded, D: D, packedKeys: Kt, count: n, into: S, ldS: Bc, M.self)
             }
 
             // Mask and row maxima m' = max(m, rowmax S).
@@ -190,6 +217,10 @@ public func forwardItem<M: MultiplyAdd>(
                         }
                     }
                 }
+                continue
+            }
+            if M.registers == .narrow {
+                accumulateProductNarrow(S, Bc, vBase + j0 * Dv, Dv, O, Dv, rows: rowsPadded, cols: Dv, k: n, M.self)
                 continue
             }
             for r0 in stride(from: 0, to: rowsPadded, by: 8) {
@@ -261,19 +292,15 @@ func writeWeights<M: MultiplyAdd>(
     let rows = rowRange.count, rowsPadded = (rows + 7) & ~7
     let kvHead = b * d.Hkv + kvh
     for t in 0..<d.keyBlocks {
-        let j0 = t * Bc, n = min(Bc, Nk - j0), padded = (n + 31) & ~31
+        let j0 = t * Bc, n = min(Bc, Nk - j0)
         let Kt: UnsafePointer<Float>
         if let packed = d.packedKeys {
             Kt = packed + (kvHead * d.keyBlocks + t) * D * Bc
         } else {
-            packKeysTransposed(d.k + (kvHead * Nk + j0) * D, D: D, keyBlock: Bc, count: n, into: localKeys)
+            packKeysTransposed(d.k + (kvHead * Nk + j0) * D, D: D, count: n, panel: keyPanelWidth(M.self), into: localKeys)
             Kt = UnsafePointer(localKeys)
         }
-        for r0 in stride(from: 0, to: rowsPadded, by: 8) {
-            for c0 in stride(from: 0, to: padded, by: 32) {
-                tile8x32(Qt + r0 * D, D, Kt + c0 * D, 32, S + r0 * Bc + c0, Bc, D, accumulate: false, M.self)
-            }
-        }
+        computeScores(Qt, rows: rowsPadded, D: D, packedKeys: Kt, count: n, into: S, ldS: Bc, M.self)
         for r in 0..<rows {
             let rho = rowRange.lowerBound + r
             let (h, i) = (kvh * G + rho / Nq, rho % Nq)

@@ -20,7 +20,7 @@ struct ForwardPlanTests {
     @Test("Prefill: one item per row block and head, keys packed once, no split")
     func prefill() throws {
         let p = try plan(B: 2, Hq: 4, Hkv: 4, Nq: 300, Nk: 300, D: 64, threads: 2)
-        #expect(p.rowBlock == 64 && p.keyBlock == 128)
+        #expect(p.rowBlock == 64 && p.keyBlock == (p.instructionSet == .avx2 ? 96 : 128))
         #expect(p.workItems == 2 * 4 * ((300 + p.rowBlock - 1) / p.rowBlock))
         #expect(p.keySplits == 1 && !p.rowsGroupedAcrossHeads && p.keysPackedOnce)
         #expect(p.threads == 2)
@@ -43,9 +43,12 @@ struct ForwardPlanTests {
         #expect(p.keySplits == 1)
     }
 
-    @Test("Key blocks shrink for large head dimensions", arguments: [(64, 128), (128, 128), (256, 64)])
-    func keyBlockByHeadDimension(D: Int, keyBlock: Int) throws {
-        #expect(try plan(Hq: 1, Hkv: 1, Nq: 40, Nk: 40, D: D, threads: 1).keyBlock == keyBlock)
+    @Test("Key blocks by instruction set and head dimension: wide tiles shrink them for large D; AVX2's are 96 (48-key panels)",
+          arguments: [(64, 128), (128, 128), (256, 64)])
+    func keyBlockByHeadDimension(D: Int, wideKeyBlock: Int) throws {
+        let p = try plan(Hq: 1, Hkv: 1, Nq: 40, Nk: 40, D: D, threads: 1)
+        #expect(p.keyBlock == (p.instructionSet == .avx2 ? 96 : wideKeyBlock))
+        #expect(p.keyBlock % 32 == 0)
     }
 
     @Test("Never more threads than items")

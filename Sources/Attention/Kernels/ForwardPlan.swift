@@ -31,14 +31,22 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
     /// Floats of scratch memory each thread uses (see `ForwardScratchLayout`).
     public let scratchFloatsPerThread: Int
 
-    /// Tile sizes by head dimension: Bc keys per block keeps a key block, its scores and the value
-    /// rows they weight within L2 beside the query tile.
+    /// Tile sizes by instruction set and head dimension: Bc keys per block keeps a key block, its
+    /// scores and the value rows they weight within L2 beside the query tile. AVX2 reads keys in
+    /// panels of 48 (two 4 × 24 register tiles), so its blocks are a multiple of 48 and of 32.
+    ///
+    /// | instruction set | D ≤ 128 | D > 128 |
+    /// |-----------------|---------|---------|
+    /// | avx512, portable | 128    | 64      |
+    /// | avx2            | 96      | 96      |
     static let rowBlock = 64
-    static func keyBlock(headDimension D: Int) -> Int { D > 128 ? 64 : 128 }
+    static func keyBlock(headDimension D: Int, instructionSet: KernelInstructionSet = .portable) -> Int {
+        instructionSet == .avx2 ? 96 : (D > 128 ? 64 : 128)
+    }
 
     /// The plan for a problem of `shape`.
     init(shape s: AttentionShape, wantsWeights: Bool, threads: Int, instructionSet: KernelInstructionSet) {
-        let Br = Self.rowBlock, Bc = Self.keyBlock(headDimension: s.D)
+        let Br = Self.rowBlock, Bc = Self.keyBlock(headDimension: s.D, instructionSet: instructionSet)
         let grouped = s.Nq < Br / 2 && s.groupSize > 1
         let rowBlocks = ForwardDescriptor.rowBlocksPerGroup(queries: s.Nq, groupSize: s.groupSize, rowBlock: Br,
                                                             rowsAlignedToHeads: !grouped)

@@ -46,7 +46,7 @@ enum TiledAttention {
                     let (Bc, blocks) = (d.keyBlock, d.keyBlocks)
                     parallelFor(s.B * s.Hkv * blocks, threads: threads) { item, _ in
                         let (head, t) = (item / blocks, item % blocks)
-                        kernels.packKeys(k + (head * s.Nk + t * Bc) * s.D, s.D, Bc, min(Bc, s.Nk - t * Bc),
+                        kernels.packKeys(k + (head * s.Nk + t * Bc) * s.D, s.D, min(Bc, s.Nk - t * Bc),
                                          packedBase + item * s.D * Bc)
                     }
                     d.packedKeys = UnsafePointer(packedBase)
@@ -171,6 +171,7 @@ extension TiledAttention {
                   let l = l.baseAddress, let dO = dO.baseAddress, let dQ = dQ.baseAddress, let dK = dK.baseAddress,
                   let dV = dV.baseAddress else { return }
             var d = descriptor(p, q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o), keyLengths: keyLengths, booleans: booleans)
+            // The backward's tiles are the wide ones (8 × 32, keys in 32-key panels) on every instruction set.
             d.keyBlock = ForwardPlan.keyBlock(headDimension: max(s.D, s.Dv))
             d.bias = bias
             let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
