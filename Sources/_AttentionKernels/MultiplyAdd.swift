@@ -6,7 +6,7 @@
 /// `fmaf` per lane (hundreds of times slower), while a plain multiply and add stay vectorized; and
 /// because a tile of sixteen SIMD16 accumulators fits AVX-512's 32 zmm registers but spills on AVX2,
 /// whose 16 ymm registers hold eight lanes each.
-public protocol MultiplyAdd {
+public protocol MultiplyAdd: SendableMetatype {
     static func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float>
     static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float>
     /// The register tiles the micro-kernels use on this target.

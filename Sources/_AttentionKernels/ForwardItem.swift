@@ -1,0 +1,254 @@
+import Foundation
+
+/// One work item of the tiled forward pass: a block of query rows against one key range, with an
+/// online softmax (FlashAttention-2, Algorithm 1, in base 2), in its phases:
+/// ```
+/// load Q (scaled into base 2), find each row's visible keys          loadQueryRows
+/// for each key block:
+///     S = Q·Kᵀ                                                       computeBlockScores
+///     hide what the mask hides;  m' = max(m, rowmax S)               maskAndRowMaxima
+///     α = 2^(m - m');  P = 2^(S - m');  l = α·l + rowsum P;  O = α·O  updateSoftmax
+///     O += P·V                                                       accumulateValues
+/// O /= l;  L = (m + log₂ l)·ln 2                                     writeRows
+/// ```
+/// A row whose every score is hidden keeps m = -inf and l = 0: it outputs 0 and L = -inf.
+@inlinable @inline(__always)
+public func forwardItem<M: MultiplyAdd>(
+    _ d: UnsafePointer<ForwardDescriptor>, item: Int, scratch: ForwardScratch, _: M.Type
+) {
+    let d = d.pointee
+    let x = ForwardItem(d, item: item, scratch: scratch)
+    if let keys = loadQueryRows(d, x) {
+        let Bc = d.keyBlock
+        for t in (keys.lowerBound / Bc)...((keys.upperBound - 1) / Bc) {
+            let j0 = t * Bc, n = min(Bc, d.Nk - j0)
+            computeBlockScores(d, x, block: t, count: n, M.self)
+            maskAndRowMaxima(d, x, firstKey: j0, count: n)
+            updateSoftmax(d, x, firstKey: j0, count: n, M.self)
+            accumulateValues(d, x, firstKey: j0, count: n, M.self)
+        }
+    }
+    writeRows(d, x)
+    if let weights = d.weights {
+        writeWeights(d, weights, batch: x.b, kvHead: x.kvh, rows: x.rowRange, Qt: x.Qt, S: x.S, m: x.m, l: x.l,
+                     rowLo: x.rowLo, rowHi: x.rowHi, localKeys: x.localKeys, M.self)
+    }
+}
+
+/// Where one item is (batch, key/value head, rows, key range) and its scratch, carved as
+/// ``ForwardScratchLayout`` lays it out: Q tile, S/P tile, O accumulator, row statistics m, m', α, l,
+/// a key block packed on the fly, and each row's visible key range.
+@usableFromInline
+struct ForwardItem {
+    @usableFromInline let b: Int, kvh: Int, split: Int
+    @usableFromInline let rowRange: Range<Int>, rows: Int, rowsPadded: Int, statRows: Int
+    @usableFromInline let splitKeys: Range<Int>
+    @usableFromInline let Qt: UnsafeMutablePointer<Float>, S: UnsafeMutablePointer<Float>, O: UnsafeMutablePointer<Float>
+    @usableFromInline let m: UnsafeMutablePointer<Float>, mNew: UnsafeMutablePointer<Float>
+    @usableFromInline let alpha: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>
+    @usableFromInline let localKeys: UnsafeMutablePointer<Float>
+    @usableFromInline let rowLo: UnsafeMutablePointer<Int>, rowHi: UnsafeMutablePointer<Int>
+    /// b · Hkv + kvh, and this head's keys and values.
+    @usableFromInline let kvHead: Int, kBase: UnsafePointer<Float>, vBase: UnsafePointer<Float>
+
+    @inlinable @inline(__always)
+    init(_ d: ForwardDescriptor, item: Int, scratch: ForwardScratch) {
+        var rest = item
+        split = rest % d.splits; rest /= d.splits
+        let rowBlock = rest % d.rowBlocksPerGroup; rest /= d.rowBlocksPerGroup
+        kvh = rest % d.Hkv
+        b = rest / d.Hkv
+        rowRange = d.rows(ofBlock: rowBlock)
+        rows = rowRange.count
+        rowsPadded = (rows + 7) & ~7
+        splitKeys = (split * d.splitLength)..<min(d.Nk, (split + 1) * d.splitLength)
+        let layout = ForwardScratchLayout(rows: rows, D: d.D, Dv: d.Dv, keyBlock: d.keyBlock)
+        statRows = layout.statRows
+        Qt = scratch.floats + layout.queries
+        S = scratch.floats + layout.scores
+        O = scratch.floats + layout.output
+        m = scratch.floats + layout.rowMax
+        mNew = scratch.floats + layout.newRowMax
+        alpha = scratch.floats + layout.rescale
+        l = scratch.floats + layout.rowSum
+        localKeys = scratch.floats + layout.packedKeys
+        rowLo = scratch.integers
+        rowHi = scratch.integers + rowsPadded
+        kvHead = b * d.Hkv + kvh
+        kBase = d.k + kvHead * d.Nk * d.D
+        vBase = d.v + kvHead * d.Nk * d.Dv
+    }
+
+    /// The query head and query index of row `r` of the block.
+    @inlinable @inline(__always)
+    func headAndQuery(_ d: ForwardDescriptor, row r: Int) -> (h: Int, i: Int) {
+        let rho = rowRange.lowerBound + r
+        return (kvh * d.groupSize + rho / d.Nq, rho % d.Nq)
+    }
+}
+
+/// Loads the query rows scaled into base 2 (padding rows zero), resets the statistics and O, records
+/// each row's visible keys, and returns the keys the block can see at all (nil: none).
+@inlinable @inline(__always)
+func loadQueryRows(_ d: ForwardDescriptor, _ x: ForwardItem) -> Range<Int>? {
+    let (D, Dv) = (d.D, d.Dv)
+    for r in 0..<x.statRows {
+        x.m[r] = -.infinity
+        x.mNew[r] = -.infinity
+        x.l[r] = 0
+    }
+    var unionLo = Int.max, unionHi = Int.min
+    for r in 0..<x.rowsPadded {
+        (x.O + r * Dv).update(repeating: 0, count: Dv)
+        guard r < x.rows else {
+            (x.Qt + r * D).update(repeating: 0, count: D)
+            x.rowLo[r] = 0; x.rowHi[r] = 0
+            continue
+        }
+        let (h, i) = x.headAndQuery(d, row: r)
+        let qRow = d.q + ((x.b * d.Hq + h) * d.Nq + i) * D
+        for c in 0..<D { x.Qt[r * D + c] = qRow[c] * d.scaleLog2 }
+        let visible = d.visibleKeys(batch: x.b, query: i, within: x.splitKeys)
+        x.rowLo[r] = visible.lowerBound; x.rowHi[r] = visible.upperBound
+        if !visible.isEmpty {
+            unionLo = min(unionLo, visible.lowerBound)
+            unionHi = max(unionHi, visible.upperBound)
+        }
+    }
+    // Padding rows must read as zero probabilities in O += P·V whichever path computes S.
+    (x.S + x.rows * d.keyBlock).update(repeating: 0, count: (x.rowsPadded - x.rows) * d.keyBlock)
+    return unionLo < unionHi ? unionLo..<unionHi : nil
+}
+
+/// S = Q·Kᵀ for key block `t`: by the micro-kernel on keys packed transposed (once for the whole call,
+/// or here), or, for a few rows without packed keys (decoding), by dot products on row-major keys.
+@inlinable @inline(__always)
+func computeBlockScores<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, block t: Int, count n: Int, _: M.Type) {
+    let (D, Bc) = (d.D, d.keyBlock)
+    if d.packedKeys == nil && x.rowsPadded <= 8 {
+        dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.kBase + t * Bc * D, count: n, into: x.S, ldS: Bc, M.self)
+        return
+    }
+    let Kt: UnsafePointer<Float>
+    if let packed = d.packedKeys {
+        Kt = packed + (x.kvHead * d.keyBlocks + t) * D * Bc
+    } else {
+        packKeysTransposed(x.kBase + t * Bc * D, D: D, count: n, panel: keyPanelWidth(M.self), into: x.localKeys)
+        Kt = UnsafePointer(x.localKeys)
+    }
+    computeScores(x.Qt, rows: x.rowsPadded, D: D, packedKeys: Kt, count: n, into: x.S, ldS: Bc, M.self)
+}
+
+/// Hides the scores the masks hide (-inf) and sets m' = max(m, rowmax S) for every row.
+@inlinable @inline(__always)
+func maskAndRowMaxima(_ d: ForwardDescriptor, _ x: ForwardItem, firstKey j0: Int, count n: Int) {
+    let padded = (n + 31) & ~31
+    for r in 0..<x.rows {
+        let Sr = x.S + r * d.keyBlock
+        let lo = max(x.rowLo[r] - j0, 0), hi = min(x.rowHi[r] - j0, n)
+        x.mNew[r] = x.m[r]
+        guard lo < hi else { continue }
+        for j in 0..<lo { Sr[j] = -.infinity }
+        for j in hi..<padded { Sr[j] = -.infinity }
+        if d.bias != nil || d.booleanMasks.count > 0 {
+            let (h, i) = x.headAndQuery(d, row: r)
+            applyBiasAndMasks(d, Sr, batch: x.b, head: h, query: i, keys: j0, range: lo..<hi)
+        }
+        var blockMax = load(Sr)
+        for j in stride(from: 16, to: padded, by: 16) { blockMax = lanewiseMax(blockMax, load(Sr + j)) }
+        x.mNew[r] = max(x.m[r], horizontalMax(blockMax))
+    }
+}
+
+/// α = 2^(m - m'), P = 2^(S - m') in place of S, l = α·l + rowsum P, O = α·O, m = m'.
+@inlinable @inline(__always)
+func updateSoftmax<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, firstKey j0: Int, count n: Int, _: M.Type) {
+    let padded = (n + 31) & ~31
+    // Sixteen rows at a time; α = 1 while a row has seen nothing (m' = -inf), where the subtraction
+    // would give NaN.
+    for r0 in stride(from: 0, to: x.rows, by: 16) {
+        let old = load(x.m + r0), new = load(x.mNew + r0)
+        let a = exp2Vector(old - new, M.self)
+        store(a.replacing(with: 1, where: new .== -.infinity), x.alpha + r0)
+    }
+    for r in 0..<x.rows {
+        let Sr = x.S + r * d.keyBlock
+        let lo = max(x.rowLo[r] - j0, 0), hi = min(x.rowHi[r] - j0, n)
+        if lo >= hi || x.mNew[r] == -.infinity {
+            Sr.update(repeating: 0, count: padded)
+            continue
+        }
+        let shift = SIMD16<Float>(repeating: x.mNew[r])
+        var sum = SIMD16<Float>.zero
+        for j in stride(from: 0, to: padded, by: 16) {
+            let p = exp2Vector(load(Sr + j) - shift, M.self)
+            store(p, Sr + j)
+            sum += p
+        }
+        x.l[r] = x.l[r] * x.alpha[r] + horizontalSum(sum)
+        x.m[r] = x.mNew[r]
+        if x.alpha[r] != 1 {
+            let Or = x.O + r * d.Dv, factor = x.alpha[r]
+            for c in 0..<d.Dv { Or[c] *= factor }
+        }
+    }
+}
+
+/// O += P·V for the block's `n` keys: two rows at a time streaming whole value rows when there are
+/// few rows (decoding), else the register tiles of the target.
+@inlinable @inline(__always)
+func accumulateValues<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, firstKey j0: Int, count n: Int, _: M.Type) {
+    let (Dv, Bc) = (d.Dv, d.keyBlock)
+    let P = UnsafePointer(x.S), Vb = x.vBase + j0 * Dv, O = x.O
+    if x.rowsPadded <= 8 && Dv % 64 == 0 {
+        for r0 in stride(from: 0, to: x.rows, by: 2) {
+            for c0 in stride(from: 0, to: Dv, by: Dv % 128 == 0 ? 128 : 64) {
+                if Dv % 128 == 0 {
+                    tile2x128(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+                } else {
+                    tile2x64(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+                }
+            }
+        }
+        return
+    }
+    if M.registers == .narrow {
+        accumulateProductNarrow(P, Bc, Vb, Dv, O, Dv, rows: x.rowsPadded, cols: Dv, k: n, M.self)
+        return
+    }
+    for r0 in stride(from: 0, to: x.rowsPadded, by: 8) {
+        let Pr = P + r0 * Bc, Or = O + r0 * Dv
+        var c0 = 0
+        while c0 + 32 <= Dv {
+            tile8x32(Pr, Bc, Vb + c0, Dv, Or + c0, Dv, n, accumulate: true, M.self)
+            c0 += 32
+        }
+        if c0 + 16 <= Dv {
+            tile8x16(Pr, Bc, Vb + c0, Dv, Or + c0, Dv, n, accumulate: true, M.self)
+            c0 += 16
+        }
+        if c0 < Dv { tile8xScalar(Pr, Bc, Vb + c0, Dv, Or + c0, Dv, n, columns: Dv - c0) }
+    }
+}
+
+/// Writes the normalized output and log-sum-exp of each row, or this split's partial result.
+@inlinable @inline(__always)
+func writeRows(_ d: ForwardDescriptor, _ x: ForwardItem) {
+    let Dv = d.Dv
+    for r in 0..<x.rows {
+        let (h, i) = x.headAndQuery(d, row: r)
+        let row = (x.b * d.Hq + h) * d.Nq + i
+        let live = x.l[r] > 0
+        let inverse = live ? 1 / x.l[r] : 0
+        let destination: UnsafeMutablePointer<Float>
+        if d.splits > 1, let partial = d.partialOutput, let partialL = d.partialLogSumExp {
+            destination = partial + (row * d.splits + x.split) * Dv
+            partialL[row * d.splits + x.split] = live ? x.m[r] + log2f(x.l[r]) : -.infinity
+        } else {
+            destination = d.o + row * Dv
+            // In Double: the conversion from base 2 should not add to the error of m and l.
+            d.lse?[row] = live ? Float((Double(x.m[r]) + log2(Double(x.l[r]))) * 0.693_147_180_559_945_3) : -.infinity
+        }
+        for c in 0..<Dv { destination[c] = x.O[r * Dv + c] * inverse }
+    }
+}
