@@ -49,6 +49,9 @@ func accumulateProduct<M: MultiplyAdd>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, k: Int, _: M.Type
 ) {
+    if M.registers == .narrow {
+        return accumulateProductNarrow(a, lda, b, ldb, c, ldc, rows: rows, cols: cols, k: k, M.self)
+    }
     for r0 in stride(from: 0, to: rows, by: 8) {
         var c0 = 0
         while c0 + 32 <= cols {

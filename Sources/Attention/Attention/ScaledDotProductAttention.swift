@@ -62,16 +62,13 @@ public func scaledDotProductAttention<Scalar: AttentionScalar>(
     returning outputs: AttentionOutputs = [], options: AttentionOptions = AttentionOptions()
 ) throws -> AttentionResult<Scalar> {
     let problem = try AttentionProblem(query: query, key: key, value: value, mask: mask, bias: bias, scale: scale)
-    let execution = try options.execution(tiledComputes: Scalar.self == Float.self, scalar: Scalar.self)
-    guard let isa = execution.instructionSet, let floatProblem = problem as? AttentionProblem<Float> else {
+    let kernels = Scalar._kernels
+    let execution = try options.execution(tiledComputes: kernels != nil, scalar: Scalar.self)
+    guard let isa = execution.instructionSet, let kernels else {
         return AttentionResult(Reference.attention(problem, keepWeights: outputs.contains(.weights)),
                                shape: problem.shape, outputs: outputs, reason: execution.reason)
     }
-    let tiled = TiledAttention.forward(floatProblem, outputs: outputs, isa: isa, threads: execution.threads)
-    // Scalar is Float here (the cast above proved it), so this cast succeeds.
-    return tiled as? AttentionResult<Scalar>
-        ?? AttentionResult(Reference.attention(problem, keepWeights: outputs.contains(.weights)),
-                           shape: problem.shape, outputs: outputs, reason: "unreachable")
+    return kernels.attention(problem, outputs, isa, execution.threads)
 }
 
 /// The oracle: the same computation and semantics as

@@ -27,11 +27,10 @@ extension Linear {
                                                otherShape: input.shape, reason: "expected the input's shape with last dimension \(m)")
         }
         let rows = input.count / n
-        if let x = input.scalars as? [Float], let dy = outputGradient.scalars as? [Float], let w = weight.scalars as? [Float] {
-            let (dx, dw, db) = floatLinearBackward(x: x, dy: dy, w: w, rows: rows, n: n, m: m)
-            // Scalar is Float here (the casts above succeeded), so the arrays reinterpret exactly.
-            return LinearGradients(input: Tensor(uncheckedShape: input.shape, scalars: unsafeBitCast(dx, to: [Scalar].self)),
-                                   weight: Tensor(uncheckedShape: weight.shape, scalars: unsafeBitCast(dw, to: [Scalar].self)),
+        if let kernels = Scalar._kernels {
+            let (dx, dw, db) = kernels.linearBackward(input.scalars, outputGradient.scalars, weight.scalars, rows, n, m)
+            return LinearGradients(input: Tensor(uncheckedShape: input.shape, scalars: dx),
+                                   weight: Tensor(uncheckedShape: weight.shape, scalars: dw),
                                    bias: bias == nil ? nil : .converting(db, [m]))
         }
         let x = input.scalars.map(\.doubleValue), dy = outputGradient.scalars.map(\.doubleValue)
@@ -56,7 +55,7 @@ extension Linear {
 
 /// `dx = dy·W`, `dW = dyᵀ·x` as two products on the matrix kernel, `db` as column sums in `Double`.
 /// `x [rows, n]`, `dy [rows, m]`, `w [m, n]`.
-private func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int) -> (dx: [Float], dw: [Float], db: [Double]) {
+func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int) -> (dx: [Float], dw: [Float], db: [Double]) {
     let dx = floatProduct(dy, w, m: rows, n: n, k: m)
     let dw = floatProduct(transposed(dy, rows: rows, columns: m), x, m: m, n: n, k: rows)
     var db = [Double](repeating: 0, count: m)

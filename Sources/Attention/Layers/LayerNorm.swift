@@ -52,13 +52,11 @@ public struct LayerNorm<Scalar: AttentionScalar>: Sendable {
 @_specialize(exported: true, where Scalar == Float)
 @_specialize(exported: true, where Scalar == Double)
 public func gelu<Scalar: AttentionScalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-    if var floats = x as? Tensor<Float> {
+    if let kernels = Scalar._kernels {
         // Float: a vectorized erf (absolute error below 2e-7) on the kernel modules.
-        floats.withUnsafeMutableBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            KernelInstructionSet.best.kernels.gelu(base, buffer.count)
-        }
-        if let result = floats as? Tensor<Scalar> { return result }
+        var values = x.scalars
+        kernels.gelu(&values)
+        return Tensor(uncheckedShape: x.shape, scalars: values)
     }
     return x.map { v in
         let d = v.doubleValue

@@ -9,7 +9,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     public let bias: Tensor<Scalar>?
     /// The weight transposed and packed in 32-column panels (`packPanels`): the layout the matrix
     /// kernel streams. Only for Float; Double uses `weight` directly.
-    private let packedWeight: [Float]
+    private let packedWeight: [Scalar]
 
     public var inputDimension: Int { weight.shape[1] }
     public var outputDimension: Int { weight.shape[0] }
@@ -47,15 +47,9 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         self.packedWeight = Linear.pack(weight)
     }
 
-    private static func pack(_ w: Tensor<Scalar>) -> [Float] {
-        guard let floats = w.scalars as? [Float] else { return [] }
-        let (n, k) = (w.shape[0], w.shape[1])
-        return [Float](unsafeUninitializedCapacity: (n + 31) / 32 * 32 * k) { buffer, count in
-            floats.withUnsafeBufferPointer { source in
-                if let s = source.baseAddress, let d = buffer.baseAddress { packPanels(s, k: k, n: n, into: d) }
-            }
-            count = buffer.count
-        }
+    /// The weight packed for the type's matrix kernel, or empty when it has none.
+    private static func pack(_ w: Tensor<Scalar>) -> [Scalar] {
+        Scalar._kernels?.packLinearWeight(w.scalars, w.shape[0], w.shape[1]) ?? []
     }
 
     /// Applies the layer to the last dimension of `input`, which must equal `inputDimension`.
@@ -70,29 +64,17 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         }
         let rows = input.count / inputDimension
         let (n, m) = (inputDimension, outputDimension)
+        if let kernels = Scalar._kernels {
+            // The tiled matrix kernel (the same micro-kernel as attention), over all cores.
+            let output = kernels.linear(input.scalars, packedWeight, bias?.scalars, rows, m, n)
+            return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
+        }
         var output = [Scalar](repeating: 0, count: rows * m)
-        if Scalar.self == Float.self {
-            // Float: the tiled matrix kernel (the same micro-kernel as attention), over all cores.
-            input.withUnsafeBufferPointer { x in
-                packedWeight.withUnsafeBufferPointer { w in
-                    output.withUnsafeMutableBufferPointer { y in
-                        guard let x = x.baseAddress, let w = w.baseAddress, let y = y.baseAddress else { return }
-                        let floatX = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
-                        let floatY = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
-                        let floatBias = bias?.scalars as? [Float] ?? []
-                        floatBias.withUnsafeBufferPointer { b in
-                            multiplyMatrices(floatX, packedB: w, bias: b.isEmpty ? nil : b.baseAddress, into: floatY, m: rows, n: m, k: n)
-                        }
-                    }
-                }
-            }
-        } else {
-            for r in 0..<rows {
-                for o in 0..<m {
-                    var sum: Scalar = bias?.scalars[o] ?? 0
-                    for c in 0..<n { sum += input.scalars[r * n + c] * weight.scalars[o * n + c] }
-                    output[r * m + o] = sum
-                }
+        for r in 0..<rows {
+            for o in 0..<m {
+                var sum: Scalar = bias?.scalars[o] ?? 0
+                for c in 0..<n { sum += input.scalars[r * n + c] * weight.scalars[o * n + c] }
+                output[r * m + o] = sum
             }
         }
         return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)

@@ -62,20 +62,16 @@ public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(
                 reason: "the saved forward needs its log-sum-exp of shape \(Array(s.outputShape.dropLast()).shapeDescription) (call the forward with returning: .logSumExp)")
         }
     }
-    let execution = try options.execution(tiledComputes: Scalar.self == Float.self, scalar: Scalar.self)
-    if let isa = execution.instructionSet, let floatProblem = problem as? AttentionProblem<Float>,
-       let dO = outputGradient.scalars as? [Float] {
-        let saved = forward.flatMap { f -> (output: [Float], logSumExp: [Float])? in
-            guard let o = f.output.scalars as? [Float], let l = f.logSumExp?.scalars as? [Float] else { return nil }
-            return (o, l)
-        }
-        let g = TiledAttention.backward(floatProblem, outputGradient: dO, saved: saved, isa: isa, threads: execution.threads)
-        func tensor(_ values: [Float], _ shape: [Int]) -> Tensor<Scalar> {
-            Tensor(uncheckedShape: shape, scalars: values.map { Scalar(fromDouble: Double($0)) })
-        }
-        return AttentionGradients(query: tensor(g.dQ, query.shape), key: tensor(g.dK, key.shape), value: tensor(g.dV, value.shape),
-                                  bias: g.dBias.flatMap { values in bias.map { tensor(values, $0.shape) } },
-                                  path: AttentionPath(implementation: .tiled(isa), detail: g.detail))
+    let kernels = Scalar._kernels
+    let execution = try options.execution(tiledComputes: kernels != nil, scalar: Scalar.self)
+    if let isa = execution.instructionSet, let kernels {
+        let saved = forward.flatMap { f in f.logSumExp.map { (output: f.output.scalars, logSumExp: $0.scalars) } }
+        let g = kernels.attentionBackward(problem, outputGradient.scalars, saved, isa, execution.threads)
+        return AttentionGradients(
+            query: Tensor(uncheckedShape: query.shape, scalars: g.dQ), key: Tensor(uncheckedShape: key.shape, scalars: g.dK),
+            value: Tensor(uncheckedShape: value.shape, scalars: g.dV),
+            bias: g.dBias.flatMap { values in bias.map { Tensor(uncheckedShape: $0.shape, scalars: values) } },
+            path: AttentionPath(implementation: .tiled(isa), detail: g.detail))
     }
     let reason = execution.reason
     let recomputed = Reference.attention(problem, keepWeights: true)

@@ -8,11 +8,19 @@ where Self.RawSignificand: FixedWidthInteger {
     var doubleValue: Double { get }
     /// The nearest representable value to `value`.
     init(fromDouble value: Double)
+    /// The library's fast kernels for this type, or nil when it runs on the reference code. `Float`
+    /// has them; the default is nil. Not meant to be implemented outside this module.
+    static var _kernels: _ScalarKernels<Self>? { get }
+}
+
+extension AttentionScalar {
+    public static var _kernels: _ScalarKernels<Self>? { nil }
 }
 
 extension Float: AttentionScalar {
     @inlinable public var doubleValue: Double { Double(self) }
     @inlinable public init(fromDouble value: Double) { self = Float(value) }
+    public static var _kernels: _ScalarKernels<Float>? { .float }
 }
 
 extension Double: AttentionScalar {

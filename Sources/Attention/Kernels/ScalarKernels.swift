@@ -1,0 +1,61 @@
+import _AttentionKernels
+
+/// The fast kernels for one scalar type, reached through ``AttentionScalar/_kernels``: the library
+/// asks the type for them instead of casting values to `Float` at run time. `Float` has them;
+/// `Double` and other conformers run the reference code. Not API to call or to provide: its members
+/// are internal to this module.
+public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
+    /// The tiled forward pass.
+    let attention: @Sendable (AttentionProblem<Scalar>, AttentionOutputs, KernelInstructionSet, _ threads: Int)
+        -> AttentionResult<Scalar>
+    /// The tiled backward pass, reusing a saved forward (output, log-sum-exp) when given.
+    let attentionBackward: @Sendable (AttentionProblem<Scalar>, _ outputGradient: [Scalar],
+                                      _ saved: (output: [Scalar], logSumExp: [Scalar])?, KernelInstructionSet, _ threads: Int)
+        -> (dQ: [Scalar], dK: [Scalar], dV: [Scalar], dBias: [Scalar]?, detail: String)
+    /// GELU in place.
+    let gelu: @Sendable (inout [Scalar]) -> Void
+    /// A linear layer's weight `[n, k]` packed for ``linear``.
+    let packLinearWeight: @Sendable (_ weight: [Scalar], _ n: Int, _ k: Int) -> [Scalar]
+    /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs, W packed by ``packLinearWeight``.
+    let linear: @Sendable (_ x: [Scalar], _ packedWeight: [Scalar], _ bias: [Scalar]?, _ rows: Int, _ n: Int, _ k: Int) -> [Scalar]
+    /// The linear layer's backward: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy` (accumulated in Double).
+    let linearBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], _ weight: [Scalar], _ rows: Int, _ n: Int, _ m: Int)
+        -> (dx: [Scalar], dw: [Scalar], db: [Double])
+}
+
+extension _ScalarKernels where Scalar == Float {
+    /// `Float`'s kernels: the tiled attention passes and the matrix kernel, on the best instruction set
+    /// (attention: the one the call resolved).
+    static let float = _ScalarKernels(
+        attention: { TiledAttention.forward($0, outputs: $1, isa: $2, threads: $3) },
+        attentionBackward: { TiledAttention.backward($0, outputGradient: $1, saved: $2, isa: $3, threads: $4) },
+        gelu: { values in
+            values.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                KernelInstructionSet.best.kernels.gelu(base, buffer.count)
+            }
+        },
+        packLinearWeight: { weight, n, k in
+            [Float](unsafeUninitializedCapacity: (n + 31) / 32 * 32 * k) { buffer, count in
+                weight.withUnsafeBufferPointer { source in
+                    if let s = source.baseAddress, let d = buffer.baseAddress { packPanels(s, k: k, n: n, into: d) }
+                }
+                count = buffer.count
+            }
+        },
+        linear: { x, packedWeight, bias, rows, n, k in
+            var y = [Float](repeating: 0, count: rows * n)
+            x.withUnsafeBufferPointer { x in
+            packedWeight.withUnsafeBufferPointer { w in
+            y.withUnsafeMutableBufferPointer { y in
+            (bias ?? []).withUnsafeBufferPointer { b in
+                guard let x = x.baseAddress, let w = w.baseAddress, let y = y.baseAddress else { return }
+                multiplyMatrices(x, packedB: w, bias: b.isEmpty ? nil : b.baseAddress, into: y, m: rows, n: n, k: k)
+            }
+            }
+            }
+            }
+            return y
+        },
+        linearBackward: { x, dy, w, rows, n, m in floatLinearBackward(x: x, dy: dy, w: w, rows: rows, n: n, m: m) })
+}
