@@ -29,10 +29,7 @@ public func forwardItem<M: MultiplyAdd>(
         }
     }
     writeRows(d, x)
-    if let weights = d.weights {
-        writeWeights(d, weights, batch: x.b, kvHead: x.kvh, rows: x.rowRange, Qt: x.Qt, S: x.S, m: x.m, l: x.l,
-                     rowLo: x.rowLo, rowHi: x.rowHi, localKeys: x.localKeys, M.self)
-    }
+    if let weights = d.weights { writeWeights(d, x, into: weights, M.self) }
 }
 
 /// Where one item is (batch, key/value head, rows, key range) and its scratch, carved as
@@ -129,14 +126,19 @@ func computeBlockScores<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem
         dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.kBase + t * Bc * D, count: n, into: x.S, ldS: Bc, M.self)
         return
     }
-    let Kt: UnsafePointer<Float>
-    if let packed = d.packedKeys {
-        Kt = packed + (x.kvHead * d.keyBlocks + t) * D * Bc
-    } else {
-        packKeysTransposed(x.kBase + t * Bc * D, D: D, count: n, panel: keyPanelWidth(M.self), into: x.localKeys)
-        Kt = UnsafePointer(x.localKeys)
-    }
+    let Kt = packedKeyBlock(d, x, block: t, count: n, M.self)
     computeScores(x.Qt, rows: x.rowsPadded, D: D, packedKeys: Kt, count: n, into: x.S, ldS: Bc, M.self)
+}
+
+/// Key block `t` packed transposed in this target's panels: from the keys packed once for the call,
+/// or packed here into the item's scratch.
+@inlinable @inline(__always)
+func packedKeyBlock<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, block t: Int, count n: Int, _: M.Type)
+    -> UnsafePointer<Float> {
+    let (D, Bc) = (d.D, d.keyBlock)
+    if let packed = d.packedKeys { return packed + (x.kvHead * d.keyBlocks + t) * D * Bc }
+    packKeysTransposed(x.kBase + t * Bc * D, D: D, count: n, panel: keyPanelWidth(M.self), into: x.localKeys)
+    return UnsafePointer(x.localKeys)
 }
 
 /// Hides the scores the masks hide (-inf) and sets m' = max(m, rowmax S) for every row.
@@ -250,5 +252,28 @@ func writeRows(_ d: ForwardDescriptor, _ x: ForwardItem) {
             d.lse?[row] = live ? Float((Double(x.m[r]) + log2(Double(x.l[r]))) * 0.693_147_180_559_945_3) : -.infinity
         }
         for c in 0..<Dv { destination[c] = x.O[r * Dv + c] * inverse }
+    }
+}
+
+/// The weights P = 2^(S₂ - L₂), recomputed block by block from the final row statistics
+/// (only when the caller asked for them; a single key split is guaranteed then).
+@inlinable @inline(__always)
+func writeWeights<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, into weights: UnsafeMutablePointer<Float>, _: M.Type) {
+    let (D, Bc, Nq, Nk) = (d.D, d.keyBlock, d.Nq, d.Nk)
+    for t in 0..<d.keyBlocks {
+        let j0 = t * Bc, n = min(Bc, Nk - j0)
+        let Kt = packedKeyBlock(d, x, block: t, count: n, M.self)
+        computeScores(x.Qt, rows: x.rowsPadded, D: D, packedKeys: Kt, count: n, into: x.S, ldS: Bc, M.self)
+        for r in 0..<x.rows {
+            let (h, i) = x.headAndQuery(d, row: r)
+            let out = weights + ((x.b * d.Hq + h) * Nq + i) * Nk + j0
+            let Sr = x.S + r * Bc
+            let lo = max(x.rowLo[r] - j0, 0), hi = min(x.rowHi[r] - j0, n)
+            out.update(repeating: 0, count: n)
+            guard lo < hi, x.l[r] > 0 else { continue }
+            applyBiasAndMasks(d, Sr, batch: x.b, head: h, query: i, keys: j0, range: lo..<hi)
+            let lse2 = x.m[r] + log2f(x.l[r])
+            for j in lo..<hi where Sr[j] > -.infinity { out[j] = exp2f(Sr[j] - lse2) }
+        }
     }
 }

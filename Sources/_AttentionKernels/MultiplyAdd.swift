@@ -17,12 +17,16 @@ public protocol MultiplyAdd: SendableMetatype {
 public enum RegisterShape: Sendable {
     /// 32 registers of 16 lanes (AVX-512): tiles of 8 rows × 2 SIMD16 (16 accumulators).
     case wide
-    /// 16 registers of 8 lanes (AVX2): tiles of 6 rows × 2 SIMD8 (12 accumulators) and 2 rows × 4 SIMD8.
+    /// 16 registers of 8 lanes (AVX2): tiles of 4 rows × 3 SIMD8 (12 accumulators) where the layout
+    /// allows, and the 8 × 32 shape as 6 × 2 and 2 × 4 SIMD8 where it is kept.
     case narrow
 }
 
-/// One fused multiply-add instruction, wide tiles: for AVX-512 and arm64.
-public enum FusedMultiplyAdd: MultiplyAdd {
+/// One fused multiply-add instruction per vector: the arithmetic of every target that has FMA. The
+/// conforming types differ only in their register shape.
+public protocol FusedArithmetic: MultiplyAdd {}
+
+extension FusedArithmetic {
     @inlinable @inline(__always)
     public static func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
         c.addingProduct(a, b)
@@ -31,19 +35,15 @@ public enum FusedMultiplyAdd: MultiplyAdd {
     public static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
         c.addingProduct(a, b)
     }
+}
+
+/// Fused multiply-add, wide tiles: for AVX-512 and arm64.
+public enum FusedMultiplyAdd: FusedArithmetic {
     @inlinable public static var registers: RegisterShape { .wide }
 }
 
-/// One fused multiply-add instruction, narrow tiles: for AVX2 with FMA (16 ymm registers).
-public enum FusedMultiplyAddNarrow: MultiplyAdd {
-    @inlinable @inline(__always)
-    public static func multiplyAdd(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
-        c.addingProduct(a, b)
-    }
-    @inlinable @inline(__always)
-    public static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
-        c.addingProduct(a, b)
-    }
+/// Fused multiply-add, narrow tiles: for AVX2 with FMA (16 ymm registers).
+public enum FusedMultiplyAddNarrow: FusedArithmetic {
     @inlinable public static var registers: RegisterShape { .narrow }
 }
 

@@ -84,43 +84,6 @@ func applyBiasAndMasks(
     }
 }
 
-/// The weights P = 2^(S₂ - L₂), recomputed block by block from the final row statistics
-/// (only when the caller asked for them; a single key split is guaranteed then).
-@inlinable @inline(__always)
-func writeWeights<M: MultiplyAdd>(
-    _ d: ForwardDescriptor, _ weights: UnsafeMutablePointer<Float>, batch b: Int, kvHead kvh: Int, rows rowRange: Range<Int>,
-    Qt: UnsafeMutablePointer<Float>, S: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
-    l: UnsafeMutablePointer<Float>, rowLo: UnsafeMutablePointer<Int>, rowHi: UnsafeMutablePointer<Int>,
-    localKeys: UnsafeMutablePointer<Float>, _: M.Type
-) {
-    let (D, Bc, Nq, Nk, G) = (d.D, d.keyBlock, d.Nq, d.Nk, d.groupSize)
-    let rows = rowRange.count, rowsPadded = (rows + 7) & ~7
-    let kvHead = b * d.Hkv + kvh
-    for t in 0..<d.keyBlocks {
-        let j0 = t * Bc, n = min(Bc, Nk - j0)
-        let Kt: UnsafePointer<Float>
-        if let packed = d.packedKeys {
-            Kt = packed + (kvHead * d.keyBlocks + t) * D * Bc
-        } else {
-            packKeysTransposed(d.k + (kvHead * Nk + j0) * D, D: D, count: n, panel: keyPanelWidth(M.self), into: localKeys)
-            Kt = UnsafePointer(localKeys)
-        }
-        computeScores(Qt, rows: rowsPadded, D: D, packedKeys: Kt, count: n, into: S, ldS: Bc, M.self)
-        for r in 0..<rows {
-            let rho = rowRange.lowerBound + r
-            let (h, i) = (kvh * G + rho / Nq, rho % Nq)
-            let out = weights + ((b * d.Hq + h) * Nq + i) * Nk + j0
-            let Sr = S + r * Bc
-            let lo = max(rowLo[r] - j0, 0), hi = min(rowHi[r] - j0, n)
-            out.update(repeating: 0, count: n)
-            guard lo < hi, l[r] > 0 else { continue }
-            applyBiasAndMasks(d, Sr, batch: b, head: h, query: i, keys: j0, range: lo..<hi)
-            let lse2 = m[r] + log2f(l[r])
-            for j in lo..<hi where Sr[j] > -.infinity { out[j] = exp2f(Sr[j] - lse2) }
-        }
-    }
-}
-
 /// Merges the key splits of rows `rows` (flat [B, Hq, Nq] indices): L = log₂ Σ 2^Lₛ and
 /// O = Σ 2^(Lₛ - L) Oₛ; a row dead in every split stays 0 with L = -inf.
 @inlinable @inline(__always)

@@ -25,12 +25,12 @@ public enum AttentionImplementation: Sendable, Equatable, CustomStringConvertibl
 
 /// The instruction sets the kernels are compiled for: the same Swift source, compiled once per
 /// instruction set with register tiles shaped for its register file.
-public enum KernelInstructionSet: String, Sendable, CaseIterable, Codable {
+public enum KernelInstructionSet: String, Sendable, CaseIterable {
     /// 512-bit vectors with FMA (x86-64 CPUs with AVX-512 F, VL, BW and DQ): tiles of 8 rows × 2
     /// sixteen-lane vectors.
     case avx512
     /// 256-bit vectors with FMA (x86-64 CPUs with AVX2, FMA and the other Haswell extensions):
-    /// tiles of 6 rows × 2 eight-lane vectors and 2 rows × 4.
+    /// tiles of 4 rows × 3 eight-lane vectors (keys in 48-key panels).
     case avx2
     /// The target's baseline: SSE2 on x86-64 (multiply, then add), NEON on arm64.
     case portable
@@ -74,7 +74,7 @@ public struct AttentionOptions: Sendable {
 }
 
 /// What runs one call: the tiled kernel on an instruction set, or the reference (and why), on how
-/// many threads. ``AttentionOptions/execution(tiledComputes:)`` is the one place that decides it,
+/// many threads. ``AttentionOptions/execution(tiledComputes:scalar:)`` is the one place that decides it,
 /// for the forward and backward passes alike.
 struct Execution {
     /// The instruction set of the tiled kernel, or nil for the reference.
