@@ -66,7 +66,7 @@ let package = Package(
 
         // MARK: test targets
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
-        .testTarget(name: "AttentionTests", dependencies: ["Attention", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionTests", dependencies: ["Attention", "_AttentionKernels", "AttentionTestSupport"]),
         .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
         .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention"]),
         .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention"]),

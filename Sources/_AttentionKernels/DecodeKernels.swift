@@ -5,8 +5,8 @@
 
 /// `C[2 × 128] += A[2 × k] · B[k × 128]`: whole rows of B, read strictly in order.
 @inlinable @inline(__always)
-public func tile2x128<M: MultiplyAdd>(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+public func tile2x128<M: MultiplyAdd, E: KeyValueElement>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
 ) {
     if M.registers == .narrow {
@@ -26,21 +26,21 @@ public func tile2x128<M: MultiplyAdd>(
     var bp = b
     for p in 0..<k {
         let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
-        let b0 = load(bp + 0)
+        let b0 = E.load16(bp + 0, M.self)
         c00 = M.multiplyAdd(x0, b0, c00); c10 = M.multiplyAdd(x1, b0, c10)
-        let b1 = load(bp + 16)
+        let b1 = E.load16(bp + 16, M.self)
         c01 = M.multiplyAdd(x0, b1, c01); c11 = M.multiplyAdd(x1, b1, c11)
-        let b2 = load(bp + 32)
+        let b2 = E.load16(bp + 32, M.self)
         c02 = M.multiplyAdd(x0, b2, c02); c12 = M.multiplyAdd(x1, b2, c12)
-        let b3 = load(bp + 48)
+        let b3 = E.load16(bp + 48, M.self)
         c03 = M.multiplyAdd(x0, b3, c03); c13 = M.multiplyAdd(x1, b3, c13)
-        let b4 = load(bp + 64)
+        let b4 = E.load16(bp + 64, M.self)
         c04 = M.multiplyAdd(x0, b4, c04); c14 = M.multiplyAdd(x1, b4, c14)
-        let b5 = load(bp + 80)
+        let b5 = E.load16(bp + 80, M.self)
         c05 = M.multiplyAdd(x0, b5, c05); c15 = M.multiplyAdd(x1, b5, c15)
-        let b6 = load(bp + 96)
+        let b6 = E.load16(bp + 96, M.self)
         c06 = M.multiplyAdd(x0, b6, c06); c16 = M.multiplyAdd(x1, b6, c16)
-        let b7 = load(bp + 112)
+        let b7 = E.load16(bp + 112, M.self)
         c07 = M.multiplyAdd(x0, b7, c07); c17 = M.multiplyAdd(x1, b7, c17)
         bp += ldb
     }
@@ -56,8 +56,8 @@ public func tile2x128<M: MultiplyAdd>(
 
 /// `C[2 × 64] += A[2 × k] · B[k × 64]`: whole rows of B, read strictly in order.
 @inlinable @inline(__always)
-public func tile2x64<M: MultiplyAdd>(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+public func tile2x64<M: MultiplyAdd, E: KeyValueElement>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
 ) {
     if M.registers == .narrow {
@@ -72,13 +72,13 @@ public func tile2x64<M: MultiplyAdd>(
     var bp = b
     for p in 0..<k {
         let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
-        let b0 = load(bp + 0)
+        let b0 = E.load16(bp + 0, M.self)
         c00 = M.multiplyAdd(x0, b0, c00); c10 = M.multiplyAdd(x1, b0, c10)
-        let b1 = load(bp + 16)
+        let b1 = E.load16(bp + 16, M.self)
         c01 = M.multiplyAdd(x0, b1, c01); c11 = M.multiplyAdd(x1, b1, c11)
-        let b2 = load(bp + 32)
+        let b2 = E.load16(bp + 32, M.self)
         c02 = M.multiplyAdd(x0, b2, c02); c12 = M.multiplyAdd(x1, b2, c12)
-        let b3 = load(bp + 48)
+        let b3 = E.load16(bp + 48, M.self)
         c03 = M.multiplyAdd(x0, b3, c03); c13 = M.multiplyAdd(x1, b3, c13)
         bp += ldb
     }

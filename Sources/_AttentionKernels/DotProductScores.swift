@@ -4,8 +4,8 @@
 /// micro-kernel would cost more than the arithmetic. Four rows and two keys at a time give eight
 /// independent accumulator chains; each key vector is loaded once for all four rows.
 @inlinable @inline(__always)
-public func dotProductScores<M: MultiplyAdd>(
-    _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<Float>, count n: Int,
+public func dotProductScores<M: MultiplyAdd, E: KeyValueElement>(
+    _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<E>, count n: Int,
     into S: UnsafeMutablePointer<Float>, ldS: Int, _: M.Type
 ) {
     if M.registers == .narrow { return dotProductScoresNarrow(Qt, rows: rows, D: D, keys: k, count: n, into: S, ldS: ldS, M.self) }
@@ -20,7 +20,7 @@ public func dotProductScores<M: MultiplyAdd>(
             var a01 = SIMD16<Float>.zero, a11 = a00, a21 = a00, a31 = a00
             var c = 0
             while c < vectorD {
-                let x0 = load(k0 + c), x1 = load(k1 + c)
+                let x0 = E.load16(k0 + c, M.self), x1 = E.load16(k1 + c, M.self)
                 let y0 = load(q0 + c), y1 = load(q1 + c), y2 = load(q2 + c), y3 = load(q3 + c)
                 a00 = M.multiplyAdd(y0, x0, a00); a01 = M.multiplyAdd(y0, x1, a01)
                 a10 = M.multiplyAdd(y1, x0, a10); a11 = M.multiplyAdd(y1, x1, a11)
@@ -31,10 +31,11 @@ public func dotProductScores<M: MultiplyAdd>(
             var t00: Float = 0, t10: Float = 0, t20: Float = 0, t30: Float = 0
             var t01: Float = 0, t11: Float = 0, t21: Float = 0, t31: Float = 0
             while c < D {
-                t00 += q0[c] * k0[c]; t01 += q0[c] * k1[c]
-                t10 += q1[c] * k0[c]; t11 += q1[c] * k1[c]
-                t20 += q2[c] * k0[c]; t21 += q2[c] * k1[c]
-                t30 += q3[c] * k0[c]; t31 += q3[c] * k1[c]
+                let x0 = k0[c].floatValue, x1 = k1[c].floatValue
+                t00 += q0[c] * x0; t01 += q0[c] * x1
+                t10 += q1[c] * x0; t11 += q1[c] * x1
+                t20 += q2[c] * x0; t21 += q2[c] * x1
+                t30 += q3[c] * x0; t31 += q3[c] * x1
                 c += 1
             }
             let s = S + r0 * ldS + j
@@ -56,8 +57,8 @@ public func dotProductScores<M: MultiplyAdd>(
 /// ``dotProductScores(_:rows:D:keys:count:into:ldS:_:)`` with eight-lane vectors: eight accumulators
 /// and six loaded vectors fit AVX2's sixteen registers.
 @inlinable @inline(__always)
-func dotProductScoresNarrow<M: MultiplyAdd>(
-    _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<Float>, count n: Int,
+func dotProductScoresNarrow<M: MultiplyAdd, E: KeyValueElement>(
+    _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<E>, count n: Int,
     into S: UnsafeMutablePointer<Float>, ldS: Int, _: M.Type
 ) {
     let vectorD = D & ~7
@@ -71,7 +72,7 @@ func dotProductScoresNarrow<M: MultiplyAdd>(
             var a01 = SIMD8<Float>.zero, a11 = a00, a21 = a00, a31 = a00
             var c = 0
             while c < vectorD {
-                let x0 = load8(k0 + c), x1 = load8(k1 + c)
+                let x0 = E.load8(k0 + c, M.self), x1 = E.load8(k1 + c, M.self)
                 let y0 = load8(q0 + c), y1 = load8(q1 + c), y2 = load8(q2 + c), y3 = load8(q3 + c)
                 a00 = M.multiplyAdd(y0, x0, a00); a01 = M.multiplyAdd(y0, x1, a01)
                 a10 = M.multiplyAdd(y1, x0, a10); a11 = M.multiplyAdd(y1, x1, a11)
@@ -82,10 +83,11 @@ func dotProductScoresNarrow<M: MultiplyAdd>(
             var t00: Float = 0, t10: Float = 0, t20: Float = 0, t30: Float = 0
             var t01: Float = 0, t11: Float = 0, t21: Float = 0, t31: Float = 0
             while c < D {
-                t00 += q0[c] * k0[c]; t01 += q0[c] * k1[c]
-                t10 += q1[c] * k0[c]; t11 += q1[c] * k1[c]
-                t20 += q2[c] * k0[c]; t21 += q2[c] * k1[c]
-                t30 += q3[c] * k0[c]; t31 += q3[c] * k1[c]
+                let x0 = k0[c].floatValue, x1 = k1[c].floatValue
+                t00 += q0[c] * x0; t01 += q0[c] * x1
+                t10 += q1[c] * x0; t11 += q1[c] * x1
+                t20 += q2[c] * x0; t21 += q2[c] * x1
+                t30 += q3[c] * x0; t31 += q3[c] * x1
                 c += 1
             }
             let s = S + r0 * ldS + j

@@ -9,9 +9,9 @@
 public struct KernelEntryPoints: Sendable {
     /// One work item of the tiled forward pass (see ``forwardItem(_:item:scratch:_:)``).
     public let forward: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ item: Int, _ scratch: ForwardScratch) -> Void
-    /// Keys of one key block packed transposed, in the panels this instruction set's forward reads
-    /// (see ``packKeysTransposed(_:D:count:panel:into:)``).
-    public let packKeys: @Sendable (_ k: UnsafePointer<Float>, _ D: Int, _ count: Int, _ into: UnsafeMutablePointer<Float>) -> Void
+    /// Key block `block` (of `B·Hkv·keyBlocks`) packed transposed, in the panels this instruction
+    /// set's forward reads (see ``packKeyBlock(_:block:into:_:)``).
+    public let packKeys: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ block: Int, _ into: UnsafeMutablePointer<Float>) -> Void
     /// Merges key splits for a range of rows (see ``mergeSplits(_:rows:)``).
     public let merge: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ rows: Range<Int>) -> Void
     /// The tiled backward for one key block: its dK and dV, and its parts of dQ into `dQBuffer` and of
@@ -34,7 +34,7 @@ public struct KernelEntryPoints: Sendable {
     public static func compiled<M: MultiplyAdd>(for _: M.Type) -> KernelEntryPoints {
         KernelEntryPoints(
             forward: { forwardItem($0, item: $1, scratch: $2, M.self) },
-            packKeys: { packKeysTransposed($0, D: $1, count: $2, panel: keyPanelWidth(M.self), into: $3) },
+            packKeys: { packKeyBlock($0, block: $1, into: $2, M.self) },
             merge: { mergeSplits($0, rows: $1) },
             backward: { backwardKeyItem($0, item: $1, scratch: $2, dQBuffer: $3, dBiasBuffer: $4, M.self) },
             multiply: { multiplyRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, n: $5, k: $6, scratch: $7, M.self) },
@@ -46,7 +46,7 @@ public struct KernelEntryPoints: Sendable {
     @inlinable
     init(
         forward: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Int, ForwardScratch) -> Void,
-        packKeys: @escaping @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        packKeys: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Int, UnsafeMutablePointer<Float>) -> Void,
         merge: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Range<Int>) -> Void,
         backward: @escaping @Sendable (UnsafePointer<BackwardDescriptor>, Int, ForwardScratch, UnsafeMutablePointer<Float>,
                                        UnsafeMutablePointer<Float>?) -> Void,

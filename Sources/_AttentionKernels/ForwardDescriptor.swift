@@ -32,9 +32,21 @@ public struct ForwardDescriptor: @unchecked Sendable {
     /// scale · log₂(e).
     public var scaleLog2: Float = 0
     public var q: UnsafePointer<Float>
-    public var k: UnsafePointer<Float>
-    public var v: UnsafePointer<Float>
+    /// Keys and values, in elements of `storage`: head `b·Hkv + g` starts `keyRowsPerHead` rows after
+    /// the one before it, and batch element `b`'s first key at row `keyRowOffsets[b]` of its heads.
+    public var k: UnsafeRawPointer
+    public var v: UnsafeRawPointer
     public var o: UnsafeMutablePointer<Float>
+    /// The element type of `k` and `v`.
+    public var storage = KeyValueStorage.float32
+    /// Rows between consecutive heads of K and V: `Nk` for packed tensors, the capacity for a KV cache.
+    public var keyRowsPerHead = 0
+    /// Per batch element, the row of its first key within each head (a sliding-window cache's window
+    /// start), or nil for 0.
+    public var keyRowOffsets: UnsafePointer<Int>? = nil
+    /// Per batch element, added to both structural offsets (the bottom-right diagonal of a batch
+    /// element with fewer keys than `Nk`), or nil for 0.
+    public var diagonalShifts: UnsafePointer<Int>? = nil
     /// Natural-log log-sum-exp [B, Hq, Nq], or nil.
     public var lse: UnsafeMutablePointer<Float>? = nil
     /// Weights [B, Hq, Nq, Nk], or nil (then no Nq × Nk buffer exists anywhere).
@@ -65,11 +77,25 @@ public struct ForwardDescriptor: @unchecked Sendable {
     public static let unbounded = Int.max / 4
 
     @inlinable
-    public init(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, o: UnsafeMutablePointer<Float>) {
+    public init(q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, o: UnsafeMutablePointer<Float>,
+                storage: KeyValueStorage = .float32) {
         self.q = q
         self.k = k
         self.v = v
         self.o = o
+        self.storage = storage
+    }
+
+    /// K and V as Float (the backward pass, which reads only Float32 tensors).
+    @inlinable public var floatKeys: UnsafePointer<Float> { k.assumingMemoryBound(to: Float.self) }
+    @inlinable public var floatValues: UnsafePointer<Float> { v.assumingMemoryBound(to: Float.self) }
+
+    /// The first key of batch element `b`'s key/value head `kvh`, in bytes from `k` (for `v`: the
+    /// same with `Dv`).
+    @inlinable @inline(__always)
+    public func headOffset(batch b: Int, head kvh: Int, rowLength: Int) -> Int {
+        let rows = (b * Hkv + kvh) * keyRowsPerHead + (keyRowOffsets?[b] ?? 0)
+        return rows * rowLength * storage.byteCount
     }
 
     @inlinable public var groupSize: Int { Hq / Hkv }
@@ -104,15 +130,16 @@ public struct ForwardDescriptor: @unchecked Sendable {
     /// The keys of query `i` in batch element `b` allowed by the structural masks, within `keys`.
     @inlinable @inline(__always)
     public func visibleKeys(batch b: Int, query i: Int, within keys: Range<Int>) -> Range<Int> {
-        let lower = max(keys.lowerBound, i + lowerOffset)
-        var upper = min(keys.upperBound, i + upperOffset + 1)
+        let shift = diagonalShifts?[b] ?? 0
+        let lower = max(keys.lowerBound, i + lowerOffset + shift)
+        var upper = min(keys.upperBound, i + upperOffset + shift + 1)
         if let keyLengths { upper = min(upper, keyLengths[b]) }
         return lower < upper ? lower..<upper : 0..<0
     }
 
     /// Floats of scratch space one worker needs.
     @inlinable public var scratchFloats: Int {
-        ForwardScratchLayout(rows: rowBlock, D: D, Dv: Dv, keyBlock: keyBlock).floats
+        ForwardScratchLayout(rows: rowBlock, D: D, Dv: Dv, keyBlock: keyBlock, storage: storage).floats
     }
 }
 
@@ -127,16 +154,18 @@ public struct ForwardDescriptor: @unchecked Sendable {
 /// | O accumulator | `rows × Dv` |
 /// | m, m', α, l (row statistics) | `statRows` each |
 /// | a key block packed transposed, when keys are not packed once | `D × Bc` |
+/// | a value block widened to Float, when values are stored in 16 bits | `Bc × Dv` |
 public struct ForwardScratchLayout: Equatable, Sendable {
     /// Rows padded to the micro-kernel's 8; row statistics padded to 16 (whole SIMD16 vectors).
     public let rows: Int, statRows: Int
     public let D: Int, Dv: Int, keyBlock: Int
+    public let storage: KeyValueStorage
 
     @inlinable
-    public init(rows: Int, D: Int, Dv: Int, keyBlock: Int) {
+    public init(rows: Int, D: Int, Dv: Int, keyBlock: Int, storage: KeyValueStorage = .float32) {
         self.rows = (rows + 7) & ~7
         self.statRows = (self.rows + 15) & ~15
-        (self.D, self.Dv, self.keyBlock) = (D, Dv, keyBlock)
+        (self.D, self.Dv, self.keyBlock, self.storage) = (D, Dv, keyBlock, storage)
     }
 
     @inlinable public var queries: Int { 0 }
@@ -147,6 +176,7 @@ public struct ForwardScratchLayout: Equatable, Sendable {
     @inlinable public var rescale: Int { newRowMax + statRows }
     @inlinable public var rowSum: Int { rescale + statRows }
     @inlinable public var packedKeys: Int { rowSum + statRows }
+    @inlinable public var widenedValues: Int { packedKeys + D * keyBlock }
     /// The whole scratch.
-    @inlinable public var floats: Int { packedKeys + D * keyBlock }
+    @inlinable public var floats: Int { widenedValues + (storage == .float32 ? 0 : keyBlock * Dv) }
 }

@@ -43,10 +43,10 @@ struct ForwardItem {
     @usableFromInline let Qt: UnsafeMutablePointer<Float>, S: UnsafeMutablePointer<Float>, O: UnsafeMutablePointer<Float>
     @usableFromInline let m: UnsafeMutablePointer<Float>, mNew: UnsafeMutablePointer<Float>
     @usableFromInline let alpha: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>
-    @usableFromInline let localKeys: UnsafeMutablePointer<Float>
+    @usableFromInline let localKeys: UnsafeMutablePointer<Float>, localValues: UnsafeMutablePointer<Float>
     @usableFromInline let rowLo: UnsafeMutablePointer<Int>, rowHi: UnsafeMutablePointer<Int>
-    /// b · Hkv + kvh, and this head's keys and values.
-    @usableFromInline let kvHead: Int, kBase: UnsafePointer<Float>, vBase: UnsafePointer<Float>
+    /// b · Hkv + kvh, and this head's keys and values (elements of `d.storage`).
+    @usableFromInline let kvHead: Int, kBase: UnsafeRawPointer, vBase: UnsafeRawPointer
 
     @inlinable @inline(__always)
     init(_ d: ForwardDescriptor, item: Int, scratch: ForwardScratch) {
@@ -59,7 +59,7 @@ struct ForwardItem {
         rows = rowRange.count
         rowsPadded = (rows + 7) & ~7
         splitKeys = (split * d.splitLength)..<min(d.Nk, (split + 1) * d.splitLength)
-        let layout = ForwardScratchLayout(rows: rows, D: d.D, Dv: d.Dv, keyBlock: d.keyBlock)
+        let layout = ForwardScratchLayout(rows: rows, D: d.D, Dv: d.Dv, keyBlock: d.keyBlock, storage: d.storage)
         statRows = layout.statRows
         Qt = scratch.floats + layout.queries
         S = scratch.floats + layout.scores
@@ -69,11 +69,24 @@ struct ForwardItem {
         alpha = scratch.floats + layout.rescale
         l = scratch.floats + layout.rowSum
         localKeys = scratch.floats + layout.packedKeys
+        localValues = scratch.floats + layout.widenedValues
         rowLo = scratch.integers
         rowHi = scratch.integers + rowsPadded
         kvHead = b * d.Hkv + kvh
-        kBase = d.k + kvHead * d.Nk * d.D
-        vBase = d.v + kvHead * d.Nk * d.Dv
+        kBase = d.k + d.headOffset(batch: b, head: kvh, rowLength: d.D)
+        vBase = d.v + d.headOffset(batch: b, head: kvh, rowLength: d.Dv)
+    }
+
+    /// Key `j` of this head onwards, as elements of type `E`.
+    @inlinable @inline(__always)
+    func keys<E: KeyValueElement>(from j: Int, D: Int, _: E.Type) -> UnsafePointer<E> {
+        kBase.assumingMemoryBound(to: E.self) + j * D
+    }
+
+    /// Value `j` of this head onwards, as elements of type `E`.
+    @inlinable @inline(__always)
+    func values<E: KeyValueElement>(from j: Int, Dv: Int, _: E.Type) -> UnsafePointer<E> {
+        vBase.assumingMemoryBound(to: E.self) + j * Dv
     }
 
     /// The query head and query index of row `r` of the block.
@@ -123,7 +136,12 @@ func loadQueryRows(_ d: ForwardDescriptor, _ x: ForwardItem) -> Range<Int>? {
 func computeBlockScores<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, block t: Int, count n: Int, _: M.Type) {
     let (D, Bc) = (d.D, d.keyBlock)
     if d.packedKeys == nil && x.rowsPadded <= 8 {
-        dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.kBase + t * Bc * D, count: n, into: x.S, ldS: Bc, M.self)
+        let j0 = t * Bc
+        switch d.storage {
+        case .float32: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0, D: D, Float.self), count: n, into: x.S, ldS: Bc, M.self)
+        case .float16: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0, D: D, HalfBits.self), count: n, into: x.S, ldS: Bc, M.self)
+        case .bfloat16: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0, D: D, BFloat16Bits.self), count: n, into: x.S, ldS: Bc, M.self)
+        }
         return
     }
     let Kt = packedKeyBlock(d, x, block: t, count: n, M.self)
@@ -137,8 +155,31 @@ func packedKeyBlock<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, bl
     -> UnsafePointer<Float> {
     let (D, Bc) = (d.D, d.keyBlock)
     if let packed = d.packedKeys { return packed + (x.kvHead * d.keyBlocks + t) * D * Bc }
-    packKeysTransposed(x.kBase + t * Bc * D, D: D, count: n, panel: keyPanelWidth(M.self), into: x.localKeys)
+    let (j0, panel) = (t * Bc, keyPanelWidth(M.self))
+    switch d.storage {
+    case .float32: packKeysTransposed(x.keys(from: j0, D: D, Float.self), D: D, count: n, panel: panel, into: x.localKeys)
+    case .float16: packKeysTransposed(x.keys(from: j0, D: D, HalfBits.self), D: D, count: n, panel: panel, into: x.localKeys)
+    case .bfloat16: packKeysTransposed(x.keys(from: j0, D: D, BFloat16Bits.self), D: D, count: n, panel: panel, into: x.localKeys)
+    }
     return UnsafePointer(x.localKeys)
+}
+
+/// Packs key block `block` of `B·Hkv·keyBlocks` (key/value head `block / keyBlocks`, keys from
+/// `keyBlock · (block % keyBlocks)`) transposed into `destination`, widening 16-bit keys: what
+/// ``ForwardDescriptor/packedKeys`` holds when keys are packed once for the call.
+@inlinable @inline(__always)
+public func packKeyBlock<M: MultiplyAdd>(
+    _ d: UnsafePointer<ForwardDescriptor>, block: Int, into destination: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    let d = d.pointee
+    let (kvHead, t) = (block / d.keyBlocks, block % d.keyBlocks)
+    let j0 = t * d.keyBlock, n = min(d.keyBlock, d.Nk - j0), D = d.D, panel = keyPanelWidth(M.self)
+    let base = d.k + d.headOffset(batch: kvHead / d.Hkv, head: kvHead % d.Hkv, rowLength: D)
+    switch d.storage {
+    case .float32: packKeysTransposed(base.assumingMemoryBound(to: Float.self) + j0 * D, D: D, count: n, panel: panel, into: destination)
+    case .float16: packKeysTransposed(base.assumingMemoryBound(to: HalfBits.self) + j0 * D, D: D, count: n, panel: panel, into: destination)
+    case .bfloat16: packKeysTransposed(base.assumingMemoryBound(to: BFloat16Bits.self) + j0 * D, D: D, count: n, panel: panel, into: destination)
+    }
 }
 
 /// Hides the scores the masks hide (-inf) and sets m' = max(m, rowmax S) for every row.
@@ -197,23 +238,57 @@ func updateSoftmax<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, fir
 }
 
 /// O += P·V for the block's `n` keys: two rows at a time streaming whole value rows when there are
-/// few rows (decoding), else the register tiles of the target.
+/// few rows (decoding, reading 16-bit values as they are), else the register tiles of the target
+/// (on a block of values widened to Float first when they are stored in 16 bits).
 @inlinable @inline(__always)
 func accumulateValues<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, firstKey j0: Int, count n: Int, _: M.Type) {
-    let (Dv, Bc) = (d.Dv, d.keyBlock)
-    let P = UnsafePointer(x.S), Vb = x.vBase + j0 * Dv, O = x.O
+    let Dv = d.Dv
     if x.rowsPadded <= 8 && Dv % 64 == 0 {
-        for r0 in stride(from: 0, to: x.rows, by: 2) {
-            for c0 in stride(from: 0, to: Dv, by: Dv % 128 == 0 ? 128 : 64) {
-                if Dv % 128 == 0 {
-                    tile2x128(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
-                } else {
-                    tile2x64(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
-                }
-            }
+        switch d.storage {
+        case .float32: accumulateDecodeValues(d, x, x.values(from: j0, Dv: Dv, Float.self), count: n, M.self)
+        case .float16: accumulateDecodeValues(d, x, x.values(from: j0, Dv: Dv, HalfBits.self), count: n, M.self)
+        case .bfloat16: accumulateDecodeValues(d, x, x.values(from: j0, Dv: Dv, BFloat16Bits.self), count: n, M.self)
         }
         return
     }
+    let Vb: UnsafePointer<Float>
+    switch d.storage {
+    case .float32: Vb = x.values(from: j0, Dv: Dv, Float.self)
+    case .float16:
+        widenRows(x.values(from: j0, Dv: Dv, HalfBits.self), into: x.localValues, count: n * Dv, M.self)
+        Vb = UnsafePointer(x.localValues)
+    case .bfloat16:
+        widenRows(x.values(from: j0, Dv: Dv, BFloat16Bits.self), into: x.localValues, count: n * Dv, M.self)
+        Vb = UnsafePointer(x.localValues)
+    }
+    accumulateBlockValues(d, x, Vb, count: n, M.self)
+}
+
+/// O += P·V with few rows: whole value rows streamed in order, two query rows at a time.
+@inlinable @inline(__always)
+func accumulateDecodeValues<M: MultiplyAdd, E: KeyValueElement>(
+    _ d: ForwardDescriptor, _ x: ForwardItem, _ Vb: UnsafePointer<E>, count n: Int, _: M.Type
+) {
+    let (Dv, Bc) = (d.Dv, d.keyBlock)
+    let P = UnsafePointer(x.S), O = x.O
+    for r0 in stride(from: 0, to: x.rows, by: 2) {
+        for c0 in stride(from: 0, to: Dv, by: Dv % 128 == 0 ? 128 : 64) {
+            if Dv % 128 == 0 {
+                tile2x128(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+            } else {
+                tile2x64(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+            }
+        }
+    }
+}
+
+/// O += P·V for a block of Float values by the target's register tiles.
+@inlinable @inline(__always)
+func accumulateBlockValues<M: MultiplyAdd>(
+    _ d: ForwardDescriptor, _ x: ForwardItem, _ Vb: UnsafePointer<Float>, count n: Int, _: M.Type
+) {
+    let (Dv, Bc) = (d.Dv, d.keyBlock)
+    let P = UnsafePointer(x.S), O = x.O
     if M.registers == .narrow {
         accumulateProductNarrow(P, Bc, Vb, Dv, O, Dv, rows: x.rowsPadded, cols: Dv, k: n, M.self)
         return

@@ -63,8 +63,8 @@ func tile6x16Narrow<M: MultiplyAdd>(
 
 /// `C[2 × 32] = A[2 × k] · B[k × 32]`, or `+=` when `accumulate`.
 @inlinable @inline(__always)
-func tile2x32Narrow<M: MultiplyAdd>(
-    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+func tile2x32Narrow<M: MultiplyAdd, E: KeyValueElement>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, accumulate: Bool, _: M.Type
 ) {
     var c00 = SIMD8<Float>.zero, c01 = c00, c02 = c00, c03 = c00
@@ -76,7 +76,7 @@ func tile2x32Narrow<M: MultiplyAdd>(
     let a0 = a, a1 = a + lda
     var bp = b
     for p in 0..<k {
-        let b0 = load8(bp), b1 = load8(bp + 8), b2 = load8(bp + 16), b3 = load8(bp + 24)
+        let b0 = E.load8(bp, M.self), b1 = E.load8(bp + 8, M.self), b2 = E.load8(bp + 16, M.self), b3 = E.load8(bp + 24, M.self)
         bp += ldb
         let x0 = SIMD8<Float>(repeating: a0[p])
         c00 = M.multiplyAdd(x0, b0, c00); c01 = M.multiplyAdd(x0, b1, c01)

@@ -11,6 +11,9 @@ public protocol MultiplyAdd: SendableMetatype {
     static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float>
     /// The register tiles the micro-kernels use on this target.
     static var registers: RegisterShape { get }
+    /// Whether the target converts half precision to Float in hardware (F16C, AVX-512, NEON); if
+    /// not, the kernels widen it with integer arithmetic.
+    static var convertsHalfPrecision: Bool { get }
 }
 
 /// The register file a micro-kernel is shaped for.
@@ -35,6 +38,8 @@ extension FusedArithmetic {
     public static func multiplyAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
         c.addingProduct(a, b)
     }
+    /// Every FMA target converts half precision in hardware (F16C came before FMA on x86).
+    @inlinable public static var convertsHalfPrecision: Bool { true }
 }
 
 /// Fused multiply-add, wide tiles: for AVX-512 and arm64.
@@ -58,4 +63,5 @@ public enum SeparateMultiplyAdd: MultiplyAdd {
         a * b + c
     }
     @inlinable public static var registers: RegisterShape { .wide }
+    @inlinable public static var convertsHalfPrecision: Bool { false }
 }

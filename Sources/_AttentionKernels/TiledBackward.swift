@@ -164,8 +164,8 @@ public func backwardKeyItem<M: MultiplyAdd>(
     let Pt = take(Bc * rowsMax), dSt = take(Bc * rowsMax), dKacc = take(Bc * D), dVacc = take(Bc * Dv)
     let Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax), dQt = take(rowsMax * D)
     let kvHead = b * d.Hkv + kvh
-    packKeysTransposed(d.k + (kvHead * d.Nk + j0) * D, D: D, count: n, panel: 32, into: Kt)
-    packKeysTransposed(d.v + (kvHead * d.Nk + j0) * Dv, D: Dv, count: n, panel: 32, into: Vt)
+    packKeysTransposed(d.floatKeys + (kvHead * d.Nk + j0) * D, D: D, count: n, panel: 32, into: Kt)
+    packKeysTransposed(d.floatValues + (kvHead * d.Nk + j0) * Dv, D: Dv, count: n, panel: 32, into: Vt)
     dKacc.update(repeating: 0, count: Bc * D)
     dVacc.update(repeating: 0, count: Bc * Dv)
     for g in 0..<G {
@@ -202,7 +202,7 @@ public func backwardKeyItem<M: MultiplyAdd>(
             accumulateProduct(Pt, rowsMax, dOt, Dv, dVacc, Dv, rows: keyRows, cols: Dv, k: rowsPadded, M.self)
             accumulateProduct(dSt, rowsMax, Qraw, D, dKacc, D, rows: keyRows, cols: D, k: rowsPadded, M.self)
             dQt.update(repeating: 0, count: rowsPadded * D)
-            accumulateProduct(dS, Bc, d.k + (kvHead * d.Nk + j0) * D, D, dQt, D, rows: rowsPadded, cols: D, k: n, M.self)
+            accumulateProduct(dS, Bc, d.floatKeys + (kvHead * d.Nk + j0) * D, D, dQt, D, rows: rowsPadded, cols: D, k: n, M.self)
             let scale16 = SIMD16<Float>(repeating: bd.scale)
             for r in 0..<rowRange.count {
                 let destination = dQBuffer + ((b * d.Hq + h) * d.Nq + rowRange.lowerBound + r) * D, source = dQt + r * D

@@ -26,15 +26,15 @@ public final class ForwardScratch: @unchecked Sendable {
 /// and with rows `Bc` floats apart (512 bytes) those lines all fall in a few L1 sets and evict one
 /// another; a panel's rows are consecutive.
 @inlinable @inline(__always)
-public func packKeysTransposed(
-    _ k: UnsafePointer<Float>, D: Int, count n: Int, panel: Int, into kt: UnsafeMutablePointer<Float>
+public func packKeysTransposed<E: KeyValueElement>(
+    _ k: UnsafePointer<E>, D: Int, count n: Int, panel: Int, into kt: UnsafeMutablePointer<Float>
 ) {
     for p in 0..<((n + panel - 1) / panel) {
         let first = p * panel, width = min(panel, n - first)
         let destination = kt + first * D
         for c in 0..<D {
             let row = destination + c * panel
-            for jj in 0..<width { row[jj] = k[(first + jj) * D + c] }
+            for jj in 0..<width { row[jj] = k[(first + jj) * D + c].floatValue }
             for jj in width..<panel { row[jj] = 0 }
         }
     }

@@ -124,6 +124,21 @@ struct AttentionProblem<Scalar: AttentionScalar>: Sendable {
     }
 }
 
+extension AttentionProblem {
+    /// A problem whose parts were validated elsewhere (attention over a KV cache, whose keys and
+    /// values are read from the cache's storage: `key` and `value` may then be empty).
+    init(shape: AttentionShape, query: [Scalar], key: [Scalar], value: [Scalar], mask: ResolvedMask,
+         bias: Broadcast<Scalar>?, scale: Double) {
+        self.shape = shape
+        self.query = query
+        self.key = key
+        self.value = value
+        self.mask = mask
+        self.bias = bias
+        self.scale = scale
+    }
+}
+
 /// The multi-index of the element at `flat` in a row-major tensor of `shape`.
 func unflatten(_ flat: Int, shape: [Int]) -> [Int] {
     var rest = flat

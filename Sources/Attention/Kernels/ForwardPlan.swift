@@ -45,7 +45,9 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The plan for a problem of `shape`.
-    init(shape s: AttentionShape, wantsWeights: Bool, threads: Int, instructionSet: KernelInstructionSet) {
+    /// - Parameter storage: how keys and values are stored (16-bit values need a block widened in scratch).
+    init(shape s: AttentionShape, wantsWeights: Bool, threads: Int, instructionSet: KernelInstructionSet,
+         storage: KeyValueStorage = .float32) {
         let Br = Self.rowBlock, Bc = Self.keyBlock(headDimension: s.D, instructionSet: instructionSet)
         let grouped = s.Nq < Br / 2 && s.groupSize > 1
         let rowBlocks = ForwardDescriptor.rowBlocksPerGroup(queries: s.Nq, groupSize: s.groupSize, rowBlock: Br,
@@ -69,7 +71,7 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
         self.keysPackedOnce = rowBlocks >= 2
         self.workItems = unsplit * splits
         self.threads = max(1, min(threads, workItems))
-        self.scratchFloatsPerThread = ForwardScratchLayout(rows: Br, D: s.D, Dv: s.Dv, keyBlock: Bc).floats
+        self.scratchFloatsPerThread = ForwardScratchLayout(rows: Br, D: s.D, Dv: s.Dv, keyBlock: Bc, storage: storage).floats
     }
 
     /// Sets the descriptor's tiling fields to this plan.

@@ -4,8 +4,32 @@ import _AttentionKernels
 /// Runs the tiled kernel for a validated Float problem: runs its ``ForwardPlan`` (tiles, key splits,
 /// packing), keeps every buffer alive while the workers run, and merges split results.
 enum TiledAttention {
+    /// Where the kernel reads keys and values: the problem's own Float arrays, or a KV cache's storage
+    /// (16-bit elements, heads `rowsPerHead` rows apart, per batch element a first row). The pointers
+    /// must stay valid for the call.
+    struct KeyValueSource {
+        var keys: UnsafeRawPointer, values: UnsafeRawPointer
+        var storage: KeyValueStorage
+        var rowsPerHead: Int
+        var rowOffsets: [Int]? = nil
+    }
+
     static func forward(
         _ p: AttentionProblem<Float>, outputs: AttentionOutputs, isa: KernelInstructionSet, threads: Int
+    ) -> AttentionResult<Float> {
+        p.key.withUnsafeBufferPointer { k in
+            p.value.withUnsafeBufferPointer { v in
+                // Validated shapes have no empty extent, so the arrays have storage.
+                let source = KeyValueSource(keys: UnsafeRawPointer(k.baseAddress!), values: UnsafeRawPointer(v.baseAddress!),
+                                            storage: .float32, rowsPerHead: p.shape.Nk)
+                return forward(p, source: source, outputs: outputs, isa: isa, threads: threads)
+            }
+        }
+    }
+
+    static func forward(
+        _ p: AttentionProblem<Float>, source: KeyValueSource, outputs: AttentionOutputs, isa: KernelInstructionSet,
+        threads: Int
     ) -> AttentionResult<Float> {
         let s = p.shape
         let kernels = isa.kernels
@@ -16,17 +40,23 @@ enum TiledAttention {
         var output = uninitialized(s.B * s.Hq * s.Nq * s.Dv)
         var lse = outputs.contains(.logSumExp) ? uninitialized(s.B * s.Hq * s.Nq) : []
         var weights = outputs.contains(.weights) ? uninitialized(s.B * s.Hq * s.Nq * s.Nk) : []
-        let plan = ForwardPlan(shape: s, wantsWeights: outputs.contains(.weights), threads: threads, instructionSet: isa)
+        let plan = ForwardPlan(shape: s, wantsWeights: outputs.contains(.weights), threads: threads, instructionSet: isa,
+                               storage: source.storage)
+        let rowOffsets = source.rowOffsets ?? [], shifts = p.mask.diagonalShifts ?? []
 
         p.query.withUnsafeBufferPointer { q in
-        p.key.withUnsafeBufferPointer { k in
-        p.value.withUnsafeBufferPointer { v in
+        rowOffsets.withUnsafeBufferPointer { rowOffsets in
+        shifts.withUnsafeBufferPointer { shifts in
         output.withUnsafeMutableBufferPointer { o in
         lse.withUnsafeMutableBufferPointer { lse in
         weights.withUnsafeMutableBufferPointer { w in
         withMaskPointers(p) { keyLengths, booleans, bias in
-            guard let q = q.baseAddress, let k = k.baseAddress, let v = v.baseAddress, let o = o.baseAddress else { return }
-            var d = descriptor(p, q: q, k: k, v: v, o: o, keyLengths: keyLengths, booleans: booleans)
+            guard let q = q.baseAddress, let o = o.baseAddress else { return }
+            var d = descriptor(p, q: q, k: source.keys, v: source.values, o: o, keyLengths: keyLengths, booleans: booleans)
+            d.storage = source.storage
+            d.keyRowsPerHead = source.rowsPerHead
+            d.keyRowOffsets = source.rowOffsets == nil ? nil : rowOffsets.baseAddress
+            d.diagonalShifts = p.mask.diagonalShifts == nil ? nil : shifts.baseAddress
             // An empty array may still have a base address (shared empty storage): never hand it out.
             d.lse = lse.isEmpty ? nil : lse.baseAddress
             d.weights = w.isEmpty ? nil : w.baseAddress
@@ -43,11 +73,11 @@ enum TiledAttention {
             partialOutput.withUnsafeMutableBufferPointer { partialOutput in
             partialLSE.withUnsafeMutableBufferPointer { partialLSE in
                 if prepack, let packedBase = packed.baseAddress {
-                    let (Bc, blocks) = (d.keyBlock, d.keyBlocks)
-                    parallelFor(s.B * s.Hkv * blocks, threads: threads) { item, _ in
-                        let (head, t) = (item / blocks, item % blocks)
-                        kernels.packKeys(k + (head * s.Nk + t * Bc) * s.D, s.D, min(Bc, s.Nk - t * Bc),
-                                         packedBase + item * s.D * Bc)
+                    let blockFloats = d.D * d.keyBlock
+                    withUnsafePointer(to: d) { descriptor in
+                        parallelFor(s.B * s.Hkv * d.keyBlocks, threads: threads) { block, _ in
+                            kernels.packKeys(descriptor, block, packedBase + block * blockFloats)
+                        }
                     }
                     d.packedKeys = UnsafePointer(packedBase)
                 }
@@ -87,12 +117,13 @@ enum TiledAttention {
 
     /// The descriptor fields every pass shares: extents, scale, the structural mask and boolean masks.
     static func descriptor(
-        _ p: AttentionProblem<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        _ p: AttentionProblem<Float>, q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer,
         o: UnsafeMutablePointer<Float>, keyLengths: UnsafePointer<Int>?, booleans: UnsafeBufferPointer<BroadcastView<Bool>>
     ) -> ForwardDescriptor {
         let s = p.shape
         var d = ForwardDescriptor(q: q, k: k, v: v, o: o)
         (d.B, d.Hq, d.Hkv, d.Nq, d.Nk, d.D, d.Dv) = (s.B, s.Hq, s.Hkv, s.Nq, s.Nk, s.D, s.Dv)
+        d.keyRowsPerHead = s.Nk
         d.scaleLog2 = Float(p.scale * 1.442_695_040_888_963_4)
         d.lowerOffset = p.mask.lowerOffset ?? -ForwardDescriptor.unbounded
         d.upperOffset = p.mask.upperOffset ?? ForwardDescriptor.unbounded

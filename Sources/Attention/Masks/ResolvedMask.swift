@@ -10,10 +10,15 @@ struct ResolvedMask: Sendable {
     let keyLengths: [Int]?
     let booleans: [Broadcast<Bool>]
     let keyLength: Int
+    /// Per batch element, added to both offsets: over a KV cache whose batch elements hold different
+    /// numbers of keys, each one's bottom-right diagonal ends at its own last key. nil: all 0.
+    let diagonalShifts: [Int]?
 
+    /// - Parameter diagonalShifts: per batch element, where its bottom-right diagonal sits relative
+    ///   to the common one (`keys held - keyLength`, never positive); only for a KV cache.
     init(
         _ mask: AttentionMask, batchSize: Int, heads: Int, queryLength: Int, keyLength: Int,
-        weightsShape: [Int]
+        weightsShape: [Int], diagonalShifts: [Int]? = nil
     ) throws {
         var lower: Int? = nil
         var upper: Int? = nil
@@ -57,14 +62,16 @@ struct ResolvedMask: Sendable {
         self.keyLengths = lengths
         self.booleans = booleans
         self.keyLength = keyLength
+        self.diagonalShifts = diagonalShifts
     }
 
     /// The contiguous range of keys that the structural components (causal, window, key lengths)
     /// leave visible to query `i` of batch element `b`; boolean masks may hide more inside it.
     func keyRange(batch b: Int, query i: Int) -> Range<Int> {
-        let start = Swift.max(0, lowerOffset.map { i + $0 } ?? 0)
+        let shift = diagonalShifts?[b] ?? 0
+        let start = Swift.max(0, lowerOffset.map { i + $0 + shift } ?? 0)
         var end = keyLengths?[b] ?? keyLength
-        if let upperOffset { end = Swift.min(end, i + upperOffset + 1) }
+        if let upperOffset { end = Swift.min(end, i + upperOffset + shift + 1) }
         return start < end ? start..<end : 0..<0
     }
 
