@@ -70,10 +70,28 @@ def torch_median(b, hq, hkv, nq, nk, d, causal, repeat):
     return sorted(times)[len(times) // 2]
 
 
-def ours(binary, b, hq, hkv, nq, nk, d, causal, repeat, threads, backward=False, implementation="automatic"):
+def torch_decode_median(hq, hkv, nk, d, dtype, repeat):
+    """One decoding step: one query per head against nk cached keys and values of `dtype`."""
+    q = torch.randn(1, hq, 1, d).to(dtype)
+    k = torch.randn(1, hkv, nk, d).to(dtype)
+    v = torch.randn(1, hkv, nk, d).to(dtype)
+    with torch.no_grad():
+        F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def ours(binary, b, hq, hkv, nq, nk, d, causal, repeat, threads, backward=False, implementation="automatic",
+         kv_dtype=None):
     command = [str(binary), "bench", "--batch", str(b), "--heads", str(hq), "--kv-heads", str(hkv),
                "--seq", str(nk), "--query-len", str(nq), "--dim", str(d), "--repeat", str(repeat),
                "--threads", str(threads), "--implementation", implementation, "--json"] + (["--causal"] if causal else []) + (["--backward"] if backward else [])
+    if kv_dtype:
+        command += ["--kv-dtype", kv_dtype]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
@@ -87,6 +105,9 @@ def main():
                         help="our kernel: automatic (the best this CPU runs), avx512, avx2 or portable")
     parser.add_argument("--backward", action="store_true",
                         help="also compare forward + backward against PyTorch autograd (B=1, H=8, D=64, N=2048)")
+    parser.add_argument("--decode", action="store_true",
+                        help="also compare decoding (32 query heads over 8 KV heads, D=128) with our KV cache in "
+                             "float32 and float16 against PyTorch SDPA on float32 and on float16 tensors")
     parser.add_argument("--embeddings", action="store_true",
                         help="also compare all-MiniLM-L6-v2 sentence embeddings with sentence-transformers "
                              "(needs `attention model fetch` and pip install sentence-transformers)")
@@ -129,8 +150,33 @@ def main():
                        for _ in range(args.rounds))
             print(f"forward + backward, B=1 H=8 N=2048 D=64{' causal' if causal else ''}: PyTorch {theirs * 1e3:.1f} ms,"
                   f" ours {mine * 1e3:.1f} ms, ratio {theirs / mine:.2f}")
+    if args.decode:
+        compare_decode(binary, args)
     if args.embeddings:
         compare_embeddings(binary, args)
+
+
+def compare_decode(binary, args):
+    """Decoding is memory-bound: GB/s of keys and values read, against the read bandwidth our bench probes."""
+    print(f"\ndecoding, 32 query heads over 8 KV heads, D=128, one query; GB/s = bytes of K and V read per second")
+    header = f"{'Nk':>6} {'cache':>8} | {'PyTorch f32 ms':>14} {'PyTorch f16 ms':>14} | {'ours ms':>8} {'GB/s':>6} {'% bw':>5} | {'vs f32':>6} {'vs f16':>6}"
+    print(header)
+    print("-" * len(header))
+    for nk in (8192, 65536):
+        for storage, dtype in (("float32", torch.float32), ("float16", torch.float16)):
+            f32, f16, mine, share, rate = [], [], [], [], []
+            for _ in range(args.rounds):
+                f32.append(torch_decode_median(32, 8, nk, 128, torch.float32, args.repeat))
+                f16.append(torch_decode_median(32, 8, nk, 128, torch.float16, args.repeat))
+                result = ours(binary, 1, 32, 8, 1, nk, 128, False, args.repeat, args.threads,
+                              implementation=args.implementation, kv_dtype=storage)
+                mine.append(result["medianSeconds"])
+                rate.append(result["gigabytesPerSecond"])
+                share.append(result["percentOfBandwidth"])
+            m = min(mine)
+            print(f"{nk:>6} {storage:>8} | {min(f32) * 1e3:>14.2f} {min(f16) * 1e3:>14.2f} | {m * 1e3:>8.2f} {max(rate):>6.1f}"
+                  f" {max(share):>5.1f} | {min(f32) / m:>6.2f} {min(f16) / m:>6.2f}")
+            sys.stdout.flush()
 
 
 def compare_embeddings(binary, args, batch=32):

@@ -14,11 +14,19 @@ struct Bench: ParsableCommand {
             the baseline), measured by a probe in the same run, and the peak
             resident memory of the process. Build in release for meaningful numbers.
 
+            With --kv-dtype the keys and values sit in a KV cache of that storage type
+            (float32, float16 or bfloat16) and the queries attend to it, as in decoding.
+            With few queries (--query-len up to 16) the speed that matters is memory's: the
+            bench also reports the gigabytes of keys and values read per second and their
+            share of the read bandwidth a probe measures in the same run.
+
             Examples:
               swift run -c release attention bench --heads 8 --seq 2048 --dim 64
               swift run -c release attention bench --heads 8 --seq 4096 --dim 64 --causal --json
               swift run -c release attention bench --heads 32 --kv-heads 8 --seq 32768 \\
                   --query-len 1 --dim 128
+              swift run -c release attention bench --heads 32 --kv-heads 8 --seq 65536 \\
+                  --query-len 1 --dim 128 --kv-dtype float16
               swift run -c release attention bench --embed-batch 32     # sentences/s of the real model
             """
     )
@@ -29,6 +37,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Key length Nk.") var seq = 1024
     @Option(help: "Query length Nq (default: --seq).") var queryLen: Int?
     @Option(help: "Head dimension D (and Dv).") var dim = 64
+    @Option(help: "Keep keys and values in a KV cache of this storage type: float32, float16 or bfloat16.")
+    var kvDtype: KVCache.Storage?
     @Flag(help: "Bottom-right aligned causal mask.") var causal = false
     @Option(name: .customLong("repeat"), help: "Timed repetitions (the median is reported).") var repetitions = 5
     @Option(help: "Worker threads (default: every active processor).") var threads: Int?
@@ -60,11 +70,20 @@ struct Bench: ParsableCommand {
         let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount)
 
         let dO = backward ? try Tensor<Float>.randomNormal(shape: [batch, heads, nq, dim], using: &generator) : q
+        var cache: KVCache? = nil
+        if let kvDtype {
+            guard !backward else { throw ValidationError("--kv-dtype times the forward pass over a KV cache; it does not combine with --backward") }
+            var filled = try KVCache(batchSize: batch, keyValueHeads: hkv, headDimension: dim, capacity: seq, storage: kvDtype)
+            try filled.append(key: k, value: v)
+            cache = filled
+        }
         var path = ""
         var times: [Double] = []
         for trial in 0...repetitions {   // trial 0 warms up
             let start = DispatchTime.now().uptimeNanoseconds
-            if backward {
+            if let cache {
+                path = try scaledDotProductAttention(query: q, cache: cache, mask: mask, options: options).path.description
+            } else if backward {
                 // What training runs: the forward (keeping its log-sum-exp), then the backward from it.
                 let forward = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, returning: .logSumExp, options: options)
                 path = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask,
@@ -85,6 +104,12 @@ struct Bench: ParsableCommand {
         let instructionSet: KernelInstructionSet
         if case .tiled(let isa) = try implementation.parsed() { instructionSet = isa } else { instructionSet = .best }
         let peak = measureMultiplyAddPeak(threads: threadCount, instructionSet: instructionSet)
+        // Decoding: bytes of K and V read per second against the memory's read bandwidth.
+        let decoding = nq <= 16 && !backward
+        let storage = kvDtype ?? .float32
+        let kvBytes = Double(batch * hkv * seq * 2 * dim * storage.bytesPerElement)
+        let gigabytesPerSecond = kvBytes / median / 1e9
+        let bandwidth = decoding ? measureReadBandwidth(threads: threadCount, instructionSet: instructionSet) : 0
         let rss = peakResidentBytes()
 
         if json {
@@ -94,6 +119,11 @@ struct Bench: ParsableCommand {
                 ("medianSeconds", "\(median)"), ("gflops", "\(gflops)"), ("instructionSet", "\"\(instructionSet.rawValue)\""),
                 ("peakGflops", "\(peak)"),
                 ("percentOfPeak", "\(100 * gflops / peak)"), ("peakResidentBytes", "\(rss)"),
+                ("kvDtype", "\"\(storage.rawValue)\""),
+            ] + (decoding ? [
+                ("gigabytesPerSecond", "\(gigabytesPerSecond)"), ("bandwidthGigabytesPerSecond", "\(bandwidth)"),
+                ("percentOfBandwidth", "\(100 * gigabytesPerSecond / bandwidth)"),
+            ] : []) + [
                 ("path", "\"\(path.replacingOccurrences(of: "\"", with: "'"))\""),
             ]
             print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
@@ -102,7 +132,10 @@ struct Bench: ParsableCommand {
             print("path       \(path)")
             print("median     \(Format.number(median * 1e3, 3)) ms over \(repetitions) runs")
             print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of the \(instructionSet.rawValue) peak \(Format.number(peak, 1)) GFLOP/s measured now (\(threadCount) threads)")
-            print("memory     peak resident \(Format.number(Double(rss) / 1_048_576, 1)) MiB (inputs and output: \(Format.number(Double(4 * (q.count + k.count + v.count + q.count)) / 1_048_576, 1)) MiB)")
+            if decoding {
+                print("memory     \(Format.number(gigabytesPerSecond, 1)) GB/s of \(storage.rawValue) keys and values read = \(Format.number(100 * gigabytesPerSecond / bandwidth, 1))% of the read bandwidth \(Format.number(bandwidth, 1)) GB/s measured now (\(threadCount) threads)")
+            }
+            print("resident   peak \(Format.number(Double(rss) / 1_048_576, 1)) MiB (inputs and output: \(Format.number(Double(4 * (q.count + k.count + v.count + q.count)) / 1_048_576, 1)) MiB)")
         }
     }
 

@@ -29,3 +29,8 @@ struct ImplementationOption: ParsableArguments {
         }
     }
 }
+
+/// `--kv-dtype float32|float16|bfloat16`.
+extension KVCache.Storage: ExpressibleByArgument {
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}

@@ -87,3 +87,35 @@ public func tile2x64<M: MultiplyAdd, E: KeyValueElement>(
     store(c02, c + 32); store(c12, c + ldc + 32)
     store(c03, c + 48); store(c13, c + ldc + 48)
 }
+
+/// `C[4 × 16] += A[4 × k] · B[k × 16]` on narrow registers (eight accumulators): for decoding, where
+/// the four rows are query heads sharing a key/value head, so each piece of a value row is loaded and
+/// widened once for all of them.
+@inlinable @inline(__always)
+public func tile4x16Decode<M: MultiplyAdd, E: KeyValueElement>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+) {
+    var c00 = load8(c), c01 = load8(c + 8)
+    var c10 = load8(c + ldc), c11 = load8(c + ldc + 8)
+    var c20 = load8(c + 2 * ldc), c21 = load8(c + 2 * ldc + 8)
+    var c30 = load8(c + 3 * ldc), c31 = load8(c + 3 * ldc + 8)
+    let a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda
+    var bp = b
+    for p in 0..<k {
+        let b0 = E.load8(bp, M.self), b1 = E.load8(bp + 8, M.self)
+        bp += ldb
+        let x0 = SIMD8<Float>(repeating: a0[p])
+        c00 = M.multiplyAdd(x0, b0, c00); c01 = M.multiplyAdd(x0, b1, c01)
+        let x1 = SIMD8<Float>(repeating: a1[p])
+        c10 = M.multiplyAdd(x1, b0, c10); c11 = M.multiplyAdd(x1, b1, c11)
+        let x2 = SIMD8<Float>(repeating: a2[p])
+        c20 = M.multiplyAdd(x2, b0, c20); c21 = M.multiplyAdd(x2, b1, c21)
+        let x3 = SIMD8<Float>(repeating: a3[p])
+        c30 = M.multiplyAdd(x3, b0, c30); c31 = M.multiplyAdd(x3, b1, c31)
+    }
+    store8(c00, c); store8(c01, c + 8)
+    store8(c10, c + ldc); store8(c11, c + ldc + 8)
+    store8(c20, c + 2 * ldc); store8(c21, c + 2 * ldc + 8)
+    store8(c30, c + 3 * ldc); store8(c31, c + 3 * ldc + 8)
+}

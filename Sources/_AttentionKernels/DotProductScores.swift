@@ -39,19 +39,31 @@ public func dotProductScores<M: MultiplyAdd, E: KeyValueElement>(
                 c += 1
             }
             let s = S + r0 * ldS + j
-            s[0] = horizontalSum(a00) + t00
-            s[ldS] = horizontalSum(a10) + t10
-            s[2 * ldS] = horizontalSum(a20) + t20
-            s[3 * ldS] = horizontalSum(a30) + t30
+            let first = sums(a00, a10, a20, a30), second = sums(a01, a11, a21, a31)
+            s[0] = first[0] + t00
+            s[ldS] = first[1] + t10
+            s[2 * ldS] = first[2] + t20
+            s[3 * ldS] = first[3] + t30
             if pair {
-                s[1] = horizontalSum(a01) + t01
-                s[ldS + 1] = horizontalSum(a11) + t11
-                s[2 * ldS + 1] = horizontalSum(a21) + t21
-                s[3 * ldS + 1] = horizontalSum(a31) + t31
+                s[1] = second[0] + t01
+                s[ldS + 1] = second[1] + t11
+                s[2 * ldS + 1] = second[2] + t21
+                s[3 * ldS + 1] = second[3] + t31
             }
             j += 2
         }
     }
+}
+
+/// The lane sums of four vectors at once, sharing the shuffles of one reduction tree (about a third
+/// of the instructions of four separate horizontal sums).
+@inlinable @inline(__always)
+func sums(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD4<Float> {
+    let ab = SIMD8(lowHalf: a.lowHalf, highHalf: b.lowHalf) + SIMD8(lowHalf: a.highHalf, highHalf: b.highHalf)
+    let cd = SIMD8(lowHalf: c.lowHalf, highHalf: d.lowHalf) + SIMD8(lowHalf: c.highHalf, highHalf: d.highHalf)
+    // ab = [a folded to 4 | b folded to 4]; pairwise sums of ab and cd, then once more.
+    let pairs = SIMD8(lowHalf: ab.evenHalf, highHalf: cd.evenHalf) + SIMD8(lowHalf: ab.oddHalf, highHalf: cd.oddHalf)
+    return pairs.evenHalf + pairs.oddHalf
 }
 
 /// ``dotProductScores(_:rows:D:keys:count:into:ldS:_:)`` with eight-lane vectors: eight accumulators
@@ -104,4 +116,10 @@ func dotProductScoresNarrow<M: MultiplyAdd, E: KeyValueElement>(
             j += 2
         }
     }
+}
+
+/// ``sums(_:_:_:_:)-(SIMD8<Float>,_,_,_)`` for sixteen-lane vectors: each folded to eight lanes first.
+@inlinable @inline(__always)
+func sums(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) -> SIMD4<Float> {
+    sums(a.lowHalf + a.highHalf, b.lowHalf + b.highHalf, c.lowHalf + c.highHalf, d.lowHalf + d.highHalf)
 }

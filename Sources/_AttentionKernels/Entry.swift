@@ -28,6 +28,8 @@ public struct KernelEntryPoints: Sendable {
     public let probe: @Sendable (_ iterations: Int, _ seed: Float) -> Float
     /// Flops of one iteration of `probe`.
     public let probeFlopsPerIteration: Int
+    /// The read-bandwidth loop (see ``streamingSum(_:count:_:)``).
+    public let readProbe: @Sendable (_ values: UnsafePointer<Float>, _ count: Int) -> Float
 
     /// The table with every kernel specialized for `M` and inlined into the calling module.
     @inlinable @inline(__always)
@@ -40,7 +42,8 @@ public struct KernelEntryPoints: Sendable {
             multiply: { multiplyRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, n: $5, k: $6, scratch: $7, M.self) },
             gelu: { geluInPlace($0, count: $1, M.self) },
             probe: { multiplyAddProbe(iterations: $0, seed: $1, M.self) },
-            probeFlopsPerIteration: multiplyAddProbeFlops(M.self))
+            probeFlopsPerIteration: multiplyAddProbeFlops(M.self),
+            readProbe: { streamingSum($0, count: $1, M.self) })
     }
 
     @inlinable
@@ -54,7 +57,8 @@ public struct KernelEntryPoints: Sendable {
                                        Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         probe: @escaping @Sendable (Int, Float) -> Float,
-        probeFlopsPerIteration: Int
+        probeFlopsPerIteration: Int,
+        readProbe: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float
     ) {
         self.forward = forward
         self.packKeys = packKeys
@@ -64,6 +68,7 @@ public struct KernelEntryPoints: Sendable {
         self.gelu = gelu
         self.probe = probe
         self.probeFlopsPerIteration = probeFlopsPerIteration
+        self.readProbe = readProbe
     }
 }
 

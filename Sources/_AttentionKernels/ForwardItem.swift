@@ -271,6 +271,16 @@ func accumulateDecodeValues<M: MultiplyAdd, E: KeyValueElement>(
 ) {
     let (Dv, Bc) = (d.Dv, d.keyBlock)
     let P = UnsafePointer(x.S), O = x.O
+    if M.registers == .narrow {
+        // Four rows at a time: each 16-column piece of a value row is loaded (and widened) once for
+        // all four (a group of grouped-query heads), where pairs of rows would load it twice.
+        for r0 in stride(from: 0, to: x.rows, by: 4) {
+            for c0 in stride(from: 0, to: Dv, by: 16) {
+                tile4x16Decode(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+            }
+        }
+        return
+    }
     for r0 in stride(from: 0, to: x.rows, by: 2) {
         for c0 in stride(from: 0, to: Dv, by: Dv % 128 == 0 ? 128 : 64) {
             if Dv % 128 == 0 {

@@ -40,3 +40,19 @@ func narrowMultiplyAddProbe<M: MultiplyAdd>(iterations: Int, seed: Float, _: M.T
     }
     return horizontalSum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)))
 }
+
+/// The sum of `count` floats (a multiple of 32) read in order with four independent chains, so
+/// that the loads, not the adds, limit it: timing it over a buffer far larger than the caches
+/// measures the memory's read bandwidth for one thread.
+@inlinable @inline(__always)
+public func streamingSum<M: MultiplyAdd>(_ p: UnsafePointer<Float>, count: Int, _: M.Type) -> Float {
+    var s0 = SIMD8<Float>.zero, s1 = s0, s2 = s0, s3 = s0
+    var q = p
+    let end = p + (count & ~31)
+    while q < end {
+        s0 += Float.load8(q, M.self); s1 += Float.load8(q + 8, M.self)
+        s2 += Float.load8(q + 16, M.self); s3 += Float.load8(q + 24, M.self)
+        q += 32
+    }
+    return ((s0 + s1) + (s2 + s3)).sum()
+}

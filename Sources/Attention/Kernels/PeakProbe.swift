@@ -37,3 +37,37 @@ public func measureMultiplyAddPeak(
     }
     return best
 }
+
+/// The machine's memory read bandwidth in GB/s (10⁹ bytes per second), measured now: `threads`
+/// threads each sum their share of a buffer of `bytes` (default 512 MiB, far beyond any cache) with
+/// vector loads, six times; the best round counts.
+///
+/// Decoding reads every cached key and value once per step and does little arithmetic on each, so
+/// its speed is bounded by this, not by the multiply-add peak: `attention bench` reports decoding's
+/// bytes per second as a share of it.
+public func measureReadBandwidth(
+    threads: Int, instructionSet: KernelInstructionSet = .best, bytes: Int = 512 << 20
+) -> Double {
+    let kernels = (instructionSet.isSupported ? instructionSet : .portable).kernels
+    let workers = max(1, threads)
+    let count = max(32 * workers, bytes / 4) & ~31
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    defer { buffer.deallocate() }
+    let chunk = (count / workers) & ~31
+    // Each thread touches its own share first, so its pages are faulted in (and placed) before timing.
+    parallelFor(workers, threads: workers) { worker, _ in
+        let start = worker * chunk, end = worker == workers - 1 ? count : start + chunk
+        (buffer + start).initialize(repeating: Float(worker & 7), count: end - start)
+    }
+    var best = 0.0
+    for _ in 0..<6 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        parallelFor(workers, threads: workers) { worker, _ in
+            let first = worker * chunk, length = worker == workers - 1 ? (count - first) & ~31 : chunk
+            _ = kernels.readProbe(buffer + first, length)
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        best = max(best, Double(count * 4) / elapsed / 1e9)
+    }
+    return best
+}
