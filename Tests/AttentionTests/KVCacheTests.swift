@@ -350,6 +350,23 @@ struct KVCacheTests {
         #expect(throws: AttentionError.self) { try KVCache(keyValueHeads: 1 << 30, headDimension: 1 << 30, capacity: 1 << 30) }
     }
 
+    @Test("The README's decode loop runs as printed")
+    func readmeDecodeLoop() throws {
+        var cache = try KVCache(keyValueHeads: 8, headDimension: 128, capacity: 4096, storage: .float16)
+        let prompt = try Tensor<Float>.randomNormal(shape: [1, 8, 20, 128], seed: 1)
+        try cache.append(key: prompt, value: prompt)
+        let queries = try Tensor<Float>.randomNormal(shape: [1, 32, 20, 128], seed: 2)
+        var out = try scaledDotProductAttention(query: queries, cache: cache, mask: .causal)
+        for step in 0..<100 {
+            let kv = try Tensor<Float>.randomNormal(shape: [1, 8, 1, 128], seed: UInt64(3 + step))
+            try cache.append(key: kv, value: kv)
+            out = try scaledDotProductAttention(query: try Tensor<Float>.randomNormal(shape: [1, 32, 1, 128], seed: 9), cache: cache)
+        }
+        #expect(cache.count == 120)
+        #expect(out.output.shape == [1, 32, 1, 128])
+        #expect(cache.allocatedBytes == 2 * 8 * 4096 * 128 * 2)
+    }
+
     @Test("Half and bfloat16 conversions round to nearest even and widen exactly")
     func conversions() throws {
         #if !(os(macOS) && arch(x86_64))
