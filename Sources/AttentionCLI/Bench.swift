@@ -103,6 +103,8 @@ struct Bench: ParsableCommand {
         // The peak of the instruction set that ran (the best one this CPU has, for the reference).
         let instructionSet: KernelInstructionSet
         if case .tiled(let isa) = try implementation.parsed() { instructionSet = isa } else { instructionSet = .best }
+        // Before the bandwidth probe, whose 512 MiB buffer is not the attention's.
+        let rss = peakResidentBytes()
         let peak = measureMultiplyAddPeak(threads: threadCount, instructionSet: instructionSet)
         // Decoding: bytes of K and V read per second against the memory's read bandwidth.
         let decoding = nq <= 16 && !backward
@@ -110,7 +112,6 @@ struct Bench: ParsableCommand {
         let kvBytes = Double(batch * hkv * seq * 2 * dim * storage.bytesPerElement)
         let gigabytesPerSecond = kvBytes / median / 1e9
         let bandwidth = decoding ? measureReadBandwidth(threads: threadCount, instructionSet: instructionSet) : 0
-        let rss = peakResidentBytes()
 
         if json {
             let fields: [(String, String)] = [
