@@ -99,9 +99,7 @@ struct AttentionProblem<Scalar: AttentionScalar>: Sendable {
         mask: AttentionMask, bias: Tensor<Scalar>?, scale: Scalar?
     ) throws {
         let shape = try AttentionShape(query: query.shape, key: key.shape, value: value.shape)
-        if let scale, !scale.isFinite {
-            throw AttentionError.invalidArgument(argument: "scale", reason: "must be finite, got \(scale)")
-        }
+        self.scale = try Self.checkedScale(scale, headDimension: shape.D)
         self.shape = shape
         self.query = query.scalars
         self.key = key.scalars
@@ -109,18 +107,26 @@ struct AttentionProblem<Scalar: AttentionScalar>: Sendable {
         self.mask = try ResolvedMask(
             mask, batchSize: shape.B, heads: shape.Hq, queryLength: shape.Nq, keyLength: shape.Nk,
             weightsShape: shape.weightsShape)
-        if let bias {
-            // -inf hides a key (like a false mask entry); NaN and +inf have no meaning.
-            if let bad = bias.scalars.firstIndex(where: { $0.isNaN || $0 == .infinity }) {
-                throw AttentionError.nonFinite(
-                    argument: "bias", index: unflatten(bad, shape: bias.shape),
-                    value: bias.scalars[bad].doubleValue)
-            }
-            self.bias = try Broadcast(bias, to: shape.weightsShape, argument: "bias")
-        } else {
-            self.bias = nil
+        self.bias = try Self.checkedBias(bias, shape: shape)
+    }
+
+    /// The scale as given (it must be finite), or 1/√D.
+    static func checkedScale(_ scale: Scalar?, headDimension D: Int) throws -> Double {
+        if let scale, !scale.isFinite {
+            throw AttentionError.invalidArgument(argument: "scale", reason: "must be finite, got \(scale)")
         }
-        self.scale = scale?.doubleValue ?? 1 / Double(shape.D).squareRoot()
+        return scale?.doubleValue ?? 1 / Double(D).squareRoot()
+    }
+
+    /// The bias broadcast to the weights of `shape`, after checking its values.
+    static func checkedBias(_ bias: Tensor<Scalar>?, shape: AttentionShape) throws -> Broadcast<Scalar>? {
+        guard let bias else { return nil }
+        // -inf hides a key (like a false mask entry); NaN and +inf have no meaning.
+        if let bad = bias.scalars.firstIndex(where: { $0.isNaN || $0 == .infinity }) {
+            throw AttentionError.nonFinite(
+                argument: "bias", index: unflatten(bad, shape: bias.shape), value: bias.scalars[bad].doubleValue)
+        }
+        return try Broadcast(bias, to: shape.weightsShape, argument: "bias")
     }
 }
 

@@ -83,9 +83,6 @@ extension KVCache {
             default: continue
             }
         }
-        if let scale, !scale.isFinite {
-            throw AttentionError.invalidArgument(argument: "scale", reason: "must be finite, got \(scale)")
-        }
         let attentionShape = AttentionShape(B: q[0], Hq: q[1], Hkv: keyValueHeads, Nq: Nq, Nk: Nk, D: headDimension,
                                             Dv: valueHeadDimension, inputRank: shape.count)
         var components = mask.components
@@ -96,15 +93,9 @@ extension KVCache {
         let resolved = try ResolvedMask(
             AttentionMask(components), batchSize: q[0], heads: q[1], queryLength: Nq, keyLength: Nk,
             weightsShape: attentionShape.weightsShape, diagonalShifts: shifts.contains { $0 != 0 } ? shifts : nil)
-        var broadcastBias: Broadcast<Float>? = nil
-        if let bias {
-            if let bad = bias.scalars.firstIndex(where: { $0.isNaN || $0 == .infinity }) {
-                throw AttentionError.nonFinite(argument: "bias", index: unflatten(bad, shape: bias.shape), value: Double(bias.scalars[bad]))
-            }
-            broadcastBias = try Broadcast(bias, to: attentionShape.weightsShape, argument: "bias")
-        }
         return AttentionProblem(shape: attentionShape, query: query.scalars, key: [], value: [], mask: resolved,
-                                bias: broadcastBias, scale: scale.map(Double.init) ?? 1 / Double(headDimension).squareRoot())
+                                bias: try AttentionProblem.checkedBias(bias, shape: attentionShape),
+                                scale: try AttentionProblem.checkedScale(scale, headDimension: headDimension))
     }
 
     /// Calls `body` with the kernel's view of the storage, valid for the call.

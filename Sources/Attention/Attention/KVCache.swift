@@ -51,7 +51,7 @@ public struct KVCache: Sendable {
         case bfloat16
 
         /// Bytes per stored element.
-        public var bytesPerElement: Int { self == .float32 ? 4 : 2 }
+        public var bytesPerElement: Int { kernelStorage.byteCount }
 
         var kernelStorage: KeyValueStorage {
             switch self {
@@ -196,7 +196,9 @@ public struct KVCache: Sendable {
                         for p in 0..<counts[b] {
                             let position = lengths[b] + p
                             let source = (b * H + h) * n + (n - counts[b]) + p
-                            for row in rows(of: position) {
+                            // A sliding window stores each position twice (see above).
+                            for copy in 0..<(slidingWindow == nil ? 1 : 2) {
+                                let row = slidingWindow == nil ? position : position % capacity + copy * capacity
                                 let destination = (b * H + h) * rowsPerHead + row
                                 buffer.store(k, from: source * D, count: D, keys: true, at: destination * D, storage)
                                 buffer.store(v, from: source * Dv, count: Dv, keys: false, at: destination * Dv, storage)
@@ -207,11 +209,6 @@ public struct KVCache: Sendable {
             }
         }
         for b in 0..<B { lengths[b] += counts[b] }
-    }
-
-    /// The rows position `p` is stored at within its head.
-    private func rows(of p: Int) -> [Int] {
-        slidingWindow == nil ? [p] : [p % capacity, p % capacity + capacity]
     }
 
     /// Validates a chunk's shape against the cache and returns its number of positions.
