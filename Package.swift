@@ -33,7 +33,8 @@ let package = Package(
         .target(
             name: "Attention",
             dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures"]),
-        .target(name: "_AttentionKernels", swiftSettings: [.unsafeFlags(optimized)]),
+        .target(name: "_AttentionKernels", dependencies: ["_Prefetch"], swiftSettings: [.unsafeFlags(optimized)]),
+        .target(name: "_Prefetch"),
         .target(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],
             swiftSettings: [.unsafeFlags(optimized + avx512Flags)]),

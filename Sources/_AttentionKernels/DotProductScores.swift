@@ -103,15 +103,16 @@ func dotProductScoresNarrow<M: MultiplyAdd, E: KeyValueElement>(
                 c += 1
             }
             let s = S + r0 * ldS + j
-            s[0] = horizontalSum(a00) + t00
-            s[ldS] = horizontalSum(a10) + t10
-            s[2 * ldS] = horizontalSum(a20) + t20
-            s[3 * ldS] = horizontalSum(a30) + t30
+            let first = sums(a00, a10, a20, a30), second = sums(a01, a11, a21, a31)
+            s[0] = first[0] + t00
+            s[ldS] = first[1] + t10
+            s[2 * ldS] = first[2] + t20
+            s[3 * ldS] = first[3] + t30
             if pair {
-                s[1] = horizontalSum(a01) + t01
-                s[ldS + 1] = horizontalSum(a11) + t11
-                s[2 * ldS + 1] = horizontalSum(a21) + t21
-                s[3 * ldS + 1] = horizontalSum(a31) + t31
+                s[1] = second[0] + t01
+                s[ldS + 1] = second[1] + t11
+                s[2 * ldS + 1] = second[2] + t21
+                s[3 * ldS + 1] = second[3] + t31
             }
             j += 2
         }

@@ -1,4 +1,5 @@
 import Foundation
+import _Prefetch
 
 /// One work item of the tiled forward pass: a block of query rows against one key range, with an
 /// online softmax (FlashAttention-2, Algorithm 1, in base 2), in its phases:
@@ -97,6 +98,18 @@ struct ForwardItem {
     }
 }
 
+/// Asks for `count` keys from key `keys` on and as many values from `values` on in L2 ahead of their
+/// use. With few rows (decoding) each block of K and V is read once, from memory, in two short
+/// phases the hardware prefetcher does not run ahead of; without the hint compute and memory take
+/// turns instead of overlapping. Prefetching past the end of a buffer is harmless (no fault).
+@inlinable @inline(__always)
+func prefetchKeysAndValues(_ d: ForwardDescriptor, _ x: ForwardItem, keys kj: Int, values vj: Int, count n: Int) {
+    let bytes = d.storage.byteCount
+    let k = x.kBase + kj * d.D * bytes, v = x.vBase + vj * d.Dv * bytes
+    for offset in stride(from: 0, to: n * d.D * bytes, by: 64) { attention_prefetch_l2(k + offset) }
+    for offset in stride(from: 0, to: n * d.Dv * bytes, by: 64) { attention_prefetch_l2(v + offset) }
+}
+
 /// Loads the query rows scaled into base 2 (padding rows zero), resets the statistics and O, records
 /// each row's visible keys, and returns the keys the block can see at all (nil: none).
 @inlinable @inline(__always)
@@ -137,10 +150,14 @@ func computeBlockScores<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem
     let (D, Bc) = (d.D, d.keyBlock)
     if d.packedKeys == nil && x.rowsPadded <= 8 {
         let j0 = t * Bc
-        switch d.storage {
-        case .float32: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0, D: D, Float.self), count: n, into: x.S, ldS: Bc, M.self)
-        case .float16: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0, D: D, HalfBits.self), count: n, into: x.S, ldS: Bc, M.self)
-        case .bfloat16: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0, D: D, BFloat16Bits.self), count: n, into: x.S, ldS: Bc, M.self)
+        for p in stride(from: 0, to: n, by: 8) {
+            let c = min(8, n - p)
+            prefetchKeysAndValues(d, x, keys: j0 + p + Bc, values: j0 + p + Bc, count: c)
+            switch d.storage {
+            case .float32: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0 + p, D: D, Float.self), count: c, into: x.S + p, ldS: Bc, M.self)
+            case .float16: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0 + p, D: D, HalfBits.self), count: c, into: x.S + p, ldS: Bc, M.self)
+            case .bfloat16: dotProductScores(x.Qt, rows: x.rows, D: D, keys: x.keys(from: j0 + p, D: D, BFloat16Bits.self), count: c, into: x.S + p, ldS: Bc, M.self)
+            }
         }
         return
     }
