@@ -63,3 +63,15 @@ public func gelu<Scalar: AttentionScalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar>
         return Scalar(fromDouble: 0.5 * d * (1 + erf(d / 2.0.squareRoot())))
     }
 }
+
+/// GELU in its tanh form, `½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))`, elementwise: what GPT-2 uses
+/// (transformers' `gelu_new`, PyTorch's `gelu(approximate="tanh")`). Evaluated in `Double`.
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
+public func geluTanh<Scalar: AttentionScalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+    let c = (2 / Double.pi).squareRoot()
+    return x.map { v in
+        let d = v.doubleValue
+        return Scalar(fromDouble: 0.5 * d * (1 + tanh(c * (d + 0.044715 * d * d * d))))
+    }
+}

@@ -1,0 +1,299 @@
+import Attention
+import Foundation
+
+/// The hyperparameters of a GPT-2 model, as in transformers' `config.json`.
+public struct GPT2Configuration: Codable, Sendable, Equatable {
+    public var vocabularySize: Int
+    /// The longest sequence the position embeddings cover.
+    public var positions: Int
+    /// The residual stream's width C.
+    public var width: Int
+    public var layers: Int
+    public var heads: Int
+    /// The feed-forward width; transformers' `n_inner`, default 4·C.
+    public var innerSize: Int?
+    public var layerNormEpsilon: Double
+    /// `gelu_new` (the tanh form, GPT-2's), `gelu_pytorch_tanh` (the same) or `gelu` (the erf form).
+    public var activation: String
+    public var scaleAttentionByInverseLayerIndex: Bool?
+    public var reorderAndUpcastAttention: Bool?
+    public var scaleAttentionWeights: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case vocabularySize = "vocab_size", positions = "n_positions", width = "n_embd", layers = "n_layer"
+        case heads = "n_head", innerSize = "n_inner", layerNormEpsilon = "layer_norm_epsilon"
+        case activation = "activation_function", scaleAttentionByInverseLayerIndex = "scale_attn_by_inverse_layer_idx"
+        case reorderAndUpcastAttention = "reorder_and_upcast_attn", scaleAttentionWeights = "scale_attn_weights"
+    }
+
+    /// A configuration from its sizes; the rest as GPT-2's (`gelu_new`, ε = 1e-5, inner 4·C).
+    public init(vocabularySize: Int, positions: Int, width: Int, layers: Int, heads: Int) {
+        self.vocabularySize = vocabularySize
+        self.positions = positions
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+        self.layerNormEpsilon = 1e-5
+        self.activation = "gelu_new"
+    }
+
+    /// Reads and checks `config.json`.
+    public init(contentsOf url: URL) throws {
+        do {
+            self = try JSONDecoder().decode(GPT2Configuration.self, from: Data(contentsOf: url))
+        } catch {
+            throw AttentionError.invalidFile(path: url.path, reason: "not a GPT-2 config.json (\(error))")
+        }
+        try validate(path: url.path)
+    }
+
+    /// The feed-forward width.
+    public var feedForwardSize: Int { innerSize ?? 4 * width }
+
+    /// Checks that the sizes are consistent and the variant is one this implementation computes.
+    public func validate(path: String = "config.json") throws {
+        func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
+        for (name, value) in [("vocab_size", vocabularySize), ("n_positions", positions), ("n_embd", width),
+                              ("n_layer", layers), ("n_head", heads), ("n_inner", feedForwardSize)] where value < 1 || value > 1 << 24 {
+            throw fail("\(name) is \(value); expected 1...\(1 << 24)")
+        }
+        guard width % heads == 0 else { throw fail("n_embd \(width) is not a multiple of n_head \(heads)") }
+        guard ["gelu_new", "gelu_pytorch_tanh", "gelu"].contains(activation) else {
+            throw fail("activation_function '\(activation)' is not supported (gelu_new, gelu_pytorch_tanh or gelu)")
+        }
+        guard scaleAttentionByInverseLayerIndex != true, reorderAndUpcastAttention != true, scaleAttentionWeights != false else {
+            throw fail("scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn and unscaled attention are not supported")
+        }
+        guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else { throw fail("layer_norm_epsilon must be positive, got \(layerNormEpsilon)") }
+    }
+}
+
+/// GPT-2 as transformers defines it (`GPT2LMHeadModel`): token and learned position embeddings,
+/// `layers` pre-LayerNorm blocks of causal multi-head self-attention (one fused query/key/value
+/// projection) and a GELU feed-forward network, each added to the residual stream, a final
+/// LayerNorm, and logits from the token embedding (tied output weights).
+///
+/// ```
+/// x = wte[ids] + wpe[positions]
+/// for each block:  x += c_proj(attention(split(c_attn(ln_1(x))), causal))
+///                  x += mlp.c_proj(gelu(mlp.c_fc(ln_2(x))))
+/// logits = ln_f(x) · wteᵀ
+/// ```
+/// The whole sequence at once (``logits(_:)``), or a few tokens at a time through one ``KVCache`` per
+/// layer (``logits(appending:to:)``): each step then costs O(N) instead of O(N²).
+public struct GPT2Model: Sendable {
+    /// One block's parameters, in transformers' Conv1D layout transposed to ``Linear``'s `[out, in]`.
+    public struct Block: Sendable {
+        public var attentionNorm: LayerNorm<Float>          // ln_1
+        public var queryKeyValue: Linear<Float>             // attn.c_attn, C → 3C
+        public var attentionOutput: Linear<Float>           // attn.c_proj
+        public var feedForwardNorm: LayerNorm<Float>        // ln_2
+        public var feedForwardInput: Linear<Float>          // mlp.c_fc
+        public var feedForwardOutput: Linear<Float>         // mlp.c_proj
+    }
+
+    public let configuration: GPT2Configuration
+    /// `wte`, `[vocabularySize, C]`.
+    public let tokenEmbeddings: Tensor<Float>
+    /// `wpe`, `[positions, C]`.
+    public let positionEmbeddings: Tensor<Float>
+    public let blocks: [Block]
+    public let finalNorm: LayerNorm<Float>
+    /// Logits: `wte` as a bias-free layer C → vocabulary (or `lm_head.weight` if the file has one).
+    public let head: Linear<Float>
+
+    /// Loads `config.json` and `model.safetensors` from a directory written by transformers'
+    /// `save_pretrained`.
+    public init(directory: URL) throws {
+        let configuration = try GPT2Configuration(contentsOf: directory.appendingPathComponent("config.json"))
+        try self.init(configuration: configuration, weights: SafeTensors(contentsOf: directory.appendingPathComponent("model.safetensors")))
+    }
+
+    /// A model from transformers' parameter names, with or without the `transformer.` prefix.
+    ///
+    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming a missing tensor, or one whose
+    ///   shape is not what the configuration implies.
+    public init(configuration c: GPT2Configuration, weights: SafeTensors) throws {
+        try c.validate()
+        let prefix = weights.entries["transformer.wte.weight"] != nil ? "transformer." : ""
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
+            let t = try weights.tensor(prefix + name)
+            guard t.shape == shape else {
+                throw AttentionError.invalidFile(path: weights.path, reason: "'\(prefix + name)' has shape \(t.shape), the config implies \(shape)")
+            }
+            return t
+        }
+        func norm(_ name: String) throws -> LayerNorm<Float> {
+            try LayerNorm(weight: tensor(name + ".weight", [c.width]), bias: tensor(name + ".bias", [c.width]), epsilon: c.layerNormEpsilon)
+        }
+        // Conv1D keeps its weight as [in, out] (y = x·W + b); Linear wants [out, in].
+        func conv1D(_ name: String, _ input: Int, _ output: Int) throws -> Linear<Float> {
+            try Linear(weight: transposed(tensor(name + ".weight", [input, output])), bias: tensor(name + ".bias", [output]))
+        }
+        let (w, inner) = (c.width, c.feedForwardSize)
+        configuration = c
+        tokenEmbeddings = try tensor("wte.weight", [c.vocabularySize, w])
+        positionEmbeddings = try tensor("wpe.weight", [c.positions, w])
+        blocks = try (0..<c.layers).map { n in
+            let p = "h.\(n)."
+            return Block(
+                attentionNorm: try norm(p + "ln_1"),
+                queryKeyValue: try conv1D(p + "attn.c_attn", w, 3 * w),
+                attentionOutput: try conv1D(p + "attn.c_proj", w, w),
+                feedForwardNorm: try norm(p + "ln_2"),
+                feedForwardInput: try conv1D(p + "mlp.c_fc", w, inner),
+                feedForwardOutput: try conv1D(p + "mlp.c_proj", inner, w))
+        }
+        finalNorm = try norm("ln_f")
+        var output = tokenEmbeddings
+        if let untied = weights.entries["lm_head.weight"] {
+            guard untied.shape == [c.vocabularySize, w] else {
+                throw AttentionError.invalidFile(path: weights.path, reason: "'lm_head.weight' has shape \(untied.shape), the config implies \([c.vocabularySize, w])")
+            }
+            output = try weights.tensor("lm_head.weight")
+        }
+        head = try Linear(weight: output, bias: nil)
+    }
+
+    /// Logits for every position of `ids`, `[T, vocabularySize]`: row t predicts token t + 1.
+    ///
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for no tokens, more than the
+    ///   model's positions, or an id outside the vocabulary.
+    public func logits(_ ids: [Int]) throws -> Tensor<Float> {
+        try check(ids, from: 0)
+        var x = try embed(ids, from: 0)
+        for block in blocks {
+            x = try apply(block, to: x) { q, k, v in
+                try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal).output
+            }
+        }
+        return try head(finalNorm(x))
+    }
+
+    /// Empty key/value caches, one per layer, for up to `capacity` positions (default: the model's).
+    public func makeCaches(capacity: Int? = nil, storage: KVCache.Storage = .float32) throws -> [KVCache] {
+        let capacity = capacity ?? configuration.positions
+        guard (1...configuration.positions).contains(capacity) else {
+            throw AttentionError.invalidArgument(argument: "capacity", reason: "must be in 1...\(configuration.positions) (the model's positions), got \(capacity)")
+        }
+        let c = configuration
+        return try (0..<c.layers).map { _ in
+            try KVCache(keyValueHeads: c.heads, headDimension: c.width / c.heads, capacity: capacity, storage: storage)
+        }
+    }
+
+    /// Logits for `ids` appended after the positions already in `caches` (from ``makeCaches(capacity:storage:)``),
+    /// `[ids.count, vocabularySize]`; their keys and values are appended to the caches.
+    ///
+    /// Equals the matching rows of ``logits(_:)`` on the whole sequence (up to the caches' rounding).
+    /// - Throws: ``AttentionError`` if the caches are not this model's, the sequence would exceed their
+    ///   capacity or the model's positions, or an id is outside the vocabulary; the caches are then unchanged.
+    public func logits(appending ids: [Int], to caches: inout [KVCache]) throws -> Tensor<Float> {
+        let c = configuration
+        guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.heads && $0.headDimension == c.width / c.heads && $0.batchSize == 1 }) else {
+            throw AttentionError.invalidArgument(argument: "caches", reason: "need \(c.layers) caches of \(c.heads) heads of \(c.width / c.heads) (from makeCaches)")
+        }
+        let start = caches[0].count
+        try check(ids, from: start)
+        guard start + ids.count <= caches[0].capacity else {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "\(ids.count) tokens after \(start) exceed the caches' capacity of \(caches[0].capacity)")
+        }
+        var x = try embed(ids, from: start)
+        for (layer, block) in blocks.enumerated() {
+            x = try apply(block, to: x) { q, k, v in
+                try caches[layer].append(key: k, value: v)
+                return try scaledDotProductAttention(query: q, cache: caches[layer], mask: ids.count > 1 ? .causal : .none).output
+            }
+        }
+        return try head(finalNorm(x))
+    }
+
+    private func check(_ ids: [Int], from start: Int) throws {
+        let c = configuration
+        guard !ids.isEmpty else { throw AttentionError.invalidArgument(argument: "ids", reason: "need at least one token") }
+        guard start + ids.count <= c.positions else {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "positions \(start)..<\(start + ids.count) exceed the model's \(c.positions)")
+        }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= c.vocabularySize }) {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
+        }
+    }
+
+    /// wte[ids] + wpe[start...], `[T, C]`.
+    private func embed(_ ids: [Int], from start: Int) throws -> Tensor<Float> {
+        let w = configuration.width
+        var x = [Float](repeating: 0, count: ids.count * w)
+        tokenEmbeddings.withUnsafeBufferPointer { wte in
+            positionEmbeddings.withUnsafeBufferPointer { wpe in
+                for (t, id) in ids.enumerated() {
+                    for k in 0..<w { x[t * w + k] = wte[id * w + k] + wpe[(start + t) * w + k] }
+                }
+            }
+        }
+        return try Tensor(shape: [ids.count, w], scalars: x)
+    }
+
+    /// One block on `x` `[T, C]`; `attend` maps queries, keys and values `[1, H, T, C/H]` to the
+    /// attention output of the same shape.
+    private func apply(
+        _ block: Block, to x: Tensor<Float>,
+        attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
+    ) throws -> Tensor<Float> {
+        let (t, w, h) = (x.shape[0], configuration.width, configuration.heads)
+        let qkv = try block.queryKeyValue(block.attentionNorm(x))
+        let (q, k, v) = try splitHeads(qkv, tokens: t, width: w, heads: h)
+        let attended = try mergeHeads(attend(q, k, v), tokens: t, width: w, heads: h)
+        var residual = try add(x, block.attentionOutput(attended))
+        let inner = try block.feedForwardInput(block.feedForwardNorm(residual))
+        let activated = configuration.activation == "gelu" ? gelu(inner) : geluTanh(inner)
+        residual = try add(residual, block.feedForwardOutput(activated))
+        return residual
+    }
+
+    /// `[T, 3C]` → queries, keys, values, each `[1, H, T, C/H]`.
+    private func splitHeads(_ qkv: Tensor<Float>, tokens t: Int, width w: Int, heads h: Int) throws -> (Tensor<Float>, Tensor<Float>, Tensor<Float>) {
+        let d = w / h
+        var parts = [[Float]](repeating: [Float](repeating: 0, count: t * w), count: 3)
+        qkv.withUnsafeBufferPointer { s in
+            for part in 0..<3 {
+                parts[part].withUnsafeMutableBufferPointer { out in
+                    for head in 0..<h {
+                        for i in 0..<t {
+                            for c in 0..<d { out[(head * t + i) * d + c] = s[i * 3 * w + part * w + head * d + c] }
+                        }
+                    }
+                }
+            }
+        }
+        let shape = [1, h, t, d]
+        return (try Tensor(shape: shape, scalars: parts[0]), try Tensor(shape: shape, scalars: parts[1]), try Tensor(shape: shape, scalars: parts[2]))
+    }
+
+    /// `[1, H, T, C/H]` → `[T, C]`.
+    private func mergeHeads(_ o: Tensor<Float>, tokens t: Int, width w: Int, heads h: Int) throws -> Tensor<Float> {
+        let d = w / h
+        var out = [Float](repeating: 0, count: t * w)
+        o.withUnsafeBufferPointer { s in
+            for head in 0..<h {
+                for i in 0..<t {
+                    for c in 0..<d { out[i * w + head * d + c] = s[(head * t + i) * d + c] }
+                }
+            }
+        }
+        return try Tensor(shape: [t, w], scalars: out)
+    }
+
+    private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
+        try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
+    }
+}
+
+/// A rank-2 tensor transposed.
+func transposed(_ m: Tensor<Float>) throws -> Tensor<Float> {
+    let (rows, columns) = (m.shape[0], m.shape[1])
+    var out = [Float](repeating: 0, count: m.count)
+    m.withUnsafeBufferPointer { s in
+        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = s[r * columns + c] } }
+    }
+    return try Tensor(shape: [columns, rows], scalars: out)
+}

@@ -1,0 +1,187 @@
+import Attention
+import AttentionModels
+import Foundation
+import Testing
+
+/// A small GPT-2 and its byte-level BPE tokenizer against transformers (fixtures from
+/// scripts/make-gpt2-fixtures.py: a vocabulary trained with Hugging Face `tokenizers`, a random
+/// `GPT2LMHeadModel` saved with `save_pretrained`).
+@Suite("GPT-2")
+struct GPT2Tests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/gpt2")
+
+    struct TokenCases: Decodable {
+        struct Case: Decodable { let text: String, ids: [Int], decoded: String }
+        let cases: [Case]
+    }
+    struct Generations: Decodable {
+        struct Case: Decodable { let prompt: String, promptIds: [Int], generatedIds: [Int] }
+        let logitText: String
+        let logitIds: [Int]
+        let generations: [Case]
+    }
+
+    static let model = Result { try GPT2Model(directory: directory) }
+    static let tokenizer = Result { try ByteLevelBPETokenizer(directory: directory) }
+
+    func fixture<T: Decodable>(_ name: String, as: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(contentsOf: Self.directory.appendingPathComponent(name)))
+    }
+
+    /// max |a - b| over max(1, max |b|).
+    func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        let scale = max(1, b.map(abs).max() ?? 0)
+        return zip(a, b).map { abs($0 - $1) }.max()! / scale
+    }
+
+    @Test("Token ids equal GPT2TokenizerFast's, and decoding gives the text back")
+    func tokenizerMatches() throws {
+        let tokenizer = try Self.tokenizer.get()
+        let cases = try fixture("tokens.json", as: TokenCases.self).cases
+        #expect(cases.count >= 12)
+        for c in cases {
+            #expect(tokenizer.encode(c.text) == c.ids, "\(c.text.debugDescription)")
+            #expect(try tokenizer.decode(c.ids) == c.decoded, "\(c.text.debugDescription)")
+            #expect(c.decoded == c.text)
+        }
+    }
+
+    @Test("Pre-tokenizing follows GPT-2's pattern")
+    func pretokenizer() {
+        func pieces(_ s: String) -> [String] { ByteLevelBPETokenizer.pretokenize(s[...]).map(String.init) }
+        #expect(pieces("Hello world") == ["Hello", " world"])
+        #expect(pieces("a  b") == ["a", " ", " b"])
+        #expect(pieces("it's they're") == ["it", "'s", " they", "'re"])
+        #expect(pieces("x  ") == ["x", "  "])
+        #expect(pieces("tab\tx") == ["tab", "\t", "x"])
+        #expect(pieces("3.14 ok!!") == ["3", ".", "14", " ok", "!!"])
+        #expect(pieces("DON'T") == ["DON", "'", "T"])
+    }
+
+    @Test("A malformed vocabulary or merge list is refused with the reason")
+    func tokenizerErrors() throws {
+        let bytes = Dictionary(uniqueKeysWithValues: ByteLevelBPETokenizer.byteToCharacter.enumerated().map { (String($1), $0) })
+        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer(vocabulary: ["a": 0], merges: []) }
+        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer(vocabulary: bytes, merges: [("a", "b")]) }
+        var repeated = bytes
+        repeated["ab"] = 0
+        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer(vocabulary: repeated, merges: []) }
+        var merged = bytes
+        merged["ab"] = 256
+        let tokenizer = try ByteLevelBPETokenizer(vocabulary: merged, merges: [("a", "b")])
+        #expect(tokenizer.encode("abc ab ba") == [256, bytes["c"]!, bytes["Ġ"]!, 256, bytes["Ġ"]!, bytes["b"]!, bytes["a"]!])
+        #expect(try tokenizer.decode(tokenizer.encode("abc ab ba")) == "abc ab ba")
+        #expect(throws: AttentionError.self) { try tokenizer.decode([-1]) }
+        #expect(throws: AttentionError.self) { try tokenizer.decode([Int.max]) }
+    }
+
+    @Test("Logits equal transformers' GPT2LMHeadModel")
+    func logitsMatch() throws {
+        let model = try Self.model.get(), tokenizer = try Self.tokenizer.get()
+        let f = try fixture("generation.json", as: Generations.self)
+        #expect(tokenizer.encode(f.logitText) == f.logitIds)
+        let url = Self.directory.appendingPathComponent("logits.npy")
+        let expected = try NPY.read(contentsOf: url).floatingPoint(as: Float.self, path: url.path)
+        let logits = try model.logits(f.logitIds)
+        #expect(logits.shape == expected.shape)
+        #expect(relativeError(logits.scalars, expected.scalars) < 1e-4)
+    }
+
+    @Test("Greedy generation equals transformers' generate(), with and without the cache")
+    func greedyGeneration() throws {
+        let model = try Self.model.get()
+        for g in try fixture("generation.json", as: Generations.self).generations {
+            var streamed: [Int] = []
+            let cached = try model.generate(prompt: g.promptIds, maxTokens: g.generatedIds.count) { streamed.append($0) }
+            #expect(cached.generatedIDs == g.generatedIds, "\(g.prompt)")
+            #expect(streamed == cached.generatedIDs)
+            let recomputed = try model.generate(prompt: g.promptIds, maxTokens: g.generatedIds.count, useCache: false)
+            #expect(recomputed.generatedIDs == g.generatedIds, "\(g.prompt)")
+        }
+    }
+
+    @Test("Decoding through the caches equals the full forward at every position", arguments: [KVCache.Storage.float32, .float16])
+    func incrementalEqualsFull(storage: KVCache.Storage) throws {
+        let model = try Self.model.get()
+        let ids = (0..<40).map { ($0 * 37 + 11) % model.configuration.vocabularySize }
+        let full = try model.logits(ids)
+        let v = model.configuration.vocabularySize
+        // A chunk of 13 (chunked prefill), then one token at a time.
+        var caches = try model.makeCaches(storage: storage)
+        var rows = try model.logits(appending: Array(ids[..<13]), to: &caches).scalars
+        for id in ids[13...] { rows += try model.logits(appending: [id], to: &caches).scalars }
+        #expect(caches.allSatisfy { $0.count == ids.count })
+        #expect(rows.count == full.count)
+        // Float16 rounds keys and values (relative 2^-11); the logits move by a few units of that.
+        let tolerance: Float = storage == .float32 ? 1e-4 : 1e-2
+        for t in [0, 12, 13, 39] {
+            let error = relativeError(Array(rows[t * v..<(t + 1) * v]), Array(full.scalars[t * v..<(t + 1) * v]))
+            #expect(error < tolerance, "position \(t)")
+        }
+        #expect(relativeError(rows, full.scalars) < tolerance)
+    }
+
+    @Test("Bad token ids, lengths and caches are typed errors; the caches are left as they were")
+    func modelErrors() throws {
+        let model = try Self.model.get()
+        let c = model.configuration
+        #expect(throws: AttentionError.self) { try model.logits([]) }
+        #expect(throws: AttentionError.self) { try model.logits([c.vocabularySize]) }
+        #expect(throws: AttentionError.self) { try model.logits([-1]) }
+        #expect(throws: AttentionError.self) { try model.logits([Int](repeating: 1, count: c.positions + 1)) }
+        #expect(throws: AttentionError.self) { try model.makeCaches(capacity: 0) }
+        #expect(throws: AttentionError.self) { try model.makeCaches(capacity: c.positions + 1) }
+        var caches = try model.makeCaches(capacity: 8)
+        _ = try model.logits(appending: [1, 2, 3], to: &caches)
+        #expect(throws: AttentionError.self) { try model.logits(appending: [Int](repeating: 1, count: 6), to: &caches) }
+        #expect(throws: AttentionError.self) { try model.logits(appending: [Int.min], to: &caches) }
+        #expect(caches.allSatisfy { $0.count == 3 })
+        var wrong = Array(caches.dropLast())
+        #expect(throws: AttentionError.self) { try model.logits(appending: [1], to: &wrong) }
+        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: -1) }
+        #expect(throws: AttentionError.self) { try model.generate(prompt: [], maxTokens: 1) }
+        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: -1)) }
+        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topK: 0)) }
+        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topP: 1.5)) }
+        // Generation stops at the model's positions.
+        let long = try model.generate(prompt: [Int](repeating: 1, count: c.positions - 2), maxTokens: 10)
+        #expect(long.generatedIDs.count == 2)
+    }
+
+    @Test("A missing or misshapen tensor in the checkpoint names it")
+    func checkpointErrors() throws {
+        let configuration = try GPT2Configuration(contentsOf: Self.directory.appendingPathComponent("config.json"))
+        let weights = try SafeTensors(contentsOf: Self.directory.appendingPathComponent("model.safetensors"))
+        var wider = configuration
+        wider.width = 128
+        #expect { try GPT2Model(configuration: wider, weights: weights) } throws: { error in
+            "\(error)".contains("transformer.wte.weight") && "\(error)".contains("[557, 64]")
+        }
+        var deeper = configuration
+        deeper.layers = 3
+        #expect { try GPT2Model(configuration: deeper, weights: weights) } throws: { error in "\(error)".contains("transformer.h.2.ln_1.weight") }
+        var odd = configuration
+        odd.heads = 5
+        #expect(throws: AttentionError.self) { try GPT2Model(configuration: odd, weights: weights) }
+        var activation = configuration
+        activation.activation = "relu"
+        #expect(throws: AttentionError.self) { try GPT2Model(configuration: activation, weights: weights) }
+    }
+
+    @Test("Sampling: the same seed gives the same tokens; top-k 1 is greedy; a temperature spreads the choice")
+    func sampling() throws {
+        let logits: [Float] = [0.5, 2.0, 1.0, -1.0, 1.9]
+        var g = SplitMix64(seed: 1)
+        #expect(Sampling.greedy.next(logits[...], using: &g) == 1)
+        #expect(Sampling(temperature: 1, topK: 1).next(logits[...], using: &g) == 1)
+        #expect(Sampling(temperature: 1, topP: 0.01).next(logits[...], using: &g) == 1)
+        var a = SplitMix64(seed: 7), b = SplitMix64(seed: 7)
+        let hot = Sampling(temperature: 1.5)
+        let first = (0..<50).map { _ in hot.next(logits[...], using: &a) }
+        #expect(first == (0..<50).map { _ in hot.next(logits[...], using: &b) })
+        #expect(Set(first).count >= 3)
+        let topTwo = Sampling(temperature: 5, topK: 2)
+        #expect(Set((0..<50).map { _ in topTwo.next(logits[...], using: &a) }) == [1, 4])
+    }
+}
