@@ -13,9 +13,11 @@ public struct AttentionCommand: AsyncParsableCommand {
                   --output o.npy --causal
             Watch attention weights move in a browser:
               attention serve
+            Generate text with a GPT-2 checkpoint (causal attention over a KV cache):
+              attention generate --model-dir DIR "The cat sat on the"
             """,
         version: "0.1.0",
-        subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Serve.self, Model.self, Embed.self, Similarity.self, Explain.self, Bench.self]
+        subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Serve.self, Model.self, Embed.self, Similarity.self, Explain.self, Generate.self, Bench.self]
     )
 
     public init() {}

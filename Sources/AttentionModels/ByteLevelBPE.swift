@@ -34,9 +34,14 @@ public struct ByteLevelBPETokenizer: Sendable {
     /// Reads a vocabulary (a JSON object of token → id) and merges (one `left right` pair per line,
     /// after an optional `#version` line).
     public init(vocabularyFile: URL, mergesFile: URL) throws {
-        let vocabulary: [String: Int]
+        let vocabulary: [String: Int], data: Data
         do {
-            vocabulary = try JSONDecoder().decode([String: Int].self, from: Data(contentsOf: vocabularyFile))
+            data = try Data(contentsOf: vocabularyFile)
+        } catch {
+            throw AttentionError.invalidFile(path: vocabularyFile.path, reason: "cannot be read (\(error.localizedDescription))")
+        }
+        do {
+            vocabulary = try JSONDecoder().decode([String: Int].self, from: data)
         } catch {
             throw AttentionError.invalidFile(path: vocabularyFile.path, reason: "not a JSON object of token → id (\(error.localizedDescription))")
         }

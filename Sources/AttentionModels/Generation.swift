@@ -15,8 +15,7 @@ public struct Sampling: Sendable, Equatable {
     /// The most likely token every step.
     public static let greedy = Sampling(temperature: 0)
 
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for a negative or non-finite
-    ///   temperature, `topK` below 1, or `topP` outside (0, 1].
+    /// Settings as given; ``validate()`` checks them (``GPT2Model/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:onToken:)`` does).
     public init(temperature: Double, topK: Int? = nil, topP: Double? = nil, seed: UInt64 = 42) {
         self.temperature = temperature
         self.topK = topK
@@ -24,7 +23,8 @@ public struct Sampling: Sendable, Equatable {
         self.seed = seed
     }
 
-    /// Checks the settings (see ``init(temperature:topK:topP:seed:)``).
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for a negative or non-finite
+    ///   temperature, `topK` below 1, or `topP` outside (0, 1].
     public func validate() throws {
         guard temperature.isFinite, temperature >= 0 else {
             throw AttentionError.invalidArgument(argument: "temperature", reason: "must be finite and at least 0 (0 = greedy), got \(temperature)")
@@ -66,7 +66,7 @@ public struct Sampling: Sendable, Equatable {
 }
 
 extension GPT2Model {
-    /// Timings and tokens of one ``generate(prompt:maxTokens:sampling:useCache:cacheStorage:stopAtEndOfText:onToken:)`` run.
+    /// Timings and tokens of one ``generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:onToken:)`` run.
     public struct Generation: Sendable {
         public let promptIDs: [Int]
         public let generatedIDs: [Int]
@@ -76,8 +76,8 @@ extension GPT2Model {
         public let decodeSeconds: Double
     }
 
-    /// Continues `prompt` by up to `maxTokens` tokens (fewer if the model's positions run out, or at
-    /// `<|endoftext|>` when `stopAtEndOfText` and `endOfText` is given), calling `onToken` with each new token.
+    /// Continues `prompt` by up to `maxTokens` tokens (fewer if the model's positions run out, or
+    /// after the token `endOfText` if one is given), calling `onToken` with each new token.
     ///
     /// With `useCache` (the default) the prompt runs once and each step feeds only the new token
     /// through the layers' KV caches; without it every step recomputes the whole sequence, O(N²).

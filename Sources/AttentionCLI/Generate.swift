@@ -1,0 +1,135 @@
+import ArgumentParser
+import Attention
+import AttentionModels
+import Foundation
+
+/// `attention generate`: text from a GPT-2 checkpoint, streamed as it is generated.
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue a prompt with a GPT-2 model (causal attention, one token at a time).",
+        discussion: """
+            The folder holds what transformers' save_pretrained writes for a GPT-2 model and its
+            tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
+            Each step feeds only the new token through the layers, reading the keys and values of
+            the earlier tokens from a KV cache; --no-cache recomputes the whole sequence every step
+            (the same tokens, each step O(N²) instead of O(N)).
+
+            Examples:
+              attention generate --model-dir gpt2 "The cat sat on the" --max-tokens 40
+              attention generate --model-dir gpt2 "Once upon a time" --temperature 0.8 --top-k 40 --seed 7
+              attention generate --model-dir gpt2 "Attention is" --greedy --json
+            """
+    )
+
+    @Option(help: ArgumentHelp("A folder with config.json, model.safetensors, vocab.json and merges.txt.", valueName: "DIR"))
+    var modelDir: String
+    @Argument(help: "The prompt (empty: start from <|endoftext|>).") var prompt: String
+    @Option(help: "New tokens at most (fewer if the model's positions run out).") var maxTokens = 64
+    @Option(help: "Divides the logits before sampling; 0 is greedy.") var temperature = 1.0
+    @Option(help: "Sample among the K most likely tokens only.") var topK: Int?
+    @Option(help: "Sample among the most likely tokens whose probabilities add up to P (nucleus sampling).") var topP: Double?
+    @Option(help: "Seed of the sampler: the same seed gives the same text.") var seed: UInt64 = 42
+    @Flag(help: "Always take the most likely token (same as --temperature 0).") var greedy = false
+    @Flag(help: "Recompute the whole sequence at every step instead of reading a KV cache.") var noCache = false
+    @Option(help: "Storage of the KV cache: float32, float16 or bfloat16.") var kvDtype = "float32"
+    @Flag(help: "Print one JSON object (prompt, ids, text, speeds) instead of streaming text.") var json = false
+
+    var sampling: Sampling {
+        Sampling(temperature: greedy ? 0 : temperature, topK: topK, topP: topP, seed: seed)
+    }
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be at least 0, got \(maxTokens)") }
+        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
+        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
+        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        guard KVCache.Storage(rawValue: kvDtype) != nil else {
+            throw ValidationError("--kv-dtype must be float32, float16 or bfloat16, got '\(kvDtype)'")
+        }
+    }
+
+    func run() throws {
+        let directory = URL(fileURLWithPath: modelDir)
+        let files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
+        let missing = files.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        guard missing.isEmpty else {
+            throw ValidationError("\(modelDir) has no \(missing.joined(separator: ", ")): --model-dir needs a GPT-2 folder as transformers' save_pretrained writes it (\(files.joined(separator: ", ")))")
+        }
+        let tokenizer = try ByteLevelBPETokenizer(directory: directory)
+        let model = try GPT2Model(directory: directory)
+        var promptIDs = tokenizer.encode(prompt)
+        if promptIDs.isEmpty {
+            guard let start = tokenizer.endOfText else {
+                throw ValidationError("the prompt is empty and the vocabulary has no <|endoftext|> to start from")
+            }
+            promptIDs = [start]
+        }
+        var stream = UTF8Stream()
+        if !json { stream.write(Array(prompt.utf8)) }
+        let result = try model.generate(
+            prompt: promptIDs, maxTokens: maxTokens, sampling: sampling, useCache: !noCache,
+            cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32
+        ) { token in
+            if !json { stream.write(try tokenizer.bytes(of: [token])) }
+        }
+        let text = try tokenizer.decode(result.generatedIDs)
+        let promptRate = Double(promptIDs.count) / max(result.promptSeconds, 1e-9)
+        let steps = max(result.generatedIDs.count - 1, 0)
+        let decodeRate = Double(steps) / max(result.decodeSeconds, 1e-9)
+        if json {
+            let object: [String: Any] = [
+                "prompt": prompt, "promptIds": promptIDs, "generatedIds": result.generatedIDs, "text": text,
+                "promptSeconds": result.promptSeconds, "decodeSeconds": result.decodeSeconds,
+                "promptTokensPerSecond": promptRate, "tokensPerSecond": decodeRate, "cache": noCache ? "none" : kvDtype,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        stream.finish()
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        let line = "prompt: \(promptIDs.count) tokens in \(Format.number(result.promptSeconds * 1000, 1)) ms (\(Format.number(promptRate, 1)) tokens/s); "
+            + "generated: \(result.generatedIDs.count) tokens, \(Format.number(decodeRate, 1)) tokens/s after the first"
+            + (noCache ? " (no cache)" : " (\(kvDtype) KV cache)")
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// Passes bytes on as soon as they form whole UTF-8 characters (a token can end inside one), so
+/// that text streamed token by token never shows a broken character. By default it writes to
+/// standard output, unbuffered, so that text appears as it is generated.
+public struct UTF8Stream {
+    private var pending: [UInt8] = []
+    private let sink: (String) -> Void
+
+    public init(sink: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+        self.sink = sink
+    }
+
+    /// Adds bytes; passes on every complete character so far.
+    public mutating func write(_ bytes: [UInt8]) {
+        pending += bytes
+        // Keep back the bytes of an unfinished character at the end (at most 3).
+        var complete = pending.count
+        for back in 1...min(3, max(pending.count, 1)) where back <= pending.count {
+            let byte = pending[pending.count - back]
+            if byte & 0xC0 == 0x80 { continue }                     // a continuation byte
+            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
+            if length > back { complete = pending.count - back }
+            break
+        }
+        emit(Array(pending[..<complete]))
+        pending.removeFirst(complete)
+    }
+
+    /// Passes on what is left (an unfinished character as U+FFFD).
+    public mutating func finish() {
+        emit(pending)
+        pending = []
+    }
+
+    private func emit(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        sink(String(decoding: bytes, as: UTF8.self))
+    }
+}
