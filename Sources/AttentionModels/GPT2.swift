@@ -189,6 +189,12 @@ public struct GPT2Model: Sendable {
     /// - Throws: ``AttentionError`` if the caches are not this model's, the sequence would exceed their
     ///   capacity or the model's positions, or an id is outside the vocabulary; the caches are then unchanged.
     public func logits(appending ids: [Int], to caches: inout [KVCache]) throws -> Tensor<Float> {
+        try logits(appending: ids, to: &caches, lastOnly: false)
+    }
+
+    /// ``logits(appending:to:)``, for the last position only when `lastOnly` (`[1, vocabularySize]`):
+    /// generation needs no other, and the output layer is the largest product of a step.
+    func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool) throws -> Tensor<Float> {
         let c = configuration
         guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.heads && $0.headDimension == c.width / c.heads && $0.batchSize == 1 }) else {
             throw AttentionError.invalidArgument(argument: "caches", reason: "need \(c.layers) caches of \(c.heads) heads of \(c.width / c.heads) (from makeCaches)")
@@ -204,6 +210,10 @@ public struct GPT2Model: Sendable {
                 try caches[layer].append(key: k, value: v)
                 return try scaledDotProductAttention(query: q, cache: caches[layer], mask: ids.count > 1 ? .causal : .none).output
             }
+        }
+        if lastOnly && ids.count > 1 {
+            let w = configuration.width
+            x = try Tensor(shape: [1, w], scalars: Array(x.scalars[((ids.count - 1) * w)...]))
         }
         return try head(finalNorm(x))
     }

@@ -99,7 +99,7 @@ extension GPT2Model {
         var started = clock.now, promptSeconds = 0.0
         var pending = prompt
         while generated.count < budget {
-            let logits = useCache ? try self.logits(appending: pending, to: &caches) : try self.logits(sequence)
+            let logits = useCache ? try self.logits(appending: pending, to: &caches, lastOnly: true) : try self.logits(sequence)
             let v = configuration.vocabularySize
             let lastRow = logits.scalars[(logits.shape[0] - 1) * v..<(logits.shape[0] * v)]
             let token = sampling.next(lastRow, using: &generator)

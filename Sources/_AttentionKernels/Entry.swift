@@ -22,6 +22,10 @@ public struct KernelEntryPoints: Sendable {
     public let multiply: @Sendable (_ a: UnsafePointer<Float>, _ packedB: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                     _ c: UnsafeMutablePointer<Float>, _ rows: Range<Int>, _ n: Int, _ k: Int,
                                     _ scratch: UnsafeMutablePointer<Float>) -> Void
+    /// `C = A · B + bias` for a few rows over a range of B's panels (see
+    /// ``multiplyFewRows(a:packedB:bias:c:rows:panels:n:k:_:)``).
+    public let multiplyFewRows: @Sendable (_ a: UnsafePointer<Float>, _ packedB: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                           _ c: UnsafeMutablePointer<Float>, _ rows: Range<Int>, _ panels: Range<Int>, _ n: Int, _ k: Int) -> Void
     /// GELU (erf form, absolute error below 2e-7) in place.
     public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// The multiply-add peak loop (see ``multiplyAddProbe(iterations:seed:_:)``).
@@ -40,6 +44,7 @@ public struct KernelEntryPoints: Sendable {
             merge: { mergeSplits($0, rows: $1) },
             backward: { backwardKeyItem($0, item: $1, scratch: $2, dQBuffer: $3, dBiasBuffer: $4, M.self) },
             multiply: { multiplyRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, n: $5, k: $6, scratch: $7, M.self) },
+            multiplyFewRows: { _AttentionKernels.multiplyFewRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, panels: $5, n: $6, k: $7, M.self) },
             gelu: { geluInPlace($0, count: $1, M.self) },
             probe: { multiplyAddProbe(iterations: $0, seed: $1, M.self) },
             probeFlopsPerIteration: multiplyAddProbeFlops(M.self),
@@ -55,6 +60,8 @@ public struct KernelEntryPoints: Sendable {
                                        UnsafeMutablePointer<Float>?) -> Void,
         multiply: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                                        Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        multiplyFewRows: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
+                                              Range<Int>, Range<Int>, Int, Int) -> Void,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         probe: @escaping @Sendable (Int, Float) -> Float,
         probeFlopsPerIteration: Int,
@@ -65,6 +72,7 @@ public struct KernelEntryPoints: Sendable {
         self.merge = merge
         self.backward = backward
         self.multiply = multiply
+        self.multiplyFewRows = multiplyFewRows
         self.gelu = gelu
         self.probe = probe
         self.probeFlopsPerIteration = probeFlopsPerIteration

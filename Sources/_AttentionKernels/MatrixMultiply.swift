@@ -71,3 +71,49 @@ public func packRowMajorPanels(_ b: UnsafePointer<Float>, k: Int, n: Int, into p
         }
     }
 }
+
+/// `C[rows, n] = A[rows, k] · B[k, n] + bias[n]` for a few rows (a decoding step: one token, or a
+/// few) over the packed panels `panels` only, so that threads can share one product by columns.
+/// Each panel is streamed once per pair of rows: the product is bound by reading B, not by
+/// arithmetic, so the 8-row tiles of ``multiplyRows(a:packedB:bias:c:rows:n:k:scratch:_:)`` would
+/// do up to eight times the work for nothing.
+@inlinable @inline(__always)
+public func multiplyFewRows<M: MultiplyAdd>(
+    a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
+    rows: Range<Int>, panels: Range<Int>, n: Int, k: Int, _: M.Type
+) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { tile in
+        guard let tile = tile.baseAddress else { return }
+        var r0 = rows.lowerBound
+        while r0 < rows.upperBound {
+            let pair = r0 + 1 < rows.upperBound
+            let a0 = a + r0 * k, a1 = pair ? a0 + k : a0
+            for p in panels {
+                var bp = b + p * k * 32
+                var c00 = SIMD8<Float>.zero, c01 = c00, c02 = c00, c03 = c00
+                var c10 = SIMD8<Float>.zero, c11 = c00, c12 = c00, c13 = c00
+                for kk in 0..<k {
+                    let b0 = load8(bp), b1 = load8(bp + 8), b2 = load8(bp + 16), b3 = load8(bp + 24)
+                    bp += 32
+                    let x0 = SIMD8<Float>(repeating: a0[kk]), x1 = SIMD8<Float>(repeating: a1[kk])
+                    c00 = M.multiplyAdd(x0, b0, c00); c01 = M.multiplyAdd(x0, b1, c01)
+                    c02 = M.multiplyAdd(x0, b2, c02); c03 = M.multiplyAdd(x0, b3, c03)
+                    c10 = M.multiplyAdd(x1, b0, c10); c11 = M.multiplyAdd(x1, b1, c11)
+                    c12 = M.multiplyAdd(x1, b2, c12); c13 = M.multiplyAdd(x1, b3, c13)
+                }
+                store8(c00, tile); store8(c01, tile + 8); store8(c02, tile + 16); store8(c03, tile + 24)
+                store8(c10, tile + 32); store8(c11, tile + 40); store8(c12, tile + 48); store8(c13, tile + 56)
+                let c0 = p * 32, width = min(32, n - c0)
+                for r in 0..<(pair ? 2 : 1) {
+                    let row = c + (r0 + r) * n + c0, t = tile + 32 * r
+                    if let bias {
+                        for j in 0..<width { row[j] = t[j] + bias[c0 + j] }
+                    } else {
+                        row.update(from: t, count: width)
+                    }
+                }
+            }
+            r0 += 2
+        }
+    }
+}

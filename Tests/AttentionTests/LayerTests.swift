@@ -5,8 +5,9 @@ import Testing
 
 @Suite("Layers")
 struct LayerTests {
-    @Test("Float Linear (the tiled matrix kernel) equals the Double loop on awkward shapes",
-          arguments: [(1, 1, 1), (13, 45, 37), (8, 32, 64), (9, 33, 17), (64, 384, 384), (70, 100, 3)])
+    @Test("Float Linear (the tiled matrix kernel, and for up to 4 rows the few-rows kernel) equals the Double loop on awkward shapes",
+          arguments: [(1, 1, 1), (13, 45, 37), (8, 32, 64), (9, 33, 17), (64, 384, 384), (70, 100, 3),
+                      (2, 45, 37), (3, 33, 17), (4, 1000, 130), (1, 2305, 768), (5, 70, 9)])
     func linear(shape: (rows: Int, outputs: Int, inputs: Int)) throws {
         var g = SplitMix64(seed: UInt64(shape.rows * 1000 + shape.outputs))
         let weight = try Tensor<Double>.randomNormal(shape: [shape.outputs, shape.inputs], using: &g)

@@ -3,11 +3,26 @@ import _AttentionKernels
 
 /// `C = A · B + bias` in Float on the tiled micro-kernel, over all cores: A `[m, k]` row-major, B packed
 /// in 32-column panels by `packPanels`, bias `[n]` or none, C `[m, n]` row-major. Used by ``Linear``.
+/// Up to this many rows, a product runs on the few-rows kernel, its columns shared among the threads.
+let fewRows = 4
+
 func multiplyMatrices(
     _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into c: UnsafeMutablePointer<Float>,
     m: Int, n: Int, k: Int, threads: Int = ProcessInfo.processInfo.activeProcessorCount
 ) {
     let kernels = KernelInstructionSet.best.kernels
+    let panels = (n + 31) / 32
+    if m <= fewRows {
+        // A decoding step: one pass over B, shared among the threads by panels of columns.
+        let chunks = min(panels, m * n * k < 1 << 18 ? 1 : 8 * threads)
+        let shared = UncheckedSendable((a, b, bias, c))
+        parallelFor(chunks, threads: min(threads, chunks)) { chunk, _ in
+            let (a, b, bias, c) = shared.value
+            let range = (chunk * panels / chunks)..<((chunk + 1) * panels / chunks)
+            kernels.multiplyFewRows(a, b, bias, c, 0..<m, range, n, k)
+        }
+        return
+    }
     // Blocks of 64 rows: enough work per item to amortize the dispatch, enough items to share.
     let blockRows = 64
     let blocks = (m + blockRows - 1) / blockRows
