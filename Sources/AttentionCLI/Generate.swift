@@ -49,6 +49,8 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        // Loading converts, transposes and packs every weight: reusing the freed blocks saves page faults.
+        Allocator.reuseLargeBlocks()
         let directory = URL(fileURLWithPath: modelDir)
         let files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
         let missing = files.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }

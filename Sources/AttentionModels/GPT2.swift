@@ -128,7 +128,7 @@ public struct GPT2Model: Sendable {
         }
         // Conv1D keeps its weight as [in, out] (y = x·W + b); Linear wants [out, in].
         func conv1D(_ name: String, _ input: Int, _ output: Int) throws -> Linear<Float> {
-            try Linear(weight: transposed(tensor(name + ".weight", [input, output])), bias: tensor(name + ".bias", [output]))
+            try Linear(weight: tensor(name + ".weight", [input, output]).transposed(), bias: tensor(name + ".bias", [output]))
         }
         let (w, inner) = (c.width, c.feedForwardSize)
         configuration = c
@@ -296,14 +296,4 @@ public struct GPT2Model: Sendable {
     private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
         try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
     }
-}
-
-/// A rank-2 tensor transposed.
-func transposed(_ m: Tensor<Float>) throws -> Tensor<Float> {
-    let (rows, columns) = (m.shape[0], m.shape[1])
-    var out = [Float](repeating: 0, count: m.count)
-    m.withUnsafeBufferPointer { s in
-        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = s[r * columns + c] } }
-    }
-    return try Tensor(shape: [columns, rows], scalars: out)
 }

@@ -142,7 +142,16 @@ public struct SafeTensors: Sendable {
                 T(littleEndian: raw.loadUnaligned(fromByteOffset: base - data.startIndex + i * MemoryLayout<T>.size, as: T.self))
             }
             switch entry.dtype {
-            case .F32: return (0..<count).map { Float(bitPattern: load(UInt32.self, $0)) }
+            case .F32:
+                #if _endian(little)
+                // The file's little-endian floats are the machine's: one copy.
+                return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    if count > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(base - data.startIndex)..<(base - data.startIndex + count * 4)])) }
+                    initialized = count
+                }
+                #else
+                return (0..<count).map { Float(bitPattern: load(UInt32.self, $0)) }
+                #endif
             case .F64: return (0..<count).map { Float(Double(bitPattern: load(UInt64.self, $0))) }
             case .BF16: return (0..<count).map { Float(bitPattern: UInt32(load(UInt16.self, $0)) << 16) }
             case .F16: return (0..<count).map { halfToFloat(load(UInt16.self, $0)) }

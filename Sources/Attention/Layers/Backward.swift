@@ -83,6 +83,18 @@ func floatProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float]
 
 /// The transpose of row-major `[rows, columns]`, in 16 × 16 blocks so that reads and writes both stay
 /// within a few cache lines.
+extension Tensor where Element == Float {
+    /// A rank-2 tensor `[rows, columns]` transposed to `[columns, rows]` (for example a
+    /// Conv1D weight `[in, out]` for ``Linear``'s `[out, in]`).
+    ///
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the tensor is not rank 2.
+    public func transposed() throws -> Tensor<Float> {
+        guard rank == 2 else { throw AttentionError.invalidShape(argument: "tensor", shape: shape, reason: "transposing needs rank 2") }
+        return Tensor(uncheckedShape: [shape[1], shape[0]], scalars: Attention.transposed(scalars, rows: shape[0], columns: shape[1]))
+    }
+}
+
+/// Row-major `[rows, columns]` transposed, in 16 × 16 blocks so that reads and writes both stay in cache.
 func transposed(_ a: [Float], rows: Int, columns: Int) -> [Float] {
     [Float](unsafeUninitializedCapacity: a.count) { t, count in
         a.withUnsafeBufferPointer { a in
