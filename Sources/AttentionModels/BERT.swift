@@ -56,40 +56,60 @@ public struct BERTEncoder: Sendable {
     public let layers: [Layer]
 
     /// Loads the weights from a safetensors file with Hugging Face's BERT names
-    /// (`embeddings.word_embeddings.weight`, `encoder.layer.N.attention.self.query.weight`, …).
+    /// (`embeddings.word_embeddings.weight`, `encoder.layer.N.attention.self.query.weight`, …);
+    /// tensors the encoder does not use (the pooler, position-id buffers) are skipped.
     public init(configuration c: BERTConfiguration, weights: SafeTensors) throws {
+        try self.init(configuration: c, path: weights.path) { name in
+            weights.entries[name] == nil ? nil : try weights.tensor(name)
+        }
+    }
+
+    /// The encoder from named parameters as ``namedParameters`` lists them.
+    public init(configuration c: BERTConfiguration, parameters: [String: Tensor<Float>]) throws {
+        try self.init(configuration: c, path: "<parameters>") { parameters[$0] }
+    }
+
+    private init(configuration c: BERTConfiguration, path: String, tensor lookup: (String) throws -> Tensor<Float>?) throws {
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
-            let t = try weights.tensor(name)
+            guard let t = try lookup(name) else { throw AttentionError.invalidFile(path: path, reason: "no tensor named '\(name)'") }
             guard t.shape == shape else {
-                throw AttentionError.invalidFile(path: weights.path, reason: "'\(name)' has shape \(t.shape), the config implies \(shape)")
+                throw AttentionError.invalidFile(path: path, reason: "'\(name)' has shape \(t.shape), the config implies \(shape)")
             }
             return t
+        }
+        func norm(_ name: String) throws -> LayerNorm<Float> {
+            try LayerNorm(weight: tensor(name + ".weight", [c.hiddenSize]), bias: tensor(name + ".bias", [c.hiddenSize]), epsilon: c.layerNormEpsilon)
+        }
+        func linear(_ name: String, _ output: Int, _ input: Int) throws -> Linear<Float> {
+            try Linear(weight: tensor(name + ".weight", [output, input]), bias: tensor(name + ".bias", [output]))
         }
         let (h, i) = (c.hiddenSize, c.intermediateSize)
         configuration = c
         wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [c.vocabularySize, h])
         positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [c.maxPositions, h])
         tokenTypeEmbeddings = try tensor("embeddings.token_type_embeddings.weight", [c.typeVocabularySize, h])
-        embeddingNorm = try LayerNorm(weight: tensor("embeddings.LayerNorm.weight", [h]), bias: tensor("embeddings.LayerNorm.bias", [h]),
-                                      epsilon: c.layerNormEpsilon)
+        embeddingNorm = try norm("embeddings.LayerNorm")
         layers = try (0..<c.layers).map { n in
             let p = "encoder.layer.\(n)."
             var attention = try MultiHeadAttention<Float>(embedDimension: h, numHeads: c.heads)
-            for (projection, name) in [(MultiHeadAttention<Float>.Projection.query, "attention.self.query"),
-                                       (.key, "attention.self.key"), (.value, "attention.self.value"),
-                                       (.output, "attention.output.dense")] {
-                try attention.setWeights(projection, weight: tensor(p + name + ".weight", [h, h]), bias: tensor(p + name + ".bias", [h]))
+            for (projection, name) in BERTEncoder.attentionNames {
+                let layer = try linear(p + name, h, h)
+                try attention.setWeights(projection, weight: layer.weight, bias: layer.bias)
             }
             return Layer(
                 attention: attention,
-                attentionNorm: try LayerNorm(weight: tensor(p + "attention.output.LayerNorm.weight", [h]),
-                                             bias: tensor(p + "attention.output.LayerNorm.bias", [h]), epsilon: c.layerNormEpsilon),
-                intermediate: try Linear(weight: tensor(p + "intermediate.dense.weight", [i, h]), bias: tensor(p + "intermediate.dense.bias", [i])),
-                output: try Linear(weight: tensor(p + "output.dense.weight", [h, i]), bias: tensor(p + "output.dense.bias", [h])),
-                outputNorm: try LayerNorm(weight: tensor(p + "output.LayerNorm.weight", [h]),
-                                          bias: tensor(p + "output.LayerNorm.bias", [h]), epsilon: c.layerNormEpsilon))
+                attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                intermediate: try linear(p + "intermediate.dense", i, h),
+                output: try linear(p + "output.dense", h, i),
+                outputNorm: try norm(p + "output.LayerNorm"))
         }
     }
+
+    /// Hugging Face's names of the attention projections, under `encoder.layer.N.`.
+    static let attentionNames: [(MultiHeadAttention<Float>.Projection, String)] = [
+        (.query, "attention.self.query"), (.key, "attention.self.key"), (.value, "attention.self.value"),
+        (.output, "attention.output.dense"),
+    ]
 
     /// The encoder's output for a batch of token-id sequences (padded to the longest, padding hidden
     /// from attention), and on request every layer's attention weights.
@@ -163,5 +183,29 @@ public struct BERTEncoder: Sendable {
 
     private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
         try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
+    }
+}
+
+extension BERTEncoder: NamedParameters {
+    /// Hugging Face's BERT names (`encoder.layer.0.attention.self.query.weight`, …), in its order.
+    public var namedParameters: [(name: String, tensor: Tensor<Float>)] {
+        var list: [(name: String, tensor: Tensor<Float>)] = [
+            ("embeddings.word_embeddings.weight", wordEmbeddings), ("embeddings.position_embeddings.weight", positionEmbeddings),
+            ("embeddings.token_type_embeddings.weight", tokenTypeEmbeddings),
+        ]
+        list += prefixed("embeddings.LayerNorm", embeddingNorm)
+        for (n, layer) in layers.enumerated() {
+            let p = "encoder.layer.\(n)."
+            let projections = [layer.attention.queryProjection, layer.attention.keyProjection, layer.attention.valueProjection,
+                               layer.attention.outputProjection]
+            for ((_, name), projection) in zip(BERTEncoder.attentionNames, projections) { list += prefixed(p + name, projection) }
+            list += prefixed(p + "attention.output.LayerNorm", layer.attentionNorm) + prefixed(p + "intermediate.dense", layer.intermediate)
+                + prefixed(p + "output.dense", layer.output) + prefixed(p + "output.LayerNorm", layer.outputNorm)
+        }
+        return list
+    }
+
+    public func replacingParameters(_ parameters: [String: Tensor<Float>]) throws -> BERTEncoder {
+        try BERTEncoder(configuration: configuration, parameters: parameters)
     }
 }

@@ -18,12 +18,16 @@ public struct GPT2Configuration: Codable, Sendable, Equatable {
     public var scaleAttentionByInverseLayerIndex: Bool?
     public var reorderAndUpcastAttention: Bool?
     public var scaleAttentionWeights: Bool?
+    /// The ids of the tokens that begin and end a text (`<|endoftext|>` in GPT-2), if known.
+    public var beginningOfTextToken: Int?
+    public var endOfTextToken: Int?
 
     enum CodingKeys: String, CodingKey {
         case vocabularySize = "vocab_size", positions = "n_positions", width = "n_embd", layers = "n_layer"
         case heads = "n_head", innerSize = "n_inner", layerNormEpsilon = "layer_norm_epsilon"
         case activation = "activation_function", scaleAttentionByInverseLayerIndex = "scale_attn_by_inverse_layer_idx"
         case reorderAndUpcastAttention = "reorder_and_upcast_attn", scaleAttentionWeights = "scale_attn_weights"
+        case beginningOfTextToken = "bos_token_id", endOfTextToken = "eos_token_id"
     }
 
     /// A configuration from its sizes; the rest as GPT-2's (`gelu_new`, ε = 1e-5, inner 4·C).
@@ -101,6 +105,8 @@ public struct GPT2Model: Sendable {
     public let finalNorm: LayerNorm<Float>
     /// Logits: `wte` as a bias-free layer C → vocabulary (or `lm_head.weight` if the file has one).
     public let head: Linear<Float>
+    /// Whether the output layer is the token embedding (GPT-2's tied weights) rather than `lm_head.weight`.
+    public let tiedOutput: Bool
 
     /// Loads `config.json` and `model.safetensors` from a directory written by transformers'
     /// `save_pretrained`.
@@ -110,16 +116,44 @@ public struct GPT2Model: Sendable {
     }
 
     /// A model from transformers' parameter names, with or without the `transformer.` prefix.
+    /// The causal-mask buffers older checkpoints carry (`h.N.attn.bias`, `h.N.attn.masked_bias`)
+    /// are not parameters and are skipped.
     ///
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming a missing tensor, or one whose
-    ///   shape is not what the configuration implies.
+    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming a missing tensor, one whose
+    ///   shape is not what the configuration implies, or tensors the model does not have.
     public init(configuration c: GPT2Configuration, weights: SafeTensors) throws {
-        try c.validate()
         let prefix = weights.entries["transformer.wte.weight"] != nil ? "transformer." : ""
+        try self.init(configuration: c, path: weights.path) { name in
+            let full = name == "lm_head.weight" ? name : prefix + name
+            return weights.entries[full] == nil ? nil : try weights.tensor(full)
+        }
+        let known = Set(namedParameters.map(\.name)).union(["lm_head.weight"])
+        let unexpected = weights.entries.keys.filter { name in
+            let full = prefix.isEmpty && name != "lm_head.weight" ? "transformer." + name : name
+            return !known.contains(full) && !name.hasSuffix(".attn.bias") && !name.hasSuffix(".attn.masked_bias")
+        }.sorted()
+        guard unexpected.isEmpty else {
+            throw AttentionError.invalidFile(path: weights.path, reason: "tensors a GPT-2 of this config does not have: \(unexpected.prefix(8).joined(separator: ", "))")
+        }
+    }
+
+    /// The model from named parameters as ``namedParameters`` lists them.
+    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming a missing or misshapen tensor.
+    public init(configuration c: GPT2Configuration, parameters: [String: Tensor<Float>]) throws {
+        try self.init(configuration: c, path: "<parameters>") { name in
+            parameters[name == "lm_head.weight" ? name : "transformer." + name]
+        }
+    }
+
+    /// `tensor(name)` gives the tensor of a name without the `transformer.` prefix, nil if absent.
+    private init(configuration c: GPT2Configuration, path: String, tensor lookup: (String) throws -> Tensor<Float>?) throws {
+        try c.validate()
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
-            let t = try weights.tensor(prefix + name)
+            guard let t = try lookup(name) else {
+                throw AttentionError.invalidFile(path: path, reason: "no tensor named 'transformer.\(name)' (or '\(name)')")
+            }
             guard t.shape == shape else {
-                throw AttentionError.invalidFile(path: weights.path, reason: "'\(prefix + name)' has shape \(t.shape), the config implies \(shape)")
+                throw AttentionError.invalidFile(path: path, reason: "'transformer.\(name)' has shape \(t.shape), the config implies \(shape)")
             }
             return t
         }
@@ -145,14 +179,16 @@ public struct GPT2Model: Sendable {
                 feedForwardOutput: try conv1D(p + "mlp.c_proj", inner, w))
         }
         finalNorm = try norm("ln_f")
-        var output = tokenEmbeddings
-        if let untied = weights.entries["lm_head.weight"] {
+        if let untied = try lookup("lm_head.weight") {
             guard untied.shape == [c.vocabularySize, w] else {
-                throw AttentionError.invalidFile(path: weights.path, reason: "'lm_head.weight' has shape \(untied.shape), the config implies \([c.vocabularySize, w])")
+                throw AttentionError.invalidFile(path: path, reason: "'lm_head.weight' has shape \(untied.shape), the config implies \([c.vocabularySize, w])")
             }
-            output = try weights.tensor("lm_head.weight")
+            head = try Linear(weight: untied, bias: nil)
+            tiedOutput = false
+        } else {
+            head = try Linear(weight: tokenEmbeddings, bias: nil)
+            tiedOutput = true
         }
-        head = try Linear(weight: output, bias: nil)
     }
 
     /// Logits for every position of `ids`, `[T, vocabularySize]`: row t predicts token t + 1.
@@ -295,5 +331,52 @@ public struct GPT2Model: Sendable {
 
     private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
         try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
+    }
+}
+
+extension GPT2Model: NamedParameters {
+    /// transformers' names and layouts (`transformer.h.0.attn.c_attn.weight` as Conv1D's `[in, out]`),
+    /// in its order; `lm_head.weight` only when the output is not tied to `transformer.wte.weight`.
+    public var namedParameters: [(name: String, tensor: Tensor<Float>)] {
+        func conv1D(_ name: String, _ layer: Linear<Float>) -> [(name: String, tensor: Tensor<Float>)] {
+            // Linear holds [out, in]; transposing a rank-2 tensor cannot fail.
+            [(name + ".weight", (try? layer.weight.transposed()) ?? layer.weight)] + (layer.bias.map { [(name + ".bias", $0)] } ?? [])
+        }
+        var list: [(name: String, tensor: Tensor<Float>)] = [("transformer.wte.weight", tokenEmbeddings), ("transformer.wpe.weight", positionEmbeddings)]
+        for (n, block) in blocks.enumerated() {
+            let p = "transformer.h.\(n)."
+            list += prefixed(p + "ln_1", block.attentionNorm) + conv1D(p + "attn.c_attn", block.queryKeyValue)
+                + conv1D(p + "attn.c_proj", block.attentionOutput) + prefixed(p + "ln_2", block.feedForwardNorm)
+                + conv1D(p + "mlp.c_fc", block.feedForwardInput) + conv1D(p + "mlp.c_proj", block.feedForwardOutput)
+        }
+        list += prefixed("transformer.ln_f", finalNorm)
+        if !tiedOutput { list.append(("lm_head.weight", head.weight)) }
+        return list
+    }
+
+    public func replacingParameters(_ parameters: [String: Tensor<Float>]) throws -> GPT2Model {
+        try GPT2Model(configuration: configuration, parameters: parameters)
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `directory` (created if needed) as
+    /// transformers' `save_pretrained` lays them out, so transformers loads them with `from_pretrained`.
+    public func save(to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var object: [String: Any] = [
+            "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": configuration.vocabularySize,
+            "n_positions": configuration.positions, "n_embd": configuration.width, "n_layer": configuration.layers,
+            "n_head": configuration.heads, "layer_norm_epsilon": configuration.layerNormEpsilon,
+            "activation_function": configuration.activation, "tie_word_embeddings": tiedOutput,
+        ]
+        if let inner = configuration.innerSize { object["n_inner"] = inner }
+        if let id = configuration.beginningOfTextToken { object["bos_token_id"] = id }
+        if let id = configuration.endOfTextToken { object["eos_token_id"] = id }
+        let json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        do {
+            try json.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+        } catch {
+            throw AttentionError.invalidFile(path: directory.appendingPathComponent("config.json").path, reason: "cannot be written (\(error.localizedDescription))")
+        }
+        try saveParameters(to: directory.appendingPathComponent("model.safetensors"), metadata: ["format": "pt"])
     }
 }

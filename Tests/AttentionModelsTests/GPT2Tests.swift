@@ -169,6 +169,46 @@ struct GPT2Tests {
         #expect(throws: AttentionError.self) { try GPT2Model(configuration: activation, weights: weights) }
     }
 
+    @Test("Parameters have transformers' names; saved and loaded back, the model computes the same logits")
+    func namedParameters() throws {
+        let model = try Self.model.get()
+        let file = try SafeTensors(contentsOf: Self.directory.appendingPathComponent("model.safetensors"))
+        #expect(Set(model.namedParameters.map(\.name)) == Set(file.entries.keys))
+        for (name, tensor) in model.namedParameters {
+            #expect(try file.tensor(name).scalars == tensor.scalars, "\(name)")
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gpt2-save-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try model.save(to: folder)
+        let reloaded = try GPT2Model(directory: folder)
+        #expect(reloaded.configuration.width == model.configuration.width && reloaded.configuration.layers == model.configuration.layers)
+        #expect(reloaded.configuration.endOfTextToken == 0 && reloaded.configuration.beginningOfTextToken == 0)
+        let ids = [5, 99, 300, 12, 7]
+        #expect(try reloaded.logits(ids).scalars == model.logits(ids).scalars)
+        // A model rebuilt from its own parameters by name; a wrong shape is refused, naming it.
+        #expect(try model.loadingParameters(model.parameterDictionary).logits(ids).scalars == model.logits(ids).scalars)
+        var broken = model.parameterDictionary
+        broken["transformer.h.1.mlp.c_fc.weight"] = try Tensor(zeros: [256, 64])
+        #expect { try model.loadingParameters(broken) } throws: { "\($0)".contains("transformer.h.1.mlp.c_fc.weight") }
+    }
+
+    @Test("A checkpoint with tensors the model does not have is refused, naming them")
+    func extraTensors() throws {
+        let model = try Self.model.get()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gpt2-extra-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try SafeTensors.write(model.namedParameters + [("transformer.h.9.mlp.c_fc.weight", try Tensor(zeros: [2]))],
+                              to: folder.appendingPathComponent("model.safetensors"))
+        let configuration = try GPT2Configuration(contentsOf: Self.directory.appendingPathComponent("config.json"))
+        let weights = try SafeTensors(contentsOf: folder.appendingPathComponent("model.safetensors"))
+        #expect { try GPT2Model(configuration: configuration, weights: weights) } throws: { "\($0)".contains("transformer.h.9.mlp.c_fc.weight") }
+        // The causal-mask buffers of older checkpoints are not parameters: skipped.
+        try SafeTensors.write(model.namedParameters + [("transformer.h.0.attn.bias", try Tensor(zeros: [1, 1, 4, 4]))],
+                              to: folder.appendingPathComponent("model.safetensors"))
+        _ = try GPT2Model(configuration: configuration, weights: SafeTensors(contentsOf: folder.appendingPathComponent("model.safetensors")))
+    }
+
     @Test("Sampling: the same seed gives the same tokens; top-k 1 is greedy; a temperature spreads the choice")
     func sampling() throws {
         let logits: [Float] = [0.5, 2.0, 1.0, -1.0, 1.9]

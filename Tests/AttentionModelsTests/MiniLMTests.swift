@@ -34,6 +34,19 @@ struct MiniLMTests {
         return try NPY.read(contentsOf: url).floatingPoint(path: url.path)
     }
 
+    @Test("The encoder's parameters have the checkpoint's names, and rebuilt from them it encodes the same")
+    func namedParameters() throws {
+        let model = try Self.model.get()
+        let file = try SafeTensors(contentsOf: ModelStore.defaultDirectory().appendingPathComponent("model.safetensors"))
+        let names = model.encoder.namedParameters.map(\.name)
+        #expect(names.count == 5 + 16 * model.encoder.configuration.layers)
+        #expect(Set(names).isSubset(of: Set(file.entries.keys)))
+        #expect(Set(file.entries.keys).subtracting(names).allSatisfy { $0.hasPrefix("pooler.") || $0.hasSuffix("position_ids") })
+        let rebuilt = try model.encoder.loadingParameters(model.encoder.parameterDictionary)
+        let ids = [[101, 1996, 4937, 2938, 2006, 1996, 13523, 102]]
+        #expect(try rebuilt(ids).hiddenStates.scalars == model.encoder(ids).hiddenStates.scalars)
+    }
+
     @Test("Token ids are identical to the model's own tokenizer")
     func tokenizer() throws {
         let model = try Self.model.get()
