@@ -16,7 +16,10 @@ files look like:
                            accents, emoji, CJK, numbers, whitespace runs, contractions and punctuation,
                            and the decoded text of every id sequence;
   logits.npy               the model's logits for `LOGIT_TEXT`, float32 [T, vocab];
-  generation.json          greedy `generate()` continuations of two prompts.
+  generation.json          greedy `generate()` continuations of two prompts, and a training batch
+                           (inputs, targets, the mean cross-entropy);
+  gradients.safetensors    PyTorch autograd's gradient of that loss for every parameter, by name
+                           (the tied embedding's gradient sums both of its uses).
 """
 import json
 import pathlib
@@ -24,6 +27,7 @@ import pathlib
 import numpy as np
 import torch
 from tokenizers import ByteLevelBPETokenizer
+from safetensors.torch import save_file
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -108,9 +112,20 @@ def main():
         generations.append({"prompt": prompt, "promptIds": prompt_ids[0].tolist(),
                             "generatedIds": out[0, prompt_ids.shape[1]:].tolist()})
 
+    # A training batch: two windows of 12 tokens, each target the next token.
+    stream = tokenizer(" ".join(CORPUS[:6]))["input_ids"]
+    batch = torch.tensor([stream[0:13], stream[20:33]])
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    batch_logits = model(inputs).logits
+    loss = torch.nn.functional.cross_entropy(batch_logits.reshape(-1, batch_logits.shape[-1]), targets.reshape(-1))
+    model.zero_grad()
+    loss.backward()
+    save_file({name: p.grad.contiguous() for name, p in model.named_parameters()}, str(OUT / "gradients.safetensors"))
+
     (OUT / "tokens.json").write_text(json.dumps({"cases": token_cases}, ensure_ascii=False, indent=1) + "\n")
     (OUT / "generation.json").write_text(json.dumps({
-        "logitText": LOGIT_TEXT, "logitIds": ids[0].tolist(), "generations": generations}, indent=1) + "\n")
+        "logitText": LOGIT_TEXT, "logitIds": ids[0].tolist(), "generations": generations,
+        "trainingInputs": inputs.tolist(), "trainingTargets": targets.tolist(), "trainingLoss": loss.item()}, indent=1) + "\n")
     for stray in ["generation_config.json"]:
         (OUT / stray).unlink(missing_ok=True)
     print(f"wrote {OUT}: vocabulary {len(tokenizer)}, logits {logits.shape}")

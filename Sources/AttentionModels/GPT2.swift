@@ -254,7 +254,7 @@ public struct GPT2Model: Sendable {
         return try head(finalNorm(x))
     }
 
-    private func check(_ ids: [Int], from start: Int) throws {
+    func check(_ ids: [Int], from start: Int) throws {
         let c = configuration
         guard !ids.isEmpty else { throw AttentionError.invalidArgument(argument: "ids", reason: "need at least one token") }
         guard start + ids.count <= c.positions else {
@@ -266,7 +266,7 @@ public struct GPT2Model: Sendable {
     }
 
     /// wte[ids] + wpe[start...], `[T, C]`.
-    private func embed(_ ids: [Int], from start: Int) throws -> Tensor<Float> {
+    func embed(_ ids: [Int], from start: Int) throws -> Tensor<Float> {
         let w = configuration.width
         var x = [Float](repeating: 0, count: ids.count * w)
         tokenEmbeddings.withUnsafeBufferPointer { wte in
@@ -287,8 +287,8 @@ public struct GPT2Model: Sendable {
     ) throws -> Tensor<Float> {
         let (t, w, h) = (x.shape[0], configuration.width, configuration.heads)
         let qkv = try block.queryKeyValue(block.attentionNorm(x))
-        let (q, k, v) = try splitHeads(qkv, tokens: t, width: w, heads: h)
-        let attended = try mergeHeads(attend(q, k, v), tokens: t, width: w, heads: h)
+        let heads = try (0..<3).map { try splitHeads(qkv, batch: 1, tokens: t, width: w, heads: h, part: $0, parts: 3) }
+        let attended = try mergeHeads([attend(heads[0], heads[1], heads[2])], batch: 1, tokens: t, width: w, heads: h)
         var residual = try add(x, block.attentionOutput(attended))
         let inner = try block.feedForwardInput(block.feedForwardNorm(residual))
         let activated = configuration.activation == "gelu" ? gelu(inner) : geluTanh(inner)
@@ -296,40 +296,43 @@ public struct GPT2Model: Sendable {
         return residual
     }
 
-    /// `[T, 3C]` → queries, keys, values, each `[1, H, T, C/H]`.
-    private func splitHeads(_ qkv: Tensor<Float>, tokens t: Int, width w: Int, heads h: Int) throws -> (Tensor<Float>, Tensor<Float>, Tensor<Float>) {
-        let d = w / h
-        var parts = [[Float]](repeating: [Float](repeating: 0, count: t * w), count: 3)
-        qkv.withUnsafeBufferPointer { s in
-            for part in 0..<3 {
-                parts[part].withUnsafeMutableBufferPointer { out in
+    /// Part `part` of `parts` (query, key, value) of `[B·T, parts·C]` as heads `[B, H, T, C/H]`.
+    func splitHeads(_ x: Tensor<Float>, batch: Int, tokens t: Int, width w: Int, heads h: Int, part: Int, parts: Int) throws -> Tensor<Float> {
+        let d = w / h, stride = parts * w
+        var out = [Float](repeating: 0, count: batch * t * w)
+        x.withUnsafeBufferPointer { s in
+            for b in 0..<batch {
+                for head in 0..<h {
+                    for i in 0..<t {
+                        let from = (b * t + i) * stride + part * w + head * d, to = ((b * h + head) * t + i) * d
+                        for c in 0..<d { out[to + c] = s[from + c] }
+                    }
+                }
+            }
+        }
+        return try Tensor(shape: [batch, h, t, d], scalars: out)
+    }
+
+    /// Heads `[B, H, T, C/H]`, one tensor per part, side by side as `[B·T, parts·C]`.
+    func mergeHeads(_ parts: [Tensor<Float>], batch: Int, tokens t: Int, width w: Int, heads h: Int) throws -> Tensor<Float> {
+        let d = w / h, stride = parts.count * w
+        var out = [Float](repeating: 0, count: batch * t * stride)
+        for (part, tensor) in parts.enumerated() {
+            tensor.withUnsafeBufferPointer { s in
+                for b in 0..<batch {
                     for head in 0..<h {
                         for i in 0..<t {
-                            for c in 0..<d { out[(head * t + i) * d + c] = s[i * 3 * w + part * w + head * d + c] }
+                            let from = ((b * h + head) * t + i) * d, to = (b * t + i) * stride + part * w + head * d
+                            for c in 0..<d { out[to + c] = s[from + c] }
                         }
                     }
                 }
             }
         }
-        let shape = [1, h, t, d]
-        return (try Tensor(shape: shape, scalars: parts[0]), try Tensor(shape: shape, scalars: parts[1]), try Tensor(shape: shape, scalars: parts[2]))
+        return try Tensor(shape: [batch * t, stride], scalars: out)
     }
 
-    /// `[1, H, T, C/H]` → `[T, C]`.
-    private func mergeHeads(_ o: Tensor<Float>, tokens t: Int, width w: Int, heads h: Int) throws -> Tensor<Float> {
-        let d = w / h
-        var out = [Float](repeating: 0, count: t * w)
-        o.withUnsafeBufferPointer { s in
-            for head in 0..<h {
-                for i in 0..<t {
-                    for c in 0..<d { out[i * w + head * d + c] = s[(head * t + i) * d + c] }
-                }
-            }
-        }
-        return try Tensor(shape: [t, w], scalars: out)
-    }
-
-    private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
+    func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
         try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
     }
 }

@@ -20,6 +20,9 @@ struct GPT2Tests {
         let logitText: String
         let logitIds: [Int]
         let generations: [Case]
+        let trainingInputs: [[Int]]
+        let trainingTargets: [[Int]]
+        let trainingLoss: Double
     }
 
     static let model = Result { try GPT2Model(directory: directory) }
@@ -207,6 +210,25 @@ struct GPT2Tests {
         try SafeTensors.write(model.namedParameters + [("transformer.h.0.attn.bias", try Tensor(zeros: [1, 1, 4, 4]))],
                               to: folder.appendingPathComponent("model.safetensors"))
         _ = try GPT2Model(configuration: configuration, weights: SafeTensors(contentsOf: folder.appendingPathComponent("model.safetensors")))
+    }
+
+    @Test("The loss and every parameter's gradient equal PyTorch autograd's")
+    func gradientsMatchAutograd() throws {
+        let model = try Self.model.get()
+        let f = try fixture("generation.json", as: Generations.self)
+        let expected = try SafeTensors(contentsOf: Self.directory.appendingPathComponent("gradients.safetensors"))
+        let (loss, gradients) = try model.lossAndGradients(inputs: f.trainingInputs, targets: f.trainingTargets)
+        #expect(abs(loss - f.trainingLoss) < 1e-5 * f.trainingLoss)
+        #expect(abs(try model.loss(inputs: f.trainingInputs, targets: f.trainingTargets) - loss) < 1e-9)
+        #expect(Set(gradients.keys) == Set(expected.entries.keys))
+        for (name, gradient) in gradients {
+            let reference = try expected.tensor(name)
+            #expect(gradient.shape == reference.shape, "\(name)")
+            #expect(relativeError(gradient.scalars, reference.scalars) < 1e-4, "\(name)")
+            // Relative to the gradient's own size, not only to 1: small gradients must match too.
+            let scale = reference.scalars.map(abs).max() ?? 0
+            #expect(zip(gradient.scalars, reference.scalars).map { abs($0 - $1) }.max()! <= 1e-3 * scale + 1e-7, "\(name)")
+        }
     }
 
     @Test("Sampling: the same seed gives the same tokens; top-k 1 is greedy; a temperature spreads the choice")
