@@ -3,8 +3,18 @@ import AttentionExperiments
 import AttentionRendering
 import Foundation
 
+/// `attention train`: the recall experiment (the default) or a GPT on Shakespeare.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Train models: attention against mean pooling and a GRU on associative recall (default), or a GPT.",
+        subcommands: [TrainRecall.self, TrainGPT.self],
+        defaultSubcommand: TrainRecall.self
+    )
+}
+
+struct TrainRecall: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recall",
         abstract: "Train attention, mean pooling and a GRU on associative recall; see which recalls at which length.",
         discussion: """
             Associative recall: a sequence of key->value pairs (distinct keys out of 256, values out

@@ -17,8 +17,10 @@ public struct ByteLevelBPETokenizer: Sendable {
     public let tokens: [String?]
     /// Special tokens matched in the text before pre-tokenizing, by text.
     public let specialTokens: [String: Int]
-    /// Merge rank of each pair, `"left right"` → rank (lower merges first).
+    /// Merge rank of each pair (lower merges first).
     private let ranks: [Pair: Int]
+    /// The merges in rank order.
+    let rankedMerges: [(String, String)]
 
     struct Pair: Hashable, Sendable { let left: String, right: String }
 
@@ -82,14 +84,18 @@ public struct ByteLevelBPETokenizer: Sendable {
         for byte in 0...255 where vocabulary[String(ByteLevelBPETokenizer.byteToCharacter[byte])] == nil {
             throw fail("byte \(byte) (character '\(ByteLevelBPETokenizer.byteToCharacter[byte])') has no token: not a byte-level vocabulary")
         }
-        var ranks: [Pair: Int] = [:]
+        var ranks: [Pair: Int] = [:], ranked: [(String, String)] = []
         for (rank, (left, right)) in merges.enumerated() {
             for part in [left, right, left + right] where vocabulary[part] == nil {
                 throw fail("merge \(rank + 1) ('\(left) \(right)') uses '\(part)', which is not in the vocabulary")
             }
             let pair = Pair(left: left, right: right)
-            if ranks[pair] == nil { ranks[pair] = rank }
+            if ranks[pair] == nil {
+                ranks[pair] = rank
+                ranked.append((left, right))
+            }
         }
+        self.rankedMerges = ranked
         self.vocabulary = vocabulary
         self.tokens = tokens
         self.ranks = ranks
@@ -99,12 +105,16 @@ public struct ByteLevelBPETokenizer: Sendable {
     /// Token ids of `text`.
     public func encode(_ text: String) -> [Int] {
         var ids: [Int] = []
+        var known: [Substring: [Int]] = [:]   // a long text repeats its words: merge each once
         for (segment, special) in splitOnSpecialTokens(text) {
             if let special { ids.append(special); continue }
             for piece in ByteLevelBPETokenizer.pretokenize(segment) {
+                if let cached = known[piece] { ids.append(contentsOf: cached); continue }
                 let symbols = merge(piece.utf8.map { String(ByteLevelBPETokenizer.byteToCharacter[Int($0)]) })
                 // Every symbol is in the vocabulary: bytes and merge results were checked at init.
-                ids.append(contentsOf: symbols.map { vocabulary[$0]! })
+                let pieceIDs = symbols.map { vocabulary[$0]! }
+                known[piece] = pieceIDs
+                ids.append(contentsOf: pieceIDs)
             }
         }
         return ids

@@ -68,7 +68,7 @@ extension GPT2Model {
             // x2 = x1 + c_proj(gelu(c_fc(ln_2(x1))))
             let dG = try block.feedForwardOutput.backward(input: a.activated, outputGradient: dx)
             try record("mlp.c_proj", dG)
-            let dH = try block.feedForwardInput.backward(input: a.norm2, outputGradient: geluTanhBackward(a.inner, dG.input, exact: c.activation == "gelu"))
+            let dH = try block.feedForwardInput.backward(input: a.norm2, outputGradient: geluBackward(a.inner, dG.input, exact: c.activation == "gelu"))
             try record("mlp.c_fc", dH)
             let dNorm2 = try block.feedForwardNorm.backward(input: a.x1, outputGradient: dH.input)
             gradients[p + "ln_2.weight"] = dNorm2.weight
@@ -154,21 +154,13 @@ extension GPT2Model {
     }
 }
 
-/// ∂L/∂x of GELU from ∂L/∂gelu(x): the tanh form's derivative
-/// `½(1 + tanh u) + ½x(1 - tanh²u)·√(2/π)(1 + 3·0.044715x²)`, `u = √(2/π)(x + 0.044715x³)`,
-/// or with `exact` the erf form's `Φ(x) + x·φ(x)`. In `Double`.
-func geluTanhBackward(_ x: Tensor<Float>, _ dy: Tensor<Float>, exact: Bool) throws -> Tensor<Float> {
-    let c = (2 / Double.pi).squareRoot()
+/// ∂L/∂x of GELU from ∂L/∂gelu(x): the tanh form's (``geluTanhBackward(input:outputGradient:)``), or
+/// with `exact` the erf form's `Φ(x) + x·φ(x)`, in `Double`.
+func geluBackward(_ x: Tensor<Float>, _ dy: Tensor<Float>, exact: Bool) throws -> Tensor<Float> {
+    guard exact else { return try geluTanhBackward(input: x, outputGradient: dy) }
     let scalars = zip(x.scalars, dy.scalars).map { xf, gf -> Float in
         let x = Double(xf)
-        let derivative: Double
-        if exact {
-            derivative = 0.5 * (1 + erf(x / 2.0.squareRoot())) + x * exp(-0.5 * x * x) / (2 * Double.pi).squareRoot()
-        } else {
-            let th = tanh(c * (x + 0.044715 * x * x * x))
-            derivative = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * c * (1 + 3 * 0.044715 * x * x)
-        }
-        return Float(derivative * Double(gf))
+        return Float((0.5 * (1 + erf(x / 2.0.squareRoot())) + x * exp(-0.5 * x * x) / (2 * Double.pi).squareRoot()) * Double(gf))
     }
     return try Tensor(shape: x.shape, scalars: scalars)
 }

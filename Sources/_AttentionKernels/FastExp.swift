@@ -92,3 +92,64 @@ public func geluInPlace<M: MultiplyAdd>(_ p: UnsafeMutablePointer<Float>, count:
         for j in 0..<(count - i) { p[i + j] = result[j] }
     }
 }
+
+/// `σ(2u)` with `u = √(2/π)(x + 0.044715x³)`, for sixteen lanes: GELU's tanh form is `x·σ(2u)`
+/// (as `½(1 + tanh u) = σ(2u)`). The exponential only ever sees `-2|u| ≤ 0`, so it cannot overflow.
+@inlinable @inline(__always)
+public func geluTanhGate<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD16<Float> {
+    let u = 0.797_884_56 * M.multiplyAdd(0.044_715 * x * x, x, x)
+    let magnitude = u.replacing(with: -u, where: u .< 0)
+    let e = exp2Vector(-2 * 1.442_695_04 * magnitude, M.self)
+    let numerator = SIMD16<Float>(repeating: 1).replacing(with: e, where: u .< 0)
+    return numerator / (1 + e)
+}
+
+/// GELU's tanh form (GPT-2's `gelu_new`) in place over `count` floats.
+@inlinable @inline(__always)
+public func geluTanhInPlace<M: MultiplyAdd>(_ p: UnsafeMutablePointer<Float>, count: Int, _: M.Type) {
+    forEachVector(count) { i, n in
+        let x = loadPartial(p + i, n)
+        storePartial(x * geluTanhGate(x, M.self), p + i, n)
+    }
+}
+
+/// `dx = dy · d/dx gelu_tanh(x)`: with `s = σ(2u)`, the derivative is
+/// `s + x·2s(1 - s)·√(2/π)(1 + 3·0.044715x²)`.
+@inlinable @inline(__always)
+public func geluTanhBackward<M: MultiplyAdd>(
+    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count: Int, _: M.Type
+) {
+    forEachVector(count) { i, n in
+        let v = loadPartial(x + i, n), g = loadPartial(dy + i, n)
+        let s = geluTanhGate(v, M.self)
+        let du = 0.797_884_56 * M.multiplyAdd(3 * 0.044_715 * v, v, SIMD16(repeating: 1))
+        let derivative = M.multiplyAdd(v * 2 * s * (1 - s), du, s)
+        storePartial(derivative * g, dx + i, n)
+    }
+}
+
+/// Calls `body(i, n)` for `count` elements in pieces of sixteen (`n` = 16, or fewer for the last).
+@inlinable @inline(__always)
+func forEachVector(_ count: Int, _ body: (Int, Int) -> Void) {
+    var i = 0
+    while i < count {
+        body(i, min(16, count - i))
+        i += 16
+    }
+}
+
+/// `n ≤ 16` floats from `p` (zeros past them).
+@inlinable @inline(__always)
+func loadPartial(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD16<Float> {
+    if n == 16 { return load(p) }
+    var v = SIMD16<Float>.zero
+    for j in 0..<n { v[j] = p[j] }
+    return v
+}
+
+/// The first `n ≤ 16` lanes of `v` to `p`.
+@inlinable @inline(__always)
+func storePartial(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    if n == 16 { store(v, p); return }
+    for j in 0..<n { p[j] = v[j] }
+}

@@ -14,6 +14,10 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
         -> (dQ: [Scalar], dK: [Scalar], dV: [Scalar], dBias: [Scalar]?, detail: String)
     /// GELU in place.
     let gelu: @Sendable (inout [Scalar]) -> Void
+    /// GELU's tanh form in place.
+    let geluTanh: @Sendable (inout [Scalar]) -> Void
+    /// The tanh form's backward: `dx` from `x` and `dy`.
+    let geluTanhBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar]) -> [Scalar]
     /// A linear layer's weight `[n, k]` packed for ``linear``.
     let packLinearWeight: @Sendable (_ weight: [Scalar], _ n: Int, _ k: Int) -> [Scalar]
     /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs, W packed by ``packLinearWeight``.
@@ -33,6 +37,24 @@ extension _ScalarKernels where Scalar == Float {
             values.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
                 KernelInstructionSet.best.kernels.gelu(base, buffer.count)
+            }
+        },
+        geluTanh: { values in
+            values.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                KernelInstructionSet.best.kernels.geluTanh(base, buffer.count)
+            }
+        },
+        geluTanhBackward: { x, dy in
+            [Float](unsafeUninitializedCapacity: x.count) { dx, count in
+                x.withUnsafeBufferPointer { x in
+                    dy.withUnsafeBufferPointer { dy in
+                        if let xb = x.baseAddress, let dyb = dy.baseAddress, let dxb = dx.baseAddress {
+                            KernelInstructionSet.best.kernels.geluTanhBackward(xb, dyb, dxb, x.count)
+                        }
+                    }
+                }
+                count = x.count
             }
         },
         packLinearWeight: { weight, n, k in
