@@ -69,20 +69,11 @@ public struct BERTEncoder: Sendable {
         try self.init(configuration: c, path: "<parameters>") { parameters[$0] }
     }
 
-    private init(configuration c: BERTConfiguration, path: String, tensor lookup: (String) throws -> Tensor<Float>?) throws {
-        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
-            guard let t = try lookup(name) else { throw AttentionError.invalidFile(path: path, reason: "no tensor named '\(name)'") }
-            guard t.shape == shape else {
-                throw AttentionError.invalidFile(path: path, reason: "'\(name)' has shape \(t.shape), the config implies \(shape)")
-            }
-            return t
-        }
-        func norm(_ name: String) throws -> LayerNorm<Float> {
-            try LayerNorm(weight: tensor(name + ".weight", [c.hiddenSize]), bias: tensor(name + ".bias", [c.hiddenSize]), epsilon: c.layerNormEpsilon)
-        }
-        func linear(_ name: String, _ output: Int, _ input: Int) throws -> Linear<Float> {
-            try Linear(weight: tensor(name + ".weight", [output, input]), bias: tensor(name + ".bias", [output]))
-        }
+    private init(configuration c: BERTConfiguration, path: String, tensor lookup: @escaping (String) throws -> Tensor<Float>?) throws {
+        let reader = CheckpointReader(lookup: lookup, path: path)
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> { try reader.tensor(name, shape) }
+        func norm(_ name: String) throws -> LayerNorm<Float> { try reader.layerNorm(name, features: c.hiddenSize, epsilon: c.layerNormEpsilon) }
+        func linear(_ name: String, _ output: Int, _ input: Int) throws -> Linear<Float> { try reader.linear(name, input: input, output: output) }
         let (h, i) = (c.hiddenSize, c.intermediateSize)
         configuration = c
         wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [c.vocabularySize, h])

@@ -146,24 +146,12 @@ public struct GPT2Model: Sendable {
     }
 
     /// `tensor(name)` gives the tensor of a name without the `transformer.` prefix, nil if absent.
-    private init(configuration c: GPT2Configuration, path: String, tensor lookup: (String) throws -> Tensor<Float>?) throws {
+    private init(configuration c: GPT2Configuration, path: String, tensor lookup: @escaping (String) throws -> Tensor<Float>?) throws {
         try c.validate()
-        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
-            guard let t = try lookup(name) else {
-                throw AttentionError.invalidFile(path: path, reason: "no tensor named 'transformer.\(name)' (or '\(name)')")
-            }
-            guard t.shape == shape else {
-                throw AttentionError.invalidFile(path: path, reason: "'transformer.\(name)' has shape \(t.shape), the config implies \(shape)")
-            }
-            return t
-        }
-        func norm(_ name: String) throws -> LayerNorm<Float> {
-            try LayerNorm(weight: tensor(name + ".weight", [c.width]), bias: tensor(name + ".bias", [c.width]), epsilon: c.layerNormEpsilon)
-        }
-        // Conv1D keeps its weight as [in, out] (y = x·W + b); Linear wants [out, in].
-        func conv1D(_ name: String, _ input: Int, _ output: Int) throws -> Linear<Float> {
-            try Linear(weight: tensor(name + ".weight", [input, output]).transposed(), bias: tensor(name + ".bias", [output]))
-        }
+        let reader = CheckpointReader(lookup: lookup, path: path, displayPrefix: "transformer.")
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> { try reader.tensor(name, shape) }
+        func norm(_ name: String) throws -> LayerNorm<Float> { try reader.layerNorm(name, features: c.width, epsilon: c.layerNormEpsilon) }
+        func conv1D(_ name: String, _ input: Int, _ output: Int) throws -> Linear<Float> { try reader.conv1D(name, input: input, output: output) }
         let (w, inner) = (c.width, c.feedForwardSize)
         configuration = c
         tokenEmbeddings = try tensor("wte.weight", [c.vocabularySize, w])

@@ -9,7 +9,7 @@ public struct GPT2TrainingSettings: Sendable, Codable, Equatable {
     /// Tokens per training sequence (and the model's positions).
     public var context = 128
     public var batchSize = 16
-    public var steps = 1000
+    public var steps = 2000
     /// The peak learning rate of AdamW: reached after a warm-up of 5% of the steps, then a cosine
     /// decay to a tenth of it.
     public var learningRate = 2e-3
