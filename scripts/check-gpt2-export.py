@@ -36,7 +36,7 @@ def main():
           f"our last held-out loss {history['validation'][-1]['loss']:.4f}")
     failures = 0
     for prompt in PROMPTS:
-        ours = json.loads(subprocess.run([str(BINARY), "generate", "--model-dir", folder, prompt, "--greedy",
+        ours = json.loads(subprocess.run([str(BINARY), "generate", "--model-dir", folder, prompt, "--greedy", "--no-stop",
                                           "--max-tokens", str(NEW_TOKENS), "--json"],
                                          capture_output=True, text=True, check=True).stdout)
         ids = tokenizer(prompt, return_tensors="pt")["input_ids"]

@@ -79,7 +79,7 @@ def main():
                 theirs.append(time.perf_counter() - t)
             assert out.shape[1] == ids.shape[1] + n
             t = time.perf_counter()
-            result = subprocess.run([str(BINARY), "generate", "--model-dir", str(folder), PROMPT, "--greedy",
+            result = subprocess.run([str(BINARY), "generate", "--model-dir", str(folder), PROMPT, "--greedy", "--no-stop",
                                      "--max-tokens", str(n), "--json"], capture_output=True, text=True, check=True)
             ours.append(time.perf_counter() - t)
             report = json.loads(result.stdout)

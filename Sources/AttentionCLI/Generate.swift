@@ -31,6 +31,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed of the sampler: the same seed gives the same text.") var seed: UInt64 = 42
     @Flag(help: "Always take the most likely token (same as --temperature 0).") var greedy = false
     @Flag(help: "Recompute the whole sequence at every step instead of reading a KV cache.") var noCache = false
+    @Flag(help: "Go on past the model's end-of-text token (eos_token_id) instead of stopping there.") var noStop = false
     @Option(help: "Storage of the KV cache: float32, float16 or bfloat16.") var kvDtype = "float32"
     @Flag(help: "Print one JSON object (prompt, ids, text, speeds) instead of streaming text.") var json = false
 
@@ -68,13 +69,15 @@ struct Generate: ParsableCommand {
         }
         var stream = UTF8Stream()
         if !json { stream.write(Array(prompt.utf8)) }
+        // Like transformers' generate(): stop at the end-of-text token, and do not print it.
+        let stop = noStop ? nil : model.configuration.endOfTextToken ?? tokenizer.endOfText
         let result = try model.generate(
             prompt: promptIDs, maxTokens: maxTokens, sampling: sampling, useCache: !noCache,
-            cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32
+            cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32, endOfText: stop
         ) { token in
-            if !json { stream.write(try tokenizer.bytes(of: [token])) }
+            if !json, token != stop { stream.write(try tokenizer.bytes(of: [token])) }
         }
-        let text = try tokenizer.decode(result.generatedIDs)
+        let text = try tokenizer.decode(result.generatedIDs.filter { $0 != stop })
         let promptRate = Double(promptIDs.count) / max(result.promptSeconds, 1e-9)
         let steps = max(result.generatedIDs.count - 1, 0)
         let decodeRate = Double(steps) / max(result.decodeSeconds, 1e-9)

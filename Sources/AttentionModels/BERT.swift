@@ -184,14 +184,14 @@ extension BERTEncoder: NamedParameters {
             ("embeddings.word_embeddings.weight", wordEmbeddings), ("embeddings.position_embeddings.weight", positionEmbeddings),
             ("embeddings.token_type_embeddings.weight", tokenTypeEmbeddings),
         ]
-        list += prefixed("embeddings.LayerNorm", embeddingNorm)
+        list += embeddingNorm.namedParameters(prefixedBy: "embeddings.LayerNorm")
         for (n, layer) in layers.enumerated() {
             let p = "encoder.layer.\(n)."
             let projections = [layer.attention.queryProjection, layer.attention.keyProjection, layer.attention.valueProjection,
                                layer.attention.outputProjection]
-            for ((_, name), projection) in zip(BERTEncoder.attentionNames, projections) { list += prefixed(p + name, projection) }
-            list += prefixed(p + "attention.output.LayerNorm", layer.attentionNorm) + prefixed(p + "intermediate.dense", layer.intermediate)
-                + prefixed(p + "output.dense", layer.output) + prefixed(p + "output.LayerNorm", layer.outputNorm)
+            for ((_, name), projection) in zip(BERTEncoder.attentionNames, projections) { list += projection.namedParameters(prefixedBy: p + name) }
+            list += layer.attentionNorm.namedParameters(prefixedBy: p + "attention.output.LayerNorm") + layer.intermediate.namedParameters(prefixedBy: p + "intermediate.dense")
+                + layer.output.namedParameters(prefixedBy: p + "output.dense") + layer.outputNorm.namedParameters(prefixedBy: p + "output.LayerNorm")
         }
         return list
     }

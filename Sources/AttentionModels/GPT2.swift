@@ -341,11 +341,11 @@ extension GPT2Model: NamedParameters {
         var list: [(name: String, tensor: Tensor<Float>)] = [("transformer.wte.weight", tokenEmbeddings), ("transformer.wpe.weight", positionEmbeddings)]
         for (n, block) in blocks.enumerated() {
             let p = "transformer.h.\(n)."
-            list += prefixed(p + "ln_1", block.attentionNorm) + conv1D(p + "attn.c_attn", block.queryKeyValue)
-                + conv1D(p + "attn.c_proj", block.attentionOutput) + prefixed(p + "ln_2", block.feedForwardNorm)
+            list += block.attentionNorm.namedParameters(prefixedBy: p + "ln_1") + conv1D(p + "attn.c_attn", block.queryKeyValue)
+                + conv1D(p + "attn.c_proj", block.attentionOutput) + block.feedForwardNorm.namedParameters(prefixedBy: p + "ln_2")
                 + conv1D(p + "mlp.c_fc", block.feedForwardInput) + conv1D(p + "mlp.c_proj", block.feedForwardOutput)
         }
-        list += prefixed("transformer.ln_f", finalNorm)
+        list += finalNorm.namedParameters(prefixedBy: "transformer.ln_f")
         if !tiedOutput { list.append(("lm_head.weight", head.weight)) }
         return list
     }

@@ -12,7 +12,7 @@ struct GenerateCommandTests {
 
     @Test("Runs with the cache, without it, sampling and with a float16 cache", arguments: [
         ["--greedy", "--json"], ["--greedy", "--no-cache", "--json"], ["--temperature", "0.8", "--top-k", "20", "--top-p", "0.9", "--json"],
-        ["--kv-dtype", "float16", "--json"],
+        ["--kv-dtype", "float16", "--json"], ["--greedy", "--no-stop", "--json"],
     ])
     func runs(_ options: [String]) throws {
         var command = try AttentionCommand.parseAsRoot(["generate", "--model-dir", Self.model, "The cat", "--max-tokens", "5"] + options)

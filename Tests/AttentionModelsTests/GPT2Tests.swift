@@ -101,6 +101,10 @@ struct GPT2Tests {
             #expect(streamed == cached.generatedIDs)
             let recomputed = try model.generate(prompt: g.promptIds, maxTokens: g.generatedIds.count, useCache: false)
             #expect(recomputed.generatedIDs == g.generatedIds, "\(g.prompt)")
+            // With an end-of-text token, generation stops right after its first occurrence.
+            let stop = g.generatedIds[1]
+            let stopped = try model.generate(prompt: g.promptIds, maxTokens: g.generatedIds.count, endOfText: stop)
+            #expect(stopped.generatedIDs == Array(g.generatedIds.prefix(through: g.generatedIds.firstIndex(of: stop)!)))
         }
     }
 

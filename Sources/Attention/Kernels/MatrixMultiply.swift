@@ -1,10 +1,11 @@
 import Foundation
 import _AttentionKernels
 
-/// `C = A · B + bias` in Float on the tiled micro-kernel, over all cores: A `[m, k]` row-major, B packed
-/// in 32-column panels by `packPanels`, bias `[n]` or none, C `[m, n]` row-major. Used by ``Linear``.
 /// Up to this many rows, a product runs on the few-rows kernel, its columns shared among the threads.
 let fewRows = 4
+
+/// `C = A · B + bias` in Float on the tiled micro-kernel, over all cores: A `[m, k]` row-major, B packed
+/// in 32-column panels by `packPanels`, bias `[n]` or none, C `[m, n]` row-major. Used by ``Linear``.
 
 func multiplyMatrices(
     _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into c: UnsafeMutablePointer<Float>,

@@ -70,13 +70,15 @@ extension NamedParameters {
     }
 }
 
-/// The parameters of `child` with `prefix` and a dot before each name.
-public func prefixed(_ prefix: String, _ child: some NamedParameters) -> [(name: String, tensor: Tensor<Float>)] {
-    child.namedParameters.map { (prefix + "." + $0.name, $0.tensor) }
+extension NamedParameters {
+    /// The parameters with `prefix` and a dot before each name: how a container lists a child's.
+    public func namedParameters(prefixedBy prefix: String) -> [(name: String, tensor: Tensor<Float>)] {
+        namedParameters.map { (prefix + "." + $0.name, $0.tensor) }
+    }
 }
 
 /// The entries of `parameters` under `prefix.`, with the prefix removed.
-public func subset(_ parameters: [String: Tensor<Float>], _ prefix: String) -> [String: Tensor<Float>] {
+func subset(_ parameters: [String: Tensor<Float>], _ prefix: String) -> [String: Tensor<Float>] {
     let head = prefix + "."
     var out: [String: Tensor<Float>] = [:]
     for (name, tensor) in parameters where name.hasPrefix(head) { out[String(name.dropFirst(head.count))] = tensor }
@@ -86,7 +88,7 @@ public func subset(_ parameters: [String: Tensor<Float>], _ prefix: String) -> [
 /// The tensor named `name`, of `shape`, from a set of parameters.
 ///
 /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if it is missing or its shape differs.
-public func parameter(_ parameters: [String: Tensor<Float>], _ name: String, shape: [Int]) throws -> Tensor<Float> {
+func parameter(_ parameters: [String: Tensor<Float>], _ name: String, shape: [Int]) throws -> Tensor<Float> {
     guard let tensor = parameters[name] else {
         throw AttentionError.invalidArgument(argument: "parameters", reason: "no parameter '\(name)'")
     }
@@ -129,8 +131,8 @@ extension Embedding: NamedParameters where Scalar == Float {
 extension MultiHeadAttention: NamedParameters where Scalar == Float {
     /// `query`, `key`, `value` and `output`, each a ``Linear`` (`query.weight`, `query.bias`, …).
     public var namedParameters: [(name: String, tensor: Tensor<Float>)] {
-        prefixed("query", queryProjection) + prefixed("key", keyProjection) + prefixed("value", valueProjection)
-            + prefixed("output", outputProjection)
+        queryProjection.namedParameters(prefixedBy: "query") + keyProjection.namedParameters(prefixedBy: "key") + valueProjection.namedParameters(prefixedBy: "value")
+            + outputProjection.namedParameters(prefixedBy: "output")
     }
 
     public func replacingParameters(_ p: [String: Tensor<Float>]) throws -> MultiHeadAttention<Float> {
