@@ -12,6 +12,9 @@ struct ModelLocation: ParsableArguments {
 
     var directory: URL { modelDir.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultDirectory() }
 
+    /// Whether the folder holds a GPT-2 (its tokenizer's merges.txt) rather than the BERT model.
+    var isGPT2: Bool { FileManager.default.fileExists(atPath: directory.appendingPathComponent("merges.txt").path) }
+
     func load() throws -> SentenceEmbedder {
         try ModelStore.check(directory)
         return try SentenceEmbedder(directory: directory)
@@ -101,11 +104,14 @@ struct Explain: ParsableCommand {
         discussion: """
             Tokens are the model's WordPiece tokens, with [CLS] and [SEP]. For each token, the tokens it
             attends to most (in the chosen head, or averaged over all heads of the layer with --all).
+            With --model-dir naming a GPT-2 folder (what attention train gpt writes), the maps are
+            causal: each token attends to itself and the tokens before it, a triangle.
 
             Examples:
               attention explain "The cat sat on the mat because it was tired"
               attention explain "The cat sat on the mat because it was tired" --layer 3 --head 7
               attention explain "The cat sat on the mat because it was tired" --all --svg model-view.svg
+              attention explain --model-dir shakespeare-gpt "ROMEO. But soft, what light" --all
             """
     )
     @OptionGroup var location: ModelLocation
@@ -115,27 +121,49 @@ struct Explain: ParsableCommand {
     @Flag(help: "Every layer and head: the SVG grid, and per-layer averages in the terminal.") var all = false
     @Option(help: ArgumentHelp("Write the picture as SVG.", valueName: "FILE")) var svg: String?
 
-    func run() throws {
+    /// The sentence's tokens and every layer's `[heads, T, T]` weights under the BERT model (full attention).
+    func bertAttentions() throws -> (tokens: [String], attentions: [Tensor<Float>], layers: Int, heads: Int) {
         let model = try location.load()
-        let c = model.encoder.configuration
-        guard (1...c.layers).contains(layer), (1...c.heads).contains(head) else {
-            throw ValidationError("--layer must be 1...\(c.layers) and --head 1...\(c.heads)")
-        }
         let ids = model.tokenize(sentence)
-        let tokens = model.tokenizer.decode(ids)
         let output = try model.encoder([ids], returnAttentions: true)
-        let t = ids.count
+        let c = model.encoder.configuration
+        return (model.tokenizer.decode(ids), output.attentions, c.layers, c.heads)
+    }
+
+    /// The same under a GPT-2 folder: causal attention, each token seeing itself and those before it.
+    func gptAttentions() throws -> (tokens: [String], attentions: [Tensor<Float>], layers: Int, heads: Int) {
+        let tokenizer = try ByteLevelBPETokenizer(directory: location.directory)
+        let model = try GPT2Model(directory: location.directory)
+        let ids = tokenizer.encode(sentence)
+        guard !ids.isEmpty else { throw ValidationError("the sentence has no tokens") }
+        guard ids.count <= model.configuration.positions else {
+            throw ValidationError("the sentence has \(ids.count) tokens; the model reads at most \(model.configuration.positions)")
+        }
+        let labels = try ids.map { id -> String in
+            let text = try tokenizer.decode([id]).replacingOccurrences(of: "\n", with: "⏎").trimmingCharacters(in: .whitespaces)
+            return text.isEmpty ? "␣" : text
+        }
+        return (labels, try model.attentions(ids), model.configuration.layers, model.configuration.heads)
+    }
+
+    func run() throws {
+        // A GPT-2 folder (merges.txt beside config.json) gets the causal maps; otherwise the BERT model.
+        let (tokens, attentions, layers, heads) = try location.isGPT2 ? gptAttentions() : bertAttentions()
+        guard (1...layers).contains(layer), (1...heads).contains(head) else {
+            throw ValidationError("--layer must be 1...\(layers) and --head 1...\(heads)")
+        }
+        let t = tokens.count
         func map(_ l: Int, _ h: Int) -> [[Double]] {
-            let w = output.attentions[l].scalars
+            let w = attentions[l].scalars
             return (0..<t).map { i in (0..<t).map { j in Double(w[((h * t) + i) * t + j]) } }
         }
         let style = TerminalStyle.detect()
         let chosen: [[Double]]
         if all {
             chosen = (0..<t).map { i in (0..<t).map { j in
-                (0..<c.heads).reduce(0.0) { $0 + map(layer - 1, $1)[i][j] } / Double(c.heads)
+                (0..<heads).reduce(0.0) { $0 + map(layer - 1, $1)[i][j] } / Double(heads)
             } }
-            print("Layer \(layer), mean over its \(c.heads) heads:")
+            print("Layer \(layer), mean over its \(heads) heads:")
         } else {
             chosen = map(layer - 1, head - 1)
             print("Layer \(layer), head \(head):")
@@ -149,8 +177,8 @@ struct Explain: ParsableCommand {
         if let svg {
             let fragments: [SVGFragment]
             if all {
-                fragments = (0..<c.layers).map { l in
-                    let grid = (0..<c.heads).map { h in SVG.heatmap(map(l, h), rowLabels: [], columnLabels: [], title: "L\(l + 1) H\(h + 1)", cell: 6) }
+                fragments = (0..<layers).map { l in
+                    let grid = (0..<heads).map { h in SVG.heatmap(map(l, h), rowLabels: [], columnLabels: [], title: "L\(l + 1) H\(h + 1)", cell: 6) }
                     return SVG.row(grid)
                 }
                 try SVG.write(SVG.column(title: "Every layer × head: \"\(sentence)\"", fragments), to: svg)

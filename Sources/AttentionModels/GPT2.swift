@@ -194,6 +194,22 @@ public struct GPT2Model: Sendable {
         return try head(finalNorm(x))
     }
 
+    /// Every layer's causal attention weights over `ids`, `[heads, T, T]` per layer: row i holds what
+    /// token i reads of tokens 0...i (zeros to its right).
+    /// - Throws: as ``logits(_:)``.
+    public func attentions(_ ids: [Int]) throws -> [Tensor<Float>] {
+        try check(ids, from: 0)
+        var x = try embed(ids, from: 0), weights: [Tensor<Float>] = []
+        for block in blocks {
+            x = try apply(block, to: x) { q, k, v in
+                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: .weights)
+                if let w = result.weights { weights.append(try w.reshaped(Array(w.shape.dropFirst()))) }
+                return result.output
+            }
+        }
+        return weights
+    }
+
     /// Empty key/value caches, one per layer, for up to `capacity` positions (default: the model's).
     public func makeCaches(capacity: Int? = nil, storage: KVCache.Storage = .float32) throws -> [KVCache] {
         let capacity = capacity ?? configuration.positions

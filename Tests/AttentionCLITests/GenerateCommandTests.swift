@@ -27,6 +27,16 @@ struct GenerateCommandTests {
         #expect(throws: (any Error).self) { try AttentionCommand.parseAsRoot(["generate", "--model-dir", Self.model, "x"] + options) }
     }
 
+    @Test("explain reads a GPT-2 folder: causal maps for one head and for every head")
+    func explain() throws {
+        for options in [["--layer", "2", "--head", "3"], ["--all", "--svg", FileManager.default.temporaryDirectory.appendingPathComponent("gpt-\(UUID().uuidString).svg").path]] {
+            var command = try AttentionCommand.parseAsRoot(["explain", "--model-dir", Self.model, "The cat sat on the mat"] + options)
+            try command.run()
+        }
+        var tooFar = try AttentionCommand.parseAsRoot(["explain", "--model-dir", Self.model, "The cat", "--layer", "3"])
+        #expect { try tooFar.run() } throws: { "\($0)".contains("--layer must be 1...2") }
+    }
+
     @Test("A folder without the model's files is refused, naming what is missing")
     func missingFiles() throws {
         var command = try AttentionCommand.parseAsRoot(["generate", "--model-dir", "/nonexistent/gpt2", "x"])

@@ -251,3 +251,27 @@ struct GPT2Tests {
         #expect(Set((0..<50).map { _ in topTwo.next(logits[...], using: &a) }) == [1, 4])
     }
 }
+
+extension GPT2Tests {
+    @Test("Attention maps are causal distributions, and the outputs they weight give the model's logits")
+    func attentionMaps() throws {
+        let model = try Self.model.get()
+        let ids = [5, 99, 300, 12, 7, 7, 40]
+        let maps = try model.attentions(ids)
+        #expect(maps.count == model.configuration.layers)
+        let (h, t) = (model.configuration.heads, ids.count)
+        for map in maps {
+            #expect(map.shape == [h, t, t])
+            for head in 0..<h {
+                for i in 0..<t {
+                    let row = (0..<t).map { map.scalars[(head * t + i) * t + $0] }
+                    #expect(abs(row.reduce(0, +) - 1) < 1e-5)
+                    #expect(row[(i + 1)...].allSatisfy { $0 == 0 }, "token \(i) must not see later tokens")
+                    #expect(row[...i].allSatisfy { $0 > 0 })
+                }
+            }
+        }
+        // Token 0 sees only itself.
+        #expect(maps[0].scalars[0] == 1)
+    }
+}
