@@ -77,12 +77,15 @@ extension NamedParameters {
     }
 }
 
-/// The entries of `parameters` under `prefix.`, with the prefix removed.
-func subset(_ parameters: [String: Tensor<Float>], _ prefix: String) -> [String: Tensor<Float>] {
-    let head = prefix + "."
-    var out: [String: Tensor<Float>] = [:]
-    for (name, tensor) in parameters where name.hasPrefix(head) { out[String(name.dropFirst(head.count))] = tensor }
-    return out
+extension Dictionary where Key == String, Value == Tensor<Float> {
+    /// The entries under `prefix.`, with the prefix removed: a child's parameters, for its
+    /// ``NamedParameters/replacingParameters(_:)``.
+    public func parameters(under prefix: String) -> [String: Tensor<Float>] {
+        let head = prefix + "."
+        var out: [String: Tensor<Float>] = [:]
+        for (name, tensor) in self where name.hasPrefix(head) { out[String(name.dropFirst(head.count))] = tensor }
+        return out
+    }
 }
 
 /// The tensor named `name`, of `shape`, from a set of parameters.
@@ -138,7 +141,7 @@ extension MultiHeadAttention: NamedParameters where Scalar == Float {
     public func replacingParameters(_ p: [String: Tensor<Float>]) throws -> MultiHeadAttention<Float> {
         var copy = self
         for (projection, layer) in [(Projection.query, queryProjection), (.key, keyProjection), (.value, valueProjection), (.output, outputProjection)] {
-            let replaced = try layer.replacingParameters(subset(p, projection.rawValue))
+            let replaced = try layer.replacingParameters(p.parameters(under: projection.rawValue))
             try copy.setWeights(projection, weight: replaced.weight, bias: replaced.bias)
         }
         return copy

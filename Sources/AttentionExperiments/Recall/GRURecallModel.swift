@@ -37,15 +37,18 @@ struct GRURecallModel: RecallModel {
         3 * h * (d + h + 2) + (h + 1) * v
     }
 
-    var parameters: [Tensor<Float>] {
-        embedding.parameters + [input, recurrent, readout].flatMap { [$0.weight, $0.bias!] }
+    var namedParameters: [(name: String, tensor: Tensor<Float>)] {
+        embedding.namedParameters(prefixedBy: "embedding") + input.namedParameters(prefixedBy: "input")
+            + recurrent.namedParameters(prefixedBy: "recurrent") + readout.namedParameters(prefixedBy: "readout")
     }
 
-    mutating func setParameters(_ p: [Tensor<Float>]) throws {
-        try embedding.set(p[0..<2])
-        input = try Linear(weight: p[2], bias: p[3])
-        recurrent = try Linear(weight: p[4], bias: p[5])
-        readout = try Linear(weight: p[6], bias: p[7])
+    func replacingParameters(_ p: [String: Tensor<Float>]) throws -> GRURecallModel {
+        var copy = self
+        copy.embedding = try embedding.replacingParameters(p.parameters(under: "embedding"))
+        copy.input = try input.replacingParameters(p.parameters(under: "input"))
+        copy.recurrent = try recurrent.replacingParameters(p.parameters(under: "recurrent"))
+        copy.readout = try readout.replacingParameters(p.parameters(under: "readout"))
+        return copy
     }
 
     /// What the backward pass needs from the forward pass, time-major: step `t` of sequence `b` at row `t·B + b`.
@@ -106,7 +109,7 @@ struct GRURecallModel: RecallModel {
 
     func logits(_ batch: RecallBatch) throws -> Tensor<Float> { try readout(run(batch).last) }
 
-    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [Tensor<Float>], probe: GradientProbe) {
+    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [String: Tensor<Float>], probe: GradientProbe) {
         let trace = try run(batch)
         let (count, h, d) = (batch.count, hiddenDimension, embedding.dimension)
         let steps = batch.length + 1
@@ -161,8 +164,8 @@ struct GRURecallModel: RecallModel {
         }
         let tables = try embedding.backward(
             batch, pairs: Tensor(shape: [count, batch.length, d], scalars: dPairs), queries: Tensor(shape: [count, d], scalars: dQueries))
-        let gradients = tables + [dInput, dRecurrent, dReadout].flatMap { [$0.weight, $0.bias!] }
-        return (loss, gradients, GradientProbe())
+        let gradients = tables + [dInput, dRecurrent, dReadout].flatMap { [$0.weight] + ($0.bias.map { [$0] } ?? []) }
+        return (loss, try named(gradients), GradientProbe())
     }
 }
 

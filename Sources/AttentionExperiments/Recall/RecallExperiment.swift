@@ -152,7 +152,7 @@ public enum RecallExperiment {
                                               valueVocabulary: c.valueVocabulary, seed: c.seed &+ 13)
         case .gru:
             // The hidden size whose parameter count is closest to the attention model's.
-            let target = attention.parameterCount
+            let target = attention.parameterCountOutsideEmbeddings
             let hidden = (1...(8 * c.embedDimension)).min {
                 abs(GRURecallModel.parameterCount(embedDimension: c.embedDimension, hiddenDimension: $0, valueVocabulary: c.valueVocabulary) - target)
                     < abs(GRURecallModel.parameterCount(embedDimension: c.embedDimension, hiddenDimension: $1, valueVocabulary: c.valueVocabulary) - target)
@@ -172,9 +172,9 @@ public enum RecallExperiment {
             let batch = try RecallBatch(count: c.batchSize, length: c.lengths[step % c.lengths.count], keyVocabulary: c.keyVocabulary,
                                         valueVocabulary: c.valueVocabulary, using: &generator)
             let (loss, gradients, probe) = try model.lossAndGradients(batch)
-            var parameters = model.parameters
+            var parameters = model.parameterDictionary
             try optimizer.update(&parameters, gradients: gradients)
-            try model.setParameters(parameters)
+            model = try model.replacingParameters(parameters)
             lossSum += loss
             normSum += probe.queryKey
             scoreSum += probe.scores
@@ -187,7 +187,7 @@ public enum RecallExperiment {
             }
         }
         let accuracies = try c.lengths.map { try accuracy(model, on: evaluationBatch(length: $0, c)) }
-        let run = Run(model: kind, parameters: model.parameterCount, losses: losses,
+        let run = Run(model: kind, parameters: model.parameterCountOutsideEmbeddings, losses: losses,
                       queryKeyGradientNorms: kind == .attention ? norms : [],
                       scoreGradientNorms: kind == .attention && c.probeScores ? scoreNorms : [], accuracies: accuracies,
                       seconds: Date().timeIntervalSince(start))
@@ -224,8 +224,8 @@ extension RecallExperiment {
     /// One parameter tensor's backward pass checked against the loss itself: along a random unit direction
     /// `u`, the analytic `Σ ∂L/∂θ · u` against the central difference `(L(θ + hu) - L(θ - hu)) / 2h`.
     public struct GradientCheck: Sendable, Equatable {
-        /// The tensor's position in the model's parameter list (0 and 1 are the embedding tables).
-        public let parameter: Int
+        /// The parameter's name (`embedding.keys.weight`, `attention.query.weight`, `readout.bias`, …).
+        public let parameter: String
         public let analytic: Double
         public let numeric: Double
     }
@@ -239,28 +239,26 @@ extension RecallExperiment {
         var generator = SplitMix64(seed: configuration.seed &+ 99)
         let batch = try RecallBatch(count: count, length: length, keyVocabulary: configuration.keyVocabulary,
                                     valueVocabulary: configuration.valueVocabulary, using: &generator)
-        var subject = try makeModel(model, configuration)
+        let subject = try makeModel(model, configuration)
         let (_, gradients, _) = try subject.lossAndGradients(batch)
-        let original = subject.parameters
-        func loss(_ parameters: [Tensor<Float>]) throws -> Double {
-            try subject.setParameters(parameters)
-            let (value, _, _) = try subject.lossAndGradients(batch)
-            return value
+        let original = subject.parameterDictionary
+        func loss(_ parameters: [String: Tensor<Float>]) throws -> Double {
+            try subject.replacingParameters(parameters).lossAndGradients(batch).loss
         }
-        return try original.indices.map { p in
-            let draw = try Tensor<Float>.randomNormal(shape: original[p].shape, using: &generator)
+        return try subject.namedParameters.map { name, tensor in
+            let draw = try Tensor<Float>.randomNormal(shape: tensor.shape, using: &generator)
             let length = draw.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let direction = draw.map { $0 / length }
-            func moved(_ sign: Float) throws -> [Tensor<Float>] {
+            func moved(_ sign: Float) throws -> [String: Tensor<Float>] {
                 var parameters = original
-                parameters[p] = try Tensor(shape: original[p].shape, scalars: zip(original[p].scalars, direction.scalars).map {
+                parameters[name] = try Tensor(shape: tensor.shape, scalars: zip(tensor.scalars, direction.scalars).map {
                     $0 + sign * Float(step) * $1
                 })
                 return parameters
             }
             let numeric = (try loss(moved(1)) - loss(moved(-1))) / (2 * step)
-            let analytic = zip(gradients[p].scalars, direction.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            return GradientCheck(parameter: p, analytic: analytic, numeric: numeric)
+            let analytic = zip(gradients[name]?.scalars ?? [], direction.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            return GradientCheck(parameter: name, analytic: analytic, numeric: numeric)
         }
     }
 }

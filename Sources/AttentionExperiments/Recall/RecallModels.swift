@@ -1,16 +1,13 @@
 import Attention
 
-/// A model of the recall task that can be trained by ``RecallExperiment``. Every layer is built with a
-/// bias, so the biases the code unwraps are always there.
-protocol RecallModel {
-    /// Every trainable tensor, in a fixed order.
-    var parameters: [Tensor<Float>] { get }
-    mutating func setParameters(_ parameters: [Tensor<Float>]) throws
+/// A model of the recall task that can be trained by ``RecallExperiment``.
+/// Its parameters have names (`embedding.keys.weight`, `attention.query.weight`, `readout.bias`, …).
+protocol RecallModel: NamedParameters {
     /// `[count, valueVocabulary]`.
     func logits(_ batch: RecallBatch) throws -> Tensor<Float>
-    /// The mean cross-entropy, the gradient of every parameter (in ``parameters``' order) and, for
-    /// attention, how much gradient reaches the scores and the query and key projections.
-    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [Tensor<Float>], probe: GradientProbe)
+    /// The mean cross-entropy, the gradient of every parameter by name and, for attention, how much
+    /// gradient reaches the scores and the query and key projections.
+    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [String: Tensor<Float>], probe: GradientProbe)
 }
 
 /// Gradient norms of an attention model's training step (zero for the other models).
@@ -24,7 +21,18 @@ struct GradientProbe {
 
 extension RecallModel {
     /// Trainable scalars outside the embedding tables (which all models share in shape).
-    var parameterCount: Int { parameters.dropFirst(2).reduce(0) { $0 + $1.count } }
+    var parameterCountOutsideEmbeddings: Int {
+        namedParameters.filter { !$0.name.hasPrefix("embedding.") }.reduce(0) { $0 + $1.tensor.count }
+    }
+
+    /// Gradients listed in ``NamedParameters/namedParameters`` order, by name.
+    func named(_ gradients: [Tensor<Float>]) throws -> [String: Tensor<Float>] {
+        let names = namedParameters.map(\.name)
+        guard names.count == gradients.count else {
+            throw AttentionError.invalidArgument(argument: "gradients", reason: "\(gradients.count) gradients for \(names.count) parameters")
+        }
+        return Dictionary(uniqueKeysWithValues: zip(names, gradients))
+    }
 }
 
 /// One multi-head attention layer: the query key attends over the pairs; a linear readout of its output
@@ -49,17 +57,17 @@ struct AttentionRecallModel: RecallModel {
 
     private static let projections: [MultiHeadAttention<Float>.Projection] = [.query, .key, .value, .output]
 
-    var parameters: [Tensor<Float>] {
-        let layers = [attention.queryProjection, attention.keyProjection, attention.valueProjection, attention.outputProjection, readout]
-        return embedding.parameters + layers.flatMap { [$0.weight, $0.bias!] }
+    var namedParameters: [(name: String, tensor: Tensor<Float>)] {
+        embedding.namedParameters(prefixedBy: "embedding") + attention.namedParameters(prefixedBy: "attention")
+            + readout.namedParameters(prefixedBy: "readout")
     }
 
-    mutating func setParameters(_ p: [Tensor<Float>]) throws {
-        try embedding.set(p[0..<2])
-        for (i, projection) in Self.projections.enumerated() {
-            try attention.setWeights(projection, weight: p[2 + 2 * i], bias: p[3 + 2 * i])
-        }
-        readout = try Linear(weight: p[10], bias: p[11])
+    func replacingParameters(_ p: [String: Tensor<Float>]) throws -> AttentionRecallModel {
+        var copy = self
+        copy.embedding = try embedding.replacingParameters(p.parameters(under: "embedding"))
+        copy.attention = try attention.replacingParameters(p.parameters(under: "attention"))
+        copy.readout = try readout.replacingParameters(p.parameters(under: "readout"))
+        return copy
     }
 
     private func attend(_ batch: RecallBatch, returnWeights: Bool = false) throws -> (query: Tensor<Float>, pairs: Tensor<Float>, result: MultiHeadAttentionResult<Float>) {
@@ -81,7 +89,7 @@ struct AttentionRecallModel: RecallModel {
         return try w.reshaped([batch.count, attention.numHeads, batch.length])
     }
 
-    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [Tensor<Float>], probe: GradientProbe) {
+    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [String: Tensor<Float>], probe: GradientProbe) {
         let (query, pairs, result) = try attend(batch)
         let attended = try result.output.reshaped([batch.count, embedding.dimension])
         let (loss, dLogits) = try crossEntropy(logits: readout(attended), targets: batch.targets)
@@ -96,12 +104,12 @@ struct AttentionRecallModel: RecallModel {
             }
             gradients += [g.weight, bias]
         }
-        gradients += [dReadout.weight, dReadout.bias!]
+        gradients += [dReadout.weight] + (dReadout.bias.map { [$0] } ?? [])
         let qk = [dAttention.projections[.query]?.weight, dAttention.projections[.key]?.weight].compactMap { $0 }
         var probe = GradientProbe()
         probe.queryKey = qk.reduce(0.0) { $0 + $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } }.squareRoot()
         if probesScores { probe.scores = try scoreGradientNorm(batch, pairs: pairs, outputGradient: dReadout.input) }
-        return (loss, gradients, probe)
+        return (loss, try named(gradients), probe)
     }
 }
 
@@ -153,12 +161,17 @@ struct MeanPoolingRecallModel: RecallModel {
         readout = try Linear(inputDimension: hiddenDimension, outputDimension: valueVocabulary, using: &generator)
     }
 
-    var parameters: [Tensor<Float>] { embedding.parameters + [hidden.weight, hidden.bias!, readout.weight, readout.bias!] }
+    var namedParameters: [(name: String, tensor: Tensor<Float>)] {
+        embedding.namedParameters(prefixedBy: "embedding") + hidden.namedParameters(prefixedBy: "hidden")
+            + readout.namedParameters(prefixedBy: "readout")
+    }
 
-    mutating func setParameters(_ p: [Tensor<Float>]) throws {
-        try embedding.set(p[0..<2])
-        hidden = try Linear(weight: p[2], bias: p[3])
-        readout = try Linear(weight: p[4], bias: p[5])
+    func replacingParameters(_ p: [String: Tensor<Float>]) throws -> MeanPoolingRecallModel {
+        var copy = self
+        copy.embedding = try embedding.replacingParameters(p.parameters(under: "embedding"))
+        copy.hidden = try hidden.replacingParameters(p.parameters(under: "hidden"))
+        copy.readout = try readout.replacingParameters(p.parameters(under: "readout"))
+        return copy
     }
 
     /// `[count, 2d]`: the mean of the pairs, then the query key.
@@ -180,7 +193,7 @@ struct MeanPoolingRecallModel: RecallModel {
         try readout(hidden(features(batch)).map { max(0, $0) })
     }
 
-    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [Tensor<Float>], probe: GradientProbe) {
+    func lossAndGradients(_ batch: RecallBatch) throws -> (loss: Double, gradients: [String: Tensor<Float>], probe: GradientProbe) {
         let x = try features(batch)
         let preActivation = try hidden(x)
         let activation = preActivation.map { max(0, $0) }
@@ -200,7 +213,7 @@ struct MeanPoolingRecallModel: RecallModel {
         }
         let tables = try embedding.backward(
             batch, pairs: Tensor(shape: [batch.count, n, d], scalars: dPairs), queries: Tensor(shape: [batch.count, d], scalars: dQueries))
-        let gradients = tables + [dHidden.weight, dHidden.bias!, dReadout.weight, dReadout.bias!]
-        return (loss, gradients, GradientProbe())
+        let gradients = tables + [dHidden, dReadout].flatMap { [$0.weight] + ($0.bias.map { [$0] } ?? []) }
+        return (loss, try named(gradients), GradientProbe())
     }
 }

@@ -78,7 +78,8 @@ struct PairEmbedding {
     /// `[count, d]`: the query keys' embeddings.
     func queries(_ batch: RecallBatch) throws -> Tensor<Float> { try keys(batch.queries) }
 
-    /// The tables' gradients from the gradients of ``pairs(_:)`` and ``queries(_:)``.
+    /// The tables' gradients from the gradients of ``pairs(_:)`` and ``queries(_:)``, in
+    /// ``namedParameters`` order.
     func backward(_ batch: RecallBatch, pairs dPairs: Tensor<Float>, queries dQueries: Tensor<Float>) throws -> [Tensor<Float>] {
         let flat = try dPairs.reshaped([batch.count * batch.length, dimension])
         let dKeys = try keys.backward(ids: batch.keys, outputGradient: flat)
@@ -87,10 +88,18 @@ struct PairEmbedding {
         return [try Tensor(shape: dKeys.shape, scalars: zip(dKeys.scalars, dQueryKeys.scalars).map { $0 + $1 }), dValues]
     }
 
-    var parameters: [Tensor<Float>] { [keys.table, values.table] }
+}
 
-    mutating func set(_ parameters: ArraySlice<Tensor<Float>>) throws {
-        keys = try Embedding(table: parameters[parameters.startIndex])
-        values = try Embedding(table: parameters[parameters.startIndex + 1])
+extension PairEmbedding: NamedParameters {
+    /// `keys.weight` and `values.weight`, the two tables.
+    var namedParameters: [(name: String, tensor: Tensor<Float>)] {
+        keys.namedParameters(prefixedBy: "keys") + values.namedParameters(prefixedBy: "values")
+    }
+
+    func replacingParameters(_ p: [String: Tensor<Float>]) throws -> PairEmbedding {
+        var copy = self
+        copy.keys = try keys.replacingParameters(p.parameters(under: "keys"))
+        copy.values = try values.replacingParameters(p.parameters(under: "values"))
+        return copy
     }
 }
