@@ -32,8 +32,9 @@ struct CheckpointReader {
         try Linear(weight: tensor(name + ".weight", [output, input]), bias: tensor(name + ".bias", [output]))
     }
 
-    /// `name.weight` `[input, output]` (transformers' `Conv1D`, `y = x·W + b`) and `name.bias`, as a Linear.
+    /// `name.weight` `[input, output]` (transformers' `Conv1D`, `y = x·W + b`) and `name.bias`, as a Linear
+    /// that keeps the weight in that layout.
     func conv1D(_ name: String, input: Int, output: Int) throws -> Linear<Float> {
-        try Linear(weight: tensor(name + ".weight", [input, output]).transposed(), bias: tensor(name + ".bias", [output]))
+        try Linear(weight: tensor(name + ".weight", [input, output]), bias: tensor(name + ".bias", [output]), layout: .inputMajor)
     }
 }

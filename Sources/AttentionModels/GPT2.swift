@@ -127,7 +127,7 @@ public struct GPT2Model: Sendable {
             let full = name == "lm_head.weight" ? name : prefix + name
             return weights.entries[full] == nil ? nil : try weights.tensor(full)
         }
-        let known = Set(namedParameters.map(\.name)).union(["lm_head.weight"])
+        let known = Set(Self.parameterNames(c)).union(["lm_head.weight"])
         let unexpected = weights.entries.keys.filter { name in
             let full = prefix.isEmpty && name != "lm_head.weight" ? "transformer." + name : name
             return !known.contains(full) && !name.hasSuffix(".attn.bias") && !name.hasSuffix(".attn.masked_bias")
@@ -351,8 +351,8 @@ extension GPT2Model: NamedParameters {
     /// in its order; `lm_head.weight` only when the output is not tied to `transformer.wte.weight`.
     public var namedParameters: [(name: String, tensor: Tensor<Float>)] {
         func conv1D(_ name: String, _ layer: Linear<Float>) -> [(name: String, tensor: Tensor<Float>)] {
-            // Linear holds [out, in]; transposing a rank-2 tensor cannot fail.
-            [(name + ".weight", (try? layer.weight.transposed()) ?? layer.weight)] + (layer.bias.map { [(name + ".bias", $0)] } ?? [])
+            [(name + ".weight", layer.inputMajorWeight)]
+                + (layer.bias.map { [(name + ".bias", $0)] } ?? [])
         }
         var list: [(name: String, tensor: Tensor<Float>)] = [("transformer.wte.weight", tokenEmbeddings), ("transformer.wpe.weight", positionEmbeddings)]
         for (n, block) in blocks.enumerated() {
@@ -364,6 +364,15 @@ extension GPT2Model: NamedParameters {
         list += finalNorm.namedParameters(prefixedBy: "transformer.ln_f")
         if !tiedOutput { list.append(("lm_head.weight", head.weight)) }
         return list
+    }
+
+    /// The names ``namedParameters`` lists for a configuration, but `lm_head.weight`.
+    static func parameterNames(_ c: GPT2Configuration) -> [String] {
+        let blocks = (0..<c.layers).flatMap { n in
+            ["ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias",
+             "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"].map { "h.\(n).\($0)" }
+        }
+        return (["wte.weight", "wpe.weight"] + blocks + ["ln_f.weight", "ln_f.bias"]).map { "transformer." + $0 }
     }
 
     public func replacingParameters(_ parameters: [String: Tensor<Float>]) throws -> GPT2Model {

@@ -26,6 +26,14 @@ public struct KernelEntryPoints: Sendable {
     /// ``multiplyFewRows(a:packedB:bias:c:rows:panels:n:k:_:)``).
     public let multiplyFewRows: @Sendable (_ a: UnsafePointer<Float>, _ packedB: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                            _ c: UnsafeMutablePointer<Float>, _ rows: Range<Int>, _ panels: Range<Int>, _ n: Int, _ k: Int) -> Void
+    /// A few rows times an output-major weight, for a range of outputs (see
+    /// ``multiplyOutputMajor(x:rows:weight:bias:y:outputs:n:k:_:)``).
+    public let multiplyOutputMajor: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                               _ y: UnsafeMutablePointer<Float>, _ outputs: Range<Int>, _ n: Int, _ k: Int) -> Void
+    /// A few rows times an input-major weight, for a range of columns (see
+    /// ``multiplyInputMajor(x:rows:weight:bias:y:columns:n:k:_:)``).
+    public let multiplyInputMajor: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                              _ y: UnsafeMutablePointer<Float>, _ columns: Range<Int>, _ n: Int, _ k: Int) -> Void
     /// GELU (erf form, absolute error below 2e-7) in place.
     public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// GELU's tanh form in place (see ``geluTanhInPlace(_:count:_:)``).
@@ -49,6 +57,8 @@ public struct KernelEntryPoints: Sendable {
             backward: { backwardKeyItem($0, item: $1, scratch: $2, dQBuffer: $3, dBiasBuffer: $4, M.self) },
             multiply: { multiplyRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, n: $5, k: $6, scratch: $7, M.self) },
             multiplyFewRows: { _AttentionKernels.multiplyFewRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, panels: $5, n: $6, k: $7, M.self) },
+            multiplyOutputMajor: { _AttentionKernels.multiplyOutputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, outputs: $5, n: $6, k: $7, M.self) },
+            multiplyInputMajor: { _AttentionKernels.multiplyInputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, columns: $5, n: $6, k: $7, M.self) },
             gelu: { geluInPlace($0, count: $1, M.self) },
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
             geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
@@ -68,6 +78,10 @@ public struct KernelEntryPoints: Sendable {
                                        Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         multiplyFewRows: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
                                               Range<Int>, Range<Int>, Int, Int) -> Void,
+        multiplyOutputMajor: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafePointer<Float>?,
+                                                  UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
+        multiplyInputMajor: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafePointer<Float>?,
+                                                 UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
@@ -81,6 +95,8 @@ public struct KernelEntryPoints: Sendable {
         self.backward = backward
         self.multiply = multiply
         self.multiplyFewRows = multiplyFewRows
+        self.multiplyOutputMajor = multiplyOutputMajor
+        self.multiplyInputMajor = multiplyInputMajor
         self.gelu = gelu
         self.geluTanh = geluTanh
         self.geluTanhBackward = geluTanhBackward

@@ -5,9 +5,10 @@ import Testing
 
 @Suite("Layers")
 struct LayerTests {
-    @Test("Float Linear (the tiled matrix kernel, and for up to 4 rows the few-rows kernel) equals the Double loop on awkward shapes",
+    @Test("Float Linear equals the Double loop on awkward shapes, in both weight layouts: up to 16 rows from the weight as stored, more on the tiled kernel",
           arguments: [(1, 1, 1), (13, 45, 37), (8, 32, 64), (9, 33, 17), (64, 384, 384), (70, 100, 3),
-                      (2, 45, 37), (3, 33, 17), (4, 1000, 130), (1, 2305, 768), (5, 70, 9)])
+                      (2, 45, 37), (3, 33, 17), (4, 1000, 130), (1, 2305, 768), (5, 70, 9),
+                      (16, 41, 23), (17, 41, 23), (1, 7, 5), (3, 9, 1030), (2, 2, 2)])
     func linear(shape: (rows: Int, outputs: Int, inputs: Int)) throws {
         var g = SplitMix64(seed: UInt64(shape.rows * 1000 + shape.outputs))
         let weight = try Tensor<Double>.randomNormal(shape: [shape.outputs, shape.inputs], using: &g)
@@ -17,14 +18,53 @@ struct LayerTests {
         let floatWeight: Tensor<Float> = weight.map { Float($0) }
         let floatBias: Tensor<Float> = bias.map { Float($0) }
         let floatX: Tensor<Float> = x.map { Float($0) }
-        let fast: Tensor<Float> = try Linear<Float>(weight: floatWeight, bias: floatBias)(floatX)
-        let noBias: Tensor<Float> = try Linear<Float>(weight: floatWeight, bias: nil)(floatX)
-        #expect(fast.shape == [shape.rows, shape.outputs])
+        let transposedWeight = try floatWeight.transposed()
+        let layers = [try Linear<Float>(weight: floatWeight, bias: floatBias),
+                      try Linear<Float>(weight: transposedWeight, bias: floatBias, layout: .inputMajor)]
         // Float accumulation over k terms of size ~1: error grows like √k · ulp.
         let tolerance = 1e-5 * Double(shape.inputs).squareRoot() * 4
-        #expect(maxAbsDifference(fast.scalars, exact.scalars) <= tolerance)
-        let shifted: [Double] = noBias.scalars.indices.map { Double(noBias.scalars[$0]) + bias.scalars[$0 % shape.outputs] }
-        #expect(maxAbsDifference(shifted, exact.scalars) <= tolerance)
+        for layer in layers {
+            let fast = try layer(floatX)
+            #expect(fast.shape == [shape.rows, shape.outputs])
+            #expect(maxAbsDifference(fast.scalars, exact.scalars) <= tolerance, "\(layer.layout)")
+            let noBias = try Linear<Float>(weight: layer.storedWeight, bias: nil, layout: layer.layout)(floatX)
+            let shifted: [Double] = noBias.scalars.indices.map { Double(noBias.scalars[$0]) + bias.scalars[$0 % shape.outputs] }
+            #expect(maxAbsDifference(shifted, exact.scalars) <= tolerance, "\(layer.layout) without bias")
+        }
+        // The Double loop reads the input-major layout as well.
+        let columns = (0..<(shape.inputs * shape.outputs)).map { i in weight.scalars[(i % shape.outputs) * shape.inputs + i / shape.outputs] }
+        let doubleInputMajor = try Linear<Double>(weight: Tensor(shape: [shape.inputs, shape.outputs], scalars: columns),
+                                                  bias: bias, layout: .inputMajor)(x)
+        #expect(maxAbsDifference(doubleInputMajor.scalars, exact.scalars) <= 1e-5 * tolerance)
+    }
+
+    @Test("A Linear keeps its weight as given and converts between layouts on request")
+    func linearLayouts() throws {
+        var g = SplitMix64(seed: 5)
+        let w = try Tensor<Float>.randomNormal(shape: [3, 5], using: &g)
+        let outputMajor = try Linear(weight: w, bias: nil)
+        let inputMajor = try Linear(weight: outputMajor.inputMajorWeight, bias: nil, layout: .inputMajor)
+        #expect(outputMajor.inputMajorWeight.shape == [5, 3])
+        #expect(outputMajor.inputMajorWeight.scalars[1 * 3 + 2] == w.scalars[2 * 5 + 1])
+        #expect(inputMajor.weight == w && inputMajor.storedWeight.shape == [5, 3])
+        #expect((inputMajor.inputDimension, inputMajor.outputDimension) == (5, 3))
+        #expect(throws: AttentionError.self) { try Linear(weight: w, bias: Tensor<Float>(zeros: [3]), layout: .inputMajor) }
+        #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 3])) }
+    }
+
+    @Test("Up to 16 rows, a row's output does not depend on the other rows of the call (decoding one token equals a chunk)",
+          arguments: [WeightLayout.outputMajor, .inputMajor])
+    func linearRowsIndependent(layout: WeightLayout) throws {
+        var g = SplitMix64(seed: 11)
+        let (inputs, outputs, rows) = (77, 131, 11)
+        let w = try Tensor<Float>.randomNormal(shape: layout == .outputMajor ? [outputs, inputs] : [inputs, outputs], using: &g)
+        let layer = try Linear(weight: w, bias: try Tensor<Float>.randomNormal(shape: [outputs], using: &g), layout: layout)
+        let x = try Tensor<Float>.randomNormal(shape: [rows, inputs], using: &g)
+        let together = try layer(x)
+        for r in 0..<rows {
+            let alone = try layer(Tensor(shape: [1, inputs], scalars: Array(x.scalars[(r * inputs)..<((r + 1) * inputs)])))
+            #expect(alone.scalars == Array(together.scalars[(r * outputs)..<((r + 1) * outputs)]), "row \(r)")
+        }
     }
 
     @Test("Float GELU, tanh form (vectorized), and its backward stay within a few ulps of the Double form")

@@ -90,7 +90,7 @@ extension AttentionOptions {
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for fewer than one thread, an
     ///   instruction set this CPU lacks, or the tiled kernel asked for a type it does not compute.
     func execution<Scalar>(tiledComputes: Bool, scalar _: Scalar.Type) throws -> Execution {
-        let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let threads = self.threads ?? availableProcessors
         guard threads >= 1 else {
             throw AttentionError.invalidArgument(argument: "threads", reason: "must be at least 1, got \(threads)")
         }

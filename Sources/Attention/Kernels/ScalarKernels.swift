@@ -18,10 +18,12 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     let geluTanh: @Sendable (inout [Scalar]) -> Void
     /// The tanh form's backward: `dx` from `x` and `dy`.
     let geluTanhBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar]) -> [Scalar]
-    /// A linear layer's weight `[n, k]` packed for ``linear``.
-    let packLinearWeight: @Sendable (_ weight: [Scalar], _ n: Int, _ k: Int) -> [Scalar]
-    /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs, W packed by ``packLinearWeight``.
-    let linear: @Sendable (_ x: [Scalar], _ packedWeight: [Scalar], _ bias: [Scalar]?, _ rows: Int, _ n: Int, _ k: Int) -> [Scalar]
+    /// A linear layer's weight of `n` outputs and `k` inputs, stored in `layout`, packed for ``linear``.
+    let packLinearWeight: @Sendable (_ weight: [Scalar], _ n: Int, _ k: Int, _ layout: WeightLayout) -> [Scalar]
+    /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs: up to ``storedWeightRows`` rows
+    /// from the weight as stored in `layout`, more from the panels `packed` gives (by ``packLinearWeight``).
+    let linear: @Sendable (_ x: [Scalar], _ weight: [Scalar], _ layout: WeightLayout, _ packed: () -> [Scalar],
+                           _ bias: [Scalar]?, _ rows: Int, _ n: Int, _ k: Int) -> [Scalar]
     /// The linear layer's backward: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy` (accumulated in Double).
     let linearBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], _ weight: [Scalar], _ rows: Int, _ n: Int, _ m: Int)
         -> (dx: [Scalar], dw: [Scalar], db: [Double])
@@ -57,27 +59,37 @@ extension _ScalarKernels where Scalar == Float {
                 count = x.count
             }
         },
-        packLinearWeight: { weight, n, k in
+        packLinearWeight: { weight, n, k, layout in
             [Float](unsafeUninitializedCapacity: (n + 31) / 32 * 32 * k) { buffer, count in
                 weight.withUnsafeBufferPointer { source in
-                    if let s = source.baseAddress, let d = buffer.baseAddress { packPanels(s, k: k, n: n, into: d) }
+                    guard let s = source.baseAddress, let d = buffer.baseAddress else { return }
+                    switch layout {
+                    case .outputMajor: packPanels(s, k: k, n: n, into: d)
+                    case .inputMajor: packRowMajorPanels(s, k: k, n: n, into: d)
+                    }
                 }
                 count = buffer.count
             }
         },
-        linear: { x, packedWeight, bias, rows, n, k in
-            var y = [Float](repeating: 0, count: rows * n)
-            x.withUnsafeBufferPointer { x in
-            packedWeight.withUnsafeBufferPointer { w in
-            y.withUnsafeMutableBufferPointer { y in
-            (bias ?? []).withUnsafeBufferPointer { b in
-                guard let x = x.baseAddress, let w = w.baseAddress, let y = y.baseAddress else { return }
-                multiplyMatrices(x, packedB: w, bias: b.isEmpty ? nil : b.baseAddress, into: y, m: rows, n: n, k: k)
+        linear: { x, weight, layout, packed, bias, rows, n, k in
+            let fromStorage = rows <= storedWeightRows
+            let panels = fromStorage ? [] : packed()
+            return [Float](unsafeUninitializedCapacity: rows * n) { y, count in
+                x.withUnsafeBufferPointer { x in
+                (fromStorage ? weight : panels).withUnsafeBufferPointer { w in
+                (bias ?? []).withUnsafeBufferPointer { b in
+                    guard let x = x.baseAddress, let w = w.baseAddress, let y = y.baseAddress else { return }
+                    let bias = b.isEmpty ? nil : b.baseAddress
+                    if fromStorage {
+                        multiplyStoredWeight(x, rows: rows, weight: w, layout: layout, bias: bias, into: y, n: n, k: k)
+                    } else {
+                        multiplyMatrices(x, packedB: w, bias: bias, into: y, m: rows, n: n, k: k)
+                    }
+                }
+                }
+                }
+                count = rows * n
             }
-            }
-            }
-            }
-            return y
         },
         linearBackward: { x, dy, w, rows, n, m in floatLinearBackward(x: x, dy: dy, w: w, rows: rows, n: n, m: m) })
 }

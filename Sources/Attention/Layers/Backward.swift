@@ -57,7 +57,7 @@ extension Linear {
 /// `x [rows, n]`, `dy [rows, m]`, `w [m, n]`.
 func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int) -> (dx: [Float], dw: [Float], db: [Double]) {
     let dx = floatProduct(dy, w, m: rows, n: n, k: m)
-    let dw = floatProduct(transposed(dy, rows: rows, columns: m), x, m: m, n: n, k: rows)
+    let dw = floatProduct(transposedScalars(dy, rows: rows, columns: m), x, m: m, n: n, k: rows)
     var db = [Double](repeating: 0, count: m)
     for r in 0..<rows { for o in 0..<m { db[o] += Double(dy[r * m + o]) } }
     return (dx, dw, db)
@@ -90,23 +90,7 @@ extension Tensor where Element == Float {
     /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the tensor is not rank 2.
     public func transposed() throws -> Tensor<Float> {
         guard rank == 2 else { throw AttentionError.invalidShape(argument: "tensor", shape: shape, reason: "transposing needs rank 2") }
-        return Tensor(uncheckedShape: [shape[1], shape[0]], scalars: Attention.transposed(scalars, rows: shape[0], columns: shape[1]))
-    }
-}
-
-/// Row-major `[rows, columns]` transposed, in 16 × 16 blocks so that reads and writes both stay in cache.
-func transposed(_ a: [Float], rows: Int, columns: Int) -> [Float] {
-    [Float](unsafeUninitializedCapacity: a.count) { t, count in
-        a.withUnsafeBufferPointer { a in
-            for r0 in stride(from: 0, to: rows, by: 16) {
-                for c0 in stride(from: 0, to: columns, by: 16) {
-                    for c in c0..<min(c0 + 16, columns) {
-                        for r in r0..<min(r0 + 16, rows) { t[c * rows + r] = a[r * columns + c] }
-                    }
-                }
-            }
-        }
-        count = a.count
+        return Tensor(uncheckedShape: [shape[1], shape[0]], scalars: transposedScalars(scalars, rows: shape[0], columns: shape[1]))
     }
 }
 
