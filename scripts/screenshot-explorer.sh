@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Regenerates docs/explorer.png: starts `attention serve`, has headless Chromium load the page (the model
 # explorer included when the model is installed) and take a screenshot. Needs the chromium package.
+#   MODEL_DIR=shakespeare-gpt OUT=docs/explorer-gpt.png scripts/screenshot-explorer.sh
+# explains a GPT-2 folder (what `attention train gpt` writes) instead, into another file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${PORT:-8765}"
+out="${OUT:-docs/explorer.png}"
+model=()
+[ -n "${MODEL_DIR:-}" ] && model=(--model-dir "$MODEL_DIR")
 swift build -c release --product attention
-.build/release/attention serve --port "$port" > /tmp/attention-serve.log 2>&1 &
+.build/release/attention serve --port "$port" "${model[@]}" > /tmp/attention-serve.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -13,5 +18,5 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,1250 \
-    --virtual-time-budget=15000 --screenshot="$PWD/docs/explorer.png" "http://127.0.0.1:$port/"
-echo "wrote docs/explorer.png"
+    --virtual-time-budget=15000 --screenshot="$PWD/$out" "http://127.0.0.1:$port/"
+echo "wrote $out"

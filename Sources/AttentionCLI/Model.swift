@@ -139,11 +139,7 @@ struct Explain: ParsableCommand {
         guard ids.count <= model.configuration.positions else {
             throw ValidationError("the sentence has \(ids.count) tokens; the model reads at most \(model.configuration.positions)")
         }
-        let labels = try ids.map { id -> String in
-            let text = try tokenizer.decode([id]).replacingOccurrences(of: "\n", with: "⏎").trimmingCharacters(in: .whitespaces)
-            return text.isEmpty ? "␣" : text
-        }
-        return (labels, try model.attentions(ids), model.configuration.layers, model.configuration.heads)
+        return (try tokenizer.labels(of: ids), try model.attentions(ids), model.configuration.layers, model.configuration.heads)
     }
 
     func run() throws {

@@ -198,16 +198,34 @@ public struct GPT2Model: Sendable {
     /// token i reads of tokens 0...i (zeros to its right).
     /// - Throws: as ``logits(_:)``.
     public func attentions(_ ids: [Int]) throws -> [Tensor<Float>] {
+        try attentions(ids, queriesAndKeysOf: nil).attentions
+    }
+
+    /// ``attentions(_:)`` and, for `layer` (from 0), the queries and keys behind its weights, `[heads, T, C/H]`
+    /// each: `attentions[layer][h][i][j] = softmax_{j ≤ i}(q[h][i] · k[h][j] / √(C/H))`.
+    /// - Throws: as ``logits(_:)``, and ``AttentionError/invalidArgument(argument:reason:)`` for a layer
+    ///   the model does not have.
+    public func attentions(_ ids: [Int], queriesAndKeysOf layer: Int?) throws
+        -> (attentions: [Tensor<Float>], queries: Tensor<Float>?, keys: Tensor<Float>?)
+    {
+        if let layer, !(0..<configuration.layers).contains(layer) {
+            throw AttentionError.invalidArgument(argument: "layer", reason: "must be in 0..<\(configuration.layers), got \(layer)")
+        }
         try check(ids, from: 0)
         var x = try embed(ids, from: 0), weights: [Tensor<Float>] = []
-        for block in blocks {
+        var queries: Tensor<Float>?, keys: Tensor<Float>?
+        for (n, block) in blocks.enumerated() {
             x = try apply(block, to: x) { q, k, v in
                 let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: .weights)
                 if let w = result.weights { weights.append(try w.reshaped(Array(w.shape.dropFirst()))) }
+                if n == layer {
+                    queries = try q.reshaped(Array(q.shape.dropFirst()))
+                    keys = try k.reshaped(Array(k.shape.dropFirst()))
+                }
                 return result.output
             }
         }
-        return weights
+        return (weights, queries, keys)
     }
 
     /// Empty key/value caches, one per layer, for up to `capacity` positions (default: the model's).

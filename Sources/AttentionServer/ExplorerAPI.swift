@@ -56,7 +56,7 @@ public struct AttendResponse: Codable, Sendable, Equatable {
     public let logSumExp: [Double?]
 }
 
-/// `POST /api/explain`: the pretrained model's attention on a sentence or a pair.
+/// `POST /api/explain`: the model's attention on a sentence, or a pair (BERT only).
 public struct ExplainRequest: Codable, Sendable {
     public var text: String
     /// A second sentence: the model reads `[CLS] text [SEP] pair [SEP]`.
@@ -167,24 +167,11 @@ public enum ExplorerAPI {
         guard ids.count <= limit else {
             throw APIError(status: 413, "the text has \(ids.count) tokens with [CLS] and [SEP]; the limit is \(limit)")
         }
-        var chosen: (layer: Int, head: Int)?
-        switch (r.layer, r.head) {
-        case (nil, nil): chosen = nil
-        case let (layer?, head?):
-            guard (1...c.layers).contains(layer), (1...c.heads).contains(head) else {
-                throw .badRequest("layer must be in 1...\(c.layers) and head in 1...\(c.heads), got layer \(layer), head \(head)")
-            }
-            chosen = (layer, head)
-        default: throw .badRequest("give both layer and head, or neither")
-        }
+        let chosen = try chosenHead(r, layers: c.layers, heads: c.heads)
         do {
             let output = try model.encoder([ids], tokenTypes: [segments], returnAttentions: true, returnLayerInputs: chosen != nil)
             let t = ids.count
-            let attention = output.attentions.map { w in
-                (0..<c.heads).map { h in (0..<t).map { i in (0..<t).map { j in
-                    (Double(w.scalars[((h * t) + i) * t + j]) * 10_000).rounded() / 10_000
-                } } }
-            }
+            let attention = rounded(output.attentions, heads: c.heads, tokens: t)
             var vectors: HeadVectors?
             if let (layer, head) = chosen {
                 let projection = model.encoder.layers[layer - 1].attention
@@ -201,6 +188,59 @@ public enum ExplorerAPI {
             return ExplainResponse(tokens: model.tokenizer.decode(ids), segments: segments, attention: attention, vectors: vectors)
         } catch {
             throw APIError(status: 500, "the model failed: \(error)")
+        }
+    }
+
+    /// The same for a GPT-2: causal attention (row i is zero right of i), one text (no pair), every
+    /// segment 0.
+    public static func explain(_ r: ExplainRequest, gpt: GPT2Model, tokenizer: ByteLevelBPETokenizer) throws(APIError) -> ExplainResponse {
+        let c = gpt.configuration
+        guard !r.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .badRequest("text is empty") }
+        guard r.pair?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true else {
+            throw .badRequest("a GPT-2 reads one text: pair is for the BERT model")
+        }
+        let ids = tokenizer.encode(r.text)
+        let limit = min(maxTokens, c.positions)
+        guard ids.count <= limit else {
+            throw APIError(status: 413, "the text has \(ids.count) tokens; the limit is \(limit)")
+        }
+        let chosen = try chosenHead(r, layers: c.layers, heads: c.heads)
+        do {
+            let (weights, queries, keys) = try gpt.attentions(ids, queriesAndKeysOf: chosen.map { $0.layer - 1 })
+            var vectors: HeadVectors?
+            if let (layer, head) = chosen, let queries, let keys {
+                let (t, dh) = (ids.count, c.width / c.heads)
+                func rows(_ x: Tensor<Float>) -> [[Double]] {
+                    (0..<t).map { i in (0..<dh).map { Double(x.scalars[((head - 1) * t + i) * dh + $0]) } }
+                }
+                vectors = HeadVectors(layer: layer, head: head, scale: 1 / Double(dh).squareRoot(), queries: rows(queries), keys: rows(keys))
+            }
+            return ExplainResponse(tokens: try tokenizer.labels(of: ids), segments: [Int](repeating: 0, count: ids.count),
+                                   attention: rounded(weights, heads: c.heads, tokens: ids.count), vectors: vectors)
+        } catch {
+            throw APIError(status: 500, "the model failed: \(error)")
+        }
+    }
+
+    /// The layer and head a request names (both or neither), checked against the model.
+    private static func chosenHead(_ r: ExplainRequest, layers: Int, heads: Int) throws(APIError) -> (layer: Int, head: Int)? {
+        switch (r.layer, r.head) {
+        case (nil, nil): return nil
+        case let (layer?, head?):
+            guard (1...layers).contains(layer), (1...heads).contains(head) else {
+                throw .badRequest("layer must be in 1...\(layers) and head in 1...\(heads), got layer \(layer), head \(head)")
+            }
+            return (layer, head)
+        default: throw .badRequest("give both layer and head, or neither")
+        }
+    }
+
+    /// `[heads, T, T]` per layer as `[layer][head][query][key]`, rounded to 4 decimals.
+    private static func rounded(_ attentions: [Tensor<Float>], heads: Int, tokens t: Int) -> [[[[Double]]]] {
+        attentions.map { w in
+            (0..<heads).map { h in (0..<t).map { i in (0..<t).map { j in
+                (Double(w.scalars[((h * t) + i) * t + j]) * 10_000).rounded() / 10_000
+            } } }
         }
     }
 

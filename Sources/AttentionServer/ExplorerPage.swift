@@ -82,7 +82,7 @@ enum ExplorerPage {
   <p class="note" id="modelStatus">Checking for the model…</p>
   <div id="modelControls" hidden>
     <label>Sentence <input id="text" type="text" value="The cat sat on the mat because it was tired."></label>
-    <label>Second sentence (optional) <input id="pair" type="text" value=""></label>
+    <label id="pairLabel">Second sentence (optional) <input id="pair" type="text" value=""></label>
     <div class="controls">
       <button id="explain">Explain</button>
       <label>layer <select id="layer"></select></label>
@@ -214,7 +214,11 @@ async function checkModel() {
   try {
     const status = await (await fetch("/api/status")).json();
     if (!status.model) { $("modelStatus").textContent = status.message; return; }
-    $("modelStatus").textContent = `all-MiniLM-L6-v2: ${status.layers} layers × ${status.heads} heads, up to ${status.maxTokens} tokens.`;
+    const causal = status.kind === "gpt2";
+    $("modelStatus").textContent = `${status.name}: ${status.layers} layers × ${status.heads} heads, up to ${status.maxTokens} tokens` +
+      (causal ? "; causal: each token reads itself and the tokens before it." : ".");
+    $("pairLabel").hidden = causal;
+    if (causal) $("text").value = "ROMEO. But soft, what light through yonder window breaks?";
     $("modelControls").hidden = false;
     $("layer").innerHTML = Array.from({ length: status.layers }, (_, l) => `<option value="${l}">${l + 1}</option>`).join("");
     $("heads").innerHTML = Array.from({ length: status.heads }, (_, h) =>
@@ -236,7 +240,7 @@ async function checkModel() {
 async function explain() {
   $("modelError").textContent = "";
   const body = { text: $("text").value };
-  if ($("pair").value.trim()) body.pair = $("pair").value;
+  if (!$("pairLabel").hidden && $("pair").value.trim()) body.pair = $("pair").value;
   const response = await fetch("/api/explain", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const result = await response.json();
   if (!response.ok) { $("modelError").textContent = result.error; return; }
@@ -327,7 +331,7 @@ async function openHead(layer, head) {
 
 async function loadVectors() {
   const body = { text: $("text").value, layer: model.layer + 1, head: model.selectedHead + 1 };
-  if ($("pair").value.trim()) body.pair = $("pair").value;
+  if (!$("pairLabel").hidden && $("pair").value.trim()) body.pair = $("pair").value;
   const response = await fetch("/api/explain", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const result = await response.json();
   if (!response.ok) { $("modelError").textContent = result.error; return; }

@@ -3,14 +3,25 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Whether the pretrained model is there for the model explorer.
+/// The model the model explorer explains, or why there is none.
 public enum ExplorerModel: Sendable {
+    /// all-MiniLM-L6-v2 (BERT): full attention, sentence pairs.
     case loaded(SentenceEmbedder)
+    /// A GPT-2 folder (what `attention train gpt` writes): causal attention.
+    case gpt2(GPT2Model, ByteLevelBPETokenizer)
     /// Why not, for the page and the API to say.
     case unavailable(String)
 
-    /// Loads the model from `directory`, or records why it cannot.
+    /// Loads the model from `directory`: a GPT-2 if the folder has its tokenizer's `merges.txt`,
+    /// otherwise the BERT model; or records why it cannot.
     public static func load(from directory: URL) -> ExplorerModel {
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("merges.txt").path) {
+            do {
+                return .gpt2(try GPT2Model(directory: directory), try ByteLevelBPETokenizer(directory: directory))
+            } catch {
+                return .unavailable("The GPT-2 in \(directory.path) does not load (\(error)).")
+            }
+        }
         do {
             try ModelStore.check(directory)
             return .loaded(try SentenceEmbedder(directory: directory))
@@ -23,7 +34,7 @@ public enum ExplorerModel: Sendable {
 /// The attention explorer: one page and a JSON API.
 ///
 /// - `GET /` the page;
-/// - `GET /api/status` whether the model explorer has its model;
+/// - `GET /api/status` whether the model explorer has its model, and which kind;
 /// - `POST /api/attend` ``AttendRequest`` → ``AttendResponse``;
 /// - `POST /api/explain` ``ExplainRequest`` → ``ExplainResponse``.
 ///
@@ -41,9 +52,14 @@ public enum ExplorerServer {
             switch model {
             case let .loaded(embedder):
                 let c = embedder.encoder.configuration
-                return try json(Status(model: true, message: nil, layers: c.layers, heads: c.heads, maxTokens: ExplorerAPI.maxTokens))
+                return try json(Status(model: true, kind: "bert", name: "all-MiniLM-L6-v2", message: nil,
+                                       layers: c.layers, heads: c.heads, maxTokens: ExplorerAPI.maxTokens))
+            case let .gpt2(gpt, _):
+                let c = gpt.configuration
+                return try json(Status(model: true, kind: "gpt2", name: "GPT-2, \(c.width) wide", message: nil,
+                                       layers: c.layers, heads: c.heads, maxTokens: min(ExplorerAPI.maxTokens, c.positions)))
             case let .unavailable(message):
-                return try json(Status(model: false, message: message, layers: nil, heads: nil, maxTokens: ExplorerAPI.maxTokens))
+                return try json(Status(model: false, kind: nil, name: nil, message: message, layers: nil, heads: nil, maxTokens: ExplorerAPI.maxTokens))
             }
         }
         router.post("/api/attend") { request, _ in
@@ -55,6 +71,8 @@ public enum ExplorerServer {
             switch model {
             case let .loaded(embedder):
                 return try json(ExplorerAPI.explain(ExplorerAPI.decode(ExplainRequest.self, from: body), model: embedder))
+            case let .gpt2(gpt, tokenizer):
+                return try json(ExplorerAPI.explain(ExplorerAPI.decode(ExplainRequest.self, from: body), gpt: gpt, tokenizer: tokenizer))
             case let .unavailable(message):
                 throw APIError(status: 503, message)
             }
@@ -78,6 +96,9 @@ public enum ExplorerServer {
 
     struct Status: Codable {
         let model: Bool
+        /// "bert" (full attention, pairs) or "gpt2" (causal).
+        let kind: String?
+        let name: String?
         let message: String?
         let layers: Int?
         let heads: Int?

@@ -188,3 +188,71 @@ struct ExplorerModelTests {
         #expect(try ExplorerAPITests.error(response).error.contains(mentions))
     }
 }
+
+/// `/api/status` and `/api/explain` serving a GPT-2 folder (the fixture of scripts/make-gpt2-fixtures.py:
+/// 2 layers × 4 heads, 64 wide, 64 positions).
+@Suite("Explorer API with a GPT-2")
+struct ExplorerGPTTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/gpt2")
+
+    func request(_ uri: String, _ json: String? = nil) async throws -> TestResponse {
+        let model = ExplorerModel.load(from: Self.directory)
+        if case let .unavailable(message) = model { Issue.record("the fixture did not load: \(message)") }
+        let app = Application(router: ExplorerServer.router(model: model))
+        return try await app.test(.router) { client in
+            if let json { return try await ExplorerAPITests.post(client, uri, json) }
+            return try await client.execute(uri: uri, method: .get)
+        }
+    }
+
+    func explain(_ json: String) async throws -> ExplainResponse {
+        let response = try await request("/api/explain", json)
+        #expect(response.status == .ok, "\(String(buffer: response.body))")
+        return try JSONDecoder().decode(ExplainResponse.self, from: Data(response.body.readableBytesView))
+    }
+
+    @Test("The status names a causal GPT-2 with the folder's layers, heads and positions")
+    func status() async throws {
+        let body = String(buffer: try await request("/api/status").body)
+        for part in [#""model":true"#, #""kind":"gpt2""#, #""layers":2"#, #""heads":4"#, #""maxTokens":64"#] {
+            #expect(body.contains(part), "\(body)")
+        }
+    }
+
+    @Test("Attention is causal: each row sums to 1 over the token and those before it, zero after")
+    func causal() async throws {
+        let r = try await explain(#"{"text": "The cat sat on the mat."}"#)
+        let t = r.tokens.count
+        #expect(t > 3 && r.segments == [Int](repeating: 0, count: t))
+        #expect(r.attention.count == 2 && r.attention.allSatisfy { $0.count == 4 })
+        for layer in r.attention { for head in layer { for (i, row) in head.enumerated() {
+            #expect(row.count == t && abs(row.reduce(0, +) - 1) < 2e-3)
+            #expect(row[(i + 1)...].allSatisfy { $0 == 0 }, "row \(i) reads a later token")
+        } } }
+    }
+
+    @Test("One head's query and key vectors reproduce its causal weights")
+    func vectors() async throws {
+        let r = try await explain(#"{"text": "Attention is a weighted average.", "layer": 2, "head": 3}"#)
+        let v = try #require(r.vectors)
+        #expect(v.layer == 2 && v.head == 3 && v.queries.count == r.tokens.count && v.queries[0].count == 16)
+        for i in 0..<r.tokens.count {
+            let scores = v.keys[...i].map { k in v.scale * zip(v.queries[i], k).reduce(0) { $0 + $1.0 * $1.1 } }
+            let m = scores.max() ?? 0
+            let sum = scores.reduce(0) { $0 + exp($1 - m) }
+            for j in 0...i { #expect(abs(exp(scores[j] - m) / sum - r.attention[1][2][i][j]) < 1e-3) }
+        }
+    }
+
+    @Test("A pair, a text beyond the model's positions and a layer it lacks are refused", arguments: [
+        (#"{"text": "hello", "pair": "there"}"#, 400, "one text"),
+        ("{\"text\": \"" + String(repeating: "x ", count: 200) + "\"}", 413, "the limit is 64"),
+        (#"{"text": "hello", "layer": 3, "head": 1}"#, 400, "layer must be in 1...2"),
+    ])
+    func refused(json: String, status: Int, mentions: String) async throws {
+        let response = try await request("/api/explain", json)
+        #expect(response.status.code == status)
+        #expect(try ExplorerAPITests.error(response).error.contains(mentions))
+    }
+}
