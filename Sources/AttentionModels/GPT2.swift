@@ -97,8 +97,10 @@ public struct GPT2Model: Sendable {
     }
 
     public let configuration: GPT2Configuration
-    /// `wte`, `[vocabularySize, C]`.
-    public let tokenEmbeddings: Tensor<Float>
+    /// `wte`, `[vocabularySize, C]` (a copy when the model reads it in place from its file).
+    public var tokenEmbeddings: Tensor<Float> { tokenTable.storedWeight }
+    /// `wte` as a bias-free layer (the output layer itself when tied): where ``embed(_:from:)`` reads rows.
+    private let tokenTable: Linear<Float>
     /// `wpe`, `[positions, C]`.
     public let positionEmbeddings: Tensor<Float>
     public let blocks: [Block]
@@ -123,9 +125,9 @@ public struct GPT2Model: Sendable {
     ///   shape is not what the configuration implies, or tensors the model does not have.
     public init(configuration c: GPT2Configuration, weights: SafeTensors) throws {
         let prefix = weights.entries["transformer.wte.weight"] != nil ? "transformer." : ""
-        try self.init(configuration: c, path: weights.path) { name in
-            let full = name == "lm_head.weight" ? name : prefix + name
-            return weights.entries[full] == nil ? nil : try weights.tensor(full)
+        func full(_ name: String) -> String { name == "lm_head.weight" ? name : prefix + name }
+        try self.init(configuration: c, path: weights.path, file: (weights, full)) { name in
+            weights.entries[full(name)] == nil ? nil : try weights.tensor(full(name))
         }
         let known = Set(Self.parameterNames(c)).union(["lm_head.weight"])
         let unexpected = weights.entries.keys.filter { name in
@@ -140,21 +142,23 @@ public struct GPT2Model: Sendable {
     /// The model from named parameters as ``namedParameters`` lists them.
     /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming a missing or misshapen tensor.
     public init(configuration c: GPT2Configuration, parameters: [String: Tensor<Float>]) throws {
-        try self.init(configuration: c, path: "<parameters>") { name in
+        try self.init(configuration: c, path: "<parameters>", file: nil) { name in
             parameters[name == "lm_head.weight" ? name : "transformer." + name]
         }
     }
 
     /// `tensor(name)` gives the tensor of a name without the `transformer.` prefix, nil if absent.
-    private init(configuration c: GPT2Configuration, path: String, tensor lookup: @escaping (String) throws -> Tensor<Float>?) throws {
+    /// Weight matrices are read in place from `file` when given.
+    private init(configuration c: GPT2Configuration, path: String, file: (weights: SafeTensors, fullName: (String) -> String)?,
+                 tensor lookup: @escaping (String) throws -> Tensor<Float>?) throws {
         try c.validate()
-        let reader = CheckpointReader(lookup: lookup, path: path, displayPrefix: "transformer.")
+        let reader = CheckpointReader(lookup: lookup, path: path, displayPrefix: "transformer.", file: file)
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> { try reader.tensor(name, shape) }
         func norm(_ name: String) throws -> LayerNorm<Float> { try reader.layerNorm(name, features: c.width, epsilon: c.layerNormEpsilon) }
         func conv1D(_ name: String, _ input: Int, _ output: Int) throws -> Linear<Float> { try reader.conv1D(name, input: input, output: output) }
         let (w, inner) = (c.width, c.feedForwardSize)
         configuration = c
-        tokenEmbeddings = try tensor("wte.weight", [c.vocabularySize, w])
+        tokenTable = try reader.matrix("wte.weight", [c.vocabularySize, w], bias: nil, layout: .outputMajor)
         positionEmbeddings = try tensor("wpe.weight", [c.positions, w])
         blocks = try (0..<c.layers).map { n in
             let p = "h.\(n)."
@@ -167,14 +171,12 @@ public struct GPT2Model: Sendable {
                 feedForwardOutput: try conv1D(p + "mlp.c_proj", inner, w))
         }
         finalNorm = try norm("ln_f")
-        if let untied = try lookup("lm_head.weight") {
-            guard untied.shape == [c.vocabularySize, w] else {
-                throw AttentionError.invalidFile(path: path, reason: "'lm_head.weight' has shape \(untied.shape), the config implies \([c.vocabularySize, w])")
-            }
-            head = try Linear(weight: untied, bias: nil)
+        let untied = try file.map { $0.weights.entries["lm_head.weight"] != nil } ?? (lookup("lm_head.weight") != nil)
+        if untied {
+            head = try reader.matrix("lm_head.weight", [c.vocabularySize, w], bias: nil, layout: .outputMajor)
             tiedOutput = false
         } else {
-            head = try Linear(weight: tokenEmbeddings, bias: nil)
+            head = tokenTable
             tiedOutput = true
         }
     }
@@ -291,7 +293,7 @@ public struct GPT2Model: Sendable {
     func embed(_ ids: [Int], from start: Int) throws -> Tensor<Float> {
         let w = configuration.width
         var x = [Float](repeating: 0, count: ids.count * w)
-        tokenEmbeddings.withUnsafeBufferPointer { wte in
+        tokenTable.withUnsafeStoredWeight { wte in
             positionEmbeddings.withUnsafeBufferPointer { wpe in
                 for (t, id) in ids.enumerated() {
                     for k in 0..<w { x[t * w + k] = wte[id * w + k] + wpe[(start + t) * w + k] }

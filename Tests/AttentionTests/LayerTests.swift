@@ -52,6 +52,31 @@ struct LayerTests {
         #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 3])) }
     }
 
+    @Test("A Linear read in place from a safetensors file computes what the same weight in memory computes, in both layouts")
+    func linearFromFile() throws {
+        var g = SplitMix64(seed: 17)
+        let (inputs, outputs) = (37, 29)
+        let w = try Tensor<Float>.randomNormal(shape: [outputs, inputs], using: &g)
+        let bias = try Tensor<Float>.randomNormal(shape: [outputs], using: &g)
+        let inMemory = try Linear(weight: w, bias: bias)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("linear-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try SafeTensors.write([("w", w), ("wt", inMemory.inputMajorWeight)], to: url)
+        let file = try SafeTensors(contentsOf: url)
+        let mapped = try Linear(weights: file, name: "w", shape: [outputs, inputs], bias: bias)
+        let mappedInputMajor = try Linear(weights: file, name: "wt", shape: [inputs, outputs], bias: bias, layout: .inputMajor)
+        #expect(mapped.storedWeight == w && mappedInputMajor.weight == w)
+        for rows in [1, 3, 16, 40] {
+            let x = try Tensor<Float>.randomNormal(shape: [rows, inputs], using: &g)
+            let expected = try inMemory(x)
+            #expect(try mapped(x) == expected, "\(rows) rows")
+            #expect(maxAbsDifference(try mappedInputMajor(x).scalars, expected.scalars) < 1e-4, "\(rows) rows, input-major")
+        }
+        #expect(throws: AttentionError.self) { try Linear(weights: file, name: "w", shape: [inputs, outputs], bias: nil) }
+        #expect(throws: AttentionError.self) { try Linear(weights: file, name: "missing", shape: [outputs, inputs], bias: nil) }
+        #expect(throws: AttentionError.self) { try Linear(weights: file, name: "w", shape: [outputs, inputs], bias: Tensor<Float>(zeros: [inputs])) }
+    }
+
     @Test("Up to 16 rows, a row's output does not depend on the other rows of the call (decoding one token equals a chunk)",
           arguments: [WeightLayout.outputMajor, .inputMajor])
     func linearRowsIndependent(layout: WeightLayout) throws {

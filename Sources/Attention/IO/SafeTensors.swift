@@ -130,6 +130,16 @@ public struct SafeTensors: Sendable {
         return out
     }
 
+    /// Where the F32 tensor `name` lies in the file, if it can be read in place: stored as F32 and
+    /// 4-byte aligned (the format pads its header to 8 bytes). The mapping stays alive as long as the
+    /// value does; nil otherwise, and then ``tensor(_:)`` copies.
+    func mappedFloats(_ name: String) -> MappedFloats? {
+        guard let entry = entries[name], entry.dtype == .F32, !entry.range.isEmpty else { return nil }
+        let offset = dataStart + entry.range.lowerBound
+        let aligned = data.withUnsafeBytes { raw in raw.baseAddress.map { Int(bitPattern: $0 + offset) % 4 == 0 } ?? false }
+        return aligned ? MappedFloats(data: data, offset: offset, count: entry.range.count / 4) : nil
+    }
+
     /// The tensor `name` converted to Float (from F32, F16, BF16 or F64).
     public func tensor(_ name: String) throws -> Tensor<Float> {
         guard let entry = entries[name] else {
@@ -175,4 +185,19 @@ func halfToFloat(_ h: UInt16) -> Float {
     }
     if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13) }   // inf, NaN
     return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)
+}
+
+/// Float32 values inside a safetensors file's bytes (memory-mapped when the file was opened from
+/// disk), read where they lie; holding the value keeps the bytes alive.
+struct MappedFloats: @unchecked Sendable {
+    let data: Data
+    let offset: Int
+    let count: Int
+
+    func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try data.withUnsafeBytes { raw in
+            let base = raw.baseAddress.map { ($0 + offset).assumingMemoryBound(to: Float.self) }
+            return try body(UnsafeBufferPointer(start: base, count: base == nil ? 0 : count))
+        }
+    }
 }

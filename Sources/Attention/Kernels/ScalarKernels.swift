@@ -19,10 +19,10 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     /// The tanh form's backward: `dx` from `x` and `dy`.
     let geluTanhBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar]) -> [Scalar]
     /// A linear layer's weight of `n` outputs and `k` inputs, stored in `layout`, packed for ``linear``.
-    let packLinearWeight: @Sendable (_ weight: [Scalar], _ n: Int, _ k: Int, _ layout: WeightLayout) -> [Scalar]
+    let packLinearWeight: @Sendable (_ weight: UnsafeBufferPointer<Scalar>, _ n: Int, _ k: Int, _ layout: WeightLayout) -> [Scalar]
     /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs: up to ``storedWeightRows`` rows
     /// from the weight as stored in `layout`, more from the panels `packed` gives (by ``packLinearWeight``).
-    let linear: @Sendable (_ x: [Scalar], _ weight: [Scalar], _ layout: WeightLayout, _ packed: () -> [Scalar],
+    let linear: @Sendable (_ x: [Scalar], _ weight: UnsafeBufferPointer<Scalar>, _ layout: WeightLayout, _ packed: () -> [Scalar],
                            _ bias: [Scalar]?, _ rows: Int, _ n: Int, _ k: Int) -> [Scalar]
     /// The linear layer's backward: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy` (accumulated in Double).
     let linearBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], _ weight: [Scalar], _ rows: Int, _ n: Int, _ m: Int)
@@ -61,12 +61,10 @@ extension _ScalarKernels where Scalar == Float {
         },
         packLinearWeight: { weight, n, k, layout in
             [Float](unsafeUninitializedCapacity: (n + 31) / 32 * 32 * k) { buffer, count in
-                weight.withUnsafeBufferPointer { source in
-                    guard let s = source.baseAddress, let d = buffer.baseAddress else { return }
-                    switch layout {
-                    case .outputMajor: packPanels(s, k: k, n: n, into: d)
-                    case .inputMajor: packRowMajorPanels(s, k: k, n: n, into: d)
-                    }
+                guard let s = weight.baseAddress, let d = buffer.baseAddress else { return }
+                switch layout {
+                case .outputMajor: packPanels(s, k: k, n: n, into: d)
+                case .inputMajor: packRowMajorPanels(s, k: k, n: n, into: d)
                 }
                 count = buffer.count
             }
@@ -76,14 +74,14 @@ extension _ScalarKernels where Scalar == Float {
             let panels = fromStorage ? [] : packed()
             return [Float](unsafeUninitializedCapacity: rows * n) { y, count in
                 x.withUnsafeBufferPointer { x in
-                (fromStorage ? weight : panels).withUnsafeBufferPointer { w in
+                panels.withUnsafeBufferPointer { p in
                 (bias ?? []).withUnsafeBufferPointer { b in
-                    guard let x = x.baseAddress, let w = w.baseAddress, let y = y.baseAddress else { return }
+                    guard let x = x.baseAddress, let y = y.baseAddress else { return }
                     let bias = b.isEmpty ? nil : b.baseAddress
-                    if fromStorage {
+                    if fromStorage, let w = weight.baseAddress {
                         multiplyStoredWeight(x, rows: rows, weight: w, layout: layout, bias: bias, into: y, n: n, k: k)
-                    } else {
-                        multiplyMatrices(x, packedB: w, bias: bias, into: y, m: rows, n: n, k: k)
+                    } else if let p = p.baseAddress {
+                        multiplyMatrices(x, packedB: p, bias: bias, into: y, m: rows, n: n, k: k)
                     }
                 }
                 }

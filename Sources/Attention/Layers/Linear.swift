@@ -20,8 +20,17 @@ public enum WeightLayout: Sendable, Equatable {
 /// outputs.
 public struct Linear<Scalar: AttentionScalar>: Sendable {
     /// The weight as stored: `[outputDimension, inputDimension]` if ``layout`` is `.outputMajor`,
-    /// `[inputDimension, outputDimension]` if it is `.inputMajor`.
-    public let storedWeight: Tensor<Scalar>
+    /// `[inputDimension, outputDimension]` if it is `.inputMajor`. A copy when the layer reads its
+    /// weight in place from a file (``init(weights:name:bias:layout:)``).
+    public var storedWeight: Tensor<Scalar> {
+        switch storage {
+        case let .tensor(t): t
+        case let .mapped(m):
+            Tensor(uncheckedShape: storedShape, scalars: m.withUnsafeBufferPointer { Array($0.withMemoryRebound(to: Scalar.self) { $0 }) })
+        }
+    }
+    /// Where the weight lives: a tensor, or (Float only) a safetensors file's mapped bytes.
+    private let storage: WeightStorage<Scalar>
     /// How ``storedWeight`` is laid out.
     public let layout: WeightLayout
     /// `[outputDimension]`, or nil for no bias.
@@ -67,11 +76,16 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
             throw AttentionError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight",
                                                otherShape: weight.shape, reason: "expected [\(outputs)]")
         }
-        self.storedWeight = weight
+        self.init(storage: .tensor(weight), layout: layout, bias: bias, outputs: outputs,
+                  inputs: layout == .outputMajor ? weight.shape[1] : weight.shape[0])
+    }
+
+    fileprivate init(storage: WeightStorage<Scalar>, layout: WeightLayout, bias: Tensor<Scalar>?, outputs: Int, inputs: Int) {
+        self.storage = storage
         self.layout = layout
         self.bias = bias
         self.outputDimension = outputs
-        self.inputDimension = layout == .outputMajor ? weight.shape[1] : weight.shape[0]
+        self.inputDimension = inputs
         self.panels = PackedPanels()
     }
 
@@ -88,9 +102,19 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         try self.init(weight: weight, bias: bias)
     }
 
+    /// The stored weight's scalars in place, without a copy.
+    public func withUnsafeStoredWeight<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
+        switch storage {
+        case let .tensor(t): try t.withUnsafeBufferPointer(body)
+        case let .mapped(m): try m.withUnsafeBufferPointer { try $0.withMemoryRebound(to: Scalar.self, body) }
+        }
+    }
+
+    private var storedShape: [Int] { layout == .outputMajor ? [outputDimension, inputDimension] : [inputDimension, outputDimension] }
+
     /// The panels of the tiled matrix kernel, packed on first use.
     private func packedPanels(_ kernels: _ScalarKernels<Scalar>) -> [Scalar] {
-        panels.value { kernels.packLinearWeight(storedWeight.scalars, outputDimension, inputDimension, layout) }
+        panels.value { withUnsafeStoredWeight { kernels.packLinearWeight($0, outputDimension, inputDimension, layout) } }
     }
 
     /// Applies the layer to the last dimension of `input`, which must equal `inputDimension`.
@@ -106,7 +130,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         let rows = input.count / inputDimension
         let (n, m) = (inputDimension, outputDimension)
         if let kernels = Scalar._kernels {
-            let output = kernels.linear(input.scalars, storedWeight.scalars, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n)
+            let output = withUnsafeStoredWeight { kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n) }
             return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
         }
         let w = storedWeight.scalars
@@ -123,6 +147,45 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         }
         return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
     }
+}
+
+extension Linear where Scalar == Float {
+    /// A layer that reads its weight, the F32 tensor `name` of `weights` (`shape` as `layout` implies),
+    /// where it lies in the file, with no copy: loading a checkpoint maps it and is done. The file must
+    /// not be truncated or rewritten in place while the layer lives (writing a new file and renaming
+    /// it over the old, as ``SafeTensors/write(_:to:metadata:)`` does, is safe). Tensors of another
+    /// dtype, or misaligned, are converted into a copy instead.
+    ///
+    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if there is no such tensor or its shape
+    ///   differs from `shape`; as ``init(weight:bias:layout:)`` for a bias that does not fit.
+    public init(weights: SafeTensors, name: String, shape: [Int], bias: Tensor<Float>?, layout: WeightLayout = .outputMajor) throws {
+        guard let entry = weights.entries[name] else {
+            throw AttentionError.invalidFile(path: weights.path, reason: "no tensor named '\(name)'")
+        }
+        guard entry.shape == shape else {
+            throw AttentionError.invalidFile(path: weights.path, reason: "'\(name)' has shape \(entry.shape), expected \(shape)")
+        }
+        guard let mapped = weights.mappedFloats(name) else {
+            try self.init(weight: weights.tensor(name), bias: bias, layout: layout)
+            return
+        }
+        guard shape.count == 2, !shape.contains(0) else {
+            throw AttentionError.invalidShape(argument: "weight", shape: shape, reason: "expected rank 2, both dimensions > 0")
+        }
+        let outputs = layout == .outputMajor ? shape[0] : shape[1]
+        if let bias, bias.shape != [outputs] {
+            throw AttentionError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight", otherShape: shape, reason: "expected [\(outputs)]")
+        }
+        self.init(storage: .mapped(mapped), layout: layout, bias: bias, outputs: outputs,
+                  inputs: layout == .outputMajor ? shape[1] : shape[0])
+    }
+}
+
+/// Where a ``Linear`` layer's weight lives.
+enum WeightStorage<Scalar: AttentionScalar>: Sendable {
+    case tensor(Tensor<Scalar>)
+    /// Only for Float layers.
+    case mapped(MappedFloats)
 }
 
 /// A value computed once, on first use, shared by every copy of the layer that holds it.
