@@ -32,9 +32,10 @@ let package = Package(
         // MARK: library targets
         .target(
             name: "Attention",
-            dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures"]),
+            dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures", "_WorkerPool"]),
         .target(name: "_AttentionKernels", dependencies: ["_Prefetch"], swiftSettings: [.unsafeFlags(optimized)]),
         .target(name: "_Prefetch"),
+        .target(name: "_WorkerPool"),
         .target(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],
             swiftSettings: [.unsafeFlags(optimized + avx512Flags)]),

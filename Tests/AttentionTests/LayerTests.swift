@@ -38,6 +38,20 @@ struct LayerTests {
         #expect(maxAbsDifference(doubleInputMajor.scalars, exact.scalars) <= 1e-5 * tolerance)
     }
 
+    @Test("Layers called from many tasks at once (the worker pool, or Dispatch while it is busy) give the same bits as one at a time")
+    func concurrentCalls() async throws {
+        var g = SplitMix64(seed: 23)
+        let layer = try Linear(weight: try Tensor<Float>.randomNormal(shape: [3000, 200], using: &g), bias: nil)
+        let inputs = try (0..<8).map { i in try Tensor<Float>.randomNormal(shape: [i % 2 == 0 ? 1 : 40, 200], using: &g) }
+        let expected = try inputs.map { try layer($0) }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for (i, x) in inputs.enumerated() {
+                group.addTask { try (0..<25).allSatisfy { _ in try layer(x) == expected[i] } }
+            }
+            for try await same in group { #expect(same) }
+        }
+    }
+
     @Test("A Linear keeps its weight as given and converts between layouts on request")
     func linearLayouts() throws {
         var g = SplitMix64(seed: 5)
