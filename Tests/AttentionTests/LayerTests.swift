@@ -23,10 +23,13 @@ struct LayerTests {
                       try Linear<Float>(weight: transposedWeight, bias: floatBias, layout: .inputMajor)]
         // Float accumulation over k terms of size ~1: error grows like √k · ulp.
         let tolerance = 1e-5 * Double(shape.inputs).squareRoot() * 4
+        // Every instruction set this CPU runs (AVX-512 only where the CPU has it: not listed otherwise).
         for layer in layers {
-            let fast = try layer(floatX)
-            #expect(fast.shape == [shape.rows, shape.outputs])
-            #expect(maxAbsDifference(fast.scalars, exact.scalars) <= tolerance, "\(layer.layout)")
+            for isa in KernelInstructionSet.allCases where isa.isSupported {
+                let fast = try layer(floatX, instructionSet: isa)
+                #expect(fast.shape == [shape.rows, shape.outputs])
+                #expect(maxAbsDifference(fast.scalars, exact.scalars) <= tolerance, "\(layer.layout) \(isa)")
+            }
             let noBias = try Linear<Float>(weight: layer.storedWeight, bias: nil, layout: layer.layout)(floatX)
             let shifted: [Double] = noBias.scalars.indices.map { Double(noBias.scalars[$0]) + bias.scalars[$0 % shape.outputs] }
             #expect(maxAbsDifference(shifted, exact.scalars) <= tolerance, "\(layer.layout) without bias")
@@ -64,6 +67,9 @@ struct LayerTests {
         #expect((inputMajor.inputDimension, inputMajor.outputDimension) == (5, 3))
         #expect(throws: AttentionError.self) { try Linear(weight: w, bias: Tensor<Float>(zeros: [3]), layout: .inputMajor) }
         #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 3])) }
+        for isa in KernelInstructionSet.allCases where !isa.isSupported {
+            #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 5]), instructionSet: isa) }
+        }
     }
 
     @Test("A Linear read in place from a safetensors file computes what the same weight in memory computes, in both layouts")

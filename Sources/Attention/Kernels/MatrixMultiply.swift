@@ -15,9 +15,9 @@ let storedWeightRows = 16
 /// code whatever the split).
 func multiplyStoredWeight(
     _ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, layout: WeightLayout, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int = availableProcessors
+    into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int = availableProcessors, isa: KernelInstructionSet = .best
 ) {
-    let kernels = KernelInstructionSet.best.kernels
+    let kernels = isa.kernels
     // One share per thread: a share is one stream through memory, and fewer, longer streams read
     // faster (measured: 23.4 GB/s for two shares, 20.8 GB/s for eight, on two threads).
     let unit = layout == .outputMajor ? 4 : 8
@@ -39,9 +39,9 @@ func multiplyStoredWeight(
 
 func multiplyMatrices(
     _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into c: UnsafeMutablePointer<Float>,
-    m: Int, n: Int, k: Int, threads: Int = availableProcessors
+    m: Int, n: Int, k: Int, threads: Int = availableProcessors, isa: KernelInstructionSet = .best
 ) {
-    let kernels = KernelInstructionSet.best.kernels
+    let kernels = isa.kernels
     let panels = (n + 31) / 32
     if m <= fewRows {
         // A decoding step: one pass over B, shared among the threads by panels of columns.

@@ -118,10 +118,19 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     }
 
     /// Applies the layer to the last dimension of `input`, which must equal `inputDimension`.
-    /// `Float` runs on the tiled matrix kernel over all cores.
+    /// `Float` runs on the kernels of `instructionSet` (default: the best this CPU has) over all
+    /// cores; other types on a plain loop, which ignores it.
+    ///
+    /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` for an input
+    ///   of another last dimension; ``AttentionError/invalidArgument(argument:reason:)`` for an
+    ///   instruction set this CPU does not run.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
-    public func callAsFunction(_ input: Tensor<Scalar>, argument: String = "input") throws -> Tensor<Scalar> {
+    public func callAsFunction(_ input: Tensor<Scalar>, argument: String = "input", instructionSet: KernelInstructionSet? = nil) throws -> Tensor<Scalar> {
+        let isa = instructionSet ?? .best
+        guard isa.isSupported else {
+            throw AttentionError.invalidArgument(argument: "instructionSet", reason: "this CPU does not run \(isa.rawValue)")
+        }
         guard let last = input.shape.last, last == inputDimension else {
             throw AttentionError.shapeMismatch(
                 argument: argument, shape: input.shape, other: "the layer's weight", otherShape: weight.shape,
@@ -130,7 +139,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         let rows = input.count / inputDimension
         let (n, m) = (inputDimension, outputDimension)
         if let kernels = Scalar._kernels {
-            let output = withUnsafeStoredWeight { kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n) }
+            let output = withUnsafeStoredWeight { kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n, isa) }
             return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
         }
         let w = storedWeight.scalars
