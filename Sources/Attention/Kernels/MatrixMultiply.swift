@@ -5,7 +5,7 @@ import _AttentionKernels
 let fewRows = 4
 
 /// Up to this many rows, ``Linear`` multiplies from the weight as it is stored (see
-/// ``multiplyStoredWeight(_:rows:weight:layout:bias:into:n:k:threads:)``); beyond, the weight is read
+/// ``multiplyStoredWeight(_:rows:weight:layout:bias:into:n:k:threads:isa:)``); beyond, the weight is read
 /// from memory once either way and the tiled kernel's register blocking wins.
 let storedWeightRows = 16
 

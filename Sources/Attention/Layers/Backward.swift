@@ -57,7 +57,7 @@ extension Linear {
 /// `x [rows, n]`, `dy [rows, m]`, `w [m, n]`.
 func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int) -> (dx: [Float], dw: [Float], db: [Double]) {
     let dx = floatProduct(dy, w, m: rows, n: n, k: m)
-    let dw = floatProduct(transposedScalars(dy, rows: rows, columns: m), x, m: m, n: n, k: rows)
+    let dw = floatProduct(dy.withUnsafeBufferPointer { transposedScalars($0, rows: rows, columns: m) }, x, m: m, n: n, k: rows)
     var db = [Double](repeating: 0, count: m)
     for r in 0..<rows { for o in 0..<m { db[o] += Double(dy[r * m + o]) } }
     return (dx, dw, db)
@@ -90,7 +90,7 @@ extension Tensor where Element == Float {
     /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the tensor is not rank 2.
     public func transposed() throws -> Tensor<Float> {
         guard rank == 2 else { throw AttentionError.invalidShape(argument: "tensor", shape: shape, reason: "transposing needs rank 2") }
-        return Tensor(uncheckedShape: [shape[1], shape[0]], scalars: transposedScalars(scalars, rows: shape[0], columns: shape[1]))
+        return Tensor(uncheckedShape: [shape[1], shape[0]], scalars: withUnsafeBufferPointer { transposedScalars($0, rows: shape[0], columns: shape[1]) })
     }
 }
 

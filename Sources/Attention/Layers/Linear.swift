@@ -21,7 +21,7 @@ public enum WeightLayout: Sendable, Equatable {
 public struct Linear<Scalar: AttentionScalar>: Sendable {
     /// The weight as stored: `[outputDimension, inputDimension]` if ``layout`` is `.outputMajor`,
     /// `[inputDimension, outputDimension]` if it is `.inputMajor`. A copy when the layer reads its
-    /// weight in place from a file (``init(weights:name:bias:layout:)``).
+    /// weight in place from a file (``init(weights:name:shape:bias:layout:)``).
     public var storedWeight: Tensor<Scalar> {
         switch storage {
         case let .tensor(t): t
@@ -46,7 +46,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     public var weight: Tensor<Scalar> {
         layout == .outputMajor ? storedWeight
             : Tensor(uncheckedShape: [outputDimension, inputDimension],
-                     scalars: transposedScalars(storedWeight.scalars, rows: inputDimension, columns: outputDimension))
+                     scalars: withUnsafeStoredWeight { transposedScalars($0, rows: inputDimension, columns: outputDimension) })
     }
 
     /// `[inputDimension, outputDimension]` (Conv1D's layout), transposed from ``storedWeight`` when the
@@ -54,7 +54,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     public var inputMajorWeight: Tensor<Scalar> {
         layout == .inputMajor ? storedWeight
             : Tensor(uncheckedShape: [inputDimension, outputDimension],
-                     scalars: transposedScalars(storedWeight.scalars, rows: outputDimension, columns: inputDimension))
+                     scalars: withUnsafeStoredWeight { transposedScalars($0, rows: outputDimension, columns: inputDimension) })
     }
 
     /// A layer from given parameters: `weight` `[outputDimension, inputDimension]` (`.outputMajor`,
@@ -65,19 +65,25 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>?, layout: WeightLayout = .outputMajor) throws {
-        guard weight.rank == 2, !weight.shape.contains(0) else {
+        let (outputs, inputs) = try Self.dimensions(of: weight.shape, bias: bias, layout: layout)
+        self.init(storage: .tensor(weight), layout: layout, bias: bias, outputs: outputs, inputs: inputs)
+    }
+
+    /// The output and input dimensions a weight of `shape` in `layout` gives, checked with the bias.
+    /// - Throws: as ``init(weight:bias:layout:)``.
+    fileprivate static func dimensions(of shape: [Int], bias: Tensor<Scalar>?, layout: WeightLayout) throws -> (outputs: Int, inputs: Int) {
+        guard shape.count == 2, !shape.contains(0) else {
             throw AttentionError.invalidShape(
-                argument: "weight", shape: weight.shape,
+                argument: "weight", shape: shape,
                 reason: layout == .outputMajor ? "expected [outputDimension, inputDimension], both > 0"
                                                : "expected [inputDimension, outputDimension], both > 0")
         }
-        let outputs = layout == .outputMajor ? weight.shape[0] : weight.shape[1]
+        let (outputs, inputs) = layout == .outputMajor ? (shape[0], shape[1]) : (shape[1], shape[0])
         if let bias, bias.shape != [outputs] {
             throw AttentionError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight",
-                                               otherShape: weight.shape, reason: "expected [\(outputs)]")
+                                               otherShape: shape, reason: "expected [\(outputs)]")
         }
-        self.init(storage: .tensor(weight), layout: layout, bias: bias, outputs: outputs,
-                  inputs: layout == .outputMajor ? weight.shape[1] : weight.shape[0])
+        return (outputs, inputs)
     }
 
     fileprivate init(storage: WeightStorage<Scalar>, layout: WeightLayout, bias: Tensor<Scalar>?, outputs: Int, inputs: Int) {
@@ -133,7 +139,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         }
         guard let last = input.shape.last, last == inputDimension else {
             throw AttentionError.shapeMismatch(
-                argument: argument, shape: input.shape, other: "the layer's weight", otherShape: weight.shape,
+                argument: argument, shape: input.shape, other: "the layer's weight", otherShape: [outputDimension, inputDimension],
                 reason: "the last dimension must be the layer's input dimension \(inputDimension)")
         }
         let rows = input.count / inputDimension
@@ -178,15 +184,8 @@ extension Linear where Scalar == Float {
             try self.init(weight: weights.tensor(name), bias: bias, layout: layout)
             return
         }
-        guard shape.count == 2, !shape.contains(0) else {
-            throw AttentionError.invalidShape(argument: "weight", shape: shape, reason: "expected rank 2, both dimensions > 0")
-        }
-        let outputs = layout == .outputMajor ? shape[0] : shape[1]
-        if let bias, bias.shape != [outputs] {
-            throw AttentionError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight", otherShape: shape, reason: "expected [\(outputs)]")
-        }
-        self.init(storage: .mapped(mapped), layout: layout, bias: bias, outputs: outputs,
-                  inputs: layout == .outputMajor ? shape[1] : shape[0])
+        let (outputs, inputs) = try Self.dimensions(of: shape, bias: bias, layout: layout)
+        self.init(storage: .mapped(mapped), layout: layout, bias: bias, outputs: outputs, inputs: inputs)
     }
 }
 
@@ -213,15 +212,13 @@ final class PackedPanels<Scalar: Sendable>: @unchecked Sendable {
 }
 
 /// Row-major `[rows, columns]` transposed, in 16 × 16 blocks so that reads and writes both stay in cache.
-func transposedScalars<Scalar>(_ a: [Scalar], rows: Int, columns: Int) -> [Scalar] {
+func transposedScalars<Scalar>(_ a: UnsafeBufferPointer<Scalar>, rows: Int, columns: Int) -> [Scalar] {
     [Scalar](unsafeUninitializedCapacity: a.count) { t, count in
-        a.withUnsafeBufferPointer { a in
-            guard let t = t.baseAddress else { return }
-            for r0 in stride(from: 0, to: rows, by: 16) {
-                for c0 in stride(from: 0, to: columns, by: 16) {
-                    for c in c0..<min(c0 + 16, columns) {
-                        for r in r0..<min(r0 + 16, rows) { (t + c * rows + r).initialize(to: a[r * columns + c]) }
-                    }
+        guard let t = t.baseAddress else { return }
+        for r0 in stride(from: 0, to: rows, by: 16) {
+            for c0 in stride(from: 0, to: columns, by: 16) {
+                for c in c0..<min(c0 + 16, columns) {
+                    for r in r0..<min(r0 + 16, rows) { (t + c * rows + r).initialize(to: a[r * columns + c]) }
                 }
             }
         }
