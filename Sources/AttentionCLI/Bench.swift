@@ -56,7 +56,28 @@ struct Bench: ParsableCommand {
                               ("--threads", threads ?? 1)] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
+        if let threads, threads > AttentionOptions.maximumThreads {
+            throw ValidationError("--threads must be at most \(AttentionOptions.maximumThreads), got \(threads)")
+        }
+        if let embedBatch, embedBatch > Self.largestEmbedBatch {
+            throw ValidationError("--embed-batch must be at most \(Self.largestEmbedBatch), got \(embedBatch)")
+        }
+        // The random inputs must fit in memory: refuse before allocating, naming the flags.
+        let (nq, hkv) = (queryLen ?? seq, kvHeads ?? heads)
+        for (name, shape) in [("query", [batch, heads, nq, dim]), ("key and value", [batch, hkv, seq, dim])] {
+            let bytes = shape.reduce((4, false)) { product, extent in
+                let (next, overflow) = product.0.multipliedReportingOverflow(by: extent)
+                return (next, product.1 || overflow)
+            }
+            if bytes.1 || UInt64(bytes.0) > ProcessInfo.processInfo.physicalMemory {
+                throw ValidationError("the \(name) of shape \(shape) (from --batch, --heads, --kv-heads, --seq, --query-len, --dim) would need "
+                                      + "\(bytes.1 ? "more than 2^63" : "\(bytes.0)") bytes of float32, more than this machine's \(ProcessInfo.processInfo.physicalMemory)")
+            }
+        }
     }
+
+    /// The most sentences `--embed-batch` takes (a batch that large takes minutes already).
+    static let largestEmbedBatch = 65_536
 
     func run() throws {
         if let embedBatch { return try benchEmbeddings(batch: embedBatch) }

@@ -27,7 +27,35 @@ struct Heatmap: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the heatmap as SVG.", valueName: "FILE")) var svg: String?
 
     func run() throws {
-        let tensor: Tensor<Double> = try NPY.read(contentsOf: URL(fileURLWithPath: weights)).floatingPoint(path: weights)
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: weights))
+        } catch {
+            throw AttentionError.invalidFile(path: weights, reason: "cannot be read (\(error.localizedDescription))")
+        }
+        let drawing = try HeatmapDrawing(npy: data, path: weights, batch: batch, head: head, tokens: tokens, queryTokens: queryTokens)
+        print(drawing.terminal(style: .detect()), terminator: "")
+        if let svg {
+            try SVG.write(drawing.svg(title: (weights as NSString).lastPathComponent), to: svg)
+            print("wrote \(svg)")
+        }
+    }
+}
+
+/// What `attention heatmap` draws, from the bytes of a `.npy` file: the weights' slice `[Nq, Nk]` and
+/// its labels, checked, then rendered for the terminal or as SVG. Any bytes give a drawing or a
+/// clear error (the heatmap fuzz target holds it to that).
+public struct HeatmapDrawing: Sendable {
+    /// The weights, one row per query.
+    public let rows: [[Double]]
+    public let queryLabels: [String], keyLabels: [String]
+
+    /// The slice `[batch, head]` of 2-D to 4-D weights, labelled by `tokens` (keys, split on spaces) and
+    /// `queryTokens` (default: the key tokens when the matrix is square); `path` names the file in errors.
+    /// - Throws: ``AttentionError`` for bytes that are not a float `.npy`, a rank other than 2-4, a batch
+    ///   or head outside the weights, or token counts that do not match.
+    public init(npy data: Data, path: String, batch: Int = 0, head: Int = 0, tokens: String? = nil, queryTokens: String? = nil) throws {
+        let tensor: Tensor<Double> = try NPY.decode(data, path: path).floatingPoint(path: path)
         let leading: [Int]
         switch tensor.rank {
         case 2: leading = []
@@ -38,17 +66,22 @@ struct Heatmap: ParsableCommand {
         }
         let matrix = try tensor.view(at: leading).copy()
         let (nq, nk) = (matrix.shape[0], matrix.shape[1])
-        let keys = try labels(tokens, count: nk, argument: "--tokens")
-        let queries = try labels(queryTokens ?? (nq == nk ? tokens : nil), count: nq, argument: "--query-tokens")
-        let rows = matrix.rows
-        print(TerminalRenderer.heatmap(rows, rowLabels: queries, columnLabels: keys, style: .detect()), terminator: "")
-        if let svg {
-            try SVG.write(SVG.document([SVG.heatmap(rows, rowLabels: queries, columnLabels: keys, title: (weights as NSString).lastPathComponent)]), to: svg)
-            print("wrote \(svg)")
-        }
+        keyLabels = try Self.labels(tokens, count: nk, argument: "--tokens")
+        queryLabels = try Self.labels(queryTokens ?? (nq == nk ? tokens : nil), count: nq, argument: "--query-tokens")
+        rows = matrix.rows
     }
 
-    func labels(_ text: String?, count: Int, argument: String) throws -> [String] {
+    /// The heatmap as terminal text, with its legend.
+    public func terminal(style: TerminalStyle) -> String {
+        TerminalRenderer.heatmap(rows, rowLabels: queryLabels, columnLabels: keyLabels, style: style)
+    }
+
+    /// The heatmap as a standalone SVG document.
+    public func svg(title: String) -> String {
+        SVG.document([SVG.heatmap(rows, rowLabels: queryLabels, columnLabels: keyLabels, title: title)])
+    }
+
+    static func labels(_ text: String?, count: Int, argument: String) throws -> [String] {
         guard let text else { return (0..<count).map(String.init) }
         let words = text.split(separator: " ").map(String.init)
         guard words.count == count else {

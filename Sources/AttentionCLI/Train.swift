@@ -145,7 +145,7 @@ struct TrainRecall: ParsableCommand {
         out += "\nTraining loss (mean per \(c.logEvery) steps, first -> last):\n"
         for model in models {
             guard let run = r.run(model), let first = run.losses.first, let last = run.losses.last else { continue }
-            out += "  " + model.rawValue.rightPadded(to: 14) + sparkline(run.losses) + "  \(f(first, 2)) -> \(f(last, 2))\n"
+            out += "  " + model.rawValue.rightPadded(to: 14) + TerminalRenderer.sparkline(run.losses) + "  \(f(first, 2)) -> \(f(last, 2))\n"
         }
         if let inspection = r.inspection {
             let heads = inspection.weights.count
@@ -159,19 +159,6 @@ struct TrainRecall: ParsableCommand {
             out += " (\(inspection.diversity.pairs) pairs; 1 = identical maps, 0 = unrelated).\n"
         }
         return out
-    }
-
-    /// The values as a row of at most `width` eighth-blocks (means of consecutive values when there are
-    /// more), highest = full block, scaled to the series' own range.
-    static func sparkline(_ all: [Double], width: Int = 40) -> String {
-        let buckets = min(width, all.count)
-        let values = (0..<buckets).map { b in
-            let slice = all[(b * all.count / buckets)..<((b + 1) * all.count / buckets)]
-            return slice.reduce(0, +) / Double(slice.count)
-        }
-        let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
-        guard let low = values.min(), let high = values.max(), high > low else { return String(repeating: "▄", count: values.count) }
-        return String(values.map { blocks[min(7, Int(($0 - low) / (high - low) * 8))] })
     }
 
     static func csv(_ r: RecallExperiment.Result) -> (header: [String], rows: [[String]]) {

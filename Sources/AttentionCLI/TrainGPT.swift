@@ -86,7 +86,7 @@ struct TrainGPT: ParsableCommand {
         let (model, history) = try GPT2Training.train(tokens: tokens, vocabularySize: tokenizer.vocabulary.count, endOfText: endOfText, settings: s) { p in
             let line = "step \(p.step)/\(p.steps)  loss \(Format.number(p.loss, 3))"
                 + (p.validationLoss.map { "  held-out \(Format.number($0, 3))" } ?? "")
-                + "  \(Int(p.tokensPerSecond)) tokens/s  \(Self.clock(p.remainingSeconds)) left"
+                + "  \(Format.number(p.tokensPerSecond, 0)) tokens/s  \(TerminalRenderer.clock(p.remainingSeconds)) left"
             log.progress(line, keep: p.validationLoss != nil)
         }
         let directory = URL(fileURLWithPath: output)
@@ -101,18 +101,13 @@ struct TrainGPT: ParsableCommand {
             print(String(decoding: historyData, as: UTF8.self))
             return
         }
-        log.line("wrote \(output)/ (config.json, model.safetensors, vocab.json, merges.txt, training.json) in \(Self.clock(history.seconds))")
+        log.line("wrote \(output)/ (config.json, model.safetensors, vocab.json, merges.txt, training.json) in \(TerminalRenderer.clock(history.seconds))")
         // A taste of what it learned.
         let prompt = endOfText.map { [$0] } ?? Array(tokens.prefix(1))
         let sample = try model.generate(prompt: prompt, maxTokens: min(120, s.context - 1), sampling: Sampling(temperature: 0.8, topK: 40, seed: seed))
         print("A sample (temperature 0.8, top-k 40):\n")
         print(try tokenizer.decode(sample.generatedIDs.filter { $0 != endOfText }))
         print("\nMore: attention generate --model-dir \(output) \"ROMEO.\" --temperature 0.8 --top-k 40")
-    }
-
-    static func clock(_ seconds: Double) -> String {
-        let total = Int(seconds.rounded())
-        return total >= 3600 ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60) : String(format: "%d:%02d", total / 60, total % 60)
     }
 
     static func svg(_ h: GPT2TrainingHistory) -> String {

@@ -44,6 +44,7 @@ public enum RetrievalExperiment {
         guard lengths.allSatisfy({ $0 >= 1 }), dimension >= 1, trials >= 1 else {
             throw AttentionError.invalidArgument(argument: "retrieval", reason: "lengths, dimension and trials must be positive")
         }
+        _ = try checkedElementCount([lengths.max() ?? 1, dimension], argument: "lengths/dimension", atMost: 1 << 28)
         var generator = SplitMix64(seed: seed)
         var rows: [Row] = []
         for length in lengths {

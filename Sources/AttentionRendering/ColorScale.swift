@@ -6,9 +6,9 @@ public enum ColorScale {
         (31, 158, 137), (53, 183, 121), (109, 205, 89), (180, 222, 44), (253, 231, 37),
     ]
 
-    /// The colour of `t` (clamped to [0, 1]) as 8-bit red, green, blue.
+    /// The colour of `t` (clamped to [0, 1], NaN as 0) as 8-bit red, green, blue.
     public static func rgb(_ t: Double) -> (red: Int, green: Int, blue: Int) {
-        let x = min(max(t.isFinite ? t : 0, 0), 1) * Double(stops.count - 1)
+        let x = min(max(t.isNaN ? 0 : t, 0), 1) * Double(stops.count - 1)
         let i = min(Int(x), stops.count - 2)
         let f = x - Double(i)
         let (a, b) = (stops[i], stops[i + 1])

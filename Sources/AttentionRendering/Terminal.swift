@@ -41,9 +41,11 @@ public enum TerminalRenderer {
     /// Shade characters from low to high, used in plain text.
     public static let shades: [Character] = [" ", "░", "▒", "▓", "█"]
 
-    /// The shade for `t` ∈ [0, 1]: five equal bins.
+    /// The shade for `t` ∈ [0, 1]: five equal bins. Values outside are clamped (so any weight, however
+    /// large, infinite included, gets a shade); NaN gets the lowest.
     public static func shade(_ t: Double) -> Character {
-        shades[min(4, max(0, Int((t.isFinite ? t : 0) * 5)))]
+        // Clamp before converting: Int(_:) traps on a Double beyond Int's range (a weight of 1e19, say).
+        shades[min(4, Int(min(max(t.isNaN ? 0 : t, 0), 1) * 5))]
     }
 
     /// A heatmap of `weights` (rows = queries, columns = keys), one cell per weight.
@@ -80,6 +82,30 @@ public enum TerminalRenderer {
         return out
     }
 
+    /// The values as a row of at most `width` eighth-blocks (means of consecutive values when there are
+    /// more), highest = full block, scaled to the series' own range.
+    public static func sparkline(_ all: [Double], width: Int = 40) -> String {
+        let buckets = min(width, all.count)
+        let values = (0..<buckets).map { b in
+            let slice = all[(b * all.count / buckets)..<((b + 1) * all.count / buckets)]
+            return slice.reduce(0, +) / Double(slice.count)
+        }
+        let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+        // A diverged run has NaN or infinite losses: those buckets show "?", the scale is the finite ones'.
+        let finite = values.filter(\.isFinite)
+        guard let low = finite.min(), let high = finite.max(), high > low else {
+            return String(values.map { $0.isFinite ? "▄" : "?" })
+        }
+        return String(values.map { $0.isFinite ? blocks[min(7, Int(($0 - low) / (high - low) * 8))] : "?" })
+    }
+
+    /// `m:ss` or `h:mm:ss`; "?" for a time that is not a finite number of seconds under a year.
+    public static func clock(_ seconds: Double) -> String {
+        guard seconds.isFinite, (0..<366 * 86_400).contains(seconds) else { return "?" }
+        let total = Int(seconds.rounded())
+        return total >= 3600 ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60) : String(format: "%d:%02d", total / 60, total % 60)
+    }
+
     /// The key to the shades or colours.
     public static func legend(style: TerminalStyle, scaleMaximum: Double = 1) -> String {
         let edges = (0...5).map { Double($0) / 5 * scaleMaximum }
@@ -93,7 +119,7 @@ public enum TerminalRenderer {
 
     /// A horizontal bar for a weight in [0, 1], `width` cells at weight 1, drawn in eighths of a cell.
     public static func bar(_ weight: Double, width: Int = 30) -> String {
-        let eighths = Int((min(max(weight.isFinite ? weight : 0, 0), 1) * Double(width * 8)).rounded())
+        let eighths = Int((min(max(weight.isNaN ? 0 : weight, 0), 1) * Double(width * 8)).rounded())
         let partial = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
         return String(repeating: "█", count: eighths / 8) + partial[eighths % 8]
     }

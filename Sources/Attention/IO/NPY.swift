@@ -89,18 +89,20 @@ public enum NPY {
         }
     }
 
-    /// The `.npy` (version 1.0) bytes of a tensor.
+    /// The `.npy` bytes of a tensor: format version 1.0, or 2.0 (a 4-byte header length) when the
+    /// header is longer than 1.0's 65,535 bytes (a tensor of thousands of dimensions), as NumPy does.
     public static func encode<Element: NPYElement>(_ tensor: Tensor<Element>) -> Data {
         let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)"
             : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(Element.npyDescriptor)', 'fortran_order': False, 'shape': \(shape), }"
-        // Pad with spaces so that magic (6) + version (2) + length (2) + header ends on 64 bytes, then "\n".
-        let unpadded = 10 + header.utf8.count + 1
+        // Pad with spaces so that magic (6) + version (2) + length (2 or 4) + header ends on 64 bytes, then "\n".
+        let long = 10 + header.utf8.count + 64 > Int(UInt16.max)
+        let preamble = long ? 12 : 10
+        let unpadded = preamble + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var data = Data(magic + [1, 0])
-        let length = UInt16(header.utf8.count)
-        data.append(UInt8(length & 0xFF))
-        data.append(UInt8(length >> 8))
+        var data = Data(magic + [long ? 2 : 1, 0])
+        let length = header.utf8.count
+        for byte in 0..<(long ? 4 : 2) { data.append(UInt8(truncatingIfNeeded: length >> (8 * byte))) }
         data.append(contentsOf: Array(header.utf8))
         for element in tensor.scalars { element.appendNPYBytes(to: &data) }
         return data
@@ -138,8 +140,9 @@ public enum NPY {
         guard !fields.fortranOrder else {
             throw fail("Fortran-order (column-major) arrays are not supported; save a C-order array (np.ascontiguousarray)")
         }
-        try Tensor<Bool>.validate(shape: fields.shape, argument: "\(path) shape")
-        let count = fields.shape.reduce(1, *)
+        guard let count = try? checkedElementCount(fields.shape, argument: "shape", atMost: .max) else {
+            throw fail("shape \(fields.shape.shapeDescription) has more elements than Int holds (or a negative extent)")
+        }
         let bodyStart = headerStart + headerLength
         let bodyCount = bytes.count - bodyStart
 

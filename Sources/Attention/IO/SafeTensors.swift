@@ -105,7 +105,9 @@ public struct SafeTensors: Sendable {
             }
             let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteCount)
             guard !overflow, bytes == offsets[1] - offsets[0] else {
-                throw fail("tensor '\(name)': shape \(shape.shapeDescription) of \(dtype.rawValue) needs \(count * dtype.byteCount) bytes, its range holds \(offsets[1] - offsets[0])")
+                // The message must not redo the product that overflowed.
+                let needed = overflow ? "more than \(Int.max)" : "\(bytes)"
+                throw fail("tensor '\(name)': shape \(shape.shapeDescription) of \(dtype.rawValue) needs \(needed) bytes, its range holds \(offsets[1] - offsets[0])")
             }
             entries[name] = Entry(name: name, dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
         }

@@ -64,8 +64,12 @@ public enum KernelInstructionSet: String, Sendable, CaseIterable {
 public struct AttentionOptions: Sendable {
     /// Which code runs; default ``AttentionImplementation/automatic``.
     public var implementation: AttentionImplementation
-    /// Worker threads; default: every active processor.
+    /// Worker threads, from 1 to ``maximumThreads``; default: every active processor. More threads
+    /// than processors are allowed (they share them).
     public var threads: Int?
+
+    /// The most worker threads a call takes.
+    public static let maximumThreads = 1024
 
     public init(implementation: AttentionImplementation = .automatic, threads: Int? = nil) {
         self.implementation = implementation
@@ -87,12 +91,12 @@ struct Execution {
 extension AttentionOptions {
     /// Resolves the options for a call whose scalar type the tiled kernel does (`tiledComputes`) or
     /// does not compute.
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for fewer than one thread, an
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for threads outside 1...``maximumThreads``, an
     ///   instruction set this CPU lacks, or the tiled kernel asked for a type it does not compute.
     func execution<Scalar>(tiledComputes: Bool, scalar _: Scalar.Type) throws -> Execution {
         let threads = self.threads ?? availableProcessors
-        guard threads >= 1 else {
-            throw AttentionError.invalidArgument(argument: "threads", reason: "must be at least 1, got \(threads)")
+        guard (1...Self.maximumThreads).contains(threads) else {
+            throw AttentionError.invalidArgument(argument: "threads", reason: "must be in 1...\(Self.maximumThreads), got \(threads)")
         }
         switch implementation {
         case .reference:

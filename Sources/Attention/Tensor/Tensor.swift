@@ -146,3 +146,26 @@ extension Array where Element == Int {
     /// `[2, 3, 4]` for messages.
     var shapeDescription: String { "[" + map(String.init).joined(separator: ", ") + "]" }
 }
+
+/// The product of `extents` (a tensor's element count, a batch's work), checked before anything is
+/// allocated: a user's flags or file can ask for sizes that overflow `Int` or exceed any memory.
+///
+/// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` naming `argument` when an extent is
+///   negative, or the product overflows or exceeds `limit`.
+public func checkedElementCount(_ extents: [Int], argument: String, atMost limit: Int = 1 << 34) throws -> Int {
+    guard extents.allSatisfy({ $0 >= 0 }) else {
+        throw AttentionError.invalidArgument(argument: argument, reason: "sizes \(extents) include a negative one")
+    }
+    var product = 1, overflow = false
+    for extent in extents {
+        let (next, overflows) = product.multipliedReportingOverflow(by: extent)
+        (product, overflow) = (next, overflow || overflows)
+    }
+    // A zero extent makes the product 0, whatever overflowed before it.
+    if extents.contains(0) { return 0 }
+    guard !overflow, product <= limit else {
+        throw AttentionError.invalidArgument(
+            argument: argument, reason: "sizes \(extents) make \(overflow ? "more than 2^63" : "\(product)") elements, more than the \(limit) allowed")
+    }
+    return product
+}

@@ -60,6 +60,14 @@ public enum RecallExperiment {
                 throw AttentionError.invalidArgument(
                     argument: "lengths", reason: "\(length) is outside 1...\(keyVocabulary) (a sequence's keys are distinct ids of the key vocabulary)")
             }
+            // Each step holds activations of [batch, length, width]; refuse sizes no memory holds.
+            let heads = try checkedElementCount([heads, resolvedHeadDimension], argument: "heads/headDimension", atMost: 1 << 24)
+            let longest = lengths.max() ?? 1, width = max(embedDimension, heads)
+            _ = try checkedElementCount([keyVocabulary, embedDimension], argument: "keyVocabulary/embedDimension", atMost: 1 << 30)
+            _ = try checkedElementCount([valueVocabulary, embedDimension], argument: "valueVocabulary/embedDimension", atMost: 1 << 30)
+            _ = try checkedElementCount([batchSize, longest, width], argument: "batchSize/lengths/embedDimension/heads/headDimension", atMost: 1 << 30)
+            _ = try checkedElementCount([evaluationSize, longest, width], argument: "evaluationSize/lengths/embedDimension/heads/headDimension", atMost: 1 << 30)
+            _ = try checkedElementCount([embedDimension, width], argument: "embedDimension/heads/headDimension", atMost: 1 << 30)
             guard learningRate > 0, learningRate.isFinite else {
                 throw AttentionError.invalidArgument(argument: "learningRate", reason: "must be positive and finite, got \(learningRate)")
             }
