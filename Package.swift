@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "Attention", targets: ["Attention"]),
         .library(name: "AttentionModels", targets: ["AttentionModels"]),
         .executable(name: "attention", targets: ["AttentionTool"]),
+        // Fuzz targets for the parsers and input paths; scripts/fuzz.sh builds it with libFuzzer.
+        .executable(name: "attention-fuzz", targets: ["AttentionFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -65,6 +67,10 @@ let package = Package(
         .executableTarget(
             name: "AttentionTool",
             dependencies: ["AttentionCLI"]),
+        .target(name: "_FuzzDriver"),
+        .executableTarget(
+            name: "AttentionFuzz",
+            dependencies: ["_FuzzDriver", "Attention", "AttentionCLI", "AttentionModels", "AttentionRendering", "AttentionServer"]),
 
         // MARK: test targets
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),

@@ -1,0 +1,119 @@
+import Attention
+import AttentionCLI
+import AttentionModels
+import AttentionRendering
+import AttentionServer
+import Foundation
+
+/// The fuzz targets. Each takes any bytes and must return (an error is a fine answer) without trapping,
+/// leaking or touching memory it does not own (AddressSanitizer watches); where the input allows,
+/// it also checks a property, and a violated property traps on purpose so libFuzzer keeps the input.
+enum FuzzTarget: String, CaseIterable {
+    /// `.npy` decoding (every version, dtype, shape); a decoded array re-encodes to the same bits.
+    case npy
+    /// `.safetensors` parsing, and converting every tensor it lists.
+    case safetensors
+    /// BERT's tokenizer on any text (as UTF-8, invalid bytes replaced), over a vocabulary of pieces.
+    case wordpiece
+    /// GPT-2's byte-level BPE: any text encodes, and decodes back to itself.
+    case bpe
+    /// The explorer's request bodies: `/api/attend` (first byte even) or `/api/explain` on the GPT
+    /// fixture (odd), decoded and answered as the server would.
+    case explorer
+    /// `attention heatmap`'s input path: `.npy` bytes to the drawing, terminal and SVG.
+    case heatmap
+
+    nonisolated(unsafe) static var selected: FuzzTarget?
+    nonisolated(unsafe) private static var wordPiece: WordPieceTokenizer?
+    nonisolated(unsafe) private static var bytePair: ByteLevelBPETokenizer?
+    nonisolated(unsafe) private static var gpt: GPT2Model?
+
+    /// The repository's test fixtures (this file is Sources/AttentionFuzz/FuzzTargets.swift).
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fixtures")
+
+    /// Loads what the target needs once, before the first input.
+    func prepare() throws {
+        switch self {
+        case .wordpiece: Self.wordPiece = try WordPieceTokenizer(tokens: Self.wordPieceVocabulary)
+        case .bpe: Self.bytePair = try ByteLevelBPETokenizer(directory: Self.fixtures.appendingPathComponent("gpt2"))
+        case .explorer:
+            let directory = Self.fixtures.appendingPathComponent("gpt2")
+            Self.gpt = try GPT2Model(directory: directory)
+            Self.bytePair = try ByteLevelBPETokenizer(directory: directory)
+        case .npy, .safetensors, .heatmap: break
+        }
+    }
+
+    func run(_ data: Data) {
+        switch self {
+        case .npy:
+            guard let array = try? NPY.decode(data) else { return }
+            let again: NPYArray?
+            switch array {
+            case .float32(let t): again = try? NPY.decode(NPY.encode(t))
+            case .float64(let t): again = try? NPY.decode(NPY.encode(t))
+            case .bool(let t): again = try? NPY.decode(NPY.encode(t))
+            }
+            guard let again, Self.sameBits(array, again) else { fatalError("a decoded .npy does not survive encode + decode") }
+        case .safetensors:
+            guard let file = try? SafeTensors(data: data) else { return }
+            for name in file.entries.keys.sorted() {
+                if let tensor = try? file.tensor(name), tensor.shape != file.entries[name]?.shape {
+                    fatalError("tensor '\(name)' converted to the wrong shape")
+                }
+            }
+        case .wordpiece:
+            guard let tokenizer = Self.wordPiece else { return }
+            let ids = tokenizer.encode(String(decoding: data, as: UTF8.self), maxLength: 64)
+            guard ids.count <= 64, ids.first == tokenizer.classifyID, ids.last == tokenizer.separatorID,
+                  ids.allSatisfy(tokenizer.tokens.indices.contains) else {
+                fatalError("WordPiece ids out of range or unframed: \(ids)")
+            }
+        case .bpe:
+            guard let tokenizer = Self.bytePair else { return }
+            let text = String(decoding: data, as: UTF8.self)
+            let ids = tokenizer.encode(text)
+            guard (try? tokenizer.decode(ids)) == text else { fatalError("BPE does not decode its own encoding of \(text.debugDescription)") }
+        case .explorer:
+            guard let first = data.first else { return }
+            let body = data.dropFirst()
+            if first % 2 == 0 {
+                guard let request = try? ExplorerAPI.decode(AttendRequest.self, from: body) else { return }
+                _ = try? ExplorerAPI.attend(request)
+            } else if let gpt = Self.gpt, let tokenizer = Self.bytePair {
+                guard let request = try? ExplorerAPI.decode(ExplainRequest.self, from: body) else { return }
+                _ = try? ExplorerAPI.explain(request, gpt: gpt, tokenizer: tokenizer)
+            }
+        case .heatmap:
+            // Small drawings only: a real 10,000 × 10,000 heatmap is valid, and slow to fuzz.
+            guard data.count <= 1 << 16, let drawing = try? HeatmapDrawing(npy: data, path: "<fuzz>"),
+                  drawing.rows.count * (drawing.rows.first?.count ?? 0) <= 4096 else { return }
+            _ = drawing.terminal(style: .plain)
+            _ = drawing.terminal(style: TerminalStyle(color: true, trueColor: true))
+            _ = drawing.svg(title: "fuzz")
+        }
+    }
+
+    /// Equal shapes and bit-identical elements (NaN payloads included).
+    private static func sameBits(_ a: NPYArray, _ b: NPYArray) -> Bool {
+        switch (a, b) {
+        case (.float32(let x), .float32(let y)): x.shape == y.shape && x.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern)
+        case (.float64(let x), .float64(let y)): x.shape == y.shape && x.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern)
+        case (.bool(let x), .bool(let y)): x == y
+        default: false
+        }
+    }
+
+    /// A small BERT-style vocabulary: the specials, printable ASCII, accented and CJK characters,
+    /// common words and their continuation pieces, so that inputs reach every branch of WordPiece
+    /// quickly (the real vocabulary's 30,522 tokens make each input 100 times slower).
+    static let wordPieceVocabulary: [String] = {
+        let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        let ascii = (33...126).map { String(UnicodeScalar(UInt8($0))) }
+        let other = ["é", "è", "ü", "ñ", "ß", "猫", "犬", "日", "本", "語", "😀", "α", "β", "ω"]
+        let words = ["the", "cat", "sat", "on", "mat", "attention", "is", "all", "you", "need", "un", "##able",
+                     "##s", "##ing", "##ed", "play", "##ful", "trans", "##former", "token", "##izer", "word", "##piece"]
+        return specials + ascii + ascii.map { "##" + $0 } + other + other.map { "##" + $0 } + words
+    }()
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fuzz one input path of the library with libFuzzer and AddressSanitizer.
+#
+#   scripts/fuzz.sh TARGET [SECONDS] [libFuzzer flags...]
+#   TARGET: npy, safetensors, wordpiece, bpe, explorer, heatmap (or "all", SECONDS each)
+#
+# Builds the attention-fuzz product with -sanitize=fuzzer,address, linked by lld (gold fails on it),
+# in .build-fuzz (apart from the normal build); then runs TARGET for SECONDS (default 60) on a
+# scratch copy of its committed seeds
+# (Fuzz/corpus/TARGET) with its dictionary (Fuzz/TARGET.dict) if there is one. New inputs that
+# found coverage stay in .build-fuzz/corpus/TARGET; a crashing input is written to
+# .build-fuzz/crashes/ and the script fails: make it a regression test (Tests/Fixtures/fuzz/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target="${1:?usage: scripts/fuzz.sh TARGET [SECONDS] [libFuzzer flags...]}"
+seconds="${2:-60}"
+shift $(( $# >= 2 ? 2 : 1 ))
+
+swift build -c release --product attention-fuzz --scratch-path .build-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld -Xcc -DATTENTION_FUZZING=1 2>&1 | grep -vE "^warning: 'swift-distributed-tracing'" >&2
+binary=".build-fuzz/release/attention-fuzz"
+
+targets=("$target")
+[ "$target" = all ] && targets=(npy safetensors wordpiece bpe explorer heatmap)
+for t in "${targets[@]}"; do
+    corpus=".build-fuzz/corpus/$t"
+    mkdir -p "$corpus" .build-fuzz/crashes
+    [ -d "Fuzz/corpus/$t" ] && cp -n Fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
+    dict=()
+    [ -f "Fuzz/$t.dict" ] && dict=(-dict="Fuzz/$t.dict")
+    echo "fuzzing $t for ${seconds} s" >&2
+    # Swift's backtracer would catch a trap before libFuzzer saves the input; Foundation's Data
+    # reading keeps a small cache that LeakSanitizer reports, so leaks are not checked.
+    ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no "$binary" "$t" "$corpus" "${dict[@]}" -max_total_time="$seconds" \
+        -detect_leaks=0 -max_len=65536 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+        -artifact_prefix=".build-fuzz/crashes/$t-" "$@"
+done
