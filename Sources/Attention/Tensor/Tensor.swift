@@ -169,3 +169,10 @@ public func checkedElementCount(_ extents: [Int], argument: String, atMost limit
     }
     return product
 }
+
+extension Tensor where Element: AttentionScalar {
+    /// A tensor from `Double` values of a validated shape.
+    static func converting(_ values: [Double], _ shape: [Int]) -> Tensor {
+        Tensor(uncheckedShape: shape, scalars: values.map { Element(fromDouble: $0) })
+    }
+}
