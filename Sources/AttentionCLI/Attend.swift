@@ -101,7 +101,7 @@ public struct Attend: ParsableCommand {
         }
     }
 
-    private func attend<Scalar: AttentionScalar>(_: Scalar.Type, _ log: (String) -> Void) throws {
+    private func attend<Scalar: AttentionScalar & NPYElement>(_: Scalar.Type, _ log: (String) -> Void) throws {
         let q: Tensor<Scalar> = try load(query, "query")
         let k: Tensor<Scalar> = try load(key, "key")
         let v: Tensor<Scalar> = try load(value, "value")
@@ -163,7 +163,7 @@ public struct Attend: ParsableCommand {
         return mask
     }
 
-    private func write<Scalar: AttentionScalar>(_ tensor: Tensor<Scalar>, to path: String, _ log: (String) -> Void) throws {
+    private func write<Scalar: AttentionScalar & NPYElement>(_ tensor: Tensor<Scalar>, to path: String, _ log: (String) -> Void) throws {
         try NPY.write(tensor, to: URL(fileURLWithPath: path))
         log("wrote \(path) \(tensor.shape) \(Scalar.self == Float.self ? "float32" : "float64")")
     }

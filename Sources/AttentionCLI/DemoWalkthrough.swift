@@ -92,9 +92,9 @@ public enum DemoWalkthrough {
         let average = (0..<4).map { c in embeddings.map { $0[c] }.reduce(0, +) / Double(embeddings.count) }
         var out = heading(3, "Attention versus a simple average")
         out += "  Cosine similarity to the embedding of \"cat\" \(Format.vector(cat, 1)):\n"
-        out += "    simple average of all six words     \(Format.number(cosineSimilarity(average, cat), 4))  \(Format.vector(average))\n"
-        out += "    attention, noun-like query (1/√4)   \(Format.number(cosineSimilarity(attended.output, cat), 4))  \(Format.vector(attended.output))\n"
-        out += "    attention, same query, scale 8      \(Format.number(cosineSimilarity(sharp.output, cat), 4))  \(Format.vector(sharp.output))\n"
+        out += "    simple average of all six words     \(Format.number(try cosineSimilarity(average, cat), 4))  \(Format.vector(average))\n"
+        out += "    attention, noun-like query (1/√4)   \(Format.number(try cosineSimilarity(attended.output, cat), 4))  \(Format.vector(attended.output))\n"
+        out += "    attention, same query, scale 8      \(Format.number(try cosineSimilarity(sharp.output, cat), 4))  \(Format.vector(sharp.output))\n"
         out += "  The average gives every word the same say; attention lets the relevant words dominate,\n"
         out += "  and sharper scores let it retrieve one item almost exactly.\n\n"
         return out
@@ -129,7 +129,7 @@ public enum DemoWalkthrough {
         out += "  Noun-like query; entropy in nats (0 = all weight on one word, ln 6 = \(Format.number(log(6.0))) = uniform).\n"
         let x = try Tensor<Double>(embeddings)
         for t in [0.25, 0.5, 1, 2, 4] {
-            let r = try attention(query: Tensor(query), key: x, value: x, score: .temperature(t))
+            let r = try scoredAttention(query: Tensor(query), key: x, value: x, score: .temperature(t))
             let w = r.weights?.scalars ?? []
             out += "    T = \(Format.number(t, 2).leftPadded(to: 4))  weights \(Format.vector(w))  entropy \(Format.number(entropy(w)))\n"
         }

@@ -93,7 +93,7 @@ struct Similarity: ParsableCommand {
 
     func run() throws {
         let v = try location.load().embed([first, second])
-        print(String(format: "%.4f", cosineSimilarity(v[0], v[1])))
+        print(String(format: "%.4f", try cosineSimilarity(v[0], v[1])))
     }
 }
 
@@ -125,7 +125,7 @@ struct Explain: ParsableCommand {
     func bertAttentions() throws -> (tokens: [String], attentions: [Tensor<Float>], layers: Int, heads: Int) {
         let model = try location.load()
         let ids = model.tokenize(sentence)
-        let output = try model.encoder([ids], returnAttentions: true)
+        let output = try model.encoder([ids], returning: .attentions)
         let c = model.encoder.configuration
         return (model.tokenizer.decode(ids), output.attentions, c.layers, c.heads)
     }

@@ -39,23 +39,24 @@ public enum HeadsExperiment {
                     shape: layer.weightShape(of: p), standardDeviation: 1 / Double(embedDimension).squareRoot(), using: &generator)
                 try layer.setWeights(p, weight: w, bias: nil)
             }
-            let weights = try layer(x, returnWeights: true).weights?.scalars ?? []
+            let weights = try layer(x, returning: .weights).weights?.scalars ?? []
             let maps = (0..<h).map { Array(weights[$0 * tokens * tokens..<($0 + 1) * tokens * tokens]) }
-            rows.append(similarity(maps, heads: h))
+            rows.append(try similarity(maps, heads: h))
             lastMaps = maps.map { map in (0..<tokens).map { Array(map[$0 * tokens..<($0 + 1) * tokens]) } }
         }
         return Result(seed: seed, tokens: tokens, embedDimension: embedDimension, rows: rows, maps: lastMaps)
     }
 
     /// Mean cosine and correlation over distinct pairs of flattened maps.
-    public static func similarity(_ maps: [[Double]], heads: Int) -> Row {
+    /// - Throws: ``AttentionError`` if the maps differ in size.
+    public static func similarity(_ maps: [[Double]], heads: Int) throws -> Row {
         guard maps.count > 1 else { return Row(heads: heads, pairs: 0, meanCosine: 1, meanCorrelation: 1) }
         var cosines: [Double] = [], correlations: [Double] = []
         for a in 0..<maps.count {
             for b in (a + 1)..<maps.count {
-                cosines.append(cosineSimilarity(maps[a], maps[b]))
+                cosines.append(try cosineSimilarity(maps[a], maps[b]))
                 let ma = mean(maps[a]), mb = mean(maps[b])
-                correlations.append(cosineSimilarity(maps[a].map { $0 - ma }, maps[b].map { $0 - mb }))
+                correlations.append(try cosineSimilarity(maps[a].map { $0 - ma }, maps[b].map { $0 - mb }))
             }
         }
         return Row(heads: heads, pairs: cosines.count, meanCosine: mean(cosines), meanCorrelation: mean(correlations))

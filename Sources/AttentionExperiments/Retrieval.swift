@@ -59,7 +59,7 @@ public enum RetrievalExperiment {
                     },
                     s.recallFromMemory(),
                 ]
-                for (n, answer) in answers.enumerated() { scores[n].append(s.judge(answer)) }
+                for (n, answer) in answers.enumerated() { scores[n].append(try s.judge(answer)) }
             }
             let summary = scores.map { list in
                 Score(cosine: mean(list.map(\.0)), accuracy: mean(list.map { $0.1 ? 1 : 0 }))
@@ -98,8 +98,8 @@ public enum RetrievalExperiment {
         }
 
         /// (cosine to the target value, whether the target is the nearest value by cosine).
-        func judge(_ answer: [Double]) -> (Double, Bool) {
-            let similarities = values.map { cosineSimilarity(answer, $0) }
+        func judge(_ answer: [Double]) throws -> (Double, Bool) {
+            let similarities = try values.map { try cosineSimilarity(answer, $0) }
             let best = similarities.indices.max { similarities[$0] < similarities[$1] } ?? -1
             return (similarities[target], best == target)
         }

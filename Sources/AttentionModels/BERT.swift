@@ -116,15 +116,26 @@ public struct BERTEncoder: Sendable {
         public let layerInputs: [Tensor<Float>]
     }
 
+    /// What ``callAsFunction(_:tokenTypes:returning:options:)`` returns besides the hidden states.
+    public struct Outputs: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// Every layer's attention weights, ``Output/attentions``.
+        public static let attentions = Outputs(rawValue: 1 << 0)
+        /// The hidden states entering each layer, ``Output/layerInputs``.
+        public static let layerInputs = Outputs(rawValue: 1 << 1)
+    }
+
     /// Encodes a batch of token id sequences.
     ///
     /// - Parameters:
     ///   - tokenTypes: per sequence, each token's segment (0 for the first sentence, 1 for the second of
     ///     a pair); default all 0.
-    ///   - returnAttentions: also return every layer's attention weights.
-    ///   - returnLayerInputs: also return the hidden states entering each layer.
+    ///   - outputs: also return every layer's attention weights (`.attentions`), or the hidden states
+    ///     entering each layer (`.layerInputs`).
+    ///   - options: the implementation and threads of the attention in each layer.
     public func callAsFunction(
-        _ batch: [[Int]], tokenTypes: [[Int]]? = nil, returnAttentions: Bool = false, returnLayerInputs: Bool = false
+        _ batch: [[Int]], tokenTypes: [[Int]]? = nil, returning outputs: Outputs = [], options: AttentionOptions = AttentionOptions()
     ) throws -> Output {
         let c = configuration, h = c.hiddenSize
         guard !batch.isEmpty, batch.allSatisfy({ !$0.isEmpty }) else {
@@ -162,8 +173,8 @@ public struct BERTEncoder: Sendable {
         let mask = AttentionMask.keyLengths(lengths)
         var attentions: [Tensor<Float>] = [], layerInputs: [Tensor<Float>] = []
         for layer in layers {
-            if returnLayerInputs { layerInputs.append(hidden) }
-            let attended = try layer.attention(hidden, mask: mask, returnWeights: returnAttentions)
+            if outputs.contains(.layerInputs) { layerInputs.append(hidden) }
+            let attended = try layer.attention(hidden, mask: mask, returning: outputs.contains(.attentions) ? .weights : [], options: options)
             if let weights = attended.weights { attentions.append(weights) }
             hidden = try layer.attentionNorm(add(hidden, attended.output))
             let feedForward = try layer.output(gelu(layer.intermediate(hidden)))

@@ -169,7 +169,7 @@ public enum ExplorerAPI {
         }
         let chosen = try chosenHead(r, layers: c.layers, heads: c.heads)
         do {
-            let output = try model.encoder([ids], tokenTypes: [segments], returnAttentions: true, returnLayerInputs: chosen != nil)
+            let output = try model.encoder([ids], tokenTypes: [segments], returning: chosen != nil ? [.attentions, .layerInputs] : .attentions)
             let t = ids.count
             let attention = rounded(output.attentions, heads: c.heads, tokens: t)
             var vectors: HeadVectors?

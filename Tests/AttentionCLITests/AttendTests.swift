@@ -22,7 +22,7 @@ struct AttendTests {
     }
 
     /// Writes a case's inputs in `Scalar`'s dtype and returns the flags that describe it.
-    func prepare<Scalar: AttentionScalar>(_ c: Fixtures.AttentionCase, _: Scalar.Type) throws -> [String] {
+    func prepare<Scalar: AttentionScalar & NPYElement>(_ c: Fixtures.AttentionCase, _: Scalar.Type) throws -> [String] {
         for name in ["q", "k", "v"] + (c.bias ? ["bias"] : []) {
             let t: Tensor<Scalar> = try c.tensor(name)
             try NPY.write(t, to: URL(fileURLWithPath: path("\(name).npy")))
@@ -39,7 +39,7 @@ struct AttendTests {
         return flags
     }
 
-    func check<Scalar: AttentionScalar>(_ c: Fixtures.AttentionCase, _: Scalar.Type, tolerance: Double) throws {
+    func check<Scalar: AttentionScalar & NPYElement>(_ c: Fixtures.AttentionCase, _: Scalar.Type, tolerance: Double) throws {
         try run(prepare(c, Scalar.self))
         for (ours, theirs) in [("o", "out"), ("w", "weights"), ("l", "lse")] {
             let written = try NPY.read(contentsOf: URL(fileURLWithPath: path("\(ours).npy")))

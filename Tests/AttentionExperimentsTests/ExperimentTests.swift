@@ -64,7 +64,7 @@ struct ExperimentTests {
         }
         #expect(r.maps.count == 8)
         // Identical maps have similarity exactly 1, by the definition.
-        let same = HeadsExperiment.similarity([[0.2, 0.8, 0.5, 0.5], [0.2, 0.8, 0.5, 0.5]], heads: 2)
+        let same = try HeadsExperiment.similarity([[0.2, 0.8, 0.5, 0.5], [0.2, 0.8, 0.5, 0.5]], heads: 2)
         #expect(abs(same.meanCosine - 1) < 1e-12 && abs(same.meanCorrelation - 1) < 1e-12)
     }
 

@@ -21,7 +21,7 @@ struct ConcurrencyTests {
         let sentences = ["The cat sat on the mat.", "Attention is a weighted average.", "Concurrency, tested."]
 
         let attention = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: [.weights, .logSumExp])
-        let heads = try layer(x, mask: .causal, returnWeights: true)
+        let heads = try layer(x, mask: .causal, returning: .weights)
         let embeddings = try model.embed(sentences)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -34,7 +34,7 @@ struct ConcurrencyTests {
                             #expect(r.output.scalars == attention.output.scalars && r.weights?.scalars == attention.weights?.scalars
                                     && r.logSumExp?.scalars == attention.logSumExp?.scalars)
                         case 1:
-                            let r = try layer(x, mask: .causal, returnWeights: true)
+                            let r = try layer(x, mask: .causal, returning: .weights)
                             #expect(r.output.scalars == heads.output.scalars && r.weights?.scalars == heads.weights?.scalars)
                         default:
                             #expect(try model.embed(sentences) == embeddings)

@@ -51,7 +51,7 @@ struct MultiHeadAttentionTests {
             embedDimension: 8, numHeads: 4, numKeyValueHeads: 2, keyInputDimension: 5, valueInputDimension: 5, seed: 3)
         let x = try Tensor<Double>.randomNormal(shape: [3, 8], seed: 4)
         let context = try Tensor<Double>.randomNormal(shape: [6, 5], seed: 5)
-        let r = try layer(query: x, key: context, value: context, returnWeights: true)
+        let r = try layer(query: x, key: context, value: context, returning: .weights)
         let expected = handComputed(layer, x: x.rows, context: context.rows, causal: false)
         #expect(maxAbsDifference(r.output.scalars, expected.flatMap { $0 }) < 1e-12)
         #expect(r.weights?.shape == [4, 3, 6])
@@ -69,7 +69,7 @@ struct MultiHeadAttentionTests {
         if c.causal { mask = mask && .causal }
         if let lengths = c.keyLengths { mask = mask && .keyLengths(lengths) }
         let r = try layer(query: c.tensor("query"), key: c.tensor("key"), value: c.tensor("value"),
-                          mask: mask, returnWeights: true)
+                          mask: mask, returning: .weights)
         #expect(maxAbsDifference(r.output.scalars, try c.tensor("out").scalars) < 1e-10)
         #expect(maxAbsDifference(try #require(r.weights).scalars, try c.tensor("weights").scalars) < 1e-10)
     }

@@ -20,7 +20,7 @@ struct ScoreFunctionTests {
         let dots = [1.0 * 0.2 - 0.5 * 0.4, -1.0 - 0.15, 0.5 - 0.25]
         for (score, factor) in [(ScoreFunction<Double>.dotProduct, 1.0), (.scaledDotProduct, 1 / 2.0.squareRoot()),
                                 (.scaled(by: 3), 3), (.temperature(0.25), 4)] {
-            let r = try attention(query: query, key: keys, value: values, score: score)
+            let r = try scoredAttention(query: query, key: keys, value: values, score: score)
             #expect(maxAbsDifference(r.weights?.scalars ?? [], softmax(dots.map { $0 * factor })) < 1e-14)
         }
     }
@@ -35,10 +35,10 @@ struct ScoreFunctionTests {
                 total + v[r] * tanh(w1[r, 0] * 1.0 + w1[r, 1] * -0.5 + w2[r, 0] * k[0] + w2[r, 1] * k[1])
             }
         }
-        let r = try attention(query: query, key: keys, value: values, score: .additive(queryWeight: w1, keyWeight: w2, vector: v))
+        let r = try scoredAttention(query: query, key: keys, value: values, score: .additive(queryWeight: w1, keyWeight: w2, vector: v))
         #expect(maxAbsDifference(r.weights?.scalars ?? [], softmax(expected)) < 1e-14)
         #expect(throws: AttentionError.self) {
-            try attention(query: query, key: keys, value: values, score: .additive(queryWeight: w2, keyWeight: w1, vector: Tensor([1.0, 2.0])))
+            try scoredAttention(query: query, key: keys, value: values, score: .additive(queryWeight: w2, keyWeight: w1, vector: Tensor([1.0, 2.0])))
         }
     }
 
@@ -47,14 +47,14 @@ struct ScoreFunctionTests {
         let q3 = try Tensor<Double>([[1.0, 0.0, 2.0]])
         let w = try Tensor<Double>([[1.0, 2.0], [0.0, 1.0], [-1.0, 0.5]])   // [Dq = 3, Dk = 2]
         let expected = keys.rows.map { k in 1.0 * (k[0] + 2 * k[1]) + 2.0 * (-k[0] + 0.5 * k[1]) }
-        let r = try attention(query: q3, key: keys, value: values, score: .general(weight: w))
+        let r = try scoredAttention(query: q3, key: keys, value: values, score: .general(weight: w))
         #expect(maxAbsDifference(r.weights?.scalars ?? [], softmax(expected)) < 1e-14)
         #expect(r.output.shape == [1, 2])
         #expect(throws: AttentionError.self) {
-            try attention(query: q3, key: keys, value: values, score: .dotProduct)   // 3 vs 2
+            try scoredAttention(query: q3, key: keys, value: values, score: .dotProduct)   // 3 vs 2
         }
         #expect(throws: AttentionError.self) {
-            try attention(query: query, key: keys, value: values, score: .temperature(0))
+            try scoredAttention(query: query, key: keys, value: values, score: .temperature(0))
         }
     }
 
@@ -63,7 +63,7 @@ struct ScoreFunctionTests {
         let q = try Tensor<Double>.randomNormal(shape: [4, 6], seed: 1)
         let k = try Tensor<Double>.randomNormal(shape: [7, 6], seed: 2)
         let v = try Tensor<Double>.randomNormal(shape: [7, 3], seed: 3)
-        let a = try attention(query: q, key: k, value: v, score: .scaledDotProduct, mask: .causal)
+        let a = try scoredAttention(query: q, key: k, value: v, score: .scaledDotProduct, mask: .causal)
         let b = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal)
         #expect(maxAbsDifference(a.output.scalars, b.output.scalars) < 1e-14)
     }

@@ -13,16 +13,3 @@ public func entropy<Scalar: AttentionScalar>(_ distribution: [Scalar]) -> Double
     }
     return total
 }
-
-/// The cosine of the angle between two vectors, `a·b / (|a| |b|)`, in [-1, 1]; 0 if either is zero.
-@inlinable
-public func cosineSimilarity<Scalar: AttentionScalar>(_ a: [Scalar], _ b: [Scalar]) -> Double {
-    var dot = 0.0, aa = 0.0, bb = 0.0
-    for i in 0..<min(a.count, b.count) {
-        let (x, y) = (a[i].doubleValue, b[i].doubleValue)
-        dot += x * y
-        aa += x * x
-        bb += y * y
-    }
-    return aa > 0 && bb > 0 ? dot / (aa.squareRoot() * bb.squareRoot()) : 0
-}

@@ -101,11 +101,11 @@ public enum ScoreFunction<Scalar: AttentionScalar>: Sendable {
 /// log-sum-exp always filled in. Masks behave as everywhere else (dead rows output 0).
 ///
 /// ```swift
-/// let r = try attention(query: q, key: k, value: v, score: .additive(queryWeight: w1, keyWeight: w2, vector: a))
+/// let r = try scoredAttention(query: q, key: k, value: v, score: .additive(queryWeight: w1, keyWeight: w2, vector: a))
 /// ```
 @_specialize(exported: true, where Scalar == Float)
 @_specialize(exported: true, where Scalar == Double)
-public func attention<Scalar: AttentionScalar>(
+public func scoredAttention<Scalar: AttentionScalar>(
     query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
     score: ScoreFunction<Scalar>, mask: AttentionMask = .none
 ) throws -> AttentionResult<Scalar> {
@@ -161,7 +161,7 @@ public func singleQueryAttention<Scalar: AttentionScalar>(
 ) throws -> SingleQueryAttention<Scalar> {
     let k = try Tensor<Scalar>(keys), v = try Tensor<Scalar>(values)
     let score: ScoreFunction<Scalar> = scale.map { .scaled(by: $0) } ?? .scaledDotProduct
-    let result = try attention(query: Tensor<Scalar>(query), key: k, value: v, score: score)
+    let result = try scoredAttention(query: Tensor<Scalar>(query), key: k, value: v, score: score)
     let q = query.map(\.doubleValue)
     let scores = keys.map { key in
         Scalar(fromDouble: score.score(q[...], key.map(\.doubleValue)[...]))

@@ -119,19 +119,24 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(
         _ input: Tensor<Scalar>, mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil,
-        returnWeights: Bool = false
+        returning outputs: AttentionOutputs = [], options: AttentionOptions = AttentionOptions()
     ) throws -> MultiHeadAttentionResult<Scalar> {
-        try callAsFunction(query: input, key: input, value: input, mask: mask, bias: bias, scale: scale, returnWeights: returnWeights)
+        try callAsFunction(query: input, key: input, value: input, mask: mask, bias: bias, scale: scale, returning: outputs, options: options)
     }
 
     /// Attention of `query` over `key` and `value` (cross-attention when they differ from `query`).
     ///
-    /// - Parameter scale: multiplies each head's `Q·Kᵀ`; default `1/√headDimension`.
+    /// - Parameters:
+    ///   - scale: multiplies each head's `Q·Kᵀ`; default `1/√headDimension`.
+    ///   - outputs: the heads' weights and log-sum-exp to return besides the output, as
+    ///     ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)`` returns them.
+    ///   - options: the implementation and threads of the attention between the projections.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(
         query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
-        mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil, returnWeights: Bool = false
+        mask: AttentionMask = .none, bias: Tensor<Scalar>? = nil, scale: Scalar? = nil,
+        returning outputs: AttentionOutputs = [], options: AttentionOptions = AttentionOptions()
     ) throws -> MultiHeadAttentionResult<Scalar> {
         let batched = query.rank == 3
         for (name, x) in [("query", query), ("key", key), ("value", value)] {
@@ -145,13 +150,17 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
         let k = try splitHeads(keyProjection(key, argument: "key"), heads: numKeyValueHeads)
         let v = try splitHeads(valueProjection(value, argument: "value"), heads: numKeyValueHeads)
         let attended = try scaledDotProductAttention(
-            query: q, key: k, value: v, mask: mask, bias: bias, scale: scale, returning: returnWeights ? .weights : [])
+            query: q, key: k, value: v, mask: mask, bias: bias, scale: scale, returning: outputs, options: options)
         var merged = mergeHeads(attended.output)
         if !batched { merged = try merged.reshaped(Array(merged.shape.dropFirst())) }
         let output = try outputProjection(merged)
-        var weights = attended.weights
-        if !batched, let w = weights { weights = try w.reshaped(Array(w.shape.dropFirst())) }
-        return MultiHeadAttentionResult(output: output, weights: weights)
+        // Unbatched input drops the batch dimension of the per-head outputs too.
+        func unbatched(_ t: Tensor<Scalar>?) throws -> Tensor<Scalar>? {
+            guard let t, !batched else { return t }
+            return try t.reshaped(Array(t.shape.dropFirst()))
+        }
+        return MultiHeadAttentionResult(output: output, weights: try unbatched(attended.weights),
+                                        logSumExp: try unbatched(attended.logSumExp), path: attended.path)
     }
 
     /// `[B, N, H·Dh]` (or `[N, H·Dh]`) to `[B, H, N, Dh]`.
@@ -182,4 +191,8 @@ public struct MultiHeadAttentionResult<Scalar: AttentionScalar>: Sendable {
     public let output: Tensor<Scalar>
     /// `[B, numHeads, Nq, Nk]` (or `[numHeads, Nq, Nk]`), if requested.
     public let weights: Tensor<Scalar>?
+    /// `[B, numHeads, Nq]` (or `[numHeads, Nq]`), if requested; -∞ for a query that sees no key.
+    public let logSumExp: Tensor<Scalar>?
+    /// Which code computed the attention between the projections, and why.
+    public let path: AttentionPath
 }

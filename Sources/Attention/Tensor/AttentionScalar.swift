@@ -2,7 +2,7 @@
 ///
 /// Storage is in `Self`; the reference accumulates in `Double` whatever `Self` is, and the
 /// conversions below are the only way values cross between the two.
-public protocol AttentionScalar: BinaryFloatingPoint, NPYElement, Codable
+public protocol AttentionScalar: BinaryFloatingPoint, TensorElement, Codable
 where Self.RawSignificand: FixedWidthInteger {
     /// The value as a `Double`, exactly.
     var doubleValue: Double { get }

@@ -1,8 +1,8 @@
 /// Building tensors from nested Swift arrays, and reading them back.
 ///
-/// Limited to the element types tensors hold in practice (`Float`, `Double`, `Bool`) so that a
-/// nested array literal always means a higher rank, never a vector of arrays.
-extension Tensor where Element: NPYElement {
+/// Limited to the element types tensors hold in practice (``TensorElement``: `Float`, `Double`,
+/// `Bool`) so that a nested array literal always means a higher rank, never a vector of arrays.
+extension Tensor where Element: TensorElement {
     /// A rank-1 tensor from an array.
     public init(_ vector: [Element]) {
         self.init(uncheckedShape: [vector.count], scalars: vector)
@@ -51,3 +51,9 @@ extension Tensor where Element: NPYElement {
         return (0..<shape[0]).map { Array(scalars[$0 * columns..<($0 + 1) * columns]) }
     }
 }
+
+/// The element types of tensors built from nested arrays: `Float`, `Double` and `Bool`.
+public protocol TensorElement: Sendable {}
+extension Float: TensorElement {}
+extension Double: TensorElement {}
+extension Bool: TensorElement {}

@@ -224,7 +224,7 @@ public enum RecallExperiment {
         return Inspection(
             length: length, weights: (0..<heads).map { h in (0..<length).map { weight(0, h, $0) } },
             matchingPosition: batch.positions[0], weightOnMatch: onMatch,
-            diversity: HeadsExperiment.similarity(maps, heads: heads))
+            diversity: try HeadsExperiment.similarity(maps, heads: heads))
     }
 }
 

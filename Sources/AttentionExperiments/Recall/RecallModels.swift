@@ -70,10 +70,10 @@ struct AttentionRecallModel: RecallModel {
         return copy
     }
 
-    private func attend(_ batch: RecallBatch, returnWeights: Bool = false) throws -> (query: Tensor<Float>, pairs: Tensor<Float>, result: MultiHeadAttentionResult<Float>) {
+    private func attend(_ batch: RecallBatch, returning outputs: AttentionOutputs = []) throws -> (query: Tensor<Float>, pairs: Tensor<Float>, result: MultiHeadAttentionResult<Float>) {
         let pairs = try embedding.pairs(batch)
         let query = try embedding.queries(batch).reshaped([batch.count, 1, embedding.dimension])
-        let result = try attention(query: query, key: pairs, value: pairs, scale: scale, returnWeights: returnWeights)
+        let result = try attention(query: query, key: pairs, value: pairs, scale: scale, returning: outputs)
         return (query, pairs, result)
     }
 
@@ -83,8 +83,8 @@ struct AttentionRecallModel: RecallModel {
 
     /// `[count, heads, length]`: where each head's query looks.
     func weights(_ batch: RecallBatch) throws -> Tensor<Float> {
-        guard let w = try attend(batch, returnWeights: true).result.weights else {
-            throw AttentionError.invalidArgument(argument: "returnWeights", reason: "the layer returned no weights")
+        guard let w = try attend(batch, returning: .weights).result.weights else {
+            throw AttentionError.invalidArgument(argument: "returning", reason: "the layer returned no weights")
         }
         return try w.reshaped([batch.count, attention.numHeads, batch.length])
     }
