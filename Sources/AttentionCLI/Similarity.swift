@@ -1,0 +1,24 @@
+import ArgumentParser
+import Attention
+import AttentionModels
+import AttentionRendering
+import Foundation
+
+/// `attention similarity`: cosine of two sentences' embeddings.
+struct Similarity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cosine similarity of two sentences' embeddings.",
+        discussion: """
+            Example:
+              attention similarity "The cat sat on the mat" "A cat was sitting on a rug"
+            """
+    )
+    @OptionGroup var location: ModelLocation
+    @Argument(help: "The first sentence.") var first: String
+    @Argument(help: "The second sentence.") var second: String
+
+    func run() throws {
+        let v = try location.load().embed([first, second])
+        print(String(format: "%.4f", try cosineSimilarity(v[0], v[1])))
+    }
+}
