@@ -245,6 +245,7 @@ async function explain() {
   const result = await response.json();
   if (!response.ok) { $("modelError").textContent = result.error; return; }
   model.result = result;
+  model.maps = decodeMaps(result.attention);
   model.focus = null;
   model.vectors = null;
   drawHeadView();
@@ -261,11 +262,10 @@ function drawHeadView() {
   svg.setAttribute("height", top * 2 + n * rowHeight);
   const y = (i) => top + i * rowHeight + rowHeight / 2;
   let out = "";
-  const layer = result.attention[model.layer];
   for (const h of model.heads) {
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
-        const w = layer[h][i][j];
+        const w = model.maps.weight(model.layer, h, i, j);
         if (w < 0.02) continue;
         if (model.focus && !((model.focus.side === "q" && model.focus.i === i) || (model.focus.side === "k" && model.focus.i === j))) continue;
         out += `<line x1="${left}" y1="${y(i)}" x2="${right}" y2="${y(j)}" stroke="${headColors[h % headColors.length]}" stroke-opacity="${Math.min(1, w).toFixed(3)}" stroke-width="${(1 + 2 * w).toFixed(2)}"/>`;
@@ -287,7 +287,7 @@ function drawHeadView() {
 
 function drawModelView() {
   const result = model.result;
-  const layers = result.attention.length, heads = result.attention[0].length, n = result.tokens.length;
+  const layers = model.maps.layers, heads = model.maps.heads, n = result.tokens.length;
   const grid = $("modelview");
   grid.style.gridTemplateColumns = `repeat(${heads}, 1fr)`;
   grid.innerHTML = "";
@@ -300,7 +300,7 @@ function drawModelView() {
       const context = canvas.getContext("2d");
       const image = context.createImageData(n, n);
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-        const w = result.attention[l][h][i][j], k = 4 * (i * n + j);
+        const w = model.maps.weight(l, h, i, j), k = 4 * (i * n + j);
         const shade = Math.round(255 * (1 - Math.sqrt(w)));
         image.data[k] = shade; image.data[k + 1] = shade; image.data[k + 2] = 255; image.data[k + 3] = 255;
       }
@@ -330,7 +330,7 @@ async function openHead(layer, head) {
 }
 
 async function loadVectors() {
-  const body = { text: $("text").value, layer: model.layer + 1, head: model.selectedHead + 1 };
+  const body = { text: $("text").value, layer: model.layer + 1, head: model.selectedHead + 1, attention: false };
   if (!$("pairLabel").hidden && $("pair").value.trim()) body.pair = $("pair").value;
   const response = await fetch("/api/explain", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const result = await response.json();
@@ -349,10 +349,21 @@ function showVectors(i) {
   let rows = `<tr><th>key</th><th>k</th><th>q·k</th><th>scale·q·k</th><th>weight</th></tr>`;
   result.tokens.forEach((t, j) => {
     const dot = q.reduce((s, a, c) => s + a * v.keys[j][c], 0);
-    const w = result.attention[v.layer - 1][v.head - 1][i][j];
+    const w = model.maps.weight(v.layer - 1, v.head - 1, i, j);
     rows += `<tr><td>${escapeHTML(t)}</td><td>${strip(v.keys[j])}</td><td>${dot.toFixed(2)}</td><td>${(v.scale * dot).toFixed(2)}</td><td>${w.toFixed(3)}</td></tr>`;
   });
   $("vectors").innerHTML = `<p>query “${escapeHTML(result.tokens[i])}”: ${strip(q)} (scale 1/√${q.length} = ${v.scale.toFixed(3)})</p><table>${rows}</table>`;
+}
+
+// The response's weights: 16-bit fractions of 1, little-endian, base64 (AttentionMaps in ExplorerAPI.swift).
+function decodeMaps(maps) {
+  const text = atob(maps.data), bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const view = new DataView(bytes.buffer), t = maps.tokens;
+  return {
+    layers: maps.layers, heads: maps.heads,
+    weight: (l, h, i, j) => view.getUint16(2 * (((l * maps.heads + h) * t + i) * t + j), true) / 65535,
+  };
 }
 
 function escapeHTML(s) {

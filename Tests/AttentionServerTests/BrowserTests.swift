@@ -8,7 +8,7 @@ import Testing
 /// page served by this test), moves the temperature slider, and the harness reports the weights
 /// before and after. CI installs Chromium and sets ATTENTION_REQUIRE_BROWSER=1, so there a missing
 /// browser fails instead of skipping.
-@Suite("Explorer in a browser")
+@Suite("Explorer in a browser", .serialized)
 struct BrowserTests {
     static let browser: String? = {
         let environment = ProcessInfo.processInfo.environment
@@ -81,11 +81,79 @@ struct BrowserTests {
         #expect(report.scale.contains("T = 3.00"))
     }
 
+    /// Loads the explorer with the GPT fixture, explains a text, and reports the model view's
+    /// thumbnails (one per layer and head, a pixel per token) and the head opened by a click.
+    static let modelHarness = #"""
+        <!doctype html><html><body>
+        <iframe id="explorer" src="/" width="1280" height="900"></iframe>
+        <pre id="result">pending</pre>
+        <script>
+        const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+        async function until(check) {
+          for (let i = 0; i < 400; i++) { const value = check(); if (value) return value; await sleep(50); }
+          return null;
+        }
+        document.getElementById("explorer").addEventListener("load", async () => {
+          const doc = document.getElementById("explorer").contentDocument;
+          await until(() => doc.getElementById("explain"));
+          doc.getElementById("text").value = "The cat sat on the mat because it was tired of the long day";
+          doc.getElementById("explain").click();
+          const canvases = await until(() => { const c = doc.querySelectorAll("#modelview canvas"); return c.length > 0 ? c : null; });
+          const first = canvases ? canvases[0] : null;
+          // A causal map: the top-right pixel (query 0, last key) is white, the top-left is not.
+          const pixel = (x, y) => first ? Array.from(first.getContext("2d").getImageData(x, y, 1, 1).data.slice(0, 3)) : null;
+          if (canvases) canvases[canvases.length - 1].click();
+          const title = await until(() => doc.getElementById("vectorTitle").textContent || null);
+          document.getElementById("result").textContent = JSON.stringify({
+            canvases: canvases ? canvases.length : 0, width: first ? first.width : 0,
+            tokens: doc.querySelectorAll('#headview text[data-side="q"]').length,
+            topLeft: pixel(0, 0), topRight: first ? pixel(first.width - 1, 0) : null, title: title || "" });
+        });
+        </script>
+        </body></html>
+        """#
+
+    struct ModelReport: Decodable {
+        let canvases: Int
+        let width: Int
+        let tokens: Int
+        let topLeft: [Int]?
+        let topRight: [Int]?
+        let title: String
+    }
+
+    @Test("The model view decodes the compact weights: a causal map per layer and head, and a head opens", .enabled(if: browser != nil || required))
+    func modelView() async throws {
+        let browser = try #require(Self.browser, "no Chromium found (set ATTENTION_BROWSER or install the chromium package)")
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/gpt2")
+        let router = ExplorerServer.router(model: ExplorerModel.load(from: fixture))
+        router.get("/harness") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Self.modelHarness)))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let dom = try await app.test(.live) { client in
+            let port = try #require(client.port)
+            return try await Self.run(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                                "--virtual-time-budget=30000", "--dump-dom", "http://127.0.0.1:\(port)/harness"])
+        }
+        let start = try #require(dom.range(of: "<pre id=\"result\">")), end = try #require(dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex))
+        let text = dom[start.upperBound..<end.lowerBound].replacingOccurrences(of: "&quot;", with: "\"")
+        let report = try JSONDecoder().decode(ModelReport.self, from: Data(text.utf8))
+        #expect(report.canvases == 2 * 4)   // the fixture: 2 layers of 4 heads
+        #expect(report.tokens > 5 && report.width == report.tokens)
+        #expect(report.topRight == [255, 255, 255], "query 0 must not see the last key")
+        #expect(report.topLeft.map { $0[0] < 255 } == true, "query 0 sees itself with weight 1")
+        #expect(report.title == "layer 2, head 4")
+    }
+
     /// Runs the browser and returns what it printed, killing it after two minutes.
     static func run(_ path: String, _ arguments: [String]) async throws -> String {
+        // A profile of its own: two browsers on one profile would find each other and hand over.
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("attention-browser-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
+        process.arguments = ["--user-data-dir=\(profile.path)"] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -94,7 +162,11 @@ struct BrowserTests {
             try await Task.sleep(for: .seconds(120))
             if process.isRunning { process.terminate() }
         }
-        let data = try await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
+        // Read on a thread of its own: a blocking read on the (two-thread) cooperative pool can starve
+        // the watchdog and the server.
+        let data = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: output.fileHandleForReading.readDataToEndOfFile()) }
+        }
         process.waitUntilExit()
         watchdog.cancel()
         return String(decoding: data, as: UTF8.self)

@@ -153,8 +153,9 @@ struct ExplorerModelTests {
         let r = try #require(decoded)
         #expect(r.tokens == ["[CLS]", "the", "cat", "sat", ".", "[SEP]", "it", "was", "tired", ".", "[SEP]"])
         #expect(r.segments == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
-        #expect(r.attention.count == 6 && r.attention.allSatisfy { $0.count == 12 })
-        for layer in r.attention { for head in layer { for row in head {
+        let attention = try #require(r.attention).nested
+        #expect(attention.count == 6 && attention.allSatisfy { $0.count == 12 })
+        for layer in attention { for head in layer { for row in head {
             #expect(row.count == r.tokens.count && abs(row.reduce(0, +) - 1) < 2e-3)
         } } }
         #expect(r.vectors == nil)
@@ -171,7 +172,7 @@ struct ExplorerModelTests {
             let m = scores.max() ?? 0
             let sum = scores.reduce(0) { $0 + exp($1 - m) }
             for j in 0..<r.tokens.count {
-                #expect(abs(exp(scores[j] - m) / sum - r.attention[2][4][i][j]) < 1e-3)
+                #expect(abs(exp(scores[j] - m) / sum - (r.attention?.weight(layer: 2, head: 4, query: i, key: j) ?? -1)) < 1e-3)
             }
         }
     }
@@ -225,8 +226,9 @@ struct ExplorerGPTTests {
         let r = try await explain(#"{"text": "The cat sat on the mat."}"#)
         let t = r.tokens.count
         #expect(t > 3 && r.segments == [Int](repeating: 0, count: t))
-        #expect(r.attention.count == 2 && r.attention.allSatisfy { $0.count == 4 })
-        for layer in r.attention { for head in layer { for (i, row) in head.enumerated() {
+        let attention = try #require(r.attention).nested
+        #expect(attention.count == 2 && attention.allSatisfy { $0.count == 4 })
+        for layer in attention { for head in layer { for (i, row) in head.enumerated() {
             #expect(row.count == t && abs(row.reduce(0, +) - 1) < 2e-3)
             #expect(row[(i + 1)...].allSatisfy { $0 == 0 }, "row \(i) reads a later token")
         } } }
@@ -241,7 +243,7 @@ struct ExplorerGPTTests {
             let scores = v.keys[...i].map { k in v.scale * zip(v.queries[i], k).reduce(0) { $0 + $1.0 * $1.1 } }
             let m = scores.max() ?? 0
             let sum = scores.reduce(0) { $0 + exp($1 - m) }
-            for j in 0...i { #expect(abs(exp(scores[j] - m) / sum - r.attention[1][2][i][j]) < 1e-3) }
+            for j in 0...i { #expect(abs(exp(scores[j] - m) / sum - (r.attention?.weight(layer: 1, head: 2, query: i, key: j) ?? -1)) < 1e-3) }
         }
     }
 
