@@ -6,14 +6,15 @@ import Foundation
 public struct Attend: ParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Compute scaled dot-product attention on .npy arrays.",
+        usage: "attention attend --query Q.npy --key K.npy --value V.npy --output O.npy",
         discussion: """
             Shapes (the last two dimensions are sequence and features):
               query  [B, Hq, Nq, D]   key [B, Hkv, Nk, D]   value [B, Hkv, Nk, Dv]
               also [H, N, D], unbatched [N, D], or a single query [D] with key [Nk, D].
-            Hq must be a multiple of Hkv (grouped-query attention). Query, key and
-            value share one dtype, float32 or float64; the outputs have that dtype.
-            Masks intersect: a key is visible when every given mask allows it.
-            A query that sees no key outputs 0 and has log-sum-exp -inf.
+            Hq must be a multiple of Hkv (grouped-query attention). Query, key and value
+            share one dtype, float32 or float64; the outputs have that dtype. Masks
+            intersect: a key is visible when every given mask allows it. A query that sees
+            no key outputs 0 and has log-sum-exp -inf.
 
             Examples:
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy
@@ -21,12 +22,17 @@ public struct Attend: ParsableCommand {
                   --causal --window 128,0 --weights w.npy --lse lse.npy
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
                   --key-lengths 7,5 --mask m.npy --bias alibi.npy --scale 0.125 --explain
-            float32 runs the tiled kernel (AVX-512 or AVX2 when the CPU has it, all cores);
-            float64 runs the reference, which accumulates in double. --explain says which;
-            --implementation chooses (e.g. avx2 on an AVX-512 machine, to compare).
-            Gradients for a given output gradient (the tiled backward for float32 without --bias):
+
+            float32 runs the tiled kernel (AVX-512 or AVX2 when the CPU has it, all
+            cores); float64 runs the reference, which accumulates in double. --explain
+            says which; --implementation chooses (e.g. avx2 on an AVX-512 machine, to
+            compare).
+
+            Gradients for a given output gradient (float32 on the tiled backward, the
+            bias's gradient included):
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
-                  --grad-output do.npy --grad-query dq.npy --grad-key dk.npy --grad-value dv.npy
+                  --grad-output do.npy --grad-query dq.npy --grad-key dk.npy \\
+                  --grad-value dv.npy
             """
     )
 

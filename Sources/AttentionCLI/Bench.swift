@@ -7,27 +7,28 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the attention forward pass on random float32 inputs.",
         discussion: """
-            Prints the median time of one call, GFLOP/s counting 2·D + 2·Dv flops per visible
-            (query, key) pair per head (4·B·H·Nq·Nk·D without a mask; with --backward, forward and
-            backward together, 14·D per pair), the percentage of this
-            machine's multiply-add peak for the instruction set that ran (AVX-512, AVX2 or
-            the baseline), measured by a probe in the same run, and the peak
+            Prints the median time of one call, GFLOP/s counting 2·D + 2·Dv flops per
+            visible (query, key) pair per head (4·B·H·Nq·Nk·D without a mask; with
+            --backward, forward and backward together, 14·D per pair), the percentage of
+            this machine's multiply-add peak for the instruction set that ran (AVX-512,
+            AVX2 or the baseline), measured by a probe in the same run, and the peak
             resident memory of the process. Build in release for meaningful numbers.
 
             With --kv-dtype the keys and values sit in a KV cache of that storage type
             (float32, float16 or bfloat16) and the queries attend to it, as in decoding.
-            With few queries (--query-len up to 16) the speed that matters is memory's: the
-            bench also reports the gigabytes of keys and values read per second and their
-            share of the read bandwidth a probe measures in the same run.
+            With few queries (--query-len up to 16) the speed that matters is memory's:
+            the bench also reports the gigabytes of keys and values read per second and
+            their share of the read bandwidth a probe measures in the same run.
 
             Examples:
               swift run -c release attention bench --heads 8 --seq 2048 --dim 64
-              swift run -c release attention bench --heads 8 --seq 4096 --dim 64 --causal --json
+              swift run -c release attention bench --heads 8 --seq 4096 --dim 64 \\
+                  --causal --json
               swift run -c release attention bench --heads 32 --kv-heads 8 --seq 32768 \\
                   --query-len 1 --dim 128
               swift run -c release attention bench --heads 32 --kv-heads 8 --seq 65536 \\
                   --query-len 1 --dim 128 --kv-dtype float16
-              swift run -c release attention bench --embed-batch 32     # sentences/s of the real model
+              swift run -c release attention bench --embed-batch 32   # the real model
             """
     )
 

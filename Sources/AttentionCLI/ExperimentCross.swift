@@ -7,12 +7,14 @@ struct CrossCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cross",
         abstract: "Self- vs cross-attention: a French sentence reading its English source.",
+        usage: "attention experiment cross [<options>]",
         discussion: """
-            Self-attention: queries, keys and values from one sequence ("The cat sat on the mat").
-            Cross-attention: queries from another ("Le chat s'est assis sur le tapis"), keys and values
-            from the first, as a translation decoder reads its encoder. Toy embeddings put each word
-            near its concept, shared across languages. Prints the Nq × Nk weight matrix and the word
-            each query reads most.
+            Self-attention: queries, keys and values from one sequence ("The cat sat on
+            the mat"). Cross-attention: queries from another ("Le chat s'est assis sur le
+            tapis"), keys and values from the first, as a translation decoder reads its
+            encoder. Toy embeddings put each word near its concept, shared across
+            languages. Prints the Nq × Nk weight matrix and the word each query reads
+            most.
 
             Examples:
               attention experiment cross

@@ -7,15 +7,19 @@ struct HeadsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "heads",
         abstract: "How different are the attention maps of 1, 2, 4 and 8 heads?",
+        usage: "attention experiment heads [<options>]",
         discussion: """
-            A multi-head attention layer (embedding 64, random projections with N(0, 1/64) weights)
-            attends over 12 random tokens. For each head count, over every distinct pair of heads:
+            A multi-head attention layer (embedding 64, random projections with N(0, 1/64)
+            weights)
+            attends over 12 random tokens. For each head count, over every distinct pair
+            of heads:
               cosine       A·B / (|A| |B|) of the two flattened 12 × 12 maps;
               correlation  the same cosine after subtracting each map's mean.
-            Attention maps are non-negative with rows summing to 1, so unrelated maps still have a
-            cosine well above 0; the correlation is 0 for unrelated maps and 1 for identical ones.
-            One head has no pair: both are defined as 1. These heads are random, not trained;
-            `attention train` measures the same similarity for heads trained on associative recall.
+            Attention maps are non-negative with rows summing to 1, so unrelated maps
+            still have a cosine well above 0; the correlation is 0 for unrelated maps and
+            1 for identical ones. One head has no pair: both are defined as 1. These heads
+            are random, not trained; `attention train` measures the same similarity for
+            heads trained on associative recall.
 
             Examples:
               attention experiment heads

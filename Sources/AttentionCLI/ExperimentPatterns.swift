@@ -7,15 +7,18 @@ struct PatternsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patterns",
         abstract: "Full, causal and local attention over a sentence, as heatmaps.",
+        usage: "attention experiment patterns [<options>]",
         discussion: """
-            Self-attention of seeded random token embeddings (repeated words share one) under three
-            masks: full (every token sees every token, as in BERT), causal (a token sees itself and
-            earlier tokens, as in GPT) and local (a window of --window tokens centred on each token,
-            as in Longformer). Rows are queries, columns keys.
+            Self-attention of seeded random token embeddings (repeated words share one)
+            under three masks: full (every token sees every token, as in BERT), causal (a
+            token sees itself and earlier tokens, as in GPT) and local (a window of
+            --window tokens centred on each token, as in Longformer). Rows are queries,
+            columns keys.
 
             Examples:
               attention experiment patterns
-              attention experiment patterns --tokens "The cat sat on the mat because it was tired" --svg patterns.svg
+              attention experiment patterns \\
+                  --tokens "The cat sat on the mat because it was tired" --svg patterns.svg
             """
     )
 

@@ -7,17 +7,20 @@ struct RetrievalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retrieval",
         abstract: "Retrieve one item from a sequence: attention vs averaging vs RNN compression.",
+        usage: "attention experiment retrieval [<options>]",
         discussion: """
-            Each sequence holds (key, value) pairs of random vectors; the query is one item's key and
-            the right answer is that item's value. For lengths 4 to 512:
-              attention       softmax(q·Kᵀ/√d)·V: keeps every item, compares the query with each key;
+            Each sequence holds (key, value) pairs of random vectors; the query is one
+            item's key and the right answer is that item's value. For lengths 4 to 512:
+              attention       softmax(q·Kᵀ/√d)·V: keeps every item, compares the query
+                              with each key;
               average         the mean of the values;
               moving average  h ← 0.9 h + 0.1 v over the sequence;
-              RNN memory      a recurrent d × d state S ← S + v·kᵀ read as S·q (linear attention
-                              run as an RNN): compression into a state of fixed size.
-            cosine: similarity of the answer to the right value (mean over test sequences);
-            accuracy: how often the answer is nearer (by cosine) to the right value than to every
-            other value of its sequence.
+              RNN memory      a recurrent d × d state S ← S + v·kᵀ read as S·q (linear
+                              attention run as an RNN): compression into a state of fixed
+                              size.
+            cosine: similarity of the answer to the right value (mean over test
+            sequences); accuracy: how often the answer is nearer (by cosine) to the right
+            value than to every other value of its sequence.
 
             Examples:
               attention experiment retrieval

@@ -7,11 +7,12 @@ struct ScalingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scaling",
         abstract: "Entropy of attention weights as d_k grows, unscaled vs scaled by 1/√d_k.",
+        usage: "attention experiment scaling [<options>]",
         discussion: """
-            For each d_k in 8, 32, 64, 128, 256, 512: random standard normal queries and keys,
-            softmax(q·k) (unscaled) and softmax(q·k/√d_k) (scaled), and the entropy of the weights
-            in nats (0 = one-hot, ln(keys) = uniform), mean and standard deviation over the trials.
-            Then one query's weights at d_k = 256 both ways.
+            For each d_k in 8, 32, 64, 128, 256, 512: random standard normal queries and
+            keys, softmax(q·k) (unscaled) and softmax(q·k/√d_k) (scaled), and the entropy
+            of the weights in nats (0 = one-hot, ln(keys) = uniform), mean and standard
+            deviation over the trials. Then one query's weights at d_k = 256 both ways.
 
             Examples:
               attention experiment scaling

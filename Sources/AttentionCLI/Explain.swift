@@ -8,17 +8,22 @@ import Foundation
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the model's real attention on a sentence: one head, or every layer × head.",
+        usage: "attention explain [<options>] <sentence>",
         discussion: """
-            Tokens are the model's WordPiece tokens, with [CLS] and [SEP]. For each token, the tokens it
-            attends to most (in the chosen head, or averaged over all heads of the layer with --all).
-            With --model-dir naming a GPT-2 folder (what attention train gpt writes), the maps are
-            causal: each token attends to itself and the tokens before it, a triangle.
+            Tokens are the model's WordPiece tokens, with [CLS] and [SEP]. For each token,
+            the tokens it attends to most (in the chosen head, or averaged over all heads
+            of the layer with --all). With --model-dir naming a GPT-2 folder (what
+            attention train gpt writes), the maps are causal: each token attends to itself
+            and the tokens before it, a triangle.
 
             Examples:
               attention explain "The cat sat on the mat because it was tired"
-              attention explain "The cat sat on the mat because it was tired" --layer 3 --head 7
-              attention explain "The cat sat on the mat because it was tired" --all --svg model-view.svg
-              attention explain --model-dir shakespeare-gpt "ROMEO. But soft, what light" --all
+              attention explain "The cat sat on the mat because it was tired" \\
+                  --layer 3 --head 7
+              attention explain "The cat sat on the mat because it was tired" \\
+                  --all --svg model-view.svg
+              attention explain --model-dir shakespeare-gpt \\
+                  "ROMEO. But soft, what light" --all
             """
     )
     @OptionGroup var location: ModelLocation

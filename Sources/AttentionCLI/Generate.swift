@@ -7,16 +7,18 @@ import Foundation
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue a prompt with a GPT-2 model (causal attention, one token at a time).",
+        usage: "attention generate --model-dir <DIR> [<options>] <prompt>",
         discussion: """
-            The folder holds what transformers' save_pretrained writes for a GPT-2 model and its
-            tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
-            Each step feeds only the new token through the layers, reading the keys and values of
-            the earlier tokens from a KV cache; --no-cache recomputes the whole sequence every step
-            (the same tokens, each step O(N²) instead of O(N)).
+            The folder holds what transformers' save_pretrained writes for a GPT-2 model
+            and its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
+            Each step feeds only the new token through the layers, reading the keys and
+            values of the earlier tokens from a KV cache; --no-cache recomputes the whole
+            sequence every step (the same tokens, each step O(N²) instead of O(N)).
 
             Examples:
               attention generate --model-dir gpt2 "The cat sat on the" --max-tokens 40
-              attention generate --model-dir gpt2 "Once upon a time" --temperature 0.8 --top-k 40 --seed 7
+              attention generate --model-dir gpt2 "Once upon a time" \\
+                  --temperature 0.8 --top-k 40 --seed 7
               attention generate --model-dir gpt2 "Attention is" --greedy --json
             """
     )

@@ -7,13 +7,15 @@ import Foundation
 struct Heatmap: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw attention weights from a .npy file as a heatmap (terminal, and SVG on request).",
+        usage: "attention heatmap --weights <W.npy> [<options>]",
         discussion: """
-            The weights are 2-D [Nq, Nk], or 3-D/4-D ([H, Nq, Nk] or [B, H, Nq, Nk]) with --batch and
-            --head choosing the slice. Colour when the terminal supports it; plain shades when piped
-            or NO_COLOR is set.
+            The weights are 2-D [Nq, Nk], or 3-D/4-D ([H, Nq, Nk] or [B, H, Nq, Nk]) with
+            --batch and --head choosing the slice. Colour when the terminal supports it;
+            plain shades when piped or NO_COLOR is set.
 
             Examples:
-              attention attend --query q.npy --key k.npy --value v.npy --output o.npy --weights w.npy
+              attention attend --query q.npy --key k.npy --value v.npy \\
+                  --output o.npy --weights w.npy
               attention heatmap --weights w.npy --tokens "The cat sat on the mat"
               attention heatmap --weights w.npy --batch 0 --head 3 --svg head3.svg
             """

@@ -7,20 +7,24 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the attention explorer: a page to watch attention weights move, and its JSON API.",
         discussion: """
-            Open the printed URL in a browser. The toy explorer edits tokens' keys and values, the
-            query, the temperature and the mask, and shows the weights, their entropy and the blended
-            output. The model explorer (when the model is installed: attention model fetch) shows
-            all-MiniLM-L6-v2's attention on your sentence: a head view, every layer × head, and the
-            query and key vectors behind one head's weights. With --model-dir naming a GPT-2 folder
-            (what attention train gpt writes) it shows that model's causal attention instead: each
-            token's row reaches only itself and the tokens before it.
+            Open the printed URL in a browser. The toy explorer edits tokens' keys and
+            values, the query, the temperature and the mask, and shows the weights, their
+            entropy and the blended output. The model explorer (when the model is
+            installed: attention model fetch) shows all-MiniLM-L6-v2's attention on your
+            sentence: a head view, every layer × head, and the query and key vectors
+            behind one head's weights. With --model-dir naming a GPT-2 folder (what
+            attention train gpt writes) it shows that model's causal attention instead:
+            each token's row reaches only itself and the tokens before it.
 
-            API (JSON in and out; errors are {"error": "...", "status": "..."} with a 4xx status):
-              POST /api/attend   {"query": [[..]], "key": [[..]], "value": [[..]], "scale": s?,
-                                  "causal": b?, "window": [l, r]?}
+            API (JSON in and out; errors are {"error": "...", "status": "..."} with a 4xx
+            status):
+              POST /api/attend   {"query": [[..]], "key": [[..]], "value": [[..]],
+                                  "scale": s?, "causal": b?, "window": [l, r]?}
                               -> {"output": [[..]], "weights": [[..]], "logSumExp": [..]}
-              POST /api/explain  {"text": "...", "pair": "..."?, "layer": l?, "head": h?}
-                              -> {"tokens": [..], "segments": [..], "attention": [layer][head][q][k],
+              POST /api/explain  {"text": "...", "pair": "..."?, "layer": l?, "head": h?,
+                                  "attention": false?}
+                              -> {"tokens": [..], "segments": [..], "attention": {"layers",
+                                  "heads", "tokens", "encoding": "uint16le", "data"}?,
                                   "vectors": {"queries", "keys", "scale", ...}?}
               GET  /api/status   whether the model is there, and its kind ("bert" or "gpt2")
             Bodies over 1 MiB and texts over 512 tokens are refused.
@@ -29,7 +33,8 @@ struct Serve: AsyncParsableCommand {
               attention serve
               attention serve --port 9000
               attention serve --model-dir shakespeare-gpt
-              curl -s localhost:8080/api/attend -d '{"query": [[1, 0]], "key": [[1, 0], [0, 1]], "value": [[1], [2]]}'
+              curl -s localhost:8080/api/attend \\
+                  -d '{"query": [[1, 0]], "key": [[1, 0], [0, 1]], "value": [[1], [2]]}'
             """
     )
 

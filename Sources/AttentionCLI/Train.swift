@@ -17,23 +17,26 @@ struct TrainRecall: ParsableCommand {
         commandName: "recall",
         abstract: "Train attention, mean pooling and a GRU on associative recall; see which recalls at which length.",
         discussion: """
-            Associative recall: a sequence of key->value pairs (distinct keys out of 256, values out
-            of 16), then one of the keys; the answer is its value. Chance is 1/16 = 0.0625.
-            Each position holds one pair (key embedding + value embedding).
+            Associative recall: a sequence of key->value pairs (distinct keys out of 256,
+            values out of 16), then one of the keys; the answer is its value. Chance is
+            1/16 = 0.0625. Each position holds one pair (key embedding + value embedding).
 
             Three models of similar size (parameters outside the embeddings are printed):
-              attention     one multi-head attention layer (4 heads), the query key attending over
-                            the pairs, and a linear readout;
-              mean pooling  the mean of the pairs next to the query key, a hidden ReLU layer, a readout;
-              GRU           a gated recurrent network reading the pairs one by one, then the query
-                            key; its hidden size is chosen to match the attention model's parameters.
-            Each is trained once with Adam on the same batches, their length cycling through the
-            lengths, then scored on the same 500 held-out sequences of each length. Then: where the
-            trained heads look, and how alike the heads are.
+              attention     one multi-head attention layer (4 heads), the query key
+                            attending over the pairs, and a linear readout;
+              mean pooling  the mean of the pairs next to the query key, a hidden ReLU
+                            layer, a readout;
+              GRU           a gated recurrent network reading the pairs one by one, then
+                            the query key; its hidden size is chosen to match the attention
+                            model's parameters.
+            Each is trained once with Adam on the same batches, their length cycling
+            through the lengths, then scored on the same 500 held-out sequences of each
+            length. Then: where the trained heads look, and how alike the heads are.
 
-            --no-scale trains the attention model twice instead, with and without the 1/√d_k factor,
-            at a large head dimension (256 unless --head-dimension is given), and prints the loss
-            and the gradient norm of the query and key projections as training goes.
+            --no-scale trains the attention model twice instead, with and without the
+            1/√d_k factor, at a large head dimension (256 unless --head-dimension is
+            given), and prints the loss and the gradient norm of the query and key
+            projections as training goes.
 
             Examples:
               attention train

