@@ -55,7 +55,8 @@ public struct HeatmapDrawing: Sendable {
     /// The slice `[batch, head]` of 2-D to 4-D weights, labelled by `tokens` (keys, split on spaces) and
     /// `queryTokens` (default: the key tokens when the matrix is square); `path` names the file in errors.
     /// - Throws: ``AttentionError`` for bytes that are not a float `.npy`, a rank other than 2-4, a batch
-    ///   or head outside the weights, or token counts that do not match.
+    ///   or head outside the weights, more than ``largestSide`` queries or keys, or token counts that
+    ///   do not match.
     public init(npy data: Data, path: String, batch: Int = 0, head: Int = 0, tokens: String? = nil, queryTokens: String? = nil) throws {
         let tensor: Tensor<Double> = try NPY.decode(data, path: path).floatingPoint(path: path)
         let leading: [Int]
@@ -66,12 +67,22 @@ public struct HeatmapDrawing: Sendable {
         default:
             throw AttentionError.invalidShape(argument: "--weights", shape: tensor.shape, reason: "expected [Nq, Nk], [H, Nq, Nk] or [B, H, Nq, Nk]")
         }
-        let matrix = try tensor.view(at: leading).copy()
-        let (nq, nk) = (matrix.shape[0], matrix.shape[1])
+        let view = try tensor.view(at: leading)
+        let (nq, nk) = (view.shape[0], view.shape[1])
+        // A valid file can hold [0, 2^47] weights: no labels or cells for sides no heatmap can show.
+        guard nq <= Self.largestSide, nk <= Self.largestSide else {
+            throw AttentionError.invalidShape(
+                argument: "--weights", shape: tensor.shape,
+                reason: "a heatmap shows at most \(Self.largestSide) queries and keys; this one is \(nq) × \(nk)")
+        }
+        let matrix = view.copy()
         keyLabels = try Self.labels(tokens, count: nk, argument: "--tokens")
         queryLabels = try Self.labels(queryTokens ?? (nq == nk ? tokens : nil), count: nq, argument: "--query-tokens")
         rows = matrix.rows
     }
+
+    /// The most queries or keys a heatmap draws.
+    public static let largestSide = 4096
 
     /// The heatmap as terminal text, with its legend.
     public func terminal(style: TerminalStyle) -> String {

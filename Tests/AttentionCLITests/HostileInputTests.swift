@@ -31,6 +31,15 @@ struct HostileInputTests {
         #expect(drawing.svg(title: "w").hasSuffix("</svg>\n"))
     }
 
+    @Test("Found by fuzzing: an empty slice of 2e14 columns is refused, not labelled column by column")
+    func emptyRowsHugeColumns() throws {
+        let data = try Data(contentsOf: Self.corpus.appendingPathComponent("heatmap/crash-empty-rows-huge-columns"))
+        #expect(throws: AttentionError.invalidShape(argument: "--weights", shape: [0, 204_294_967_296_807],
+                                                    reason: "a heatmap shows at most 4096 queries and keys; this one is 0 × 204294967296807")) {
+            try HeatmapDrawing(npy: data, path: "w.npy")
+        }
+    }
+
     @Test("Every heatmap seed draws or throws an AttentionError")
     func heatmapSeeds() throws {
         let seeds = try Self.seeds("heatmap")
