@@ -58,20 +58,7 @@ struct BrowserTests {
 
     @Test("Moving the temperature slider changes the weights, which still sum to 1", .enabled(if: browser != nil || required))
     func temperatureSlider() async throws {
-        let browser = try #require(Self.browser, "no Chromium found (set ATTENTION_BROWSER or install the chromium package)")
-        let router = ExplorerServer.router(model: .unavailable("not needed here"))
-        router.get("/harness") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Self.harness)))
-        }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        let dom = try await app.test(.live) { client in
-            let port = try #require(client.port)
-            return try await Self.run(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                                "--virtual-time-budget=20000", "--dump-dom", "http://127.0.0.1:\(port)/harness"])
-        }
-        let start = try #require(dom.range(of: "<pre id=\"result\">")), end = try #require(dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex))
-        let text = dom[start.upperBound..<end.lowerBound].replacingOccurrences(of: "&quot;", with: "\"")
-        let report = try JSONDecoder().decode(Report.self, from: Data(text.utf8))
+        let report = try await Self.report(Report.self, harness: Self.harness, model: .unavailable("not needed here"))
         let before = try #require(report.before), after = try #require(report.after, "the weights did not change")
         #expect(before.count == 6 && after.count == 6)
         #expect(abs(before.reduce(0, +) - 1) < 1e-9 && abs(after.reduce(0, +) - 1) < 1e-9)
@@ -124,11 +111,22 @@ struct BrowserTests {
 
     @Test("The model view decodes the compact weights: a causal map per layer and head, and a head opens", .enabled(if: browser != nil || required))
     func modelView() async throws {
-        let browser = try #require(Self.browser, "no Chromium found (set ATTENTION_BROWSER or install the chromium package)")
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/gpt2")
-        let router = ExplorerServer.router(model: ExplorerModel.load(from: fixture))
+        let report = try await Self.report(ModelReport.self, harness: Self.modelHarness, model: ExplorerModel.load(from: fixture))
+        #expect(report.canvases == 2 * 4)   // the fixture: 2 layers of 4 heads
+        #expect(report.tokens > 5 && report.width == report.tokens)
+        #expect(report.topRight == [255, 255, 255], "query 0 must not see the last key")
+        #expect(report.topLeft.map { $0[0] < 255 } == true, "query 0 sees itself with weight 1")
+        #expect(report.title == "layer 2, head 4")
+    }
+
+    /// Serves the explorer for `model` with `harness` at /harness, loads that in the browser, and decodes
+    /// the JSON the harness writes into its `#result`.
+    static func report<Report: Decodable>(_: Report.Type, harness: String, model: ExplorerModel) async throws -> Report {
+        let browser = try #require(Self.browser, "no Chromium found (set ATTENTION_BROWSER or install the chromium package)")
+        let router = ExplorerServer.router(model: model)
         router.get("/harness") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Self.modelHarness)))
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: harness)))
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         let dom = try await app.test(.live) { client in
@@ -138,12 +136,7 @@ struct BrowserTests {
         }
         let start = try #require(dom.range(of: "<pre id=\"result\">")), end = try #require(dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex))
         let text = dom[start.upperBound..<end.lowerBound].replacingOccurrences(of: "&quot;", with: "\"")
-        let report = try JSONDecoder().decode(ModelReport.self, from: Data(text.utf8))
-        #expect(report.canvases == 2 * 4)   // the fixture: 2 layers of 4 heads
-        #expect(report.tokens > 5 && report.width == report.tokens)
-        #expect(report.topRight == [255, 255, 255], "query 0 must not see the last key")
-        #expect(report.topLeft.map { $0[0] < 255 } == true, "query 0 sees itself with weight 1")
-        #expect(report.title == "layer 2, head 4")
+        return try JSONDecoder().decode(Report.self, from: Data(text.utf8))
     }
 
     /// Runs the browser and returns what it printed, killing it after two minutes.
