@@ -65,14 +65,11 @@ struct Bench: ParsableCommand {
         }
         // The random inputs must fit in memory: refuse before allocating, naming the flags.
         let (nq, hkv) = (queryLen ?? seq, kvHeads ?? heads)
+        let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
         for (name, shape) in [("query", [batch, heads, nq, dim]), ("key and value", [batch, hkv, seq, dim])] {
-            let bytes = shape.reduce((4, false)) { product, extent in
-                let (next, overflow) = product.0.multipliedReportingOverflow(by: extent)
-                return (next, product.1 || overflow)
-            }
-            if bytes.1 || UInt64(bytes.0) > ProcessInfo.processInfo.physicalMemory {
-                throw ValidationError("the \(name) of shape \(shape) (from --batch, --heads, --kv-heads, --seq, --query-len, --dim) would need "
-                                      + "\(bytes.1 ? "more than 2^63" : "\(bytes.0)") bytes of float32, more than this machine's \(ProcessInfo.processInfo.physicalMemory)")
+            guard (try? checkedElementCount(shape + [MemoryLayout<Float>.size], argument: name, atMost: memory)) != nil else {
+                throw ValidationError("the \(name) of shape \(shape) (from --batch, --heads, --kv-heads, --seq, --query-len, --dim) "
+                                      + "would need more than this machine's \(memory) bytes of memory")
             }
         }
     }
