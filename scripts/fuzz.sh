@@ -9,7 +9,12 @@
 # scratch copy of its committed seeds
 # (Fuzz/corpus/TARGET) with its dictionary (Fuzz/TARGET.dict) if there is one. New inputs that
 # found coverage stay in .build-fuzz/corpus/TARGET; a crashing input is written to
-# .build-fuzz/crashes/ and the script fails: make it a regression test (Tests/Fixtures/fuzz/).
+# .build-fuzz/crashes/ and the script fails: make it a seed (Fuzz/corpus/TARGET/) and a test.
+#
+# Fuzz/corpus/TARGET holds the hand-written seeds (scripts/fuzz-seeds.py) and found-* inputs that a
+# 10-minute run reached, kept to a covering set; to refresh them after a long run:
+#   ATTENTION_FUZZ_TARGET=T .build-fuzz/release/attention-fuzz -set_cover_merge=1 NEW Fuzz/corpus/T .build-fuzz/corpus/T
+# and move NEW's files into Fuzz/corpus/T as found-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
