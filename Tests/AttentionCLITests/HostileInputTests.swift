@@ -40,6 +40,17 @@ struct HostileInputTests {
         }
     }
 
+    @Test("Found by fuzzing in CI: [0, 2e10, 2e10] weights hold nothing; their strides overflowed")
+    func emptyOverflowingStrides() throws {
+        let data = try Data(contentsOf: Self.corpus.appendingPathComponent("heatmap/crash-empty-3d-overflowing-strides"))
+        #expect(throws: AttentionError.invalidArgument(argument: "indices", reason: "index 0 on dimension 0 is outside 0..<0 of shape [0, 20429496729, 20429496729]")) {
+            try HeatmapDrawing(npy: data, path: "w.npy")
+        }
+        let empty = try Tensor<Float>(shape: [0, 1 << 40, 1 << 40], scalars: [])
+        #expect(empty.count == 0 && empty.strides.count == 3)
+        #expect(try Tensor<Float>(shape: [1 << 40, 1 << 40, 0], scalars: []).count == 0)
+    }
+
     @Test("Every heatmap seed draws or throws an AttentionError")
     func heatmapSeeds() throws {
         let seeds = try Self.seeds("heatmap")

@@ -38,7 +38,7 @@ extension Tensor where Element: AttentionScalar {
         using generator: inout SplitMix64
     ) throws -> Tensor {
         try validate(shape: shape, argument: "shape")
-        let count = shape.reduce(1, *)
+        let count = elementCount(of: shape)
         var scalars = [Element]()
         scalars.reserveCapacity(count)
         for _ in 0..<count {
@@ -61,7 +61,7 @@ extension Tensor where Element: AttentionScalar {
         shape: [Int], in range: ClosedRange<Double> = 0...1, using generator: inout SplitMix64
     ) throws -> Tensor {
         try validate(shape: shape, argument: "shape")
-        let count = shape.reduce(1, *)
+        let count = elementCount(of: shape)
         let width = range.upperBound - range.lowerBound
         var scalars = [Element]()
         scalars.reserveCapacity(count)

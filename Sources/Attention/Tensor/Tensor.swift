@@ -21,7 +21,7 @@ public struct Tensor<Element: Sendable>: Sendable {
     ///   or the element count does not match the shape.
     public init(shape: [Int], scalars: [Element]) throws {
         try Tensor.validate(shape: shape, argument: "shape")
-        let count = shape.reduce(1, *)
+        let count = Tensor.elementCount(of: shape)
         guard scalars.count == count else {
             throw AttentionError.invalidShape(
                 argument: "scalars", shape: shape,
@@ -35,7 +35,7 @@ public struct Tensor<Element: Sendable>: Sendable {
     public init(repeating value: Element, shape: [Int]) throws {
         try Tensor.validate(shape: shape, argument: "shape")
         self.shape = shape
-        self.scalars = Array(repeating: value, count: shape.reduce(1, *))
+        self.scalars = Array(repeating: value, count: Tensor.elementCount(of: shape))
     }
 
     /// Internal initializer for shapes the library has already validated.
@@ -62,7 +62,7 @@ public struct Tensor<Element: Sendable>: Sendable {
     /// The same elements under a new shape with the same element count.
     public func reshaped(_ newShape: [Int]) throws -> Tensor {
         try Tensor.validate(shape: newShape, argument: "shape")
-        guard newShape.reduce(1, *) == count else {
+        guard Tensor.elementCount(of: newShape) == count else {
             throw AttentionError.invalidShape(
                 argument: "shape", shape: newShape,
                 reason: "cannot reshape \(shape.shapeDescription) (\(count) elements) to it")
@@ -103,6 +103,8 @@ public struct Tensor<Element: Sendable>: Sendable {
             throw AttentionError.invalidShape(argument: argument, shape: shape,
                                               reason: "dimensions must not be negative")
         }
+        // A shape with a zero extent holds no elements, however large the others.
+        if shape.contains(0) { return }
         var product = 1
         for extent in shape {
             let (next, overflow) = product.multipliedReportingOverflow(by: extent)
@@ -114,12 +116,20 @@ public struct Tensor<Element: Sendable>: Sendable {
         }
     }
 
+    /// The elements of a shape that passed ``validate(shape:argument:)``: 0 when an extent is 0, even if
+    /// the product of the others would overflow.
+    static func elementCount(of shape: [Int]) -> Int {
+        shape.contains(0) ? 0 : shape.reduce(1, *)
+    }
+
     static func rowMajorStrides(of shape: [Int]) -> [Int] {
         var strides = Array(repeating: 1, count: shape.count)
         var stride = 1
         for axis in shape.indices.reversed() {
             strides[axis] = stride
-            stride *= shape[axis]
+            // Wrapping: a valid shape's strides never overflow, except those of a tensor with no
+            // elements ([0, 2^40, 2^40]), which index nothing.
+            stride &*= shape[axis]
         }
         return strides
     }

@@ -16,7 +16,7 @@ public struct TensorView<Element: Sendable>: Sendable {
     public let shape: [Int]
 
     /// The number of elements in the view.
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { Tensor<Element>.elementCount(of: shape) }
 
     /// Reads one element of the view.
     public subscript(indices: Int...) -> Element {
