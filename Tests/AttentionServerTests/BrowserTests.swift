@@ -24,19 +24,25 @@ struct BrowserTests {
 
     static let required = ProcessInfo.processInfo.environment["ATTENTION_REQUIRE_BROWSER"] == "1"
 
-    /// Loads the explorer in a frame, waits for its weights, moves the temperature slider to 3, waits
-    /// for the weights to change, and writes `{"before": [...], "after": [...]}` into `#result`.
-    static let harness = #"""
+    /// The start of a harness page: the explorer in a frame, a `#result` for the report, and `until`,
+    /// which polls a check every 50 ms (of the browser's virtual time) for up to 20 s.
+    static let harnessStart = #"""
         <!doctype html><html><body>
         <iframe id="explorer" src="/" width="1280" height="900"></iframe>
         <pre id="result">pending</pre>
         <script>
         const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-        const weights = (doc) => Array.from(doc.querySelectorAll("#weights [data-weight]")).map((e) => Number(e.dataset.weight));
         async function until(check) {
-          for (let i = 0; i < 200; i++) { const value = check(); if (value) return value; await sleep(50); }
+          for (let i = 0; i < 400; i++) { const value = check(); if (value) return value; await sleep(50); }
           return null;
         }
+        """#
+
+    /// Loads the explorer in a frame, waits for its weights, moves the temperature slider to 3, waits
+    /// for the weights to change, and writes `{"before": [...], "after": [...]}` into `#result`.
+    static let harness = #"""
+        \#(harnessStart)
+        const weights = (doc) => Array.from(doc.querySelectorAll("#weights [data-weight]")).map((e) => Number(e.dataset.weight));
         document.getElementById("explorer").addEventListener("load", async () => {
           const doc = document.getElementById("explorer").contentDocument;
           const before = await until(() => { const w = weights(doc); return w.length > 0 ? w : null; });
@@ -71,15 +77,7 @@ struct BrowserTests {
     /// Loads the explorer with the GPT fixture, explains a text, and reports the model view's
     /// thumbnails (one per layer and head, a pixel per token) and the head opened by a click.
     static let modelHarness = #"""
-        <!doctype html><html><body>
-        <iframe id="explorer" src="/" width="1280" height="900"></iframe>
-        <pre id="result">pending</pre>
-        <script>
-        const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-        async function until(check) {
-          for (let i = 0; i < 400; i++) { const value = check(); if (value) return value; await sleep(50); }
-          return null;
-        }
+        \#(harnessStart)
         document.getElementById("explorer").addEventListener("load", async () => {
           const doc = document.getElementById("explorer").contentDocument;
           await until(() => doc.getElementById("explain"));
