@@ -29,13 +29,8 @@ struct Heatmap: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the heatmap as SVG.", valueName: "FILE")) var svg: String?
 
     func run() throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: weights))
-        } catch {
-            throw AttentionError.invalidFile(path: weights, reason: "cannot be read (\(error.localizedDescription))")
-        }
-        let drawing = try HeatmapDrawing(npy: data, path: weights, batch: batch, head: head, tokens: tokens, queryTokens: queryTokens)
+        let drawing = try HeatmapDrawing(NPY.read(contentsOf: URL(fileURLWithPath: weights)), path: weights,
+                                         batch: batch, head: head, tokens: tokens, queryTokens: queryTokens)
         print(drawing.terminal(style: .detect()), terminator: "")
         if let svg {
             try SVG.write(drawing.svg(title: (weights as NSString).lastPathComponent), to: svg)
@@ -58,7 +53,12 @@ public struct HeatmapDrawing: Sendable {
     ///   or head outside the weights, more than ``largestSide`` queries or keys, or token counts that
     ///   do not match.
     public init(npy data: Data, path: String, batch: Int = 0, head: Int = 0, tokens: String? = nil, queryTokens: String? = nil) throws {
-        let tensor: Tensor<Double> = try NPY.decode(data, path: path).floatingPoint(path: path)
+        try self.init(NPY.decode(data, path: path), path: path, batch: batch, head: head, tokens: tokens, queryTokens: queryTokens)
+    }
+
+    /// The same from an array already read (``NPY/read(contentsOf:)``).
+    public init(_ array: NPYArray, path: String, batch: Int = 0, head: Int = 0, tokens: String? = nil, queryTokens: String? = nil) throws {
+        let tensor: Tensor<Double> = try array.floatingPoint(path: path)
         let leading: [Int]
         switch tensor.rank {
         case 2: leading = []

@@ -103,17 +103,22 @@ public struct Tensor<Element: Sendable>: Sendable {
             throw AttentionError.invalidShape(argument: argument, shape: shape,
                                               reason: "dimensions must not be negative")
         }
-        // A shape with a zero extent holds no elements, however large the others.
-        if shape.contains(0) { return }
-        var product = 1
-        for extent in shape {
-            let (next, overflow) = product.multipliedReportingOverflow(by: extent)
-            guard !overflow else {
-                throw AttentionError.invalidShape(argument: argument, shape: shape,
-                                                  reason: "the element count overflows Int")
-            }
-            product = next
+        guard elementCount(reportingOverflow: shape).overflow == false else {
+            throw AttentionError.invalidShape(argument: argument, shape: shape,
+                                              reason: "the element count overflows Int")
         }
+    }
+
+    /// The product of non-negative extents and whether it overflows Int; a zero extent makes it 0
+    /// (no overflow), however large the others.
+    static func elementCount(reportingOverflow extents: [Int]) -> (count: Int, overflow: Bool) {
+        if extents.contains(0) { return (0, false) }
+        var product = 1, overflow = false
+        for extent in extents {
+            let (next, overflows) = product.multipliedReportingOverflow(by: extent)
+            (product, overflow) = (next, overflow || overflows)
+        }
+        return (product, overflow)
     }
 
     /// The elements of a shape that passed ``validate(shape:argument:)``: 0 when an extent is 0, even if
@@ -166,13 +171,7 @@ public func checkedElementCount(_ extents: [Int], argument: String, atMost limit
     guard extents.allSatisfy({ $0 >= 0 }) else {
         throw AttentionError.invalidArgument(argument: argument, reason: "sizes \(extents) include a negative one")
     }
-    var product = 1, overflow = false
-    for extent in extents {
-        let (next, overflows) = product.multipliedReportingOverflow(by: extent)
-        (product, overflow) = (next, overflow || overflows)
-    }
-    // A zero extent makes the product 0, whatever overflowed before it.
-    if extents.contains(0) { return 0 }
+    let (product, overflow) = Tensor<Float>.elementCount(reportingOverflow: extents)
     guard !overflow, product <= limit else {
         throw AttentionError.invalidArgument(
             argument: argument, reason: "sizes \(extents) make \(overflow ? "more than 2^63" : "\(product)") elements, more than the \(limit) allowed")
