@@ -51,7 +51,9 @@ let package = Package(
         .target(name: "AttentionModels", dependencies: ["Attention"]),
         .target(
             name: "AttentionServer",
-            dependencies: ["Attention", "AttentionModels", .product(name: "Hummingbird", package: "hummingbird")]),
+            dependencies: ["Attention", "AttentionModels", .product(name: "Hummingbird", package: "hummingbird")],
+            // The explorer page: index.html, explorer.css and explorer.js, served as they are.
+            resources: [.copy("Resources")]),
         .target(
             name: "AttentionCLI",
             dependencies: [

@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
     func serve() async throws {
         let model = ExplorerModel.load(from: location.directory)
         if case let .unavailable(message) = model { print("Model explorer off: \(message)") }
-        let app = ExplorerServer.application(host: host, port: port, model: model) { url in
+        let app = try ExplorerServer.application(host: host, port: port, model: model) { url in
             // Unbuffered: scripts wait for this line even when stdout is a pipe.
             FileHandle.standardOutput.write(Data("Attention explorer at \(url) (Ctrl-C to stop)\n".utf8))
         }

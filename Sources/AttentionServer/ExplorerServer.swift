@@ -41,12 +41,17 @@ public enum ExplorerModel: Sendable {
 /// Every error is JSON, `{"error": "...", "status": "..."}`, with a 4xx status for bad requests
 /// (413 for bodies over ``ExplorerAPI/maxBodyBytes`` and texts over ``ExplorerAPI/maxTokens`` tokens).
 public enum ExplorerServer {
-    public static func router(model: ExplorerModel) -> Router<BasicRequestContext> {
+    ///
+    /// Throws ``ExplorerPageError`` when the page's files (package resources) cannot be read.
+    public static func router(model: ExplorerModel) throws -> Router<BasicRequestContext> {
+        let page = try ExplorerPage.load()
         let router = Router()
         router.add(middleware: JSONErrors())
-        router.get("/") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                     body: .init(byteBuffer: ByteBuffer(string: ExplorerPage.html)))
+        for (path, file) in page.files {
+            router.get(RouterPath(path)) { _, _ in
+                Response(status: .ok, headers: [.contentType: file.contentType, .cacheControl: "no-store"],
+                         body: .init(byteBuffer: ByteBuffer(string: file.body)))
+            }
         }
         router.get("/api/status") { _, _ in
             switch model {
@@ -83,9 +88,9 @@ public enum ExplorerServer {
     /// The server, bound to `host:port` (port 0 picks a free one); `onRunning` gets the page's URL.
     public static func application(
         host: String, port: Int, model: ExplorerModel, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         Application(
-            router: router(model: model),
+            router: try router(model: model),
             configuration: .init(address: .hostname(host, port: port), serverName: "attention-explorer"),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port

@@ -122,7 +122,7 @@ struct BrowserTests {
     /// the JSON the harness writes into its `#result`.
     static func report<Report: Decodable>(_: Report.Type, harness: String, model: ExplorerModel) async throws -> Report {
         let browser = try #require(Self.browser, "no Chromium found (set ATTENTION_BROWSER or install the chromium package)")
-        let router = ExplorerServer.router(model: model)
+        let router = try ExplorerServer.router(model: model)
         router.get("/harness") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: harness)))
         }

@@ -12,7 +12,7 @@ struct ExplorerAPITests {
     static let noModel = ExplorerModel.unavailable("no model in this test")
 
     func withClient(_ model: ExplorerModel = noModel, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: ExplorerServer.router(model: model))
+        let app = Application(router: try ExplorerServer.router(model: model))
         try await app.test(.router) { client in try await body(client) }
     }
 
@@ -27,16 +27,28 @@ struct ExplorerAPITests {
         return try JSONDecoder().decode(ErrorBody.self, from: Data(response.body.readableBytesView))
     }
 
-    @Test("The page is served as HTML and carries the explorer's controls")
+    @Test("The page is served as HTML, CSS and JavaScript files and carries the explorer's controls")
     func page() async throws {
         try await withClient { client in
             let response = try await client.execute(uri: "/", method: .get)
             #expect(response.status == .ok)
             #expect(response.headers[.contentType] == "text/html; charset=utf-8")
             let html = String(buffer: response.body)
-            for id in ["id=\"temperature\"", "id=\"mask\"", "id=\"weights\"", "id=\"headview\"", "id=\"modelview\"", "/api/attend", "/api/explain"] {
+            for id in ["id=\"temperature\"", "id=\"mask\"", "id=\"weights\"", "id=\"headview\"", "id=\"modelview\"",
+                       "href=\"/explorer.css\"", "src=\"/explorer.js\""] {
                 #expect(html.contains(id), "\(id)")
             }
+            let script = try await client.execute(uri: "/explorer.js", method: .get)
+            #expect(script.status == .ok)
+            #expect(script.headers[.contentType] == "text/javascript; charset=utf-8")
+            let code = String(buffer: script.body)
+            for endpoint in ["/api/attend", "/api/explain", "/api/status"] {
+                #expect(code.contains(endpoint), "\(endpoint)")
+            }
+            let style = try await client.execute(uri: "/explorer.css", method: .get)
+            #expect(style.status == .ok)
+            #expect(style.headers[.contentType] == "text/css; charset=utf-8")
+            #expect(String(buffer: style.body).contains("#modelview"))
         }
     }
 
@@ -138,7 +150,7 @@ struct ExplorerModelTests {
     }
 
     func explain(_ json: String) async throws -> (TestResponse, ExplainResponse?) {
-        let app = Application(router: ExplorerServer.router(model: .loaded(try Self.model.get())))
+        let app = Application(router: try ExplorerServer.router(model: .loaded(try Self.model.get())))
         return try await app.test(.router) { client in
             let response = try await ExplorerAPITests.post(client, "/api/explain", json)
             let decoded = response.status == .ok ? try JSONDecoder().decode(ExplainResponse.self, from: Data(response.body.readableBytesView)) : nil
@@ -200,7 +212,7 @@ struct ExplorerGPTTests {
     func request(_ uri: String, _ json: String? = nil) async throws -> TestResponse {
         let model = ExplorerModel.load(from: Self.directory)
         if case let .unavailable(message) = model { Issue.record("the fixture did not load: \(message)") }
-        let app = Application(router: ExplorerServer.router(model: model))
+        let app = Application(router: try ExplorerServer.router(model: model))
         return try await app.test(.router) { client in
             if let json { return try await ExplorerAPITests.post(client, uri, json) }
             return try await client.execute(uri: uri, method: .get)
