@@ -78,15 +78,15 @@ struct Bench: ParsableCommand {
     static let largestEmbedBatch = 65_536
 
     func run() throws {
-        if let embedBatch { return try benchEmbeddings(batch: embedBatch) }
-        let nq = queryLen ?? seq, hkv = kvHeads ?? heads
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount)
+        if let embedBatch { return try benchEmbeddings(batch: embedBatch, options: options) }
+        let nq = queryLen ?? seq, hkv = kvHeads ?? heads
         var generator = SplitMix64(seed: 1)
         let q = try Tensor<Float>.randomNormal(shape: [batch, heads, nq, dim], using: &generator)
         let k = try Tensor<Float>.randomNormal(shape: [batch, hkv, seq, dim], using: &generator)
         let v = try Tensor<Float>.randomNormal(shape: [batch, hkv, seq, dim], using: &generator)
         let mask: AttentionMask = causal ? .causal : .none
-        let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount)
 
         let dO = backward ? try Tensor<Float>.randomNormal(shape: [batch, heads, nq, dim], using: &generator) : q
         var cache: KVCache? = nil
@@ -159,8 +159,8 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// Sentences per second of the real model on batches of `batch` sentences.
-    func benchEmbeddings(batch: Int) throws {
+    /// Sentences per second of the real model on batches of `batch` sentences, run with `options`.
+    func benchEmbeddings(batch: Int, options: AttentionOptions) throws {
         guard batch >= 1 else { throw ValidationError("--embed-batch must be at least 1, got \(batch)") }
         let model = try location.load()
         let sentences = (0..<batch).map { "Sentence number \($0) tells how a small cat sat on the warm mat today" }
@@ -168,7 +168,7 @@ struct Bench: ParsableCommand {
         var times: [Double] = []
         for trial in 0...repetitions {
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = try model.embed(sentences)
+            _ = try model.embed(sentences, options: options)
             if trial > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9) }
         }
         let median = times.sorted()[times.count / 2]

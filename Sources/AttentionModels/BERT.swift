@@ -133,7 +133,7 @@ public struct BERTEncoder: Sendable {
     ///     a pair); default all 0.
     ///   - outputs: also return every layer's attention weights (`.attentions`), or the hidden states
     ///     entering each layer (`.layerInputs`).
-    ///   - options: the implementation and threads of the attention in each layer.
+    ///   - options: the implementation and threads of every layer's products and attention.
     public func callAsFunction(
         _ batch: [[Int]], tokenTypes: [[Int]]? = nil, returning outputs: Outputs = [], options: AttentionOptions = AttentionOptions()
     ) throws -> Output {
@@ -177,7 +177,7 @@ public struct BERTEncoder: Sendable {
             let attended = try layer.attention(hidden, mask: mask, returning: outputs.contains(.attentions) ? .weights : [], options: options)
             if let weights = attended.weights { attentions.append(weights) }
             hidden = try layer.attentionNorm(add(hidden, attended.output))
-            let feedForward = try layer.output(gelu(layer.intermediate(hidden)))
+            let feedForward = try layer.output(gelu(layer.intermediate(hidden, options: options)), options: options)
             hidden = try layer.outputNorm(add(hidden, feedForward))
         }
         return Output(hiddenStates: hidden, lengths: lengths, attentions: attentions, layerInputs: layerInputs)

@@ -182,32 +182,33 @@ public struct GPT2Model: Sendable {
     }
 
     /// Logits for every position of `ids`, `[T, vocabularySize]`: row t predicts token t + 1.
+    /// `options` (implementation, threads) apply to every product and attention of the forward.
     ///
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for no tokens, more than the
-    ///   model's positions, or an id outside the vocabulary.
-    public func logits(_ ids: [Int]) throws -> Tensor<Float> {
+    ///   model's positions, an id outside the vocabulary, or options this CPU cannot run.
+    public func logits(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
         try check(ids, from: 0)
         var x = try embed(ids, from: 0)
         for block in blocks {
-            x = try apply(block, to: x) { q, k, v in
-                try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal).output
+            x = try apply(block, to: x, options: options) { q, k, v in
+                try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, options: options).output
             }
         }
-        return try head(finalNorm(x))
+        return try head(finalNorm(x), options: options)
     }
 
     /// Every layer's causal attention weights over `ids`, `[heads, T, T]` per layer: row i holds what
     /// token i reads of tokens 0...i (zeros to its right).
-    /// - Throws: as ``logits(_:)``.
-    public func attentions(_ ids: [Int]) throws -> [Tensor<Float>] {
-        try attentions(ids, queriesAndKeysOf: nil).attentions
+    /// - Throws: as ``logits(_:options:)``.
+    public func attentions(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> [Tensor<Float>] {
+        try attentions(ids, queriesAndKeysOf: nil, options: options).attentions
     }
 
-    /// ``attentions(_:)`` and, for `layer` (from 0), the queries and keys behind its weights, `[heads, T, C/H]`
+    /// ``attentions(_:options:)`` and, for `layer` (from 0), the queries and keys behind its weights, `[heads, T, C/H]`
     /// each: `attentions[layer][h][i][j] = softmax_{j ≤ i}(q[h][i] · k[h][j] / √(C/H))`.
-    /// - Throws: as ``logits(_:)``, and ``AttentionError/invalidArgument(argument:reason:)`` for a layer
+    /// - Throws: as ``logits(_:options:)``, and ``AttentionError/invalidArgument(argument:reason:)`` for a layer
     ///   the model does not have.
-    public func attentions(_ ids: [Int], queriesAndKeysOf layer: Int?) throws
+    public func attentions(_ ids: [Int], queriesAndKeysOf layer: Int?, options: AttentionOptions = AttentionOptions()) throws
         -> (attentions: [Tensor<Float>], queries: Tensor<Float>?, keys: Tensor<Float>?)
     {
         if let layer, !(0..<configuration.layers).contains(layer) {
@@ -217,8 +218,8 @@ public struct GPT2Model: Sendable {
         var x = try embed(ids, from: 0), weights: [Tensor<Float>] = []
         var queries: Tensor<Float>?, keys: Tensor<Float>?
         for (n, block) in blocks.enumerated() {
-            x = try apply(block, to: x) { q, k, v in
-                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: .weights)
+            x = try apply(block, to: x, options: options) { q, k, v in
+                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: .weights, options: options)
                 if let w = result.weights { weights.append(try w.reshaped(Array(w.shape.dropFirst()))) }
                 if n == layer {
                     queries = try q.reshaped(Array(q.shape.dropFirst()))
@@ -245,16 +246,17 @@ public struct GPT2Model: Sendable {
     /// Logits for `ids` appended after the positions already in `caches` (from ``makeCaches(capacity:storage:)``),
     /// `[ids.count, vocabularySize]`; their keys and values are appended to the caches.
     ///
-    /// Equals the matching rows of ``logits(_:)`` on the whole sequence (up to the caches' rounding).
+    /// Equals the matching rows of ``logits(_:options:)`` on the whole sequence (up to the caches' rounding).
     /// - Throws: ``AttentionError`` if the caches are not this model's, the sequence would exceed their
-    ///   capacity or the model's positions, or an id is outside the vocabulary; the caches are then unchanged.
-    public func logits(appending ids: [Int], to caches: inout [KVCache]) throws -> Tensor<Float> {
-        try logits(appending: ids, to: &caches, lastOnly: false)
+    ///   capacity or the model's positions, an id is outside the vocabulary, or the options cannot run;
+    ///   the caches are then unchanged.
+    public func logits(appending ids: [Int], to caches: inout [KVCache], options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
+        try logits(appending: ids, to: &caches, lastOnly: false, options: options)
     }
 
-    /// ``logits(appending:to:)``, for the last position only when `lastOnly` (`[1, vocabularySize]`):
+    /// ``logits(appending:to:options:)``, for the last position only when `lastOnly` (`[1, vocabularySize]`):
     /// generation needs no other, and the output layer is the largest product of a step.
-    func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool) throws -> Tensor<Float> {
+    func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool, options: AttentionOptions) throws -> Tensor<Float> {
         let c = configuration
         guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.heads && $0.headDimension == c.width / c.heads && $0.batchSize == 1 }) else {
             throw AttentionError.invalidArgument(argument: "caches", reason: "need \(c.layers) caches of \(c.heads) heads of \(c.width / c.heads) (from makeCaches)")
@@ -264,18 +266,20 @@ public struct GPT2Model: Sendable {
         guard start + ids.count <= caches[0].capacity else {
             throw AttentionError.invalidArgument(argument: "ids", reason: "\(ids.count) tokens after \(start) exceed the caches' capacity of \(caches[0].capacity)")
         }
+        // Resolved before any cache changes: options that cannot run leave the caches as they were.
+        try options.validate(for: Float.self)
         var x = try embed(ids, from: start)
         for (layer, block) in blocks.enumerated() {
-            x = try apply(block, to: x) { q, k, v in
+            x = try apply(block, to: x, options: options) { q, k, v in
                 try caches[layer].append(key: k, value: v)
-                return try scaledDotProductAttention(query: q, cache: caches[layer], mask: ids.count > 1 ? .causal : .none).output
+                return try scaledDotProductAttention(query: q, cache: caches[layer], mask: ids.count > 1 ? .causal : .none, options: options).output
             }
         }
         if lastOnly && ids.count > 1 {
             let w = configuration.width
             x = try Tensor(shape: [1, w], scalars: Array(x.scalars[((ids.count - 1) * w)...]))
         }
-        return try head(finalNorm(x))
+        return try head(finalNorm(x), options: options)
     }
 
     func check(_ ids: [Int], from start: Int) throws {
@@ -306,17 +310,17 @@ public struct GPT2Model: Sendable {
     /// One block on `x` `[T, C]`; `attend` maps queries, keys and values `[1, H, T, C/H]` to the
     /// attention output of the same shape.
     private func apply(
-        _ block: Block, to x: Tensor<Float>,
+        _ block: Block, to x: Tensor<Float>, options: AttentionOptions,
         attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
         let (t, w, h) = (x.shape[0], configuration.width, configuration.heads)
-        let qkv = try block.queryKeyValue(block.attentionNorm(x))
+        let qkv = try block.queryKeyValue(block.attentionNorm(x), options: options)
         let heads = try (0..<3).map { try splitHeads(qkv, batch: 1, tokens: t, width: w, heads: h, part: $0, parts: 3) }
         let attended = try mergeHeads([attend(heads[0], heads[1], heads[2])], batch: 1, tokens: t, width: w, heads: h)
-        var residual = try add(x, block.attentionOutput(attended))
-        let inner = try block.feedForwardInput(block.feedForwardNorm(residual))
+        var residual = try add(x, block.attentionOutput(attended, options: options))
+        let inner = try block.feedForwardInput(block.feedForwardNorm(residual), options: options)
         let activated = configuration.activation == "gelu" ? gelu(inner) : geluTanh(inner)
-        residual = try add(residual, block.feedForwardOutput(activated))
+        residual = try add(residual, block.feedForwardOutput(activated, options: options))
         return residual
     }
 

@@ -81,9 +81,11 @@ extension GPT2Model {
     ///
     /// With `useCache` (the default) the prompt runs once and each step feeds only the new token
     /// through the layers' KV caches; without it every step recomputes the whole sequence, O(N²).
+    /// `options` (implementation, threads) apply to every step's products and attention.
     public func generate(
         prompt: [Int], maxTokens: Int, sampling: Sampling = .greedy, useCache: Bool = true,
-        cacheStorage: KVCache.Storage = .float32, endOfText: Int? = nil, onToken: (Int) throws -> Void = { _ in }
+        cacheStorage: KVCache.Storage = .float32, endOfText: Int? = nil, options: AttentionOptions = AttentionOptions(),
+        onToken: (Int) throws -> Void = { _ in }
     ) throws -> Generation {
         try sampling.validate()
         guard maxTokens >= 0 else { throw AttentionError.invalidArgument(argument: "maxTokens", reason: "must be at least 0, got \(maxTokens)") }
@@ -99,7 +101,8 @@ extension GPT2Model {
         var started = clock.now, promptSeconds = 0.0
         var pending = prompt
         while generated.count < budget {
-            let logits = useCache ? try self.logits(appending: pending, to: &caches, lastOnly: true) : try self.logits(sequence)
+            let logits = useCache ? try self.logits(appending: pending, to: &caches, lastOnly: true, options: options)
+                : try self.logits(sequence, options: options)
             let v = configuration.vocabularySize
             let lastRow = logits.scalars[(logits.shape[0] - 1) * v..<(logits.shape[0] * v)]
             let token = sampling.next(lastRow, using: &generator)

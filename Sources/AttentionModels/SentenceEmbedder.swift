@@ -23,9 +23,10 @@ public struct SentenceEmbedder: Sendable {
         tokenizer.encode(sentence, maxLength: maxTokens)
     }
 
-    /// One unit-length vector per sentence, in order.
-    public func embed(_ sentences: [String]) throws -> [[Float]] {
-        let output = try encoder(sentences.map(tokenize))
+    /// One unit-length vector per sentence, in order; `options` are the encoder's (implementation
+    /// and threads).
+    public func embed(_ sentences: [String], options: AttentionOptions = AttentionOptions()) throws -> [[Float]] {
+        let output = try encoder(sentences.map(tokenize), options: options)
         let (t, h) = (output.hiddenStates.shape[1], output.hiddenStates.shape[2])
         return output.lengths.enumerated().map { b, length in
             var sum = [Double](repeating: 0, count: h)

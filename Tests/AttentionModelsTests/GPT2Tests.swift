@@ -79,14 +79,20 @@ struct GPT2Tests {
         #expect(throws: AttentionError.self) { try tokenizer.decode([Int.max]) }
     }
 
-    @Test("Logits equal transformers' GPT2LMHeadModel")
-    func logitsMatch() throws {
+    /// Every way the model can run here: each instruction set this CPU has, on all threads and on
+    /// one, and the reference.
+    static let everyExecution: [AttentionOptions] = KernelInstructionSet.allCases.filter(\.isSupported).flatMap {
+        [AttentionOptions(implementation: .tiled($0)), AttentionOptions(implementation: .tiled($0), threads: 1)]
+    } + [AttentionOptions(implementation: .reference)]
+
+    @Test("Logits equal transformers' GPT2LMHeadModel on every instruction set and the reference", arguments: everyExecution)
+    func logitsMatch(options: AttentionOptions) throws {
         let model = try Self.model.get(), tokenizer = try Self.tokenizer.get()
         let f = try fixture("generation.json", as: Generations.self)
         #expect(tokenizer.encode(f.logitText) == f.logitIds)
         let url = Self.directory.appendingPathComponent("logits.npy")
         let expected = try NPY.read(contentsOf: url).floatingPoint(as: Float.self, path: url.path)
-        let logits = try model.logits(f.logitIds)
+        let logits = try model.logits(f.logitIds, options: options)
         #expect(logits.shape == expected.shape)
         #expect(relativeError(logits.scalars, expected.scalars) < 1e-4)
     }
@@ -143,6 +149,7 @@ struct GPT2Tests {
         _ = try model.logits(appending: [1, 2, 3], to: &caches)
         #expect(throws: AttentionError.self) { try model.logits(appending: [Int](repeating: 1, count: 6), to: &caches) }
         #expect(throws: AttentionError.self) { try model.logits(appending: [Int.min], to: &caches) }
+        #expect(throws: AttentionError.self) { try model.logits(appending: [1], to: &caches, options: AttentionOptions(threads: 0)) }
         #expect(caches.allSatisfy { $0.count == 3 })
         var wrong = Array(caches.dropLast())
         #expect(throws: AttentionError.self) { try model.logits(appending: [1], to: &wrong) }

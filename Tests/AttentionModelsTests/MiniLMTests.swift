@@ -59,12 +59,19 @@ struct MiniLMTests {
         #expect(f.ids.joined().contains(model.tokenizer.unknownID))        // something maps to [UNK]
     }
 
-    @Test("Embeddings match sentence-transformers: cosine ≥ 0.99999, max abs ≤ 1e-4")
-    func embeddings() throws {
+    /// Every way the encoder can run here: each instruction set this CPU has, on all threads and on
+    /// one, and the reference.
+    static let everyExecution: [AttentionOptions] = KernelInstructionSet.allCases.filter(\.isSupported).flatMap {
+        [AttentionOptions(implementation: .tiled($0)), AttentionOptions(implementation: .tiled($0), threads: 1)]
+    } + [AttentionOptions(implementation: .reference)]
+
+    @Test("Embeddings match sentence-transformers: cosine ≥ 0.99999, max abs ≤ 1e-4, on every instruction set and the reference",
+          arguments: everyExecution)
+    func embeddings(options: AttentionOptions) throws {
         let model = try Self.model.get()
         let f = try fixture()
         let expected = try npy("embeddings.npy")
-        let ours = try model.embed(f.embeddingSentences)
+        let ours = try model.embed(f.embeddingSentences, options: options)
         #expect(expected.shape == [f.embeddingSentences.count, 384])
         for (n, vector) in ours.enumerated() {
             let reference = Array(expected.scalars[n * 384..<(n + 1) * 384])

@@ -26,10 +26,14 @@ struct LayerTests {
         // Every instruction set this CPU runs (AVX-512 only where the CPU has it: not listed otherwise).
         for layer in layers {
             for isa in KernelInstructionSet.allCases where isa.isSupported {
-                let fast = try layer(floatX, instructionSet: isa)
-                #expect(fast.shape == [shape.rows, shape.outputs])
-                #expect(maxAbsDifference(fast.scalars, exact.scalars) <= tolerance, "\(layer.layout) \(isa)")
+                for threads in [1, 2, 3] {
+                    let fast = try layer(floatX, options: AttentionOptions(implementation: .tiled(isa), threads: threads))
+                    #expect(fast.shape == [shape.rows, shape.outputs])
+                    #expect(maxAbsDifference(fast.scalars, exact.scalars) <= tolerance, "\(layer.layout) \(isa) \(threads) threads")
+                }
             }
+            let plain = try layer(floatX, options: AttentionOptions(implementation: .reference))
+            #expect(maxAbsDifference(plain.scalars, exact.scalars) <= tolerance, "\(layer.layout) reference")
             let noBias = try Linear<Float>(weight: layer.storedWeight, bias: nil, layout: layer.layout)(floatX)
             let shifted: [Double] = noBias.scalars.indices.map { Double(noBias.scalars[$0]) + bias.scalars[$0 % shape.outputs] }
             #expect(maxAbsDifference(shifted, exact.scalars) <= tolerance, "\(layer.layout) without bias")
@@ -68,7 +72,11 @@ struct LayerTests {
         #expect(throws: AttentionError.self) { try Linear(weight: w, bias: Tensor<Float>(zeros: [3]), layout: .inputMajor) }
         #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 3])) }
         for isa in KernelInstructionSet.allCases where !isa.isSupported {
-            #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 5]), instructionSet: isa) }
+            #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 5]), options: AttentionOptions(implementation: .tiled(isa))) }
+        }
+        #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 5]), options: AttentionOptions(threads: 0)) }
+        #expect(throws: AttentionError.self) {
+            try Linear<Double>(weight: Tensor(zeros: [3, 5]), bias: nil)(Tensor(zeros: [2, 5]), options: AttentionOptions(implementation: .tiled(.portable)))
         }
     }
 

@@ -74,6 +74,31 @@ struct MultiHeadAttentionTests {
         #expect(maxAbsDifference(try #require(r.weights).scalars, try c.tensor("weights").scalars) < 1e-10)
     }
 
+    @Test("A Float layer equals the Double layer on every instruction set, on one thread and on several, and on the reference")
+    func everyExecution() throws {
+        let exact = try MultiHeadAttention<Double>(embedDimension: 48, numHeads: 6, numKeyValueHeads: 2, seed: 11)
+        var layer = try MultiHeadAttention<Float>(embedDimension: 48, numHeads: 6, numKeyValueHeads: 2, seed: 11)
+        for p in MultiHeadAttention<Float>.Projection.allCases {
+            let linear = switch p {
+            case .query: exact.queryProjection
+            case .key: exact.keyProjection
+            case .value: exact.valueProjection
+            case .output: exact.outputProjection
+            }
+            try layer.setWeights(p, weight: linear.weight.map { Float($0) }, bias: linear.bias?.map { Float($0) })
+        }
+        // 37 rows: beyond the few-rows kernel, so the packed matrix kernel runs the projections.
+        let x = try Tensor<Double>.randomNormal(shape: [2, 37, 48], seed: 12)
+        let expected = try exact(x, mask: .causal).output
+        let options = KernelInstructionSet.allCases.filter(\.isSupported).flatMap {
+            [AttentionOptions(implementation: .tiled($0), threads: 1), AttentionOptions(implementation: .tiled($0), threads: 3)]
+        } + [AttentionOptions(implementation: .reference)]
+        for o in options {
+            let r = try layer(x.map { Float($0) }, mask: .causal, options: o)
+            #expect(maxAbsDifference(r.output.scalars, expected.scalars) < 2e-5, "\(o)")
+        }
+    }
+
     @Test("The same seed gives the same layer; another seed another")
     func seeded() throws {
         let a = try MultiHeadAttention<Float>(embedDimension: 8, numHeads: 2, seed: 1)

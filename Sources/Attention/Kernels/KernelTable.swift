@@ -89,6 +89,13 @@ struct Execution {
 }
 
 extension AttentionOptions {
+    /// Checks, before any work, that a call on `Scalar` would accept these options: threads in
+    /// 1...``maximumThreads``, an instruction set this CPU runs, the tiled kernel only for `Float`.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` naming `threads` or `implementation`.
+    public func validate<Scalar: AttentionScalar>(for scalar: Scalar.Type = Float.self) throws {
+        _ = try execution(tiledComputes: Scalar._kernels != nil, scalar: scalar)
+    }
+
     /// Resolves the options for a call whose scalar type the tiled kernel does (`tiledComputes`) or
     /// does not compute.
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for threads outside 1...``maximumThreads``, an

@@ -23,7 +23,7 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs: up to ``storedWeightRows`` rows
     /// from the weight as stored in `layout`, more from the panels `packed` gives (by ``packLinearWeight``).
     let linear: @Sendable (_ x: [Scalar], _ weight: UnsafeBufferPointer<Scalar>, _ layout: WeightLayout, _ packed: () -> [Scalar],
-                           _ bias: [Scalar]?, _ rows: Int, _ n: Int, _ k: Int, KernelInstructionSet) -> [Scalar]
+                           _ bias: [Scalar]?, _ rows: Int, _ n: Int, _ k: Int, KernelInstructionSet, _ threads: Int) -> [Scalar]
     /// The linear layer's backward: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy` (accumulated in Double).
     let linearBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], _ weight: [Scalar], _ rows: Int, _ n: Int, _ m: Int)
         -> (dx: [Scalar], dw: [Scalar], db: [Double])
@@ -69,7 +69,7 @@ extension _ScalarKernels where Scalar == Float {
                 count = buffer.count
             }
         },
-        linear: { x, weight, layout, packed, bias, rows, n, k, isa in
+        linear: { x, weight, layout, packed, bias, rows, n, k, isa, threads in
             let fromStorage = rows <= storedWeightRows
             let panels = fromStorage ? [] : packed()
             return [Float](unsafeUninitializedCapacity: rows * n) { y, count in
@@ -79,9 +79,9 @@ extension _ScalarKernels where Scalar == Float {
                     guard let x = x.baseAddress, let y = y.baseAddress else { return }
                     let bias = b.isEmpty ? nil : b.baseAddress
                     if fromStorage, let w = weight.baseAddress {
-                        multiplyStoredWeight(x, rows: rows, weight: w, layout: layout, bias: bias, into: y, n: n, k: k, isa: isa)
+                        multiplyStoredWeight(x, rows: rows, weight: w, layout: layout, bias: bias, into: y, n: n, k: k, threads: threads, isa: isa)
                     } else if let p = p.baseAddress {
-                        multiplyMatrices(x, packedB: p, bias: bias, into: y, m: rows, n: n, k: k, isa: isa)
+                        multiplyMatrices(x, packedB: p, bias: bias, into: y, m: rows, n: n, k: k, threads: threads, isa: isa)
                     }
                 }
                 }

@@ -124,19 +124,20 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     }
 
     /// Applies the layer to the last dimension of `input`, which must equal `inputDimension`.
-    /// `Float` runs on the kernels of `instructionSet` (default: the best this CPU has) over all
-    /// cores; other types on a plain loop, which ignores it.
+    ///
+    /// `options` chooses the code as for attention: ``AttentionImplementation/automatic`` runs
+    /// `Float` on the tiled matrix kernel of the best instruction set this CPU has and other types on
+    /// a plain loop; ``AttentionImplementation/tiled(_:)`` forces an instruction set (Float only);
+    /// ``AttentionImplementation/reference`` runs the plain loop. The kernel shares the work among
+    /// `options.threads` threads (default: every active processor); small products run on one.
     ///
     /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` for an input
-    ///   of another last dimension; ``AttentionError/invalidArgument(argument:reason:)`` for an
-    ///   instruction set this CPU does not run.
+    ///   of another last dimension; ``AttentionError/invalidArgument(argument:reason:)`` for options
+    ///   this CPU or scalar type cannot run, or threads outside 1...``AttentionOptions/maximumThreads``.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
-    public func callAsFunction(_ input: Tensor<Scalar>, argument: String = "input", instructionSet: KernelInstructionSet? = nil) throws -> Tensor<Scalar> {
-        let isa = instructionSet ?? .best
-        guard isa.isSupported else {
-            throw AttentionError.invalidArgument(argument: "instructionSet", reason: "this CPU does not run \(isa.rawValue)")
-        }
+    public func callAsFunction(_ input: Tensor<Scalar>, argument: String = "input", options: AttentionOptions = AttentionOptions()) throws -> Tensor<Scalar> {
+        let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
         guard let last = input.shape.last, last == inputDimension else {
             throw AttentionError.shapeMismatch(
                 argument: argument, shape: input.shape, other: "the layer's weight", otherShape: [outputDimension, inputDimension],
@@ -144,8 +145,10 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         }
         let rows = input.count / inputDimension
         let (n, m) = (inputDimension, outputDimension)
-        if let kernels = Scalar._kernels {
-            let output = withUnsafeStoredWeight { kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n, isa) }
+        if let kernels = Scalar._kernels, let isa = execution.instructionSet {
+            let output = withUnsafeStoredWeight {
+                kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n, isa, execution.threads)
+            }
             return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
         }
         let w = storedWeight.scalars

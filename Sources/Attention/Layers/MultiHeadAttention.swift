@@ -130,7 +130,7 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     ///   - scale: multiplies each head's `Q·Kᵀ`; default `1/√headDimension`.
     ///   - outputs: the heads' weights and log-sum-exp to return besides the output, as
     ///     ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)`` returns them.
-    ///   - options: the implementation and threads of the attention between the projections.
+    ///   - options: the implementation and threads of the projections and of the attention between them.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(
@@ -146,14 +146,14 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
                     reason: "expected [B, N, features] or [N, features], the same rank as query (\(query.rank))")
             }
         }
-        let q = try splitHeads(queryProjection(query, argument: "query"), heads: numHeads)
-        let k = try splitHeads(keyProjection(key, argument: "key"), heads: numKeyValueHeads)
-        let v = try splitHeads(valueProjection(value, argument: "value"), heads: numKeyValueHeads)
+        let q = try splitHeads(queryProjection(query, argument: "query", options: options), heads: numHeads)
+        let k = try splitHeads(keyProjection(key, argument: "key", options: options), heads: numKeyValueHeads)
+        let v = try splitHeads(valueProjection(value, argument: "value", options: options), heads: numKeyValueHeads)
         let attended = try scaledDotProductAttention(
             query: q, key: k, value: v, mask: mask, bias: bias, scale: scale, returning: outputs, options: options)
         var merged = mergeHeads(attended.output)
         if !batched { merged = try merged.reshaped(Array(merged.shape.dropFirst())) }
-        let output = try outputProjection(merged)
+        let output = try outputProjection(merged, options: options)
         // Unbatched input drops the batch dimension of the per-head outputs too.
         func unbatched(_ t: Tensor<Scalar>?) throws -> Tensor<Scalar>? {
             guard let t, !batched else { return t }
