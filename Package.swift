@@ -78,11 +78,11 @@ let package = Package(
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
         .testTarget(name: "AttentionTests", dependencies: ["Attention", "_AttentionKernels", "AttentionTestSupport"]),
         .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
-        .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention"]),
-        .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention"]),
+        .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention", "AttentionTestSupport"]),
         .testTarget(
             name: "AttentionServerTests",
-            dependencies: ["AttentionServer", "AttentionModels", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+            dependencies: ["AttentionServer", "AttentionModels", "AttentionTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -67,6 +67,12 @@ public struct HeatmapDrawing: Sendable {
         default:
             throw AttentionError.invalidShape(argument: "--weights", shape: tensor.shape, reason: "expected [Nq, Nk], [H, Nq, Nk] or [B, H, Nq, Nk]")
         }
+        for (index, (value, flag)) in zip(leading, tensor.rank == 4 ? ["--batch", "--head"] : ["--head"]).enumerated() {
+            guard (0..<tensor.shape[index]).contains(value) else {
+                throw AttentionError.invalidArgument(
+                    argument: flag, reason: "must be in 0..<\(tensor.shape[index]) for the weights of shape \(tensor.shape), got \(value)")
+            }
+        }
         let view = try tensor.view(at: leading)
         let (nq, nk) = (view.shape[0], view.shape[1])
         // A valid file can hold [0, 2^47] weights: no labels or cells for sides no heatmap can show.

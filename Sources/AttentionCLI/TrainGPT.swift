@@ -53,9 +53,10 @@ struct TrainGPT: ParsableCommand {
     }
 
     func validate() throws {
-        do { try settings.validate() } catch let error as AttentionError {
-            throw ValidationError("\(error)".replacingOccurrences(of: "batchSize", with: "--batch-size")
-                .replacingOccurrences(of: "learningRate", with: "--learning-rate"))
+        do { try settings.validate() } catch AttentionError.invalidArgument(let setting, let reason) {
+            // The settings' names are the flags' in camel case: batchSize is --batch-size.
+            let flag = setting.reduce(into: "--") { flag, c in flag += c.isUppercase ? "-" + c.lowercased() : String(c) }
+            throw ValidationError("\(flag) \(reason)")
         }
         guard (257...65536).contains(vocabSize) else { throw ValidationError("--vocab-size must be in 257...65536, got \(vocabSize)") }
     }

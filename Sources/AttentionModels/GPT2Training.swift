@@ -29,7 +29,9 @@ public struct GPT2TrainingSettings: Sendable, Codable, Equatable {
                                      ("evaluationInterval", evaluationInterval, 1...10_000_000)] where !range.contains(value) {
             throw AttentionError.invalidArgument(argument: name, reason: "must be in \(range.lowerBound)...\(range.upperBound), got \(value)")
         }
-        guard width % heads == 0 else { throw AttentionError.invalidArgument(argument: "width", reason: "\(width) is not a multiple of heads \(heads)") }
+        guard width % heads == 0 else {
+            throw AttentionError.invalidArgument(argument: "width", reason: "must be a multiple of heads (\(heads)), got \(width)")
+        }
         guard learningRate.isFinite, learningRate > 0, learningRate < 1 else {
             throw AttentionError.invalidArgument(argument: "learningRate", reason: "must be in (0, 1), got \(learningRate)")
         }

@@ -8,11 +8,10 @@ import Testing
 /// `attention attend` end to end: .npy in, .npy out, against PyTorch's results.
 @Suite("attention attend")
 struct AttendTests {
-    let directory: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("attention-attend-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }()
+    let scratch: TemporaryDirectory
+    var directory: URL { scratch.url }
+
+    init() throws { scratch = try TemporaryDirectory("attention-attend") }
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 

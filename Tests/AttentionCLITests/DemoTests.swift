@@ -5,7 +5,9 @@ import Testing
 
 @Suite("attention demo")
 struct DemoTests {
-    let text: String = (try? DemoWalkthrough.render()) ?? ""
+    let text: String
+
+    init() throws { text = try DemoWalkthrough.render() }
 
     @Test("Runs through the command and has every part of the walkthrough")
     func sections() throws {

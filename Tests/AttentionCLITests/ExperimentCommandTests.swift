@@ -1,17 +1,17 @@
 import ArgumentParser
 import AttentionCLI
 import Attention
+import AttentionTestSupport
 import Foundation
 import Testing
 
 /// The experiment and heatmap commands end to end: they run, write well-formed files, reject bad options.
 @Suite("attention experiment and heatmap")
 struct ExperimentCommandTests {
-    let directory: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("attention-exp-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }()
+    let scratch: TemporaryDirectory
+    var directory: URL { scratch.url }
+
+    init() throws { scratch = try TemporaryDirectory("attention-exp") }
 
     func run(_ arguments: [String]) throws {
         var command = try AttentionCommand.parseAsRoot(arguments)
@@ -31,10 +31,11 @@ struct ExperimentCommandTests {
 
     @Test("Options are validated")
     func validation() {
-        #expect(throws: (any Error).self) { try run(["experiment", "scaling", "--json", "--csv"]) }
-        #expect(throws: (any Error).self) { try run(["experiment", "scaling", "--keys", "1"]) }
-        #expect(throws: (any Error).self) { try run(["experiment", "patterns", "--window", "0"]) }
-        #expect(throws: (any Error).self) { try run(["experiment", "retrieval", "--trials", "0"]) }
+        for (arguments, flag) in [(["scaling", "--json", "--csv"], "--csv"), (["scaling", "--keys", "1"], "--keys"),
+                                  (["patterns", "--window", "0"], "--window"), (["retrieval", "--trials", "0"], "--trials")] {
+            let message = commandError { try run(["experiment"] + arguments) }
+            #expect(message?.contains(flag) == true, "\(arguments): \(message ?? "no error")")
+        }
     }
 
     @Test("heatmap draws 2-D and 4-D weights, with tokens, and rejects mismatched tokens")
@@ -46,7 +47,7 @@ struct ExperimentCommandTests {
         try run(["heatmap", "--weights", w2.path, "--tokens", "a b", "--svg", svg])
         #expect(try String(contentsOfFile: svg, encoding: .utf8).components(separatedBy: "class=\"cell\"").count - 1 == 4)
         try run(["heatmap", "--weights", w4.path, "--batch", "1", "--head", "2"])
-        #expect(throws: AttentionError.self) { try run(["heatmap", "--weights", w2.path, "--tokens", "a b c"]) }
-        #expect(throws: AttentionError.self) { try run(["heatmap", "--weights", w4.path, "--head", "3"]) }
+        #expect(thrownError { try run(["heatmap", "--weights", w2.path, "--tokens", "a b c"]) } == .invalidArgument("--tokens"))
+        #expect(thrownError { try run(["heatmap", "--weights", w4.path, "--head", "3"]) } == .invalidArgument("--head"))
     }
 }

@@ -1,3 +1,4 @@
+import AttentionTestSupport
 import ArgumentParser
 import AttentionCLI
 import Foundation
@@ -7,11 +8,10 @@ import Testing
 /// are refused before any training.
 @Suite("attention train")
 struct TrainCommandTests {
-    let directory: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("attention-train-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }()
+    let scratch: TemporaryDirectory
+    var directory: URL { scratch.url }
+
+    init() throws { scratch = try TemporaryDirectory("attention-train") }
 
     func run(_ arguments: [String]) throws {
         var command = try AttentionCommand.parseAsRoot(["train"] + arguments)
@@ -35,6 +35,7 @@ struct TrainCommandTests {
         ["--steps", "0"], ["--heads", "0"], ["--learning-rate", "-1"], ["--json", "--csv"],
     ])
     func validation(_ arguments: [String]) {
-        #expect(throws: (any Error).self) { try AttentionCommand.parseAsRoot(["train"] + arguments) }
+        let message = commandError { _ = try AttentionCommand.parseAsRoot(["train"] + arguments) }
+        #expect(message?.contains(arguments[0]) == true, "\(message ?? "no error")")
     }
 }

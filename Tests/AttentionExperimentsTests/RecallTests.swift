@@ -1,4 +1,5 @@
 import Attention
+import AttentionTestSupport
 import AttentionExperiments
 import Testing
 
@@ -31,10 +32,10 @@ struct RecallTests {
         }
         var c = RecallExperiment.Configuration()
         c.lengths = [8, 512]
-        #expect(throws: AttentionError.self) { try RecallExperiment.run(c) }
+        #expect(thrownError { try RecallExperiment.run(c) } == .invalidArgument("lengths"))
         c.lengths = [8]
         c.steps = 0
-        #expect(throws: AttentionError.self) { try RecallExperiment.run(c) }
+        #expect(thrownError { try RecallExperiment.run(c) } == .invalidArgument("steps"))
     }
 
     static func small(scaled: Bool = true) -> RecallExperiment.Configuration {

@@ -1,4 +1,5 @@
 import Attention
+import AttentionTestSupport
 import AttentionModels
 import Foundation
 import Testing
@@ -8,6 +9,11 @@ import Testing
 /// `GPT2LMHeadModel` saved with `save_pretrained`).
 @Suite("GPT-2")
 struct GPT2Tests {
+    /// A folder for this test's files, removed when the test ends.
+    let scratch: TemporaryDirectory
+
+    init() throws { scratch = try TemporaryDirectory("gpt2") }
+
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/gpt2")
 
@@ -65,18 +71,18 @@ struct GPT2Tests {
     @Test("A malformed vocabulary or merge list is refused with the reason")
     func tokenizerErrors() throws {
         let bytes = Dictionary(uniqueKeysWithValues: ByteLevelBPETokenizer.byteToCharacter.enumerated().map { (String($1), $0) })
-        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer(vocabulary: ["a": 0], merges: []) }
-        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer(vocabulary: bytes, merges: [("a", "b")]) }
+        #expect(thrownError { try ByteLevelBPETokenizer(vocabulary: ["a": 0], merges: []) } == .invalidFile("<vocabulary>"))
+        #expect(thrownError { try ByteLevelBPETokenizer(vocabulary: bytes, merges: [("a", "b")]) } == .invalidFile("<vocabulary>"))
         var repeated = bytes
         repeated["ab"] = 0
-        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer(vocabulary: repeated, merges: []) }
+        #expect(thrownError { try ByteLevelBPETokenizer(vocabulary: repeated, merges: []) } == .invalidFile("<vocabulary>"))
         var merged = bytes
         merged["ab"] = 256
         let tokenizer = try ByteLevelBPETokenizer(vocabulary: merged, merges: [("a", "b")])
         #expect(tokenizer.encode("abc ab ba") == [256, bytes["c"]!, bytes["Ġ"]!, 256, bytes["Ġ"]!, bytes["b"]!, bytes["a"]!])
         #expect(try tokenizer.decode(tokenizer.encode("abc ab ba")) == "abc ab ba")
-        #expect(throws: AttentionError.self) { try tokenizer.decode([-1]) }
-        #expect(throws: AttentionError.self) { try tokenizer.decode([Int.max]) }
+        #expect(thrownError { try tokenizer.decode([-1]) } == .invalidArgument("ids"))
+        #expect(thrownError { try tokenizer.decode([Int.max]) } == .invalidArgument("ids"))
     }
 
     /// Every way the model can run here: each instruction set this CPU has, on all threads and on
@@ -139,25 +145,25 @@ struct GPT2Tests {
     func modelErrors() throws {
         let model = try Self.model.get()
         let c = model.configuration
-        #expect(throws: AttentionError.self) { try model.logits([]) }
-        #expect(throws: AttentionError.self) { try model.logits([c.vocabularySize]) }
-        #expect(throws: AttentionError.self) { try model.logits([-1]) }
-        #expect(throws: AttentionError.self) { try model.logits([Int](repeating: 1, count: c.positions + 1)) }
-        #expect(throws: AttentionError.self) { try model.makeCaches(capacity: 0) }
-        #expect(throws: AttentionError.self) { try model.makeCaches(capacity: c.positions + 1) }
+        #expect(thrownError { try model.logits([]) } == .invalidArgument("ids"))
+        #expect(thrownError { try model.logits([c.vocabularySize]) } == .invalidArgument("ids"))
+        #expect(thrownError { try model.logits([-1]) } == .invalidArgument("ids"))
+        #expect(thrownError { try model.logits([Int](repeating: 1, count: c.positions + 1)) } == .invalidArgument("ids"))
+        #expect(thrownError { try model.makeCaches(capacity: 0) } == .invalidArgument("capacity"))
+        #expect(thrownError { try model.makeCaches(capacity: c.positions + 1) } == .invalidArgument("capacity"))
         var caches = try model.makeCaches(capacity: 8)
         _ = try model.logits(appending: [1, 2, 3], to: &caches)
-        #expect(throws: AttentionError.self) { try model.logits(appending: [Int](repeating: 1, count: 6), to: &caches) }
-        #expect(throws: AttentionError.self) { try model.logits(appending: [Int.min], to: &caches) }
-        #expect(throws: AttentionError.self) { try model.logits(appending: [1], to: &caches, options: AttentionOptions(threads: 0)) }
+        #expect(thrownError { try model.logits(appending: [Int](repeating: 1, count: 6), to: &caches) } == .invalidArgument("ids"))
+        #expect(thrownError { try model.logits(appending: [Int.min], to: &caches) } == .invalidArgument("ids"))
+        #expect(thrownError { try model.logits(appending: [1], to: &caches, options: AttentionOptions(threads: 0)) } == .invalidArgument("threads"))
         #expect(caches.allSatisfy { $0.count == 3 })
         var wrong = Array(caches.dropLast())
-        #expect(throws: AttentionError.self) { try model.logits(appending: [1], to: &wrong) }
-        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: -1) }
-        #expect(throws: AttentionError.self) { try model.generate(prompt: [], maxTokens: 1) }
-        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: -1)) }
-        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topK: 0)) }
-        #expect(throws: AttentionError.self) { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topP: 1.5)) }
+        #expect(thrownError { try model.logits(appending: [1], to: &wrong) } == .invalidArgument("caches"))
+        #expect(thrownError { try model.generate(prompt: [1], maxTokens: -1) } == .invalidArgument("maxTokens"))
+        #expect(thrownError { try model.generate(prompt: [], maxTokens: 1) } == .invalidArgument("prompt"))
+        #expect(thrownError { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: -1)) } == .invalidArgument("temperature"))
+        #expect(thrownError { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topK: 0)) } == .invalidArgument("topK"))
+        #expect(thrownError { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topP: 1.5)) } == .invalidArgument("topP"))
         // Generation stops at the model's positions.
         let long = try model.generate(prompt: [Int](repeating: 1, count: c.positions - 2), maxTokens: 10)
         #expect(long.generatedIDs.count == 2)
@@ -177,10 +183,10 @@ struct GPT2Tests {
         #expect { try GPT2Model(configuration: deeper, weights: weights) } throws: { error in "\(error)".contains("transformer.h.2.ln_1.weight") }
         var odd = configuration
         odd.heads = 5
-        #expect(throws: AttentionError.self) { try GPT2Model(configuration: odd, weights: weights) }
+        #expect(thrownError { try GPT2Model(configuration: odd, weights: weights) } == .invalidFile("config.json"))
         var activation = configuration
         activation.activation = "relu"
-        #expect(throws: AttentionError.self) { try GPT2Model(configuration: activation, weights: weights) }
+        #expect(thrownError { try GPT2Model(configuration: activation, weights: weights) } == .invalidFile("config.json"))
     }
 
     @Test("Parameters have transformers' names; saved and loaded back, the model computes the same logits")
@@ -191,8 +197,7 @@ struct GPT2Tests {
         for (name, tensor) in model.namedParameters {
             #expect(try file.tensor(name).scalars == tensor.scalars, "\(name)")
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gpt2-save-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = scratch.file("model")
         try model.save(to: folder)
         let reloaded = try GPT2Model(directory: folder)
         #expect(reloaded.configuration.width == model.configuration.width && reloaded.configuration.layers == model.configuration.layers)
@@ -209,9 +214,7 @@ struct GPT2Tests {
     @Test("A checkpoint with tensors the model does not have is refused, naming them")
     func extraTensors() throws {
         let model = try Self.model.get()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gpt2-extra-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = scratch.url
         try SafeTensors.write(model.namedParameters + [("transformer.h.9.mlp.c_fc.weight", try Tensor(zeros: [2]))],
                               to: folder.appendingPathComponent("model.safetensors"))
         let configuration = try GPT2Configuration(contentsOf: Self.directory.appendingPathComponent("config.json"))

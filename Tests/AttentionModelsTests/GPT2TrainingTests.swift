@@ -1,4 +1,5 @@
 import Attention
+import AttentionTestSupport
 import AttentionModels
 import Foundation
 import Testing
@@ -7,6 +8,11 @@ import Testing
 /// gradients themselves are checked against PyTorch in GPT2Tests).
 @Suite("GPT-2 training")
 struct GPT2TrainingTests {
+    /// A folder for this test's files, removed when the test ends.
+    let scratch: TemporaryDirectory
+
+    init() throws { scratch = try TemporaryDirectory("gpt2-training") }
+
     static let corpus = [
         "the cat sat on the mat. the cat sat on the hat. the dog sat on the log.",
         "a cat and a dog; the cat, the dog, the mat and the log.",
@@ -33,8 +39,7 @@ struct GPT2TrainingTests {
     @Test("A learned vocabulary saved as vocab.json and merges.txt loads back and encodes the same")
     func saveAndLoad() throws {
         let tokenizer = try ByteLevelBPETokenizer.train(on: Self.corpus, vocabularySize: 290)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bpe-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = scratch.file("tokenizer")
         try tokenizer.save(to: folder)
         let loaded = try ByteLevelBPETokenizer(directory: folder)
         #expect(loaded.vocabulary == tokenizer.vocabulary)
@@ -53,8 +58,8 @@ struct GPT2TrainingTests {
         let once = try ByteLevelBPETokenizer.train(on: ["abcdefgh"], vocabularySize: 1000, minimumFrequency: 1)
         #expect(once.merges.count == 7)
         #expect(once.encode("abcdefgh").count == 1)
-        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer.train(on: Self.corpus, vocabularySize: 256) }
-        #expect(throws: AttentionError.self) { try ByteLevelBPETokenizer.train(on: Self.corpus, vocabularySize: 300, minimumFrequency: 0) }
+        #expect(thrownError { try ByteLevelBPETokenizer.train(on: Self.corpus, vocabularySize: 256) } == .invalidArgument("vocabularySize"))
+        #expect(thrownError { try ByteLevelBPETokenizer.train(on: Self.corpus, vocabularySize: 300, minimumFrequency: 0) } == .invalidArgument("minimumFrequency"))
     }
 
     @Test("A small GPT-2 learns a repetitive text: the held-out loss falls, and the same seed gives the same run")
@@ -84,14 +89,14 @@ struct GPT2TrainingTests {
     func trainingErrors() throws {
         var s = GPT2TrainingSettings()
         s.width = 30
-        #expect(throws: AttentionError.self) { try GPT2Training.train(tokens: Array(repeating: 1, count: 5000), vocabularySize: 10, endOfText: nil, settings: s) }
+        #expect(thrownError { try GPT2Training.train(tokens: Array(repeating: 1, count: 5000), vocabularySize: 10, endOfText: nil, settings: s) } == .invalidArgument("width"))
         s = GPT2TrainingSettings()
         s.steps = 0
-        #expect(throws: AttentionError.self) { try s.validate() }
+        #expect(thrownError { try s.validate() } == .invalidArgument("steps"))
         s = GPT2TrainingSettings()
         s.learningRate = .nan
-        #expect(throws: AttentionError.self) { try s.validate() }
-        #expect(throws: AttentionError.self) { try GPT2Training.train(tokens: Array(repeating: 1, count: 100), vocabularySize: 10, endOfText: nil, settings: GPT2TrainingSettings()) }
+        #expect(thrownError { try s.validate() } == .invalidArgument("learningRate"))
+        #expect(thrownError { try GPT2Training.train(tokens: Array(repeating: 1, count: 100), vocabularySize: 10, endOfText: nil, settings: GPT2TrainingSettings()) } == .invalidArgument("tokens"))
     }
 
     @Test("The learning rate warms up, peaks, and decays to a tenth")

@@ -1,4 +1,5 @@
 import Attention
+import AttentionTestSupport
 import Foundation
 import Testing
 
@@ -36,7 +37,7 @@ struct SafeTensorsTests {
         #expect(try st.tensor("h").scalars == [1, -2, .infinity, 0x1p-24])
         #expect(try st.tensor("b").scalars == [1.5, -1])
         #expect(try st.tensor("d").scalars == [Float(0.1)])
-        #expect(throws: AttentionError.self) { try st.tensor("missing") }
+        #expect(thrownError { try st.tensor("missing") } == .invalidFile("<data>"))
     }
 
     @Test("Truncated and hostile files get clear errors")
@@ -57,13 +58,13 @@ struct SafeTensorsTests {
             {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
             """
         #expect(reason(file(overlap, Array(repeating: 0, count: 12))).contains("overlap"))
-        #expect(throws: AttentionError.self) { try SafeTensors(contentsOf: URL(fileURLWithPath: "/nonexistent.safetensors")) }
+        #expect(thrownError { try SafeTensors(contentsOf: URL(fileURLWithPath: "/nonexistent.safetensors")) } == .invalidFile("nonexistent.safetensors"))
     }
 
     @Test("Integer tensors are listed but do not convert to Float")
     func integers() throws {
         let st = try SafeTensors(data: file("{\"i\": {\"dtype\": \"I64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", Array(repeating: 0, count: 8)))
         #expect(st.entries["i"]?.dtype == .I64)
-        #expect(throws: AttentionError.self) { try st.tensor("i") }
+        #expect(thrownError { try st.tensor("i") } == .invalidFile("<data>"))
     }
 }

@@ -1,4 +1,5 @@
 import AttentionServer
+import AttentionTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -140,8 +141,9 @@ struct BrowserTests {
     /// Runs the browser and returns what it printed, killing it after two minutes.
     static func run(_ path: String, _ arguments: [String]) async throws -> String {
         // A profile of its own: two browsers on one profile would find each other and hand over.
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("attention-browser-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: profile) }
+        let scratch = try TemporaryDirectory("attention-browser"), profile = scratch.url
+        // Kept to the end: Swift may release a local after its last use, which would remove the profile.
+        defer { withExtendedLifetime(scratch) {} }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--user-data-dir=\(profile.path)"] + arguments

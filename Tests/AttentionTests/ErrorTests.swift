@@ -1,4 +1,5 @@
 import Attention
+import AttentionTestSupport
 import Testing
 
 /// Every way a caller can get the shapes or values wrong gets a typed error that names the argument.
@@ -21,29 +22,29 @@ struct ErrorTests {
 
     @Test("Key and value lengths differ")
     func lengthMismatch() throws {
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttention(query: zeros([3, 4]), key: zeros([5, 4]), value: zeros([6, 4]))
-        }
+        } == .shapeMismatch("value"))
     }
 
     @Test("Batch sizes differ")
     func batchMismatch() throws {
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttention(query: zeros([2, 1, 3, 4]), key: zeros([1, 1, 5, 4]), value: zeros([1, 1, 5, 4]))
-        }
+        } == .shapeMismatch("key"))
     }
 
     @Test("Ranks differ or are unsupported")
     func ranks() throws {
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttention(query: zeros([1, 2, 3, 4]), key: zeros([5, 4]), value: zeros([5, 4]))
-        }
-        #expect(throws: AttentionError.self) {
+        } == .shapeMismatch("key"))
+        #expect(thrownError {
             try scaledDotProductAttention(query: zeros([1, 1, 1, 3, 4]), key: zeros([1, 1, 1, 5, 4]), value: zeros([1, 1, 1, 5, 4]))
-        }
-        #expect(throws: AttentionError.self) {
+        } == .invalidShape("query"))
+        #expect(thrownError {
             try scaledDotProductAttention(query: zeros([]), key: zeros([5, 4]), value: zeros([5, 4]))
-        }
+        } == .invalidShape("query"))
     }
 
     @Test("Empty sequences, batches and feature dimensions", arguments: [
@@ -62,7 +63,7 @@ struct ErrorTests {
     @Test("A non-finite scale, a NaN or +inf bias")
     func nonFiniteArguments() throws {
         let q = try zeros([2, 4]), k = try zeros([3, 4])
-        #expect(throws: AttentionError.self) { try scaledDotProductAttention(query: q, key: k, value: k, scale: .nan) }
+        #expect(thrownError { try scaledDotProductAttention(query: q, key: k, value: k, scale: .nan) } == .invalidArgument("scale"))
         let nanBias = try Tensor<Float>(shape: [2, 3], scalars: [0, 0, .nan, 0, 0, 0])
         do {
             _ = try scaledDotProductAttention(query: q, key: k, value: k, bias: nanBias)
@@ -71,7 +72,7 @@ struct ErrorTests {
             #expect(argument == "bias" && index == [0, 2] && value.isNaN)
         }
         let plusInf = try Tensor<Float>(shape: [3], scalars: [0, .infinity, 0])
-        #expect(throws: AttentionError.self) { try scaledDotProductAttention(query: q, key: k, value: k, bias: plusInf) }
+        #expect(thrownError { try scaledDotProductAttention(query: q, key: k, value: k, bias: plusInf) } == .nonFinite("bias"))
     }
 
     @Test("A bias or mask that does not broadcast to the weights")
@@ -81,9 +82,9 @@ struct ErrorTests {
             _ = try scaledDotProductAttention(query: q, key: k, value: k, bias: zeros([3, 4]))
         }
         #expect(error.contains("bias") && error.contains("[1, 2, 3, 5]"))
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttention(query: q, key: k, value: k, mask: .boolean(Tensor(repeating: true, shape: [2, 2, 3, 5])))
-        }
+        } == .shapeMismatch("mask"))
     }
 
     @Test("checkFinite names the argument and the index")
@@ -96,12 +97,12 @@ struct ErrorTests {
 
     @Test("Tensor construction errors")
     func tensors() throws {
-        #expect(throws: AttentionError.self) { try Tensor<Float>(shape: [2, 3], scalars: [1, 2]) }
-        #expect(throws: AttentionError.self) { try Tensor<Float>(zeros: [-1]) }
-        #expect(throws: AttentionError.self) { try Tensor<Float>(zeros: [Int.max, 4]) }
-        #expect(throws: AttentionError.self) { try Tensor<Float>(zeros: [2, 3]).reshaped([4, 2]) }
-        #expect(throws: AttentionError.self) { try Tensor<Float>(zeros: [2, 3]).view(2) }
-        #expect(throws: AttentionError.self) { try Tensor<Float>(zeros: [2, 3]).view(0, 0, 0) }
+        #expect(thrownError { try Tensor<Float>(shape: [2, 3], scalars: [1, 2]) } == .invalidShape("scalars"))
+        #expect(thrownError { try Tensor<Float>(zeros: [-1]) } == .invalidShape("shape"))
+        #expect(thrownError { try Tensor<Float>(zeros: [Int.max, 4]) } == .invalidShape("shape"))
+        #expect(thrownError { try Tensor<Float>(zeros: [2, 3]).reshaped([4, 2]) } == .invalidShape("shape"))
+        #expect(thrownError { try Tensor<Float>(zeros: [2, 3]).view(2) } == .invalidArgument("indices"))
+        #expect(thrownError { try Tensor<Float>(zeros: [2, 3]).view(0, 0, 0) } == .invalidArgument("indices"))
     }
 
     @Test("Messages read well")

@@ -83,9 +83,9 @@ struct GradientTests {
         let summed = (0..<24).map { n in (0..<6).reduce(0.0) { $0 + b.bias!.scalars[$1 * 24 + n] } }
         #expect(a.bias?.shape == [4, 6])
         #expect(maxAbsDifference(a.bias!.scalars, summed) < 1e-12)
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttentionBackward(query: q, key: kv, value: kv, outputGradient: Tensor(zeros: [2, 3, 4]))
-        }
+        } == .shapeMismatch("outputGradient"))
     }
 }
 
@@ -190,12 +190,12 @@ struct TiledBackwardTests {
         #expect(saved.key.scalars == recomputed.key.scalars)
         #expect(saved.value.scalars == recomputed.value.scalars)
         let withoutLSE = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal)
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: .causal, forward: withoutLSE)
-        }
+        } == .invalidArgument("forward.logSumExp"))
         let other = try scaledDotProductAttention(query: q, key: k, value: k, mask: .causal, returning: .logSumExp)
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: .causal, forward: other)
-        }
+        } == .shapeMismatch("forward.output"))
     }
 }

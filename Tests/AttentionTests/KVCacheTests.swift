@@ -249,13 +249,13 @@ struct KVCacheTests {
         if window != nil {
             // 30 positions held in a ring of 10 with window 6: position 25's window starts at 20, the oldest held.
             var tooFar = rolledBack
-            #expect(throws: AttentionError.self) { try tooFar.truncate(to: 24) }
+            #expect(thrownError { try tooFar.truncate(to: 24) } == .invalidArgument("length"))
             #expect(tooFar.count == 30)
             try tooFar.truncate(to: 25)
         }
         rolledBack.removeAll()
         #expect(rolledBack.count == 0)
-        #expect(throws: AttentionError.self) { try scaledDotProductAttention(query: q, cache: rolledBack) }
+        #expect(thrownError { try scaledDotProductAttention(query: q, cache: rolledBack) } == .emptySequence("cache"))
     }
 
     @Test("Masks, bias, weights and log-sum-exp over a cache equal attention over its keys and values")
@@ -341,13 +341,13 @@ struct KVCacheTests {
 
         var ring = try KVCache(keyValueHeads: 1, headDimension: 4, capacity: 6, slidingWindow: 4)
         let chunk = try Tensor<Float>.randomNormal(shape: [1, 1, 4, 4], using: &g)
-        #expect(throws: AttentionError.self) { try ring.append(key: chunk, value: chunk) }   // at most 6 - 4 + 1 = 3
+        #expect(thrownError { try ring.append(key: chunk, value: chunk) } == .invalidShape("key"))   // at most 6 - 4 + 1 = 3
         #expect(ring.count == 0)
         try ring.append(key: Self.positions(chunk, 0..<3), value: Self.positions(chunk, 0..<3))
-        #expect(throws: AttentionError.self) { try scaledDotProductAttention(query: chunk, cache: ring) }
-        #expect(throws: AttentionError.self) { try KVCache(keyValueHeads: 1, headDimension: 4, capacity: 3, slidingWindow: 4) }
-        #expect(throws: AttentionError.self) { try KVCache(keyValueHeads: 0, headDimension: 4, capacity: 3) }
-        #expect(throws: AttentionError.self) { try KVCache(keyValueHeads: 1 << 30, headDimension: 1 << 30, capacity: 1 << 30) }
+        #expect(thrownError { try scaledDotProductAttention(query: chunk, cache: ring) } == .invalidShape("query"))
+        #expect(thrownError { try KVCache(keyValueHeads: 1, headDimension: 4, capacity: 3, slidingWindow: 4) } == .invalidArgument("slidingWindow"))
+        #expect(thrownError { try KVCache(keyValueHeads: 0, headDimension: 4, capacity: 3) } == .invalidArgument("keyValueHeads"))
+        #expect(thrownError { try KVCache(keyValueHeads: 1 << 30, headDimension: 1 << 30, capacity: 1 << 30) } == .invalidArgument("capacity"))
     }
 
     @Test("The README's decode loop runs as printed")

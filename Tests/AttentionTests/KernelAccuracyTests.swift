@@ -152,13 +152,13 @@ struct KernelAccuracyTests {
         let double = try scaledDotProductAttention(query: q.map(Double.init), key: q.map(Double.init), value: q.map(Double.init))
         #expect(double.path.implementation == .reference)
         #expect(double.path.detail.contains("Double"))
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scaledDotProductAttention(query: q.map(Double.init), key: q.map(Double.init), value: q.map(Double.init),
                                           options: AttentionOptions(implementation: .tiled(.portable)))
-        }
-        #expect(throws: AttentionError.self) {
+        } == .invalidArgument("implementation"))
+        #expect(thrownError {
             try scaledDotProductAttention(query: q, key: q, value: q, options: AttentionOptions(threads: 0))
-        }
+        } == .invalidArgument("threads"))
     }
 
     @Test("Merging attention over disjoint key sets equals attention over all keys", arguments: [1, 2, 3, 5])
@@ -190,6 +190,6 @@ struct KernelAccuracyTests {
         let merged = try mergePartialAttention(parts)
         #expect(maxAbsDifference(merged.output.scalars, whole.output.scalars) < 1e-5)
         #expect(maxAbsDifference(merged.logSumExp.scalars, try #require(whole.logSumExp).scalars) < 1e-5)
-        #expect(throws: AttentionError.self) { try mergePartialAttention([PartialAttention<Float>]()) }
+        #expect(thrownError { try mergePartialAttention([PartialAttention<Float>]()) } == .invalidArgument("parts"))
     }
 }

@@ -5,6 +5,11 @@ import Testing
 
 @Suite("Layers")
 struct LayerTests {
+    /// A folder for this test's files, removed when the test ends.
+    let scratch: TemporaryDirectory
+
+    init() throws { scratch = try TemporaryDirectory("layers") }
+
     @Test("Float Linear equals the Double loop on awkward shapes, in both weight layouts: up to 16 rows from the weight as stored, more on the tiled kernel",
           arguments: [(1, 1, 1), (13, 45, 37), (8, 32, 64), (9, 33, 17), (64, 384, 384), (70, 100, 3),
                       (2, 45, 37), (3, 33, 17), (4, 1000, 130), (1, 2305, 768), (5, 70, 9),
@@ -69,15 +74,15 @@ struct LayerTests {
         #expect(outputMajor.inputMajorWeight.scalars[1 * 3 + 2] == w.scalars[2 * 5 + 1])
         #expect(inputMajor.weight == w && inputMajor.storedWeight.shape == [5, 3])
         #expect((inputMajor.inputDimension, inputMajor.outputDimension) == (5, 3))
-        #expect(throws: AttentionError.self) { try Linear(weight: w, bias: Tensor<Float>(zeros: [3]), layout: .inputMajor) }
-        #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 3])) }
+        #expect(thrownError { try Linear(weight: w, bias: Tensor<Float>(zeros: [3]), layout: .inputMajor) } == .shapeMismatch("bias"))
+        #expect(thrownError { try inputMajor(Tensor<Float>(zeros: [2, 3])) } == .shapeMismatch("input"))
         for isa in KernelInstructionSet.allCases where !isa.isSupported {
-            #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 5]), options: AttentionOptions(implementation: .tiled(isa))) }
+            #expect(thrownError { try inputMajor(Tensor<Float>(zeros: [2, 5]), options: AttentionOptions(implementation: .tiled(isa))) } == .invalidArgument("implementation"))
         }
-        #expect(throws: AttentionError.self) { try inputMajor(Tensor<Float>(zeros: [2, 5]), options: AttentionOptions(threads: 0)) }
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError { try inputMajor(Tensor<Float>(zeros: [2, 5]), options: AttentionOptions(threads: 0)) } == .invalidArgument("threads"))
+        #expect(thrownError {
             try Linear<Double>(weight: Tensor(zeros: [3, 5]), bias: nil)(Tensor(zeros: [2, 5]), options: AttentionOptions(implementation: .tiled(.portable)))
-        }
+        } == .invalidArgument("implementation"))
     }
 
     @Test("A Linear read in place from a safetensors file computes what the same weight in memory computes, in both layouts")
@@ -87,8 +92,7 @@ struct LayerTests {
         let w = try Tensor<Float>.randomNormal(shape: [outputs, inputs], using: &g)
         let bias = try Tensor<Float>.randomNormal(shape: [outputs], using: &g)
         let inMemory = try Linear(weight: w, bias: bias)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("linear-\(UUID().uuidString).safetensors")
-        defer { try? FileManager.default.removeItem(at: url) }
+        let url = scratch.file("linear.safetensors")
         try SafeTensors.write([("w", w), ("wt", inMemory.inputMajorWeight)], to: url)
         let file = try SafeTensors(contentsOf: url)
         let mapped = try Linear(weights: file, name: "w", shape: [outputs, inputs], bias: bias)
@@ -100,9 +104,9 @@ struct LayerTests {
             #expect(try mapped(x) == expected, "\(rows) rows")
             #expect(maxAbsDifference(try mappedInputMajor(x).scalars, expected.scalars) < 1e-4, "\(rows) rows, input-major")
         }
-        #expect(throws: AttentionError.self) { try Linear(weights: file, name: "w", shape: [inputs, outputs], bias: nil) }
-        #expect(throws: AttentionError.self) { try Linear(weights: file, name: "missing", shape: [outputs, inputs], bias: nil) }
-        #expect(throws: AttentionError.self) { try Linear(weights: file, name: "w", shape: [outputs, inputs], bias: Tensor<Float>(zeros: [inputs])) }
+        #expect(thrownError { try Linear(weights: file, name: "w", shape: [inputs, outputs], bias: nil) } == .invalidFile(url.lastPathComponent))
+        #expect(thrownError { try Linear(weights: file, name: "missing", shape: [outputs, inputs], bias: nil) } == .invalidFile(url.lastPathComponent))
+        #expect(thrownError { try Linear(weights: file, name: "w", shape: [outputs, inputs], bias: Tensor<Float>(zeros: [inputs])) } == .shapeMismatch("bias"))
     }
 
     @Test("Up to 16 rows, a row's output does not depend on the other rows of the call (decoding one token equals a chunk)",
@@ -140,7 +144,7 @@ struct LayerTests {
             let difference = (Attention.geluTanh(Tensor<Double>([v + h])).scalars[0] - Attention.geluTanh(Tensor<Double>([v - h])).scalars[0]) / (2 * h)
             #expect(abs(backward.scalars[i] - dy.scalars[i] * difference) <= 1e-7 * max(1, abs(dy.scalars[i])))
         }
-        #expect(throws: AttentionError.self) { try geluTanhBackward(input: x, outputGradient: Tensor<Double>([1.0])) }
+        #expect(thrownError { try geluTanhBackward(input: x, outputGradient: Tensor<Double>([1.0])) } == .shapeMismatch("outputGradient"))
     }
 
     @Test("Float GELU (vectorized erf) stays within 5e-7 of the Double erf form")
@@ -159,6 +163,6 @@ struct LayerTests {
         // Row 0: mean 2.5, variance 1.25.
         let expected = [1.0, 2, 3, 4].map { 1 + 2 * ($0 - 2.5) / 1.25.squareRoot() }
         #expect(maxAbsDifference(Array(y.scalars[0..<4]), expected) < 1e-12)
-        #expect(throws: AttentionError.self) { try norm(Tensor([[1.0, 2, 3]])) }
+        #expect(thrownError { try norm(Tensor([[1.0, 2, 3]])) } == .shapeMismatch("input"))
     }
 }

@@ -158,10 +158,10 @@ struct MaskTests {
 
     @Test("Masks are validated against the problem")
     func validation() throws {
-        #expect(throws: AttentionError.self) { try AttentionMask.slidingWindow(left: -1, right: 0).matrix(queryLength: 2, keyLength: 2) }
-        #expect(throws: AttentionError.self) { try AttentionMask.keyLengths([1, 2]).matrix(queryLength: 2, keyLength: 2) }
-        #expect(throws: AttentionError.self) { try AttentionMask.keyLengths([3]).matrix(queryLength: 2, keyLength: 2) }
+        #expect(thrownError { try AttentionMask.slidingWindow(left: -1, right: 0).matrix(queryLength: 2, keyLength: 2) } == .invalidArgument("mask"))
+        #expect(thrownError { try AttentionMask.keyLengths([1, 2]).matrix(queryLength: 2, keyLength: 2) } == .invalidArgument("keyLengths"))
+        #expect(thrownError { try AttentionMask.keyLengths([3]).matrix(queryLength: 2, keyLength: 2) } == .invalidArgument("keyLengths"))
         let wrong = try Tensor<Bool>(repeating: true, shape: [3, 3])
-        #expect(throws: AttentionError.self) { try AttentionMask.boolean(wrong).matrix(queryLength: 2, keyLength: 3) }
+        #expect(thrownError { try AttentionMask.boolean(wrong).matrix(queryLength: 2, keyLength: 3) } == .shapeMismatch("mask"))
     }
 }

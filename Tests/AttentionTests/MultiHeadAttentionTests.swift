@@ -110,17 +110,17 @@ struct MultiHeadAttentionTests {
 
     @Test("Bad configurations and weights are errors, and a failed setWeights changes nothing")
     func errors() throws {
-        #expect(throws: AttentionError.self) { try MultiHeadAttention<Float>(embedDimension: 10, numHeads: 3) }
-        #expect(throws: AttentionError.self) { try MultiHeadAttention<Float>(embedDimension: 8, numHeads: 4, numKeyValueHeads: 3) }
-        #expect(throws: AttentionError.self) { try MultiHeadAttention<Float>(embedDimension: 0, numHeads: 1) }
+        #expect(thrownError { try MultiHeadAttention<Float>(embedDimension: 10, numHeads: 3) } == .invalidArgument("numHeads"))
+        #expect(thrownError { try MultiHeadAttention<Float>(embedDimension: 8, numHeads: 4, numKeyValueHeads: 3) } == .headCountMismatch)
+        #expect(thrownError { try MultiHeadAttention<Float>(embedDimension: 0, numHeads: 1) } == .invalidArgument("embedDimension"))
         var layer = try MultiHeadAttention<Float>(embedDimension: 8, numHeads: 2)
         let before = layer.keyProjection.weight
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try layer.setWeights(.key, weight: Tensor(zeros: [8, 7]), bias: nil)
-        }
+        } == .shapeMismatch("key weight"))
         #expect(layer.keyProjection.weight == before)
         let x = try Tensor<Float>(zeros: [3, 7])
-        #expect(throws: AttentionError.self) { try layer(x) }
+        #expect(thrownError { try layer(x) } == .shapeMismatch("query"))
     }
 }
 

@@ -5,9 +5,11 @@ import Testing
 
 @Suite(".npy files")
 struct NPYTests {
-    func temporaryFile(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("attention-npy-\(UUID().uuidString)-\(name)")
-    }
+    let scratch: TemporaryDirectory
+
+    init() throws { scratch = try TemporaryDirectory("attention-npy") }
+
+    func temporaryFile(_ name: String) -> URL { scratch.file(name) }
 
     @Test("Round trips float32, float64 and bool of every rank 0 to 4")
     func roundTrip() throws {
@@ -23,7 +25,6 @@ struct NPYTests {
             #expect((10 + Int(encoded[8]) + Int(encoded[9]) << 8) % 64 == 0)
         }
         let url = temporaryFile("x.npy")
-        defer { try? FileManager.default.removeItem(at: url) }
         let t = try Tensor<Double>([[1, 2], [3, 4]])
         try NPY.write(t, to: url)
         #expect(try NPY.read(contentsOf: url) == .float64(t))
@@ -73,7 +74,7 @@ struct NPYTests {
         var truncated = header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }")
         truncated[8] = 0xFF
         #expect(reason(truncated).contains("claims"))
-        #expect(throws: AttentionError.self) { try NPY.read(contentsOf: URL(fileURLWithPath: "/nonexistent/q.npy")) }
-        #expect(throws: AttentionError.self) { try NPYArray.bool(Tensor([true])).floatingPoint(as: Float.self, path: "m.npy") }
+        #expect(thrownError { try NPY.read(contentsOf: URL(fileURLWithPath: "/nonexistent/q.npy")) } == .invalidFile("q.npy"))
+        #expect(thrownError { try NPYArray.bool(Tensor([true])).floatingPoint(as: Float.self, path: "m.npy") } == .invalidFile("m.npy"))
     }
 }

@@ -1,15 +1,15 @@
 import Attention
+import AttentionTestSupport
 import Foundation
 import Testing
 
 /// Parameters by name: what layers list, loading and saving `.safetensors` by name, Adam by name.
 @Suite("Named parameters")
 struct NamedParametersTests {
-    let directory: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("attention-parameters-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }()
+    let scratch: TemporaryDirectory
+    var directory: URL { scratch.url }
+
+    init() throws { scratch = try TemporaryDirectory("attention-parameters") }
 
     func layer() throws -> MultiHeadAttention<Float> {
         try MultiHeadAttention<Float>(embedDimension: 8, numHeads: 2, numKeyValueHeads: 1, seed: 3)
@@ -58,12 +58,12 @@ struct NamedParametersTests {
         parameters = attention.parameterDictionary
         parameters["value.weight"] = try Tensor(zeros: [8, 8])
         #expect { try attention.loadingParameters(parameters) } throws: { "\($0)".contains("'value.weight' has shape [8, 8], expected [4, 8]") }
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try SafeTensors.write([("a", try Tensor(zeros: [1])), ("a", try Tensor(zeros: [2]))], to: directory.appendingPathComponent("x.safetensors"))
-        }
-        #expect(throws: AttentionError.self) {
+        } == .invalidArgument("tensors"))
+        #expect(thrownError {
             try SafeTensors.write([("a", try Tensor(zeros: [1]))], to: URL(fileURLWithPath: "/nonexistent-folder/x.safetensors"))
-        }
+        } == .invalidFile("x.safetensors"))
     }
 
     @Test("Written safetensors read back: names, shapes, values, an empty tensor, 8-byte aligned data")
@@ -101,6 +101,6 @@ struct NamedParametersTests {
         }
         var incomplete = Dictionary(uniqueKeysWithValues: gradients)
         incomplete["query.bias"] = nil
-        #expect(throws: AttentionError.self) { try named.update(&byName, gradients: incomplete) }
+        #expect(thrownError { try named.update(&byName, gradients: incomplete) } == .invalidArgument("gradients"))
     }
 }

@@ -37,9 +37,9 @@ struct ScoreFunctionTests {
         }
         let r = try scoredAttention(query: query, key: keys, value: values, score: .additive(queryWeight: w1, keyWeight: w2, vector: v))
         #expect(maxAbsDifference(r.weights?.scalars ?? [], softmax(expected)) < 1e-14)
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scoredAttention(query: query, key: keys, value: values, score: .additive(queryWeight: w2, keyWeight: w1, vector: Tensor([1.0, 2.0])))
-        }
+        } == .invalidShape("queryWeight"))
     }
 
     @Test("General (Luong): qᵀ W k, with other query and key sizes")
@@ -50,12 +50,12 @@ struct ScoreFunctionTests {
         let r = try scoredAttention(query: q3, key: keys, value: values, score: .general(weight: w))
         #expect(maxAbsDifference(r.weights?.scalars ?? [], softmax(expected)) < 1e-14)
         #expect(r.output.shape == [1, 2])
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try scoredAttention(query: q3, key: keys, value: values, score: .dotProduct)   // 3 vs 2
-        }
-        #expect(throws: AttentionError.self) {
+        } == .shapeMismatch("key"))
+        #expect(thrownError {
             try scoredAttention(query: query, key: keys, value: values, score: .temperature(0))
-        }
+        } == .invalidArgument("temperature"))
     }
 
     @Test("Scaled dot product through the generic path equals scaledDotProductAttention")

@@ -1,4 +1,5 @@
 import Attention
+import AttentionTestSupport
 import Testing
 
 @Suite("Single-query attention, the lessons' form")
@@ -43,9 +44,9 @@ struct SingleQueryTests {
 
     @Test("Ragged keys are an error, not a trap")
     func raggedKeys() {
-        #expect(throws: AttentionError.self) {
+        #expect(thrownError {
             try singleQueryAttention(query: [1.0, 2.0], keys: [[1, 2], [3]], values: [[1], [2]])
-        }
+        } == .invalidShape("keys"))
     }
 }
 

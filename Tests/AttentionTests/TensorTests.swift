@@ -1,4 +1,5 @@
 import Attention
+import AttentionTestSupport
 import Foundation
 import Testing
 
@@ -13,7 +14,7 @@ struct TensorTests {
         var u = t
         u[0, 1, 1] = -5
         #expect(u[0, 1, 1] == -5 && t[0, 1, 1] == 5)   // value semantics
-        #expect(throws: AttentionError.self) { try Tensor<Double>([[1, 2], [3]]) }
+        #expect(thrownError { try Tensor<Double>([[1, 2], [3]]) } == .invalidShape("matrix"))
     }
 
     @Test("Views of leading dimensions share storage and read the right elements")

@@ -61,11 +61,15 @@ public enum Fixtures {
 
     private static func load<T: Decodable>(_ folder: String) -> [T] {
         let url = root.appendingPathComponent(folder).appendingPathComponent("manifest.json")
-        // A missing or broken manifest must fail the tests loudly, not give zero cases.
-        guard let data = try? Data(contentsOf: url), let cases = try? JSONDecoder().decode([T].self, from: data),
-              !cases.isEmpty else {
-            preconditionFailure("cannot read fixture manifest \(url.path): run scripts/make-fixtures.py")
+        // A missing or broken manifest must fail the tests loudly, not give zero cases. (Test
+        // arguments are computed before any test runs, where nothing can be thrown.)
+        let cases: [T]
+        do {
+            cases = try JSONDecoder().decode([T].self, from: Data(contentsOf: url))
+        } catch {
+            preconditionFailure("cannot read fixture manifest \(url.path): \(error); run scripts/make-fixtures.py")
         }
+        guard !cases.isEmpty else { preconditionFailure("fixture manifest \(url.path) lists no cases: run scripts/make-fixtures.py") }
         return cases
     }
 }

@@ -159,7 +159,7 @@ public func scoredAttention<Scalar: AttentionScalar>(
 public func singleQueryAttention<Scalar: AttentionScalar>(
     query: [Scalar], keys: [[Scalar]], values: [[Scalar]], scale: Scalar? = nil
 ) throws -> SingleQueryAttention<Scalar> {
-    let k = try Tensor<Scalar>(keys), v = try Tensor<Scalar>(values)
+    let k = try Tensor<Scalar>(keys, argument: "keys"), v = try Tensor<Scalar>(values, argument: "values")
     let score: ScoreFunction<Scalar> = scale.map { .scaled(by: $0) } ?? .scaledDotProduct
     let result = try scoredAttention(query: Tensor<Scalar>(query), key: k, value: v, score: score)
     let q = query.map(\.doubleValue)

@@ -49,9 +49,8 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
         embedDimension: Int, numHeads: Int, numKeyValueHeads: Int? = nil, headDimension: Int? = nil,
         keyInputDimension: Int? = nil, valueInputDimension: Int? = nil, bias: Bool = true, seed: UInt64 = 0
     ) throws {
-        guard embedDimension > 0, numHeads > 0 else {
-            throw AttentionError.invalidArgument(
-                argument: "embedDimension/numHeads", reason: "must be positive, got \(embedDimension) and \(numHeads)")
+        for (argument, value) in [("embedDimension", embedDimension), ("numHeads", numHeads)] where value <= 0 {
+            throw AttentionError.invalidArgument(argument: argument, reason: "must be positive, got \(value)")
         }
         let kvHeads = numKeyValueHeads ?? numHeads
         guard kvHeads > 0, numHeads % kvHeads == 0 else {

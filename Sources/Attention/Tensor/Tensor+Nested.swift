@@ -10,12 +10,13 @@ extension Tensor where Element: TensorElement {
 
     /// A rank-2 tensor from rows of equal length.
     ///
-    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the rows are ragged.
-    public init(_ matrix: [[Element]]) throws {
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` naming `argument` if the
+    ///   rows are ragged.
+    public init(_ matrix: [[Element]], argument: String = "matrix") throws {
         let columns = matrix.first?.count ?? 0
         if let ragged = matrix.firstIndex(where: { $0.count != columns }) {
             throw AttentionError.invalidShape(
-                argument: "matrix", shape: [matrix.count, columns],
+                argument: argument, shape: [matrix.count, columns],
                 reason: "row \(ragged) has \(matrix[ragged].count) elements, row 0 has \(columns)")
         }
         self.init(uncheckedShape: [matrix.count, columns], scalars: matrix.flatMap { $0 })
