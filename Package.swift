@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(name: "AttentionTests", dependencies: ["Attention", "_AttentionKernels", "AttentionTestSupport"]),
         .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
         .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionRenderingTests", dependencies: ["AttentionRendering"]),
         .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention", "AttentionTestSupport"]),
         .testTarget(
             name: "AttentionServerTests",
