@@ -4,6 +4,7 @@ import Foundation
 
 /// `attention attend`: scaled dot-product attention on `.npy` files.
 public struct Attend: ParsableCommand {
+    /// The subcommand's name, abstract and help.
     public static let configuration = CommandConfiguration(
         abstract: "Compute scaled dot-product attention on .npy arrays.",
         usage: "attention attend --query Q.npy --key K.npy --value V.npy --output O.npy",
@@ -69,8 +70,10 @@ public struct Attend: ParsableCommand {
     @Option(help: ArgumentHelp("With --grad-output: write ∂L/∂value.", valueName: "dV.npy")) var gradValue: String?
     @Option(help: ArgumentHelp("With --grad-output and --bias: write ∂L/∂bias (shape of the bias).", valueName: "dB.npy")) var gradBias: String?
 
+    /// A command with every option at its default (ArgumentParser fills them in).
     public init() {}
 
+    /// Checks the options together before anything is read.
     public func validate() throws {
         if causal && causalTopLeft {
             throw ValidationError("--causal and --causal-top-left are two alignments of one mask: pass one of them")
@@ -93,6 +96,7 @@ public struct Attend: ParsableCommand {
         }
     }
 
+    /// Reads the inputs, attends and writes the outputs.
     public func run() throws {
         try execute { print($0) }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 
 /// The root of the `attention` command: one subcommand per file in this folder.
 public struct AttentionCommand: AsyncParsableCommand {
+    /// The command's name, abstract, version and subcommands.
     public static let configuration = CommandConfiguration(
         commandName: "attention",
         abstract: "Attention as a weighted average whose weights come from the content: compute it, see it, measure it.",
@@ -20,6 +21,7 @@ public struct AttentionCommand: AsyncParsableCommand {
         subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Serve.self, Model.self, Embed.self, Similarity.self, Explain.self, Generate.self, Bench.self]
     )
 
+    /// The root command (ArgumentParser makes it).
     public init() {}
 }
 

@@ -22,6 +22,7 @@ public enum DemoWalkthrough {
         ("an article-like query (looking for things like \"the\")", [0.1, 0.9, 0.0, 0.1]),
     ]
 
+    /// The whole walkthrough as text, as `attention demo` prints it.
     public static func render() throws -> String {
         var out = ""
         out += "Attention is a weighted average whose weights come from the content.\n"

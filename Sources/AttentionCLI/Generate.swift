@@ -109,6 +109,7 @@ public struct UTF8Stream {
     private var pending: [UInt8] = []
     private let sink: (String) -> Void
 
+    /// A stream that hands whole characters to `sink`.
     public init(sink: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.sink = sink
     }

@@ -45,18 +45,19 @@ struct Heatmap: ParsableCommand {
 public struct HeatmapDrawing: Sendable {
     /// The weights, one row per query.
     public let rows: [[Double]]
+    /// The labels of the rows (queries) and of the columns (keys).
     public let queryLabels: [String], keyLabels: [String]
 
     /// The slice `[batch, head]` of 2-D to 4-D weights, labelled by `tokens` (keys, split on spaces) and
     /// `queryTokens` (default: the key tokens when the matrix is square); `path` names the file in errors.
-    /// - Throws: ``AttentionError`` for bytes that are not a float `.npy`, a rank other than 2-4, a batch
+    /// - Throws: `AttentionError` for bytes that are not a float `.npy`, a rank other than 2-4, a batch
     ///   or head outside the weights, more than ``largestSide`` queries or keys, or token counts that
     ///   do not match.
     public init(npy data: Data, path: String, batch: Int = 0, head: Int = 0, tokens: String? = nil, queryTokens: String? = nil) throws {
         try self.init(NPY.decode(data, path: path), path: path, batch: batch, head: head, tokens: tokens, queryTokens: queryTokens)
     }
 
-    /// The same from an array already read (``NPY/read(contentsOf:)``).
+    /// The same from an array already read (`NPY.read(contentsOf:)`).
     public init(_ array: NPYArray, path: String, batch: Int = 0, head: Int = 0, tokens: String? = nil, queryTokens: String? = nil) throws {
         let tensor: Tensor<Double> = try array.floatingPoint(path: path)
         let leading: [Int]

@@ -32,5 +32,6 @@ struct ImplementationOption: ParsableArguments {
 
 /// `--kv-dtype float32|float16|bfloat16`.
 extension KVCache.Storage: ExpressibleByArgument {
+    /// The names `--kv-dtype` accepts.
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }

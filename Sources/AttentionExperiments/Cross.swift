@@ -9,15 +9,23 @@ import Foundation
 /// two languages) plus a little noise of its own, so "chat" and "cat" are close and each French word
 /// should read its English counterpart.
 public enum CrossExperiment {
+    /// What one query reads most.
     public struct Read: Codable, Sendable, Equatable {
+        /// The query word (French).
         public let query: String
+        /// The key word it weights most (English).
         public let key: String
+        /// That weight.
         public let weight: Double
     }
 
+    /// What ``run(seed:dimension:noise:)`` measured.
     public struct Result: Codable, Sendable, Equatable {
+        /// The seed of the embeddings.
         public let seed: UInt64
+        /// The French sentence, word by word.
         public let queryTokens: [String]
+        /// The English sentence, word by word.
         public let keyTokens: [String]
         /// Cross-attention weights `[queries][keys]`.
         public let cross: [[Double]]
@@ -30,6 +38,7 @@ public enum CrossExperiment {
     static let english: [(String, String)] = [("The", "the"), ("cat", "cat"), ("sat", "sit"), ("on", "on"), ("the", "the"), ("mat", "mat")]
     static let french: [(String, String)] = [("Le", "the"), ("chat", "cat"), ("s'est", "sit"), ("assis", "sit"), ("sur", "on"), ("le", "the"), ("tapis", "mat")]
 
+    /// Embeds both sentences (`dimension` features, `noise` the spread of each word's own part) and attends.
     public static func run(seed: UInt64, dimension: Int = 16, noise: Double = 0.3) throws -> Result {
         func embed(_ words: [(String, String)], language: String) throws -> Tensor<Double> {
             let concepts = try Embeddings.table(for: words.map(\.1), dimension: dimension, seed: seed)

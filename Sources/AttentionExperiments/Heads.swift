@@ -9,17 +9,27 @@ import Foundation
 /// sum to 1, so even unrelated maps have a cosine well above 0; the correlation is 0 for unrelated maps
 /// and 1 for identical ones. A single head has no pair: its similarity is defined as 1.
 public enum HeadsExperiment {
+    /// One head count's similarity.
     public struct Row: Codable, Sendable, Equatable {
+        /// Heads in the layer.
         public let heads: Int
+        /// Distinct pairs of heads compared.
         public let pairs: Int
+        /// Mean cosine of two heads' maps.
         public let meanCosine: Double
+        /// Mean correlation of two heads' maps.
         public let meanCorrelation: Double
     }
 
+    /// What the experiment measured.
     public struct Result: Codable, Sendable, Equatable {
+        /// The seed of the tokens and the layers.
         public let seed: UInt64
+        /// Tokens in the sequence.
         public let tokens: Int
+        /// Features per token.
         public let embedDimension: Int
+        /// One row per head count.
         public let rows: [Row]
         /// The per-head maps of the largest head count, for pictures: `[head][query][key]`.
         public let maps: [[[Double]]]
@@ -48,7 +58,7 @@ public enum HeadsExperiment {
     }
 
     /// Mean cosine and correlation over distinct pairs of flattened maps.
-    /// - Throws: ``AttentionError`` if the maps differ in size.
+    /// - Throws: `AttentionError` if the maps differ in size.
     public static func similarity(_ maps: [[Double]], heads: Int) throws -> Row {
         guard maps.count > 1 else { return Row(heads: heads, pairs: 0, meanCosine: 1, meanCorrelation: 1) }
         var cosines: [Double] = [], correlations: [Double] = []

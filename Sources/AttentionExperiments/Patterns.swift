@@ -4,15 +4,23 @@ import Foundation
 /// Three masks over one sentence: full (every token sees every token), causal (each token sees itself
 /// and what came before), and local (a window of three: the token and its two neighbours).
 public enum PatternsExperiment {
+    /// The three patterns' weights over the sentence.
     public struct Result: Codable, Sendable, Equatable {
+        /// The sentence, word by word.
         public let tokens: [String]
+        /// The seed of the embeddings.
         public let seed: UInt64
+        /// Features per token.
         public let dimension: Int
         /// Keys each query may see in the local pattern: `i - windowLeft ... i + windowRight`.
         public let windowLeft: Int
+        /// Keys after each query the local pattern sees.
         public let windowRight: Int
+        /// `[query][key]` weights with no mask.
         public let full: [[Double]]
+        /// `[query][key]` weights with the causal mask.
         public let causal: [[Double]]
+        /// `[query][key]` weights with the sliding window.
         public let local: [[Double]]
     }
 

@@ -18,28 +18,45 @@ import Foundation
 /// sequence). Attention stays accurate as sequences grow; every fixed-size summary has to squeeze ever
 /// more items into the same state.
 public enum RetrievalExperiment {
+    /// How well one method answered.
     public struct Score: Codable, Sendable, Equatable {
+        /// Mean cosine of the answer to the target value.
         public let cosine: Double
+        /// Share of trials whose answer is nearest the target value.
         public let accuracy: Double
     }
 
+    /// Every method at one sequence length.
     public struct Row: Codable, Sendable, Equatable {
+        /// Items per sequence.
         public let length: Int
+        /// Attention over every item.
         public let attention: Score
+        /// The mean of the values.
         public let average: Score
+        /// The exponential moving average.
         public let movingAverage: Score
+        /// The d × d associative memory.
         public let rnnMemory: Score
     }
 
+    /// What ``run(seed:lengths:dimension:trials:)`` measured.
     public struct Result: Codable, Sendable, Equatable {
+        /// The seed of the vectors.
         public let seed: UInt64
+        /// Features per key and value.
         public let dimension: Int
+        /// Sequences per length.
         public let trials: Int
+        /// One row per length.
         public let rows: [Row]
     }
 
+    /// The lengths the lessons' experiment uses.
     public static let defaultLengths = [4, 8, 16, 32, 64, 128, 256, 512]
 
+    /// Scores every method at every length.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for a length, dimension or trial count below 1.
     public static func run(seed: UInt64, lengths: [Int] = defaultLengths, dimension: Int = 32, trials: Int = 200) throws -> Result {
         guard lengths.allSatisfy({ $0 >= 1 }), dimension >= 1, trials >= 1 else {
             throw AttentionError.invalidArgument(argument: "retrieval", reason: "lengths, dimension and trials must be positive")

@@ -7,36 +7,55 @@ import Foundation
 /// Queries and keys are independent standard normal vectors, so `q·k` has variance `d_k`: unscaled
 /// scores spread as `√d_k`, scaled ones stay at spread 1.
 public enum ScalingExperiment {
+    /// One dimension's entropies, over the trials.
     public struct Row: Codable, Sendable, Equatable {
+        /// The dimension d_k of queries and keys.
         public let dk: Int
+        /// Mean entropy of the weights without the 1/√d_k scale (nats).
         public let unscaledEntropy: Double
+        /// Its standard deviation over the trials.
         public let unscaledEntropyStd: Double
+        /// Mean entropy with the scale (nats).
         public let scaledEntropy: Double
+        /// Its standard deviation over the trials.
         public let scaledEntropyStd: Double
         /// Mean largest weight: near 1 means one-hot.
         public let unscaledMaxWeight: Double
+        /// Mean largest weight with the scale.
         public let scaledMaxWeight: Double
     }
 
+    /// One query's weights, both ways.
     public struct Example: Codable, Sendable, Equatable {
+        /// The dimension of the example.
         public let dk: Int
+        /// Its weights without the scale.
         public let unscaledWeights: [Double]
+        /// Its weights with the scale.
         public let scaledWeights: [Double]
     }
 
+    /// What ``run(seed:keys:trials:dimensions:exampleDimension:)`` measured.
     public struct Result: Codable, Sendable, Equatable {
+        /// Keys per query.
         public let keys: Int
+        /// Queries per dimension.
         public let trials: Int
+        /// The seed of the vectors.
         public let seed: UInt64
         /// ln(keys): the entropy of uniform weights, the largest possible.
         public let maximumEntropy: Double
+        /// One row per dimension.
         public let rows: [Row]
         /// One query's weights at the example dimension.
         public let example: Example
     }
 
+    /// The dimensions the lessons' experiment uses.
     public static let defaultDimensions = [8, 32, 64, 128, 256, 512]
 
+    /// Measures the entropies at each of `dimensions`, and one example at `exampleDimension`.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for fewer than 2 keys, no trial or a dimension below 1.
     public static func run(
         seed: UInt64, keys: Int = 16, trials: Int = 500, dimensions: [Int] = defaultDimensions, exampleDimension: Int = 256
     ) throws -> Result {

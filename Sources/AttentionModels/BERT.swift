@@ -3,14 +3,23 @@ import Foundation
 
 /// The hyperparameters of a BERT encoder, as in a Hugging Face `config.json`.
 public struct BERTConfiguration: Codable, Sendable, Equatable {
+    /// Tokens in the vocabulary (`vocab_size`).
     public var vocabularySize: Int
+    /// Width of the hidden states (`hidden_size`).
     public var hiddenSize: Int
+    /// Encoder layers (`num_hidden_layers`).
     public var layers: Int
+    /// Attention heads per layer (`num_attention_heads`).
     public var heads: Int
+    /// Width of the feed-forward layer (`intermediate_size`).
     public var intermediateSize: Int
+    /// The longest sequence the position embeddings cover (`max_position_embeddings`).
     public var maxPositions: Int
+    /// Token types (segments) (`type_vocab_size`).
     public var typeVocabularySize: Int
+    /// LayerNorm's epsilon (`layer_norm_eps`).
     public var layerNormEpsilon: Double
+    /// The feed-forward activation (`hidden_act`); `gelu` is the one supported.
     public var hiddenActivation: String
 
     enum CodingKeys: String, CodingKey {
@@ -40,19 +49,31 @@ public struct BERTConfiguration: Codable, Sendable, Equatable {
 /// then `layers` blocks of multi-head self-attention and a GELU feed-forward network, each followed by
 /// a residual connection and LayerNorm (post-norm, as the original BERT).
 public struct BERTEncoder: Sendable {
+    /// One encoder layer: self-attention, add and norm, feed-forward, add and norm.
     public struct Layer: Sendable {
+        /// Self-attention with its four projections.
         public var attention: MultiHeadAttention<Float>
+        /// LayerNorm after the attention's residual sum.
         public var attentionNorm: LayerNorm<Float>
+        /// The feed-forward input, hidden → intermediate (GELU follows).
         public var intermediate: Linear<Float>
+        /// The feed-forward output, intermediate → hidden.
         public var output: Linear<Float>
+        /// LayerNorm after the feed-forward's residual sum.
         public var outputNorm: LayerNorm<Float>
     }
 
+    /// The hyperparameters the weights were made for.
     public let configuration: BERTConfiguration
+    /// `[vocabularySize, hiddenSize]`.
     public let wordEmbeddings: Tensor<Float>
+    /// `[maxPositions, hiddenSize]`.
     public let positionEmbeddings: Tensor<Float>
+    /// `[typeVocabularySize, hiddenSize]`.
     public let tokenTypeEmbeddings: Tensor<Float>
+    /// LayerNorm over the summed embeddings.
     public let embeddingNorm: LayerNorm<Float>
+    /// The encoder layers, in order.
     public let layers: [Layer]
 
     /// Loads the weights from a safetensors file with Hugging Face's BERT names
@@ -118,7 +139,9 @@ public struct BERTEncoder: Sendable {
 
     /// What ``callAsFunction(_:tokenTypes:returning:options:)`` returns besides the hidden states.
     public struct Outputs: OptionSet, Sendable {
+        /// The set's bits.
         public let rawValue: Int
+        /// The outputs whose bits `rawValue` holds.
         public init(rawValue: Int) { self.rawValue = rawValue }
         /// Every layer's attention weights, ``Output/attentions``.
         public static let attentions = Outputs(rawValue: 1 << 0)
@@ -129,6 +152,8 @@ public struct BERTEncoder: Sendable {
     /// Encodes a batch of token id sequences.
     ///
     /// - Parameters:
+    ///   - batch: token id sequences, each at most the model's positions; shorter ones are padded
+    ///     and masked by their lengths.
     ///   - tokenTypes: per sequence, each token's segment (0 for the first sentence, 1 for the second of
     ///     a pair); default all 0.
     ///   - outputs: also return every layer's attention weights (`.attentions`), or the hidden states
@@ -207,6 +232,7 @@ extension BERTEncoder: NamedParameters {
         return list
     }
 
+    /// An encoder of the same configuration with `parameters`, by Hugging Face's names.
     public func replacingParameters(_ parameters: [String: Tensor<Float>]) throws -> BERTEncoder {
         try BERTEncoder(configuration: configuration, parameters: parameters)
     }

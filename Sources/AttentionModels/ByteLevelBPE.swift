@@ -68,7 +68,7 @@ public struct ByteLevelBPETokenizer: Sendable {
 
     /// A tokenizer from a vocabulary and merges in rank order; `path` only names the source in errors.
     ///
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if an id is negative or repeated, a byte
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` if an id is negative or repeated, a byte
     ///   has no token, or a merge's parts or result are not in the vocabulary.
     public init(vocabulary: [String: Int], merges: [(String, String)], path: String = "<vocabulary>") throws {
         func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
@@ -123,14 +123,14 @@ public struct ByteLevelBPETokenizer: Sendable {
     /// The text of `ids`: their bytes joined, invalid UTF-8 replaced by U+FFFD (transformers'
     /// `errors="replace"`).
     ///
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for an id not in the vocabulary.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for an id not in the vocabulary.
     public func decode(_ ids: [Int]) throws -> String {
         String(decoding: try bytes(of: ids), as: UTF8.self)
     }
 
     /// One short label per token for pictures: its text with a newline shown as ⏎, surrounding spaces
     /// dropped, and ␣ for a token of spaces; U+FFFD where a token is part of a character.
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for an id outside the vocabulary.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for an id outside the vocabulary.
     public func labels(of ids: [Int]) throws -> [String] {
         try ids.map { id in
             let text = try decode([id]).replacingOccurrences(of: "\n", with: "⏎").trimmingCharacters(in: .whitespaces)

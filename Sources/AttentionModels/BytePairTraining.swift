@@ -9,7 +9,7 @@ extension ByteLevelBPETokenizer {
     /// (256 bytes, the merges, and `<|endoftext|>` last) or no pair occurs `minimumFrequency` times.
     /// Ties go to the pair of older tokens, so the result depends on the texts alone.
     ///
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if `vocabularySize` is below
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` if `vocabularySize` is below
     ///   257 or above 2^20, or `minimumFrequency` below 1.
     public static func train(
         on texts: [String], vocabularySize: Int, minimumFrequency: Int = 2, progress: (Int) -> Void = { _ in }

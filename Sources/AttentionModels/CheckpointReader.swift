@@ -10,11 +10,11 @@ struct CheckpointReader {
     /// How errors spell a name (GPT-2 adds `transformer.`).
     var displayPrefix = ""
     /// The file the tensors come from, if they do, and a name's full name in it: weight matrices
-    /// are then read in place (``Linear/init(weights:name:shape:bias:layout:)``), not copied.
+    /// are then read in place (`Linear.init(weights:name:shape:bias:layout:)`), not copied.
     var file: (weights: SafeTensors, fullName: (String) -> String)?
 
     /// The tensor `name`, which must have `shape`.
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if it is missing or its shape differs.
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` if it is missing or its shape differs.
     func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
         guard let t = try lookup(name) else {
             throw AttentionError.invalidFile(path: path, reason: "no tensor named '\(displayPrefix + name)'" + (displayPrefix.isEmpty ? "" : " (or '\(name)')"))

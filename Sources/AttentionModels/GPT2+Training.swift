@@ -45,7 +45,7 @@ extension GPT2Model {
     ///
     /// Backpropagation through the whole network: the attention's backward is the library's tiled
     /// one (given its forward, so it does not run again), the others are the layers' own.
-    /// - Throws: ``AttentionError`` for empty or ragged batches, sequences longer than the model's
+    /// - Throws: `AttentionError` for empty or ragged batches, sequences longer than the model's
     ///   positions, or ids outside the vocabulary.
     public func lossAndGradients(inputs: [[Int]], targets: [[Int]]) throws -> (loss: Double, gradients: [String: Tensor<Float>]) {
         let c = configuration

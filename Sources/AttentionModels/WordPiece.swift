@@ -9,10 +9,12 @@ public struct WordPieceTokenizer: Sendable {
     public let vocabulary: [String: Int]
     /// Token text by id.
     public let tokens: [String]
+    /// Whether text is lowercased (and accents stripped) before splitting, as uncased BERT models expect.
     public let lowercase: Bool
     /// Longer words become `[UNK]` without trying to split them (BERT's 100).
     public let maxCharactersPerWord = 100
 
+    /// The ids of `[CLS]`, `[SEP]`, `[UNK]` and `[PAD]`.
     public let classifyID: Int, separatorID: Int, unknownID: Int, paddingID: Int
 
     /// Reads a vocabulary file with one token per line.

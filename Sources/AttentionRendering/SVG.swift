@@ -2,7 +2,9 @@ import Foundation
 
 /// A piece of an SVG picture with its own size, placed by ``SVG/document(title:_:)``.
 public struct SVGFragment: Sendable {
+    /// Width in SVG user units.
     public var width: Double
+    /// Height in SVG user units.
     public var height: Double
     /// SVG elements with coordinates inside `0...width × 0...height`.
     public var content: String
@@ -109,12 +111,16 @@ public enum SVG {
 
     /// One named series of a chart.
     public struct Series: Sendable {
+        /// The legend's label.
         public var name: String
+        /// One value per x position.
         public var values: [Double]
         /// Optional ± spread per value, drawn as error bars.
         public var spread: [Double]?
+        /// Any SVG colour (`#1f77b4`).
         public var color: String
 
+        /// A series drawn in `color`, with error bars when `spread` is given.
         public init(name: String, values: [Double], spread: [Double]? = nil, color: String) {
             self.name = name
             self.values = values
@@ -209,6 +215,7 @@ public enum SVG {
 
 /// Comma-separated values with quoting where needed.
 public enum CSV {
+    /// The header line and one line per row, fields quoted where they hold a comma, quote or newline.
     public static func render(header: [String], rows: [[String]]) -> String {
         func field(_ s: String) -> String {
             s.contains(where: { ",\"\n".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s

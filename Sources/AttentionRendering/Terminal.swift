@@ -7,6 +7,7 @@ public struct TerminalStyle: Sendable, Equatable {
     /// With `color`, whether the terminal takes 24-bit colour (`COLORTERM=truecolor`) or only 256 colours.
     public var trueColor: Bool
 
+    /// A style with or without colour.
     public init(color: Bool, trueColor: Bool = false) {
         self.color = color
         self.trueColor = trueColor

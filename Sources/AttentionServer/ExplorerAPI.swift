@@ -4,9 +4,12 @@ import Foundation
 
 /// An error the API answers with: an HTTP status and a message that says what is wrong.
 public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The HTTP status: 400, 413 or 503.
     public let status: Int
+    /// What is wrong, for the page to show.
     public let message: String
 
+    /// An error answered with `status`.
     public init(status: Int, _ message: String) {
         self.status = status
         self.message = message
@@ -14,6 +17,7 @@ public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
 
     static func badRequest(_ message: String) -> APIError { APIError(status: 400, message) }
 
+    /// `status: message`.
     public var description: String { "\(status): \(message)" }
 
     /// `{"error": message, "status": status}`.
@@ -37,6 +41,7 @@ public struct AttendRequest: Codable, Sendable {
     /// `[left, right]`: each query sees keys from `left` before to `right` after its own position.
     public var window: [Int]?
 
+    /// A request; unset options are the API's defaults.
     public init(query: [[Double]], key: [[Double]], value: [[Double]], scale: Double? = nil, causal: Bool? = nil, window: [Int]? = nil) {
         self.query = query
         self.key = key
@@ -47,6 +52,7 @@ public struct AttendRequest: Codable, Sendable {
     }
 }
 
+/// `POST /api/attend`'s answer.
 public struct AttendResponse: Codable, Sendable, Equatable {
     /// `[Nq][Dv]`.
     public let output: [[Double]]
@@ -58,15 +64,18 @@ public struct AttendResponse: Codable, Sendable, Equatable {
 
 /// `POST /api/explain`: the model's attention on a sentence, or a pair (BERT only).
 public struct ExplainRequest: Codable, Sendable {
+    /// The sentence.
     public var text: String
     /// A second sentence: the model reads `[CLS] text [SEP] pair [SEP]`.
     public var pair: String?
     /// With `head`, 1-based: also return that head's query and key vectors.
     public var layer: Int?
+    /// With `layer`, 1-based: the head whose vectors to return.
     public var head: Int?
     /// Whether to return every layer's and head's weights (default true); false for the vectors alone.
     public var attention: Bool?
 
+    /// A request; unset options are the API's defaults.
     public init(text: String, pair: String? = nil, layer: Int? = nil, head: Int? = nil, attention: Bool? = nil) {
         self.text = text
         self.pair = pair
@@ -81,9 +90,11 @@ public struct ExplainRequest: Codable, Sendable {
 /// (base64 in JSON). Within 7.7e-6 of the weight, two bytes each: at 512 tokens, 6 × 12 heads are
 /// 38 MB instead of about 130 MB of decimal text, and encode in milliseconds instead of seconds.
 public struct AttentionMaps: Codable, Sendable, Equatable {
+    /// The extents of the weights.
     public let layers: Int, heads: Int, tokens: Int
     /// Always "uint16le": how `data` holds the weights.
     public let encoding: String
+    /// The weights, two bytes each, `[layer][head][query][key]` order.
     public let data: Data
 
     /// The maps of per-layer weights `[heads, T, T]` (or `[1, heads, T, T]`).
@@ -120,19 +131,27 @@ public struct AttentionMaps: Codable, Sendable, Equatable {
 
 /// One head's query and key vectors: `weights[i][j] = softmax_j(scale · queries[i] · keys[j])`.
 public struct HeadVectors: Codable, Sendable, Equatable {
+    /// The layer, 1-based.
     public let layer: Int
+    /// The head, 1-based.
     public let head: Int
+    /// The scale of the scores, 1/√d.
     public let scale: Double
+    /// `[tokens][d]`.
     public let queries: [[Double]]
+    /// `[tokens][d]`.
     public let keys: [[Double]]
 }
 
+/// `POST /api/explain`'s answer.
 public struct ExplainResponse: Codable, Sendable, Equatable {
+    /// The tokens the model read, special ones included.
     public let tokens: [String]
     /// Each token's sentence: 0, or 1 for the second of a pair.
     public let segments: [Int]
     /// Every layer's and head's weights, unless the request asked for none.
     public let attention: AttentionMaps?
+    /// The requested head's vectors, when a layer and head were asked for.
     public let vectors: HeadVectors?
 }
 
@@ -146,6 +165,8 @@ public enum ExplorerAPI {
     /// `/api/attend` refuses problems with more query-key pairs than this.
     public static let maxWeights = 1 << 20
 
+    /// Attention on the request's matrices, with the weights and log-sum-exp.
+    /// - Throws: ``APIError`` (400) for ragged, empty, mismatched or non-finite input, an invalid mask; 413 above ``maxWeights``.
     public static func attend(_ r: AttendRequest) throws(APIError) -> AttendResponse {
         let q = try matrix(r.query, "query"), k = try matrix(r.key, "key"), v = try matrix(r.value, "value")
         guard q.rows * k.rows <= maxWeights else {

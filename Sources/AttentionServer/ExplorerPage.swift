@@ -63,6 +63,8 @@ struct ExplorerPage: Sendable {
 
 /// The explorer's page files could not be found or read.
 public struct ExplorerPageError: Error, CustomStringConvertible, Sendable {
+    /// What is missing, and where it was looked for.
     public let message: String
+    /// The message.
     public var description: String { message }
 }

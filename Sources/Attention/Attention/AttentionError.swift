@@ -22,6 +22,7 @@ public enum AttentionError: Error, Equatable, Sendable {
 }
 
 extension AttentionError: CustomStringConvertible {
+    /// The message: what is wrong, naming the argument and the shapes.
     public var description: String {
         switch self {
         case let .invalidShape(argument, shape, reason):
@@ -43,5 +44,6 @@ extension AttentionError: CustomStringConvertible {
 }
 
 extension AttentionError: LocalizedError {
+    /// ``description``, for `localizedDescription`.
     public var errorDescription: String? { description }
 }

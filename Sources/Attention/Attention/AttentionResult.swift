@@ -1,7 +1,9 @@
-/// What ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:)`` should return
+/// What ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)`` should return
 /// besides the output.
 public struct AttentionOutputs: OptionSet, Sendable {
+    /// The set's bits, one per output.
     public let rawValue: Int
+    /// The outputs whose bits `rawValue` holds.
     public init(rawValue: Int) { self.rawValue = rawValue }
 
     /// The attention weights `[B, Hq, Nq, Nk]`. Costs `Nq × Nk` memory per head.

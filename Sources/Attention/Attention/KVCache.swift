@@ -66,6 +66,7 @@ public struct KVCache: Sendable {
     public let batchSize: Int, keyValueHeads: Int, headDimension: Int, valueHeadDimension: Int
     /// Positions the cache holds per batch element.
     public let capacity: Int
+    /// How keys and values are stored, chosen when the cache is made.
     public let storage: Storage
     /// `W` for a sliding-window cache, nil for a cache of the whole history.
     public let slidingWindow: Int?

@@ -45,11 +45,15 @@ import Foundation
 /// tested to stay within twice that of a naive `Float` computation.
 ///
 /// - Parameters:
+///   - query: `[B, Hq, Nq, D]`, `[Hq, Nq, D]` or `[Nq, D]`.
+///   - key: `[B, Hkv, Nk, D]` (or the same with fewer leading dimensions, as `query` has); `Hq` is a
+///     multiple of `Hkv` (grouped-query attention when larger).
+///   - value: `[B, Hkv, Nk, Dv]`, likewise.
 ///   - mask: which keys each query may see (`true` = may attend); see ``AttentionMask``.
 ///   - bias: added to the scaled scores before the softmax (ALiBi, relative positions). `-∞` hides
 ///     a key; NaN and `+∞` are rejected.
 ///   - scale: multiplies `Q·Kᵀ`; default `1/√D`.
-///   - returning: ``AttentionOutputs/weights`` and/or ``AttentionOutputs/logSumExp``.
+///   - outputs: ``AttentionOutputs/weights`` and/or ``AttentionOutputs/logSumExp``.
 ///   - options: which implementation, how many threads.
 /// - Throws: ``AttentionError`` naming the argument and shapes when shapes disagree, a sequence is
 ///   empty, head counts do not divide, the mask does not fit, or the scale is not finite; and when
@@ -72,7 +76,7 @@ public func scaledDotProductAttention<Scalar: AttentionScalar>(
 }
 
 /// The oracle: the same computation and semantics as
-/// ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:)``, done naively in `Double`,
+/// ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)``, done naively in `Double`,
 /// always returning weights and log-sum-exp.
 ///
 /// Use it to check a faster path: by the library's tolerance rule, a fast `Float` result's maximum

@@ -33,11 +33,18 @@ public struct AttentionGradients<Scalar: AttentionScalar>: Sendable {
 /// With grouped-query attention, dK and dV sum over the query heads of each group.
 ///
 /// - Parameters:
+///   - query: the forward pass's query.
+///   - key: the forward pass's key.
+///   - value: the forward pass's value.
 ///   - outputGradient: ∂L/∂O, shaped like the forward output.
+///   - mask: the forward pass's mask.
+///   - bias: the forward pass's bias; its gradient is returned when given.
+///   - scale: the forward pass's scale; default `1/√D`.
 ///   - forward: the forward pass's result for these same inputs, computed with `returning: .logSumExp`.
 ///     The tiled backward then reuses its output and log-sum-exp instead of running the forward again,
 ///     as training does (the forward has run already). Without it the forward is recomputed. It must be
 ///     the result of these inputs: only its shapes can be checked.
+///   - options: which implementation, how many threads.
 @_specialize(exported: true, where Scalar == Float)
 @_specialize(exported: true, where Scalar == Double)
 public func scaledDotProductAttentionBackward<Scalar: AttentionScalar>(

@@ -1,7 +1,7 @@
 import Foundation
 
 /// How a query and a key are compared before the softmax. These are the score functions the
-/// attention literature names; ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:)``
+/// attention literature names; ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)``
 /// is the fast special case ``scaledDotProduct``.
 ///
 /// Shapes: a query has `Dq` components, a key `Dk`; the dot-product forms need `Dq == Dk`.
@@ -153,7 +153,11 @@ public func scoredAttention<Scalar: AttentionScalar>(
 /// r.output   // [0.6524979187478941, 0.852497918747894]
 /// ```
 ///
-/// - Parameter scale: multiplies each dot product; default `1/√D`.
+/// - Parameters:
+///   - query: the query vector, `D` values.
+///   - keys: the keys, each of `D` values.
+///   - values: one value vector per key, all of one length.
+///   - scale: multiplies each dot product; default `1/√D`.
 @_specialize(exported: true, where Scalar == Float)
 @_specialize(exported: true, where Scalar == Double)
 public func singleQueryAttention<Scalar: AttentionScalar>(

@@ -9,28 +9,37 @@ public protocol NPYElement: Sendable {
 }
 
 extension Float: NPYElement {
+    /// Little-endian float32.
     public static var npyDescriptor: String { "<f4" }
+    /// Appends the value's four little-endian bytes.
     public func appendNPYBytes(to data: inout Data) {
         withUnsafeBytes(of: bitPattern.littleEndian) { data.append(contentsOf: $0) }
     }
 }
 
 extension Double: NPYElement {
+    /// Little-endian float64.
     public static var npyDescriptor: String { "<f8" }
+    /// Appends the value's eight little-endian bytes.
     public func appendNPYBytes(to data: inout Data) {
         withUnsafeBytes(of: bitPattern.littleEndian) { data.append(contentsOf: $0) }
     }
 }
 
 extension Bool: NPYElement {
+    /// One byte per value, 0 or 1.
     public static var npyDescriptor: String { "|b1" }
+    /// Appends 1 for true, 0 for false.
     public func appendNPYBytes(to data: inout Data) { data.append(self ? 1 : 0) }
 }
 
 /// The contents of a `.npy` file: one of the element types the library reads.
 public enum NPYArray: Sendable, Equatable {
+    /// A `<f4` array.
     case float32(Tensor<Float>)
+    /// A `<f8` array.
     case float64(Tensor<Double>)
+    /// A `|b1` array (a boolean mask).
     case bool(Tensor<Bool>)
 
     /// The array's shape.

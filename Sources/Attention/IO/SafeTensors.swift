@@ -10,9 +10,12 @@ import Foundation
 public struct SafeTensors: Sendable {
     /// Element types of the format, with their sizes in bytes.
     public enum DType: String, Sendable, CaseIterable {
+        /// Floating-point, signed and unsigned integer and boolean elements, named as in the file.
         case F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL
+        /// Wider unsigned integers and the two 8-bit float formats (listed, not converted).
         case U64, U32, U16, F8_E4M3 = "F8_E4M3", F8_E5M2 = "F8_E5M2"
 
+        /// Bytes per element.
         public var byteCount: Int {
             switch self {
             case .F64, .I64, .U64: 8
@@ -25,8 +28,11 @@ public struct SafeTensors: Sendable {
 
     /// One tensor's description.
     public struct Entry: Sendable, Equatable {
+        /// The tensor's name in the header.
         public let name: String
+        /// The element type of its bytes.
         public let dtype: DType
+        /// Its extents, outermost first.
         public let shape: [Int]
         /// Byte range inside the data section.
         public let range: Range<Int>
@@ -35,6 +41,7 @@ public struct SafeTensors: Sendable {
     /// The largest header accepted (the format's reference implementation uses 100 MB).
     public static let maximumHeaderSize = 100_000_000
 
+    /// The file the tensors were read from, as errors name it (`<data>` for bytes in memory).
     public let path: String
     /// Every tensor, by name.
     public let entries: [String: Entry]

@@ -83,6 +83,7 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
         d.splitLength = splitLength
     }
 
+    /// The plan in one line: tiles, key splits, threads.
     public var description: String {
         "\(threads) thread(s), \(workItems) work items of \(rowBlock) query rows × \(keyBlock)-key blocks"
             + (rowsGroupedAcrossHeads ? ", rows grouped across the query heads of each key/value head" : "")

@@ -14,6 +14,7 @@ public enum AttentionImplementation: Sendable, Equatable, CustomStringConvertibl
     /// The tiled online-softmax kernel (`Float` only) for an instruction set.
     case tiled(KernelInstructionSet)
 
+    /// `automatic`, `reference` or the instruction set's name, as `--implementation` takes it.
     public var description: String {
         switch self {
         case .automatic: "automatic"
@@ -71,6 +72,7 @@ public struct AttentionOptions: Sendable {
     /// The most worker threads a call takes.
     public static let maximumThreads = 1024
 
+    /// Options for a call; the defaults choose the best code on every active processor.
     public init(implementation: AttentionImplementation = .automatic, threads: Int? = nil) {
         self.implementation = implementation
         self.threads = threads
@@ -138,11 +140,13 @@ public struct AttentionPath: Sendable, Equatable, CustomStringConvertible {
     /// The tiled forward pass's plan, when it ran.
     public let plan: ForwardPlan?
 
+    /// A path that ran `implementation`, described by `detail`.
     public init(implementation: AttentionImplementation, detail: String, plan: ForwardPlan? = nil) {
         self.implementation = implementation
         self.detail = detail
         self.plan = plan
     }
 
+    /// `implementation: detail`, as `attend --explain` prints it.
     public var description: String { "\(implementation): \(detail)" }
 }

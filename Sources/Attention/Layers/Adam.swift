@@ -4,11 +4,14 @@ import Foundation
 /// `p ← p - lr·λ·p`, then `m ← β₁m + (1-β₁)g`, `v ← β₂v + (1-β₂)g²`,
 /// `p ← p - lr · m̂ / (√v̂ + ε)` with the bias-corrected `m̂ = m/(1-β₁ᵗ)`, `v̂ = v/(1-β₂ᵗ)`.
 public struct Adam<Scalar: AttentionScalar>: Sendable {
+    /// The step size.
     public var learningRate: Double
+    /// Decay rates of the first and second moment estimates, the denominator's guard, and the decoupled weight decay (AdamW; 0 is plain Adam).
     public var beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double
     public private(set) var step = 0
     private var m: [[Double]] = [], v: [[Double]] = []
 
+    /// An optimizer with PyTorch's defaults; state is made on the first update.
     public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0) {
         self.learningRate = learningRate
         self.beta1 = beta1

@@ -2,8 +2,11 @@ import Foundation
 
 /// A lookup table of vectors, one per token id: `[vocabulary, dimension]`.
 public struct Embedding<Scalar: AttentionScalar>: Sendable {
+    /// `[vocabulary, dimension]`: row `i` is token `i`'s vector.
     public var table: Tensor<Scalar>
 
+    /// A layer that looks rows of `table` up.
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` unless `table` is 2-D.
     public init(table: Tensor<Scalar>) throws {
         guard table.rank == 2, !table.shape.contains(0) else {
             throw AttentionError.invalidShape(argument: "table", shape: table.shape, reason: "expected [vocabulary, dimension]")

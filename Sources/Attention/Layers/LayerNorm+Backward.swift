@@ -2,8 +2,11 @@ import Foundation
 
 /// Gradients of ``LayerNorm``.
 public struct LayerNormGradients<Scalar: AttentionScalar>: Sendable {
+    /// The loss's gradient with respect to the input, its shape.
     public let input: Tensor<Scalar>
+    /// With respect to γ, `[features]`.
     public let weight: Tensor<Scalar>
+    /// With respect to β, `[features]`.
     public let bias: Tensor<Scalar>
 }
 

@@ -7,8 +7,11 @@ public struct LayerNorm<Scalar: AttentionScalar>: Sendable {
     public let weight: Tensor<Scalar>
     /// β, `[features]`.
     public let bias: Tensor<Scalar>
+    /// Added to the variance before the square root.
     public let epsilon: Double
 
+    /// A layer with scale γ = `weight` and shift β = `bias`, both `[features]`.
+    /// - Throws: ``AttentionError`` if they are not 1-D of one length.
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>, epsilon: Double = 1e-5) throws {
         guard weight.rank == 1, bias.shape == weight.shape, weight.count > 0 else {
             throw AttentionError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight", otherShape: weight.shape,
@@ -24,6 +27,8 @@ public struct LayerNorm<Scalar: AttentionScalar>: Sendable {
         try self.init(weight: Tensor(repeating: 1, shape: [features]), bias: Tensor(zeros: [features]), epsilon: epsilon)
     }
 
+    /// Normalizes each row of the last dimension to mean 0 and variance 1, then scales by γ and shifts by β.
+    /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` if the last dimension is not the layer's.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(_ x: Tensor<Scalar>) throws -> Tensor<Scalar> {

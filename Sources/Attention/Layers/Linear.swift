@@ -38,7 +38,9 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     /// The weight packed for the tiled matrix kernel, made when first needed.
     private let panels: PackedPanels<Scalar>
 
+    /// Features in: the last dimension of the input.
     public let inputDimension: Int
+    /// Features out.
     public let outputDimension: Int
 
     /// `[outputDimension, inputDimension]` (nn.Linear's layout), transposed from ``storedWeight``

@@ -2,7 +2,9 @@
 public struct MultiHeadAttentionGradients<Scalar: AttentionScalar>: Sendable {
     /// ∂L/∂query, ∂L/∂key, ∂L/∂value inputs (for self-attention, the input's gradient is their sum).
     public let query: Tensor<Scalar>
+    /// With respect to the key input, its shape.
     public let key: Tensor<Scalar>
+    /// With respect to the value input, its shape.
     public let value: Tensor<Scalar>
     /// Per projection: the weight's and bias's gradients.
     public let projections: [MultiHeadAttention<Scalar>.Projection: LinearGradients<Scalar>]
@@ -10,10 +12,17 @@ public struct MultiHeadAttentionGradients<Scalar: AttentionScalar>: Sendable {
 
 extension MultiHeadAttention {
     /// The backward pass: recomputes the forward's intermediates, then runs it in reverse —
-    /// output projection, merge of heads, attention (``scaledDotProductAttentionBackward(query:key:value:outputGradient:mask:bias:scale:options:)``),
+    /// output projection, merge of heads, attention (``scaledDotProductAttentionBackward(query:key:value:outputGradient:mask:bias:scale:forward:options:)``),
     /// split into heads, the three input projections.
     ///
-    /// - Parameter outputGradient: ∂L/∂output, shaped like the layer's output.
+    /// - Parameters:
+    ///   - query: the forward pass's query input.
+    ///   - key: the forward pass's key input.
+    ///   - value: the forward pass's value input.
+    ///   - outputGradient: ∂L/∂output, shaped like the layer's output.
+    ///   - mask: the forward pass's mask.
+    ///   - bias: the forward pass's bias.
+    ///   - scale: the forward pass's scale; default `1/√headDimension`.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func backward(

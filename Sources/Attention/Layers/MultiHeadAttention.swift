@@ -18,14 +18,21 @@
 public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     /// Which of the four projections.
     public enum Projection: String, Sendable, CaseIterable {
+        /// The query, key, value and output projections, named as in the parameter names.
         case query, key, value, output
     }
 
+    /// Features of the query input and of the output.
     public let embedDimension: Int
+    /// Query heads.
     public let numHeads: Int
+    /// Key/value heads: `numHeads` is a multiple (grouped-query attention when fewer).
     public let numKeyValueHeads: Int
+    /// Features per head.
     public let headDimension: Int
+    /// Features of the key input.
     public let keyInputDimension: Int
+    /// Features of the value input.
     public let valueInputDimension: Int
 
     /// `embedDimension -> numHeads · headDimension`.
@@ -40,8 +47,14 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     /// A layer with seeded random weights (PyTorch's `nn.Linear` initialization).
     ///
     /// - Parameters:
+    ///   - embedDimension: features of the query input and of the output.
+    ///   - numHeads: query heads.
+    ///   - numKeyValueHeads: key/value heads, dividing `numHeads`; default `numHeads`.
     ///   - headDimension: default `embedDimension / numHeads`, which must then divide evenly.
+    ///   - keyInputDimension: features of the key input; default `embedDimension`.
+    ///   - valueInputDimension: features of the value input; default `embedDimension`.
     ///   - bias: whether the four projections have biases.
+    ///   - seed: seeds the random weights.
     /// - Throws: ``AttentionError`` if a dimension is not positive or the head counts do not divide.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
@@ -126,6 +139,11 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
     /// Attention of `query` over `key` and `value` (cross-attention when they differ from `query`).
     ///
     /// - Parameters:
+    ///   - query: `[B, Nq, embedDimension]` or `[Nq, embedDimension]`.
+    ///   - key: `[B, Nk, keyInputDimension]` or `[Nk, keyInputDimension]`, the rank of `query`.
+    ///   - value: `[B, Nk, valueInputDimension]` or `[Nk, valueInputDimension]`.
+    ///   - mask: which keys each query may see, applied in every head.
+    ///   - bias: added to every head's scaled scores, broadcast to `[B, numHeads, Nq, Nk]`.
     ///   - scale: multiplies each head's `Q·Kᵀ`; default `1/√headDimension`.
     ///   - outputs: the heads' weights and log-sum-exp to return besides the output, as
     ///     ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)`` returns them.

@@ -5,8 +5,8 @@ import Foundation
 /// state by name.
 ///
 /// A container lists its parameters (``namedParameters``) and rebuilds itself from a set of them
-/// (``replacingParameters(_:)``); loading, saving and ``Adam/update(_:gradients:)`` work on any
-/// container through those two.
+/// (``replacingParameters(_:)``); loading, saving and Adam's update by name
+/// (``Adam/update(_:gradients:)-([String:Tensor<Float>],_)``) work on any container through those two.
 public protocol NamedParameters {
     /// Every parameter, by name, in a fixed order (the order a checkpoint is written in).
     var namedParameters: [(name: String, tensor: Tensor<Float>)] { get }
@@ -107,6 +107,7 @@ extension Linear: NamedParameters where Scalar == Float {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
+    /// A layer of the same configuration with the parameters `p` holds, by ``namedParameters``' names.
     public func replacingParameters(_ p: [String: Tensor<Float>]) throws -> Linear<Float> {
         try Linear(weight: parameter(p, "weight", shape: weight.shape),
                    bias: bias.map { try parameter(p, "bias", shape: $0.shape) })
@@ -117,6 +118,7 @@ extension LayerNorm: NamedParameters where Scalar == Float {
     /// `weight` (γ) and `bias` (β).
     public var namedParameters: [(name: String, tensor: Tensor<Float>)] { [("weight", weight), ("bias", bias)] }
 
+    /// A layer of the same configuration with the parameters `p` holds, by ``namedParameters``' names.
     public func replacingParameters(_ p: [String: Tensor<Float>]) throws -> LayerNorm<Float> {
         try LayerNorm(weight: parameter(p, "weight", shape: weight.shape), bias: parameter(p, "bias", shape: bias.shape), epsilon: epsilon)
     }
@@ -126,6 +128,7 @@ extension Embedding: NamedParameters where Scalar == Float {
     /// `weight`, the table `[vocabulary, dimension]` (PyTorch's `nn.Embedding` name).
     public var namedParameters: [(name: String, tensor: Tensor<Float>)] { [("weight", table)] }
 
+    /// A layer of the same configuration with the parameters `p` holds, by ``namedParameters``' names.
     public func replacingParameters(_ p: [String: Tensor<Float>]) throws -> Embedding<Float> {
         try Embedding(table: parameter(p, "weight", shape: table.shape))
     }
@@ -138,6 +141,7 @@ extension MultiHeadAttention: NamedParameters where Scalar == Float {
             + outputProjection.namedParameters(prefixedBy: "output")
     }
 
+    /// A layer of the same configuration with the parameters `p` holds, by ``namedParameters``' names.
     public func replacingParameters(_ p: [String: Tensor<Float>]) throws -> MultiHeadAttention<Float> {
         var copy = self
         for (projection, layer) in [(Projection.query, queryProjection), (.key, keyProjection), (.value, valueProjection), (.output, outputProjection)] {

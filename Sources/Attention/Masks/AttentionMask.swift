@@ -28,7 +28,7 @@ public enum CausalAlignment: String, Sendable, CaseIterable {
 /// log-sum-exp is -infinity. Attention never produces NaN for it.
 ///
 /// An additive bias (for example ALiBi) is not a mask: it is passed to
-/// ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:)`` as `bias`, and a `-infinity`
+/// ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)`` as `bias`, and a `-infinity`
 /// bias entry hides its key just as a `false` mask entry does.
 public struct AttentionMask: Sendable {
     /// One restriction on which keys are visible.
@@ -150,9 +150,13 @@ extension AttentionMask {
     /// ```
     ///
     /// - Parameters:
-    ///   - batchSize, heads: the problem's extents, needed to validate key lengths and broadcast
-    ///     boolean masks; default 1.
-    ///   - batch, head: which slice to return; default 0.
+    ///   - queryLength: the queries, rows of the matrix.
+    ///   - keyLength: the keys, its columns.
+    ///   - batchSize: the problem's batch size, needed to validate key lengths and broadcast boolean
+    ///     masks; default 1.
+    ///   - heads: the problem's head count, likewise; default 1.
+    ///   - batch: which batch element's slice to return; default 0.
+    ///   - head: which head's slice; default 0.
     public func matrix(
         queryLength: Int, keyLength: Int, batchSize: Int = 1, heads: Int = 1, batch: Int = 0, head: Int = 0
     ) throws -> [[Bool]] {

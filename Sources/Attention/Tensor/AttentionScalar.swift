@@ -14,16 +14,22 @@ where Self.RawSignificand: FixedWidthInteger {
 }
 
 extension AttentionScalar {
+    /// None: other conformers run the reference code.
     public static var _kernels: _ScalarKernels<Self>? { nil }
 }
 
 extension Float: AttentionScalar {
+    /// The value, exactly, as a Double.
     @inlinable public var doubleValue: Double { Double(self) }
+    /// The Float nearest `value`.
     @inlinable public init(fromDouble value: Double) { self = Float(value) }
+    /// The tiled kernels.
     public static var _kernels: _ScalarKernels<Float>? { .float }
 }
 
 extension Double: AttentionScalar {
+    /// The value itself.
     @inlinable public var doubleValue: Double { self }
+    /// `value` itself.
     @inlinable public init(fromDouble value: Double) { self = value }
 }

@@ -150,6 +150,7 @@ extension Tensor where Element: Numeric {
 }
 
 extension Tensor: CustomStringConvertible {
+    /// The element type, the shape and the first elements.
     public var description: String {
         let shown = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
         let more = count > 8 ? ", … (\(count) elements)" : ""

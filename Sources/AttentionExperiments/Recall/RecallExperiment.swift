@@ -14,37 +14,54 @@ import Foundation
 /// training batches (drawn from `seed`) and are scored on the same held-out sequences. Training is
 /// Adam on the mean cross-entropy.
 public enum RecallExperiment {
+    /// The three models compared.
     public enum Model: String, Codable, Sendable, CaseIterable {
+        /// One multi-head attention layer.
         case attention
+        /// The mean of the pairs through a hidden layer.
         case meanPooling = "mean pooling"
+        /// A GRU reading the pairs in order.
         case gru = "GRU"
     }
 
+    /// What to train and how.
     public struct Configuration: Codable, Sendable, Equatable {
+        /// Sequence lengths trained on (cycled) and scored at; each at most `keyVocabulary`.
         public var lengths: [Int] = [8, 16, 32, 64, 128, 256]
+        /// Distinct keys.
         public var keyVocabulary = 256
+        /// Distinct values; chance accuracy is its inverse.
         public var valueVocabulary = 16
+        /// Width of the embeddings and of every model.
         public var embedDimension = 64
+        /// Heads of the attention model.
         public var heads = 4
         /// Per head; nil is `embedDimension / heads`.
         public var headDimension: Int?
+        /// Training steps per model.
         public var steps = 600
+        /// Sequences per step.
         public var batchSize = 32
+        /// Adam's learning rate.
         public var learningRate = 3e-3
         /// Held-out sequences per length.
         public var evaluationSize = 500
         /// Whether attention scales `Q·Kᵀ` by `1/√d_k` (false multiplies by 1).
         public var scaled = true
+        /// The models to train.
         public var models: [Model] = Model.allCases
         /// Whether to measure the scores' gradient norm (costs an extra forward pass per step).
         public var probeScores = false
         /// Loss is logged as the mean over this many steps (a multiple of the number of lengths keeps
         /// every block's mix of lengths the same).
         public var logEvery = 24
+        /// Seeds the weights, the batches and the held-out sets.
         public var seed: UInt64 = 0
 
+        /// The defaults the lessons' experiment uses.
         public init() {}
 
+        /// `headDimension`, or its default.
         public var resolvedHeadDimension: Int { headDimension ?? max(1, embedDimension / heads) }
 
         func validate() throws {
@@ -76,6 +93,7 @@ public enum RecallExperiment {
 
     /// One model, trained and scored.
     public struct Run: Codable, Sendable, Equatable {
+        /// The model trained.
         public let model: Model
         /// Trainable parameters outside the embedding tables.
         public let parameters: Int
@@ -88,11 +106,13 @@ public enum RecallExperiment {
         public let scoreGradientNorms: [Double]
         /// Held-out accuracy after training at each of the configuration's lengths.
         public let accuracies: [Double]
+        /// Seconds its training and scoring took.
         public let seconds: Double
     }
 
     /// Where the trained attention model looks, at the longest length that is at most 16 (a heatmap that fits a terminal).
     public struct Inspection: Codable, Sendable, Equatable {
+        /// The sequence length inspected.
         public let length: Int
         /// `[head][position]` for one held-out sequence.
         public let weights: [[Double]]
@@ -104,14 +124,21 @@ public enum RecallExperiment {
         public let diversity: HeadsExperiment.Row
     }
 
+    /// What ``run(_:progress:)`` measured.
     public struct Result: Codable, Sendable, Equatable {
+        /// The configuration it ran.
         public let configuration: Configuration
+        /// One run per model, in the configuration's order.
         public let runs: [Run]
+        /// Where the attention model looks, if it was trained.
         public let inspection: Inspection?
+        /// The accuracy of guessing: one over the values.
         public var chance: Double { 1 / Double(configuration.valueVocabulary) }
 
+        /// The run of `model`, if it was trained.
         public func run(_ model: Model) -> Run? { runs.first { $0.model == model } }
 
+        /// `model`'s held-out accuracy at `length`, if both were run.
         public func accuracy(_ model: Model, length: Int) -> Double? {
             guard let run = run(model), let i = configuration.lengths.firstIndex(of: length) else { return nil }
             return run.accuracies[i]
@@ -120,8 +147,10 @@ public enum RecallExperiment {
 
     /// Trains and scores every model.
     ///
-    /// - Parameter progress: called after each model, for a progress line.
-    /// - Throws: ``AttentionError`` if the configuration is invalid.
+    /// - Parameters:
+    ///   - configuration: what to train and how.
+    ///   - progress: called after each model, for a progress line.
+    /// - Throws: `AttentionError` if the configuration is invalid.
     public static func run(_ configuration: Configuration, progress: (Run) -> Void = { _ in }) throws -> Result {
         try configuration.validate()
         var runs: [Run] = []
@@ -234,7 +263,9 @@ extension RecallExperiment {
     public struct GradientCheck: Sendable, Equatable {
         /// The parameter's name (`embedding.keys.weight`, `attention.query.weight`, `readout.bias`, …).
         public let parameter: String
+        /// The backward pass's directional derivative.
         public let analytic: Double
+        /// The central difference of the loss.
         public let numeric: Double
     }
 

@@ -25,7 +25,7 @@ extension RecallModel {
         namedParameters.filter { !$0.name.hasPrefix("embedding.") }.reduce(0) { $0 + $1.tensor.count }
     }
 
-    /// Gradients listed in ``NamedParameters/namedParameters`` order, by name.
+    /// Gradients listed in `NamedParameters.namedParameters` order, by name.
     func named(_ gradients: [Tensor<Float>]) throws -> [String: Tensor<Float>] {
         let names = namedParameters.map(\.name)
         guard names.count == gradients.count else {

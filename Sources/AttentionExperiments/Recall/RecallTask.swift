@@ -8,7 +8,9 @@ import Attention
 /// Keys come from `keyVocabulary` ids (so `length ≤ keyVocabulary`), values from `valueVocabulary`
 /// ids; chance accuracy is `1 / valueVocabulary`.
 public struct RecallBatch: Sendable {
+    /// Sequences in the batch.
     public let count: Int
+    /// Pairs per sequence.
     public let length: Int
     /// `[count · length]`: the keys of each sequence, distinct within a sequence.
     public let keys: [Int]
@@ -23,7 +25,7 @@ public struct RecallBatch: Sendable {
 
     /// Draws `count` sequences.
     ///
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if a size is not positive or `length`
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` if a size is not positive or `length`
     ///   exceeds `keyVocabulary`.
     public init(count: Int, length: Int, keyVocabulary: Int, valueVocabulary: Int, using generator: inout SplitMix64) throws {
         guard count > 0, length > 0, valueVocabulary > 0 else {
