@@ -103,6 +103,14 @@ public struct Attend: ParsableCommand {
 
     /// Runs the command, sending each line it reports to `log`.
     public func execute(_ log: (String) -> Void) throws {
+        for (path, flag) in [(query, "--query"), (key, "--key"), (value, "--value"), (mask, "--mask"), (bias, "--bias"),
+                             (gradOutput, "--grad-output")] as [(String?, String)] {
+            if let path { try UserPath.input(path, flag: flag) }
+        }
+        for (path, flag) in [(output, "--output"), (weights, "--weights"), (lse, "--lse"), (gradQuery, "--grad-query"),
+                             (gradKey, "--grad-key"), (gradValue, "--grad-value"), (gradBias, "--grad-bias")] as [(String?, String)] {
+            if let path { try UserPath.output(path, flag: flag) }
+        }
         switch try NPY.read(contentsOf: URL(fileURLWithPath: query)) {
         case .float32: try attend(Float.self, log)
         case .float64: try attend(Double.self, log)

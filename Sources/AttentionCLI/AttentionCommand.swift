@@ -1,4 +1,7 @@
 import ArgumentParser
+import Attention
+import AttentionServer
+import Foundation
 
 /// The root of the `attention` command: one subcommand per file in this folder.
 public struct AttentionCommand: AsyncParsableCommand {
@@ -16,7 +19,8 @@ public struct AttentionCommand: AsyncParsableCommand {
               attention serve
             Generate text with a GPT-2 checkpoint (causal attention over a KV cache):
               attention generate --model-dir DIR "The cat sat on the"
-            """,
+
+            """ + "\n" + ExitStatus.helpText,
         version: "0.1.0",
         subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Serve.self, Model.self, Embed.self, Similarity.self, Explain.self, Generate.self, Bench.self]
     )
@@ -30,15 +34,52 @@ extension AttentionCommand {
     /// (`serve`). The executable calls this: from top-level code, `main()` resolves to the synchronous
     /// overload and so does `run()` on an existential command, which would answer `serve` with its help.
     public static func runAsRoot() async {
+        if let message = unknownSubcommandMessage(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("Error: \(message)\n  See 'attention --help'.\n".utf8))
+            Foundation.exit(ExitStatus.usage.rawValue)
+        }
+        // Parse errors and validate()'s: ArgumentParser's message with the subcommand's usage, status 64.
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
             if let server = command as? Serve {
                 try await server.serve()
             } else {
                 try command.run()
             }
+        } catch let error as ValidationError {
+            // A flag found wrong once the command looked at its input (a sentence too long, say).
+            let path = commandPath(of: type(of: command)).joined(separator: " ")
+            FileHandle.standardError.write(Data("Error: \(error.message)\n  See '\(path) --help'.\n".utf8))
+            Foundation.exit(ExitStatus.usage.rawValue)
         } catch {
-            exit(withError: error)
+            // The project's errors carry their own status; the rest (help, clean exits) are ArgumentParser's.
+            switch error {
+            case is CommandError, is AttentionError, is ExplorerPageError, is CocoaError:
+                FileHandle.standardError.write(Data("Error: \(message(for: error))\n".utf8))
+                Foundation.exit(exitStatus(for: error))
+            default:
+                exit(withError: error)
+            }
         }
+    }
+}
+
+extension AttentionCommand {
+    /// `["attention", "train", "gpt"]` for `TrainGPT`: the words that name a command.
+    static func commandPath(of type: any ParsableCommand.Type) -> [String] {
+        func search(_ node: any ParsableCommand.Type, _ path: [String]) -> [String]? {
+            let here = path + [node._commandName]
+            if node == type { return here }
+            for child in node.configuration.subcommands {
+                if let found = search(child, here) { return found }
+            }
+            return nil
+        }
+        return search(AttentionCommand.self, []) ?? ["attention"]
     }
 }

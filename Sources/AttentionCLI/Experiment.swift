@@ -31,6 +31,11 @@ struct ExperimentOutput: ParsableArguments {
         if json && csv { throw ValidationError("--json and --csv are two formats of the same numbers: pass one") }
     }
 
+    /// Checks that `--svg` can be written, before the work: called first by the commands' `run()`.
+    func checkFiles() throws {
+        if let svg { try UserPath.output(svg, flag: "--svg") }
+    }
+
     var style: TerminalStyle { TerminalStyle.detect() }
 
     /// Prints `text`, JSON or CSV as asked, and writes the SVG if asked.

@@ -25,6 +25,7 @@ struct CrossCommand: ParsableCommand {
     @OptionGroup var output: ExperimentOutput
 
     func run() throws {
+        try output.checkFiles()
         let r = try CrossExperiment.run(seed: output.seed)
         let style = output.style
         try output.emit(text: {

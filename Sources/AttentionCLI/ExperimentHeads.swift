@@ -30,6 +30,7 @@ struct HeadsCommand: ParsableCommand {
     @OptionGroup var output: ExperimentOutput
 
     func run() throws {
+        try output.checkFiles()
         let r = try HeadsExperiment.run(seed: output.seed)
         try output.emit(text: {
             var out = "Mean pairwise similarity of head attention maps (\(r.tokens) tokens, embedding \(r.embedDimension), random projections, seed \(r.seed)).\n\n"

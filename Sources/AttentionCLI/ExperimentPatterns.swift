@@ -34,6 +34,7 @@ struct PatternsCommand: ParsableCommand {
     var words: [String] { tokens.split(separator: " ").map(String.init) }
 
     func run() throws {
+        try output.checkFiles()
         let r = try PatternsExperiment.run(tokens: words, seed: output.seed, window: window)
         let style = output.style
         let panels = [("Full", r.full), ("Causal", r.causal), ("Local (window \(window))", r.local)]

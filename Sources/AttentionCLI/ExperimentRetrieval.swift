@@ -39,6 +39,7 @@ struct RetrievalCommand: ParsableCommand {
     }
 
     func run() throws {
+        try output.checkFiles()
         let r = try RetrievalExperiment.run(seed: output.seed, dimension: dimension, trials: trials)
         let methods: [(String, KeyPath<RetrievalExperiment.Row, RetrievalExperiment.Score>, String)] = [
             ("attention", \.attention, "#1f77b4"), ("average", \.average, "#7f7f7f"),

@@ -31,6 +31,7 @@ struct ScalingCommand: ParsableCommand {
     }
 
     func run() throws {
+        try output.checkFiles()
         let r = try ScalingExperiment.run(seed: output.seed, keys: keys, trials: trials)
         try output.emit(text: { Self.text(r) }, data: r, csv: {
             (["dk", "unscaledEntropy", "unscaledEntropyStd", "scaledEntropy", "scaledEntropyStd", "unscaledMaxWeight", "scaledMaxWeight"],

@@ -29,6 +29,8 @@ struct Heatmap: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the heatmap as SVG.", valueName: "FILE")) var svg: String?
 
     func run() throws {
+        try UserPath.input(weights, flag: "--weights")
+        if let svg { try UserPath.output(svg, flag: "--svg") }
         let drawing = try HeatmapDrawing(NPY.read(contentsOf: URL(fileURLWithPath: weights)), path: weights,
                                          batch: batch, head: head, tokens: tokens, queryTokens: queryTokens)
         print(drawing.terminal(style: .detect()), terminator: "")

@@ -56,6 +56,12 @@ struct Serve: AsyncParsableCommand {
             // Unbuffered: scripts wait for this line even when stdout is a pipe.
             FileHandle.standardOutput.write(Data("Attention explorer at \(url) (Ctrl-C to stop)\n".utf8))
         }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch where ExplorerServer.isAddressInUse(error) {
+            throw CommandError(
+                "--port \(port): the port is in use on \(host) (another attention serve?); stop that program, or pick another port (--port 0 takes a free one)",
+                status: .unavailable)
+        }
     }
 }

@@ -108,6 +108,7 @@ struct TrainRecall: ParsableCommand {
     }
 
     func run() throws {
+        try output.checkFiles()
         Allocator.reuseLargeBlocks()
         let style = output.style
         let quiet = output.json || output.csv

@@ -62,6 +62,13 @@ struct TrainGPT: ParsableCommand {
     }
 
     func run() throws {
+        if let text { try UserPath.input(text, flag: "--text") }
+        if let svg { try UserPath.output(svg, flag: "--svg") }
+        // The model folder is created, with its parents; an existing file in its place is an error.
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder), !isFolder.boolValue {
+            throw CommandError("--output \(output): is a file; give a folder for the model", status: .cannotCreate)
+        }
         Allocator.reuseLargeBlocks()
         let log = ProgressLog(quiet: json)
         let texts: [String]

@@ -155,3 +155,10 @@ struct JSONErrors: RouterMiddleware {
                  body: .init(byteBuffer: ByteBuffer(bytes: error.json)))
     }
 }
+
+extension ExplorerServer {
+    /// Whether `error`, thrown while the server starts, says the port is taken by another program.
+    public static func isAddressInUse(_ error: any Error) -> Bool {
+        (error as? IOError)?.errnoCode == EADDRINUSE
+    }
+}
