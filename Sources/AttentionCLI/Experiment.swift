@@ -41,9 +41,7 @@ struct ExperimentOutput: ParsableArguments {
     /// Prints `text`, JSON or CSV as asked, and writes the SVG if asked.
     func emit<T: Encodable>(text: () -> String, data: T, csv table: () -> (header: [String], rows: [[String]]), svg picture: () -> String) throws {
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(data), as: UTF8.self))
+            print(try Format.json(data))
         } else if csv {
             let (header, rows) = table()
             print(CSV.render(header: header, rows: rows), terminator: "")

@@ -102,10 +102,7 @@ struct Explain: ParsableCommand {
         if json {
             try writeSVG(tokens: tokens, chosen: chosen, layers: layers, heads: heads, map: map, quiet: true)
             struct Map: Encodable { let tokens: [String]; let layer: Int; let head: Int?; let weights: [[Double]] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let data = try encoder.encode(Map(tokens: tokens, layer: layer, head: all ? nil : head, weights: chosen))
-            print(String(decoding: data, as: UTF8.self))
+            print(try Format.json(Map(tokens: tokens, layer: layer, head: all ? nil : head, weights: chosen)))
             return
         }
         print(all ? "Layer \(layer), mean over its \(heads) heads:" : "Layer \(layer), head \(head):")

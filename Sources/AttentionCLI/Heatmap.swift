@@ -27,16 +27,22 @@ struct Heatmap: ParsableCommand {
     @Option(help: "Batch element of 4-D weights.") var batch = 0
     @Option(help: "Head of 3-D or 4-D weights.") var head = 0
     @Option(help: ArgumentHelp("Also write the heatmap as SVG.", valueName: "FILE")) var svg: String?
+    @Flag(help: "Print the slice drawn as JSON: {queryTokens, keyTokens, weights [query][key]}.") var json = false
 
     func run() throws {
         try UserPath.input(weights, flag: "--weights")
         if let svg { try UserPath.output(svg, flag: "--svg") }
         let drawing = try HeatmapDrawing(NPY.read(contentsOf: URL(fileURLWithPath: weights)), path: weights,
                                          batch: batch, head: head, tokens: tokens, queryTokens: queryTokens)
-        print(drawing.terminal(style: .detect()), terminator: "")
+        if json {
+            struct Slice: Encodable { let queryTokens: [String], keyTokens: [String], weights: [[Double]] }
+            print(try Format.json(Slice(queryTokens: drawing.queryLabels, keyTokens: drawing.keyLabels, weights: drawing.rows)))
+        } else {
+            print(drawing.terminal(style: .detect()), terminator: "")
+        }
         if let svg {
             try SVG.write(drawing.svg(title: (weights as NSString).lastPathComponent), to: svg)
-            print("wrote \(svg)")
+            if !json { print("wrote \(svg)") }
         }
     }
 }

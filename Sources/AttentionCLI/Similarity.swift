@@ -16,9 +16,16 @@ struct Similarity: ParsableCommand {
     @OptionGroup var location: ModelLocation
     @Argument(help: "The first sentence.") var first: String
     @Argument(help: "The second sentence.") var second: String
+    @Flag(help: "Print {\"first\", \"second\", \"cosine\"} as JSON, the cosine in full precision.") var json = false
 
     func run() throws {
         let v = try location.load().embed([first, second])
-        print(String(format: "%.4f", try cosineSimilarity(v[0], v[1])))
+        let cosine = try cosineSimilarity(v[0], v[1])
+        if json {
+            struct Answer: Encodable { let first: String, second: String, cosine: Double }
+            print(try Format.json(Answer(first: first, second: second, cosine: cosine)))
+        } else {
+            print(String(format: "%.4f", cosine))
+        }
     }
 }

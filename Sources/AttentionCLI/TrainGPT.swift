@@ -103,9 +103,7 @@ struct TrainGPT: ParsableCommand {
         let directory = URL(fileURLWithPath: output)
         try model.save(to: directory)
         try tokenizer.save(to: directory)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let historyData = try encoder.encode(history)
+        let historyData = Data(try Format.json(history).utf8)
         try historyData.write(to: directory.appendingPathComponent("training.json"), options: .atomic)
         if let svg { try Data(Self.svg(history).utf8).write(to: URL(fileURLWithPath: svg), options: .atomic) }
         if json {
