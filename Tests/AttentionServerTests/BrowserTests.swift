@@ -24,6 +24,8 @@ struct BrowserTests {
     }()
 
     static let required = ProcessInfo.processInfo.environment["ATTENTION_REQUIRE_BROWSER"] == "1"
+    /// What a skipped run prints.
+    static let skipReason: Comment = "no Chromium on the PATH (apt-get install chromium); with ATTENTION_REQUIRE_BROWSER=1 this fails instead"
 
     /// The start of a harness page: the explorer in a frame, a `#result` for the report, and `until`,
     /// which polls a check every 50 ms (of the browser's virtual time) for up to 20 s.
@@ -63,7 +65,7 @@ struct BrowserTests {
         let scale: String
     }
 
-    @Test("Moving the temperature slider changes the weights, which still sum to 1", .enabled(if: browser != nil || required))
+    @Test("Moving the temperature slider changes the weights, which still sum to 1", .enabled(if: browser != nil || required, Self.skipReason))
     func temperatureSlider() async throws {
         let report = try await Self.report(Report.self, harness: Self.harness, model: .unavailable("not needed here"))
         let before = try #require(report.before), after = try #require(report.after, "the weights did not change")
@@ -108,7 +110,7 @@ struct BrowserTests {
         let title: String
     }
 
-    @Test("The model view decodes the compact weights: a causal map per layer and head, and a head opens", .enabled(if: browser != nil || required))
+    @Test("The model view decodes the compact weights: a causal map per layer and head, and a head opens", .enabled(if: browser != nil || required, Self.skipReason))
     func modelView() async throws {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/gpt2")
         let report = try await Self.report(ModelReport.self, harness: Self.modelHarness, model: ExplorerModel.load(from: fixture))
