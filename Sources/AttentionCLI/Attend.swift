@@ -62,6 +62,7 @@ public struct Attend: ParsableCommand {
     var bias: String?
     @Flag(inversion: .prefixedNo, help: "Reject inputs holding NaN or infinity (on by default).") var checkFinite = true
     @Flag(help: "Print which implementation computed the result, and why.") var explain = false
+    @Flag(help: "Print what ran and the files written as JSON: {path, wrote: [{file, shape, dtype}]}.") var json = false
     @OptionGroup var implementation: ImplementationOption
     @Option(help: ArgumentHelp("Gradient of a loss with respect to the output, to compute the input gradients (shape of the output).", valueName: "dO.npy"))
     var gradOutput: String?
@@ -98,11 +99,50 @@ public struct Attend: ParsableCommand {
 
     /// Reads the inputs, attends and writes the outputs.
     public func run() throws {
-        try execute { print($0) }
+        guard json else {
+            try execute { print($0) }
+            return
+        }
+        var report = Report(path: nil, wrote: [])
+        try run { event in
+            switch event {
+            case .path(let path): report.path = path
+            case .wrote(let file): report.wrote.append(file)
+            }
+        }
+        print(try Format.json(report))
     }
 
     /// Runs the command, sending each line it reports to `log`.
     public func execute(_ log: (String) -> Void) throws {
+        try run { event in
+            switch event {
+            case .path(let path): log("path: \(path)")
+            case .wrote(let file): log("wrote \(file.file) \(file.shape) \(file.dtype)")
+            }
+        }
+    }
+
+    /// What the command reports: the path that ran (with --explain) and each file written.
+    enum Event {
+        case path(String)
+        case wrote(Written)
+    }
+
+    /// A file the command wrote.
+    struct Written: Encodable {
+        let file: String
+        let shape: [Int]
+        let dtype: String
+    }
+
+    /// `--json`: `{"path": "tiled (avx2): ..." or null, "wrote": [{"file", "shape", "dtype"}]}`.
+    struct Report: Encodable {
+        var path: String?
+        var wrote: [Written]
+    }
+
+    private func run(reporting log: (Event) -> Void) throws {
         for (path, flag) in [(query, "--query"), (key, "--key"), (value, "--value"), (mask, "--mask"), (bias, "--bias"),
                              (gradOutput, "--grad-output")] as [(String?, String)] {
             if let path { try UserPath.input(path, flag: flag) }
@@ -119,7 +159,7 @@ public struct Attend: ParsableCommand {
         }
     }
 
-    private func attend<Scalar: AttentionScalar & NPYElement>(_: Scalar.Type, _ log: (String) -> Void) throws {
+    private func attend<Scalar: AttentionScalar & NPYElement>(_: Scalar.Type, _ log: (Event) -> Void) throws {
         let q: Tensor<Scalar> = try load(query, "query")
         let k: Tensor<Scalar> = try load(key, "key")
         let v: Tensor<Scalar> = try load(value, "value")
@@ -135,7 +175,7 @@ public struct Attend: ParsableCommand {
             query: q, key: k, value: v, mask: try buildMask(), bias: b, scale: scale.map { Scalar(fromDouble: $0) },
             returning: [weights != nil ? .weights : [], lse != nil || gradOutput != nil ? .logSumExp : []],
             options: AttentionOptions(implementation: try implementation.parsed()))
-        if explain { log("path: \(result.path)") }
+        if explain || json { log(.path(result.path.description)) }
         try write(result.output, to: output, log)
         if let weights, let w = result.weights { try write(w, to: weights, log) }
         if let lse, let l = result.logSumExp { try write(l, to: lse, log) }
@@ -181,9 +221,9 @@ public struct Attend: ParsableCommand {
         return mask
     }
 
-    private func write<Scalar: AttentionScalar & NPYElement>(_ tensor: Tensor<Scalar>, to path: String, _ log: (String) -> Void) throws {
+    private func write<Scalar: AttentionScalar & NPYElement>(_ tensor: Tensor<Scalar>, to path: String, _ log: (Event) -> Void) throws {
         try NPY.write(tensor, to: URL(fileURLWithPath: path))
-        log("wrote \(path) \(tensor.shape) \(Scalar.self == Float.self ? "float32" : "float64")")
+        log(.wrote(Written(file: path, shape: tensor.shape, dtype: Scalar.self == Float.self ? "float32" : "float64")))
     }
 }
 

@@ -41,10 +41,11 @@ struct Model: ParsableCommand {
                 """
         )
         @OptionGroup var location: ModelLocation
+        @Flag(help: "No download progress (there is none in a pipe either).") var quiet = false
 
         func run() throws {
             // pip's progress bar (bytes, rate, time left) when someone watches; quiet in a pipe or a log.
-            try ModelStore.fetch(into: location.directory, showProgress: isatty(STDERR_FILENO) == 1) { print($0) }
+            try ModelStore.fetch(into: location.directory, showProgress: !quiet && isatty(STDERR_FILENO) == 1) { print($0) }
         }
     }
 }

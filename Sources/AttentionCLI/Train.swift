@@ -58,6 +58,7 @@ struct TrainRecall: ParsableCommand {
     @Option(help: "Attention heads.") var heads: Int?
     @Option(help: "Dimension of each head's queries and keys (d_k).") var headDimension: Int?
     @Flag(help: "Compare training with and without the 1/√d_k scale at a large d_k.") var noScale = false
+    @Flag(help: "No progress lines on stderr (they are off with --json and --csv too).") var quiet = false
 
     func validate() throws {
         for (name, value) in [("--steps", steps), ("--batch-size", batchSize), ("--embed-dimension", embedDimension)] where value < 1 {
@@ -111,7 +112,7 @@ struct TrainRecall: ParsableCommand {
         try output.checkFiles()
         Allocator.reuseLargeBlocks()
         let style = output.style
-        let quiet = output.json || output.csv
+        let quiet = self.quiet || output.json || output.csv
         func report(_ r: RecallExperiment.Run) {
             guard !quiet else { return }
             let line = "  trained \(r.model.rawValue) in \(f(r.seconds, 1)) s"

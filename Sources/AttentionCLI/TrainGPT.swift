@@ -43,6 +43,7 @@ struct TrainGPT: ParsableCommand {
     @Option(help: "Seed of the initialization and of the batches.") var seed: UInt64 = 42
     @Option(help: ArgumentHelp("Also write the loss curves as SVG.", valueName: "FILE")) var svg: String?
     @Flag(help: "Print the history as JSON at the end instead of text.") var json = false
+    @Flag(help: "No progress on stderr (off with --json too; a pipe gets only the evaluation lines).") var quiet = false
 
     var settings: GPT2TrainingSettings {
         var s = GPT2TrainingSettings()
@@ -70,7 +71,7 @@ struct TrainGPT: ParsableCommand {
             throw CommandError("--output \(output): is a file; give a folder for the model", status: .cannotCreate)
         }
         Allocator.reuseLargeBlocks()
-        let log = ProgressLog(quiet: json)
+        let log = ProgressLog(quiet: json || quiet)
         let texts: [String]
         if let text {
             do { texts = [try String(contentsOfFile: text, encoding: .utf8)] } catch {

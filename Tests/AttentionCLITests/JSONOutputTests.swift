@@ -22,6 +22,22 @@ struct JSONOutputTests {
         #expect(slice.weights == [[0.5, 0.5], [0.125, 0.875]])
     }
 
+    @Test("attend --json names the path that ran and every file written, with shapes and dtypes")
+    func attend() throws {
+        let (q, k, v) = (scratch.file("q.npy"), scratch.file("k.npy"), scratch.file("v.npy"))
+        try NPY.write(try Tensor<Float>.randomNormal(shape: [2, 3, 4], seed: 1), to: q)
+        try NPY.write(try Tensor<Float>.randomNormal(shape: [2, 5, 4], seed: 2), to: k)
+        try NPY.write(try Tensor<Float>.randomNormal(shape: [2, 5, 6], seed: 3), to: v)
+        let (o, w) = (scratch.file("o.npy").path, scratch.file("w.npy").path)
+        let r = try ExitStatusTests.run(["attend", "--query", q.path, "--key", k.path, "--value", v.path, "--output", o, "--weights", w, "--json"])
+        #expect(r.status == 0, "\(r.error)")
+        struct Written: Decodable, Equatable { let file: String, shape: [Int], dtype: String }
+        struct Report: Decodable { let path: String?, wrote: [Written] }
+        let report = try JSONDecoder().decode(Report.self, from: Data(r.output.utf8))
+        #expect(report.path?.hasPrefix("tiled (") == true, "\(report.path ?? "nil")")
+        #expect(report.wrote == [Written(file: o, shape: [2, 3, 6], dtype: "float32"), Written(file: w, shape: [2, 3, 5], dtype: "float32")])
+    }
+
     @Test("similarity --json gives the cosine in full precision, equal to the printed one")
     func similarity() throws {
         let (a, b) = ("The cat sat on the mat", "A cat was sitting on a rug")

@@ -30,6 +30,16 @@ struct TrainCommandTests {
         #expect(text.contains("<polyline"))
     }
 
+    @Test("Progress goes to stderr, and --quiet turns it off")
+    func quiet() throws {
+        let arguments = ["train", "--lengths", "8", "--steps", "12", "--embed-dimension", "8", "--models", "attention"]
+        let loud = try ExitStatusTests.run(arguments)
+        #expect(loud.status == 0 && loud.error.contains("trained attention in"), "\(loud.error)")
+        let quiet = try ExitStatusTests.run(arguments + ["--quiet"])
+        #expect(quiet.status == 0 && quiet.error.isEmpty, "\(quiet.error)")
+        #expect(quiet.output.count > 100)
+    }
+
     @Test("Options are validated", arguments: [
         ["--lengths", "8,300"], ["--lengths", "0"], ["--lengths", "eight"], ["--models", "attention,lstm"],
         ["--steps", "0"], ["--heads", "0"], ["--learning-rate", "-1"], ["--json", "--csv"],
