@@ -43,8 +43,15 @@ check 0 "GFLOP/s on" -- bench --seq 256 --repeat 3
 check 0 "The cat" -- generate --model-dir Tests/Fixtures/gpt2 "The cat" --max-tokens 5
 check 0 "USAGE: attention <subcommand>" -- --help
 check 0 "0.1.0" -- --version
-"$attention" --generate-completion-script bash | grep -q "_attention" && echo "ok   bash completion"
-[ -s "$work/prefix/share/zsh/site-functions/_attention" ] && echo "ok   zsh completion installed"
+# installed WHAT FILE PATTERN: FILE exists and holds PATTERN.
+installed() {
+    if grep -qF -- "$3" "$2" 2> /dev/null; then echo "ok   $1 installed"; else echo "FAIL: no $1 at $2" >&2; failures=$((failures + 1)); fi
+}
+installed "bash completion" "$work/prefix/share/bash-completion/completions/attention" "_attention"
+installed "zsh completion" "$work/prefix/share/zsh/site-functions/_attention" "#compdef attention"
+installed "fish completion" "$work/prefix/share/fish/vendor_completions.d/attention.fish" "attention"
+installed "man page" "$work/prefix/share/man/man1/attention.1" "Exit status"
+installed "explorer page" "$work/prefix/bin/swift-attention_AttentionServer.resources/Resources/index.html" "explorer.js"
 
 # The mistakes, with their statuses (attention --help lists them).
 echo "not an array" > "$work/text.npy"
