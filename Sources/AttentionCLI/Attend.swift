@@ -143,6 +143,20 @@ public struct Attend: ParsableCommand {
     }
 
     private func run(reporting log: (Event) -> Void) throws {
+        do {
+            try attendFiles(reporting: log)
+        } catch let error as AttentionError {
+            // The library names its arguments; the user typed flags and files.
+            var names = ["keyLengths": "--key-lengths", "scale": "--scale", "window": "--window", "slidingWindow": "--window"]
+            for (argument, flag, path) in [("query", "--query", query), ("key", "--key", key), ("value", "--value", value),
+                                           ("mask", "--mask", mask), ("bias", "--bias", bias), ("outputGradient", "--grad-output", gradOutput)] {
+                if let path { names[argument] = "\(flag) \(path)" }
+            }
+            throw error.naming(names)
+        }
+    }
+
+    private func attendFiles(reporting log: (Event) -> Void) throws {
         for (path, flag) in [(query, "--query"), (key, "--key"), (value, "--value"), (mask, "--mask"), (bias, "--bias"),
                              (gradOutput, "--grad-output")] as [(String?, String)] {
             if let path { try UserPath.input(path, flag: flag) }
@@ -167,9 +181,9 @@ public struct Attend: ParsableCommand {
             try NPY.read(contentsOf: URL(fileURLWithPath: path)).floatingPoint(as: Scalar.self, path: path)
         }
         if checkFinite {
-            try q.checkFinite(argument: "query (\(query))")
-            try k.checkFinite(argument: "key (\(key))")
-            try v.checkFinite(argument: "value (\(value))")
+            try q.checkFinite(argument: "--query \(query)")
+            try k.checkFinite(argument: "--key \(key)")
+            try v.checkFinite(argument: "--value \(value)")
         }
         let result = try scaledDotProductAttention(
             query: q, key: k, value: v, mask: try buildMask(), bias: b, scale: scale.map { Scalar(fromDouble: $0) },
@@ -181,7 +195,7 @@ public struct Attend: ParsableCommand {
         if let lse, let l = result.logSumExp { try write(l, to: lse, log) }
         if let gradOutput {
             let dO: Tensor<Scalar> = try load(gradOutput, "grad-output")
-            if checkFinite { try dO.checkFinite(argument: "grad-output (\(gradOutput))") }
+            if checkFinite { try dO.checkFinite(argument: "--grad-output \(gradOutput)") }
             let grads = try scaledDotProductAttentionBackward(
                 query: q, key: k, value: v, outputGradient: dO, mask: try buildMask(), bias: b,
                 scale: scale.map { Scalar(fromDouble: $0) }, forward: result,

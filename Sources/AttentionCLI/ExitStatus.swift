@@ -172,3 +172,25 @@ extension AttentionCommand {
         return previous[b.count]
     }
 }
+
+extension AttentionError {
+    /// The same error with the library's argument names replaced by what the user typed
+    /// (`keyLengths` → `--key-lengths`, `key` → `--key k.npy`), for commands that pass flags on.
+    func naming(_ names: [String: String]) -> AttentionError {
+        func name(_ argument: String) -> String { names[argument] ?? argument }
+        switch self {
+        case let .invalidShape(argument, shape, reason):
+            return .invalidShape(argument: name(argument), shape: shape, reason: reason)
+        case let .shapeMismatch(argument, shape, other, otherShape, reason):
+            return .shapeMismatch(argument: name(argument), shape: shape, other: name(other), otherShape: otherShape, reason: reason)
+        case let .emptySequence(argument, shape):
+            return .emptySequence(argument: name(argument), shape: shape)
+        case let .nonFinite(argument, index, value):
+            return .nonFinite(argument: name(argument), index: index, value: value)
+        case let .invalidArgument(argument, reason):
+            return .invalidArgument(argument: name(argument), reason: reason)
+        case .headCountMismatch, .invalidFile:
+            return self
+        }
+    }
+}

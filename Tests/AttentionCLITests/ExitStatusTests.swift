@@ -98,6 +98,23 @@ struct ExitStatusTests {
             """)
     }
 
+    @Test("attend's errors name the flags and files as typed: a shape that does not fit exits 65, a flag value 64")
+    func attendNamesFlags() throws {
+        let (q, k, v) = (scratch.file("q.npy").path, scratch.file("k.npy").path, scratch.file("v.npy").path)
+        try NPY.write(try Tensor<Float>(zeros: [2, 3, 4]), to: URL(fileURLWithPath: q))
+        try NPY.write(try Tensor<Float>(zeros: [2, 5, 3]), to: URL(fileURLWithPath: k))
+        try NPY.write(try Tensor<Float>(zeros: [2, 5, 6]), to: URL(fileURLWithPath: v))
+        let o = scratch.file("o.npy").path
+        try expect(["attend", "--query", q, "--key", k, "--value", v, "--output", o], status: .dataError, error: """
+            Error: --key \(k) with shape [2, 5, 3] does not fit --query \(q) with shape [2, 3, 4]: query and key must have the same head dimension (4 vs 3)
+
+            """)
+        try NPY.write(try Tensor<Float>(zeros: [2, 5, 4]), to: URL(fileURLWithPath: k))
+        try expect(["attend", "--query", q, "--key", k, "--value", v, "--output", o, "--key-lengths", "1,2,3"], status: .usage,
+                   error: "Error: --key-lengths: 3 lengths given for a batch of 1 (one per batch element)\n")
+        #expect(!FileManager.default.fileExists(atPath: o))
+    }
+
     @Test("Outputs that cannot be created exit 73 before any work: a folder, or a folder that does not exist")
     func outputs() throws {
         let weights = scratch.file("w.npy")
