@@ -19,7 +19,13 @@ struct Demo: ParsableCommand {
             """
     )
 
+    @Flag(help: "Print every number of the walkthrough as JSON instead of the text.") var json = false
+
     func run() throws {
-        print(try DemoWalkthrough.render(), terminator: "")
+        if json {
+            print(try Format.json(DemoWalkthrough.numbers()))
+        } else {
+            print(try DemoWalkthrough.render(), terminator: "")
+        }
     }
 }

@@ -22,16 +22,77 @@ public enum DemoWalkthrough {
         ("an article-like query (looking for things like \"the\")", [0.1, 0.9, 0.0, 0.1]),
     ]
 
+    /// Every number the walkthrough shows, computed by the library: what `attention demo --json` prints.
+    public struct Numbers: Encodable, Sendable {
+        /// Section 1: one query, two keys, scale 1.
+        public struct WorkedExample: Encodable, Sendable {
+            let query: [Double], keys: [[Double]], values: [[Double]], scores: [Double], weights: [Double], output: [Double]
+        }
+        /// Section 2: one query over the sentence.
+        public struct SentenceQuery: Encodable, Sendable {
+            let name: String, query: [Double], weights: [Double], output: [Double]
+        }
+        /// Section 3: attention against the plain average, by cosine to "cat".
+        public struct Comparison: Encodable, Sendable {
+            let cat: [Double], average: [Double], averageCosine: Double
+            let attended: [Double], attendedCosine: Double, sharp: [Double], sharpCosine: Double
+        }
+        /// Section 4: every word as a query, without a mask and causal.
+        public struct SelfAttention: Encodable, Sendable {
+            let words: [String], full: [[Double]], causal: [[Double]]
+        }
+        /// Section 5: the noun-like query at one temperature.
+        public struct Temperature: Encodable, Sendable {
+            let temperature: Double, weights: [Double], entropy: Double
+        }
+        let workedExample: WorkedExample
+        let sentenceQueries: [SentenceQuery]
+        let comparison: Comparison
+        let selfAttention: SelfAttention
+        let temperatures: [Temperature]
+    }
+
+    /// Computes every number of the walkthrough.
+    public static func numbers() throws -> Numbers {
+        let query = [0.5, 0.5], keys = [[0.1, 0.2], [0.2, 0.3]], values = [[0.6, 0.8], [0.7, 0.9]]
+        let worked = try singleQueryAttention(query: query, keys: keys, values: values, scale: 1)
+        let sentence = try queries.map { name, vector in
+            let r = try singleQueryAttention(query: vector, keys: embeddings, values: embeddings)
+            return Numbers.SentenceQuery(name: name, query: vector, weights: r.weights, output: r.output)
+        }
+        let cat = embeddings[1]
+        let attended = try singleQueryAttention(query: queries[0].vector, keys: embeddings, values: embeddings)
+        let sharp = try singleQueryAttention(query: queries[0].vector, keys: embeddings, values: embeddings, scale: 8)
+        let average = (0..<4).map { c in embeddings.map { $0[c] }.reduce(0, +) / Double(embeddings.count) }
+        let x = try Tensor<Double>(embeddings)
+        let maps = try [AttentionMask.none, .causal].map { mask in
+            try scaledDotProductAttention(query: x, key: x, value: x, mask: mask, returning: .weights).weights?.rows ?? []
+        }
+        let temperatures = try [0.25, 0.5, 1, 2, 4].map { t in
+            let w = try scoredAttention(query: Tensor(queries[0].vector), key: x, value: x, score: .temperature(t)).weights?.scalars ?? []
+            return Numbers.Temperature(temperature: t, weights: w, entropy: entropy(w))
+        }
+        return Numbers(
+            workedExample: .init(query: query, keys: keys, values: values, scores: worked.scores, weights: worked.weights, output: worked.output),
+            sentenceQueries: sentence,
+            comparison: .init(cat: cat, average: average, averageCosine: try cosineSimilarity(average, cat),
+                              attended: attended.output, attendedCosine: try cosineSimilarity(attended.output, cat),
+                              sharp: sharp.output, sharpCosine: try cosineSimilarity(sharp.output, cat)),
+            selfAttention: .init(words: words, full: maps[0], causal: maps[1]),
+            temperatures: temperatures)
+    }
+
     /// The whole walkthrough as text, as `attention demo` prints it.
     public static func render() throws -> String {
+        let n = try numbers()
         var out = ""
         out += "Attention is a weighted average whose weights come from the content.\n"
         out += "  output = Σ_j softmax(scores)_j · value_j,   scores_j = scale · (query · key_j)\n\n"
-        out += try workedExample()
-        out += try sentenceQueries()
-        out += try attentionVersusAverage()
-        out += try selfAttentionMatrices()
-        out += try temperatureSweep()
+        out += workedExample(n.workedExample)
+        out += sentenceQueries(n.sentenceQueries)
+        out += attentionVersusAverage(n.comparison)
+        out += selfAttentionMatrices(n.selfAttention)
+        out += temperatureSweep(n.temperatures)
         return out
     }
 
@@ -41,11 +102,8 @@ public enum DemoWalkthrough {
     }
 
     /// 1. One query, two keys, by hand.
-    static func workedExample() throws -> String {
-        let query = [0.5, 0.5]
-        let keys = [[0.1, 0.2], [0.2, 0.3]]
-        let values = [[0.6, 0.8], [0.7, 0.9]]
-        let r = try singleQueryAttention(query: query, keys: keys, values: values, scale: 1)
+    static func workedExample(_ r: Numbers.WorkedExample) -> String {
+        let (query, keys, values) = (r.query, r.keys, r.values)
         let exps = r.scores.map { exp($0) }
         var out = heading(1, "One query, step by step (scale 1)")
         out += "  query  = \(Format.vector(query, 1))\n"
@@ -70,12 +128,11 @@ public enum DemoWalkthrough {
     }
 
     /// 2. Three queries over "The cat sat on the mat".
-    static func sentenceQueries() throws -> String {
+    static func sentenceQueries(_ rows: [Numbers.SentenceQuery]) -> String {
         var out = heading(2, "Different queries, different weights: \"The cat sat on the mat\"")
         out += "  Each word has a 4-d embedding; keys and values are the embeddings; scale = 1/√4.\n"
-        for (name, query) in queries {
-            let r = try singleQueryAttention(query: query, keys: embeddings, values: embeddings)
-            out += "\n  Query: \(name) \(Format.vector(query, 1))\n"
+        for r in rows {
+            out += "\n  Query: \(r.name) \(Format.vector(r.query, 1))\n"
             for (word, weight) in zip(words, r.weights) {
                 out += "    \(word.leftPadded(to: 4))  \(Format.number(weight))  \(TerminalRenderer.bar(weight))\n"
             }
@@ -86,29 +143,22 @@ public enum DemoWalkthrough {
     }
 
     /// 3. Attention retrieves; a plain average blurs.
-    static func attentionVersusAverage() throws -> String {
-        let cat = embeddings[1]
-        let attended = try singleQueryAttention(query: queries[0].vector, keys: embeddings, values: embeddings)
-        let sharp = try singleQueryAttention(query: queries[0].vector, keys: embeddings, values: embeddings, scale: 8)
-        let average = (0..<4).map { c in embeddings.map { $0[c] }.reduce(0, +) / Double(embeddings.count) }
+    static func attentionVersusAverage(_ c: Numbers.Comparison) -> String {
         var out = heading(3, "Attention versus a simple average")
-        out += "  Cosine similarity to the embedding of \"cat\" \(Format.vector(cat, 1)):\n"
-        out += "    simple average of all six words     \(Format.number(try cosineSimilarity(average, cat), 4))  \(Format.vector(average))\n"
-        out += "    attention, noun-like query (1/√4)   \(Format.number(try cosineSimilarity(attended.output, cat), 4))  \(Format.vector(attended.output))\n"
-        out += "    attention, same query, scale 8      \(Format.number(try cosineSimilarity(sharp.output, cat), 4))  \(Format.vector(sharp.output))\n"
+        out += "  Cosine similarity to the embedding of \"cat\" \(Format.vector(c.cat, 1)):\n"
+        out += "    simple average of all six words     \(Format.number(c.averageCosine, 4))  \(Format.vector(c.average))\n"
+        out += "    attention, noun-like query (1/√4)   \(Format.number(c.attendedCosine, 4))  \(Format.vector(c.attended))\n"
+        out += "    attention, same query, scale 8      \(Format.number(c.sharpCosine, 4))  \(Format.vector(c.sharp))\n"
         out += "  The average gives every word the same say; attention lets the relevant words dominate,\n"
         out += "  and sharper scores let it retrieve one item almost exactly.\n\n"
         return out
     }
 
     /// 4. Every word as a query: the full matrix, then causal.
-    static func selfAttentionMatrices() throws -> String {
-        let x = try Tensor<Double>(embeddings)
+    static func selfAttentionMatrices(_ s: Numbers.SelfAttention) -> String {
         var out = heading(4, "Self-attention: every word queries every word")
-        for (title, mask) in [("No mask: every word sees the whole sentence", AttentionMask.none),
-                              ("Causal mask: each word sees itself and the words before it", AttentionMask.causal)] {
-            let r = try scaledDotProductAttention(query: x, key: x, value: x, mask: mask, returning: .weights)
-            let w = r.weights?.rows ?? []
+        for (title, w) in [("No mask: every word sees the whole sentence", s.full),
+                           ("Causal mask: each word sees itself and the words before it", s.causal)] {
             out += "  \(title).\n  Row = query, column = key; the shades compare each row's weights with its largest.\n"
             out += "    " + "".rightPadded(to: 5) + words.map { $0.leftPadded(to: 6) }.joined() + "\n"
             for (word, row) in zip(words, w) {
@@ -124,15 +174,11 @@ public enum DemoWalkthrough {
     }
 
     /// 5. Temperature: dividing the scores by T.
-    static func temperatureSweep() throws -> String {
-        let query = queries[0].vector
+    static func temperatureSweep(_ rows: [Numbers.Temperature]) -> String {
         var out = heading(5, "Temperature: scores divided by T, and the entropy of the weights")
         out += "  Noun-like query; entropy in nats (0 = all weight on one word, ln 6 = \(Format.number(log(6.0))) = uniform).\n"
-        let x = try Tensor<Double>(embeddings)
-        for t in [0.25, 0.5, 1, 2, 4] {
-            let r = try scoredAttention(query: Tensor(query), key: x, value: x, score: .temperature(t))
-            let w = r.weights?.scalars ?? []
-            out += "    T = \(Format.number(t, 2).leftPadded(to: 4))  weights \(Format.vector(w))  entropy \(Format.number(entropy(w)))\n"
+        for r in rows {
+            out += "    T = \(Format.number(r.temperature, 2).leftPadded(to: 4))  weights \(Format.vector(r.weights))  entropy \(Format.number(r.entropy))\n"
         }
         out += "  Low temperature sharpens attention toward one word; high temperature flattens it toward\n"
         out += "  the average. Scaled dot-product attention uses T = √d (here 2) so that the spread of the\n"

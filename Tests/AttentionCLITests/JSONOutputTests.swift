@@ -38,6 +38,25 @@ struct JSONOutputTests {
         #expect(report.wrote == [Written(file: o, shape: [2, 3, 6], dtype: "float32"), Written(file: w, shape: [2, 3, 5], dtype: "float32")])
     }
 
+    @Test("demo --json holds the walkthrough's numbers: distributions, a causal triangle, entropy rising with temperature")
+    func demo() throws {
+        let r = try ExitStatusTests.run(["demo", "--json"])
+        #expect(r.status == 0, "\(r.error)")
+        struct Numbers: Decodable {
+            struct Weights: Decodable { let weights: [Double] }
+            struct SelfAttention: Decodable { let words: [String], full: [[Double]], causal: [[Double]] }
+            struct Temperature: Decodable { let temperature: Double, entropy: Double }
+            let workedExample: Weights, sentenceQueries: [Weights], selfAttention: SelfAttention, temperatures: [Temperature]
+        }
+        let n = try JSONDecoder().decode(Numbers.self, from: Data(r.output.utf8))
+        for w in [n.workedExample.weights] + n.sentenceQueries.map(\.weights) + n.selfAttention.full + n.selfAttention.causal {
+            #expect(abs(w.reduce(0, +) - 1) < 1e-12 && w.allSatisfy { $0 >= 0 })
+        }
+        #expect(n.sentenceQueries.count == 3 && n.selfAttention.words.count == 6)
+        for (i, row) in n.selfAttention.causal.enumerated() { #expect(row[(i + 1)...].allSatisfy { $0 == 0 }) }
+        #expect(zip(n.temperatures, n.temperatures.dropFirst()).allSatisfy { $0.temperature < $1.temperature && $0.entropy < $1.entropy })
+    }
+
     @Test("similarity --json gives the cosine in full precision, equal to the printed one")
     func similarity() throws {
         let (a, b) = ("The cat sat on the mat", "A cat was sitting on a rug")
