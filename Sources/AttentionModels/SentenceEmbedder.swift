@@ -25,6 +25,24 @@ public struct SentenceEmbedder: Sendable {
         tokenizer.encode(sentence, maxLength: maxTokens)
     }
 
+    /// ``embed(_:options:)`` in batches of `batchSize` sentences, calling `progress` with the number
+    /// embedded so far after each: for a corpus, memory stays that of one batch and an app can draw
+    /// its progress.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for a batch size below 1; as
+    ///   ``embed(_:options:)``.
+    public func embed(
+        _ sentences: [String], batchSize: Int, options: AttentionOptions = AttentionOptions(), progress: (Int) -> Void
+    ) throws -> [[Float]] {
+        guard batchSize >= 1 else { throw AttentionError.invalidArgument(argument: "batchSize", reason: "must be at least 1, got \(batchSize)") }
+        var vectors: [[Float]] = []
+        vectors.reserveCapacity(sentences.count)
+        for start in stride(from: 0, to: sentences.count, by: batchSize) {
+            vectors += try embed(Array(sentences[start..<min(start + batchSize, sentences.count)]), options: options)
+            progress(vectors.count)
+        }
+        return vectors
+    }
+
     /// One unit-length vector per sentence, in order; `options` are the encoder's (implementation
     /// and threads).
     public func embed(_ sentences: [String], options: AttentionOptions = AttentionOptions()) throws -> [[Float]] {

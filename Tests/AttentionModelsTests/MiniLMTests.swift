@@ -1,5 +1,6 @@
 import Attention
 import AttentionModels
+import AttentionTestSupport
 import Foundation
 import Testing
 
@@ -97,6 +98,18 @@ struct MiniLMTests {
             let worst = zip(weights.scalars, reference).map { abs($0 - $1) }.max() ?? 1
             #expect(worst <= 1e-5, "layer \(layer + 1): \(worst)")
         }
+    }
+
+    @Test("Embedding in batches reports progress after each and gives the embeddings of one call")
+    func batches() throws {
+        let model = try Self.model.get()
+        let sentences = (0..<70).map { "Sentence \($0) says the cat sat on mat number \($0 * 7)" }
+        var reported: [Int] = []
+        let batched = try model.embed(sentences, batchSize: 32) { reported.append($0) }
+        #expect(reported == [32, 64, 70])
+        let whole = try model.embed(sentences)
+        for (a, b) in zip(batched, whole) { #expect(zip(a, b).map { abs($0 - $1) }.max() ?? 1 < 1e-5) }
+        #expect(thrownError { try model.embed(sentences, batchSize: 0) { _ in } } == .invalidArgument("batchSize"))
     }
 
     @Test("Padding in a batch does not change a sentence's embedding")
