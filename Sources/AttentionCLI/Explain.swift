@@ -93,9 +93,9 @@ struct Explain: ParsableCommand {
         let style = TerminalStyle.detect()
         let chosen: [[Double]]
         if all {
-            chosen = (0..<t).map { i in (0..<t).map { j in
-                (0..<heads).reduce(0.0) { $0 + map(layer - 1, $1)[i][j] } / Double(heads)
-            } }
+            // Each head's map once, then their mean (not a whole map per cell: that was O(T⁴·H)).
+            let maps = (0..<heads).map { map(layer - 1, $0) }
+            chosen = (0..<t).map { i in (0..<t).map { j in maps.reduce(0.0) { $0 + $1[i][j] } / Double(heads) } }
         } else {
             chosen = map(layer - 1, head - 1)
         }
