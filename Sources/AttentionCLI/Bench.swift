@@ -9,10 +9,11 @@ struct Bench: ParsableCommand {
         discussion: """
             Prints the median time of one call, GFLOP/s counting 2·D + 2·Dv flops per
             visible (query, key) pair per head (4·B·H·Nq·Nk·D without a mask; with
-            --backward, forward and backward together, 14·D per pair), the percentage of
-            this machine's multiply-add peak for the instruction set that ran (AVX-512,
-            AVX2 or the baseline), measured by a probe in the same run, and the peak
-            resident memory of the process. Build in release for meaningful numbers.
+            --backward, forward and backward together, 14·D per pair), the code that ran,
+            the percentage of the multiply-add peak of the widest instruction set this
+            CPU has (AVX-512, else AVX2, else the baseline) whatever ran, measured by a
+            probe in the same run, and the peak resident memory of the process. Build in
+            release for meaningful numbers.
 
             With --kv-dtype the keys and values sit in a KV cache of that storage type
             (float32, float16 or bfloat16) and the queries attend to it, as in decoding.
