@@ -80,6 +80,9 @@ extension KVCache {
             case .causal(.topLeft), .slidingWindow(_, _, .topLeft):
                 throw AttentionError.invalidArgument(
                     argument: "mask", reason: "over a KV cache, queries come after the cached keys: use bottom-right alignment (.causal, .slidingWindow(left:right:))")
+            case .diagonalBand:
+                throw AttentionError.invalidArgument(
+                    argument: "mask", reason: "over a KV cache, a diagonal band's offsets would shift with each batch element's length: use .causal or .slidingWindow(left:right:)")
             default: continue
             }
         }

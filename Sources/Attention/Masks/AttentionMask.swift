@@ -37,6 +37,8 @@ public struct AttentionMask: Sendable {
         case causal(CausalAlignment)
         /// See ``AttentionMask/slidingWindow(left:right:alignment:)``.
         case slidingWindow(left: Int, right: Int, alignment: CausalAlignment)
+        /// See ``AttentionMask/diagonalBand(lower:upper:)``.
+        case diagonalBand(lower: Int?, upper: Int?)
         /// See ``AttentionMask/keyLengths(_:)``.
         case keyLengths([Int])
         /// See ``AttentionMask/boolean(_:)``.
@@ -98,6 +100,23 @@ public struct AttentionMask: Sendable {
         -> AttentionMask
     {
         AttentionMask([.slidingWindow(left: left, right: right, alignment: alignment)])
+    }
+
+    /// A band at fixed offsets from the top-left diagonal: query `i` sees key `j` when
+    /// `i + lower <= j <= i + upper`; `nil` leaves that side open.
+    ///
+    /// Unlike ``causal`` and ``slidingWindow(left:right:alignment:)``, the offsets do not depend on the
+    /// lengths and may be negative, and `lower > upper` hides every key. This is the mask of one block
+    /// of a larger problem: with queries `qs ..< qs + nq` and keys `ks ..< ks + nk` of a causal
+    /// problem, the block's mask is `diagonalBand(lower: nil, upper: qs - ks + Nk - Nq)` (ring
+    /// attention computes such blocks). `diagonalBand(lower: nil, upper: -1)` with `Nq = 3`, `Nk = 4`:
+    /// ```
+    /// 0 0 0 0
+    /// 1 0 0 0
+    /// 1 1 0 0
+    /// ```
+    public static func diagonalBand(lower: Int?, upper: Int?) -> AttentionMask {
+        AttentionMask([.diagonalBand(lower: lower, upper: upper)])
     }
 
     /// Key padding: batch element `b` has `lengths[b]` real keys; keys `j >= lengths[b]` are hidden.

@@ -41,6 +41,8 @@ struct ResolvedMask: Sendable {
                 }
                 let diagonal = alignment.diagonalOffset(queryLength: queryLength, keyLength: keyLength)
                 tighten(lower: diagonal - left, upper: diagonal + right)
+            case let .diagonalBand(lowerOffset, upperOffset):
+                tighten(lower: lowerOffset, upper: upperOffset)
             case .keyLengths(let given):
                 guard given.count == batchSize else {
                     throw AttentionError.invalidArgument(

@@ -83,6 +83,41 @@ struct MaskTests {
         ]))
     }
 
+    @Test("A diagonal band at negative offsets: a block below the diagonal of a larger causal mask")
+    func diagonalBandBelow() throws {
+        #expect(try AttentionMask.diagonalBand(lower: nil, upper: -1).matrix(queryLength: 3, keyLength: 4) == matrix([
+            [0, 0, 0, 0],
+            [1, 0, 0, 0],
+            [1, 1, 0, 0],
+        ]))
+        #expect(try AttentionMask.diagonalBand(lower: 1, upper: 2).matrix(queryLength: 3, keyLength: 4) == matrix([
+            [0, 1, 1, 0],
+            [0, 0, 1, 1],
+            [0, 0, 0, 1],
+        ]))
+        // lower > upper hides everything: every row is dead.
+        #expect(try AttentionMask.diagonalBand(lower: 2, upper: 1).matrix(queryLength: 2, keyLength: 3) == matrix([
+            [0, 0, 0], [0, 0, 0],
+        ]))
+    }
+
+    @Test("The tiled kernel applies a diagonal band as the reference does, on every instruction set",
+          arguments: KernelInstructionSet.allCases.filter(\.isSupported))
+    func diagonalBandTiled(_ isa: KernelInstructionSet) throws {
+        var g = SplitMix64(seed: 31)
+        let q = try Tensor<Float>.randomNormal(shape: [2, 3, 45, 24], using: &g)
+        let k = try Tensor<Float>.randomNormal(shape: [2, 3, 70, 24], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [2, 3, 70, 20], using: &g)
+        for (lower, upper) in [(nil, -9), (-30, 5), (20, 60), (nil, -50), (3, nil)] as [(Int?, Int?)] {
+            let mask = AttentionMask.diagonalBand(lower: lower, upper: upper)
+            let fast = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, returning: .logSumExp,
+                                                     options: AttentionOptions(implementation: .tiled(isa)))
+            let (error, naive, reference) = try errorsAgainstReference(fast.output.scalars, query: q, key: k, value: v, mask: mask)
+            #expect(error <= max(2 * naive, Double(4 * Float.ulpOfOne)), "band \(String(describing: lower)) \(String(describing: upper)): \(error) vs \(naive)")
+            #expect(maxAbsDifference(fast.logSumExp!.scalars, reference.logSumExp!.scalars) <= 1e-5)
+        }
+    }
+
     @Test("Key lengths hide the padding of each batch element")
     func keyLengths() throws {
         let mask = AttentionMask.keyLengths([3, 0])
