@@ -101,9 +101,16 @@ public enum NPY {
     /// The `.npy` bytes of a tensor: format version 1.0, or 2.0 (a 4-byte header length) when the
     /// header is longer than 1.0's 65,535 bytes (a tensor of thousands of dimensions), as NumPy does.
     public static func encode<Element: NPYElement>(_ tensor: Tensor<Element>) -> Data {
-        let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)"
-            : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '\(Element.npyDescriptor)', 'fortran_order': False, 'shape': \(shape), }"
+        var data = header(shape: tensor.shape, descriptor: Element.npyDescriptor)
+        for element in tensor.scalars { element.appendNPYBytes(to: &data) }
+        return data
+    }
+
+    /// The bytes of a `.npy` header for an array of `shape` and dtype `descriptor` (`<f4`, `<f8`,
+    /// `|b1`), padded as NumPy pads it; the data follows in C order.
+    public static func header(shape: [Int], descriptor: String) -> Data {
+        let shape = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descriptor)', 'fortran_order': False, 'shape': \(shape), }"
         // Pad with spaces so that magic (6) + version (2) + length (2 or 4) + header ends on 64 bytes, then "\n".
         let long = 10 + header.utf8.count + 64 > Int(UInt16.max)
         let preamble = long ? 12 : 10
@@ -113,36 +120,60 @@ public enum NPY {
         let length = header.utf8.count
         for byte in 0..<(long ? 4 : 2) { data.append(UInt8(truncatingIfNeeded: length >> (8 * byte))) }
         data.append(contentsOf: Array(header.utf8))
-        for element in tensor.scalars { element.appendNPYBytes(to: &data) }
         return data
     }
 
     /// Parses `.npy` bytes; `path` only names the source in errors.
     public static func decode(_ data: Data, path: String = "<data>") throws -> NPYArray {
-        let bytes = [UInt8](data)
-        func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
+        let layout = try layout(of: data, path: path)
+        let count = layout.elementCount
+        func elements<Bits: FixedWidthInteger, T>(_ bits: Bits.Type, _ make: (Bits) -> T) -> [T] {
+            let size = MemoryLayout<Bits>.size
+            return data.withUnsafeBytes { raw in
+                (0..<count).map { n in
+                    make(Bits(littleEndian: raw.loadUnaligned(fromByteOffset: layout.dataOffset + n * size, as: Bits.self)))
+                }
+            }
+        }
+        switch layout.dtype {
+        case .float32: return .float32(Tensor(uncheckedShape: layout.shape, scalars: elements(UInt32.self) { Float(bitPattern: $0) }))
+        case .float64: return .float64(Tensor(uncheckedShape: layout.shape, scalars: elements(UInt64.self) { Double(bitPattern: $0) }))
+        case .bool: return .bool(Tensor(uncheckedShape: layout.shape, scalars: elements(UInt8.self) { $0 != 0 }))
+        }
+    }
 
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
+    /// Reads and checks a `.npy` header without touching the data: the dtype, the shape and where
+    /// the data starts. The data's size is checked against the shape, so `dataOffset` plus
+    /// `elementCount × dtype.size` bytes are there.
+    ///
+    /// For reading part of a large file: map it (`Data(contentsOf:options: .alwaysMapped)`) and read
+    /// the rows needed from `dataOffset` on.
+    public static func layout(of data: Data, path: String = "<data>") throws -> NPYLayout {
+        func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
+        func byte(_ i: Int) -> Int { Int(data[data.startIndex + i]) }
+
+        guard data.count >= 10, (0..<6).allSatisfy({ UInt8(byte($0)) == magic[$0] }) else {
             throw fail("not a .npy file (it does not start with \\x93NUMPY)")
         }
-        let major = bytes[6]
+        let major = byte(6)
         let headerLength: Int
         let headerStart: Int
         switch major {
         case 1:
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerLength = byte(8) | byte(9) << 8
             headerStart = 10
         case 2, 3:
-            guard bytes.count >= 12 else { throw fail("truncated .npy header") }
-            headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
+            guard data.count >= 12 else { throw fail("truncated .npy header") }
+            headerLength = (0..<4).reduce(0) { $0 | byte(8 + $1) << (8 * $1) }
             headerStart = 12
         default:
-            throw fail("unsupported .npy format version \(major).\(bytes[7])")
+            throw fail("unsupported .npy format version \(major).\(byte(7))")
         }
-        guard headerLength <= bytes.count - headerStart else {
-            throw fail("the header claims \(headerLength) bytes but the file has only \(bytes.count - headerStart) after the preamble")
+        guard headerLength <= data.count - headerStart else {
+            throw fail("the header claims \(headerLength) bytes but the file has only \(data.count - headerStart) after the preamble")
         }
-        guard let header = String(bytes: bytes[headerStart..<headerStart + headerLength], encoding: .utf8) else {
+        let headerBytes = data[(data.startIndex + headerStart)..<(data.startIndex + headerStart + headerLength)]
+        guard let header = String(bytes: headerBytes, encoding: .utf8) else {
             throw fail("the header is not text")
         }
         let fields = try NPYHeader(parsing: header, path: path)
@@ -152,37 +183,55 @@ public enum NPY {
         guard let count = try? checkedElementCount(fields.shape, argument: "shape", atMost: .max) else {
             throw fail("shape \(fields.shape.shapeDescription) has more elements than Int holds (or a negative extent)")
         }
-        let bodyStart = headerStart + headerLength
-        let bodyCount = bytes.count - bodyStart
-
-        func elements<Bits: FixedWidthInteger, T>(_ bits: Bits.Type, _ make: (Bits) -> T) throws -> [T] {
-            let size = MemoryLayout<Bits>.size
-            let (needed, overflow) = count.multipliedReportingOverflow(by: size)
-            guard !overflow, bodyCount == needed else {
-                throw fail("shape \(fields.shape.shapeDescription) of \(fields.descr) needs \(count) × \(size) bytes of data, the file has \(bodyCount)")
-            }
-            return bytes.withUnsafeBytes { raw in
-                (0..<count).map { n in
-                    make(Bits(littleEndian: raw.loadUnaligned(fromByteOffset: bodyStart + n * size, as: Bits.self)))
-                }
-            }
-        }
-
+        let dtype: NPYLayout.DType
         switch fields.descr {
-        case "<f4", "=f4":
-            let values = try elements(UInt32.self) { Float(bitPattern: $0) }
-            return .float32(Tensor(uncheckedShape: fields.shape, scalars: values))
-        case "<f8", "=f8":
-            let values = try elements(UInt64.self) { Double(bitPattern: $0) }
-            return .float64(Tensor(uncheckedShape: fields.shape, scalars: values))
-        case "|b1", "?":
-            let values = try elements(UInt8.self) { $0 != 0 }
-            return .bool(Tensor(uncheckedShape: fields.shape, scalars: values))
+        case "<f4", "=f4": dtype = .float32
+        case "<f8", "=f8": dtype = .float64
+        case "|b1", "?": dtype = .bool
         default:
             let kind = fields.descr.hasPrefix(">") ? " (big-endian)" : ""
             throw fail("unsupported dtype '\(fields.descr)'\(kind); expected little-endian float32 ('<f4'), float64 ('<f8') or bool ('|b1')")
         }
+        let bodyStart = headerStart + headerLength
+        let bodyCount = data.count - bodyStart
+        let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !overflow, bodyCount == needed else {
+            throw fail("shape \(fields.shape.shapeDescription) of \(fields.descr) needs \(count) × \(dtype.size) bytes of data, the file has \(bodyCount)")
+        }
+        return NPYLayout(dtype: dtype, shape: fields.shape, dataOffset: bodyStart)
     }
+}
+
+/// Where a `.npy` file keeps its array: see ``NPY/layout(of:path:)``.
+public struct NPYLayout: Sendable, Equatable {
+    /// The element types the reader supports.
+    public enum DType: String, Sendable {
+        /// Little-endian `float32` (`<f4`).
+        case float32
+        /// Little-endian `float64` (`<f8`).
+        case float64
+        /// `bool` (`|b1`), one byte each.
+        case bool
+
+        /// Bytes per element.
+        public var size: Int {
+            switch self {
+            case .float32: 4
+            case .float64: 8
+            case .bool: 1
+            }
+        }
+    }
+
+    /// The element type.
+    public let dtype: DType
+    /// The array's shape (C order).
+    public let shape: [Int]
+    /// The byte offset of the first element in the file.
+    public let dataOffset: Int
+
+    /// The number of elements.
+    public var elementCount: Int { shape.reduce(1, *) }
 }
 
 /// The three fields of a `.npy` header, a Python dict literal such as
