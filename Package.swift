@@ -22,6 +22,8 @@ let package = Package(
     products: [
         .library(name: "Attention", targets: ["Attention"]),
         .library(name: "AttentionModels", targets: ["AttentionModels"]),
+        // Ring attention across MPI processes; MPI is loaded at run time, so nothing needs it to build.
+        .library(name: "AttentionDistributed", targets: ["AttentionDistributed"]),
         .executable(name: "attention", targets: ["AttentionTool"]),
         // Fuzz targets for the parsers and input paths; scripts/fuzz.sh builds it with libFuzzer.
         .executable(name: "attention-fuzz", targets: ["AttentionFuzz"]),
@@ -51,6 +53,8 @@ let package = Package(
         .target(name: "AttentionRendering"),
         .target(name: "AttentionExperiments", dependencies: ["Attention"]),
         .target(name: "AttentionModels", dependencies: ["Attention"]),
+        .target(name: "AttentionDistributed", dependencies: ["Attention", "_MPIShim"]),
+        .target(name: "_MPIShim", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(
             name: "AttentionServer",
             dependencies: ["Attention", "AttentionModels", .product(name: "Hummingbird", package: "hummingbird")],
@@ -82,6 +86,7 @@ let package = Package(
         .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
         .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention", "AttentionTestSupport"]),
         .testTarget(name: "AttentionRenderingTests", dependencies: ["AttentionRendering"]),
+        .testTarget(name: "AttentionDistributedTests", dependencies: ["AttentionDistributed", "Attention", "AttentionTestSupport"]),
         .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention", "AttentionTestSupport"]),
         .testTarget(
             name: "AttentionServerTests",

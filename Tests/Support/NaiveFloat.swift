@@ -45,3 +45,14 @@ public func naiveFloatAttention(
     }
     return (output, logSumExp)
 }
+
+/// The error of `output` against the Double reference over q, k, v, and the error of the naive
+/// Float computation (the tolerance rule allows `error <= 2 * naive`).
+public func errorsAgainstReference(
+    _ output: [Float], query q: Tensor<Float>, key k: Tensor<Float>, value v: Tensor<Float>, mask: AttentionMask
+) throws -> (error: Double, naive: Double, reference: AttentionResult<Double>) {
+    let reference = try referenceScaledDotProductAttention(query: q, key: k, value: v, mask: mask)
+    let naive = try naiveFloatAttention(query: q, key: k, value: v, mask: mask, bias: nil, scale: nil)
+    return (maxAbsDifference(output, reference.output.scalars), maxAbsDifference(naive.output, reference.output.scalars),
+            reference)
+}

@@ -38,8 +38,8 @@ public struct Tensor<Element: Sendable>: Sendable {
         self.scalars = Array(repeating: value, count: Tensor.elementCount(of: shape))
     }
 
-    /// Internal initializer for shapes the library has already validated.
-    init(uncheckedShape shape: [Int], scalars: [Element]) {
+    /// For shapes the package has already validated (its other modules too).
+    package init(uncheckedShape shape: [Int], scalars: [Element]) {
         self.shape = shape
         self.scalars = scalars
     }

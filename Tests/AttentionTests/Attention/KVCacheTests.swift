@@ -33,10 +33,7 @@ struct KVCacheTests {
     /// Checks `output` against the reference and the naive Float computation over all of q, k, v.
     static func expectWithinRule(_ output: [Float], q: Tensor<Float>, k: Tensor<Float>, v: Tensor<Float>,
                                  mask: AttentionMask, _ comment: String) throws {
-        let reference = try referenceScaledDotProductAttention(query: q, key: k, value: v, mask: mask)
-        let naive = try naiveFloatAttention(query: q, key: k, value: v, mask: mask, bias: nil, scale: nil)
-        let naiveError = maxAbsDifference(naive.output, reference.output.scalars)
-        let error = maxAbsDifference(output, reference.output.scalars)
+        let (error, naiveError, _) = try errorsAgainstReference(output, query: q, key: k, value: v, mask: mask)
         #expect(error <= max(2 * naiveError, Double(4 * Float.ulpOfOne)), "\(comment): error \(error), naive \(naiveError)")
         #expect(!output.contains { $0.isNaN }, "\(comment): NaN")
     }
