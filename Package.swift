@@ -64,6 +64,7 @@ let package = Package(
             name: "AttentionCLI",
             dependencies: [
                 "Attention",
+                "AttentionDistributed",
                 "_AllocatorTuning",
                 "AttentionExperiments",
                 "AttentionModels",

@@ -29,6 +29,11 @@ public struct Attend: ParsableCommand {
             says which; --implementation chooses (e.g. avx2 on an AVX-512 machine, to
             compare).
 
+            Across processes (ring attention; Open MPI loaded at run time), with the
+            same files and flags; the output equals one process's:
+              mpirun -np 4 attention attend --distributed --query q.npy --key k.npy \\
+                  --value v.npy --output o.npy --causal --lse lse.npy --explain
+
             Gradients for a given output gradient (float32 on the tiled backward, the
             bias's gradient included):
               attention attend --query q.npy --key k.npy --value v.npy --output o.npy \\
@@ -70,6 +75,11 @@ public struct Attend: ParsableCommand {
     @Option(help: ArgumentHelp("With --grad-output: write ∂L/∂key.", valueName: "dK.npy")) var gradKey: String?
     @Option(help: ArgumentHelp("With --grad-output: write ∂L/∂value.", valueName: "dV.npy")) var gradValue: String?
     @Option(help: ArgumentHelp("With --grad-output and --bias: write ∂L/∂bias (shape of the bias).", valueName: "dB.npy")) var gradBias: String?
+    @Flag(help: "Ring attention across the processes of 'mpirun -np P': each reads its shard of the inputs, rank 0 writes the outputs. Needs Open MPI.")
+    var distributed = false
+    @Option(help: ArgumentHelp("With --distributed: seconds to wait for any one transfer before giving up on a peer (default 600).",
+                               valueName: "SECONDS"))
+    var timeout: Double?
 
     /// A command with every option at its default (ArgumentParser fills them in).
     public init() {}
@@ -95,6 +105,17 @@ public struct Attend: ParsableCommand {
         if let keyLengths, keyLengths.values.contains(where: { $0 < 0 }) {
             throw ValidationError("--key-lengths must not be negative, got '\(keyLengths.text)'")
         }
+        if let timeout, !(timeout > 0 && timeout <= 86_400) {
+            throw ValidationError("--timeout takes seconds in (0, 86400], got \(timeout)")
+        }
+        if timeout != nil && !distributed { throw ValidationError("--timeout is for --distributed") }
+        if distributed {
+            let unsupported = [("--weights", weights), ("--mask", mask), ("--bias", bias), ("--grad-output", gradOutput)]
+                .filter { $0.1 != nil }.map(\.0)
+            if let first = unsupported.first {
+                throw ValidationError("--distributed does not take \(first): ring attention never forms the [Nq, Nk] weights, masks or biases (use --causal, --window, --key-lengths)")
+            }
+        }
     }
 
     /// Reads the inputs, attends and writes the outputs.
@@ -104,21 +125,28 @@ public struct Attend: ParsableCommand {
             return
         }
         var report = Report(path: nil, wrote: [])
-        try run { event in
+        let reports = try run { event in
             switch event {
             case .path(let path): report.path = path
             case .wrote(let file): report.wrote.append(file)
+            case .ranks(let ranks): report.ranks = ranks
             }
         }
-        print(try Format.json(report))
+        if reports { print(try Format.json(report)) }
     }
 
     /// Runs the command, sending each line it reports to `log`.
     public func execute(_ log: (String) -> Void) throws {
-        try run { event in
+        _ = try run { event in
             switch event {
             case .path(let path): log("path: \(path)")
             case .wrote(let file): log("wrote \(file.file) \(file.shape) \(file.dtype)")
+            case .ranks(let ranks):
+                for r in ranks {
+                    log(String(format: "rank %d: %d queries, sent %.1f MB, attended %.3f s, waited %.3f s, peak memory %.0f MB",
+                               r.rank, r.queries, Double(r.bytesSent) / 1e6, r.computeSeconds, r.waitSeconds,
+                               Double(r.peakMemoryBytes) / 1e6))
+                }
             }
         }
     }
@@ -127,6 +155,8 @@ public struct Attend: ParsableCommand {
     enum Event {
         case path(String)
         case wrote(Written)
+        /// With --distributed and --explain or --json: each rank's figures.
+        case ranks([RankReport])
     }
 
     /// A file the command wrote.
@@ -136,24 +166,32 @@ public struct Attend: ParsableCommand {
         let dtype: String
     }
 
-    /// `--json`: `{"path": "tiled (avx2): ..." or null, "wrote": [{"file", "shape", "dtype"}]}`.
+    /// `--json`: `{"path": "tiled (avx2): ..." or null, "wrote": [{"file", "shape", "dtype"}]}`, and
+    /// with --distributed `"ranks": [{"rank", "queries", "bytesSent", "computeSeconds", "waitSeconds",
+    /// "peakMemoryBytes"}]`.
     struct Report: Encodable {
         var path: String?
         var wrote: [Written]
+        var ranks: [RankReport]?
     }
 
-    private func run(reporting log: (Event) -> Void) throws {
+    /// Runs the command; returns whether this process reports (with --distributed, rank 0 only).
+    private func run(reporting log: (Event) -> Void) throws -> Bool {
+        if distributed {
+            guard let run = try attendDistributed(reporting: log) else { return false }
+            if explain || json {
+                log(.path(run.summary))
+                log(.ranks(run.ranks))
+            }
+            return true
+        }
         do {
             try attendFiles(reporting: log)
         } catch let error as AttentionError {
             // The library names its arguments; the user typed flags and files.
-            var names = ["keyLengths": "--key-lengths", "scale": "--scale", "window": "--window", "slidingWindow": "--window"]
-            for (argument, flag, path) in [("query", "--query", query), ("key", "--key", key), ("value", "--value", value),
-                                           ("mask", "--mask", mask), ("bias", "--bias", bias), ("outputGradient", "--grad-output", gradOutput)] {
-                if let path { names[argument] = "\(flag) \(path)" }
-            }
-            throw error.naming(names)
+            throw error.naming(flagNames)
         }
+        return true
     }
 
     private func attendFiles(reporting log: (Event) -> Void) throws {
@@ -220,7 +258,7 @@ public struct Attend: ParsableCommand {
         }
     }
 
-    private func buildMask() throws -> AttentionMask {
+    func buildMask() throws -> AttentionMask {
         var mask = AttentionMask.none
         if causal { mask = mask && .causal }
         if causalTopLeft { mask = mask && .causal(.topLeft) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attention
+import AttentionDistributed
 import AttentionServer
 import Foundation
 
@@ -59,7 +60,7 @@ extension AttentionCommand {
         } catch {
             // The project's errors carry their own status; the rest (help, clean exits) are ArgumentParser's.
             switch error {
-            case is CommandError, is AttentionError, is ExplorerPageError, is CocoaError:
+            case is CommandError, is AttentionError, is ExplorerPageError, is CocoaError, is DistributedError:
                 FileHandle.standardError.write(Data("Error: \(message(for: error))\n".utf8))
                 Foundation.exit(exitStatus(for: error))
             default:

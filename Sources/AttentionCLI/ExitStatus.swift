@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attention
+import AttentionDistributed
 import AttentionServer
 import Foundation
 
@@ -16,7 +17,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case dataError = 65
     /// An input file or folder does not exist or cannot be read.
     case noInput = 66
-    /// A resource the command needs is missing (the explorer's page files, a free port).
+    /// A resource the command needs is missing (the explorer's page files, a free port, MPI).
     case unavailable = 69
     /// An output file cannot be created (its folder is missing or read-only, or it is a folder).
     case cannotCreate = 73
@@ -31,7 +32,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .usage: "usage error: a flag or value (the message names it)"
         case .dataError: "an input file's contents do not fit"
         case .noInput: "an input file or folder is missing or unreadable"
-        case .unavailable: "a needed resource is missing (a free port, the explorer's files)"
+        case .unavailable: "a needed resource is missing (a free port, the explorer's files, MPI)"
         case .cannotCreate: "an output file cannot be created"
         case .ioError: "reading or writing failed midway"
         }
@@ -117,8 +118,12 @@ extension AttentionCommand {
             default:
                 return ExitStatus.dataError.rawValue
             }
-        case is ExplorerPageError:
+        case is ExplorerPageError, DistributedError.mpiUnavailable:
             return ExitStatus.unavailable.rawValue
+        case DistributedError.ranksDisagree:
+            return ExitStatus.dataError.rawValue
+        case DistributedError.peersFailed(_, let code):
+            return Int32(clamping: code)
         case let error as CocoaError where error.isFileError:
             return ExitStatus.ioError.rawValue
         default:

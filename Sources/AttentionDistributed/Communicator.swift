@@ -10,8 +10,9 @@ public enum DistributedError: Error, Equatable, Sendable {
     case communication(operation: String, reason: String)
     /// A transfer did not finish within the timeout: a peer stopped, or is much slower than this rank.
     case timedOut(operation: String, seconds: Double)
-    /// Other ranks failed before the work started (their errors are on their own output).
-    case peersFailed(ranks: [Int])
+    /// Other ranks failed before the work started (their errors are on their own output); `code` is
+    /// the largest of their failure codes (see ``Communicator/agreeing(timeout:failureCode:_:)``).
+    case peersFailed(ranks: [Int], code: Int64)
     /// The ranks were given different problems: `what` differs (and how, where that can be said).
     case ranksDisagree(what: String)
 }
@@ -26,9 +27,9 @@ extension DistributedError: CustomStringConvertible, LocalizedError {
             return "\(operation) failed: \(reason)"
         case let .timedOut(operation, seconds):
             return "\(operation) did not finish within \(seconds) s: a peer stopped or is far behind"
-        case .peersFailed(let ranks):
+        case .peersFailed(let ranks, _):
             let list = ranks.map(String.init).joined(separator: ", ")
-            return "rank\(ranks.count == 1 ? "" : "s") \(list) failed (\(ranks.count == 1 ? "its" : "their") error is printed by \(ranks.count == 1 ? "it" : "them"))"
+            return "rank\(ranks.count == 1 ? "" : "s") \(list) failed (see \(ranks.count == 1 ? "its" : "their") message)"
         case .ranksDisagree(let what):
             return "the ranks disagree on \(what): every rank must be given the same problem"
         }
@@ -111,24 +112,33 @@ extension Communicator {
 
     /// Runs `work` on this rank, then tells every rank whether every rank's `work` succeeded: returns
     /// its value when all did; otherwise a failed rank throws its own error and the others throw
-    /// ``DistributedError/peersFailed(ranks:)``. So a bad input on one rank ends every rank with an
+    /// ``DistributedError/peersFailed(ranks:code:)``. So a bad input on one rank ends every rank with an
     /// error instead of a hang.
-    public func agreeing<T>(timeout: Duration, _ work: () throws -> T) throws -> T {
+    ///
+    /// - Parameters:
+    ///   - timeout: how long to wait for the slowest rank.
+    ///   - failureCode: a positive number for an error, passed to the other ranks (an exit status,
+    ///     so that every rank can exit with the failed one's); default 1.
+    ///   - work: what this rank does.
+    public func agreeing<T>(
+        timeout: Duration, failureCode: (any Error) -> Int64 = { _ in 1 }, _ work: () throws -> T
+    ) throws -> T {
         let outcome = Result { try work() }
-        var failed = false
-        if case .failure = outcome { failed = true }
-        let ranks = try failedRanks(thisRankFailed: failed, timeout: timeout)
+        var code: Int64 = 0
+        if case .failure(let error) = outcome { code = Swift.max(1, failureCode(error)) }
+        let failures = try failureCodes(thisRank: code, timeout: timeout)
         if case .failure(let error) = outcome { throw error }
-        guard ranks.isEmpty else { throw DistributedError.peersFailed(ranks: ranks) }
+        let ranks = failures.indices.filter { failures[$0] != 0 }
+        guard ranks.isEmpty else { throw DistributedError.peersFailed(ranks: ranks, code: failures.max() ?? 1) }
         return try outcome.get()
     }
 
-    /// Tells every rank whether this one failed; returns the ranks that did (the same list on every rank).
-    public func failedRanks(thisRankFailed: Bool, timeout: Duration) throws -> [Int] {
-        var failed = [Int64](repeating: 0, count: size)
-        if thisRankFailed { failed[rank] = 1 }
-        let all = try maximum(of: failed, timeout: timeout)
-        return all.indices.filter { all[$0] != 0 }
+    /// Tells every rank this rank's failure code (0: it did not fail); returns every rank's, the same
+    /// on every rank.
+    public func failureCodes(thisRank code: Int64, timeout: Duration) throws -> [Int64] {
+        var codes = [Int64](repeating: 0, count: size)
+        codes[rank] = code
+        return try maximum(of: codes, timeout: timeout)
     }
 
     /// Every rank's `values` side by side, on every rank: `result[r]` is rank `r`'s. (A maximum over

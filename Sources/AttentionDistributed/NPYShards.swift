@@ -51,7 +51,7 @@ public enum NPYShards {
         return try Tensor(shape: Array(layout.shape.dropLast(2)) + [n, X], scalars: scalars)
     }
 
-    /// Writes the array of `shape` whose sequence axis (second-to-last) is dealt out as `shards`:
+    /// Writes the array of `shape` whose sequence axis (by default the second-to-last) is dealt out as `shards`:
     /// every rank passes its rows, `local`; rank 0 receives each other rank's in turn and writes the
     /// file atomically (a temporary file in the same folder, renamed when complete), holding one
     /// rank's rows at a time. Every rank returns when the file is written; every rank throws if it
@@ -61,16 +61,25 @@ public enum NPYShards {
     ///   - local: this rank's rows, `[..., n, X]` with `n = shards.count(ofRank: rank)`.
     ///   - shards: how the sequence axis is dealt out.
     ///   - shape: the whole array's shape, `[..., shards.length, X]`.
+    ///   - sequenceAxis: which axis of `shape` is the sequence; default the second-to-last (the last
+    ///     for a log-sum-exp `[B, H, N]`).
     ///   - url: where rank 0 writes it.
     ///   - communicator: the ranks.
     ///   - timeout: how long to wait for any one rank's rows.
+    ///   - failureCode: what rank 0 tells the others when it cannot write, as in
+    ///     ``Communicator/agreeing(timeout:failureCode:_:)``.
     public static func write<Scalar: AttentionScalar & NPYElement>(
-        _ local: Tensor<Scalar>, shards: SequenceShards, shape: [Int], to url: URL,
-        communicator: some Communicator, timeout: Duration
+        _ local: Tensor<Scalar>, shards: SequenceShards, shape: [Int], sequenceAxis: Int? = nil, to url: URL,
+        communicator: some Communicator, timeout: Duration, failureCode: (any Error) -> Int64 = { _ in 1 }
     ) throws {
         let tag = 1 << 20
-        let heads = shape.dropLast(2).reduce(1, *)
-        let X = shape.last ?? 0
+        let axis = sequenceAxis ?? shape.count - 2
+        guard shape.indices.contains(axis), shape[axis] == shards.length else {
+            throw AttentionError.invalidArgument(
+                argument: "sequenceAxis", reason: "axis \(axis) of \(shape) does not have the shards' \(shards.length) positions")
+        }
+        let heads = shape[..<axis].reduce(1, *)
+        let X = shape[(axis + 1)...].reduce(1, *)
         func bytes(of rank: Int) -> Int { heads * shards.count(ofRank: rank) * X * MemoryLayout<Scalar>.stride }
         let rank = communicator.rank
         guard local.count * MemoryLayout<Scalar>.stride == bytes(of: rank) else {
@@ -83,12 +92,14 @@ public enum NPYShards {
             let send = try communicator.send(buffer, byteCount: bytes(of: rank), to: 0, tag: tag)
             // Rank 0 gives its verdict once it has written everything, or failed: a failure does
             // not leave this rank waiting for its rows to be taken.
-            let failed = try communicator.failedRanks(thisRankFailed: false, timeout: timeout)
-            guard failed.isEmpty else { throw DistributedError.peersFailed(ranks: failed) }
+            let codes = try communicator.failureCodes(thisRank: 0, timeout: timeout)
+            if let code = codes.max(), code != 0 {
+                throw DistributedError.peersFailed(ranks: codes.indices.filter { codes[$0] != 0 }, code: code)
+            }
             try communicator.wait(for: [send], timeout: timeout)
             return
         }
-        try communicator.agreeing(timeout: timeout) {
+        try communicator.agreeing(timeout: timeout, failureCode: failureCode) {
             let file = try PartialFile(url, header: NPY.header(shape: shape, descriptor: Scalar.npyDescriptor))
             try local.withUnsafeBufferPointer { rows in
                 try file.write(UnsafeRawBufferPointer(rows), shardRanges: shards.ranges(ofRank: 0), heads: heads,

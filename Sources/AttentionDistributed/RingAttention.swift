@@ -218,12 +218,13 @@ struct RingProblem {
 /// The running state of one rank: its query slices with their partial results, and the two
 /// key/value buffers of the ring.
 struct RingState<Scalar: AttentionScalar> {
-    /// One contiguous range of this rank's query positions.
+    /// One contiguous range of this rank's query positions, with its result over the keys so far
+    /// (in Double, so that merging P partial results rounds once, at the end).
     struct QueryPart {
         let positions: Range<Int>
         let query: Tensor<Scalar>
-        var output: [Scalar]
-        var logSumExp: [Scalar]
+        var output: [Double]
+        var logSumExp: [Double]
     }
 
     let problem: RingProblem
@@ -357,14 +358,14 @@ struct RingState<Scalar: AttentionScalar> {
                 for row in 0..<l.count {
                     let new = l[row].doubleValue
                     guard new > -.infinity else { continue }
-                    let old = part.logSumExp[row].doubleValue
+                    let old = part.logSumExp[row]
                     let top = Swift.max(old, new)
                     let (wOld, wNew) = (exp(old - top), exp(new - top))
                     let total = wOld + wNew
                     for c in row * dv ..< (row + 1) * dv {
-                        part.output[c] = Scalar(fromDouble: (wOld * part.output[c].doubleValue + wNew * o[c].doubleValue) / total)
+                        part.output[c] = (wOld * part.output[c] + wNew * o[c].doubleValue) / total
                     }
-                    part.logSumExp[row] = Scalar(fromDouble: top + log(total))
+                    part.logSumExp[row] = top + log(total)
                 }
             }
         }
@@ -381,8 +382,10 @@ struct RingState<Scalar: AttentionScalar> {
             let count = part.positions.count
             for head in 0 ..< p.B * p.Hq {
                 for i in 0..<count {
-                    logSumExp[head * n + offset + i] = part.logSumExp[head * count + i]
-                    for c in 0..<p.Dv { output[(head * n + offset + i) * p.Dv + c] = part.output[(head * count + i) * p.Dv + c] }
+                    logSumExp[head * n + offset + i] = Scalar(fromDouble: part.logSumExp[head * count + i])
+                    for c in 0..<p.Dv {
+                        output[(head * n + offset + i) * p.Dv + c] = Scalar(fromDouble: part.output[(head * count + i) * p.Dv + c])
+                    }
                 }
             }
             offset += count

@@ -22,11 +22,14 @@ struct ExitStatusTests {
         let error: String
     }
 
-    /// Runs `attention arguments`, killing it after a minute.
-    static func run(_ arguments: [String]) throws -> Run {
+    /// Runs `attention arguments` (or another program), killing it after a minute.
+    static func run(_ arguments: [String], program: URL = executable, environment: [String: String] = [:]) throws -> Run {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
         process.standardError = error
