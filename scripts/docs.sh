@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(Attention AttentionModels AttentionRendering AttentionExperiments AttentionServer AttentionCLI)
+    targets=(Attention AttentionModels AttentionDistributed AttentionRendering AttentionExperiments AttentionServer AttentionCLI)
 fi
 python3 scripts/doc-coverage.py "${targets[@]}"
 for target in "${targets[@]}"; do

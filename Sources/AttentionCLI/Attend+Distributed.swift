@@ -80,7 +80,7 @@ extension Attend {
                                    status: .dataError)
             }
             // Causal and windowed masks hide whole blocks; zig-zag shards share out the rest evenly.
-            let masked = (causal || causalTopLeft || window != nil) && Nq >= 2 * ranks && Nk >= 2 * ranks
+            let masked = (causal || causalTopLeft || window != nil) && ranks > 1 && Nq >= 2 * ranks && Nk >= 2 * ranks
             let layout: ShardLayout = masked ? .zigZag : .contiguous
             return (try SequenceShards(length: Nq, ranks: ranks, layout: layout),
                     try SequenceShards(length: Nk, ranks: ranks, layout: layout))
@@ -100,7 +100,7 @@ extension Attend {
         let result = try ringAttention(
             query: q, key: k, value: v, queryShards: queryShards, keyShards: keyShards, mask: try buildMask(),
             scale: scale.map { Scalar(fromDouble: $0) }, communicator: world, timeout: timeout,
-            options: AttentionOptions(implementation: try implementation.parsed()))
+            options: AttentionOptions(implementation: try implementation.parsed(), threads: MPICommunicator.processorsAvailable))
         let outputShape: [Int] = Array(queryShape.dropLast()) + [valueShape[valueShape.count - 1]]
         try NPYShards.write(result.output, shards: queryShards, shape: outputShape, to: URL(fileURLWithPath: output),
                             communicator: world, timeout: timeout, failureCode: failureCode)

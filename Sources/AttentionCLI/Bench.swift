@@ -30,6 +30,8 @@ struct Bench: ParsableCommand {
               swift run -c release attention bench --heads 32 --kv-heads 8 --seq 65536 \\
                   --query-len 1 --dim 128 --kv-dtype float16
               swift run -c release attention bench --embed-batch 32   # the real model
+              mpirun -np 2 .build/release/attention bench --distributed --heads 8 \\
+                  --seq 16384 --causal --threads 1
             """
     )
 
@@ -51,6 +53,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Instead of attention alone: time all-MiniLM-L6-v2 embedding batches of this many sentences (about 16 tokens each).")
     var embedBatch: Int?
     @OptionGroup var location: ModelLocation
+    @Flag(help: "Ring attention across the processes of 'mpirun -np P' (each makes its shard of the inputs): time, GFLOP/s, each rank's traffic, wait and memory, and a model of the time on P hosts.")
+    var distributed = false
+    @Option(help: ArgumentHelp("With --distributed: the link speed between hosts that the scaling model assumes (default 1.25, 10 Gb Ethernet).",
+                               valueName: "GB/s"))
+    var linkBandwidth = 1.25
 
     func validate() throws {
         for (name, value) in [("--batch", batch), ("--heads", heads), ("--seq", seq), ("--dim", dim),
@@ -60,6 +67,15 @@ struct Bench: ParsableCommand {
         }
         if let threads, threads > AttentionOptions.maximumThreads {
             throw ValidationError("--threads must be at most \(AttentionOptions.maximumThreads), got \(threads)")
+        }
+        if distributed {
+            let other = [("--kv-dtype", kvDtype != nil), ("--backward", backward), ("--embed-batch", embedBatch != nil)]
+            if let first = other.first(where: { $0.1 }) {
+                throw ValidationError("--distributed times the ring's forward pass; it does not combine with \(first.0)")
+            }
+            guard linkBandwidth > 0, linkBandwidth.isFinite else {
+                throw ValidationError("--link-bandwidth must be a positive number of GB/s, got \(linkBandwidth)")
+            }
         }
         if let embedBatch, embedBatch > Self.largestEmbedBatch {
             throw ValidationError("--embed-batch must be at most \(Self.largestEmbedBatch), got \(embedBatch)")
@@ -79,6 +95,7 @@ struct Bench: ParsableCommand {
     static let largestEmbedBatch = 65_536
 
     func run() throws {
+        if distributed { return try benchDistributed(implementation: try implementation.parsed()) }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         let processors = ProcessInfo.processInfo.activeProcessorCount
         if threadCount > processors {

@@ -22,7 +22,7 @@ extension DistributedError: CustomStringConvertible, LocalizedError {
     public var description: String {
         switch self {
         case .mpiUnavailable(let reason):
-            return "MPI is not available: \(reason) (on Debian: apt-get install openmpi-bin libopenmpi-dev)"
+            return "MPI is not available: \(reason) (on Debian: apt-get install openmpi-bin)"
         case let .communication(operation, reason):
             return "\(operation) failed: \(reason)"
         case let .timedOut(operation, seconds):

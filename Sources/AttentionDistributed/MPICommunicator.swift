@@ -55,6 +55,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    /// The processors this process may run on: its CPU affinity, which `mpirun` narrows when it
+    /// binds each rank to a core (as Open MPI does by default for 2 ranks or fewer). The natural
+    /// thread count of a rank's attention.
+    public static var processorsAvailable: Int {
+        let count = Int(attention_processors_available())
+        return count > 0 ? count : ProcessInfo.processInfo.activeProcessorCount
+    }
+
     /// The MPI library's version line, such as `Open MPI v4.1.4, ...`.
     public var libraryVersion: String {
         var text = [CChar](repeating: 0, count: 512)

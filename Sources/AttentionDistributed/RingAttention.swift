@@ -38,7 +38,7 @@ public struct RingStatistics: Sendable, Equatable, Codable {
 /// (rank `r` sends to `r + 1`) while each rank attends its queries to the shard it holds, and the
 /// partial results are merged exactly by log-sum-exp. Every rank calls it with its own shards.
 ///
-/// The result equals ``scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)``
+/// The result equals `scaledDotProductAttention(query:key:value:mask:bias:scale:returning:options:)`
 /// over the whole sequence, restricted to this rank's queries: the same masks with the same
 /// alignment (causal and sliding windows bottom-right aligned to the whole sequences), key lengths
 /// and diagonal bands in global positions, grouped-query attention, dead rows 0 with log-sum-exp
@@ -68,14 +68,16 @@ public struct RingStatistics: Sendable, Equatable, Codable {
 ///   - timeout: how long any one wait may take before the call gives up on a peer.
 ///   - options: the local attention's implementation and threads.
 /// - Throws: `AttentionError` for this rank's bad arguments (after telling the other ranks, which
-///   then throw ``DistributedError/peersFailed(ranks:)``); ``DistributedError/ranksDisagree(what:)``
+///   then throw ``DistributedError/peersFailed(ranks:code:)``); ``DistributedError/ranksDisagree(what:)``
 ///   when ranks were given different problems; ``DistributedError/timedOut(operation:seconds:)``
 ///   when a peer stops.
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
 public func ringAttention<Scalar: AttentionScalar>(
     query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
     queryShards: SequenceShards, keyShards: SequenceShards,
     mask: AttentionMask = .none, scale: Scalar? = nil,
-    communicator: some Communicator, timeout: Duration = .seconds(600),
+    communicator: any Communicator, timeout: Duration = .seconds(600),
     options: AttentionOptions = AttentionOptions()
 ) throws -> RingAttentionResult<Scalar> {
     let problem = try communicator.agreeing(timeout: timeout) {
@@ -284,9 +286,12 @@ struct RingState<Scalar: AttentionScalar> {
                 statistics.bytesReceived += blockBytes(of: arriving)
             }
             let start = clock.now
-            try attendToBlock(of: origin, scale: scale, options: options) {
-                for transfer in transfers { _ = try transfer.isComplete() }   // progress between blocks
-            }
+            // MPI moves a large message only while someone calls it: a thread polls the transfers
+            // while this one computes (it makes no MPI call meanwhile, as MPI_THREAD_SERIALIZED asks).
+            let pump = ProgressPump(transfers)
+            let computed = Result { try attendToBlock(of: origin, scale: scale, options: options) }
+            try pump.stop()
+            try computed.get()
             statistics.computeSeconds += (clock.now - start).seconds
             statistics.waitSeconds += try communicator.wait(for: transfers, timeout: timeout).seconds
             swap(&current, &incoming)
@@ -294,7 +299,7 @@ struct RingState<Scalar: AttentionScalar> {
     }
 
     /// Attends every query part to the key/value block in `current`, which `origin` holds.
-    mutating func attendToBlock(of origin: Int, scale: Scalar?, options: AttentionOptions, progress: () throws -> Void) throws {
+    mutating func attendToBlock(of origin: Int, scale: Scalar?, options: AttentionOptions) throws {
         let p = problem
         let m = p.keyShards.count(ofRank: origin)
         let base = UnsafeBufferPointer(start: current.bytes.baseAddress!.assumingMemoryBound(to: Scalar.self),
@@ -320,10 +325,9 @@ struct RingState<Scalar: AttentionScalar> {
                 let partial = try scaledDotProductAttention(
                     query: parts[index].query, key: block!.key, value: block!.value, mask: mask, scale: scale,
                     returning: .logSumExp, options: options)
-                merge(partial, into: &parts[index])
+                Self.merge(partial, valueDimension: p.Dv, into: &parts[index])
                 path = partial.path
                 statistics.blocksComputed += 1
-                try progress()
             }
         }
     }
@@ -350,9 +354,8 @@ struct RingState<Scalar: AttentionScalar> {
     }
 
     /// Folds a partial result over some keys into the part's running result over the keys so far.
-    func merge(_ partial: AttentionResult<Scalar>, into part: inout QueryPart) {
+    static func merge(_ partial: AttentionResult<Scalar>, valueDimension dv: Int, into part: inout QueryPart) {
         guard let lse = partial.logSumExp else { return }
-        let dv = problem.Dv
         partial.output.withUnsafeBufferPointer { o in
             lse.withUnsafeBufferPointer { l in
                 for row in 0..<l.count {
@@ -395,6 +398,48 @@ struct RingState<Scalar: AttentionScalar> {
             output: try Tensor(shape: outputShape, scalars: output),
             logSumExp: try Tensor(shape: Array(queryShape.dropLast()), scalars: logSumExp),
             path: path, statistics: statistics)
+    }
+}
+
+/// A thread that polls transfers until they complete or it is stopped.
+final class ProgressPump: @unchecked Sendable {
+    private let transfers: [any Transfer]
+    private let condition = NSCondition()
+    private var stopping = false
+    private var finished = false
+    private var failure: (any Error)?
+
+    init(_ transfers: [any Transfer]) {
+        self.transfers = transfers
+        guard !transfers.isEmpty else {
+            finished = true
+            return
+        }
+        Thread.detachNewThread { [self] in
+            var pending = self.transfers
+            do {
+                while !pending.isEmpty, !condition.withLock({ stopping }) {
+                    pending = try pending.filter { try !$0.isComplete() }
+                    usleep(100)
+                }
+            } catch {
+                condition.withLock { failure = error }
+            }
+            condition.withLock {
+                finished = true
+                condition.broadcast()
+            }
+        }
+    }
+
+    /// Stops polling and waits for the thread to end; throws what a transfer failed with.
+    func stop() throws {
+        condition.lock()
+        stopping = true
+        while !finished { condition.wait() }
+        let failure = self.failure
+        condition.unlock()
+        if let failure { throw failure }
     }
 }
 

@@ -1,4 +1,9 @@
+#define _GNU_SOURCE
 #include "attention_mpi.h"
+
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -122,4 +127,12 @@ void attention_mpi_library_version(char *text, size_t capacity) {
     char *newline = strchr(buffer, '\n');
     if (newline) *newline = 0;
     snprintf(text, capacity, "%s", buffer);
+}
+
+int attention_processors_available(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+#endif
+    return 0;
 }

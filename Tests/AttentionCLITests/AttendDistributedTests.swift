@@ -125,7 +125,7 @@ enum MPI {
     /// Whether the suite runs: mpirun is there, or it is required (and then fails without it).
     static var runnable: Bool { launcher != nil || required }
 
-    static let skipReason: Comment = "mpirun not found: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) to run these"
+    static let skipReason: Comment = "mpirun not found: install Open MPI (apt-get install openmpi-bin) to run these"
 
     /// Root may run ranks in a container; shared-memory single copy needs a capability containers lack.
     static let environment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",

@@ -36,4 +36,8 @@ void attention_mpi_error_string(int code, char *text, size_t capacity);
 /// The MPI library's version line (MPI_Get_library_version), or an empty string.
 void attention_mpi_library_version(char *text, size_t capacity);
 
+/// The processors this process may run on: its CPU affinity, which mpirun narrows when it binds
+/// ranks to cores (not an MPI call; 0 where the system cannot say).
+int attention_processors_available(void);
+
 #endif
