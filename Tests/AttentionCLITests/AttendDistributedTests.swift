@@ -101,6 +101,24 @@ struct AttendDistributedTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == ["x.npy"])
     }
 
+    @Test("Two ranks as two hosts: network namespaces joined by a veth link, MPI over TCP between them",
+          .enabled(if: NetworkNamespaces.available, NetworkNamespaces.skipReason))
+    func twoHosts() throws {
+        var g = SplitMix64(seed: 6)
+        let q = try Tensor<Float>.randomNormal(shape: [2, 4, 67, 16], using: &g)
+        let k = try Tensor<Float>.randomNormal(shape: [2, 2, 67, 16], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [2, 2, 67, 12], using: &g)
+        let hosts = try NetworkNamespaces(count: 2, scratch: scratch.url)
+        let run = try hosts.mpirun(["attend", "--distributed", "--query", save(q, "q.npy"), "--key", save(k, "k.npy"),
+                                    "--value", save(v, "v.npy"), "--output", path("o.npy"), "--causal", "--explain"])
+        try #require(run.status == 0, "\(run.error)")
+        let (error, naive, _) = try errorsAgainstReference(try load("o.npy").scalars, query: q, key: k, value: v, mask: .causal)
+        let single = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal)
+        let (singleError, _, _) = try errorsAgainstReference(single.output.scalars, query: q, key: k, value: v, mask: .causal)
+        #expect(error <= ringTolerance(naive: naive, single: singleError), "error \(error), naive \(naive)")
+        #expect(run.output.contains("ring attention over 2 ranks") && run.output.contains("rank 1: 34 queries"), "\(run.output)")
+    }
+
     @Test("What ring attention cannot do is a usage error naming the flag")
     func unsupportedFlags() throws {
         let r = try ExitStatusTests.run(["attend", "--distributed", "--query", "q", "--key", "k", "--value", "v", "--output", "o",
@@ -147,4 +165,87 @@ enum MPI {
         }
         return try ExitStatusTests.run(arguments, program: launcher, environment: environment)
     }
+}
+
+/// Hosts made of network namespaces on this machine, joined by veth links on 10.231.0.0/24, each
+/// with its own hostname; `mpirun` reaches them through an agent script in place of ssh. Removed
+/// when released.
+final class NetworkNamespaces {
+    let names: [String]
+    let agent: URL
+    static let tool = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// Whether this process may make namespaces (root, and a sandbox that allows it), tried once.
+    static let available: Bool = {
+        guard MPI.launcher != nil, let tool else { return false }
+        let name = "attention-probe-\(ProcessInfo.processInfo.processIdentifier)"
+        guard (try? shell([tool, "netns", "add", name]))?.status == 0 else { return false }
+        _ = try? shell([tool, "netns", "delete", name])
+        return true
+    }()
+
+    static let skipReason: Comment = "network namespaces are not available here (needs root, iproute2 and a sandbox that allows them): the ranks ran on one host only"
+
+    init(count: Int, scratch: URL) throws {
+        let tool = try #require(Self.tool)
+        let id = ProcessInfo.processInfo.processIdentifier
+        names = (0..<count).map { "attention-h\($0)-\(id)" }
+        agent = scratch.appendingPathComponent("netns-agent.sh")
+        // A star: host 0 links to every other host.
+        for (index, name) in names.enumerated() {
+            try Self.check([tool, "netns", "add", name])
+            try Self.check([tool, "-n", name, "link", "set", "lo", "up"])
+            guard index > 0 else { continue }
+            let (a, b) = ("att\(id % 10000)a\(index)", "att\(id % 10000)b\(index)")
+            try Self.check([tool, "link", "add", a, "netns", names[0], "type", "veth", "peer", "name", b, "netns", name])
+            try Self.check([tool, "-n", names[0], "addr", "add", "10.231.\(index).1/24", "dev", a])
+            try Self.check([tool, "-n", name, "addr", "add", "10.231.\(index).2/24", "dev", b])
+            try Self.check([tool, "-n", names[0], "link", "set", a, "up"])
+            try Self.check([tool, "-n", name, "link", "set", b, "up"])
+        }
+        let cases = names.indices.map { index in
+            index == 0 ? "  10.231.1.1) ns=\(names[0]);;" : "  10.231.\(index).2) ns=\(names[index]);;"
+        }.joined(separator: "\n")
+        let script = """
+            #!/bin/sh
+            # mpirun's ssh: AGENT HOST COMMAND runs COMMAND in HOST's namespace, under its own hostname.
+            host=$1; shift
+            case "$host" in
+            \(cases)
+              *) echo "no namespace for $host" >&2; exit 1;;
+            esac
+            exec \(tool) netns exec "$ns" unshare --uts sh -c "hostname $ns; $*"
+
+            """
+        try script.write(to: agent, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: agent.path)
+    }
+
+    deinit {
+        guard let tool = Self.tool else { return }
+        for name in names { _ = try? Self.shell([tool, "netns", "delete", name]) }
+    }
+
+    /// `mpirun` started in host 0, one rank per host, over TCP on the veth links only.
+    func mpirun(_ arguments: [String]) throws -> ExitStatusTests.Run {
+        let tool = try #require(Self.tool), launcher = try #require(MPI.launcher)
+        let hosts = (["10.231.1.1:1"] + (1..<names.count).map { "10.231.\($0).2:1" }).joined(separator: ",")
+        let command = [launcher.path, "-np", "\(names.count)", "--host", hosts, "--mca", "plm_rsh_agent", agent.path,
+                       "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "10.231.0.0/16",
+                       "--mca", "oob_tcp_if_include", "10.231.0.0/16", ExitStatusTests.executable.path] + arguments
+        let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        return try ExitStatusTests.run(["netns", "exec", names[0], "unshare", "--uts", "sh", "-c", "hostname \(names[0]); exec \(quoted)"],
+                                       program: URL(fileURLWithPath: tool), environment: MPI.environment)
+    }
+
+    static func shell(_ command: [String]) throws -> ExitStatusTests.Run {
+        try ExitStatusTests.run(Array(command.dropFirst()), program: URL(fileURLWithPath: command[0]))
+    }
+
+    static func check(_ command: [String]) throws {
+        let run = try shell(command)
+        guard run.status == 0 else { throw CommandFailure(description: "\(command.joined(separator: " ")): \(run.error)") }
+    }
+
+    struct CommandFailure: Error, CustomStringConvertible { let description: String }
 }
