@@ -243,8 +243,11 @@ struct RingState<Scalar: AttentionScalar> {
         let p = problem
         let n = p.queryShards.count(ofRank: rank)
         var offset = 0
-        for positions in p.queryShards.ranges(ofRank: rank) {
-            let rows = rowSlice(query.scalars, heads: p.B * p.Hq, rows: n, width: p.D, from: offset, count: positions.count)
+        let ranges = p.queryShards.ranges(ofRank: rank)
+        for positions in ranges {
+            // One range is the whole shard: its tensor, shared, not copied.
+            let rows = ranges.count == 1 ? query.scalars
+                : rowSlice(query.scalars, heads: p.B * p.Hq, rows: n, width: p.D, from: offset, count: positions.count)
             parts.append(QueryPart(
                 positions: positions, query: Tensor(rows, [p.B, p.Hq, positions.count, p.D]),
                 output: Array(repeating: 0, count: p.B * p.Hq * positions.count * p.Dv),
@@ -309,22 +312,16 @@ struct RingState<Scalar: AttentionScalar> {
         var offset = 0
         for positions in p.keyShards.ranges(ofRank: origin) {
             defer { offset += positions.count }
-            var block: (key: Tensor<Scalar>, value: Tensor<Scalar>)?
+            // The block's rows, read by the kernel where they arrived.
+            let rows = KeyValueRows(keys: keys, values: values, batchSize: p.B, heads: p.Hkv, rowsPerHead: m,
+                                    firstRow: offset, count: positions.count, keyDimension: p.D, valueDimension: p.Dv)
             for index in parts.indices {
                 guard let mask = blockMask(queries: parts[index].positions, keys: positions) else {
                     statistics.blocksSkipped += 1
                     continue
                 }
-                if block == nil {
-                    let heads = p.B * p.Hkv
-                    block = (Tensor(rowSlice(keys, heads: heads, rows: m, width: p.D, from: offset, count: positions.count),
-                                    [p.B, p.Hkv, positions.count, p.D]),
-                             Tensor(rowSlice(values, heads: heads, rows: m, width: p.Dv, from: offset, count: positions.count),
-                                    [p.B, p.Hkv, positions.count, p.Dv]))
-                }
                 let partial = try scaledDotProductAttention(
-                    query: parts[index].query, key: block!.key, value: block!.value, mask: mask, scale: scale,
-                    returning: .logSumExp, options: options)
+                    query: parts[index].query, rows: rows, mask: mask, scale: scale, returning: .logSumExp, options: options)
                 Self.merge(partial, valueDimension: p.Dv, into: &parts[index])
                 path = partial.path
                 statistics.blocksComputed += 1

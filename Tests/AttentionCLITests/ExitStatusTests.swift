@@ -177,6 +177,21 @@ struct ExitStatusTests {
             """)
     }
 
+    @Test("--distributed without an MPI library exits 69, naming what it tried and what to install")
+    func noMPI() throws {
+        var g = SplitMix64(seed: 1)
+        let x = scratch.url.appendingPathComponent("x.npy")
+        try NPY.write(try Tensor<Float>.randomNormal(shape: [4, 8], using: &g), to: x)
+        let missing = scratch.url.appendingPathComponent("libmpi-missing.so").path
+        let r = try Self.run(["attend", "--distributed", "--query", x.path, "--key", x.path, "--value", x.path,
+                              "--output", scratch.url.appendingPathComponent("o.npy").path],
+                             environment: ["ATTENTION_MPI_LIBRARY": missing])
+        #expect(r.status == AttentionCLI.ExitStatus.unavailable.rawValue, "\(r.error)")
+        #expect(r.error.hasPrefix("Error: MPI is not available: tried \(missing); last error: "), "\(r.error)")
+        #expect(r.error.hasSuffix("(on Debian: apt-get install openmpi-bin)\n"), "\(r.error)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.url.appendingPathComponent("o.npy").path))
+    }
+
     @Test("--help lists the exit statuses")
     func helpListsStatuses() throws {
         let r = try Self.run(["--help"])

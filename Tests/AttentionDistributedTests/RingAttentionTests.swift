@@ -43,7 +43,7 @@ func shard(_ tensor: Tensor<Float>, _ ranges: [Range<Int>]) throws -> Tensor<Flo
 }
 
 /// Puts a rank's rows ([B, H, n, X], positions at `ranges`) back into the whole `[B, H, N, X]`.
-func unshard(_ part: [Float], _ ranges: [Range<Int>], into whole: inout [Float], heads: Int, length N: Int, width X: Int) {
+func unshard<Scalar>(_ part: [Scalar], _ ranges: [Range<Int>], into whole: inout [Scalar], heads: Int, length N: Int, width X: Int) {
     let n = ranges.reduce(0) { $0 + $1.count }
     for head in 0..<heads {
         var row = 0
@@ -112,6 +112,31 @@ struct RingAttentionTests {
                 "\(c) over \(ranks): error \(error), naive \(naive), one process \(singleError)")
         #expect(maxAbsDifference(logSumExp, reference.logSumExp!.scalars) <= 1e-5, "\(c) over \(ranks): log-sum-exp")
         #expect(!output.contains { $0.isNaN } && !logSumExp.contains { $0.isNaN })
+    }
+
+    @Test("Double runs the reference on each block and equals the Double reference over the whole")
+    func double() throws {
+        let (N, ranks) = (29, 3)
+        var g = SplitMix64(seed: 11)
+        let q = try Tensor<Float>.randomNormal(shape: [1, 2, N, 8], using: &g).map(Double.init)
+        let shards = try SequenceShards(length: N, ranks: ranks, layout: .zigZag)
+        @Sendable func part(_ rank: Int) throws -> Tensor<Double> {
+            let ranges = shards.ranges(ofRank: rank)
+            var scalars: [Double] = []
+            for head in 0..<2 { for r in ranges { scalars += q.scalars[((head * N + r.lowerBound) * 8)..<((head * N + r.upperBound) * 8)] } }
+            return try Tensor(shape: [1, 2, shards.count(ofRank: rank), 8], scalars: scalars)
+        }
+        let results = onRanks(ranks) { world in
+            let mine = try part(world.rank)
+            return try ringAttention(query: mine, key: mine, value: mine, queryShards: shards, keyShards: shards,
+                                     mask: .causal, communicator: world).output.scalars
+        }
+        var output = [Double](repeating: .nan, count: 2 * N * 8)
+        for (rank, result) in results.enumerated() {
+            unshard(try result.get(), shards.ranges(ofRank: rank), into: &output, heads: 2, length: N, width: 8)
+        }
+        let reference = try referenceScaledDotProductAttention(query: q, key: q, value: q, mask: .causal)
+        #expect(maxAbsDifference(output, reference.output.scalars) <= 1e-12)
     }
 
     @Test("A causal mask skips the blocks it hides; every block of keys and values goes around the ring once")

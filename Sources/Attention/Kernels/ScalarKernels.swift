@@ -8,6 +8,9 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     /// The tiled forward pass.
     let attention: @Sendable (AttentionProblem<Scalar>, AttentionOutputs, KernelInstructionSet, _ threads: Int)
         -> AttentionResult<Scalar>
+    /// The tiled forward pass over keys and values the source points to (the problem's own are empty).
+    let attentionOverSource: @Sendable (AttentionProblem<Scalar>, TiledAttention.KeyValueSource, AttentionOutputs,
+                                        KernelInstructionSet, _ threads: Int) -> AttentionResult<Scalar>
     /// The tiled backward pass, reusing a saved forward (output, log-sum-exp) when given.
     let attentionBackward: @Sendable (AttentionProblem<Scalar>, _ outputGradient: [Scalar],
                                       _ saved: (output: [Scalar], logSumExp: [Scalar])?, KernelInstructionSet, _ threads: Int)
@@ -34,6 +37,7 @@ extension _ScalarKernels where Scalar == Float {
     /// (attention: the one the call resolved).
     static let float = _ScalarKernels(
         attention: { TiledAttention.forward($0, outputs: $1, isa: $2, threads: $3) },
+        attentionOverSource: { TiledAttention.forward($0, source: $1, outputs: $2, isa: $3, threads: $4) },
         attentionBackward: { TiledAttention.backward($0, outputGradient: $1, saved: $2, isa: $3, threads: $4) },
         gelu: { values in
             values.withUnsafeMutableBufferPointer { buffer in
