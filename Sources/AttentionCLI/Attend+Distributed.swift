@@ -4,24 +4,15 @@ import Foundation
 
 /// `attend --distributed`: ring attention across the processes `mpirun` started.
 extension Attend {
-    /// One rank's traffic, time and memory, as `--explain` and `--json` report them.
-    struct RankReport: Encodable, Equatable {
-        let rank: Int
-        let queries: Int
-        let bytesSent: Int
-        let computeSeconds: Double
-        let waitSeconds: Double
-        let peakMemoryBytes: Int
-    }
-
     /// What `--distributed` ran: the ring's shape and each rank's figures.
     struct DistributedRun {
         let summary: String
-        let ranks: [RankReport]
+        let ranks: [RankFigures]
     }
 
-    /// Runs the ring on this rank. Errors every rank learns of end each rank with its own status;
-    /// a timeout or a transfer failure, which the others may not learn of, ends them all (`MPI_Abort`).
+    /// Runs the ring on this rank. An error every rank learns of ends each rank, after its message,
+    /// with the failed rank's status; a timeout or a transfer failure, which the others may not learn
+    /// of, ends them all at once (`MPI_Abort`).
     func attendDistributed(reporting log: (Event) -> Void) throws -> DistributedRun? {
         let world = try MPICommunicator.world()
         let timeout = Duration.milliseconds(Int((self.timeout ?? 600) * 1000))
@@ -33,12 +24,12 @@ extension Attend {
             let named = (error as? AttentionError).map { $0.naming(flagNames) } ?? error
             let status = AttentionCommand.exitStatus(for: named)
             let message = "rank \(world.rank) of \(world.size): \(AttentionCommand.message(for: named))"
-            if let failure = error as? DistributedError, failure.leavesPeersWaiting {
-                FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
-                world.abort(status: status)
-            }
+            FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+            if let failure = error as? DistributedError, failure.leavesPeersWaiting { world.abort(status: status) }
+            // Every rank knows: each has printed its message before MPI_Finalize, which waits for all,
+            // so mpirun does not end a rank (on another's failure) before it has said why.
             try? world.finalize()
-            throw CommandError(message, status: ExitStatus(rawValue: status) ?? .failure)
+            Foundation.exit(status)
         }
     }
 
@@ -113,14 +104,7 @@ extension Attend {
             if world.rank == 0 { log(.wrote(Written(file: lse, shape: shape, dtype: dtype))) }
         }
         let s = result.statistics
-        let counters: [Int64] = [Int64(q.shape[q.rank - 2]), Int64(s.bytesSent), Int64(s.computeSeconds * 1e6),
-                                 Int64(s.waitSeconds * 1e6), Int64(peakResidentBytes())]
-        let figures = try world.allGather(counters, timeout: timeout)
-        var reports: [RankReport] = []
-        for (rank, f) in figures.enumerated() {
-            reports.append(RankReport(rank: rank, queries: Int(f[0]), bytesSent: Int(f[1]), computeSeconds: Double(f[2]) / 1e6,
-                                      waitSeconds: Double(f[3]) / 1e6, peakMemoryBytes: Int(f[4])))
-        }
+        let reports = try RankFigures.gather(s, queries: q.shape[q.rank - 2], world: world, timeout: timeout)
         let local = result.path.map { "; each rank: \($0)" } ?? ""
         return DistributedRun(
             summary: "ring attention over \(ranks) rank\(ranks == 1 ? "" : "s") (\(queryShards.layout.rawValue) shards of \(queryShards.length) queries and \(keyShards.length) keys, \(s.blocksComputed) blocks computed and \(s.blocksSkipped) skipped on rank \(world.rank))\(local)",

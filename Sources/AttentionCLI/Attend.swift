@@ -142,11 +142,7 @@ public struct Attend: ParsableCommand {
             case .path(let path): log("path: \(path)")
             case .wrote(let file): log("wrote \(file.file) \(file.shape) \(file.dtype)")
             case .ranks(let ranks):
-                for r in ranks {
-                    log(String(format: "rank %d: %d queries, sent %.1f MB, attended %.3f s, waited %.3f s, peak memory %.0f MB",
-                               r.rank, r.queries, Double(r.bytesSent) / 1e6, r.computeSeconds, r.waitSeconds,
-                               Double(r.peakMemoryBytes) / 1e6))
-                }
+                for r in ranks { log(r.line) }
             }
         }
     }
@@ -156,7 +152,7 @@ public struct Attend: ParsableCommand {
         case path(String)
         case wrote(Written)
         /// With --distributed and --explain or --json: each rank's figures.
-        case ranks([RankReport])
+        case ranks([RankFigures])
     }
 
     /// A file the command wrote.
@@ -167,12 +163,12 @@ public struct Attend: ParsableCommand {
     }
 
     /// `--json`: `{"path": "tiled (avx2): ..." or null, "wrote": [{"file", "shape", "dtype"}]}`, and
-    /// with --distributed `"ranks": [{"rank", "queries", "bytesSent", "computeSeconds", "waitSeconds",
-    /// "peakMemoryBytes"}]`.
+    /// with --distributed `"ranks": [{"rank", "host", "queries", "bytesSent", "computeSeconds", "waitSeconds",
+    /// "peakResidentBytes"}]`.
     struct Report: Encodable {
         var path: String?
         var wrote: [Written]
-        var ranks: [RankReport]?
+        var ranks: [RankFigures]?
     }
 
     /// Runs the command; returns whether this process reports (with --distributed, rank 0 only).

@@ -6,18 +6,6 @@ import Foundation
 /// `bench --distributed`: ring attention across the processes of `mpirun`, each generating its own
 /// shard of random inputs.
 extension Bench {
-    /// One rank's figures in a distributed bench.
-    struct DistributedRank: Encodable {
-        let rank: Int
-        /// Which host, numbered in rank order of first appearance (0: rank 0's).
-        let host: Int
-        let queries: Int
-        let bytesSent: Int
-        let computeSeconds: Double
-        let waitSeconds: Double
-        let peakResidentBytes: Int
-    }
-
     /// The time ring attention over this shape would take on `hosts` machines of this one's speed
     /// joined by links of `linkGigabytesPerSecond`: each of the P steps takes the longer of its
     /// compute (1/P² of the visible work, zig-zag balanced, at this machine's measured rate) and its
@@ -73,12 +61,7 @@ extension Bench {
         }
         let median = times.sorted()[times.count / 2]
         let statistics = last?.statistics ?? RingStatistics()
-        let host = ProcessInfo.processInfo.hostName
-        var hostHash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in host.utf8 { hostHash = (hostHash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        let figures = try world.allGather(
-            [Int64(n), Int64(statistics.bytesSent), Int64(statistics.computeSeconds * 1e6), Int64(statistics.waitSeconds * 1e6),
-             Int64(peakResidentBytes()), Int64(bitPattern: hostHash >> 1)], timeout: timeout)
+        let ranks = try RankFigures.gather(statistics, queries: n, world: world, timeout: timeout)
 
         // This machine's own speed on a block like a step's (at most 2048 queries by 4096 keys, so
         // that measuring it stays short), and its FMA peak, measured by rank 0 alone.
@@ -104,14 +87,7 @@ extension Bench {
         let pairs = try visiblePairs(queries: nq, keys: seq, mask: mask)
         let flops = Double(batch * heads) * Double(pairs) * Double(4 * dim)
         let gflops = flops / median / 1e9
-        var hostOrder: [Int64] = []
-        for f in figures where !hostOrder.contains(f[5]) { hostOrder.append(f[5]) }
-        let hosts = hostOrder.count
-        let ranks = figures.enumerated().map { rank, f in
-            DistributedRank(rank: rank, host: hostOrder.firstIndex(of: f[5]) ?? 0, queries: Int(f[0]),
-                            bytesSent: Int(f[1]), computeSeconds: Double(f[2]) / 1e6, waitSeconds: Double(f[3]) / 1e6,
-                            peakResidentBytes: Int(f[4]))
-        }
+        let hosts = Set(ranks.map(\.host)).count
         let shardBytes = Double(batch * hkv * (seq + P - 1) / P * 2 * dim * 4)
         let stepCompute = flops / Double(P * P) / (singleHostGflops * 1e9)
         let stepTransfer = shardBytes / (linkBandwidth * 1e9)
@@ -125,7 +101,7 @@ extension Bench {
                 let ranks: Int, hosts: Int, layout: String
                 let batch: Int, heads: Int, kvHeads: Int, queryLength: Int, keyLength: Int, dim: Int, causal: Bool
                 let medianSeconds: Double, gflops: Double, peakInstructionSet: String, peakGflops: Double, percentOfPeak: Double
-                let perRank: [DistributedRank]
+                let perRank: [RankFigures]
                 let model: ScalingModel
             }
             print(try Format.json(Report(
@@ -138,9 +114,7 @@ extension Bench {
         print("ring       \(P) rank\(P == 1 ? "" : "s") on \(hosts) host\(hosts == 1 ? "" : "s"), \(layout) shards")
         print("median     \(Format.number(median * 1e3, 3)) ms over \(repetitions) runs (the slowest rank's)")
         print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / (peak * Double(hosts)), 1))% of \(hosts) × this host's \(instructionSet.rawValue) FMA peak \(Format.number(peak, 1)) GFLOP/s measured now")
-        for r in ranks {
-            print("rank \(r.rank)     host \(r.host), \(r.queries) queries, sent \(Format.number(Double(r.bytesSent) / 1e6, 1)) MB, attended \(Format.number(r.computeSeconds, 3)) s, waited \(Format.number(r.waitSeconds, 3)) s on transfers, peak memory \(Format.number(Double(r.peakResidentBytes) / 1_048_576, 1)) MiB")
-        }
+        for r in ranks { print(r.line) }
         print("model      on \(P) hosts like this one (\(Format.number(singleHostGflops, 1)) GFLOP/s each) and \(Format.number(linkBandwidth, 2)) GB/s links: \(P) steps of max(compute \(Format.number(stepCompute * 1e3, 2)) ms, transfer \(Format.number(stepTransfer * 1e3, 2)) ms) = \(Format.number(model.modelSeconds * 1e3, 1)) ms")
     }
 }

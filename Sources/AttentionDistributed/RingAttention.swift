@@ -144,41 +144,15 @@ struct RingProblem {
         }
         self.scale = scale?.doubleValue
 
+        // The mask over the whole sequences, resolved and checked as one process would.
         let (Nq, Nk) = (queryShards.length, keyShards.length)
-        var lower: Int? = nil, upper: Int? = nil, lengths: [Int]? = nil
-        func tighten(_ newLower: Int?, _ newUpper: Int?) {
-            if let newLower { lower = Swift.max(lower ?? newLower, newLower) }
-            if let newUpper { upper = Swift.min(upper ?? newUpper, newUpper) }
+        let resolved = try ResolvedMask(mask, batchSize: B, heads: Hq, queryLength: Nq, keyLength: Nk,
+                                        weightsShape: [B, Hq, Nq, Nk])
+        guard !resolved.hasBooleanMasks else {
+            throw AttentionError.invalidArgument(
+                argument: "mask", reason: "ring attention does not split boolean masks across ranks: use causal, sliding-window, diagonal-band or key-length masks")
         }
-        for component in mask.components {
-            switch component {
-            case .causal(let alignment):
-                tighten(nil, alignment == .bottomRight ? Nk - Nq : 0)
-            case let .slidingWindow(left, right, alignment):
-                guard left >= 0, right >= 0 else {
-                    throw AttentionError.invalidArgument(
-                        argument: "mask", reason: "sliding window (left: \(left), right: \(right)) must not have a negative side")
-                }
-                let diagonal = alignment == .bottomRight ? Nk - Nq : 0
-                tighten(diagonal - left, diagonal + right)
-            case let .diagonalBand(bandLower, bandUpper):
-                tighten(bandLower, bandUpper)
-            case .keyLengths(let given):
-                guard given.count == B else {
-                    throw AttentionError.invalidArgument(
-                        argument: "keyLengths", reason: "\(given.count) lengths given for a batch of \(B) (one per batch element)")
-                }
-                if let bad = given.firstIndex(where: { $0 < 0 || $0 > Nk }) {
-                    throw AttentionError.invalidArgument(
-                        argument: "keyLengths", reason: "length \(given[bad]) of batch element \(bad) is outside 0...\(Nk) (the key length)")
-                }
-                lengths = zip(lengths ?? given, given).map { Swift.min($0, $1) }
-            case .boolean:
-                throw AttentionError.invalidArgument(
-                    argument: "mask", reason: "ring attention does not split boolean masks across ranks: use causal, sliding-window, diagonal-band or key-length masks")
-            }
-        }
-        (self.lower, self.upper, self.keyLengths) = (lower, upper, lengths)
+        (lower, upper, keyLengths) = (resolved.lowerOffset, resolved.upperOffset, resolved.keyLengths)
     }
 
     /// `[B, H, N, X]` of a rank-2, -3 or -4 tensor.

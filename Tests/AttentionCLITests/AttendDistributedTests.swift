@@ -116,7 +116,7 @@ struct AttendDistributedTests {
         let single = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal)
         let (singleError, _, _) = try errorsAgainstReference(single.output.scalars, query: q, key: k, value: v, mask: .causal)
         #expect(error <= ringTolerance(naive: naive, single: singleError), "error \(error), naive \(naive)")
-        #expect(run.output.contains("ring attention over 2 ranks") && run.output.contains("rank 1: 34 queries"), "\(run.output)")
+        #expect(run.output.contains("ring attention over 2 ranks") && run.output.contains("rank 1: host 1, 34 queries"), "\(run.output)")
     }
 
     @Test("What ring attention cannot do is a usage error naming the flag")

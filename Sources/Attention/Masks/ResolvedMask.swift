@@ -2,12 +2,12 @@
 ///
 /// Construction validates everything (window bounds, one key length per batch element, boolean
 /// masks broadcastable to the weights), so evaluation cannot fail.
-struct ResolvedMask: Sendable {
+package struct ResolvedMask: Sendable {
     /// The structural part, per batch element: the band of visible keys for query `i` is
     /// `max(0, i + lowerOffset) ... min(keyLimit(b) - 1, i + upperOffset)`.
-    let lowerOffset: Int?   // nil: no lower bound
-    let upperOffset: Int?   // nil: no upper bound
-    let keyLengths: [Int]?
+    package let lowerOffset: Int?   // nil: no lower bound
+    package let upperOffset: Int?   // nil: no upper bound
+    package let keyLengths: [Int]?
     let booleans: [Broadcast<Bool>]
     let keyLength: Int
     /// Per batch element, added to both offsets: over a KV cache whose batch elements hold different
@@ -16,7 +16,7 @@ struct ResolvedMask: Sendable {
 
     /// - Parameter diagonalShifts: per batch element, where its bottom-right diagonal sits relative
     ///   to the common one (`keys held - keyLength`, never positive); only for a KV cache.
-    init(
+    package init(
         _ mask: AttentionMask, batchSize: Int, heads: Int, queryLength: Int, keyLength: Int,
         weightsShape: [Int], diagonalShifts: [Int]? = nil
     ) throws {
@@ -66,6 +66,9 @@ struct ResolvedMask: Sendable {
         self.keyLength = keyLength
         self.diagonalShifts = diagonalShifts
     }
+
+    /// Whether boolean masks restrict anything beyond the band and the key lengths.
+    package var hasBooleanMasks: Bool { !booleans.isEmpty }
 
     /// The contiguous range of keys that the structural components (causal, window, key lengths)
     /// leave visible to query `i` of batch element `b`; boolean masks may hide more inside it.
