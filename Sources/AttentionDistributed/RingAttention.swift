@@ -135,6 +135,9 @@ struct RingProblem {
             throw AttentionError.shapeMismatch(argument: "key", shape: key.shape, other: "query", otherShape: query.shape,
                                                reason: "the head dimensions differ")
         }
+        for (name, tensor) in [("query", query), ("key", key), ("value", value)] where tensor.shape.contains(0) {
+            throw AttentionError.emptySequence(argument: name, shape: tensor.shape)
+        }
         guard q[1] % k[1] == 0 else { throw AttentionError.headCountMismatch(queryHeads: q[1], keyValueHeads: k[1]) }
         (B, Hq, Hkv, D, Dv) = (q[0], q[1], k[1], q[3], v[3])
         self.queryShards = queryShards
@@ -170,23 +173,24 @@ struct RingProblem {
         var lengthsHash: UInt64 = 0xcbf2_9ce4_8422_2325
         for length in keyLengths ?? [] { lengthsHash = (lengthsHash ^ UInt64(length)) &* 0x100_0000_01b3 }
         let scaleBits = scale.map { Int64(bitPattern: $0.bitPattern >> 2) }
-        let fields: [(String, Int64)] = [
-            ("the batch size", Int64(B)), ("the query head count", Int64(Hq)), ("the key/value head count", Int64(Hkv)),
-            ("the head dimension", Int64(D)), ("the value head dimension", Int64(Dv)),
-            ("the query length", Int64(queryShards.length)), ("the key length", Int64(keyShards.length)),
-            ("the query shard layout", Int64(ShardLayout.allCases.firstIndex(of: queryShards.layout)!)),
-            ("the key shard layout", Int64(ShardLayout.allCases.firstIndex(of: keyShards.layout)!)),
-            ("the mask's lower bound", code(lower)), ("the mask's upper bound", code(upper)),
-            ("the key lengths", keyLengths == nil ? -1 : Int64(bitPattern: lengthsHash >> 2)),
-            ("the scale", scaleBits ?? -1),
+        // (what, value, whether the value means something to the user: sizes do, codes and hashes not)
+        let fields: [(String, Int64, Bool)] = [
+            ("the batch size", Int64(B), true), ("the query head count", Int64(Hq), true),
+            ("the key/value head count", Int64(Hkv), true), ("the head dimension", Int64(D), true),
+            ("the value head dimension", Int64(Dv), true), ("the query length", Int64(queryShards.length), true),
+            ("the key length", Int64(keyShards.length), true),
+            ("the query shard layout", queryShards.layout == .zigZag ? 1 : 0, false),
+            ("the key shard layout", keyShards.layout == .zigZag ? 1 : 0, false),
+            ("the mask's lower bound", code(lower), false), ("the mask's upper bound", code(upper), false),
+            ("the key lengths", keyLengths == nil ? -1 : Int64(bitPattern: lengthsHash >> 2), false),
+            ("the scale", scaleBits ?? -1, false),
         ]
         let values = fields.map(\.1)
         let reduced = try communicator.maximum(of: values + values.map { -$0 }, timeout: timeout)
-        for (index, field) in fields.enumerated() {
+        for (index, (what, _, numeric)) in fields.enumerated() {
             let (largest, smallest) = (reduced[index], -reduced[fields.count + index])
             guard largest != smallest else { continue }
-            let numeric = index < 7
-            throw DistributedError.ranksDisagree(what: numeric ? "\(field.0) (from \(smallest) to \(largest))" : field.0)
+            throw DistributedError.ranksDisagree(what: numeric ? "\(what) (from \(smallest) to \(largest))" : what)
         }
     }
 }

@@ -217,6 +217,17 @@ struct RingAttentionTests {
         #expect(clock.now - start < .seconds(10))
     }
 
+    @Test("An empty head dimension is refused, naming the tensor")
+    func emptyExtent() throws {
+        let shards = try SequenceShards(length: 4, ranks: 2)
+        let results = onRanks(2) { world in
+            let x = try Tensor<Float>(zeros: [1, 1, 2, 0])
+            return try ringAttention(query: x, key: x, value: x, queryShards: shards, keyShards: shards,
+                                     communicator: world, timeout: .seconds(20)).output.count
+        }
+        for result in results { #expect(thrownError { _ = try result.get() } == .emptySequence("query")) }
+    }
+
     @Test("A boolean mask is refused on every rank, naming the mask")
     func booleanMask() throws {
         let shards = try SequenceShards(length: 4, ranks: 2)
