@@ -43,8 +43,11 @@ public enum NPYShards {
                 for range in ranges {
                     let start = layout.dataOffset + (head * N + range.lowerBound) * X * MemoryLayout<Scalar>.size
                     let bytes = UnsafeRawBufferPointer(rebasing: raw[start ..< start + range.count * X * MemoryLayout<Scalar>.size])
-                    // .npy data is little-endian, as every platform the package runs on.
-                    scalars.append(contentsOf: bytes.withMemoryRebound(to: Scalar.self) { Array($0) })
+                    // .npy data is little-endian, as every platform the package runs on; copied as
+                    // bytes, since a header of another writer's length may leave the data unaligned.
+                    let first = scalars.count
+                    scalars.append(contentsOf: repeatElement(0, count: range.count * X))
+                    scalars.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[(first * MemoryLayout<Scalar>.size)...]).copyMemory(from: bytes) }
                 }
             }
         }
