@@ -30,6 +30,10 @@ public enum NPYShards {
             throw AttentionError.invalidFile(
                 path: url.path, reason: "shape \(layout.shape) has no sequence axis: a distributed input is [..., N, D]")
         }
+        guard layout.elementCount > 0 else {
+            throw AttentionError.invalidFile(path: url.path, reason: "shape \(layout.shape) holds no elements")
+        }
+        // Every partial product of the extents is at most the element count: none overflows.
         let (N, X) = (layout.shape[layout.shape.count - 2], layout.shape[layout.shape.count - 1])
         if let bad = ranges.first(where: { $0.lowerBound < 0 || $0.upperBound > N }) {
             throw AttentionError.invalidFile(path: url.path, reason: "positions \(bad) lie outside its \(N) positions")
@@ -76,6 +80,7 @@ public enum NPYShards {
         communicator: some Communicator, timeout: Duration, failureCode: (any Error) -> Int64 = { _ in 1 }
     ) throws {
         let tag = 1 << 20
+        _ = try checkedElementCount(shape, argument: "shape")
         let axis = sequenceAxis ?? shape.count - 2
         guard shape.indices.contains(axis), shape[axis] == shards.length else {
             throw AttentionError.invalidArgument(

@@ -51,5 +51,13 @@ struct NPYShardsTests {
         let flat = scratch.file("flat.npy")
         try NPY.write(try Tensor<Float>(zeros: [4]), to: flat)
         #expect(thrownError { try NPYShards.read(flat, ranges: [0..<1], as: Float.self) } == .invalidFile("flat.npy"))
+        // Extents whose product overflows before the 0 that makes it empty.
+        let empty = scratch.file("empty.npy")
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776, 0, 3), }\n"
+        var data = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count), 0])
+        data.append(contentsOf: Array(header.utf8))
+        try data.write(to: empty)
+        #expect(try NPYShards.layout(of: empty).elementCount == 0)
+        #expect(thrownError { try NPYShards.read(empty, ranges: [0..<0], as: Float.self) } == .invalidFile("empty.npy"))
     }
 }

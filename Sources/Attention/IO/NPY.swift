@@ -198,7 +198,7 @@ public enum NPY {
         guard !overflow, bodyCount == needed else {
             throw fail("shape \(fields.shape.shapeDescription) of \(fields.descr) needs \(count) × \(dtype.size) bytes of data, the file has \(bodyCount)")
         }
-        return NPYLayout(dtype: dtype, shape: fields.shape, dataOffset: bodyStart)
+        return NPYLayout(dtype: dtype, shape: fields.shape, dataOffset: bodyStart, elementCount: count)
     }
 }
 
@@ -229,9 +229,9 @@ public struct NPYLayout: Sendable, Equatable {
     public let shape: [Int]
     /// The byte offset of the first element in the file.
     public let dataOffset: Int
-
-    /// The number of elements.
-    public var elementCount: Int { shape.reduce(1, *) }
+    /// The number of elements (checked: a shape such as `(2**40, 2**40, 0)` holds 0, without
+    /// overflowing on the way).
+    public let elementCount: Int
 }
 
 /// The three fields of a `.npy` header, a Python dict literal such as
