@@ -119,3 +119,41 @@ public func tile4x16Decode<M: MultiplyAdd, E: KeyValueElement>(
     store8(c20, c + 2 * ldc); store8(c21, c + 2 * ldc + 8)
     store8(c30, c + 3 * ldc); store8(c31, c + 3 * ldc + 8)
 }
+
+/// `C[4 × 64] += A[4 × k] · B[k × 64]` on wide registers (sixteen accumulators): for decoding with
+/// three or more rows (query heads sharing a key/value head), so each piece of a value row is
+/// loaded and widened once for four rows, not once per pair.
+@inlinable @inline(__always)
+public func tile4x64Decode<M: MultiplyAdd, E: KeyValueElement>(
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+) {
+    let c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc
+    var c00 = load(c), c01 = load(c + 16), c02 = load(c + 32), c03 = load(c + 48)
+    var c10 = load(c1), c11 = load(c1 + 16), c12 = load(c1 + 32), c13 = load(c1 + 48)
+    var c20 = load(c2), c21 = load(c2 + 16), c22 = load(c2 + 32), c23 = load(c2 + 48)
+    var c30 = load(c3), c31 = load(c3 + 16), c32 = load(c3 + 32), c33 = load(c3 + 48)
+    let a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda
+    var bp = b
+    for p in 0..<k {
+        let b0 = E.load16(bp, M.self), b1 = E.load16(bp + 16, M.self)
+        let b2 = E.load16(bp + 32, M.self), b3 = E.load16(bp + 48, M.self)
+        bp += ldb
+        let x0 = SIMD16<Float>(repeating: a0[p])
+        c00 = M.multiplyAdd(x0, b0, c00); c01 = M.multiplyAdd(x0, b1, c01)
+        c02 = M.multiplyAdd(x0, b2, c02); c03 = M.multiplyAdd(x0, b3, c03)
+        let x1 = SIMD16<Float>(repeating: a1[p])
+        c10 = M.multiplyAdd(x1, b0, c10); c11 = M.multiplyAdd(x1, b1, c11)
+        c12 = M.multiplyAdd(x1, b2, c12); c13 = M.multiplyAdd(x1, b3, c13)
+        let x2 = SIMD16<Float>(repeating: a2[p])
+        c20 = M.multiplyAdd(x2, b0, c20); c21 = M.multiplyAdd(x2, b1, c21)
+        c22 = M.multiplyAdd(x2, b2, c22); c23 = M.multiplyAdd(x2, b3, c23)
+        let x3 = SIMD16<Float>(repeating: a3[p])
+        c30 = M.multiplyAdd(x3, b0, c30); c31 = M.multiplyAdd(x3, b1, c31)
+        c32 = M.multiplyAdd(x3, b2, c32); c33 = M.multiplyAdd(x3, b3, c33)
+    }
+    store(c00, c); store(c01, c + 16); store(c02, c + 32); store(c03, c + 48)
+    store(c10, c1); store(c11, c1 + 16); store(c12, c1 + 32); store(c13, c1 + 48)
+    store(c20, c2); store(c21, c2 + 16); store(c22, c2 + 32); store(c23, c2 + 48)
+    store(c30, c3); store(c31, c3 + 16); store(c32, c3 + 32); store(c33, c3 + 48)
+}

@@ -1,8 +1,11 @@
+import _LaneSums
+
 /// `S[r][j] = Q[r]·K[j]` for a few query rows against row-major keys, without packing the keys.
 ///
 /// This is the decoding path: with a handful of query rows, transposing each key block for the
 /// micro-kernel would cost more than the arithmetic. Four rows and two keys at a time give eight
-/// independent accumulator chains; each key vector is loaded once for all four rows.
+/// independent accumulator chains; each key vector is loaded once for all four rows, and the eight
+/// sums are reduced by one shared tree of shuffles (`_LaneSums`).
 @inlinable @inline(__always)
 public func dotProductScores<M: MultiplyAdd, E: KeyValueElement>(
     _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<E>, count n: Int,
@@ -39,31 +42,21 @@ public func dotProductScores<M: MultiplyAdd, E: KeyValueElement>(
                 c += 1
             }
             let s = S + r0 * ldS + j
-            let first = sums(a00, a10, a20, a30), second = sums(a01, a11, a21, a31)
-            s[0] = first[0] + t00
-            s[ldS] = first[1] + t10
-            s[2 * ldS] = first[2] + t20
-            s[3 * ldS] = first[3] + t30
+            let total = attention_lane_sums16x8(a00, a10, a20, a30, a01, a11, a21, a31)
+                + SIMD8(t00, t10, t20, t30, t01, t11, t21, t31)
+            s[0] = total[0]
+            s[ldS] = total[1]
+            s[2 * ldS] = total[2]
+            s[3 * ldS] = total[3]
             if pair {
-                s[1] = second[0] + t01
-                s[ldS + 1] = second[1] + t11
-                s[2 * ldS + 1] = second[2] + t21
-                s[3 * ldS + 1] = second[3] + t31
+                s[1] = total[4]
+                s[ldS + 1] = total[5]
+                s[2 * ldS + 1] = total[6]
+                s[3 * ldS + 1] = total[7]
             }
             j += 2
         }
     }
-}
-
-/// The lane sums of four vectors at once, sharing the shuffles of one reduction tree (about a third
-/// of the instructions of four separate horizontal sums).
-@inlinable @inline(__always)
-func sums(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD4<Float> {
-    let ab = SIMD8(lowHalf: a.lowHalf, highHalf: b.lowHalf) + SIMD8(lowHalf: a.highHalf, highHalf: b.highHalf)
-    let cd = SIMD8(lowHalf: c.lowHalf, highHalf: d.lowHalf) + SIMD8(lowHalf: c.highHalf, highHalf: d.highHalf)
-    // ab = [a folded to 4 | b folded to 4]; pairwise sums of ab and cd, then once more.
-    let pairs = SIMD8(lowHalf: ab.evenHalf, highHalf: cd.evenHalf) + SIMD8(lowHalf: ab.oddHalf, highHalf: cd.oddHalf)
-    return pairs.evenHalf + pairs.oddHalf
 }
 
 /// ``dotProductScores(_:rows:D:keys:count:into:ldS:_:)`` with eight-lane vectors: eight accumulators
@@ -103,24 +96,19 @@ func dotProductScoresNarrow<M: MultiplyAdd, E: KeyValueElement>(
                 c += 1
             }
             let s = S + r0 * ldS + j
-            let first = sums(a00, a10, a20, a30), second = sums(a01, a11, a21, a31)
-            s[0] = first[0] + t00
-            s[ldS] = first[1] + t10
-            s[2 * ldS] = first[2] + t20
-            s[3 * ldS] = first[3] + t30
+            let total = attention_lane_sums8x8(a00, a10, a20, a30, a01, a11, a21, a31)
+                + SIMD8(t00, t10, t20, t30, t01, t11, t21, t31)
+            s[0] = total[0]
+            s[ldS] = total[1]
+            s[2 * ldS] = total[2]
+            s[3 * ldS] = total[3]
             if pair {
-                s[1] = second[0] + t01
-                s[ldS + 1] = second[1] + t11
-                s[2 * ldS + 1] = second[2] + t21
-                s[3 * ldS + 1] = second[3] + t31
+                s[1] = total[4]
+                s[ldS + 1] = total[5]
+                s[2 * ldS + 1] = total[6]
+                s[3 * ldS + 1] = total[7]
             }
             j += 2
         }
     }
-}
-
-/// ``sums(_:_:_:_:)-(SIMD8<Float>,_,_,_)`` for sixteen-lane vectors: each folded to eight lanes first.
-@inlinable @inline(__always)
-func sums(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) -> SIMD4<Float> {
-    sums(a.lowHalf + a.highHalf, b.lowHalf + b.highHalf, c.lowHalf + c.highHalf, d.lowHalf + d.highHalf)
 }

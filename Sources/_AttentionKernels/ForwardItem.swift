@@ -254,8 +254,8 @@ func updateSoftmax<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, fir
     }
 }
 
-/// O += P·V for the block's `n` keys: two rows at a time streaming whole value rows when there are
-/// few rows (decoding, reading 16-bit values as they are), else the register tiles of the target
+/// O += P·V for the block's `n` keys: streaming whole value rows when there are few rows (decoding,
+/// reading 16-bit values as they are), else the register tiles of the target
 /// (on a block of values widened to Float first when they are stored in 16 bits).
 @inlinable @inline(__always)
 func accumulateValues<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, firstKey j0: Int, count n: Int, _: M.Type) {
@@ -281,7 +281,8 @@ func accumulateValues<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, 
     accumulateBlockValues(d, x, Vb, count: n, M.self)
 }
 
-/// O += P·V with few rows: whole value rows streamed in order, two query rows at a time.
+/// O += P·V with few rows: whole value rows streamed in order, four query rows at a time where
+/// there are more than two, else two.
 @inlinable @inline(__always)
 func accumulateDecodeValues<M: MultiplyAdd, E: KeyValueElement>(
     _ d: ForwardDescriptor, _ x: ForwardItem, _ Vb: UnsafePointer<E>, count n: Int, _: M.Type
@@ -294,6 +295,16 @@ func accumulateDecodeValues<M: MultiplyAdd, E: KeyValueElement>(
         for r0 in stride(from: 0, to: x.rows, by: 4) {
             for c0 in stride(from: 0, to: Dv, by: 16) {
                 tile4x16Decode(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
+            }
+        }
+        return
+    }
+    if x.rows > 2 {
+        // Four rows at a time (the padding rows up to `rowsPadded` have zero probabilities): each
+        // piece of a value row is loaded and widened once for a group of grouped-query heads.
+        for r0 in stride(from: 0, to: x.rows, by: 4) {
+            for c0 in stride(from: 0, to: Dv, by: 64) {
+                tile4x64Decode(P + r0 * Bc, Bc, Vb + c0, Dv, O + r0 * Dv + c0, Dv, n, M.self)
             }
         }
         return

@@ -42,17 +42,21 @@ struct KVCacheTests {
         var storage: KVCache.Storage
         var D: Int
         var Dv: Int
-        var description: String { "\(storage) D\(D) Dv\(Dv)" }
+        /// Query heads over two key/value heads: 2 per group decodes two rows at a time, 3 four rows
+        /// with one padding row.
+        var Hq = 4
+        var description: String { "\(storage) D\(D) Dv\(Dv) Hq\(Hq)" }
     }
 
     static let storageCases: [Case] = KVCache.Storage.allCases.flatMap { storage in
-        [Case(storage: storage, D: 64, Dv: 128), Case(storage: storage, D: 59, Dv: 40)]
+        [Case(storage: storage, D: 64, Dv: 128), Case(storage: storage, D: 59, Dv: 40),
+         Case(storage: storage, D: 48, Dv: 64, Hq: 6)]
     }
 
     @Test("Decoding step by step, and chunked prefill, equal one causal forward over the whole sequence",
           arguments: storageCases, instructionSets)
     func decodingEqualsFullForward(_ c: Case, isa: KernelInstructionSet) throws {
-        let (B, Hq, Hkv, N, prompt) = (2, 4, 2, 130, 90)
+        let (B, Hq, Hkv, N, prompt) = (2, c.Hq, 2, 130, 90)
         var g = SplitMix64(seed: UInt64(c.D * 131 + c.Dv))
         let q = try Tensor<Float>.randomNormal(shape: [B, Hq, N, c.D], using: &g)
         let k = try Tensor<Float>.randomNormal(shape: [B, Hkv, N, c.D], using: &g)
@@ -369,9 +373,11 @@ struct KVCacheTests {
         #if !(os(macOS) && arch(x86_64))
         for bits in UInt16.min...UInt16.max {
             let expected = Float(Float16(bitPattern: bits))
-            let widened = HalfBits.widen(SIMD8(repeating: bits))[0]
+            let widened = HalfBits.widen(SIMD8(repeating: bits))[0], scalar = HalfBits(bitPattern: bits).floatValue
             #expect(widened.bitPattern == expected.bitPattern || (widened.isNaN && expected.isNaN), "bits \(bits)")
+            #expect(scalar.bitPattern == widened.bitPattern, "bits \(bits): one element widened on its own")
             if widened.bitPattern != expected.bitPattern && !(widened.isNaN && expected.isNaN) { return }
+            if scalar.bitPattern != widened.bitPattern { return }
         }
         var g = SplitMix64(seed: 3)
         var samples: [Float] = [0, -0, 1, -1, 65504, 65519.99, 65520, 1e9, -1e9, .infinity, -.infinity, 6.1e-5, 5.96e-8,
