@@ -19,12 +19,12 @@ public func forwardItem<M: MultiplyAdd>(
 ) {
     let d = d.pointee
     let x = ForwardItem(d, item: item, scratch: scratch)
-    if let keys = loadQueryRows(d, x) {
+    if let keys = loadQueryRows(d, x, M.self) {
         let Bc = d.keyBlock
         for t in (keys.lowerBound / Bc)...((keys.upperBound - 1) / Bc) {
             let j0 = t * Bc, n = min(Bc, d.Nk - j0)
             computeBlockScores(d, x, block: t, count: n, M.self)
-            maskAndRowMaxima(d, x, firstKey: j0, count: n)
+            maskAndRowMaxima(d, x, firstKey: j0, count: n, M.self)
             updateSoftmax(d, x, firstKey: j0, count: n, M.self)
             accumulateValues(d, x, firstKey: j0, count: n, M.self)
         }
@@ -110,10 +110,14 @@ func prefetchKeysAndValues(_ d: ForwardDescriptor, _ x: ForwardItem, keys kj: In
     for offset in stride(from: 0, to: n * d.Dv * bytes, by: 64) { attention_prefetch_l2(v + offset) }
 }
 
+// The phases are generic over `M` even where they do not use it: a non-generic function that the
+// optimizer leaves out of line is called in `_AttentionKernels`' own baseline build, not compiled
+// again for the caller's instruction set.
+
 /// Loads the query rows scaled into base 2 (padding rows zero), resets the statistics and O, records
 /// each row's visible keys, and returns the keys the block can see at all (nil: none).
 @inlinable @inline(__always)
-func loadQueryRows(_ d: ForwardDescriptor, _ x: ForwardItem) -> Range<Int>? {
+func loadQueryRows<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, _: M.Type) -> Range<Int>? {
     let (D, Dv) = (d.D, d.Dv)
     for r in 0..<x.statRows {
         x.m[r] = -.infinity
@@ -201,7 +205,7 @@ public func packKeyBlock<M: MultiplyAdd>(
 
 /// Hides the scores the masks hide (-inf) and sets m' = max(m, rowmax S) for every row.
 @inlinable @inline(__always)
-func maskAndRowMaxima(_ d: ForwardDescriptor, _ x: ForwardItem, firstKey j0: Int, count n: Int) {
+func maskAndRowMaxima<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, firstKey j0: Int, count n: Int, _: M.Type) {
     let padded = (n + 31) & ~31
     for r in 0..<x.rows {
         let Sr = x.S + r * d.keyBlock
