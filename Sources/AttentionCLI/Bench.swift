@@ -201,10 +201,22 @@ struct Bench: ParsableCommand {
             if trial > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9) }
         }
         let median = times.sorted()[times.count / 2]
+        // Per token and layer: the Q, K, V and output projections (8·C²) and the MLP (4·C·I), which
+        // is 24·C² for I = 4·C; per sequence and layer, attention's QKᵀ and PV (4·T²·C).
+        let c = model.encoder.configuration
+        let (C, I, T) = (Double(c.hiddenSize), Double(c.intermediateSize), Double(tokens))
+        let flops = Double(batch * c.layers) * (T * (8 * C * C + 4 * C * I) + 4 * T * T * C)
+        let gflops = flops / median / 1e9
+        let instructionSet = KernelInstructionSet.best
+        let peak = measureMultiplyAddPeak(threads: options.threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                          instructionSet: instructionSet)
         if json {
-            print("{\"batch\": \(batch), \"tokens\": \(tokens), \"medianSeconds\": \(median), \"sentencesPerSecond\": \(Double(batch) / median)}")
+            print("{\"batch\": \(batch), \"tokens\": \(tokens), \"medianSeconds\": \(median), \"sentencesPerSecond\": \(Double(batch) / median), "
+                  + "\"gflops\": \(gflops), \"peakInstructionSet\": \"\(instructionSet.rawValue)\", \"peakGflops\": \(peak), "
+                  + "\"percentOfPeak\": \(100 * gflops / peak)}")
         } else {
             print("all-MiniLM-L6-v2, \(batch) sentences of \(tokens) tokens: median \(Format.number(median * 1e3, 1)) ms = \(Format.number(Double(batch) / median, 1)) sentences/s")
+            print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of this CPU's \(instructionSet.rawValue) FMA peak \(Format.number(peak, 1)) GFLOP/s measured now")
         }
     }
 
