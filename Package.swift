@@ -85,7 +85,7 @@ let package = Package(
         // MARK: test targets
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
         .testTarget(name: "AttentionTests", dependencies: ["Attention", "_AttentionKernels", "AttentionTestSupport"]),
-        .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionRendering", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionCLITests", dependencies: ["AttentionCLI", "Attention", "AttentionModels", "AttentionRendering", "AttentionTestSupport"]),
         .testTarget(name: "AttentionModelsTests", dependencies: ["AttentionModels", "Attention", "AttentionTestSupport"]),
         .testTarget(name: "AttentionRenderingTests", dependencies: ["AttentionRendering"]),
         .testTarget(name: "AttentionDistributedTests", dependencies: ["AttentionDistributed", "Attention", "AttentionTestSupport"]),

@@ -8,36 +8,64 @@ import Foundation
 struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a 384-d embedding for each sentence (mean pooling over real tokens, L2-normalized).",
+        usage: """
+            attention embed [<options>] <sentences> ...
+            attention embed --input FILE [--output FILE] [<options>]
+            """,
         discussion: """
+            With --input, embeds a corpus file: one text per line (an empty line is the empty text, \
+            so that row i is line i), or one JSON object per line for a .jsonl file or with --field. \
+            Texts are batched by length as sentence-transformers batches them (sorted, embedded, \
+            returned in file order); texts over 256 tokens are cut to 256, said once on stderr. With \
+            stderr a terminal, a progress line shows texts, texts/s and time left. --output writes a \
+            .npy (float32 [N, 384]) or a .jsonl ({"text", "embedding"} per line), atomically.
+
             Examples:
               attention embed "The cat sat on the mat" "A dog lay on the rug"
               attention embed --json "The cat sat on the mat" > embedding.json
+              attention embed --input lines.txt --output embeddings.npy
+              attention embed --input records.jsonl --field body --output embeddings.jsonl
             """
     )
     @OptionGroup var location: ModelLocation
+    @Option(help: ArgumentHelp("A corpus file: one text per line, or JSON Lines (.jsonl, or with --field).", valueName: "FILE"))
+    var input: String?
+    @Option(help: ArgumentHelp("The string field of each JSON Lines object that holds its text (default for .jsonl: text).", valueName: "NAME"))
+    var field: String?
+    @Option(help: ArgumentHelp("Write the embeddings to a .npy (float32 [N, 384]) or .jsonl file instead of printing them.", valueName: "FILE"))
+    var output: String?
+    @Option(help: "Texts per batch.") var batchSize = 32
     @Flag(help: "Print a JSON array of arrays, one per sentence, in input order.") var json = false
-    @Flag(help: "No progress on stderr (there is none in a pipe either).") var quiet = false
-    @Argument(help: "Sentences.") var sentences: [String]
+    @Flag(help: "No progress or notes on stderr (there is no progress in a pipe either).") var quiet = false
+    @Argument(help: "Sentences.") var sentences: [String] = []
 
     func validate() throws {
-        guard !sentences.isEmpty else { throw ValidationError("give at least one sentence") }
+        if input == nil {
+            guard !sentences.isEmpty else { throw ValidationError("give at least one sentence, or a file with --input") }
+            guard field == nil else { throw ValidationError("--field reads JSON Lines given with --input") }
+        } else {
+            guard sentences.isEmpty else { throw ValidationError("give sentences or --input FILE, not both") }
+        }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if output != nil, json { throw ValidationError("--json prints the embeddings; --output writes them: choose one") }
     }
 
     func run() throws {
+        // Files are checked before the model loads, so that a wrong path fails at once.
+        let corpus = try input.map { try Corpus.read($0, field: field) } ?? Corpus(sentences: sentences)
+        if let output { try EmbeddingOutput.check(output) }
         let model = try location.load()
-        // Batches of 32; with stderr a terminal, a progress line (sentences, rate, time left) after each.
-        let log = ProgressLog(quiet: quiet || sentences.count <= 32)
-        let started = DispatchTime.now().uptimeNanoseconds
-        let vectors = try model.embed(sentences, batchSize: 32) { done in
-            let seconds = max(Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9, 1e-9)
-            let rate = Double(done) / seconds
-            log.progress("embedded \(done)/\(sentences.count) sentences, \(Format.number(rate, 1))/s, "
-                         + "\(TerminalRenderer.clock(Double(sentences.count - done) / rate)) left", keep: log.terminal && done == sentences.count)
-        }
-        if json {
+        let texts = corpus.texts
+        // A few sentences on the command line take a moment: no progress line for one batch of them.
+        let vectors = try corpus.embed(with: model, batchSize: batchSize, quiet: quiet,
+                                       progress: input != nil || texts.count > batchSize)
+        if let output {
+            try EmbeddingOutput.write(vectors, texts: texts, to: output)
+            if !quiet { FileHandle.standardError.write(Data("wrote \(vectors.count) embeddings to \(output)\n".utf8)) }
+        } else if json {
             print("[" + vectors.map { "[" + $0.map { "\($0)" }.joined(separator: ", ") + "]" }.joined(separator: ",\n ") + "]")
         } else {
-            for (sentence, v) in zip(sentences, vectors) {
+            for (sentence, v) in zip(texts, vectors) {
                 print("\(sentence)\n  [" + v.prefix(8).map { String(format: "%.4f", $0) }.joined(separator: ", ") + ", … \(v.count) values]")
             }
         }

@@ -27,26 +27,56 @@ public struct SentenceEmbedder: Sendable {
 
     /// ``embed(_:options:)`` in batches of `batchSize` sentences, calling `progress` with the number
     /// embedded so far after each: for a corpus, memory stays that of one batch and an app can draw
-    /// its progress.
+    /// its progress. Batches are formed as ``embedCorpus(_:batchSize:options:progress:)`` forms them
+    /// (by length); the vectors come back in input order.
     /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for a batch size below 1; as
     ///   ``embed(_:options:)``.
     public func embed(
         _ sentences: [String], batchSize: Int, options: AttentionOptions = AttentionOptions(), progress: (Int) -> Void
     ) throws -> [[Float]] {
+        try embedCorpus(sentences, batchSize: batchSize, options: options, progress: progress).vectors
+    }
+
+    /// Embeds a corpus: every text tokenized once, the texts sorted by token count (longest first,
+    /// as sentence-transformers' `encode` does) so that each batch of `batchSize` pads little, the
+    /// batches embedded in turn, the vectors returned in input order. `progress` gets the number of
+    /// texts embedded so far after each batch. Texts longer than ``maxTokens`` are cut to it (as
+    /// ``tokenize(_:)`` cuts them); their indices are returned so that a caller can say so.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for a batch size below 1; as
+    ///   ``embed(_:options:)``.
+    public func embedCorpus(
+        _ texts: [String], batchSize: Int = 32, options: AttentionOptions = AttentionOptions(), progress: (Int) -> Void = { _ in }
+    ) throws -> (vectors: [[Float]], truncated: [Int]) {
         guard batchSize >= 1 else { throw AttentionError.invalidArgument(argument: "batchSize", reason: "must be at least 1, got \(batchSize)") }
-        var vectors: [[Float]] = []
-        vectors.reserveCapacity(sentences.count)
-        for start in stride(from: 0, to: sentences.count, by: batchSize) {
-            vectors += try embed(Array(sentences[start..<min(start + batchSize, sentences.count)]), options: options)
-            progress(vectors.count)
+        var truncated: [Int] = []
+        let ids = texts.enumerated().map { index, text in
+            let whole = tokenizer.encode(text, maxLength: Int.max)
+            guard whole.count > maxTokens else { return whole }
+            truncated.append(index)
+            return Array(whole.prefix(maxTokens - 1)) + [whole[whole.count - 1]]
         }
-        return vectors
+        // Longest first; equal lengths keep their input order, so the batches do not depend on the sort.
+        let order = ids.indices.sorted { ids[$0].count != ids[$1].count ? ids[$0].count > ids[$1].count : $0 < $1 }
+        var vectors = [[Float]](repeating: [], count: texts.count)
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let batch = Array(order[start..<min(start + batchSize, order.count)])
+            for (index, vector) in zip(batch, try embed(tokenIDs: batch.map { ids[$0] }, options: options)) {
+                vectors[index] = vector
+            }
+            progress(min(start + batchSize, order.count))
+        }
+        return (vectors, truncated)
     }
 
     /// One unit-length vector per sentence, in order; `options` are the encoder's (implementation
     /// and threads).
     public func embed(_ sentences: [String], options: AttentionOptions = AttentionOptions()) throws -> [[Float]] {
-        let output = try encoder(sentences.map(tokenize), options: options)
+        try embed(tokenIDs: sentences.map(tokenize), options: options)
+    }
+
+    /// Mean-pooled, L2-normalized vectors of sentences already tokenized (`[CLS] … [SEP]`).
+    func embed(tokenIDs: [[Int]], options: AttentionOptions) throws -> [[Float]] {
+        let output = try encoder(tokenIDs, options: options)
         let (t, h) = (output.hiddenStates.shape[1], output.hiddenStates.shape[2])
         return output.lengths.enumerated().map { b, length in
             var sum = [Double](repeating: 0, count: h)
