@@ -52,6 +52,8 @@ struct Bench: ParsableCommand {
     var backward = false
     @Option(help: "Instead of attention alone: time all-MiniLM-L6-v2 embedding batches of this many sentences (about 16 tokens each).")
     var embedBatch: Int?
+    @Flag(help: "With --embed-batch: sentences of mixed lengths, 8 to 128 tokens spread evenly, in one batch.")
+    var mixedLengths = false
     @OptionGroup var location: ModelLocation
     @Flag(help: "Ring attention across the processes of 'mpirun -np P' (each makes its shard of the inputs): time, GFLOP/s, each rank's traffic, wait and memory, and a model of the time on P hosts.")
     var distributed = false
@@ -77,6 +79,7 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--link-bandwidth must be a positive number of GB/s, got \(linkBandwidth)")
             }
         }
+        if mixedLengths, embedBatch == nil { throw ValidationError("--mixed-lengths shapes the batches of --embed-batch; give --embed-batch B") }
         if let embedBatch, embedBatch > Self.largestEmbedBatch {
             throw ValidationError("--embed-batch must be at most \(Self.largestEmbedBatch), got \(embedBatch)")
         }
@@ -192,8 +195,14 @@ struct Bench: ParsableCommand {
     func benchEmbeddings(batch: Int, options: AttentionOptions) throws {
         guard batch >= 1 else { throw ValidationError("--embed-batch must be at least 1, got \(batch)") }
         let model = try location.load()
-        let sentences = (0..<batch).map { "Sentence number \($0) tells how a small cat sat on the warm mat today" }
-        let tokens = model.tokenize(sentences[0]).count
+        // Mixed: sentence i has 8 + 120·i/(batch-1) tokens, [CLS] and [SEP] included ("cat" is one token).
+        let sentences = mixedLengths
+            ? (0..<batch).map { i in
+                Array(repeating: "cat", count: 6 + (batch > 1 ? 120 * i / (batch - 1) : 0)).joined(separator: " ")
+            }
+            : (0..<batch).map { "Sentence number \($0) tells how a small cat sat on the warm mat today" }
+        let lengths = sentences.map { model.tokenize($0).count }
+        let tokens = lengths.reduce(0, +) / batch
         var times: [Double] = []
         for trial in 0...repetitions {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -204,18 +213,22 @@ struct Bench: ParsableCommand {
         // Per token and layer: the Q, K, V and output projections (8·C²) and the MLP (4·C·I), which
         // is 24·C² for I = 4·C; per sequence and layer, attention's QKᵀ and PV (4·T²·C).
         let c = model.encoder.configuration
-        let (C, I, T) = (Double(c.hiddenSize), Double(c.intermediateSize), Double(tokens))
-        let flops = Double(batch * c.layers) * (T * (8 * C * C + 4 * C * I) + 4 * T * T * C)
+        let (C, I) = (Double(c.hiddenSize), Double(c.intermediateSize))
+        let flops = Double(c.layers) * lengths.reduce(0) { sum, length in
+            let T = Double(length)
+            return sum + T * (8 * C * C + 4 * C * I) + 4 * T * T * C
+        }
         let gflops = flops / median / 1e9
         let instructionSet = KernelInstructionSet.best
         let peak = measureMultiplyAddPeak(threads: options.threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                           instructionSet: instructionSet)
         if json {
-            print("{\"batch\": \(batch), \"tokens\": \(tokens), \"medianSeconds\": \(median), \"sentencesPerSecond\": \(Double(batch) / median), "
+            print("{\"batch\": \(batch), \"tokens\": \(tokens), \"mixedLengths\": \(mixedLengths), \"medianSeconds\": \(median), \"sentencesPerSecond\": \(Double(batch) / median), "
                   + "\"gflops\": \(gflops), \"peakInstructionSet\": \"\(instructionSet.rawValue)\", \"peakGflops\": \(peak), "
                   + "\"percentOfPeak\": \(100 * gflops / peak)}")
         } else {
-            print("all-MiniLM-L6-v2, \(batch) sentences of \(tokens) tokens: median \(Format.number(median * 1e3, 1)) ms = \(Format.number(Double(batch) / median, 1)) sentences/s")
+            let shape = mixedLengths ? "\(lengths.min() ?? 0) to \(lengths.max() ?? 0) tokens (\(tokens) on average)" : "\(tokens) tokens"
+            print("all-MiniLM-L6-v2, \(batch) sentences of \(shape): median \(Format.number(median * 1e3, 1)) ms = \(Format.number(Double(batch) / median, 1)) sentences/s")
             print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of this CPU's \(instructionSet.rawValue) FMA peak \(Format.number(peak, 1)) GFLOP/s measured now")
         }
     }
