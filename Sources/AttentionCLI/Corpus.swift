@@ -1,7 +1,23 @@
+import ArgumentParser
 import Attention
 import AttentionModels
 import AttentionRendering
 import Foundation
+
+/// `--input FILE [--field NAME]`, shared by `embed` and `similarity`.
+struct CorpusInput: ParsableArguments {
+    @Option(help: ArgumentHelp("A corpus file: one text per line, or JSON Lines (.jsonl, or with --field).", valueName: "FILE"))
+    var input: String?
+    @Option(help: ArgumentHelp("The string field of each JSON Lines object that holds its text (default for .jsonl: text).", valueName: "NAME"))
+    var field: String?
+
+    func validate() throws {
+        if input == nil, field != nil { throw ValidationError("--field reads JSON Lines given with --input") }
+    }
+
+    /// The file's texts, or nil without `--input`.
+    func read() throws -> Corpus? { try input.map { try Corpus.read($0, field: field) } }
+}
 
 /// The texts of a corpus file for `embed --input` and `similarity --input`: one text per line, or,
 /// for a `.jsonl` file (or with `--field`), one JSON object per line whose string field is the text.

@@ -28,10 +28,7 @@ struct Embed: ParsableCommand {
             """
     )
     @OptionGroup var location: ModelLocation
-    @Option(help: ArgumentHelp("A corpus file: one text per line, or JSON Lines (.jsonl, or with --field).", valueName: "FILE"))
-    var input: String?
-    @Option(help: ArgumentHelp("The string field of each JSON Lines object that holds its text (default for .jsonl: text).", valueName: "NAME"))
-    var field: String?
+    @OptionGroup var corpusInput: CorpusInput
     @Option(help: ArgumentHelp("Write the embeddings to a .npy (float32 [N, 384]) or .jsonl file instead of printing them.", valueName: "FILE"))
     var output: String?
     @Option(help: "Texts per batch.") var batchSize = 32
@@ -40,9 +37,8 @@ struct Embed: ParsableCommand {
     @Argument(help: "Sentences.") var sentences: [String] = []
 
     func validate() throws {
-        if input == nil {
+        if corpusInput.input == nil {
             guard !sentences.isEmpty else { throw ValidationError("give at least one sentence, or a file with --input") }
-            guard field == nil else { throw ValidationError("--field reads JSON Lines given with --input") }
         } else {
             guard sentences.isEmpty else { throw ValidationError("give sentences or --input FILE, not both") }
         }
@@ -52,13 +48,13 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         // Files are checked before the model loads, so that a wrong path fails at once.
-        let corpus = try input.map { try Corpus.read($0, field: field) } ?? Corpus(sentences: sentences)
+        let corpus = try corpusInput.read() ?? Corpus(sentences: sentences)
         if let output { try EmbeddingOutput.check(output) }
         let model = try location.load()
         let texts = corpus.texts
         // A few sentences on the command line take a moment: no progress line for one batch of them.
         let vectors = try corpus.embed(with: model, batchSize: batchSize, quiet: quiet,
-                                       progress: input != nil || texts.count > batchSize)
+                                       progress: corpusInput.input != nil || texts.count > batchSize)
         if let output {
             try EmbeddingOutput.write(vectors, texts: texts, to: output)
             if !quiet { FileHandle.standardError.write(Data("wrote \(vectors.count) embeddings to \(output)\n".utf8)) }

@@ -23,10 +23,7 @@ struct Similarity: ParsableCommand {
             """
     )
     @OptionGroup var location: ModelLocation
-    @Option(help: ArgumentHelp("A corpus file: one text per line, or JSON Lines (.jsonl, or with --field).", valueName: "FILE"))
-    var input: String?
-    @Option(help: ArgumentHelp("The string field of each JSON Lines object that holds its text (default for .jsonl: text).", valueName: "NAME"))
-    var field: String?
+    @OptionGroup var corpusInput: CorpusInput
     @Option(help: ArgumentHelp("The text to compare every line of --input with.", valueName: "TEXT")) var query: String?
     @Option(help: "How many of the most similar lines to print.") var top = 5
     @Flag(help: "No progress or notes on stderr (there is no progress in a pipe either).") var quiet = false
@@ -36,10 +33,9 @@ struct Similarity: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if input == nil {
+        if corpusInput.input == nil {
             guard first != nil, second != nil else { throw ValidationError("give two sentences, or --input FILE --query TEXT") }
             guard query == nil else { throw ValidationError("--query needs --input FILE, the lines to compare it with") }
-            guard field == nil else { throw ValidationError("--field reads JSON Lines given with --input") }
         } else {
             guard first == nil else { throw ValidationError("give two sentences or --input FILE --query TEXT, not both") }
             guard query != nil else { throw ValidationError("--input needs --query TEXT, the text to compare its lines with") }
@@ -48,8 +44,8 @@ struct Similarity: ParsableCommand {
     }
 
     func run() throws {
-        if let input, let query {
-            try rank(input: input, query: query)
+        if let corpus = try corpusInput.read(), let query {
+            try rank(corpus, query: query)
             return
         }
         guard let first, let second else { return }
@@ -63,9 +59,8 @@ struct Similarity: ParsableCommand {
         }
     }
 
-    /// The `top` lines of `input` most similar to `query`, best first (ties by line number).
-    func rank(input: String, query: String) throws {
-        let corpus = try Corpus.read(input, field: field)
+    /// The `top` lines of the corpus most similar to `query`, best first (ties by line number).
+    func rank(_ corpus: Corpus, query: String) throws {
         let model = try location.load()
         let vectors = try corpus.embed(with: model, batchSize: 32, quiet: quiet)
         let target = try model.embed([query])[0]
