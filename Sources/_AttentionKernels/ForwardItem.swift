@@ -376,11 +376,13 @@ func writeRows(_ d: ForwardDescriptor, _ x: ForwardItem) {
 /// (only when the caller asked for them; a single key split is guaranteed then).
 @inlinable @inline(__always)
 func writeWeights<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, into weights: UnsafeMutablePointer<Float>, _: M.Type) {
-    let (D, Bc, Nq, Nk) = (d.D, d.keyBlock, d.Nq, d.Nk)
+    let (Bc, Nq, Nk) = (d.keyBlock, d.Nq, d.Nk)
     for t in 0..<d.keyBlocks {
         let j0 = t * Bc, n = min(Bc, Nk - j0)
-        let Kt = packedKeyBlock(d, x, block: t, count: n, M.self)
-        computeScores(x.Qt, rows: x.rowsPadded, D: D, packedKeys: Kt, count: n, into: x.S, ldS: Bc, M.self)
+        // The same score path as the forward's (for few rows, dot products rather than the
+        // micro-kernel), so that S and the row statistics agree to the bit: a row that sees one key
+        // gets exactly 1.
+        computeBlockScores(d, x, block: t, count: n, M.self)
         for r in 0..<x.rows {
             let (h, i) = x.headAndQuery(d, row: r)
             let out = weights + ((x.b * d.Hq + h) * Nq + i) * Nk + j0
