@@ -31,29 +31,9 @@ public func dotProductScores<M: MultiplyAdd, E: KeyValueElement>(
                 a30 = M.multiplyAdd(y3, x0, a30); a31 = M.multiplyAdd(y3, x1, a31)
                 c += 16
             }
-            var t00: Float = 0, t10: Float = 0, t20: Float = 0, t30: Float = 0
-            var t01: Float = 0, t11: Float = 0, t21: Float = 0, t31: Float = 0
-            while c < D {
-                let x0 = k0[c].floatValue, x1 = k1[c].floatValue
-                t00 += q0[c] * x0; t01 += q0[c] * x1
-                t10 += q1[c] * x0; t11 += q1[c] * x1
-                t20 += q2[c] * x0; t21 += q2[c] * x1
-                t30 += q3[c] * x0; t31 += q3[c] * x1
-                c += 1
-            }
-            let s = S + r0 * ldS + j
             let total = attention_lane_sums16x8(a00, a10, a20, a30, a01, a11, a21, a31)
-                + SIMD8(t00, t10, t20, t30, t01, t11, t21, t31)
-            s[0] = total[0]
-            s[ldS] = total[1]
-            s[2 * ldS] = total[2]
-            s[3 * ldS] = total[3]
-            if pair {
-                s[1] = total[4]
-                s[ldS + 1] = total[5]
-                s[2 * ldS + 1] = total[6]
-                s[3 * ldS + 1] = total[7]
-            }
+                + remainingProducts(q0, D: D, from: c, k0, k1)
+            storePairScores(total, S + r0 * ldS + j, ldS: ldS, pair: pair)
             j += 2
         }
     }
@@ -85,30 +65,35 @@ func dotProductScoresNarrow<M: MultiplyAdd, E: KeyValueElement>(
                 a30 = M.multiplyAdd(y3, x0, a30); a31 = M.multiplyAdd(y3, x1, a31)
                 c += 8
             }
-            var t00: Float = 0, t10: Float = 0, t20: Float = 0, t30: Float = 0
-            var t01: Float = 0, t11: Float = 0, t21: Float = 0, t31: Float = 0
-            while c < D {
-                let x0 = k0[c].floatValue, x1 = k1[c].floatValue
-                t00 += q0[c] * x0; t01 += q0[c] * x1
-                t10 += q1[c] * x0; t11 += q1[c] * x1
-                t20 += q2[c] * x0; t21 += q2[c] * x1
-                t30 += q3[c] * x0; t31 += q3[c] * x1
-                c += 1
-            }
-            let s = S + r0 * ldS + j
             let total = attention_lane_sums8x8(a00, a10, a20, a30, a01, a11, a21, a31)
-                + SIMD8(t00, t10, t20, t30, t01, t11, t21, t31)
-            s[0] = total[0]
-            s[ldS] = total[1]
-            s[2 * ldS] = total[2]
-            s[3 * ldS] = total[3]
-            if pair {
-                s[1] = total[4]
-                s[ldS + 1] = total[5]
-                s[2 * ldS + 1] = total[6]
-                s[3 * ldS + 1] = total[7]
-            }
+                + remainingProducts(q0, D: D, from: c, k0, k1)
+            storePairScores(total, S + r0 * ldS + j, ldS: ldS, pair: pair)
             j += 2
         }
     }
+}
+
+/// The scalar end (columns `c ..< D`) of the dot products of four query rows, `D` apart from `q0`,
+/// with keys `k0` and `k1`, in the lane order of the sums: the four rows with `k0`, then with `k1`.
+@inlinable @inline(__always)
+func remainingProducts<E: KeyValueElement>(
+    _ q0: UnsafePointer<Float>, D: Int, from c: Int, _ k0: UnsafePointer<E>, _ k1: UnsafePointer<E>
+) -> SIMD8<Float> {
+    var t = SIMD8<Float>.zero
+    for c in c..<D {
+        let x0 = k0[c].floatValue, x1 = k1[c].floatValue
+        for r in 0..<4 {
+            t[r] += q0[r * D + c] * x0
+            t[4 + r] += q0[r * D + c] * x1
+        }
+    }
+    return t
+}
+
+/// Writes the scores of four rows (`ldS` apart from `s`) with a key (lanes 0-3 of `total`) and,
+/// when `pair`, with the next key (lanes 4-7).
+@inlinable @inline(__always)
+func storePairScores(_ total: SIMD8<Float>, _ s: UnsafeMutablePointer<Float>, ldS: Int, pair: Bool) {
+    for r in 0..<4 { s[r * ldS] = total[r] }
+    if pair { for r in 0..<4 { s[r * ldS + 1] = total[4 + r] } }
 }
