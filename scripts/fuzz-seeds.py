@@ -83,6 +83,52 @@ write("safetensors", "overlap", safetensors({}, header_override={
 write("safetensors", "negative", safetensors({}, header_override={"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}) + bytes(4))
 write("safetensors", "header-too-long", struct.pack("<Q", 1 << 62) + b"{}")
 
+# GGUF: each value and tensor type, nested arrays, a custom alignment, and hostile counts and offsets.
+def gguf_string(text):
+    raw = text.encode() if isinstance(text, str) else text
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def gguf_file(metadata=b"", metadata_count=0, tensors=(), data=b"", alignment=32, version=3, tensor_count=None):
+    """metadata: encoded pairs; tensors: (name, dimensions innermost first, type, offset)."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors) if tensor_count is None else tensor_count, metadata_count) + metadata
+    for name, dims, kind, offset in tensors:
+        out += gguf_string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        out += struct.pack("<IQ", kind, offset)
+    return out + bytes(-len(out) % alignment) + data
+
+
+every_value = b"".join([
+    gguf_string("u8") + struct.pack("<IB", 0, 200), gguf_string("i16") + struct.pack("<Ih", 3, -3),
+    gguf_string("f32") + struct.pack("<If", 6, 0.5), gguf_string("bool") + struct.pack("<IB", 7, 1),
+    gguf_string("s") + struct.pack("<I", 8) + gguf_string("héllo"), gguf_string("u64") + struct.pack("<IQ", 10, 2**64 - 1),
+    gguf_string("f64") + struct.pack("<Id", 12, -1e308),
+    gguf_string("strings") + struct.pack("<IIQ", 9, 8, 2) + gguf_string("a") + gguf_string("Ġb"),
+    gguf_string("nested") + struct.pack("<IIQ", 9, 9, 1) + struct.pack("<IQi", 5, 1, -7),
+])
+write("gguf", "every-value", gguf_file(every_value, 9))
+q4_1 = struct.pack("<ee", 0.5, -1.0) + bytes(range(16))
+q8_0 = struct.pack("<e", 0.25) + bytes(range(32))
+q5_0 = struct.pack("<eI", 1.0, 0x000100FF) + bytes(range(16))
+write("gguf", "every-tensor", gguf_file(tensors=[
+    ("f32", [2, 2], 0, 0), ("f16", [3], 1, 32), ("bf16", [2], 30, 64), ("q4_1", [32], 3, 96),
+    ("q8_0", [32], 8, 128), ("q5_0", [32], 6, 192), ("q6_k", [256], 14, 224)],
+    data=np.arange(4, dtype=np.float32).tobytes() + bytes(16) + np.ones(3, np.float16).tobytes() + bytes(26)
+    + b"\x80\x3f\x00\x40" + bytes(28) + q4_1 + bytes(12) + q8_0 + bytes(30) + q5_0 + bytes(10) + bytes(210)))
+alignment = gguf_string("general.alignment") + struct.pack("<II", 4, 64)
+write("gguf", "alignment-64", gguf_file(alignment, 1, [("w", [4], 0, 0)], np.ones(4, np.float32).tobytes(), alignment=64))
+write("gguf", "alignment-bad", gguf_file(gguf_string("general.alignment") + struct.pack("<II", 4, 48), 1))
+write("gguf", "version-2", gguf_file(tensors=[("w", [1], 0, 0)], data=bytes(4), version=2))
+write("gguf", "huge-counts", gguf_file(tensor_count=2**63, metadata_count=2**62))
+write("gguf", "huge-string", b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, 2**63))
+write("gguf", "huge-dims", gguf_file(tensors=[("w", [2**62, 2**62], 0, 0)]))
+write("gguf", "five-dims", gguf_file(tensors=[("w", [1, 1, 1, 1, 1], 0, 0)], data=bytes(4)))
+write("gguf", "offset-past-end", gguf_file(tensors=[("w", [4], 0, 2**64 - 32)], data=bytes(16)))
+write("gguf", "overlap", gguf_file(tensors=[("a", [16], 0, 0), ("b", [4], 0, 32)], data=bytes(64)))
+write("gguf", "partial-block", gguf_file(tensors=[("w", [48], 2, 0)], data=bytes(64)))
+write("gguf", "deep-arrays", gguf_file(gguf_string("k") + struct.pack("<I", 9) + struct.pack("<IQ", 9, 1) * 12 + struct.pack("<IQ", 0, 0), 1))
+write("gguf", "fixture", (ROOT.parent.parent / "Tests" / "Fixtures" / "gguf" / "types.gguf").read_bytes())
+
 # Text for the tokenizers: ASCII, accents, CJK, emoji, whitespace runs, numbers, punctuation.
 texts = {
     "ascii": "The cat sat on the mat.",

@@ -2,7 +2,7 @@
 # Fuzz one input path of the library with libFuzzer and AddressSanitizer.
 #
 #   scripts/fuzz.sh TARGET [SECONDS] [libFuzzer flags...]
-#   TARGET: npy, safetensors, wordpiece, bpe, explorer, heatmap (or "all", SECONDS each)
+#   TARGET: npy, safetensors, gguf, wordpiece, bpe, explorer, heatmap (or "all", SECONDS each)
 #
 # Builds the attention-fuzz product with -sanitize=fuzzer,address, linked by lld (gold fails on it),
 # in .build-fuzz (apart from the normal build); then runs TARGET for SECONDS (default 60) on a
@@ -27,7 +27,7 @@ swift build -c release --product attention-fuzz --scratch-path .build-fuzz \
 binary=".build-fuzz/release/attention-fuzz"
 
 targets=("$target")
-[ "$target" = all ] && targets=(npy safetensors wordpiece bpe explorer heatmap)
+[ "$target" = all ] && targets=(npy safetensors gguf wordpiece bpe explorer heatmap)
 for t in "${targets[@]}"; do
     corpus=".build-fuzz/corpus/$t"
     mkdir -p "$corpus" .build-fuzz/crashes

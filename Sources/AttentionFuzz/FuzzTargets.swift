@@ -13,6 +13,8 @@ enum FuzzTarget: String, CaseIterable {
     case npy
     /// `.safetensors` parsing, and converting every tensor it lists.
     case safetensors
+    /// GGUF parsing (metadata, the tensor table), and converting every small tensor it lists.
+    case gguf
     /// BERT's tokenizer on any text (as UTF-8, invalid bytes replaced), over a vocabulary of pieces.
     case wordpiece
     /// GPT-2's byte-level BPE: any text encodes, and decodes back to itself.
@@ -41,7 +43,7 @@ enum FuzzTarget: String, CaseIterable {
             let directory = Self.fixtures.appendingPathComponent("gpt2")
             Self.gpt = try GPT2Model(directory: directory)
             Self.bytePair = try ByteLevelBPETokenizer(directory: directory)
-        case .npy, .safetensors, .heatmap: break
+        case .npy, .safetensors, .gguf, .heatmap: break
         }
     }
 
@@ -62,6 +64,16 @@ enum FuzzTarget: String, CaseIterable {
                 if let tensor = try? file.tensor(name), tensor.shape != file.entries[name]?.shape {
                     fatalError("tensor '\(name)' converted to the wrong shape")
                 }
+            }
+        case .gguf:
+            guard let file = try? GGUF(data: data) else { return }
+            guard file.metadataKeys.count == file.metadata.count, Set(file.tensors.map(\.name)).count == file.tensors.count else {
+                fatalError("GGUF metadata keys or tensor names not unique")
+            }
+            // Tensors up to 2^16 elements (a valid file may declare far larger ones, slow to convert).
+            for entry in file.tensors where entry.type.isConvertible && entry.elementCount <= 1 << 16 {
+                guard let tensor = try? file.tensor(entry.name) else { fatalError("tensor '\(entry.name)' was validated but does not convert") }
+                guard tensor.shape == entry.shape else { fatalError("tensor '\(entry.name)' converted to the wrong shape") }
             }
         case .wordpiece:
             guard let tokenizer = Self.wordPiece else { return }

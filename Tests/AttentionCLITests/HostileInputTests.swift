@@ -103,6 +103,28 @@ struct HostileInputTests {
         }
     }
 
+    @Test("Every GGUF seed parses (and its tensors convert or are refused by name) or throws an error naming the data")
+    func ggufSeeds() throws {
+        let valid: Set = ["alignment-64", "every-tensor", "every-value", "fixture", "version-2"]
+        var parsed: Set<String> = []
+        for seed in try Self.seeds("gguf") {
+            do {
+                let file = try GGUF(data: seed.data, path: seed.name)
+                if !seed.name.hasPrefix("found-") { parsed.insert(seed.name) }
+                for entry in file.tensors {
+                    if let error = thrownError({ try file.tensor(entry.name) }) {
+                        #expect(error == .invalidFile(seed.name) && !entry.type.isConvertible, "\(seed.name) \(entry.name)")
+                    }
+                }
+            } catch let error as AttentionError {
+                guard case .invalidFile(let path, _) = error else { Issue.record("\(seed.name): \(error)"); continue }
+                #expect(path == seed.name)
+            }
+        }
+        // The hand-written valid seeds parse and the hostile ones do not.
+        #expect(parsed == valid)
+    }
+
     @Test("A header longer than .npy 1.0 holds is written as version 2.0, which reads back")
     func longHeader() throws {
         let tensor = try Tensor<Float>(shape: Array(repeating: 1, count: 30_000), scalars: [2])
