@@ -21,6 +21,8 @@ public struct ByteLevelBPETokenizer: Sendable {
     private let ranks: [Pair: Int]
     /// The merges in rank order.
     let rankedMerges: [(String, String)]
+    /// Each byte's one-character symbol, nil for a byte the vocabulary has no token for.
+    private let byteSymbols: [String?]
 
     struct Pair: Hashable, Sendable { let left: String, right: String }
 
@@ -67,10 +69,17 @@ public struct ByteLevelBPETokenizer: Sendable {
     }
 
     /// A tokenizer from a vocabulary and merges in rank order; `path` only names the source in errors.
+    /// `specialTokens` are matched whole in the text before pre-tokenizing (the longest where two
+    /// start at the same place); nil means `<|endoftext|>`, as GPT-2 has it. With
+    /// `requireEveryByte` false a vocabulary may lack some bytes' tokens (SmolLM2's has no token for
+    /// 21 bytes, control characters and bytes UTF-8 never uses): such bytes are dropped from the
+    /// text before merging, as transformers' BPE without an unknown token drops them.
     ///
     /// - Throws: `AttentionError.invalidFile(path:reason:)` if an id is negative or repeated, a byte
-    ///   has no token, or a merge's parts or result are not in the vocabulary.
-    public init(vocabulary: [String: Int], merges: [(String, String)], path: String = "<vocabulary>") throws {
+    ///   has no token (unless allowed), a merge's parts or result or a special token are not in the
+    ///   vocabulary.
+    public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: [String]? = nil,
+                requireEveryByte: Bool = true, path: String = "<vocabulary>") throws {
         func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
         guard let largest = vocabulary.values.max(), vocabulary.values.min()! >= 0 else {
             throw fail("the vocabulary is empty or has a negative id")
@@ -81,9 +90,10 @@ public struct ByteLevelBPETokenizer: Sendable {
             if let other = tokens[id] { throw fail("id \(id) belongs to both '\(other)' and '\(token)'") }
             tokens[id] = token
         }
-        for byte in 0...255 where vocabulary[String(ByteLevelBPETokenizer.byteToCharacter[byte])] == nil {
+        for byte in 0...255 where requireEveryByte && vocabulary[String(ByteLevelBPETokenizer.byteToCharacter[byte])] == nil {
             throw fail("byte \(byte) (character '\(ByteLevelBPETokenizer.byteToCharacter[byte])') has no token: not a byte-level vocabulary")
         }
+        self.byteSymbols = ByteLevelBPETokenizer.byteToCharacter.map { vocabulary[String($0)] == nil ? nil : String($0) }
         var ranks: [Pair: Int] = [:], ranked: [(String, String)] = []
         for (rank, (left, right)) in merges.enumerated() {
             for part in [left, right, left + right] where vocabulary[part] == nil {
@@ -99,7 +109,16 @@ public struct ByteLevelBPETokenizer: Sendable {
         self.vocabulary = vocabulary
         self.tokens = tokens
         self.ranks = ranks
-        self.specialTokens = vocabulary.filter { $0.key == "<|endoftext|>" }
+        if let specialTokens {
+            var special: [String: Int] = [:]
+            for token in specialTokens where !token.isEmpty {
+                guard let id = vocabulary[token] else { throw fail("special token '\(token)' is not in the vocabulary") }
+                special[token] = id
+            }
+            self.specialTokens = special
+        } else {
+            self.specialTokens = vocabulary.filter { $0.key == "<|endoftext|>" }
+        }
     }
 
     /// Token ids of `text`.
@@ -110,7 +129,7 @@ public struct ByteLevelBPETokenizer: Sendable {
             if let special { ids.append(special); continue }
             for piece in ByteLevelBPETokenizer.pretokenize(segment) {
                 if let cached = known[piece] { ids.append(contentsOf: cached); continue }
-                let symbols = merge(piece.utf8.map { String(ByteLevelBPETokenizer.byteToCharacter[Int($0)]) })
+                let symbols = merge(piece.utf8.compactMap { byteSymbols[Int($0)] })
                 // Every symbol is in the vocabulary: bytes and merge results were checked at init.
                 let pieceIDs = symbols.map { vocabulary[$0]! }
                 known[piece] = pieceIDs
@@ -160,7 +179,11 @@ public struct ByteLevelBPETokenizer: Sendable {
         guard !specialTokens.isEmpty else { return [(text[...], nil)] }
         var result: [(Substring, Int?)] = []
         var rest = text[...]
-        while let (token, id) = specialTokens.compactMap({ t, id in rest.range(of: t).map { ($0, id) } }).min(by: { $0.0.lowerBound < $1.0.lowerBound }) {
+        // The earliest match, and of those starting there the longest (`<|im_start|>` before `<|im`).
+        func earlier(_ a: (Range<Substring.Index>, Int), _ b: (Range<Substring.Index>, Int)) -> Bool {
+            a.0.lowerBound != b.0.lowerBound ? a.0.lowerBound < b.0.lowerBound : a.0.upperBound > b.0.upperBound
+        }
+        while let (token, id) = specialTokens.compactMap({ t, id in rest.range(of: t).map { ($0, id) } }).min(by: earlier) {
             if rest.startIndex < token.lowerBound { result.append((rest[..<token.lowerBound], nil)) }
             result.append(("", id))
             rest = rest[token.upperBound...]

@@ -1,0 +1,117 @@
+import Attention
+import AttentionModels
+import AttentionTestSupport
+import Foundation
+import Testing
+
+/// SmolLM2-135M-Instruct's GGUF file against transformers loading the same file (fixtures from
+/// scripts/make-smollm2-fixtures.py). The file is installed the way a user installs it
+/// (`SmolLM2Store.fetch`, what `attention model fetch smollm2` runs) if it is not there yet; these
+/// tests never skip.
+@Suite("SmolLM2 GGUF", .serialized)
+struct SmolLM2Tests {
+    struct Fixture: Decodable {
+        struct Case: Decodable { let text: String, ids: [Int], decoded: String }
+        struct Chat: Decodable { let text: String, ids: [Int] }
+        struct TensorSummary: Decodable { let type: String, shape: [Int], first: [Float], sum: Double, absSum: Double }
+        let cases: [Case]
+        let chat: Chat
+        let bos: String
+        let eos: String
+        let tensors: [String: TensorSummary]
+    }
+
+    static let file: Result<GGUF, Error> = Result {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        return try GGUF(contentsOf: SmolLM2Store.file(in: directory))
+    }
+
+    func fixture() throws -> Fixture {
+        let url = Fixtures.root.appendingPathComponent("smollm2/tokens.json")
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    @Test("The metadata says what the model is: Llama, 30 layers, 9 query heads sharing 3 key/value heads")
+    func metadata() throws {
+        let file = try Self.file.get()
+        #expect(file.version == 3 && file.alignment == 32)
+        #expect(file.metadata["general.architecture"]?.string == "llama")
+        #expect(file.metadata["llama.block_count"]?.integer == 30)
+        #expect(file.metadata["llama.embedding_length"]?.integer == 576)
+        #expect(file.metadata["llama.feed_forward_length"]?.integer == 1536)
+        #expect(file.metadata["llama.attention.head_count"]?.integer == 9)
+        #expect(file.metadata["llama.attention.head_count_kv"]?.integer == 3)
+        #expect(file.metadata["llama.rope.freq_base"]?.floatingPoint == 100_000)
+        #expect(file.metadata["tokenizer.ggml.tokens"]?.strings?.count == 49152)
+        #expect(file.metadata["tokenizer.chat_template"]?.string?.contains("<|im_start|>") == true)
+        #expect(file.tensors.count == 272)
+        #expect(Dictionary(grouping: file.tensors, by: \.type).mapValues(\.count) == [.Q4_1: 210, .F32: 61, .Q8_0: 1])
+    }
+
+    @Test("Tensors of each stored type dequantize as transformers dequantizes them")
+    func tensors() throws {
+        let file = try Self.file.get()
+        for (name, expected) in try fixture().tensors.sorted(by: { $0.key < $1.key }) {
+            let entry = try #require(file.info(name), "\(name)")
+            #expect(entry.type.name == expected.type, "\(name)")
+            let tensor = try file.tensor(name)
+            #expect(tensor.shape == expected.shape, "\(name)")
+            #expect(Array(tensor.scalars.prefix(16)) == expected.first, "\(name)")
+            // Sums in Double of the same Float values, in another order: agreement to ~1e-12 relative.
+            let sum = tensor.scalars.reduce(0.0) { $0 + Double($1) }
+            let absSum = tensor.scalars.reduce(0.0) { $0 + Double(abs($1)) }
+            #expect(abs(sum - expected.sum) <= 1e-9 * expected.absSum, "\(name): sum \(sum), expected \(expected.sum)")
+            #expect(abs(absSum - expected.absSum) <= 1e-9 * expected.absSum, "\(name)")
+        }
+    }
+
+    @Test("The tokenizer from the file's metadata gives transformers' ids, and decodes back to the text")
+    func tokenizer() throws {
+        let tokenizer = try ByteLevelBPETokenizer(gguf: Self.file.get())
+        let fixture = try fixture()
+        for c in fixture.cases {
+            #expect(tokenizer.encode(c.text) == c.ids, "\(c.text.debugDescription)")
+            #expect(try tokenizer.decode(c.ids) == c.decoded, "\(c.text.debugDescription)")
+        }
+        #expect(tokenizer.encode(fixture.chat.text) == fixture.chat.ids)
+        #expect(tokenizer.specialTokens[fixture.bos] == 1 && tokenizer.specialTokens[fixture.eos] == 2)
+        #expect(tokenizer.specialTokens.count == 17)
+    }
+
+    @Test("A GGUF tokenizer of another kind, or with its tokens or merges missing, is refused by name")
+    func tokenizerErrors() {
+        func file(_ body: (inout GGUFBuilder) -> Void, pairs: UInt64) throws -> GGUF {
+            var b = GGUFBuilder()
+            b.header(tensors: 0, metadata: pairs)
+            body(&b)
+            return try GGUF(data: b.data, path: "t.gguf")
+        }
+        func reason(_ body: (inout GGUFBuilder) -> Void, pairs: UInt64) -> String {
+            do { _ = try ByteLevelBPETokenizer(gguf: file(body, pairs: pairs)); return "no error" } catch { return "\(error)" }
+        }
+        let bytes = (0..<256).map { String(ByteLevelBPETokenizer.byteToCharacter[$0]) }
+        #expect(reason({ $0.metadata("tokenizer.ggml.model", string: "llama") }, pairs: 1).contains("'llama'; only byte-level BPE"))
+        #expect(reason({ _ in }, pairs: 0).contains("tokenizer.ggml.model is missing"))
+        #expect(reason({ $0.metadata("tokenizer.ggml.model", string: "gpt2") }, pairs: 1).contains("tokenizer.ggml.tokens is missing"))
+        #expect(reason({ b in
+            b.metadata("tokenizer.ggml.model", string: "gpt2"); b.metadata("tokenizer.ggml.tokens", strings: bytes)
+        }, pairs: 2).contains("tokenizer.ggml.merges is missing"))
+        #expect(reason({ b in
+            b.metadata("tokenizer.ggml.model", string: "gpt2"); b.metadata("tokenizer.ggml.tokens", strings: bytes)
+            b.metadata("tokenizer.ggml.merges", strings: ["a  b"])
+        }, pairs: 3).contains("merge 1 of tokenizer.ggml.merges"))
+        // A minimal byte-level vocabulary with one merge works; a byte without a token ("!") is
+        // dropped before merging, as transformers drops it.
+        let exclamation = Int(UInt8(ascii: "!"))
+        var tokens = bytes + ["ab", "##"]
+        tokens[exclamation] = "<unused>"
+        let ok = Result { try ByteLevelBPETokenizer(gguf: file({ b in
+            b.metadata("tokenizer.ggml.model", string: "gpt2"); b.metadata("tokenizer.ggml.tokens", strings: tokens)
+            b.metadata("tokenizer.ggml.merges", strings: ["a b", "# #"])
+        }, pairs: 3)) }
+        #expect((try? ok.get().encode("abc")) == [256, Int(UInt8(ascii: "c"))])
+        #expect((try? ok.get().encode("a!b")) == [97, 98])   // three pieces; "!" leaves nothing
+        #expect((try? ok.get().encode("#!#")) == [257])      // one piece: "#", "#" merge once "!" is gone
+    }
+}
