@@ -12,7 +12,10 @@ tokens.json, from transformers loading the same GGUF file (`from_pretrained(dir,
             the text decoding gives back;
   chat      the chat template rendered for one user message with the generation prompt, and its ids;
   tensors   for a few tensors of each stored type: the shape transformers' reader gives, the first
-            values and the float64 sum of all values, dequantized by transformers' own dequantizer.
+            values and the float64 sum of all values, dequantized by transformers' own dequantizer;
+  prompts   LlamaForCausalLM (float32, weights dequantized from the same file) on four prompts: at
+            every position the 64 largest logits (ids and values), and greedy generate() with its
+            cache up to 32 tokens, cut before the first step whose two best logits are within 0.1.
 """
 import json
 import os
@@ -21,7 +24,7 @@ import sys
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.integrations.gguf.dequant import dequantize
 import gguf
 
@@ -74,7 +77,32 @@ for name in ["token_embd.weight", "blk.0.attn_q.weight", "blk.0.attn_k.weight", 
                      "first": [float(v) for v in flat[:16]],
                      "sum": float(flat.double().sum()), "absSum": float(flat.double().abs().sum())}
 
-fixture = {"file": FILE, "cases": cases, "chat": {"messages": messages, "text": chat, "ids": chat_ids},
+torch.manual_seed(0)
+torch.set_num_threads(2)
+model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=FILE, torch_dtype=torch.float32).eval()
+prompts = []
+for ids in [chat_ids] + [tokenizer.encode(t, add_special_tokens=False)
+                          for t in ["The cat sat on the", "Monday, Tuesday, Wednesday,", "1, 2, 3, 4, 5, 6,"]]:
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+        top = torch.topk(logits, 64, dim=-1)
+        generated = model.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False, use_cache=True,
+                                   eos_token_id=None, pad_token_id=tokenizer.eos_token_id)[0, len(ids):]
+        # A greedy step whose two best logits are within 0.1 is a coin toss between float32 summation
+        # orders (transformers' cached generate() and its own full forward disagree at such a step):
+        # keep the tokens before the first one.
+        full = model(torch.tensor([ids + generated.tolist()])).logits[0, len(ids) - 1:-1]
+        best = torch.topk(full, 2, dim=-1).values
+        margins = (best[:, 0] - best[:, 1]).tolist()
+        keep = next((i for i, m in enumerate(margins) if m < 0.1), len(margins))
+        assert torch.equal(full.argmax(-1)[:keep], generated[:keep])
+        generated = generated[:keep]
+    prompts.append({"ids": ids, "topIds": top.indices.tolist(), "topLogits": top.values.tolist(),
+                    "generated": generated.tolist(), "generatedText": tokenizer.decode(generated),
+                    "smallestMargin": min(margins[:keep], default=None)})
+    print(f"{keep} tokens kept (smallest margin {min(margins[:keep], default=float('nan')):.3f}):", repr(tokenizer.decode(generated)))
+
+fixture = {"file": FILE, "prompts": prompts, "cases": cases, "chat": {"messages": messages, "text": chat, "ids": chat_ids},
            "bos": tokenizer.bos_token, "eos": tokenizer.eos_token, "tensors": tensors}
 (OUT / "tokens.json").write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
 print(f"wrote {OUT / 'tokens.json'}: {len(cases)} texts, chat of {len(chat_ids)} ids, {len(tensors)} tensors")

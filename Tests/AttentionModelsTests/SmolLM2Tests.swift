@@ -18,7 +18,9 @@ struct SmolLM2Tests {
         let chat: Chat
         let bos: String
         let eos: String
+        struct Prompt: Decodable { let ids: [Int], topIds: [[Int]], topLogits: [[Float]], generated: [Int], generatedText: String }
         let tensors: [String: TensorSummary]
+        let prompts: [Prompt]
     }
 
     static let file: Result<GGUF, Error> = Result {
@@ -26,6 +28,8 @@ struct SmolLM2Tests {
         try SmolLM2Store.fetch(into: directory) { print($0) }
         return try GGUF(contentsOf: SmolLM2Store.file(in: directory))
     }
+
+    static let model: Result<LlamaModel, Error> = Result { try LlamaModel(gguf: file.get()) }
 
     func fixture() throws -> Fixture {
         let url = Fixtures.root.appendingPathComponent("smollm2/tokens.json")
@@ -113,5 +117,55 @@ struct SmolLM2Tests {
         #expect((try? ok.get().encode("abc")) == [256, Int(UInt8(ascii: "c"))])
         #expect((try? ok.get().encode("a!b")) == [97, 98])   // three pieces; "!" leaves nothing
         #expect((try? ok.get().encode("#!#")) == [257])      // one piece: "#", "#" merge once "!" is gone
+    }
+
+    @Test("The configuration comes from the metadata; a file of another architecture is refused by name")
+    func configuration() throws {
+        let c = try LlamaConfiguration(gguf: Self.file.get())
+        #expect(c.layers == 30 && c.width == 576 && c.feedForwardSize == 1536 && c.heads == 9 && c.keyValueHeads == 3)
+        #expect(c.headDimension == 64 && c.ropeBase == 100_000 && c.vocabularySize == 49152 && c.contextLength == 8192)
+        #expect(abs(c.rmsEpsilon - 1e-5) < 1e-12)
+        var b = GGUFBuilder()
+        b.header(tensors: 0, metadata: 1)
+        b.metadata("general.architecture", string: "gpt2")
+        #expect(thrownError { try LlamaConfiguration(gguf: GGUF(data: b.data, path: "g.gguf")) } == .invalidFile("g.gguf"))
+    }
+
+    @Test("Logits at every position agree with transformers' LlamaForCausalLM on the same file")
+    func logits() throws {
+        let model = try Self.model.get()
+        for prompt in try fixture().prompts {
+            let logits = try model.logits(prompt.ids)
+            let vocabulary = model.configuration.vocabularySize
+            #expect(logits.shape == [prompt.ids.count, vocabulary])
+            var worst: Float = 0
+            for (t, (ids, values)) in zip(prompt.topIds, prompt.topLogits).enumerated() {
+                let row = logits.scalars[(t * vocabulary)..<((t + 1) * vocabulary)]
+                // The most likely next token is transformers', where its two best are not a tie.
+                if values[0] - values[1] > 1e-3 {
+                    #expect(row.indices.max(by: { row[$0] < row[$1] }).map { $0 - t * vocabulary } == ids[0], "position \(t)")
+                }
+                for (id, value) in zip(ids, values) { worst = max(worst, abs(row[t * vocabulary + id] - value)) }
+            }
+            // Float32 through 30 blocks, summed in another order than PyTorch's: 3e-5 to 1e-4 measured.
+            #expect(worst < 1e-3, "largest difference \(worst) among the top-64 logits")
+        }
+    }
+
+    @Test("Greedy decoding through the caches gives transformers' generate() tokens")
+    func greedy() throws {
+        let model = try Self.model.get()
+        for prompt in try fixture().prompts {
+            var caches = try model.makeCaches(capacity: prompt.ids.count + prompt.generated.count)
+            var logits = try model.logits(appending: prompt.ids, to: &caches, lastOnly: true)
+            var generated: [Int] = []
+            while generated.count < prompt.generated.count {
+                let next = logits.scalars.indices.max(by: { logits.scalars[$0] < logits.scalars[$1] })!
+                generated.append(next)
+                logits = try model.logits(appending: [next], to: &caches, lastOnly: true)
+            }
+            #expect(generated == prompt.generated)
+            #expect(try ByteLevelBPETokenizer(gguf: Self.file.get()).decode(generated) == prompt.generatedText)
+        }
     }
 }

@@ -1,0 +1,122 @@
+import Foundation
+
+/// Root-mean-square normalization over the last dimension, `y = x / √(mean(x²) + ε) · γ`, as
+/// transformers' `LlamaRMSNorm` (no mean subtracted, no shift). The mean of squares accumulates in
+/// `Double`.
+public struct RMSNorm<Scalar: AttentionScalar>: Sendable {
+    /// γ, `[features]`.
+    public let weight: Tensor<Scalar>
+    /// Added to the mean of squares before the square root.
+    public let epsilon: Double
+
+    /// A layer with scale γ = `weight`, `[features]`.
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if `weight` is not 1-D and non-empty.
+    public init(weight: Tensor<Scalar>, epsilon: Double = 1e-6) throws {
+        guard weight.rank == 1, weight.count > 0 else {
+            throw AttentionError.invalidShape(argument: "weight", shape: weight.shape, reason: "RMS norm needs a weight of shape [features]")
+        }
+        guard epsilon >= 0, epsilon.isFinite else {
+            throw AttentionError.invalidArgument(argument: "epsilon", reason: "must be finite and at least 0, got \(epsilon)")
+        }
+        self.weight = weight
+        self.epsilon = epsilon
+    }
+
+    /// Scales each row of the last dimension to a root mean square of 1, then by γ.
+    /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` if the last dimension is not the layer's.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public func callAsFunction(_ x: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        let n = weight.count
+        guard x.shape.last == n else {
+            throw AttentionError.shapeMismatch(argument: "input", shape: x.shape, other: "RMS norm weight", otherShape: weight.shape,
+                                               reason: "the last dimension must be \(n)")
+        }
+        var out = x.scalars
+        let gamma = weight.scalars
+        for row in 0..<(x.count / n) {
+            var squares = 0.0
+            for c in 0..<n { let v = out[row * n + c].doubleValue; squares += v * v }
+            let inverse = 1 / (squares / Double(n) + epsilon).squareRoot()
+            for c in 0..<n {
+                out[row * n + c] = Scalar(fromDouble: out[row * n + c].doubleValue * inverse * gamma[c].doubleValue)
+            }
+        }
+        return Tensor(uncheckedShape: x.shape, scalars: out)
+    }
+}
+
+/// SiLU (swish), `x · σ(x)`, elementwise, evaluated in `Double`.
+@_specialize(exported: true, where Scalar == Float)
+@_specialize(exported: true, where Scalar == Double)
+public func silu<Scalar: AttentionScalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+    x.map { v in
+        let d = v.doubleValue
+        return Scalar(fromDouble: d / (1 + exp(-d)))
+    }
+}
+
+/// Rotary position embedding (RoPE): each pair of features of each head is rotated by an angle
+/// proportional to the position, `θ_j = position · base^(−2j/D)` for pair `j` of `D / 2`.
+///
+/// Two layouts of the pairs are in use, and both are here:
+/// - ``Pairing/adjacent``: features `(2j, 2j + 1)`, as llama.cpp and GGUF files store Llama's
+///   query and key weights (its converter permutes them into this order);
+/// - ``Pairing/halves``: features `(j, j + D/2)`, transformers' `rotate_half`.
+/// The same weights in either order with the matching pairing give the same attention scores.
+public struct RotaryEmbedding: Sendable, Equatable {
+    /// Which features form a rotated pair.
+    public enum Pairing: Sendable, Equatable {
+        /// `(2j, 2j + 1)`.
+        case adjacent
+        /// `(j, j + D/2)`.
+        case halves
+    }
+
+    /// Features per head `D` (even); all of them rotate.
+    public let headDimension: Int
+    /// The base of the frequencies (10,000 in the original; 100,000 for SmolLM2).
+    public let base: Double
+    /// The layout of the pairs.
+    public let pairing: Pairing
+
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for an odd or non-positive
+    ///   dimension or a base that is not finite and above 1.
+    public init(headDimension: Int, base: Double = 10_000, pairing: Pairing = .halves) throws {
+        guard headDimension > 0, headDimension % 2 == 0 else {
+            throw AttentionError.invalidArgument(argument: "headDimension", reason: "must be positive and even, got \(headDimension)")
+        }
+        guard base.isFinite, base > 1 else {
+            throw AttentionError.invalidArgument(argument: "base", reason: "must be finite and above 1, got \(base)")
+        }
+        self.headDimension = headDimension
+        self.base = base
+        self.pairing = pairing
+    }
+
+    /// `x` `[..., T, D]` (heads outside, positions next to last) with row `t` at position `start + t`,
+    /// rotated. Angles and the rotation are computed in `Double`, as `cos`/`sin` of `position · θ_j`.
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the last dimension is not `D`.
+    public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, startingAt start: Int = 0) throws -> Tensor<Scalar> {
+        let d = headDimension, half = d / 2
+        guard x.rank >= 2, x.shape.last == d else {
+            throw AttentionError.invalidShape(argument: "input", shape: x.shape, reason: "rotary embedding needs [..., positions, \(d)]")
+        }
+        guard start >= 0 else { throw AttentionError.invalidArgument(argument: "start", reason: "must be at least 0, got \(start)") }
+        let positions = x.shape[x.rank - 2]
+        let inverseFrequencies = (0..<half).map { j in 1 / pow(base, Double(2 * j) / Double(d)) }
+        var out = x.scalars
+        for row in 0..<(x.count / d) {
+            let position = Double(start + row % positions)
+            for j in 0..<half {
+                let angle = position * inverseFrequencies[j]
+                let (c, s) = (cos(angle), sin(angle))
+                let (i0, i1) = pairing == .adjacent ? (2 * j, 2 * j + 1) : (j, j + half)
+                let a = out[row * d + i0].doubleValue, b = out[row * d + i1].doubleValue
+                out[row * d + i0] = Scalar(fromDouble: a * c - b * s)
+                out[row * d + i1] = Scalar(fromDouble: b * c + a * s)
+            }
+        }
+        return Tensor(uncheckedShape: x.shape, scalars: out)
+    }
+}

@@ -1,0 +1,261 @@
+import Attention
+import Foundation
+
+/// The hyperparameters of a Llama-architecture model, as a GGUF file's `llama.*` metadata gives them.
+public struct LlamaConfiguration: Sendable, Equatable {
+    /// Token embeddings (`tokenizer.ggml.tokens` count, or `llama.vocab_size`).
+    public var vocabularySize: Int
+    /// Positions the model was trained for (`llama.context_length`).
+    public var contextLength: Int
+    /// Hidden size `C` (`llama.embedding_length`).
+    public var width: Int
+    /// The SwiGLU's inner size (`llama.feed_forward_length`).
+    public var feedForwardSize: Int
+    /// Blocks (`llama.block_count`).
+    public var layers: Int
+    /// Query heads (`llama.attention.head_count`).
+    public var heads: Int
+    /// Key/value heads, a divisor of `heads` (`llama.attention.head_count_kv`; grouped-query attention).
+    public var keyValueHeads: Int
+    /// Features per head (`llama.rope.dimension_count`, or `C / heads`).
+    public var headDimension: Int
+    /// RoPE's frequency base (`llama.rope.freq_base`, 10,000 if absent).
+    public var ropeBase: Double
+    /// RMSNorm's ε (`llama.attention.layer_norm_rms_epsilon`).
+    public var rmsEpsilon: Double
+
+    /// The configuration in `file`'s metadata.
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` naming a key that is missing, of the
+    ///   wrong type, or inconsistent with the others.
+    public init(gguf file: GGUF) throws {
+        func fail(_ reason: String) -> AttentionError { .invalidFile(path: file.path, reason: reason) }
+        guard let architecture = file.metadata["general.architecture"]?.string, architecture == "llama" else {
+            throw fail("general.architecture is \(file.metadata["general.architecture"]?.string.map { "'\($0)'" } ?? "missing"), not 'llama'")
+        }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int {
+            guard let entry = file.metadata["llama." + key] else {
+                if let value { return value }
+                throw fail("llama.\(key) is missing")
+            }
+            guard let n = entry.integer, n > 0, n < 1 << 31 else { throw fail("llama.\(key) is not a positive integer below 2^31") }
+            return n
+        }
+        func real(_ key: String, default value: Double? = nil) throws -> Double {
+            guard let entry = file.metadata["llama." + key] else {
+                if let value { return value }
+                throw fail("llama.\(key) is missing")
+            }
+            guard let x = entry.floatingPoint, x.isFinite, x > 0 else { throw fail("llama.\(key) is not a positive number") }
+            return x
+        }
+        layers = try integer("block_count")
+        width = try integer("embedding_length")
+        feedForwardSize = try integer("feed_forward_length")
+        contextLength = try integer("context_length")
+        heads = try integer("attention.head_count")
+        keyValueHeads = try integer("attention.head_count_kv", default: heads)
+        headDimension = try integer("rope.dimension_count", default: width / heads)
+        ropeBase = try real("rope.freq_base", default: 10_000)
+        rmsEpsilon = try real("attention.layer_norm_rms_epsilon")
+        let tokens = file.metadata["tokenizer.ggml.tokens"]?.elements?.count
+        vocabularySize = try integer("vocab_size", default: tokens ?? 0)
+        guard heads % keyValueHeads == 0 else {
+            throw fail("llama.attention.head_count \(heads) is not a multiple of head_count_kv \(keyValueHeads)")
+        }
+        guard headDimension * heads == width, headDimension % 2 == 0 else {
+            throw fail("llama.rope.dimension_count \(headDimension) × \(heads) heads is not the width \(width) (or is odd)")
+        }
+    }
+}
+
+/// A Llama-architecture decoder (SmolLM2, Llama, TinyLlama, ...) from a GGUF file, computing what
+/// transformers' `LlamaForCausalLM` computes: token embeddings, blocks of RMSNorm → grouped-query
+/// causal attention with rotary positions → residual, RMSNorm → SwiGLU (`down(silu(gate(x)) · up(x))`)
+/// → residual, a final RMSNorm and the output layer (the token embedding when tied).
+///
+/// This is the Float reference: every weight is dequantized once at load (Q4_1, Q8_0 and the other
+/// convertible types, see ``GGUF/TensorType/isConvertible``). The query and key weights are used in the
+/// order the GGUF file stores them (llama.cpp's converter permutes each head's features so that RoPE
+/// rotates adjacent pairs), with the adjacent pairing; that gives transformers' attention scores
+/// exactly, since both queries and keys carry the same permutation.
+public struct LlamaModel: Sendable {
+    /// One block's layers, named as in the GGUF file (`blk.N.`).
+    public struct Block: Sendable {
+        /// `attn_norm`.
+        public var attentionNorm: RMSNorm<Float>
+        /// `attn_q`, C → H·D.
+        public var query: Linear<Float>
+        /// `attn_k`, C → Hkv·D.
+        public var key: Linear<Float>
+        /// `attn_v`, C → Hkv·D.
+        public var value: Linear<Float>
+        /// `attn_output`, H·D → C.
+        public var attentionOutput: Linear<Float>
+        /// `ffn_norm`.
+        public var feedForwardNorm: RMSNorm<Float>
+        /// `ffn_gate`, C → inner.
+        public var gate: Linear<Float>
+        /// `ffn_up`, C → inner.
+        public var up: Linear<Float>
+        /// `ffn_down`, inner → C.
+        public var down: Linear<Float>
+    }
+
+    /// The hyperparameters.
+    public let configuration: LlamaConfiguration
+    /// `token_embd.weight`, `[vocabularySize, C]`.
+    public let tokenEmbeddings: Tensor<Float>
+    /// The blocks, in order.
+    public let blocks: [Block]
+    /// `output_norm`.
+    public let finalNorm: RMSNorm<Float>
+    /// Logits: `output.weight`, or the token embedding when the file has none (tied).
+    public let head: Linear<Float>
+    /// Whether the output layer is the token embedding.
+    public let tiedOutput: Bool
+    /// The rotation of queries and keys.
+    public let rotary: RotaryEmbedding
+
+    /// Loads the configuration and every weight of a Llama-architecture GGUF file.
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` for a missing, misshapen or unconvertible tensor.
+    public init(gguf file: GGUF) throws {
+        let c = try LlamaConfiguration(gguf: file)
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
+            guard let entry = file.info(name) else { throw AttentionError.invalidFile(path: file.path, reason: "no tensor named '\(name)'") }
+            guard entry.shape == shape else {
+                throw AttentionError.invalidFile(path: file.path, reason: "tensor '\(name)' is \(entry.shape), the configuration needs \(shape)")
+            }
+            return try file.tensor(name)
+        }
+        func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> Linear<Float> {
+            try Linear(weight: tensor(name + ".weight", [outputs, inputs]), bias: nil)
+        }
+        func norm(_ name: String) throws -> RMSNorm<Float> {
+            try RMSNorm(weight: tensor(name + ".weight", [c.width]), epsilon: c.rmsEpsilon)
+        }
+        let (q, kv) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
+        configuration = c
+        tokenEmbeddings = try tensor("token_embd.weight", [c.vocabularySize, c.width])
+        blocks = try (0..<c.layers).map { n in
+            let p = "blk.\(n)."
+            return Block(
+                attentionNorm: try norm(p + "attn_norm"),
+                query: try linear(p + "attn_q", q, c.width), key: try linear(p + "attn_k", kv, c.width),
+                value: try linear(p + "attn_v", kv, c.width), attentionOutput: try linear(p + "attn_output", c.width, q),
+                feedForwardNorm: try norm(p + "ffn_norm"),
+                gate: try linear(p + "ffn_gate", c.feedForwardSize, c.width), up: try linear(p + "ffn_up", c.feedForwardSize, c.width),
+                down: try linear(p + "ffn_down", c.width, c.feedForwardSize))
+        }
+        finalNorm = try norm("output_norm")
+        tiedOutput = file.info("output.weight") == nil
+        head = try tiedOutput ? Linear(weight: tokenEmbeddings, bias: nil) : linear("output", c.vocabularySize, c.width)
+        rotary = try RotaryEmbedding(headDimension: c.headDimension, base: c.ropeBase, pairing: .adjacent)
+    }
+
+    /// Logits for every position of `ids`, `[T, vocabularySize]`: row t predicts token t + 1.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for no tokens, more than the
+    ///   context length, an id outside the vocabulary, or options this CPU cannot run.
+    public func logits(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
+        try check(ids, from: 0)
+        var x = try embed(ids)
+        for block in blocks {
+            x = try apply(block, to: x, start: 0, options: options) { q, k, v in
+                try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, options: options).output
+            }
+        }
+        return try head(finalNorm(x), options: options)
+    }
+
+    /// Empty key/value caches, one per layer (`keyValueHeads` heads: grouped-query attention reads
+    /// them without copies), for up to `capacity` positions.
+    public func makeCaches(capacity: Int, storage: KVCache.Storage = .float32) throws -> [KVCache] {
+        let c = configuration
+        guard (1...c.contextLength).contains(capacity) else {
+            throw AttentionError.invalidArgument(argument: "capacity", reason: "must be in 1...\(c.contextLength) (the model's context), got \(capacity)")
+        }
+        return try (0..<c.layers).map { _ in
+            try KVCache(keyValueHeads: c.keyValueHeads, headDimension: c.headDimension, capacity: capacity, storage: storage)
+        }
+    }
+
+    /// Logits for `ids` appended after the positions already in `caches`, `[ids.count, vocabularySize]`
+    /// (the last row only when `lastOnly`); their keys and values join the caches.
+    /// - Throws: `AttentionError` if the caches are not this model's or would overflow, an id is
+    ///   outside the vocabulary, or the options cannot run; the caches are then unchanged.
+    public func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool = false,
+                       options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
+        let c = configuration
+        guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.keyValueHeads && $0.headDimension == c.headDimension && $0.batchSize == 1 }),
+              caches.allSatisfy({ $0.count == caches[0].count }) else {
+            throw AttentionError.invalidArgument(argument: "caches", reason: "need \(c.layers) caches of \(c.keyValueHeads) heads of \(c.headDimension), all of one length (from makeCaches)")
+        }
+        let start = caches[0].count
+        try check(ids, from: start)
+        guard start + ids.count <= caches[0].capacity else {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "\(ids.count) tokens after \(start) exceed the caches' capacity of \(caches[0].capacity)")
+        }
+        try options.validate(for: Float.self)
+        var x = try embed(ids)
+        for (layer, block) in blocks.enumerated() {
+            x = try apply(block, to: x, start: start, options: options) { q, k, v in
+                try caches[layer].append(key: k, value: v)
+                return try scaledDotProductAttention(query: q, cache: caches[layer], mask: ids.count > 1 ? .causal : .none, options: options).output
+            }
+        }
+        if lastOnly && ids.count > 1 {
+            x = try Tensor(shape: [1, c.width], scalars: Array(x.scalars[((ids.count - 1) * c.width)...]))
+        }
+        return try head(finalNorm(x), options: options)
+    }
+
+    func check(_ ids: [Int], from start: Int) throws {
+        let c = configuration
+        guard !ids.isEmpty else { throw AttentionError.invalidArgument(argument: "ids", reason: "need at least one token") }
+        guard start + ids.count <= c.contextLength else {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "positions \(start)..<\(start + ids.count) exceed the model's context of \(c.contextLength)")
+        }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= c.vocabularySize }) {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
+        }
+    }
+
+    /// Rows `ids` of the token embedding, `[T, C]`.
+    func embed(_ ids: [Int]) throws -> Tensor<Float> {
+        let w = configuration.width
+        var x = [Float](repeating: 0, count: ids.count * w)
+        tokenEmbeddings.withUnsafeBufferPointer { table in
+            for (t, id) in ids.enumerated() {
+                for k in 0..<w { x[t * w + k] = table[id * w + k] }
+            }
+        }
+        return try Tensor(shape: [ids.count, w], scalars: x)
+    }
+
+    /// One block on `x` `[T, C]` whose first row is at position `start`; `attend` maps queries
+    /// `[1, H, T, D]`, keys and values `[1, Hkv, T, D]` (rotated) to the attention output `[1, H, T, D]`.
+    private func apply(
+        _ block: Block, to x: Tensor<Float>, start: Int, options: AttentionOptions,
+        attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
+    ) throws -> Tensor<Float> {
+        let c = configuration, t = x.shape[0]
+        let (qWidth, kvWidth) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
+        let normed = try block.attentionNorm(x)
+        let q = try rotary(splitHeads(block.query(normed, options: options), batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1), startingAt: start)
+        let k = try rotary(splitHeads(block.key(normed, options: options), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1), startingAt: start)
+        let v = try splitHeads(block.value(normed, options: options), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
+        let attended = try mergeHeads([attend(q, k, v)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
+        var residual = try add(x, block.attentionOutput(attended, options: options))
+        let inner = try block.feedForwardNorm(residual)
+        let gated = try multiply(silu(block.gate(inner, options: options)), block.up(inner, options: options))
+        residual = try add(residual, block.down(gated, options: options))
+        return residual
+    }
+
+    private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
+        try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
+    }
+
+    private func multiply(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
+        try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(*))
+    }
+}
