@@ -6,11 +6,14 @@ import Foundation
 /// `attention generate`: text from a GPT-2 checkpoint, streamed as it is generated.
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Continue a prompt with a GPT-2 model (causal attention, one token at a time).",
-        usage: "attention generate --model-dir <DIR> [<options>] <prompt>",
+        abstract: "Continue a prompt with a GPT-2 or Llama model (causal attention, one token at a time).",
+        usage: "attention generate (--model-dir <DIR>|--model <FILE>) [options] <prompt>",
         discussion: """
-            The folder holds what transformers' save_pretrained writes for a GPT-2 model
-            and its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
+            --model-dir: a folder as transformers' save_pretrained writes a GPT-2 model and
+            its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
+            --model: a Llama-architecture GGUF file with its byte-level BPE tokenizer, such
+            as SmolLM2-135M-Instruct (attention model fetch smollm2); its weights are
+            dequantized to float32 at load.
             Each step feeds only the new token through the layers, reading the keys and
             values of the earlier tokens from a KV cache; --no-cache recomputes the whole
             sequence every step (the same tokens, each step O(N²) instead of O(N)).
@@ -20,11 +23,14 @@ struct Generate: ParsableCommand {
               attention generate --model-dir gpt2 "Once upon a time" \\
                   --temperature 0.8 --top-k 40 --seed 7
               attention generate --model-dir gpt2 "Attention is" --greedy --json
+              attention generate --model smollm2.gguf "1, 2, 3," --greedy --max-tokens 20
             """
     )
 
     @Option(help: ArgumentHelp("A folder with config.json, model.safetensors, vocab.json and merges.txt.", valueName: "DIR"))
-    var modelDir: String
+    var modelDir: String?
+    @Option(help: ArgumentHelp("A Llama-architecture GGUF file (instead of --model-dir).", valueName: "FILE.gguf"))
+    var model: String?
     @Argument(help: "The prompt (empty: start from <|endoftext|>).") var prompt: String
     @Option(help: "New tokens at most (fewer if the model's positions run out).") var maxTokens = 64
     @Option(help: "Divides the logits before sampling; 0 is greedy.") var temperature = 1.0
@@ -42,6 +48,9 @@ struct Generate: ParsableCommand {
     }
 
     func validate() throws {
+        guard (modelDir == nil) != (model == nil) else {
+            throw ValidationError(modelDir == nil ? "give --model-dir DIR (a GPT-2 folder) or --model FILE.gguf" : "give --model-dir or --model, not both")
+        }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be at least 0, got \(maxTokens)") }
         guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
@@ -54,25 +63,16 @@ struct Generate: ParsableCommand {
     func run() throws {
         // Loading converts, transposes and packs every weight: reusing the freed blocks saves page faults.
         Allocator.reuseLargeBlocks()
-        let directory = URL(fileURLWithPath: modelDir)
-        let files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
-        let missing = files.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
-        guard missing.isEmpty else {
-            throw ValidationError("\(modelDir) has no \(missing.joined(separator: ", ")): --model-dir needs a GPT-2 folder as transformers' save_pretrained writes it (\(files.joined(separator: ", ")))")
-        }
-        let tokenizer = try ByteLevelBPETokenizer(directory: directory)
-        let model = try GPT2Model(directory: directory)
+        let (model, tokenizer, stop, start) = try load()
         var promptIDs = tokenizer.encode(prompt)
         if promptIDs.isEmpty {
-            guard let start = tokenizer.endOfText else {
-                throw ValidationError("the prompt is empty and the vocabulary has no <|endoftext|> to start from")
+            guard let start else {
+                throw ValidationError("the prompt is empty and the vocabulary has no token to start from (<|endoftext|> or the file's bos_token_id)")
             }
             promptIDs = [start]
         }
         var stream = UTF8Stream()
         if !json { stream.write(Array(prompt.utf8)) }
-        // Like transformers' generate(): stop at the end-of-text token, and do not print it.
-        let stop = noStop ? nil : model.configuration.endOfTextToken ?? tokenizer.endOfText
         let result = try model.generate(
             prompt: promptIDs, maxTokens: maxTokens, sampling: sampling, useCache: !noCache,
             cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32, endOfText: stop
@@ -99,6 +99,29 @@ struct Generate: ParsableCommand {
             + "generated: \(result.generatedIDs.count) tokens, \(Format.number(decodeRate, 1)) tokens/s after the first"
             + (noCache ? " (no cache)" : " (\(kvDtype) KV cache)")
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// The model and its tokenizer; the token to stop at (like transformers' generate(): the
+    /// end-of-text token, not printed) unless --no-stop, and the one to start an empty prompt from.
+    func load() throws -> (model: any AutoregressiveModel, tokenizer: ByteLevelBPETokenizer, stop: Int?, start: Int?) {
+        if let model {
+            let file = try GGUF(contentsOf: URL(fileURLWithPath: model))
+            let tokenizer = try ByteLevelBPETokenizer(gguf: file)
+            let llama = try LlamaModel(gguf: file)
+            let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
+            return (llama, tokenizer, noStop ? nil : eos, file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? eos)
+        }
+        let modelDir = modelDir ?? "."
+        let directory = URL(fileURLWithPath: modelDir)
+        let files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
+        let missing = files.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        guard missing.isEmpty else {
+            throw ValidationError("\(modelDir) has no \(missing.joined(separator: ", ")): --model-dir needs a GPT-2 folder as transformers' save_pretrained writes it (\(files.joined(separator: ", ")))")
+        }
+        let tokenizer = try ByteLevelBPETokenizer(directory: directory)
+        let gpt = try GPT2Model(directory: directory)
+        let stop = noStop ? nil : gpt.configuration.endOfTextToken ?? tokenizer.endOfText
+        return (gpt, tokenizer, stop, tokenizer.endOfText)
     }
 }
 

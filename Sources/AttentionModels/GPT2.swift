@@ -273,7 +273,7 @@ public struct GPT2Model: Sendable {
 
     /// ``logits(appending:to:options:)``, for the last position only when `lastOnly` (`[1, vocabularySize]`):
     /// generation needs no other, and the output layer is the largest product of a step.
-    func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool, options: AttentionOptions) throws -> Tensor<Float> {
+    public func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool, options: AttentionOptions) throws -> Tensor<Float> {
         let c = configuration
         guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.heads && $0.headDimension == c.width / c.heads && $0.batchSize == 1 }) else {
             throw AttentionError.invalidArgument(argument: "caches", reason: "need \(c.layers) caches of \(c.heads) heads of \(c.width / c.heads) (from makeCaches)")
@@ -400,5 +400,16 @@ extension GPT2Model: NamedParameters {
             throw AttentionError.invalidFile(path: directory.appendingPathComponent("config.json").path, reason: "cannot be written (\(error.localizedDescription))")
         }
         try saveParameters(to: directory.appendingPathComponent("model.safetensors"), metadata: ["format": "pt"])
+    }
+}
+
+extension GPT2Model: AutoregressiveModel {
+    /// `vocab_size`.
+    public var vocabularySize: Int { configuration.vocabularySize }
+    /// `n_positions`: the learned position embeddings.
+    public var maximumPositions: Int { configuration.positions }
+    /// ``makeCaches(capacity:storage:)``.
+    public func generationCaches(capacity: Int, storage: KVCache.Storage) throws -> [KVCache] {
+        try makeCaches(capacity: capacity, storage: storage)
     }
 }

@@ -15,7 +15,7 @@ public struct Sampling: Sendable, Equatable {
     /// The most likely token every step.
     public static let greedy = Sampling(temperature: 0)
 
-    /// Settings as given; ``validate()`` checks them (``GPT2Model/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)`` does).
+    /// Settings as given; ``validate()`` checks them (``AutoregressiveModel/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)`` does).
     public init(temperature: Double, topK: Int? = nil, topP: Double? = nil, seed: UInt64 = 42) {
         self.temperature = temperature
         self.topK = topK
@@ -65,19 +65,36 @@ public struct Sampling: Sendable, Equatable {
     }
 }
 
-extension GPT2Model {
-    /// Timings and tokens of one ``generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)`` run.
-    public struct Generation: Sendable {
-        /// The prompt's tokens.
-        public let promptIDs: [Int]
-        /// The new tokens, in order (the end-of-text token included if it stopped there).
-        public let generatedIDs: [Int]
-        /// Seconds to process the prompt (and produce the first new token's logits).
-        public let promptSeconds: Double
-        /// Seconds for the remaining steps.
-        public let decodeSeconds: Double
-    }
+/// Timings and tokens of one ``AutoregressiveModel/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)`` run.
+public struct Generation: Sendable {
+    /// The prompt's tokens.
+    public let promptIDs: [Int]
+    /// The new tokens, in order (the end-of-text token included if it stopped there).
+    public let generatedIDs: [Int]
+    /// Seconds to process the prompt (and produce the first new token's logits).
+    public let promptSeconds: Double
+    /// Seconds for the remaining steps.
+    public let decodeSeconds: Double
+}
 
+/// A decoder that ``AutoregressiveModel/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)``
+/// drives: logits for a whole sequence, and for tokens appended through one KV cache per layer.
+/// ``GPT2Model`` and ``LlamaModel`` are two.
+public protocol AutoregressiveModel: Sendable {
+    /// Logits per position.
+    var vocabularySize: Int { get }
+    /// The longest sequence the model takes (its learned or trained positions).
+    var maximumPositions: Int { get }
+    /// Logits for every position of `ids`, `[T, vocabularySize]`.
+    func logits(_ ids: [Int], options: AttentionOptions) throws -> Tensor<Float>
+    /// Empty caches, one per layer, for up to `capacity` positions.
+    func generationCaches(capacity: Int, storage: KVCache.Storage) throws -> [KVCache]
+    /// Logits for `ids` after the positions in `caches` (the last row only when `lastOnly`), their
+    /// keys and values appended; the caches are unchanged if it throws.
+    func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool, options: AttentionOptions) throws -> Tensor<Float>
+}
+
+extension AutoregressiveModel {
     /// Continues `prompt` by up to `maxTokens` tokens (fewer if the model's positions run out, or
     /// after the token `endOfText` if one is given), calling `onToken` with each new token.
     ///
@@ -92,12 +109,12 @@ extension GPT2Model {
         try sampling.validate()
         guard maxTokens >= 0 else { throw AttentionError.invalidArgument(argument: "maxTokens", reason: "must be at least 0, got \(maxTokens)") }
         guard !prompt.isEmpty else { throw AttentionError.invalidArgument(argument: "prompt", reason: "need at least one token") }
-        let budget = min(maxTokens, configuration.positions - prompt.count)
+        let budget = min(maxTokens, maximumPositions - prompt.count)
         guard budget >= 0 else {
-            throw AttentionError.invalidArgument(argument: "prompt", reason: "\(prompt.count) tokens exceed the model's \(configuration.positions) positions")
+            throw AttentionError.invalidArgument(argument: "prompt", reason: "\(prompt.count) tokens exceed the model's \(maximumPositions) positions")
         }
         var generator = SplitMix64(seed: sampling.seed)
-        var caches = useCache ? try makeCaches(capacity: min(configuration.positions, prompt.count + budget), storage: cacheStorage) : []
+        var caches = useCache ? try generationCaches(capacity: max(1, min(maximumPositions, prompt.count + budget)), storage: cacheStorage) : []
         var sequence = prompt, generated: [Int] = []
         let clock = ContinuousClock()
         var started = clock.now, promptSeconds = 0.0
@@ -105,7 +122,7 @@ extension GPT2Model {
         while generated.count < budget {
             let logits = useCache ? try self.logits(appending: pending, to: &caches, lastOnly: true, options: options)
                 : try self.logits(sequence, options: options)
-            let v = configuration.vocabularySize
+            let v = vocabularySize
             let lastRow = logits.scalars[(logits.shape[0] - 1) * v..<(logits.shape[0] * v)]
             let token = sampling.next(lastRow, using: &generator)
             if generated.isEmpty {

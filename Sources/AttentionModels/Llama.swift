@@ -74,7 +74,7 @@ public struct LlamaConfiguration: Sendable, Equatable {
 /// → residual, a final RMSNorm and the output layer (the token embedding when tied).
 ///
 /// This is the Float reference: every weight is dequantized once at load (Q4_1, Q8_0 and the other
-/// convertible types, see ``GGUF/TensorType/isConvertible``). The query and key weights are used in the
+/// convertible types, see `GGUF.TensorType.isConvertible`). The query and key weights are used in the
 /// order the GGUF file stores them (llama.cpp's converter permutes each head's features so that RoPE
 /// rotates adjacent pairs), with the adjacent pairing; that gives transformers' attention scores
 /// exactly, since both queries and keys carry the same permutation.
@@ -257,5 +257,16 @@ public struct LlamaModel: Sendable {
 
     private func multiply(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
         try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(*))
+    }
+}
+
+extension LlamaModel: AutoregressiveModel {
+    /// Logits per position.
+    public var vocabularySize: Int { configuration.vocabularySize }
+    /// `llama.context_length`.
+    public var maximumPositions: Int { configuration.contextLength }
+    /// ``makeCaches(capacity:storage:)``.
+    public func generationCaches(capacity: Int, storage: KVCache.Storage) throws -> [KVCache] {
+        try makeCaches(capacity: capacity, storage: storage)
     }
 }

@@ -1,4 +1,5 @@
 import Attention
+import AttentionModels
 import AttentionTestSupport
 import Foundation
 import Testing
@@ -20,6 +21,28 @@ struct JSONOutputTests {
         let slice = try JSONDecoder().decode(Slice.self, from: Data(r.output.utf8))
         #expect(slice.queryTokens == ["a", "b"] && slice.keyTokens == ["a", "b"])
         #expect(slice.weights == [[0.5, 0.5], [0.125, 0.875]])
+    }
+
+    @Test("generate --model FILE.gguf --greedy --json continues a prompt with SmolLM2 as transformers does")
+    func generateGGUF() throws {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        struct Prompt: Decodable { let ids: [Int], generated: [Int], generatedText: String }
+        struct Fixture: Decodable { let prompts: [Prompt] }
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("smollm2/tokens.json")))
+        let counting = try #require(fixture.prompts.last)   // "1, 2, 3, 4, 5, 6," and its 32 greedy tokens
+        let r = try ExitStatusTests.run(["generate", "--model", SmolLM2Store.file(in: directory).path, "1, 2, 3, 4, 5, 6,",
+                                         "--greedy", "--max-tokens", "\(counting.generated.count)", "--json"])
+        #expect(r.status == 0, "\(r.error)")
+        struct Report: Decodable { let promptIds: [Int], generatedIds: [Int], text: String }
+        let report = try JSONDecoder().decode(Report.self, from: Data(r.output.utf8))
+        #expect(report.promptIds == counting.ids)
+        #expect(report.generatedIds == counting.generated)
+        #expect(report.text == counting.generatedText)
+        let both = try ExitStatusTests.run(["generate", "--model", "m.gguf", "--model-dir", "d", "x"])
+        #expect(both.status == 64 && both.error.contains("give --model-dir or --model, not both"))
+        let neither = try ExitStatusTests.run(["generate", "x"])
+        #expect(neither.status == 64 && neither.error.contains("give --model-dir DIR (a GPT-2 folder) or --model FILE.gguf"))
     }
 
     @Test("attend --json names the path that ran and every file written, with shapes and dtypes")
