@@ -257,13 +257,7 @@ public struct GGUF: Sendable {
 
     /// Opens and validates a file.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw AttentionError.invalidFile(path: url.path, reason: "cannot be read (\(error.localizedDescription))")
-        }
-        try self.init(data: data, path: url.path)
+        try self.init(data: mappedContents(of: url), path: url.path)
     }
 
     /// Parses GGUF bytes; `path` only names the source in errors.
@@ -343,6 +337,16 @@ extension GGUF.TensorType {
         func u16(_ at: Int) -> UInt16 { UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
         func half(_ at: Int) -> Float { halfToFloat(u16(at)) }
         let blocks = output.count / blockSize
+        /// Elements `at` and `at + 16` from their stored integers: `d·q + m` with a minimum, `d·(q − zero)` without.
+        func store(_ at: Int, _ low: Int, _ high: Int, d: Float, m: Float?, zero: Int) {
+            if let m {
+                output[at] = d * Float(low) + m
+                output[at + 16] = d * Float(high) + m
+            } else {
+                output[at] = d * Float(low - zero)
+                output[at + 16] = d * Float(high - zero)
+            }
+        }
         switch self {
         case .F32:
             for i in 0..<output.count { output[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
@@ -360,37 +364,24 @@ extension GGUF.TensorType {
         case .Q4_0, .Q4_1:
             let hasMinimum = self == .Q4_1
             for b in 0..<blocks {
-                let base = b * bytesPerBlock, d = half(base), m = hasMinimum ? half(base + 2) : 0
+                let base = b * bytesPerBlock, d = half(base), m = hasMinimum ? half(base + 2) : nil
                 let quants = base + (hasMinimum ? 4 : 2)
                 for i in 0..<16 {
                     let byte = bytes[quants + i]
-                    let low = Int(byte & 0x0F), high = Int(byte >> 4)
-                    if hasMinimum {
-                        output[32 * b + i] = d * Float(low) + m
-                        output[32 * b + i + 16] = d * Float(high) + m
-                    } else {
-                        output[32 * b + i] = d * Float(low - 8)
-                        output[32 * b + i + 16] = d * Float(high - 8)
-                    }
+                    store(32 * b + i, Int(byte & 0x0F), Int(byte >> 4), d: d, m: m, zero: 8)
                 }
             }
         case .Q5_0, .Q5_1:
             let hasMinimum = self == .Q5_1
             for b in 0..<blocks {
-                let base = b * bytesPerBlock, d = half(base), m = hasMinimum ? half(base + 2) : 0
+                let base = b * bytesPerBlock, d = half(base), m = hasMinimum ? half(base + 2) : nil
                 let highBitsAt = base + (hasMinimum ? 4 : 2)
                 let highBits = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: highBitsAt, as: UInt32.self))
                 for i in 0..<16 {
                     let byte = bytes[highBitsAt + 4 + i]
                     let low = Int(byte & 0x0F) | Int((highBits >> UInt32(i)) & 1) << 4
                     let high = Int(byte >> 4) | Int((highBits >> UInt32(i + 16)) & 1) << 4
-                    if hasMinimum {
-                        output[32 * b + i] = d * Float(low) + m
-                        output[32 * b + i + 16] = d * Float(high) + m
-                    } else {
-                        output[32 * b + i] = d * Float(low - 16)
-                        output[32 * b + i + 16] = d * Float(high - 16)
-                    }
+                    store(32 * b + i, low, high, d: d, m: m, zero: 16)
                 }
             }
         default:

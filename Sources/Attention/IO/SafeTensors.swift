@@ -52,13 +52,7 @@ public struct SafeTensors: Sendable {
 
     /// Opens and validates a file.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw AttentionError.invalidFile(path: url.path, reason: "cannot be read (\(error.localizedDescription))")
-        }
-        try self.init(data: data, path: url.path)
+        try self.init(data: mappedContents(of: url), path: url.path)
     }
 
     /// Parses safetensors bytes; `path` only names the source in errors.
@@ -179,6 +173,16 @@ public struct SafeTensors: Sendable {
             }
         }
         return Tensor(uncheckedShape: entry.shape, scalars: values)
+    }
+}
+
+/// The bytes of the file at `url`, memory-mapped (nothing is read until used).
+/// - Throws: ``AttentionError/invalidFile(path:reason:)`` if it cannot be opened.
+func mappedContents(of url: URL) throws -> Data {
+    do {
+        return try Data(contentsOf: url, options: .alwaysMapped)
+    } catch {
+        throw AttentionError.invalidFile(path: url.path, reason: "cannot be read (\(error.localizedDescription))")
     }
 }
 
