@@ -24,6 +24,7 @@ struct Generate: ParsableCommand {
                   --temperature 0.8 --top-k 40 --seed 7
               attention generate --model-dir gpt2 "Attention is" --greedy --json
               attention generate --model smollm2.gguf "1, 2, 3," --greedy --max-tokens 20
+              attention generate --model smollm2.gguf --chat "What is attention?"
             """
     )
 
@@ -42,6 +43,8 @@ struct Generate: ParsableCommand {
     @Flag(help: "Go on past the model's end-of-text token (eos_token_id) instead of stopping there.") var noStop = false
     @Option(help: "Storage of the KV cache: float32, float16 or bfloat16.") var kvDtype = "float32"
     @Flag(help: "Print one JSON object (prompt, ids, text, speeds) instead of streaming text.") var json = false
+    @Flag(help: "Send the prompt as one user message through the model's chat template (--model files that have one); print only the answer.")
+    var chat = false
 
     var sampling: Sampling {
         Sampling(temperature: greedy ? 0 : temperature, topK: topK, topP: topP, seed: seed)
@@ -63,8 +66,15 @@ struct Generate: ParsableCommand {
     func run() throws {
         // Loading converts, transposes and packs every weight: reusing the freed blocks saves page faults.
         Allocator.reuseLargeBlocks()
-        let (model, tokenizer, stop, start) = try load()
-        var promptIDs = tokenizer.encode(prompt)
+        let (model, tokenizer, stop, start, template) = try load()
+        var promptText = prompt
+        if chat {
+            guard let template else {
+                throw ValidationError("--chat needs a --model file with a chat template (tokenizer.chat_template)")
+            }
+            promptText = try ChatTemplate(template).render([ChatTemplate.Message(role: "user", content: prompt)], addGenerationPrompt: true)
+        }
+        var promptIDs = tokenizer.encode(promptText)
         if promptIDs.isEmpty {
             guard let start else {
                 throw ValidationError("the prompt is empty and the vocabulary has no token to start from (<|endoftext|> or the file's bos_token_id)")
@@ -72,7 +82,7 @@ struct Generate: ParsableCommand {
             promptIDs = [start]
         }
         var stream = UTF8Stream()
-        if !json { stream.write(Array(prompt.utf8)) }
+        if !json && !chat { stream.write(Array(prompt.utf8)) }
         let result = try model.generate(
             prompt: promptIDs, maxTokens: maxTokens, sampling: sampling, useCache: !noCache,
             cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32, endOfText: stop
@@ -103,13 +113,14 @@ struct Generate: ParsableCommand {
 
     /// The model and its tokenizer; the token to stop at (like transformers' generate(): the
     /// end-of-text token, not printed) unless --no-stop, and the one to start an empty prompt from.
-    func load() throws -> (model: any AutoregressiveModel, tokenizer: ByteLevelBPETokenizer, stop: Int?, start: Int?) {
+    func load() throws -> (model: any AutoregressiveModel, tokenizer: ByteLevelBPETokenizer, stop: Int?, start: Int?, chatTemplate: String?) {
         if let model {
             let file = try GGUF(contentsOf: URL(fileURLWithPath: model))
             let tokenizer = try ByteLevelBPETokenizer(gguf: file)
             let llama = try LlamaModel(gguf: file)
             let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
-            return (llama, tokenizer, noStop ? nil : eos, file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? eos)
+            return (llama, tokenizer, noStop ? nil : eos, file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? eos,
+                    file.metadata["tokenizer.chat_template"]?.string)
         }
         let modelDir = modelDir ?? "."
         let directory = URL(fileURLWithPath: modelDir)
@@ -121,7 +132,7 @@ struct Generate: ParsableCommand {
         let tokenizer = try ByteLevelBPETokenizer(directory: directory)
         let gpt = try GPT2Model(directory: directory)
         let stop = noStop ? nil : gpt.configuration.endOfTextToken ?? tokenizer.endOfText
-        return (gpt, tokenizer, stop, tokenizer.endOfText)
+        return (gpt, tokenizer, stop, tokenizer.endOfText, nil)
     }
 }
 

@@ -39,6 +39,13 @@ struct JSONOutputTests {
         #expect(report.promptIds == counting.ids)
         #expect(report.generatedIds == counting.generated)
         #expect(report.text == counting.generatedText)
+        // --chat: the question as one user message through the file's template, answered as transformers answers it.
+        let chat = try #require(fixture.prompts.first)
+        let c = try ExitStatusTests.run(["generate", "--model", SmolLM2Store.file(in: directory).path, "--chat",
+                                         "What does attention compute in a transformer?", "--greedy", "--max-tokens", "\(chat.generated.count)", "--json"])
+        #expect(c.status == 0, "\(c.error)")
+        let answer = try JSONDecoder().decode(Report.self, from: Data(c.output.utf8))
+        #expect(answer.promptIds == chat.ids && answer.generatedIds == chat.generated)
         let both = try ExitStatusTests.run(["generate", "--model", "m.gguf", "--model-dir", "d", "x"])
         #expect(both.status == 64 && both.error.contains("give --model-dir or --model, not both"))
         let neither = try ExitStatusTests.run(["generate", "x"])

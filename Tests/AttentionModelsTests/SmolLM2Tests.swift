@@ -79,6 +79,11 @@ struct SmolLM2Tests {
             #expect(try tokenizer.decode(c.ids) == c.decoded, "\(c.text.debugDescription)")
         }
         #expect(tokenizer.encode(fixture.chat.text) == fixture.chat.ids)
+        // The file's own chat template, rendered here, gives the same text and ids.
+        let source = try #require(try Self.file.get().metadata["tokenizer.chat_template"]?.string)
+        let template = try ChatTemplate(source)
+        let rendered = try template.render([.init(role: "user", content: "What does attention compute in a transformer?")], addGenerationPrompt: true)
+        #expect(rendered == fixture.chat.text)
         #expect(tokenizer.specialTokens[fixture.bos] == 1 && tokenizer.specialTokens[fixture.eos] == 2)
         #expect(tokenizer.specialTokens.count == 17)
     }
