@@ -97,7 +97,7 @@ struct Generate: ParsableCommand {
             let object: [String: Any] = [
                 "prompt": prompt, "promptIds": promptIDs, "generatedIds": result.generatedIDs, "text": text,
                 "promptSeconds": result.promptSeconds, "decodeSeconds": result.decodeSeconds,
-                "promptTokensPerSecond": promptRate, "tokensPerSecond": decodeRate, "cache": noCache ? "none" : kvDtype,
+                "promptTokensPerSecond": promptRate, "generatedTokensPerSecond": decodeRate, "tokensPerSecond": decodeRate, "cache": noCache ? "none" : kvDtype,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

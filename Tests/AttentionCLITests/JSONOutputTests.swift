@@ -34,11 +34,12 @@ struct JSONOutputTests {
         let r = try ExitStatusTests.run(["generate", "--model", SmolLM2Store.file(in: directory).path, "1, 2, 3, 4, 5, 6,",
                                          "--greedy", "--max-tokens", "\(counting.generated.count)", "--json"])
         #expect(r.status == 0, "\(r.error)")
-        struct Report: Decodable { let promptIds: [Int], generatedIds: [Int], text: String }
+        struct Report: Decodable { let promptIds: [Int], generatedIds: [Int], text: String, promptTokensPerSecond: Double, generatedTokensPerSecond: Double }
         let report = try JSONDecoder().decode(Report.self, from: Data(r.output.utf8))
         #expect(report.promptIds == counting.ids)
         #expect(report.generatedIds == counting.generated)
         #expect(report.text == counting.generatedText)
+        #expect(report.promptTokensPerSecond > 0 && report.generatedTokensPerSecond > 0)
         // --chat: the question as one user message through the file's template, answered as transformers answers it.
         let chat = try #require(fixture.prompts.first)
         let c = try ExitStatusTests.run(["generate", "--model", SmolLM2Store.file(in: directory).path, "--chat",
