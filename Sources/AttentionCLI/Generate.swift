@@ -12,8 +12,9 @@ struct Generate: ParsableCommand {
             --model-dir: a folder as transformers' save_pretrained writes a GPT-2 model and
             its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
             --model: a Llama-architecture GGUF file with its byte-level BPE tokenizer, such
-            as SmolLM2-135M-Instruct (attention model fetch smollm2); its weights are
-            dequantized to float32 at load.
+            as SmolLM2-135M-Instruct (attention model fetch smollm2); its Q8_0, Q4_0 and
+            Q4_1 matrices stay in their blocks, read by the quantized kernels (--weights
+            float32 dequantizes them at load instead, as transformers does).
             Each step feeds only the new token through the layers, reading the keys and
             values of the earlier tokens from a KV cache; --no-cache recomputes the whole
             sequence every step (the same tokens, each step O(N²) instead of O(N)).
@@ -42,6 +43,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Recompute the whole sequence at every step instead of reading a KV cache.") var noCache = false
     @Flag(help: "Go on past the model's end-of-text token (eos_token_id) instead of stopping there.") var noStop = false
     @Option(help: "Storage of the KV cache: float32, float16 or bfloat16.") var kvDtype = "float32"
+    @Option(help: ArgumentHelp("--model only: keep the file's block-quantized matrices as-stored, or dequantize them to float32.", valueName: "as-stored|float32"))
+    var weights = "as-stored"
+    @Option(help: "Worker threads (default: every active processor).") var threads: Int?
     @Flag(help: "Print one JSON object (prompt, ids, text, speeds) instead of streaming text.") var json = false
     @Flag(help: "Send the prompt as one user message through the model's chat template (--model files that have one); print only the answer.")
     var chat = false
@@ -58,6 +62,12 @@ struct Generate: ParsableCommand {
         guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
         if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        guard LlamaModel.WeightPrecision(rawValue: weights) != nil else {
+            throw ValidationError("--weights must be as-stored or float32, got '\(weights)'")
+        }
+        if let threads, !(1...AttentionOptions.maximumThreads).contains(threads) {
+            throw ValidationError("--threads must be in 1...\(AttentionOptions.maximumThreads), got \(threads)")
+        }
         guard KVCache.Storage(rawValue: kvDtype) != nil else {
             throw ValidationError("--kv-dtype must be float32, float16 or bfloat16, got '\(kvDtype)'")
         }
@@ -85,7 +95,7 @@ struct Generate: ParsableCommand {
         if !json && !chat { stream.write(Array(prompt.utf8)) }
         let result = try model.generate(
             prompt: promptIDs, maxTokens: maxTokens, sampling: sampling, useCache: !noCache,
-            cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32, endOfText: stop
+            cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32, endOfText: stop, options: AttentionOptions(threads: threads)
         ) { token in
             if !json, token != stop { stream.write(try tokenizer.bytes(of: [token])) }
         }
@@ -117,7 +127,7 @@ struct Generate: ParsableCommand {
         if let model {
             let file = try GGUF(contentsOf: URL(fileURLWithPath: model))
             let tokenizer = try ByteLevelBPETokenizer(gguf: file)
-            let llama = try LlamaModel(gguf: file)
+            let llama = try LlamaModel(gguf: file, precision: LlamaModel.WeightPrecision(rawValue: weights) ?? .asStored)
             let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
             return (llama, tokenizer, noStop ? nil : eos, file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? eos,
                     file.metadata["tokenizer.chat_template"]?.string)

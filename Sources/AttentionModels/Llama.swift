@@ -73,12 +73,24 @@ public struct LlamaConfiguration: Sendable, Equatable {
 /// causal attention with rotary positions → residual, RMSNorm → SwiGLU (`down(silu(gate(x)) · up(x))`)
 /// → residual, a final RMSNorm and the output layer (the token embedding when tied).
 ///
-/// This is the Float reference: every weight is dequantized once at load (Q4_1, Q8_0 and the other
-/// convertible types, see `GGUF.TensorType.isConvertible`). The query and key weights are used in the
+/// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1): the products read the
+/// blocks through the quantized kernels (`QuantizedMatrix`), so the model takes the memory of its
+/// file, and each decoding step reads a few bits per weight. ``WeightPrecision/float32`` dequantizes
+/// every weight once at load instead (as transformers does): the reference, about six times the
+/// memory. Both multiply the same values; only the order of the sums differs. The query and key weights are used in the
 /// order the GGUF file stores them (llama.cpp's converter permutes each head's features so that RoPE
 /// rotates adjacent pairs), with the adjacent pairing; that gives transformers' attention scores
 /// exactly, since both queries and keys carry the same permutation.
 public struct LlamaModel: Sendable {
+    /// How the model keeps the matrices of its file.
+    public enum WeightPrecision: String, Sendable, CaseIterable {
+        /// In the file's block format where the quantized kernels read it (Q8_0, Q4_0, Q4_1); other
+        /// types (F32, F16, BF16, Q5_0, Q5_1) dequantized to Float.
+        case asStored = "as-stored"
+        /// Every matrix dequantized to Float at load.
+        case float32
+    }
+
     /// One block's layers, named as in the GGUF file (`blk.N.`).
     public struct Block: Sendable {
         /// `attn_norm`.
@@ -103,8 +115,21 @@ public struct LlamaModel: Sendable {
 
     /// The hyperparameters.
     public let configuration: LlamaConfiguration
-    /// `token_embd.weight`, `[vocabularySize, C]`.
-    public let tokenEmbeddings: Tensor<Float>
+    /// `token_embd.weight`, `[vocabularySize, C]`, dequantized (a copy when the model keeps it quantized).
+    public var tokenEmbeddings: Tensor<Float> {
+        switch embeddings {
+        case let .float(table): table
+        case let .quantized(table): table.dequantized()
+        }
+    }
+    /// The token embedding as the model keeps it.
+    private let embeddings: EmbeddingTable
+    private enum EmbeddingTable: Sendable {
+        case float(Tensor<Float>)
+        case quantized(QuantizedMatrix)
+    }
+    /// How the matrices are kept.
+    public let precision: WeightPrecision
     /// The blocks, in order.
     public let blocks: [Block]
     /// `output_norm`.
@@ -116,9 +141,10 @@ public struct LlamaModel: Sendable {
     /// The rotation of queries and keys.
     public let rotary: RotaryEmbedding
 
-    /// Loads the configuration and every weight of a Llama-architecture GGUF file.
+    /// Loads the configuration and every weight of a Llama-architecture GGUF file, the matrices kept
+    /// as `precision` says.
     /// - Throws: `AttentionError.invalidFile(path:reason:)` for a missing, misshapen or unconvertible tensor.
-    public init(gguf file: GGUF) throws {
+    public init(gguf file: GGUF, precision: WeightPrecision = .asStored) throws {
         let c = try LlamaConfiguration(gguf: file)
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
             guard let entry = file.info(name) else { throw AttentionError.invalidFile(path: file.path, reason: "no tensor named '\(name)'") }
@@ -127,15 +153,28 @@ public struct LlamaModel: Sendable {
             }
             return try file.tensor(name)
         }
+        /// The matrix `name` in its block format if the kernels read it and `precision` keeps it.
+        func quantized(_ name: String, _ shape: [Int]) throws -> QuantizedMatrix? {
+            guard precision == .asStored, let entry = file.info(name), entry.shape == shape,
+                  QuantizedMatrix.Format(entry.type) != nil else { return nil }
+            return try QuantizedMatrix(gguf: file, name: name)
+        }
         func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> Linear<Float> {
-            try Linear(weight: tensor(name + ".weight", [outputs, inputs]), bias: nil)
+            if let q = try quantized(name + ".weight", [outputs, inputs]) { return try Linear(quantizedWeight: q, bias: nil) }
+            return try Linear(weight: tensor(name + ".weight", [outputs, inputs]), bias: nil)
         }
         func norm(_ name: String) throws -> RMSNorm<Float> {
             try RMSNorm(weight: tensor(name + ".weight", [c.width]), epsilon: c.rmsEpsilon)
         }
         let (q, kv) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
         configuration = c
-        tokenEmbeddings = try tensor("token_embd.weight", [c.vocabularySize, c.width])
+        self.precision = precision
+        let embeddingShape = [c.vocabularySize, c.width]
+        if let q = try quantized("token_embd.weight", embeddingShape) {
+            embeddings = .quantized(q)
+        } else {
+            embeddings = .float(try tensor("token_embd.weight", embeddingShape))
+        }
         blocks = try (0..<c.layers).map { n in
             let p = "blk.\(n)."
             return Block(
@@ -148,7 +187,14 @@ public struct LlamaModel: Sendable {
         }
         finalNorm = try norm("output_norm")
         tiedOutput = file.info("output.weight") == nil
-        head = try tiedOutput ? Linear(weight: tokenEmbeddings, bias: nil) : linear("output", c.vocabularySize, c.width)
+        if !tiedOutput {
+            head = try linear("output", c.vocabularySize, c.width)
+        } else {
+            switch embeddings {
+            case let .float(table): head = try Linear(weight: table, bias: nil)
+            case let .quantized(table): head = try Linear(quantizedWeight: table, bias: nil)
+            }
+        }
         rotary = try RotaryEmbedding(headDimension: c.headDimension, base: c.ropeBase, pairing: .adjacent)
     }
 
@@ -222,13 +268,18 @@ public struct LlamaModel: Sendable {
     /// Rows `ids` of the token embedding, `[T, C]`.
     func embed(_ ids: [Int]) throws -> Tensor<Float> {
         let w = configuration.width
-        var x = [Float](repeating: 0, count: ids.count * w)
-        tokenEmbeddings.withUnsafeBufferPointer { table in
-            for (t, id) in ids.enumerated() {
-                for k in 0..<w { x[t * w + k] = table[id * w + k] }
+        switch embeddings {
+        case let .quantized(table):
+            return try table.rows(ids)
+        case let .float(table):
+            var x = [Float](repeating: 0, count: ids.count * w)
+            table.withUnsafeBufferPointer { table in
+                for (t, id) in ids.enumerated() {
+                    for k in 0..<w { x[t * w + k] = table[id * w + k] }
+                }
             }
+            return try Tensor(shape: [ids.count, w], scalars: x)
         }
-        return try Tensor(shape: [ids.count, w], scalars: x)
     }
 
     /// One block on `x` `[T, C]` whose first row is at position `start`; `attend` maps queries

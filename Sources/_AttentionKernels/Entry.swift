@@ -34,6 +34,16 @@ public struct KernelEntryPoints: Sendable {
     /// ``multiplyInputMajor(x:rows:weight:bias:y:columns:n:k:_:)``).
     public let multiplyInputMajor: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                               _ y: UnsafeMutablePointer<Float>, _ columns: Range<Int>, _ n: Int, _ k: Int) -> Void
+    /// A few rows times a block-quantized output-major weight, for a range of outputs (see
+    /// ``multiplyQuantizedRows(x:rows:weight:format:y:outputs:n:k:scratch:_:)``).
+    public let multiplyQuantizedRows: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ format: QuantizedBlockFormat,
+                                                 _ y: UnsafeMutablePointer<Float>, _ outputs: Range<Int>, _ n: Int, _ k: Int,
+                                                 _ scratch: UnsafeMutablePointer<Float>) -> Void
+    /// Many rows times a block-quantized output-major weight, for a range of 32-column panels (see
+    /// ``multiplyQuantizedPanels(a:rows:weight:format:c:panels:n:k:scratch:_:)``).
+    public let multiplyQuantizedPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ format: QuantizedBlockFormat,
+                                                   _ c: UnsafeMutablePointer<Float>, _ panels: Range<Int>, _ n: Int, _ k: Int,
+                                                   _ scratch: UnsafeMutablePointer<Float>) -> Void
     /// GELU (erf form, absolute error below 2e-7) in place.
     public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// GELU's tanh form in place (see ``geluTanhInPlace(_:count:_:)``).
@@ -59,6 +69,12 @@ public struct KernelEntryPoints: Sendable {
             multiplyFewRows: { _AttentionKernels.multiplyFewRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, panels: $5, n: $6, k: $7, M.self) },
             multiplyOutputMajor: { _AttentionKernels.multiplyOutputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, outputs: $5, n: $6, k: $7, M.self) },
             multiplyInputMajor: { _AttentionKernels.multiplyInputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, columns: $5, n: $6, k: $7, M.self) },
+            multiplyQuantizedRows: {
+                _AttentionKernels.multiplyQuantizedRows(x: $0, rows: $1, weight: $2, format: $3, y: $4, outputs: $5, n: $6, k: $7, scratch: $8, M.self)
+            },
+            multiplyQuantizedPanels: {
+                _AttentionKernels.multiplyQuantizedPanels(a: $0, rows: $1, weight: $2, format: $3, c: $4, panels: $5, n: $6, k: $7, scratch: $8, M.self)
+            },
             gelu: { geluInPlace($0, count: $1, M.self) },
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
             geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
@@ -82,6 +98,10 @@ public struct KernelEntryPoints: Sendable {
                                                   UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
         multiplyInputMajor: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafePointer<Float>?,
                                                  UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
+        multiplyQuantizedRows: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, QuantizedBlockFormat,
+                                                    UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        multiplyQuantizedPanels: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, QuantizedBlockFormat,
+                                                      UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
@@ -97,6 +117,8 @@ public struct KernelEntryPoints: Sendable {
         self.multiplyFewRows = multiplyFewRows
         self.multiplyOutputMajor = multiplyOutputMajor
         self.multiplyInputMajor = multiplyInputMajor
+        self.multiplyQuantizedRows = multiplyQuantizedRows
+        self.multiplyQuantizedPanels = multiplyQuantizedPanels
         self.gelu = gelu
         self.geluTanh = geluTanh
         self.geluTanhBackward = geluTanhBackward

@@ -29,7 +29,12 @@ struct SmolLM2Tests {
         return try GGUF(contentsOf: SmolLM2Store.file(in: directory))
     }
 
-    static let model: Result<LlamaModel, Error> = Result { try LlamaModel(gguf: file.get()) }
+    /// The model as stored (the quantized kernels) and dequantized to Float (the reference).
+    static let quantized: Result<LlamaModel, Error> = Result { try LlamaModel(gguf: file.get()) }
+    static let float: Result<LlamaModel, Error> = Result { try LlamaModel(gguf: file.get(), precision: .float32) }
+    static func model(_ precision: LlamaModel.WeightPrecision) throws -> LlamaModel {
+        try (precision == .asStored ? quantized : float).get()
+    }
 
     func fixture() throws -> Fixture {
         let url = Fixtures.root.appendingPathComponent("smollm2/tokens.json")
@@ -136,9 +141,11 @@ struct SmolLM2Tests {
         #expect(thrownError { try LlamaConfiguration(gguf: GGUF(data: b.data, path: "g.gguf")) } == .invalidFile("g.gguf"))
     }
 
-    @Test("Logits at every position agree with transformers' LlamaForCausalLM on the same file")
-    func logits() throws {
-        let model = try Self.model.get()
+    @Test("Logits at every position agree with transformers' LlamaForCausalLM on the same file, weights quantized or in Float",
+          arguments: LlamaModel.WeightPrecision.allCases)
+    func logits(precision: LlamaModel.WeightPrecision) throws {
+        let model = try Self.model(precision)
+        #expect(model.precision == precision)
         for prompt in try fixture().prompts {
             let logits = try model.logits(prompt.ids)
             let vocabulary = model.configuration.vocabularySize
@@ -153,13 +160,14 @@ struct SmolLM2Tests {
                 for (id, value) in zip(ids, values) { worst = max(worst, abs(row[t * vocabulary + id] - value)) }
             }
             // Float32 through 30 blocks, summed in another order than PyTorch's: 3e-5 to 1e-4 measured.
-            #expect(worst < 1e-3, "largest difference \(worst) among the top-64 logits")
+            #expect(worst < 1e-3, "\(precision): largest difference \(worst) among the top-64 logits")
         }
     }
 
-    @Test("Greedy decoding through the caches gives transformers' generate() tokens")
-    func greedy() throws {
-        let model = try Self.model.get()
+    @Test("Greedy decoding through the caches gives transformers' generate() tokens, weights quantized or in Float",
+          arguments: LlamaModel.WeightPrecision.allCases)
+    func greedy(precision: LlamaModel.WeightPrecision) throws {
+        let model = try Self.model(precision)
         for prompt in try fixture().prompts {
             var caches = try model.makeCaches(capacity: prompt.ids.count + prompt.generated.count)
             var logits = try model.logits(appending: prompt.ids, to: &caches, lastOnly: true)
@@ -169,7 +177,7 @@ struct SmolLM2Tests {
                 generated.append(next)
                 logits = try model.logits(appending: [next], to: &caches, lastOnly: true)
             }
-            #expect(generated == prompt.generated)
+            #expect(generated == prompt.generated, "\(precision)")
             #expect(try ByteLevelBPETokenizer(gguf: Self.file.get()).decode(generated) == prompt.generatedText)
         }
     }

@@ -290,6 +290,15 @@ public struct GGUF: Sendable {
         }
     }
 
+    /// The stored bytes of the tensor `name`, sharing the file's mapping (no copy).
+    func storedData(of name: String) throws -> Data {
+        guard let entry = info(name) else {
+            throw AttentionError.invalidFile(path: path, reason: "no tensor named '\(name)'")
+        }
+        let start = data.startIndex + dataStart
+        return data[(start + entry.range.lowerBound)..<(start + entry.range.upperBound)]
+    }
+
     /// The tensor `name` as Float, shaped outermost first (``TensorInfo/shape``), its blocks
     /// dequantized exactly as the format defines them (see ``TensorType/dequantize(_:into:)``).
     public func tensor(_ name: String) throws -> Tensor<Float> {

@@ -27,9 +27,16 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         case let .tensor(t): t
         case let .mapped(m):
             Tensor(uncheckedShape: storedShape, scalars: m.withUnsafeBufferPointer { Array($0.withMemoryRebound(to: Scalar.self) { $0 }) })
+        case let .quantized(q):
+            Tensor(uncheckedShape: storedShape, scalars: q.dequantized().scalars.map { Scalar(Double($0)) })
         }
     }
-    /// Where the weight lives: a tensor, or (Float only) a safetensors file's mapped bytes.
+    /// The weight in its block format, when the layer was made from one (``init(quantizedWeight:bias:)``).
+    public var quantizedWeight: QuantizedMatrix? {
+        if case let .quantized(q) = storage { q } else { nil }
+    }
+    /// Where the weight lives: a tensor, or (Float only) a safetensors file's mapped bytes or a
+    /// block-quantized matrix.
     private let storage: WeightStorage<Scalar>
     /// How ``storedWeight`` is laid out.
     public let layout: WeightLayout
@@ -115,6 +122,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         switch storage {
         case let .tensor(t): try t.withUnsafeBufferPointer(body)
         case let .mapped(m): try m.withUnsafeBufferPointer { try $0.withMemoryRebound(to: Scalar.self, body) }
+        case .quantized: try storedWeight.withUnsafeBufferPointer(body)
         }
     }
 
@@ -147,6 +155,13 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         }
         let rows = input.count / inputDimension
         let (n, m) = (inputDimension, outputDimension)
+        if case let .quantized(q) = storage, execution.instructionSet != nil, let floats = input as? Tensor<Float> {
+            var y = try q.multiply(floats, argument: argument, options: options)
+            if let bias = bias as? Tensor<Float> {
+                y = Tensor(uncheckedShape: y.shape, scalars: y.scalars.enumerated().map { $1 + bias.scalars[$0 % m] })
+            }
+            if let output = y as? Tensor<Scalar> { return output }
+        }
         if let kernels = Scalar._kernels, let isa = execution.instructionSet {
             let output = withUnsafeStoredWeight {
                 kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n, isa, execution.threads)
@@ -194,11 +209,25 @@ extension Linear where Scalar == Float {
     }
 }
 
+extension Linear where Scalar == Float {
+    /// A layer whose weight `[outputDimension, inputDimension]` stays in its block format: the
+    /// products read the blocks directly (``QuantizedMatrix/multiply(_:argument:options:)``), and
+    /// ``AttentionImplementation/reference`` runs the plain loop on the dequantized weight.
+    /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` if `bias`
+    ///   is not `[outputDimension]`.
+    public init(quantizedWeight: QuantizedMatrix, bias: Tensor<Float>?) throws {
+        let (outputs, inputs) = try Self.dimensions(of: [quantizedWeight.rows, quantizedWeight.columns], bias: bias, layout: .outputMajor)
+        self.init(storage: .quantized(quantizedWeight), layout: .outputMajor, bias: bias, outputs: outputs, inputs: inputs)
+    }
+}
+
 /// Where a ``Linear`` layer's weight lives.
 enum WeightStorage<Scalar: AttentionScalar>: Sendable {
     case tensor(Tensor<Scalar>)
     /// Only for Float layers.
     case mapped(MappedFloats)
+    /// Only for Float layers: `[outputs, inputs]` in blocks.
+    case quantized(QuantizedMatrix)
 }
 
 /// A value computed once, on first use, shared by every copy of the layer that holds it.

@@ -1,0 +1,205 @@
+import Foundation
+import _AttentionKernels
+
+/// A matrix kept in one of ggml's 32-element block formats, as a GGUF file stores it: `[rows, columns]`
+/// row-major, each row `columns / 32` blocks. The products read the blocks directly (see
+/// ``multiply(_:argument:options:)``), so a 4-bit model stays 4-bit in memory and each decoding step
+/// reads a sixth of the bytes its Float weights would take.
+///
+/// The values are those ``GGUF/TensorType/dequantize(_:into:)`` gives (``dequantized()``), bit for
+/// bit: the kernels compute each block's values the same way, in registers.
+public struct QuantizedMatrix: Sendable {
+    /// The block formats the kernels read.
+    public enum Format: String, Sendable, CaseIterable {
+        /// `x = d·q`: a half-precision scale and 32 signed bytes (34 bytes, 8.5 bits per value).
+        case q8_0 = "Q8_0"
+        /// `x = d·(q − 8)`: a scale and 32 nibbles (18 bytes, 4.5 bits per value).
+        case q4_0 = "Q4_0"
+        /// `x = d·q + m`: a scale, a minimum and 32 nibbles (20 bytes, 5 bits per value).
+        case q4_1 = "Q4_1"
+
+        /// The GGUF tensor type of this format.
+        public var tensorType: GGUF.TensorType {
+            switch self {
+            case .q8_0: .Q8_0
+            case .q4_0: .Q4_0
+            case .q4_1: .Q4_1
+            }
+        }
+
+        /// The format of a GGUF tensor type, or nil for a type the kernels do not read.
+        public init?(_ type: GGUF.TensorType) {
+            guard let format = Self.allCases.first(where: { $0.tensorType == type }) else { return nil }
+            self = format
+        }
+
+        var kernelFormat: QuantizedBlockFormat {
+            switch self {
+            case .q8_0: .q8_0
+            case .q4_0: .q4_0
+            case .q4_1: .q4_1
+            }
+        }
+    }
+
+    /// How the values are stored.
+    public let format: Format
+    /// Rows: a linear layer's outputs.
+    public let rows: Int
+    /// Values per row, a multiple of 32: a linear layer's inputs.
+    public let columns: Int
+    /// The blocks, row after row (a slice of a mapped file, or bytes of its own).
+    private let bytes: Data
+
+    /// A matrix over stored blocks.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if `rows` is not positive,
+    ///   `columns` is not a positive multiple of 32, or `bytes` does not hold exactly that many blocks.
+    public init(format: Format, rows: Int, columns: Int, bytes: Data) throws {
+        guard rows > 0, columns > 0, columns % 32 == 0 else {
+            throw AttentionError.invalidArgument(
+                argument: "rows/columns", reason: "need rows > 0 and columns a positive multiple of 32 (the block size), got [\(rows), \(columns)]")
+        }
+        let (perRow, overflow) = (columns / 32).multipliedReportingOverflow(by: format.tensorType.bytesPerBlock)
+        let (total, overflow2) = perRow.multipliedReportingOverflow(by: rows)
+        guard !overflow, !overflow2, total == bytes.count else {
+            throw AttentionError.invalidArgument(
+                argument: "bytes", reason: "\(bytes.count) bytes do not hold [\(rows), \(columns)] values of \(format.rawValue) (\(format.tensorType.bytesPerBlock) bytes per 32)")
+        }
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        self.bytes = bytes
+    }
+
+    /// The 2-D tensor `name` of `file`, read in place (the file stays mapped while the matrix lives).
+    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if there is no such tensor, it is not
+    ///   2-D, or its type is not one of ``Format``.
+    public init(gguf file: GGUF, name: String) throws {
+        guard let entry = file.info(name) else { throw AttentionError.invalidFile(path: file.path, reason: "no tensor named '\(name)'") }
+        guard let format = Format(entry.type) else {
+            throw AttentionError.invalidFile(
+                path: file.path, reason: "tensor '\(name)' is \(entry.type.name); the quantized kernels read \(Format.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard entry.shape.count == 2 else {
+            throw AttentionError.invalidFile(path: file.path, reason: "tensor '\(name)' is \(entry.shape), not a matrix")
+        }
+        try self.init(format: format, rows: entry.shape[0], columns: entry.shape[1], bytes: file.storedData(of: name))
+    }
+
+    /// Bytes of the blocks.
+    public var byteCount: Int { bytes.count }
+
+    /// Bytes of one row's blocks.
+    var rowBytes: Int { columns / 32 * format.tensorType.bytesPerBlock }
+
+    /// Every value as Float, `[rows, columns]`.
+    public func dequantized() -> Tensor<Float> {
+        Tensor(uncheckedShape: [rows, columns], scalars: [Float](unsafeUninitializedCapacity: rows * columns) { buffer, count in
+            bytes.withUnsafeBytes { raw in
+                // Checked at init: the bytes hold exactly these elements of a convertible type.
+                try? format.tensorType.dequantize(raw, into: buffer)
+            }
+            count = rows * columns
+        })
+    }
+
+    /// Row `row` (0..<``rows``) as Float into `into[0..<columns]`.
+    func dequantizeRow(_ row: Int, into: UnsafeMutableBufferPointer<Float>) {
+        bytes.withUnsafeBytes { raw in
+            let start = row * rowBytes
+            try? format.tensorType.dequantize(UnsafeRawBufferPointer(rebasing: raw[start..<(start + rowBytes)]), into: into)
+        }
+    }
+
+    /// Rows `indices` as Float, `[indices.count, columns]`: an embedding lookup in a quantized table.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for an index outside 0..<``rows``.
+    public func rows(_ indices: [Int]) throws -> Tensor<Float> {
+        if let bad = indices.first(where: { !(0..<rows).contains($0) }) {
+            throw AttentionError.invalidArgument(argument: "indices", reason: "row \(bad) is outside 0..<\(rows)")
+        }
+        let c = columns
+        return Tensor(uncheckedShape: [indices.count, c], scalars: [Float](unsafeUninitializedCapacity: indices.count * c) { buffer, count in
+            for (i, row) in indices.enumerated() { dequantizeRow(row, into: UnsafeMutableBufferPointer(rebasing: buffer[(i * c)..<((i + 1) * c)])) }
+            count = indices.count * c
+        })
+    }
+
+    /// `x · Mᵀ` over the last dimension of `x` (which must be ``columns``): `[..., columns]` →
+    /// `[..., rows]`, a linear layer whose weight is this matrix. Up to eight rows of `x` (decoding)
+    /// multiply each block from registers as it is read; more rows dequantize 32 matrix rows at a time
+    /// into a panel for the tiled matrix kernel. `options` chooses the instruction set and threads
+    /// as for attention; ``AttentionImplementation/reference`` dequantizes the whole matrix and runs
+    /// a plain loop in Double.
+    ///
+    /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` for another
+    ///   last dimension; ``AttentionError/invalidArgument(argument:reason:)`` for options this CPU
+    ///   cannot run.
+    public func multiply(_ x: Tensor<Float>, argument: String = "input", options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
+        let execution = try options.execution(tiledComputes: true, scalar: Float.self)
+        guard let last = x.shape.last, last == columns else {
+            throw AttentionError.shapeMismatch(
+                argument: argument, shape: x.shape, other: "the quantized weight", otherShape: [rows, columns],
+                reason: "the last dimension must be the weight's \(columns) columns")
+        }
+        let m = x.count / columns
+        let shape = Array(x.shape.dropLast()) + [rows]
+        guard let isa = execution.instructionSet else {
+            let w = dequantized().scalars
+            var y = [Float](repeating: 0, count: m * rows)
+            for r in 0..<m {
+                for o in 0..<rows {
+                    var sum = 0.0
+                    for j in 0..<columns { sum += Double(x.scalars[r * columns + j]) * Double(w[o * columns + j]) }
+                    y[r * rows + o] = Float(sum)
+                }
+            }
+            return Tensor(uncheckedShape: shape, scalars: y)
+        }
+        let y = [Float](unsafeUninitializedCapacity: m * rows) { buffer, count in
+            x.withUnsafeBufferPointer { xs in
+                bytes.withUnsafeBytes { raw in
+                    multiplyQuantized(xs.baseAddress!, rows: m, weight: raw.baseAddress!, format: format.kernelFormat,
+                                      into: buffer.baseAddress!, n: rows, k: columns, threads: execution.threads, isa: isa)
+                }
+            }
+            count = m * rows
+        }
+        return Tensor(uncheckedShape: shape, scalars: y)
+    }
+}
+
+/// Up to this many rows, a quantized product multiplies each block from registers for every row;
+/// beyond, panels of 32 dequantized weight rows feed the tiled kernel.
+let quantizedFewRows = 8
+
+/// `y [m, n] = x [m, k] · Wᵀ` with `W [n, k]` in blocks of `format`, over `threads` threads: each
+/// thread one contiguous share of the outputs (few rows) or of the 32-column panels (many rows).
+func multiplyQuantized(
+    _ x: UnsafePointer<Float>, rows m: Int, weight: UnsafeRawPointer, format: QuantizedBlockFormat,
+    into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int, isa: KernelInstructionSet
+) {
+    let kernels = isa.kernels
+    let small = m * n * k < 1 << 17
+    let shared = UncheckedSendable((x, weight, y))
+    if m <= quantizedFewRows {
+        let shares = min(small ? 1 : threads, n)
+        parallelFor(shares, threads: shares) { share, _ in
+            let (x, weight, y) = shared.value
+            let outputs = (share * n / shares)..<((share + 1) * n / shares)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { scratch in
+                kernels.multiplyQuantizedRows(x, m, weight, format, y, outputs, n, k, scratch.baseAddress!)
+            }
+        }
+        return
+    }
+    let panels = (n + 31) / 32
+    let shares = min(small ? 1 : threads, panels)
+    let scratchCount = quantizedPanelScratch(k: k)
+    parallelFor(shares, threads: shares) { share, _ in
+        let (x, weight, y) = shared.value
+        let range = (share * panels / shares)..<((share + 1) * panels / shares)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+        defer { scratch.deallocate() }
+        kernels.multiplyQuantizedPanels(x, m, weight, format, y, range, n, k, scratch)
+    }
+}

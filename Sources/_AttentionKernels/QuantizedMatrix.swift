@@ -1,0 +1,282 @@
+/// Products with a weight stored in ggml's 32-element blocks (Q8_0, Q4_0, Q4_1), read as the file
+/// stores them: each block's integers and half-precision scales become Float in registers, and the
+/// products accumulate in Float. Nothing is dequantized into memory beyond one panel of 32 outputs
+/// (for products of many rows), so a model keeps the few bits per weight its file has.
+///
+/// A block's values are computed exactly as the format (and gguf's reader) defines them: `d·q + m`,
+/// `d·(q − 8)` or `d·q`, each product and sum rounded to Float, unfused. So the weights the kernels
+/// multiply are bit for bit the dequantized tensor; only the order of the sums differs from a Float
+/// product on that tensor.
+
+/// The block formats the kernels read, with ggml's numbering of the types.
+public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
+    /// A half-precision scale `d` and 32 signed bytes: `x = d·q` (34 bytes).
+    case q8_0 = 8
+    /// `d` and 16 bytes of two nibbles (low nibbles elements 0..<16, high 16..<32): `x = d·(q − 8)` (18 bytes).
+    case q4_0 = 2
+    /// `d`, a half-precision minimum `m` and the same 16 bytes: `x = d·q + m` (20 bytes).
+    case q4_1 = 3
+
+    /// Bytes per block of 32 elements.
+    @inlinable public var bytesPerBlock: Int {
+        switch self {
+        case .q8_0: 34
+        case .q4_0: 18
+        case .q4_1: 20
+        }
+    }
+}
+
+/// One block format's arithmetic: its 32 values as four vectors of eight, in element order, and its
+/// dot product with 32 floats.
+public protocol QuantizedBlock {
+    static var bytes: Int { get }
+    static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+    /// Adds the block's dot product with `x[0..<32]` (whose sum is `xSum`) to `sum`, in lanes, and its
+    /// minimum's share (`m·xSum`, for formats with one) to `minimumSum`: `d·Σ q·x + m·Σ x`, so that
+    /// the scales multiply once per block rather than once per value.
+    static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                              _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type)
+}
+
+extension QuantizedBlock {
+    /// `d·(q·x)` from the integers `q` as exact floats (four vectors) and the block's scale.
+    @inlinable @inline(__always)
+    static func scaledDot<M: MultiplyAdd>(_ q: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ x: UnsafePointer<Float>,
+                                          d: Float, _ sum: inout SIMD8<Float>, _: M.Type) {
+        var t = q.0 * load8(x)
+        t = M.multiplyAdd(q.1, load8(x + 8), t)
+        t = M.multiplyAdd(q.2, load8(x + 16), t)
+        t = M.multiplyAdd(q.3, load8(x + 24), t)
+        sum = M.multiplyAdd(SIMD8(repeating: d), t, sum)
+    }
+}
+
+/// The exact Float value of each byte, written lane by lane so that it compiles to one vector
+/// zero-extension and one conversion (the standard library's generic SIMD conversions are sometimes
+/// left as calls that convert one lane at a time).
+@inlinable @inline(__always)
+func exactFloats(_ b: SIMD8<UInt8>) -> SIMD8<Float> {
+    let i = SIMD8<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]))
+    return SIMD8<Float>(Float(i[0]), Float(i[1]), Float(i[2]), Float(i[3]), Float(i[4]), Float(i[5]), Float(i[6]), Float(i[7]))
+}
+
+/// The exact Float value of each signed byte: one sign-extension and one conversion.
+@inlinable @inline(__always)
+func exactFloats(_ b: SIMD8<Int8>) -> SIMD8<Float> {
+    let i = SIMD8<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]))
+    return SIMD8<Float>(Float(i[0]), Float(i[1]), Float(i[2]), Float(i[3]), Float(i[4]), Float(i[5]), Float(i[6]), Float(i[7]))
+}
+
+/// A block's half-precision scale at `p`, as Float.
+@inlinable @inline(__always)
+func blockScale<M: MultiplyAdd>(_ p: UnsafeRawPointer, _: M.Type) -> Float {
+    let bits = UInt16(littleEndian: p.loadUnaligned(as: UInt16.self))
+    #if !(os(macOS) && arch(x86_64))
+    if M.convertsHalfPrecision { return Float(Float16(bitPattern: bits)) }
+    #endif
+    return HalfBits(bitPattern: bits).floatValue
+}
+
+/// `d`, then 32 signed bytes.
+public enum Q8_0Block: QuantizedBlock {
+    @inlinable public static var bytes: Int { 34 }
+    @inlinable @inline(__always)
+    public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let d = SIMD8<Float>(repeating: blockScale(block, M.self))
+        // Eight signed bytes at a time (a 32-byte vector of bytes is handled lane by lane).
+        @inline(__always) func values(_ at: Int) -> SIMD8<Float> {
+            d * exactFloats(block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self))
+        }
+        return (values(2), values(10), values(18), values(26))
+    }
+    @inlinable @inline(__always)
+    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
+        @inline(__always) func q(_ at: Int) -> SIMD8<Float> { exactFloats(block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self)) }
+        scaledDot((q(2), q(10), q(18), q(26)), x, d: blockScale(block, M.self), &sum, M.self)
+    }
+}
+
+/// `d`, then 16 bytes of nibbles: `d·(q − 8)`.
+public enum Q4_0Block: QuantizedBlock {
+    @inlinable public static var bytes: Int { 18 }
+    @inlinable @inline(__always)
+    public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let d = SIMD8<Float>(repeating: blockScale(block, M.self))
+        let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+        let low = q & 0x0F, high = q &>> 4
+        @inline(__always) func values(_ b: SIMD8<UInt8>) -> SIMD8<Float> { d * (exactFloats(b) - 8) }
+        return (values(low.lowHalf), values(low.highHalf), values(high.lowHalf), values(high.highHalf))
+    }
+    @inlinable @inline(__always)
+    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
+        let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+        let low = q & 0x0F, high = q &>> 4
+        let d = blockScale(block, M.self)
+        // d·(q − 8)·x = d·q·x − 8d·x: the offset joins the minimum's sum.
+        scaledDot((exactFloats(low.lowHalf), exactFloats(low.highHalf), exactFloats(high.lowHalf), exactFloats(high.highHalf)), x, d: d, &sum, M.self)
+        minimumSum = minimumSum.addingProduct(-8 * d, xSum)
+    }
+}
+
+/// `d`, `m`, then 16 bytes of nibbles: `d·q + m`.
+public enum Q4_1Block: QuantizedBlock {
+    @inlinable public static var bytes: Int { 20 }
+    @inlinable @inline(__always)
+    public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let d = SIMD8<Float>(repeating: blockScale(block, M.self))
+        let m = SIMD8<Float>(repeating: blockScale(block + 2, M.self))
+        let q = block.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+        let low = q & 0x0F, high = q &>> 4
+        @inline(__always) func values(_ b: SIMD8<UInt8>) -> SIMD8<Float> { d * exactFloats(b) + m }
+        return (values(low.lowHalf), values(low.highHalf), values(high.lowHalf), values(high.highHalf))
+    }
+    @inlinable @inline(__always)
+    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
+        let q = block.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+        let low = q & 0x0F, high = q &>> 4
+        scaledDot((exactFloats(low.lowHalf), exactFloats(low.highHalf), exactFloats(high.lowHalf), exactFloats(high.highHalf)), x,
+                  d: blockScale(block, M.self), &sum, M.self)
+        minimumSum = minimumSum.addingProduct(blockScale(block + 2, M.self), xSum)
+    }
+}
+
+/// Row `row` of a block-quantized `[n, k]` matrix, dequantized into `into[0..<k]`.
+@inlinable @inline(__always)
+func dequantizeRow<B: QuantizedBlock, M: MultiplyAdd>(
+    _ weight: UnsafeRawPointer, row: Int, k: Int, into: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+) {
+    let blocks = k / 32
+    var p = weight + row * blocks * B.bytes
+    for b in 0..<blocks {
+        let (w0, w1, w2, w3) = B.dequantize(p, M.self)
+        let out = into + 32 * b
+        store8(w0, out); store8(w1, out + 8); store8(w2, out + 16); store8(w3, out + 24)
+        p += B.bytes
+    }
+}
+
+/// `y[r][o] = Σ_j x[r][j] · w[o][j]` for `o` in `outputs` and `r < rows`: `x [rows, k]` row-major, `w`
+/// `[n, k]` in blocks of 32 along `k` (`k` a multiple of 32), `y [rows, n]`.
+///
+/// One row (a decoding step) reads each block once and multiplies it from registers; a few rows
+/// dequantize each weight row once into `scratch` (`k` floats, in L1) and take every input row's
+/// dot product from there. The sums run in the same order whatever the range, so results do not
+/// depend on how the outputs are shared among threads.
+@inlinable @inline(__always)
+public func multiplyQuantizedRows<M: MultiplyAdd>(
+    x: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, format: QuantizedBlockFormat,
+    y: UnsafeMutablePointer<Float>, outputs: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    switch format {
+    case .q8_0: multiplyQuantizedRows(x, rows, weight, y, outputs, n, k, scratch, Q8_0Block.self, M.self)
+    case .q4_0: multiplyQuantizedRows(x, rows, weight, y, outputs, n, k, scratch, Q4_0Block.self, M.self)
+    case .q4_1: multiplyQuantizedRows(x, rows, weight, y, outputs, n, k, scratch, Q4_1Block.self, M.self)
+    }
+}
+
+@inlinable @inline(__always)
+func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
+    _ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>,
+    _ outputs: Range<Int>, _ n: Int, _ k: Int, _ scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+) {
+    let blocks = k / 32, rowBytes = blocks * B.bytes
+    if rows == 1 {
+        // The input's sum per block, for the minimums (and Q4_0's offset).
+        let xSums = scratch
+        for b in 0..<blocks {
+            let xb = x + 32 * b
+            xSums[b] = ((load8(xb) + load8(xb + 8)) + (load8(xb + 16) + load8(xb + 24))).sum()
+        }
+        for o in outputs {
+            var p = weight + o * rowBytes
+            // Two accumulators, for even and odd blocks: two independent chains.
+            var s0 = SIMD8<Float>.zero, s1 = s0
+            var m0: Float = 0, m1: Float = 0
+            var b = 0
+            while b + 1 < blocks {
+                B.accumulateDot(p, x + 32 * b, xSum: xSums[b], &s0, &m0, M.self)
+                B.accumulateDot(p + B.bytes, x + 32 * b + 32, xSum: xSums[b + 1], &s1, &m1, M.self)
+                p += 2 * B.bytes
+                b += 2
+            }
+            if b < blocks { B.accumulateDot(p, x + 32 * b, xSum: xSums[b], &s0, &m0, M.self) }
+            y[o] = (s0 + s1).sum() + (m0 + m1)
+        }
+        return
+    }
+    for o in outputs {
+        dequantizeRow(weight, row: o, k: k, into: scratch, B.self, M.self)
+        for r in 0..<rows {
+            let xr = x + r * k
+            var s0 = SIMD8<Float>.zero, s1 = s0, s2 = s0, s3 = s0
+            var j = 0
+            while j < k {
+                s0 = M.multiplyAdd(load8(xr + j), load8(scratch + j), s0); s1 = M.multiplyAdd(load8(xr + j + 8), load8(scratch + j + 8), s1)
+                s2 = M.multiplyAdd(load8(xr + j + 16), load8(scratch + j + 16), s2); s3 = M.multiplyAdd(load8(xr + j + 24), load8(scratch + j + 24), s3)
+                j += 32
+            }
+            y[r * n + o] = ((s0 + s1) + (s2 + s3)).sum()
+        }
+    }
+}
+
+/// Floats of scratch ``multiplyQuantizedPanels(a:rows:weight:format:c:panels:n:k:scratch:_:)`` needs.
+@inlinable
+public func quantizedPanelScratch(k: Int) -> Int { 32 * k + k + 8 * (k + 32) }
+
+/// `C[rows, n] = A[rows, k] · Wᵀ` for the 32-column panels `panels` of C: `A` row-major, `W [n, k]` in
+/// blocks of 32 along `k`. Each panel's 32 weight rows are dequantized once into `scratch` (see
+/// ``quantizedPanelScratch(k:)``), transposed into the layout of the 8 × 32 micro-kernel, and every
+/// 8-row block of `A` is multiplied with it: the dequantization is paid once per 32 outputs, not once
+/// per row, and the product runs at the micro-kernel's speed.
+@inlinable @inline(__always)
+public func multiplyQuantizedPanels<M: MultiplyAdd>(
+    a: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, format: QuantizedBlockFormat,
+    c: UnsafeMutablePointer<Float>, panels: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    switch format {
+    case .q8_0: multiplyQuantizedPanels(a, rows, weight, c, panels, n, k, scratch, Q8_0Block.self, M.self)
+    case .q4_0: multiplyQuantizedPanels(a, rows, weight, c, panels, n, k, scratch, Q4_0Block.self, M.self)
+    case .q4_1: multiplyQuantizedPanels(a, rows, weight, c, panels, n, k, scratch, Q4_1Block.self, M.self)
+    }
+}
+
+@inlinable @inline(__always)
+func multiplyQuantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
+    _ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ c: UnsafeMutablePointer<Float>,
+    _ panels: Range<Int>, _ n: Int, _ k: Int, _ scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+) {
+    let panel = scratch, row = scratch + 32 * k, paddedA = row + k, tileC = paddedA + 8 * k
+    for p in panels {
+        let c0 = p * 32, width = min(32, n - c0)
+        for j in 0..<32 {
+            if j < width {
+                dequantizeRow(weight, row: c0 + j, k: k, into: row, B.self, M.self)
+                for kk in 0..<k { panel[kk * 32 + j] = row[kk] }
+            } else {
+                for kk in 0..<k { panel[kk * 32 + j] = 0 }
+            }
+        }
+        var r0 = 0
+        while r0 < rows {
+            let count = min(8, rows - r0)
+            var aBlock = a + r0 * k
+            if count < 8 {
+                paddedA.update(repeating: 0, count: 8 * k)
+                paddedA.update(from: aBlock, count: count * k)
+                aBlock = UnsafePointer(paddedA)
+            }
+            if count == 8 && width == 32 {
+                tile8x32(aBlock, k, panel, 32, c + r0 * n + c0, n, k, accumulate: false, M.self)
+            } else {
+                tile8x32(aBlock, k, panel, 32, tileC, 32, k, accumulate: false, M.self)
+                for r in 0..<count { (c + (r0 + r) * n + c0).update(from: tileC + r * 32, count: width) }
+            }
+            r0 += 8
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Attention
+import AttentionTestSupport
+import Foundation
+import Testing
+
+@Suite("Block-quantized matrices")
+struct QuantizedMatrixTests {
+    /// Random blocks of `format` for `[rows, columns]`: scales of either sign and several magnitudes
+    /// (half precision), minimums for Q4_1, and every integer value.
+    static func randomMatrix(_ format: QuantizedMatrix.Format, rows: Int, columns: Int, using g: inout SplitMix64) throws -> QuantizedMatrix {
+        var bytes = [UInt8]()
+        func half(_ x: Float) { let bits = Float16(x).bitPattern; bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)] }
+        func scale() -> Float { Float(1e-3 + 0.1 * g.nextUnit()) * (g.next() & 1 == 0 ? 1 : -1) }
+        for _ in 0..<(rows * columns / 32) {
+            half(scale())
+            if format == .q4_1 { half(scale()) }
+            let quantBytes = format == .q8_0 ? 32 : 16
+            for _ in 0..<quantBytes { bytes.append(UInt8(truncatingIfNeeded: g.next())) }
+        }
+        return try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: Data(bytes))
+    }
+
+    @Test("Products read from the blocks equal the Double product of the dequantized matrix on awkward shapes, for every format, instruction set and thread count",
+          arguments: QuantizedMatrix.Format.allCases)
+    func productsMatchTheDequantizedReference(format: QuantizedMatrix.Format) throws {
+        var g = SplitMix64(seed: 0x9A17)
+        let shapes = [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 70, inputs: 64), (outputs: 100, inputs: 1536)]
+        for shape in shapes {
+            let matrix = try Self.randomMatrix(format, rows: shape.outputs, columns: shape.inputs, using: &g)
+            let w = matrix.dequantized()
+            #expect(w.shape == [shape.outputs, shape.inputs])
+            // 1 row (a decoding step), the few-rows kernel (2...8), and panels with partial 8-row blocks.
+            for rows in [1, 2, 5, 8, 9, 17, 40] where rows * shape.outputs * shape.inputs < 3_000_000 {
+                let x = try Tensor<Float>.randomUniform(shape: [rows, shape.inputs], in: -2...2, using: &g)
+                var exact = [Double](repeating: 0, count: rows * shape.outputs), magnitude = exact
+                for r in 0..<rows {
+                    for o in 0..<shape.outputs {
+                        for j in 0..<shape.inputs {
+                            let p = Double(x.scalars[r * shape.inputs + j]) * Double(w.scalars[o * shape.inputs + j])
+                            exact[r * shape.outputs + o] += p
+                            magnitude[r * shape.outputs + o] += abs(p)
+                        }
+                    }
+                }
+                // A Float sum of k products in any order errs by at most about k·u·Σ|x·w|; twice that.
+                let u = Double(Float.ulpOfOne) / 2
+                let bound = magnitude.map { 2 * Double(shape.inputs + 2) * u * $0 + 1e-30 }
+                for isa in KernelInstructionSet.allCases where isa.isSupported {
+                    for threads in [1, 2] {
+                        let y = try matrix.multiply(x, options: AttentionOptions(implementation: .tiled(isa), threads: threads))
+                        #expect(y.shape == [rows, shape.outputs])
+                        let worst = zip(zip(y.scalars, exact), bound).map { abs(Double($0.0) - $0.1) / $1 }.max() ?? 0
+                        #expect(worst <= 1, "\(format) \(shape) rows \(rows) \(isa) \(threads) threads: error \(worst) of the bound")
+                    }
+                }
+                let plain = try matrix.multiply(x, options: AttentionOptions(implementation: .reference))
+                #expect(zip(zip(plain.scalars, exact), bound).allSatisfy { abs(Double($0.0) - $0.1) <= $1 }, "\(format) \(shape) reference")
+            }
+        }
+    }
+
+    @Test("A matrix read in place from a GGUF file dequantizes, bit for bit, to what gguf's Python reader wrote")
+    func ggufFixture() throws {
+        let file = try GGUF(contentsOf: Fixtures.root.appendingPathComponent("gguf/types.gguf"))
+        for name in ["q8_0", "q4_0"] {
+            let matrix = try QuantizedMatrix(gguf: file, name: name)
+            guard case .float32(let want) = try NPY.read(contentsOf: Fixtures.root.appendingPathComponent("gguf/\(name).npy")) else {
+                Issue.record("\(name).npy is not float32"); continue
+            }
+            let got = matrix.dequantized()
+            #expect(got.shape == want.shape && got.shape == [matrix.rows, matrix.columns])
+            #expect(zip(got.scalars, want.scalars).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(name)")
+            // An embedding lookup returns the same rows.
+            let picked = try matrix.rows([matrix.rows - 1, 0, matrix.rows - 1])
+            let c = matrix.columns
+            #expect(Array(picked.scalars[0..<c]) == Array(want.scalars[((matrix.rows - 1) * c)...]))
+            #expect(Array(picked.scalars[c..<(2 * c)]) == Array(want.scalars[0..<c]))
+            #expect(thrownError { try matrix.rows([matrix.rows]) } == .invalidArgument("indices"))
+        }
+        #expect(QuantizedMatrix.Format(.Q4_1) == .q4_1 && QuantizedMatrix.Format(.Q5_0) == nil)
+        #expect(thrownError { try QuantizedMatrix(gguf: file, name: "q4_1") } == .invalidFile("types.gguf"))   // 3-D
+        #expect(thrownError { try QuantizedMatrix(gguf: file, name: "f16") } == .invalidFile("types.gguf"))    // not a block format
+        #expect(thrownError { try QuantizedMatrix(gguf: file, name: "missing") } == .invalidFile("types.gguf"))
+    }
+
+    @Test("Bad blocks and inputs are typed errors naming the argument; a quantized Linear computes the matrix's product plus its bias")
+    func errorsAndLinear() throws {
+        var g = SplitMix64(seed: 7)
+        #expect(thrownError { try QuantizedMatrix(format: .q4_1, rows: 2, columns: 48, bytes: Data(count: 60)) } == .invalidArgument("rows/columns"))
+        #expect(thrownError { try QuantizedMatrix(format: .q4_1, rows: 0, columns: 32, bytes: Data()) } == .invalidArgument("rows/columns"))
+        #expect(thrownError { try QuantizedMatrix(format: .q4_1, rows: 2, columns: 32, bytes: Data(count: 39)) } == .invalidArgument("bytes"))
+        #expect(thrownError { try QuantizedMatrix(format: .q8_0, rows: Int.max, columns: 64, bytes: Data(count: 68)) } == .invalidArgument("bytes"))
+        let matrix = try Self.randomMatrix(.q4_1, rows: 40, columns: 64, using: &g)
+        #expect(matrix.byteCount == 40 * 2 * 20)
+        #expect(thrownError { try matrix.multiply(Tensor<Float>(zeros: [3, 32])) } == .shapeMismatch("input"))
+        #expect(thrownError { try matrix.multiply(Tensor<Float>(zeros: [3, 64]), options: AttentionOptions(threads: 0)) } == .invalidArgument("threads"))
+
+        let bias = try Tensor<Float>.randomUniform(shape: [40], in: -1...1, using: &g)
+        let layer = try Linear(quantizedWeight: matrix, bias: bias)
+        #expect(layer.quantizedWeight != nil && layer.inputDimension == 64 && layer.outputDimension == 40)
+        #expect(layer.storedWeight == matrix.dequantized())
+        #expect(thrownError { try Linear(quantizedWeight: matrix, bias: Tensor<Float>(zeros: [64])) } == .shapeMismatch("bias"))
+        for rows in [1, 12] {
+            let x = try Tensor<Float>.randomUniform(shape: [2, rows, 64], in: -1...1, using: &g)
+            let product = try matrix.multiply(x)
+            let y = try layer(x)
+            #expect(y.shape == [2, rows, 40])
+            #expect(y.scalars == product.scalars.enumerated().map { $1 + bias.scalars[$0 % 40] }, "\(rows) rows")
+            // The plain loop on the dequantized weight agrees.
+            let plain = try layer(x, options: AttentionOptions(implementation: .reference))
+            #expect(maxAbsDifference(plain.scalars, y.scalars) < 1e-4, "\(rows) rows, reference")
+        }
+    }
+}
