@@ -20,10 +20,13 @@ public struct AttentionCommand: AsyncParsableCommand {
               attention serve
             Generate text with a GPT-2 checkpoint (causal attention over a KV cache):
               attention generate --model-dir DIR "The cat sat on the"
+            Talk with SmolLM2-135M-Instruct from its GGUF file (grouped-query attention):
+              attention model fetch smollm2
+              attention chat --model FILE.gguf
 
             """ + "\n" + ExitStatus.helpText,
         version: "0.1.0",
-        subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Serve.self, Model.self, Embed.self, Similarity.self, Explain.self, Generate.self, Bench.self]
+        subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Serve.self, Model.self, Embed.self, Similarity.self, Explain.self, Generate.self, Chat.self, Bench.self]
     )
 
     /// The root command (ArgumentParser makes it).

@@ -125,12 +125,8 @@ struct Generate: ParsableCommand {
     /// end-of-text token, not printed) unless --no-stop, and the one to start an empty prompt from.
     func load() throws -> (model: any AutoregressiveModel, tokenizer: ByteLevelBPETokenizer, stop: Int?, start: Int?, chatTemplate: String?) {
         if let model {
-            let file = try GGUF(contentsOf: URL(fileURLWithPath: model))
-            let tokenizer = try ByteLevelBPETokenizer(gguf: file)
-            let llama = try LlamaModel(gguf: file, precision: LlamaModel.WeightPrecision(rawValue: weights) ?? .asStored)
-            let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
-            return (llama, tokenizer, noStop ? nil : eos, file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? eos,
-                    file.metadata["tokenizer.chat_template"]?.string)
+            let file = try LlamaFile(path: model, weights: weights)
+            return (file.model, file.tokenizer, noStop ? nil : file.endOfText, file.start, file.chatTemplate)
         }
         let modelDir = modelDir ?? "."
         let directory = URL(fileURLWithPath: modelDir)
@@ -143,6 +139,29 @@ struct Generate: ParsableCommand {
         let gpt = try GPT2Model(directory: directory)
         let stop = noStop ? nil : gpt.configuration.endOfTextToken ?? tokenizer.endOfText
         return (gpt, tokenizer, stop, tokenizer.endOfText, nil)
+    }
+}
+
+/// A Llama-architecture GGUF file opened for generate, chat and explain: the model, its
+/// tokenizer, and the special tokens and chat template from its metadata.
+struct LlamaFile {
+    let model: LlamaModel
+    let tokenizer: ByteLevelBPETokenizer
+    /// The file's eos_token_id: the end of a text, or of an answer in a chat.
+    let endOfText: Int?
+    /// The token an empty prompt starts from (bos_token_id, else eos_token_id).
+    let start: Int?
+    /// tokenizer.chat_template, if the file has one.
+    let chatTemplate: String?
+
+    /// Opens `path` (`weights`: as-stored or float32, validated by the command).
+    init(path: String, weights: String) throws {
+        let file = try GGUF(contentsOf: URL(fileURLWithPath: path))
+        tokenizer = try ByteLevelBPETokenizer(gguf: file)
+        model = try LlamaModel(gguf: file, precision: LlamaModel.WeightPrecision(rawValue: weights) ?? .asStored)
+        endOfText = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
+        start = file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? endOfText
+        chatTemplate = file.metadata["tokenizer.chat_template"]?.string
     }
 }
 

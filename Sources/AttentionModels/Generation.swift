@@ -41,13 +41,35 @@ public struct Sampling: Sendable, Equatable {
             for i in logits.indices where logits[i] > logits[best] { best = i }
             return best - start
         }
-        // Candidates by decreasing logit, cut by top-k, then softmax at the temperature, cut by top-p.
-        var order = Array(logits.indices)
-        order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        // Candidates by decreasing logit (the lower index first on ties), cut by top-k, then
+        // softmax at the temperature, cut by top-p. Sorting a whole vocabulary every step costs
+        // milliseconds, so with a cut only the tokens within a factor 1e-9 of the most likely are
+        // sorted when that provably gives the same candidates: at least top-k of them, or
+        // enough probability among them to reach top-p. Otherwise (no cut, or p near 1) all.
+        let top = logits.max() ?? 0
+        let scale = 1 / temperature
+        func weight(_ i: Int) -> Double { exp((Double(logits[i]) - Double(top)) * scale) }
+        func byLogit(_ a: Int, _ b: Int) -> Bool { logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
+        // The sum over every token, which top-p (without top-k) divides by.
+        let everything = topK == nil ? logits.indices.reduce(0.0) { $0 + weight($1) } : 0
+        var order: [Int] = []
+        if topK != nil || topP != nil {
+            let floor = Float(Double(top) - 9 * log(10.0) * temperature)   // weight 1e-9
+            order = logits.indices.filter { logits[$0] >= floor }
+            let enough: Bool
+            if let topK {
+                enough = order.count >= min(topK, logits.count)
+            } else {
+                enough = order.reduce(0.0) { $0 + weight($1) } >= (topP ?? 1) * everything
+            }
+            if !enough { order = Array(logits.indices) }
+        } else {
+            order = Array(logits.indices)
+        }
+        order.sort(by: byLogit)
         if let topK, topK < order.count { order.removeSubrange(topK...) }
-        let top = Double(logits[order[0]])
-        var weights = order.map { exp((Double(logits[$0]) - top) / temperature) }
-        let total = weights.reduce(0, +)
+        var weights = order.map(weight)
+        let total = topK == nil ? everything : weights.reduce(0, +)
         if let topP {
             var cumulative = 0.0, keep = weights.count
             for (n, w) in weights.enumerated() {
@@ -114,29 +136,77 @@ extension AutoregressiveModel {
             throw AttentionError.invalidArgument(argument: "prompt", reason: "\(prompt.count) tokens exceed the model's \(maximumPositions) positions")
         }
         var generator = SplitMix64(seed: sampling.seed)
-        var caches = useCache ? try generationCaches(capacity: max(1, min(maximumPositions, prompt.count + budget)), storage: cacheStorage) : []
-        var sequence = prompt, generated: [Int] = []
+        guard useCache else {
+            var sequence = prompt, generated: [Int] = []
+            let clock = ContinuousClock()
+            var started = clock.now, promptSeconds = 0.0
+            while generated.count < budget {
+                let logits = try self.logits(sequence, options: options)
+                let token = sampling.next(lastRow(of: logits), using: &generator)
+                if generated.isEmpty {
+                    promptSeconds = (clock.now - started).seconds
+                    started = clock.now
+                }
+                generated.append(token)
+                sequence.append(token)
+                try onToken(token)
+                if token == endOfText { break }
+            }
+            let decodeSeconds = generated.isEmpty ? 0 : (clock.now - started).seconds
+            return Generation(promptIDs: prompt, generatedIDs: generated, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
+        }
+        var caches = try generationCaches(capacity: max(1, min(maximumPositions, prompt.count + budget)), storage: cacheStorage)
+        return try generate(appending: prompt, to: &caches, maxTokens: budget, sampling: sampling, generator: &generator,
+                            endOfText: endOfText, options: options, onToken: onToken)
+    }
+
+    /// Continues the positions in `caches` by `ids` and then by up to `maxTokens` new tokens
+    /// (fewer if the caches fill up, or after `endOfText`), drawing from `generator`: the loop of
+    /// ``generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)``,
+    /// for callers that keep the caches between calls (a conversation, ``ChatSession``).
+    ///
+    /// On return the caches hold `ids` and every new token but the last (whose keys and values
+    /// the next call appends). ``Generation/promptIDs`` is `ids`.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for no `ids`, `ids` that do
+    ///   not fit the caches, or what ``logits(appending:to:lastOnly:options:)`` refuses; the
+    ///   caches are then as they were before the failing step.
+    public func generate(
+        appending ids: [Int], to caches: inout [KVCache], maxTokens: Int, sampling: Sampling, generator: inout SplitMix64,
+        endOfText: Int? = nil, options: AttentionOptions = AttentionOptions(), onToken: (Int) throws -> Void = { _ in }
+    ) throws -> Generation {
+        try sampling.validate()
+        guard maxTokens >= 0 else { throw AttentionError.invalidArgument(argument: "maxTokens", reason: "must be at least 0, got \(maxTokens)") }
+        guard !ids.isEmpty else { throw AttentionError.invalidArgument(argument: "ids", reason: "need at least one token") }
+        let start = caches.first?.count ?? 0, capacity = caches.first?.capacity ?? 0
+        guard start + ids.count <= capacity else {
+            throw AttentionError.invalidArgument(
+                argument: "ids", reason: "\(ids.count) tokens after \(start) exceed the caches' capacity of \(capacity)")
+        }
+        // Every new token but the last goes through the caches: they can take capacity - start - ids + 1.
+        let budget = min(maxTokens, capacity - start - ids.count + 1)
+        var generated: [Int] = []
         let clock = ContinuousClock()
         var started = clock.now, promptSeconds = 0.0
-        var pending = prompt
+        var pending = ids
         while generated.count < budget {
-            let logits = useCache ? try self.logits(appending: pending, to: &caches, lastOnly: true, options: options)
-                : try self.logits(sequence, options: options)
-            let v = vocabularySize
-            let lastRow = logits.scalars[(logits.shape[0] - 1) * v..<(logits.shape[0] * v)]
-            let token = sampling.next(lastRow, using: &generator)
+            let logits = try self.logits(appending: pending, to: &caches, lastOnly: true, options: options)
+            let token = sampling.next(lastRow(of: logits), using: &generator)
             if generated.isEmpty {
                 promptSeconds = (clock.now - started).seconds
                 started = clock.now
             }
             generated.append(token)
-            sequence.append(token)
             pending = [token]
             try onToken(token)
             if token == endOfText { break }
         }
         let decodeSeconds = generated.isEmpty ? 0 : (clock.now - started).seconds
-        return Generation(promptIDs: prompt, generatedIDs: generated, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
+        return Generation(promptIDs: ids, generatedIDs: generated, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
+    }
+
+    private func lastRow(of logits: Tensor<Float>) -> ArraySlice<Float> {
+        let v = vocabularySize
+        return logits.scalars[(logits.shape[0] - 1) * v..<(logits.shape[0] * v)]
     }
 }
 

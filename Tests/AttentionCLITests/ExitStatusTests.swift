@@ -23,8 +23,14 @@ struct ExitStatusTests {
     }
 
     /// Runs `attention arguments` (or another program), killing it after a minute.
-    static func run(_ arguments: [String], program: URL = executable, environment: [String: String] = [:]) throws -> Run {
+    static func run(_ arguments: [String], program: URL = executable, environment: [String: String] = [:], input: String? = nil) throws -> Run {
         let process = Process()
+        if let input {
+            let pipe = Pipe()
+            process.standardInput = pipe
+            pipe.fileHandleForWriting.write(Data(input.utf8))
+            try pipe.fileHandleForWriting.close()
+        }
         process.executableURL = program
         process.arguments = arguments
         if !environment.isEmpty {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttentionCLI
+import AttentionModels
 import AttentionTestSupport
 import Foundation
 import Testing
@@ -42,6 +43,38 @@ struct GenerateCommandTests {
         }
         var tooFar = try AttentionCommand.parseAsRoot(["explain", "--model-dir", Self.model, "The cat", "--layer", "3"])
         #expect(commandError { try tooFar.run() }?.contains("--layer must be 1...2") == true)
+    }
+
+    @Test("chat answers messages from standard input or --input, keeping the conversation in the cache; bad options are refused")
+    func chat() throws {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        let model = SmolLM2Store.file(in: directory).path
+        let questions = "What is the capital of France?\n\nAnd of Italy?\n/reset\nWhat is the capital of France?\n/quit\nnot read\n"
+        let piped = try ExitStatusTests.run(["chat", "--model", model, "--greedy", "--max-tokens", "16"], input: questions)
+        #expect(piped.status == 0, "\(piped.error)")
+        // A transcript: each message, then its answer; the same question after /reset, the same answer.
+        let lines = piped.output.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0.hasPrefix("> ") } == ["> What is the capital of France?", "> And of Italy?", "> /reset", "> What is the capital of France?", "> /quit"])
+        let answers = lines.enumerated().filter { $0.offset > 0 && lines[$0.offset - 1] == "> What is the capital of France?" }.map(\.element)
+        #expect(answers.count == 2 && answers[0] == answers[1] && answers[0].contains("Paris"), "\(piped.output)")
+        let notes = piped.error.split(separator: "\n").filter { $0.contains("read from the cache") }
+        #expect(notes.count == 3 && notes[0].contains(" 0 read from the cache") && !notes[1].contains(" 0 read from the cache"), "\(piped.error)")
+        #expect(piped.error.contains("(the conversation starts over)"))
+        // --input: the same transcript from a file.
+        let file = scratch.file("questions.txt")
+        try Data(questions.utf8).write(to: file)
+        let fromFile = try ExitStatusTests.run(["chat", "--model", model, "--greedy", "--max-tokens", "16", "--input", file.path])
+        #expect(fromFile.status == 0 && fromFile.output == piped.output, "\(fromFile.error)")
+        // Too small a context: said, and the loop goes on to the next message (here, none).
+        let small = try ExitStatusTests.run(["chat", "--model", model, "--context", "8"], input: "Hello there\n")
+        #expect(small.status == 0 && small.error.contains("more than --context 8 holds: /reset starts over"), "\(small.error)")
+        for (options, message) in [(["--context", "1"], "--context must be at least 2"), (["--top-p", "0"], "--top-p must be in (0, 1]"),
+                                   (["--context", "9000"], "--context must be at most the model's 8192 positions"),
+                                   (["--input", "/nonexistent/q.txt"], "--input /nonexistent/q.txt: no such file")] {
+            let r = try ExitStatusTests.run(["chat", "--model", model] + options, input: "")
+            #expect(r.status != 0 && r.error.contains(message), "\(options): \(r.error)")
+        }
     }
 
     @Test("A folder without the model's files is refused, naming what is missing")

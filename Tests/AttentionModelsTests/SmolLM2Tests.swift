@@ -195,3 +195,51 @@ struct SmolLM2Tests {
         #expect(try tokenizer.decode(text.generated) == text.generatedText)
     }
 }
+
+extension SmolLM2Tests {
+    func session(capacity: Int, system: String? = nil) throws -> ChatSession {
+        let file = try Self.file.get()
+        let template = try ChatTemplate(try #require(file.metadata["tokenizer.chat_template"]?.string))
+        return try ChatSession(model: Self.model(.asStored), tokenizer: ByteLevelBPETokenizer(gguf: file), template: template,
+                               endOfTurn: file.metadata["tokenizer.ggml.eos_token_id"]?.integer, system: system, capacity: capacity)
+    }
+
+    @Test("A chat keeps the conversation in its caches: the second answer reads the first turn from them and equals a fresh run")
+    func chatSession() throws {
+        var chat = try session(capacity: 512, system: "You are a helpful assistant.")
+        let first = try chat.reply(to: "What is the capital of France?", maxTokens: 12)
+        #expect(first.reusedTokens == 0 && first.newTokens == chat.cachedIDs.count - first.generatedIDs.count + 1)
+        #expect(first.text.contains("Paris"))
+        let before = chat.cachedIDs
+        var streamed: [Int] = []
+        let second = try chat.reply(to: "And of Italy?", maxTokens: 12) { streamed.append($0) }
+        #expect(streamed == second.generatedIDs)
+        // Everything of the first turn that the template writes back as it was generated is reused.
+        #expect(second.reusedTokens >= before.count - 2 && second.reusedTokens <= before.count)
+        #expect(chat.messages.map(\.role) == ["system", "user", "assistant", "user", "assistant"])
+        #expect(chat.messages[2].content == first.text && chat.messages[4].content == second.text)
+        // The same answer from scratch: the whole conversation rendered and run through fresh caches.
+        let template = chat.template
+        let text = try template.render(Array(chat.messages.prefix(4)), addGenerationPrompt: true)
+        let fresh = try Self.model(.asStored).generate(prompt: chat.tokenizer.encode(text), maxTokens: 12, endOfText: chat.endOfTurn)
+        #expect(fresh.generatedIDs == second.generatedIDs)
+        #expect(second.newTokens == chat.tokenizer.encode(text).count - second.reusedTokens)
+
+        chat.reset()
+        #expect(chat.messages.map(\.role) == ["system"] && chat.cachedIDs.isEmpty)
+        #expect(try chat.reply(to: "What is the capital of France?", maxTokens: 12).generatedIDs == first.generatedIDs)
+    }
+
+    @Test("A message that no longer fits the caches is refused by name, and the conversation is as it was")
+    func chatOverflow() throws {
+        var chat = try session(capacity: 48)
+        let first = try chat.reply(to: "Hi", maxTokens: 200)
+        // The answer stops where the caches are full (every token but the last is in them).
+        #expect(chat.cachedIDs.count <= 48 && (first.finished || chat.cachedIDs.count == 48))
+        let (messages, cached) = (chat.messages, chat.cachedIDs)
+        #expect(thrownError { _ = try chat.reply(to: "Tell me more about the history of the city, please.", maxTokens: 8) } == .invalidArgument("message"))
+        #expect(chat.messages == messages && chat.cachedIDs == cached)
+        #expect(thrownError { _ = try ChatSession(model: Self.model(.asStored), tokenizer: chat.tokenizer, template: chat.template,
+                                                   endOfTurn: nil, capacity: 100_000) } == .invalidArgument("capacity"))
+    }
+}
