@@ -17,7 +17,9 @@ tokens.json, from transformers loading the same GGUF file (`from_pretrained(dir,
             chats, ASCII, code, emoji): at
             every position the 64 largest logits (ids and values), and 32 greedy tokens (the argmax
             of a full forward at each step), the margin between the two best logits at each step (from a full
-            forward over the tokens), and the number of steps before the first near-tie (< 0.1).
+            forward over the tokens), and the number of steps before the first near-tie (< 0.1);
+  attentions  the causal attention weights of every head of layers 1, 15 and 30 (0-based keys
+            0, 14, 29) on a short prompt, [heads][query][key], from eager attention.
 """
 import json
 import os
@@ -113,7 +115,15 @@ for ids in [chat_ids, tokenizer.encode(second_chat, add_special_tokens=False)] +
     ties = sum(m < 0.1 for m in margins)
     print(f"{len(margins)} tokens, {ties} near-ties, first at {keep}:", repr(tokenizer.decode(generated)))
 
-fixture = {"file": FILE, "prompts": prompts, "cases": cases, "chat": {"messages": messages, "text": chat, "ids": chat_ids},
+# Causal attention maps (eager attention returns them): every head of layers 1, 15 and 30 on a short prompt.
+eager = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=FILE, torch_dtype=torch.float32,
+                                             attn_implementation="eager").eval()
+map_ids = tokenizer.encode("The cat sat on the mat", add_special_tokens=False)
+with torch.no_grad():
+    maps = eager(torch.tensor([map_ids]), output_attentions=True).attentions
+attentions = {"ids": map_ids, "layers": {str(l): maps[l][0].tolist() for l in [0, 14, 29]}}
+
+fixture = {"file": FILE, "prompts": prompts, "attentions": attentions, "cases": cases, "chat": {"messages": messages, "text": chat, "ids": chat_ids},
            "bos": tokenizer.bos_token, "eos": tokenizer.eos_token, "tensors": tensors}
 (OUT / "tokens.json").write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
 print(f"wrote {OUT / 'tokens.json'}: {len(cases)} texts, chat of {len(chat_ids)} ids, {len(tensors)} tensors")

@@ -212,6 +212,29 @@ public struct LlamaModel: Sendable {
         return try head(finalNorm(x), options: options)
     }
 
+    /// Every layer's causal attention weights over `ids`, `[heads, T, T]` per layer: row i holds
+    /// what token i reads of tokens 0...i (zeros to its right). Query head h reads key/value head
+    /// ``keyValueHead(of:)`` (grouped-query attention: `heads / keyValueHeads` query heads share one).
+    /// - Throws: as ``logits(_:options:)``.
+    public func attentions(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> [Tensor<Float>] {
+        try check(ids, from: 0)
+        var x = try embed(ids), weights: [Tensor<Float>] = []
+        for block in blocks {
+            x = try apply(block, to: x, start: 0, options: options) { q, k, v in
+                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: .weights, options: options)
+                if let w = result.weights { weights.append(try w.reshaped(Array(w.shape.dropFirst()))) }
+                return result.output
+            }
+        }
+        return weights
+    }
+
+    /// The key/value head that query head `head` (from 0) reads: consecutive query heads share
+    /// one, `head / (heads / keyValueHeads)`, as transformers' `repeat_kv` pairs them.
+    public func keyValueHead(of head: Int) -> Int {
+        head / (configuration.heads / configuration.keyValueHeads)
+    }
+
     /// Empty key/value caches, one per layer (`keyValueHeads` heads: grouped-query attention reads
     /// them without copies), for up to `capacity` positions.
     public func makeCaches(capacity: Int, storage: KVCache.Storage = .float32) throws -> [KVCache] {

@@ -77,6 +77,29 @@ struct GenerateCommandTests {
         }
     }
 
+    @Test("explain --model FILE.gguf shows SmolLM2's causal maps and which query heads share a key/value head")
+    func explainGGUF() throws {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        let model = SmolLM2Store.file(in: directory).path
+        let r = try ExitStatusTests.run(["explain", "--model", model, "The cat sat on the mat", "--layer", "30", "--head", "5", "--json"])
+        #expect(r.status == 0, "\(r.error)")
+        struct Map: Decodable { let tokens: [String], layer: Int, head: Int?, keyValueHeads: [Int]?, weights: [[Double]] }
+        let map = try JSONDecoder().decode(Map.self, from: Data(r.output.utf8))
+        #expect(map.tokens.count == 6 && map.layer == 30 && map.head == 5 && map.keyValueHeads == [1, 1, 1, 2, 2, 2, 3, 3, 3])
+        for (i, row) in map.weights.enumerated() {
+            #expect(abs(row.reduce(0, +) - 1) < 1e-5 && row[(i + 1)...].allSatisfy { $0 == 0 }, "row \(i)")
+        }
+        let text = try ExitStatusTests.run(["explain", "--model", model, "The cat sat", "--layer", "2", "--head", "5", "--svg", scratch.file("l.svg").path])
+        #expect(text.status == 0 && text.output.hasPrefix("Layer 2, head 5 (reads key/value head 2, shared with heads 4 and 6):"), "\(text.output)")
+        let all = try ExitStatusTests.run(["explain", "--model", model, "The cat sat", "--all"])
+        #expect(all.output.hasPrefix("Layer 1, mean over its 9 heads (heads 1-3 read key/value head 1, heads 4-6 read key/value head 2, heads 7-9 read key/value head 3):"))
+        let bad = try ExitStatusTests.run(["explain", "--model", model, "The cat", "--head", "10"])
+        #expect(bad.status != 0 && bad.error.contains("--head 1...9"), "\(bad.error)")
+        let both = try ExitStatusTests.run(["explain", "--model", model, "--model-dir", "d", "The cat"])
+        #expect(both.status == 64 && both.error.contains("give --model-dir or --model, not both"))
+    }
+
     @Test("A folder without the model's files is refused, naming what is missing")
     func missingFiles() throws {
         var command = try AttentionCommand.parseAsRoot(["generate", "--model-dir", "/nonexistent/gpt2", "x"])

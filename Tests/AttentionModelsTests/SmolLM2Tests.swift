@@ -23,6 +23,8 @@ struct SmolLM2Tests {
         }
         let tensors: [String: TensorSummary]
         let prompts: [Prompt]
+        struct Attentions: Decodable { let ids: [Int], layers: [String: [[[Float]]]] }
+        let attentions: Attentions
     }
 
     static let file: Result<GGUF, Error> = Result {
@@ -241,5 +243,31 @@ extension SmolLM2Tests {
         #expect(chat.messages == messages && chat.cachedIDs == cached)
         #expect(thrownError { _ = try ChatSession(model: Self.model(.asStored), tokenizer: chat.tokenizer, template: chat.template,
                                                    endOfTurn: nil, capacity: 100_000) } == .invalidArgument("capacity"))
+    }
+}
+
+extension SmolLM2Tests {
+    @Test("Attention maps per layer and head are transformers' (eager attention), grouped three query heads to a key/value head")
+    func attentionMaps() throws {
+        let model = try Self.model(.asStored)
+        let expected = try fixture().attentions
+        let maps = try model.attentions(expected.ids)
+        let t = expected.ids.count
+        #expect(maps.count == 30 && maps.allSatisfy { $0.shape == [9, t, t] })
+        #expect((0..<9).map(model.keyValueHead(of:)) == [0, 0, 0, 1, 1, 1, 2, 2, 2])
+        var worst: Float = 0
+        for (layer, heads) in expected.layers {
+            let w = maps[try #require(Int(layer))].scalars
+            for (h, rows) in heads.enumerated() {
+                for (i, row) in rows.enumerated() {
+                    for (j, value) in row.enumerated() {
+                        worst = max(worst, abs(w[(h * t + i) * t + j] - value))
+                        if j > i { #expect(w[(h * t + i) * t + j] == 0) }
+                    }
+                }
+            }
+        }
+        // Weights in [0, 1] after 30 blocks of Float32 in another summation order.
+        #expect(worst < 1e-4, "largest difference \(worst)")
     }
 }
