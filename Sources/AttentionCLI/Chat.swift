@@ -54,15 +54,7 @@ struct Chat: ParsableCommand {
         guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
-        guard LlamaModel.WeightPrecision(rawValue: weights) != nil else {
-            throw ValidationError("--weights must be as-stored or float32, got '\(weights)'")
-        }
-        if let threads, !(1...AttentionOptions.maximumThreads).contains(threads) {
-            throw ValidationError("--threads must be in 1...\(AttentionOptions.maximumThreads), got \(threads)")
-        }
-        guard KVCache.Storage(rawValue: kvDtype) != nil else {
-            throw ValidationError("--kv-dtype must be float32, float16 or bfloat16, got '\(kvDtype)'")
-        }
+        try LlamaFile.validate(weights: weights, threads: threads, kvDtype: kvDtype)
     }
 
     func run() throws {

@@ -62,15 +62,7 @@ struct Generate: ParsableCommand {
         guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
         if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
-        guard LlamaModel.WeightPrecision(rawValue: weights) != nil else {
-            throw ValidationError("--weights must be as-stored or float32, got '\(weights)'")
-        }
-        if let threads, !(1...AttentionOptions.maximumThreads).contains(threads) {
-            throw ValidationError("--threads must be in 1...\(AttentionOptions.maximumThreads), got \(threads)")
-        }
-        guard KVCache.Storage(rawValue: kvDtype) != nil else {
-            throw ValidationError("--kv-dtype must be float32, float16 or bfloat16, got '\(kvDtype)'")
-        }
+        try LlamaFile.validate(weights: weights, threads: threads, kvDtype: kvDtype)
     }
 
     func run() throws {
@@ -153,6 +145,19 @@ struct LlamaFile {
     let start: Int?
     /// tokenizer.chat_template, if the file has one.
     let chatTemplate: String?
+
+    /// The options generate and chat share: `--weights`, `--threads` and `--kv-dtype`.
+    static func validate(weights: String, threads: Int?, kvDtype: String) throws {
+        guard LlamaModel.WeightPrecision(rawValue: weights) != nil else {
+            throw ValidationError("--weights must be as-stored or float32, got '\(weights)'")
+        }
+        if let threads, !(1...AttentionOptions.maximumThreads).contains(threads) {
+            throw ValidationError("--threads must be in 1...\(AttentionOptions.maximumThreads), got \(threads)")
+        }
+        guard KVCache.Storage(rawValue: kvDtype) != nil else {
+            throw ValidationError("--kv-dtype must be float32, float16 or bfloat16, got '\(kvDtype)'")
+        }
+    }
 
     /// Opens `path` (`weights`: as-stored or float32, validated by the command).
     init(path: String, weights: String) throws {
