@@ -12,7 +12,7 @@ import Foundation
 /// the answer's text tokenizes otherwise than its tokens.
 ///
 /// ```swift
-/// var chat = try ChatSession(model: llama, tokenizer: tokenizer, template: template, capacity: 2048)
+/// var chat = try ChatSession(model: llama, tokenizer: tokenizer, template: template, endOfTurn: eos, capacity: 2048)
 /// let first = try chat.reply(to: "What does attention compute?", maxTokens: 200) { token in … }
 /// let second = try chat.reply(to: "And in one sentence?", maxTokens: 60)
 /// // second.reusedTokens: the first turn's tokens, read from the caches.

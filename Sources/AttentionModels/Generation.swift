@@ -137,23 +137,11 @@ extension AutoregressiveModel {
         }
         var generator = SplitMix64(seed: sampling.seed)
         guard useCache else {
-            var sequence = prompt, generated: [Int] = []
-            let clock = ContinuousClock()
-            var started = clock.now, promptSeconds = 0.0
-            while generated.count < budget {
-                let logits = try self.logits(sequence, options: options)
-                let token = sampling.next(lastRow(of: logits), using: &generator)
-                if generated.isEmpty {
-                    promptSeconds = (clock.now - started).seconds
-                    started = clock.now
-                }
-                generated.append(token)
-                sequence.append(token)
-                try onToken(token)
-                if token == endOfText { break }
+            var sequence: [Int] = []
+            return try sample(after: prompt, budget: budget, sampling: sampling, generator: &generator, endOfText: endOfText, onToken: onToken) {
+                sequence += $0
+                return try self.logits(sequence, options: options)
             }
-            let decodeSeconds = generated.isEmpty ? 0 : (clock.now - started).seconds
-            return Generation(promptIDs: prompt, generatedIDs: generated, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
         }
         var caches = try generationCaches(capacity: max(1, min(maximumPositions, prompt.count + budget)), storage: cacheStorage)
         return try generate(appending: prompt, to: &caches, maxTokens: budget, sampling: sampling, generator: &generator,
@@ -184,13 +172,23 @@ extension AutoregressiveModel {
         }
         // Every new token but the last goes through the caches: they can take capacity - start - ids + 1.
         let budget = min(maxTokens, capacity - start - ids.count + 1)
+        return try sample(after: ids, budget: budget, sampling: sampling, generator: &generator, endOfText: endOfText, onToken: onToken) {
+            try self.logits(appending: $0, to: &caches, lastOnly: true, options: options)
+        }
+    }
+
+    /// The loop both generate methods run: `logits` gets `ids`, then each new token, and returns
+    /// logits whose last row is sampled; it stops after `budget` tokens or at `endOfText`.
+    private func sample(
+        after ids: [Int], budget: Int, sampling: Sampling, generator: inout SplitMix64, endOfText: Int?,
+        onToken: (Int) throws -> Void, logits: ([Int]) throws -> Tensor<Float>
+    ) throws -> Generation {
         var generated: [Int] = []
         let clock = ContinuousClock()
         var started = clock.now, promptSeconds = 0.0
         var pending = ids
         while generated.count < budget {
-            let logits = try self.logits(appending: pending, to: &caches, lastOnly: true, options: options)
-            let token = sampling.next(lastRow(of: logits), using: &generator)
+            let token = sampling.next(lastRow(of: try logits(pending)), using: &generator)
             if generated.isEmpty {
                 promptSeconds = (clock.now - started).seconds
                 started = clock.now
