@@ -37,35 +37,71 @@ public protocol QuantizedBlock {
     /// the scales multiply once per block rather than once per value.
     static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
                                               _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type)
+    /// `Σ q·x` over the block's 32 integers `q` (before the scale), in lanes.
+    static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float>
+    /// The bits of a block's first four bytes that hold half-precision scales: `d` alone (low half),
+    /// or `d` and `m`.
+    static var scaleBits: UInt32 { get }
+    /// What multiplies each block's input sum `Σ x` in the even (`d`) and odd (`m`) lanes of
+    /// ``fourScales(_:_:)``: `(0, 1)` for `m·Σx`, `(−8, 0)` for Q4_0's `−8d·Σx`, `(0, 0)` for none.
+    static var minimumWeights: (even: Float, odd: Float) { get }
 }
 
 extension QuantizedBlock {
-    /// `d·(q·x)` from the integers `q` as exact floats (four vectors) and the block's scale.
+    /// The scales of four consecutive blocks as `[d0, m0, d1, m1, d2, m2, d3, m3]` (`m` lanes zero for
+    /// formats without one): one conversion of eight halves instead of one per scale.
     @inlinable @inline(__always)
-    static func scaledDot<M: MultiplyAdd>(_ q: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ x: UnsafePointer<Float>,
-                                          d: Float, _ sum: inout SIMD8<Float>, _: M.Type) {
-        var t = q.0 * load8(x)
-        t = M.multiplyAdd(q.1, load8(x + 8), t)
-        t = M.multiplyAdd(q.2, load8(x + 16), t)
-        t = M.multiplyAdd(q.3, load8(x + 24), t)
-        sum = M.multiplyAdd(SIMD8(repeating: d), t, sum)
+    static func fourScales<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> SIMD8<Float> {
+        let words = SIMD4<UInt32>(
+            block.loadUnaligned(as: UInt32.self), block.loadUnaligned(fromByteOffset: bytes, as: UInt32.self),
+            block.loadUnaligned(fromByteOffset: 2 * bytes, as: UInt32.self), block.loadUnaligned(fromByteOffset: 3 * bytes, as: UInt32.self))
+        // Little-endian words (as the file stores them): each word's low half is `d`, its high half `m`.
+        let halves = unsafeBitCast(words & scaleBits, to: SIMD8<UInt16>.self)
+        #if !(os(macOS) && arch(x86_64))
+        if M.convertsHalfPrecision { return SIMD8<Float>(unsafeBitCast(halves, to: SIMD8<Float16>.self)) }
+        #endif
+        return HalfBits.widen(halves)
     }
 }
 
-/// The exact Float value of each byte, written lane by lane so that it compiles to one vector
-/// zero-extension and one conversion (the standard library's generic SIMD conversions are sometimes
-/// left as calls that convert one lane at a time).
-@inlinable @inline(__always)
-func exactFloats(_ b: SIMD8<UInt8>) -> SIMD8<Float> {
-    let i = SIMD8<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]))
-    return SIMD8<Float>(Float(i[0]), Float(i[1]), Float(i[2]), Float(i[3]), Float(i[4]), Float(i[5]), Float(i[6]), Float(i[7]))
-}
-
-/// The exact Float value of each signed byte: one sign-extension and one conversion.
+/// The exact Float value of each signed byte: one sign-extension and one conversion (written lane
+/// by lane: the standard library's generic SIMD conversions are sometimes left as calls that
+/// convert one lane at a time).
 @inlinable @inline(__always)
 func exactFloats(_ b: SIMD8<Int8>) -> SIMD8<Float> {
     let i = SIMD8<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]))
     return SIMD8<Float>(Float(i[0]), Float(i[1]), Float(i[2]), Float(i[3]), Float(i[4]), Float(i[5]), Float(i[6]), Float(i[7]))
+}
+
+/// The exact Float value of small integers (below 2^24 in magnitude): one conversion.
+@inlinable @inline(__always)
+func exactFloats(_ i: SIMD8<Int32>) -> SIMD8<Float> {
+    SIMD8<Float>(Float(i[0]), Float(i[1]), Float(i[2]), Float(i[3]), Float(i[4]), Float(i[5]), Float(i[6]), Float(i[7]))
+}
+
+/// Bytes zero-extended to 32-bit lanes: one vector zero-extension.
+@inlinable @inline(__always)
+func zeroExtended(_ b: SIMD8<UInt8>) -> SIMD8<Int32> {
+    SIMD8<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]))
+}
+
+/// The 32 integers of 16 bytes of nibbles at `q` (low nibbles elements 0..<16, high 16..<32), in
+/// element order: each eight bytes widened once to 32-bit lanes, where a mask gives the low nibbles
+/// and a shift the high ones.
+@inlinable @inline(__always)
+func nibbles(_ q: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+    let a = zeroExtended(q.loadUnaligned(as: SIMD8<UInt8>.self)), b = zeroExtended(q.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self))
+    return (a & 0x0F, b & 0x0F, a &>> 4, b &>> 4)
+}
+
+/// `Σ q·x` for the 32 nibbles at `q` (see ``nibbles(_:)``).
+@inlinable @inline(__always)
+func nibbleDot<M: MultiplyAdd>(_ q: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
+    let (q0, q1, q2, q3) = nibbles(q)
+    var t = exactFloats(q0) * load8(x)
+    t = M.multiplyAdd(exactFloats(q1), load8(x + 8), t)
+    t = M.multiplyAdd(exactFloats(q2), load8(x + 16), t)
+    return M.multiplyAdd(exactFloats(q3), load8(x + 24), t)
 }
 
 /// A block's half-precision scale at `p`, as Float.
@@ -93,9 +129,18 @@ public enum Q8_0Block: QuantizedBlock {
     @inlinable @inline(__always)
     public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
                                                      _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
-        @inline(__always) func q(_ at: Int) -> SIMD8<Float> { exactFloats(block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self)) }
-        scaledDot((q(2), q(10), q(18), q(26)), x, d: blockScale(block, M.self), &sum, M.self)
+        sum = M.multiplyAdd(SIMD8(repeating: blockScale(block, M.self)), integerDot(block, x, M.self), sum)
     }
+    @inlinable @inline(__always)
+    public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
+        @inline(__always) func q(_ at: Int) -> SIMD8<Float> { exactFloats(block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self)) }
+        var t = q(2) * load8(x)
+        t = M.multiplyAdd(q(10), load8(x + 8), t)
+        t = M.multiplyAdd(q(18), load8(x + 16), t)
+        return M.multiplyAdd(q(26), load8(x + 24), t)
+    }
+    @inlinable public static var scaleBits: UInt32 { 0xFFFF }
+    @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 0) }
 }
 
 /// `d`, then 16 bytes of nibbles: `d·(q − 8)`.
@@ -104,21 +149,24 @@ public enum Q4_0Block: QuantizedBlock {
     @inlinable @inline(__always)
     public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
         let d = SIMD8<Float>(repeating: blockScale(block, M.self))
-        let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
-        let low = q & 0x0F, high = q &>> 4
-        @inline(__always) func values(_ b: SIMD8<UInt8>) -> SIMD8<Float> { d * (exactFloats(b) - 8) }
-        return (values(low.lowHalf), values(low.highHalf), values(high.lowHalf), values(high.highHalf))
+        let (q0, q1, q2, q3) = nibbles(block + 2)
+        @inline(__always) func values(_ q: SIMD8<Int32>) -> SIMD8<Float> { d * (exactFloats(q) - 8) }
+        return (values(q0), values(q1), values(q2), values(q3))
     }
     @inlinable @inline(__always)
     public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
                                                      _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
-        let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
-        let low = q & 0x0F, high = q &>> 4
         let d = blockScale(block, M.self)
         // d·(q − 8)·x = d·q·x − 8d·x: the offset joins the minimum's sum.
-        scaledDot((exactFloats(low.lowHalf), exactFloats(low.highHalf), exactFloats(high.lowHalf), exactFloats(high.highHalf)), x, d: d, &sum, M.self)
+        sum = M.multiplyAdd(SIMD8(repeating: d), nibbleDot(block + 2, x, M.self), sum)
         minimumSum = minimumSum.addingProduct(-8 * d, xSum)
     }
+    @inlinable @inline(__always)
+    public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
+        nibbleDot(block + 2, x, M.self)
+    }
+    @inlinable public static var scaleBits: UInt32 { 0xFFFF }
+    @inlinable public static var minimumWeights: (even: Float, odd: Float) { (-8, 0) }
 }
 
 /// `d`, `m`, then 16 bytes of nibbles: `d·q + m`.
@@ -128,20 +176,22 @@ public enum Q4_1Block: QuantizedBlock {
     public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
         let d = SIMD8<Float>(repeating: blockScale(block, M.self))
         let m = SIMD8<Float>(repeating: blockScale(block + 2, M.self))
-        let q = block.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-        let low = q & 0x0F, high = q &>> 4
-        @inline(__always) func values(_ b: SIMD8<UInt8>) -> SIMD8<Float> { d * exactFloats(b) + m }
-        return (values(low.lowHalf), values(low.highHalf), values(high.lowHalf), values(high.highHalf))
+        let (q0, q1, q2, q3) = nibbles(block + 4)
+        @inline(__always) func values(_ q: SIMD8<Int32>) -> SIMD8<Float> { d * exactFloats(q) + m }
+        return (values(q0), values(q1), values(q2), values(q3))
     }
     @inlinable @inline(__always)
     public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
                                                      _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
-        let q = block.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-        let low = q & 0x0F, high = q &>> 4
-        scaledDot((exactFloats(low.lowHalf), exactFloats(low.highHalf), exactFloats(high.lowHalf), exactFloats(high.highHalf)), x,
-                  d: blockScale(block, M.self), &sum, M.self)
+        sum = M.multiplyAdd(SIMD8(repeating: blockScale(block, M.self)), nibbleDot(block + 4, x, M.self), sum)
         minimumSum = minimumSum.addingProduct(blockScale(block + 2, M.self), xSum)
     }
+    @inlinable @inline(__always)
+    public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
+        nibbleDot(block + 4, x, M.self)
+    }
+    @inlinable public static var scaleBits: UInt32 { 0xFFFF_FFFF }
+    @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 1) }
 }
 
 /// Row `row` of a block-quantized `[n, k]` matrix, dequantized into `into[0..<k]`.
@@ -185,18 +235,35 @@ func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
 ) {
     let blocks = k / 32, rowBytes = blocks * B.bytes
     if rows == 1 {
-        // The input's sum per block, for the minimums (and Q4_0's offset).
-        let xSums = scratch
+        // The input's sum per block, for the minimums (and Q4_0's offset): as `xSums[b]`, and as
+        // the pairs (even·Σx, odd·Σx) that multiply ``QuantizedBlock/fourScales(_:_:)``'s lanes.
+        let xSums = scratch, weightedSums = scratch + blocks
+        let (even, odd) = B.minimumWeights
         for b in 0..<blocks {
             let xb = x + 32 * b
             xSums[b] = ((load8(xb) + load8(xb + 8)) + (load8(xb + 16) + load8(xb + 24))).sum()
+            weightedSums[2 * b] = even * xSums[b]
+            weightedSums[2 * b + 1] = odd * xSums[b]
         }
+        let hasMinimum = even != 0 || odd != 0
         for o in outputs {
             var p = weight + o * rowBytes
             // Two accumulators, for even and odd blocks: two independent chains.
-            var s0 = SIMD8<Float>.zero, s1 = s0
+            var s0 = SIMD8<Float>.zero, s1 = s0, minimums = s0
             var m0: Float = 0, m1: Float = 0
             var b = 0
+            // Four blocks at a time share one conversion of their scales.
+            while b + 3 < blocks {
+                let scales = B.fourScales(p, M.self)
+                let xb = x + 32 * b
+                s0 = M.multiplyAdd(SIMD8(repeating: scales[0]), B.integerDot(p, xb, M.self), s0)
+                s1 = M.multiplyAdd(SIMD8(repeating: scales[2]), B.integerDot(p + B.bytes, xb + 32, M.self), s1)
+                s0 = M.multiplyAdd(SIMD8(repeating: scales[4]), B.integerDot(p + 2 * B.bytes, xb + 64, M.self), s0)
+                s1 = M.multiplyAdd(SIMD8(repeating: scales[6]), B.integerDot(p + 3 * B.bytes, xb + 96, M.self), s1)
+                if hasMinimum { minimums = M.multiplyAdd(scales, load8(weightedSums + 2 * b), minimums) }
+                p += 4 * B.bytes
+                b += 4
+            }
             while b + 1 < blocks {
                 B.accumulateDot(p, x + 32 * b, xSum: xSums[b], &s0, &m0, M.self)
                 B.accumulateDot(p + B.bytes, x + 32 * b + 32, xSum: xSums[b + 1], &s1, &m1, M.self)
@@ -204,7 +271,8 @@ func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
                 b += 2
             }
             if b < blocks { B.accumulateDot(p, x + 32 * b, xSum: xSums[b], &s0, &m0, M.self) }
-            y[o] = (s0 + s1).sum() + (m0 + m1)
+            // One reduction of the lanes (`.sum()` reduces lane by lane), then the scalar minimums.
+            y[o] = ((s0 + s1) + minimums).sum() + (m0 + m1)
         }
         return
     }

@@ -24,7 +24,9 @@ struct QuantizedMatrixTests {
           arguments: QuantizedMatrix.Format.allCases)
     func productsMatchTheDequantizedReference(format: QuantizedMatrix.Format) throws {
         var g = SplitMix64(seed: 0x9A17)
-        let shapes = [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 70, inputs: 64), (outputs: 100, inputs: 1536)]
+        // Inputs of 1, 2, 3, 5, 7 and 48 blocks: one step reads four blocks at a time, then pairs, then one.
+        let shapes = [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 70, inputs: 64),
+                      (outputs: 9, inputs: 224), (outputs: 100, inputs: 1536)]
         for shape in shapes {
             let matrix = try Self.randomMatrix(format, rows: shape.outputs, columns: shape.inputs, using: &g)
             let w = matrix.dequantized()
