@@ -95,8 +95,11 @@ public struct RotaryEmbedding: Sendable, Equatable {
     }
 
     /// `x` `[..., T, D]` (heads outside, positions next to last) with row `t` at position `start + t`,
-    /// rotated. Angles and the rotation are computed in `Double`, as `cos`/`sin` of `position · θ_j`.
+    /// rotated. Angles and the rotation are computed in `Double`, as `cos`/`sin` of `position · θ_j`,
+    /// once per position and pair for all the heads.
     /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the last dimension is not `D`.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, startingAt start: Int = 0) throws -> Tensor<Scalar> {
         let d = headDimension, half = d / 2
         guard x.rank >= 2, x.shape.last == d else {
@@ -105,12 +108,21 @@ public struct RotaryEmbedding: Sendable, Equatable {
         guard start >= 0 else { throw AttentionError.invalidArgument(argument: "start", reason: "must be at least 0, got \(start)") }
         let positions = x.shape[x.rank - 2]
         let inverseFrequencies = (0..<half).map { j in 1 / pow(base, Double(2 * j) / Double(d)) }
-        var out = x.scalars
-        for row in 0..<(x.count / d) {
-            let position = Double(start + row % positions)
+        // (cos, sin) of every position's angles, [positions, half]: the heads share them.
+        var rotations = [(cos: Double, sin: Double)]()
+        rotations.reserveCapacity(positions * half)
+        for p in 0..<positions {
+            let position = Double(start + p)
             for j in 0..<half {
                 let angle = position * inverseFrequencies[j]
-                let (c, s) = (cos(angle), sin(angle))
+                rotations.append((cos(angle), sin(angle)))
+            }
+        }
+        var out = x.scalars
+        for row in 0..<(x.count / d) {
+            let p = row % positions
+            for j in 0..<half {
+                let (c, s) = rotations[p * half + j]
                 let (i0, i1) = pairing == .adjacent ? (2 * j, 2 * j + 1) : (j, j + half)
                 let a = out[row * d + i0].doubleValue, b = out[row * d + i1].doubleValue
                 out[row * d + i0] = Scalar(fromDouble: a * c - b * s)
