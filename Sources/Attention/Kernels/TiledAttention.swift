@@ -77,7 +77,7 @@ enum TiledAttention {
                 if prepack, let packedBase = packed.baseAddress {
                     let blockFloats = d.D * d.keyBlock
                     withUnsafePointer(to: d) { descriptor in
-                        parallelFor(s.B * s.Hkv * d.keyBlocks, threads: threads) { block, _ in
+                        parallelFor(s.B * s.Hkv * d.keyBlocks, threads: plan.threads) { block, _ in
                             kernels.packKeys(descriptor, block, packedBase + block * blockFloats)
                         }
                     }
@@ -89,12 +89,12 @@ enum TiledAttention {
                 }
                 let scratch = (0..<plan.threads).map { _ in ForwardScratch(floats: plan.scratchFloatsPerThread, rows: d.rowBlock + 8) }
                 withUnsafePointer(to: d) { descriptor in
-                    parallelFor(d.items, threads: threads) { item, worker in
+                    parallelFor(d.items, threads: plan.threads) { item, worker in
                         kernels.forward(descriptor, item, scratch[worker])
                     }
                     if d.splits > 1 {
-                        let rows = s.B * s.Hq * s.Nq, chunk = max(1, (rows + 4 * threads - 1) / (4 * threads))
-                        parallelFor((rows + chunk - 1) / chunk, threads: threads) { item, _ in
+                        let rows = s.B * s.Hq * s.Nq, chunk = max(1, (rows + 4 * plan.threads - 1) / (4 * plan.threads))
+                        parallelFor((rows + chunk - 1) / chunk, threads: plan.threads) { item, _ in
                             kernels.merge(descriptor, (item * chunk)..<min(rows, (item + 1) * chunk))
                         }
                     }

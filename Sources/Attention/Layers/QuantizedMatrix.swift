@@ -179,7 +179,7 @@ func multiplyQuantized(
     into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int, isa: KernelInstructionSet
 ) {
     let kernels = isa.kernels
-    let small = m * n * k < 1 << 17
+    let small = m * n * k < 1 << 16
     let shared = UncheckedSendable((x, weight, y))
     if m <= quantizedFewRows {
         let shares = min(small ? 1 : threads, n)

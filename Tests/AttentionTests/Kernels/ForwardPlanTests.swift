@@ -51,6 +51,18 @@ struct ForwardPlanTests {
         #expect(p.keyBlock % 32 == 0)
     }
 
+    @Test("A call below the single-thread work runs on one thread, unsplit; one at or above it uses the threads")
+    func smallCallsRunOnOneThread() throws {
+        // A decoding step of SmolLM2's 9 query heads over 3 key/value heads: B·Hq·Nq·Nk·(D + Dv) multiply-adds.
+        let work = { (Nk: Int) in 9 * Nk * 128 }
+        let short = try plan(Hq: 9, Hkv: 3, Nq: 1, Nk: 200, D: 64, threads: 2)
+        #expect(work(200) < ForwardPlan.singleThreadWork)
+        #expect(short.threads == 1 && short.keySplits == 1 && short.workItems == 3)
+        let long = try plan(Hq: 9, Hkv: 3, Nq: 1, Nk: 2048, D: 64, threads: 2)
+        #expect(work(2048) >= ForwardPlan.singleThreadWork)
+        #expect(long.threads == 2 && long.keySplits > 1)
+    }
+
     @Test("Never more threads than items")
     func threadsBoundedByItems() throws {
         let p = try plan(Hq: 1, Hkv: 1, Nq: 10, Nk: 10, D: 16, threads: 8)
