@@ -50,6 +50,8 @@ public struct KernelEntryPoints: Sendable {
     public let geluTanh: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// The tanh form's backward (see ``geluTanhBackward(_:_:into:count:_:)``).
     public let geluTanhBackward: @Sendable (_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) -> Void
+    /// SiLU in place (see ``siluInPlace(_:count:_:)``).
+    public let silu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// The multiply-add peak loop (see ``multiplyAddProbe(iterations:seed:_:)``).
     public let probe: @Sendable (_ iterations: Int, _ seed: Float) -> Float
     /// Flops of one iteration of `probe`.
@@ -78,6 +80,7 @@ public struct KernelEntryPoints: Sendable {
             gelu: { geluInPlace($0, count: $1, M.self) },
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
             geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
+            silu: { siluInPlace($0, count: $1, M.self) },
             probe: { multiplyAddProbe(iterations: $0, seed: $1, M.self) },
             probeFlopsPerIteration: multiplyAddProbeFlops(M.self),
             readProbe: { streamingSum($0, count: $1, M.self) })
@@ -105,6 +108,7 @@ public struct KernelEntryPoints: Sendable {
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+        silu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         probe: @escaping @Sendable (Int, Float) -> Float,
         probeFlopsPerIteration: Int,
         readProbe: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float
@@ -122,6 +126,7 @@ public struct KernelEntryPoints: Sendable {
         self.gelu = gelu
         self.geluTanh = geluTanh
         self.geluTanhBackward = geluTanhBackward
+        self.silu = silu
         self.probe = probe
         self.probeFlopsPerIteration = probeFlopsPerIteration
         self.readProbe = readProbe

@@ -104,6 +104,20 @@ public func geluTanhGate<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD1
     return numerator / (1 + e)
 }
 
+/// SiLU `x·σ(x)` in place over `count` floats (Llama's gate). `σ` from `e = 2^(−|x|·log2 e)`, so the
+/// exponential never overflows: `1/(1 + e)` for `x ≥ 0`, `e/(1 + e)` below (relative error about
+/// 1e-7, and `σ` below 2^−126, for x < −87.7, is 0).
+@inlinable @inline(__always)
+public func siluInPlace<M: MultiplyAdd>(_ p: UnsafeMutablePointer<Float>, count: Int, _: M.Type) {
+    forEachVector(count) { i, n in
+        let x = loadPartial(p + i, n)
+        let magnitude = x.replacing(with: -x, where: x .< 0)
+        let e = exp2Vector(-1.442_695_04 * magnitude, M.self)
+        let numerator = SIMD16<Float>(repeating: 1).replacing(with: e, where: x .< 0)
+        storePartial(x * (numerator / (1 + e)), p + i, n)
+    }
+}
+
 /// GELU's tanh form (GPT-2's `gelu_new`) in place over `count` floats.
 @inlinable @inline(__always)
 public func geluTanhInPlace<M: MultiplyAdd>(_ p: UnsafeMutablePointer<Float>, count: Int, _: M.Type) {

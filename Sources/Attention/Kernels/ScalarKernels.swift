@@ -19,6 +19,8 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     let gelu: @Sendable (inout [Scalar]) -> Void
     /// GELU's tanh form in place.
     let geluTanh: @Sendable (inout [Scalar]) -> Void
+    /// SiLU in place.
+    let silu: @Sendable (inout [Scalar]) -> Void
     /// The tanh form's backward: `dx` from `x` and `dy`.
     let geluTanhBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar]) -> [Scalar]
     /// A linear layer's weight of `n` outputs and `k` inputs, stored in `layout`, packed for ``linear``.
@@ -49,6 +51,12 @@ extension _ScalarKernels where Scalar == Float {
             values.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
                 KernelInstructionSet.best.kernels.geluTanh(base, buffer.count)
+            }
+        },
+        silu: { values in
+            values.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                KernelInstructionSet.best.kernels.silu(base, buffer.count)
             }
         },
         geluTanhBackward: { x, dy in

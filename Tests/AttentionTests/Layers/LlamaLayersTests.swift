@@ -28,6 +28,21 @@ struct LlamaLayersTests {
         #expect(abs(y.scalars[3] - 20) < 1e-6)
     }
 
+    @Test("SiLU in Float (vectorized) is the Double form's value on the same inputs, tails and partial vectors included")
+    func siluFloat() throws {
+        // 1003 values (a partial last vector), from −110 (σ underflows) through 0 to 110 (σ is 1).
+        let xs = ((0..<1003).map { Float(-110 + 220 * Double($0) / 1002) } + [-1e-3, 1e-3, -0.0, 0.5, -0.5])
+        let exact = silu(Tensor<Double>(xs.map { Double($0) })).scalars
+        let fast = silu(Tensor<Float>(xs)).scalars
+        for (i, (f, e)) in zip(fast, exact).enumerated() {
+            // exp's argument −|x|·log2(e) is rounded to Float: for x < 0 (σ ≈ e^x) that is a relative
+            // error of about 6e-8·|x|, on top of the polynomial's 1e-7. Below x ≈ −87.7, σ(x) < 2^−126
+            // is flushed to 0: outputs under 1e-36 in magnitude may read 0.
+            let bound = (3e-7 + 1e-7 * Double(abs(xs[i]))) * abs(e) + 1e-36
+            #expect(abs(Double(f) - e) <= bound, "x = \(xs[i]): \(f) against \(e)")
+        }
+    }
+
     @Test("RoPE: position 0 is the identity, norms are kept, scores depend only on the distance, and the two pairings agree under their permutation")
     func rotary() throws {
         let d = 8
