@@ -314,15 +314,25 @@ public struct LlamaModel: Sendable {
         let c = configuration, t = x.shape[0]
         let (qWidth, kvWidth) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
         let normed = try block.attentionNorm(x)
-        let q = try rotary(splitHeads(block.query(normed, options: options), batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1), startingAt: start)
-        let k = try rotary(splitHeads(block.key(normed, options: options), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1), startingAt: start)
-        let v = try splitHeads(block.value(normed, options: options), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
+        let projected = try Self.project(normed, by: [block.query, block.key, block.value], options: options)
+        let q = try rotary(splitHeads(projected[0], batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1), startingAt: start)
+        let k = try rotary(splitHeads(projected[1], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1), startingAt: start)
+        let v = try splitHeads(projected[2], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
         let attended = try mergeHeads([attend(q, k, v)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
         var residual = try add(x, block.attentionOutput(attended, options: options))
         let inner = try block.feedForwardNorm(residual)
-        let gated = try multiply(silu(block.gate(inner, options: options)), block.up(inner, options: options))
+        let gateAndUp = try Self.project(inner, by: [block.gate, block.up], options: options)
+        let gated = try multiply(silu(gateAndUp[0]), gateAndUp[1])
         residual = try add(residual, block.down(gated, options: options))
         return residual
+    }
+
+    /// The layers applied to the same input: quantized ones without a bias in one product (see
+    /// ``QuantizedMatrix/multiply(_:by:argument:options:)``), the others one by one.
+    private static func project(_ x: Tensor<Float>, by layers: [Linear<Float>], options: AttentionOptions) throws -> [Tensor<Float>] {
+        let matrices = layers.compactMap { $0.bias == nil ? $0.quantizedWeight : nil }
+        guard matrices.count == layers.count else { return try layers.map { try $0(x, options: options) } }
+        return try QuantizedMatrix.multiply(x, by: matrices, options: options)
     }
 
     private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {

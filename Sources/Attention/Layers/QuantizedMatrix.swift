@@ -168,6 +168,78 @@ public struct QuantizedMatrix: Sendable {
     }
 }
 
+extension QuantizedMatrix {
+    /// `x · Mᵢᵀ` for several matrices with the same ``columns`` (a layer's query, key and value
+    /// projections, or its gate and up projections): the same values as ``multiply(_:argument:options:)``
+    /// on each, bit for bit. For up to eight rows of `x` (decoding) the outputs of all the matrices are
+    /// shared among the threads in one loop, so the threads meet once instead of once per matrix.
+    ///
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for no matrices or matrices whose
+    ///   columns differ; otherwise as ``multiply(_:argument:options:)``.
+    public static func multiply(_ x: Tensor<Float>, by matrices: [QuantizedMatrix], argument: String = "input",
+                                options: AttentionOptions = AttentionOptions()) throws -> [Tensor<Float>] {
+        guard let first = matrices.first else {
+            throw AttentionError.invalidArgument(argument: "matrices", reason: "need at least one matrix")
+        }
+        if let other = matrices.first(where: { $0.columns != first.columns }) {
+            throw AttentionError.invalidArgument(
+                argument: "matrices", reason: "all need the same columns, got \(first.columns) and \(other.columns)")
+        }
+        let execution = try options.execution(tiledComputes: true, scalar: Float.self)
+        let m = x.count / max(1, first.columns)
+        let total = matrices.reduce(0) { $0 + $1.rows }, k = first.columns
+        guard matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, m <= quantizedFewRows,
+              execution.threads > 1, m * total * k >= quantizedParallelWork else {
+            return try matrices.map { try $0.multiply(x, argument: argument, options: options) }
+        }
+        let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
+        // One array: matrix i's [m, rows] outputs from m·starts[i].
+        var all = [Float](repeating: 0, count: m * total)
+        try withBlockPointers(matrices[...]) { weights in
+            x.withUnsafeBufferPointer { xs in
+                all.withUnsafeMutableBufferPointer { ys in
+                    guard let xBase = xs.baseAddress, let yBase = ys.baseAddress else { return }
+                    let shared = UncheckedSendable((xBase, yBase, weights))
+                    let shares = min(execution.threads, total)
+                    let kernels = isa.kernels
+                    parallelFor(shares, threads: shares) { share, _ in
+                        let (x, y, weights) = shared.value
+                        let range = (share * total / shares)..<((share + 1) * total / shares)
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { scratch in
+                            // The share's piece of each matrix it overlaps.
+                            for (i, matrix) in matrices.enumerated() {
+                                let piece = range.clamped(to: starts[i]..<starts[i + 1])
+                                guard !piece.isEmpty else { continue }
+                                let local = (piece.lowerBound - starts[i])..<(piece.upperBound - starts[i])
+                                kernels.multiplyQuantizedRows(x, m, weights[i], matrix.format.kernelFormat, y + m * starts[i], local,
+                                                              matrix.rows, k, scratch.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let leading = Array(x.shape.dropLast())
+        return matrices.indices.map { i in
+            Tensor(uncheckedShape: leading + [matrices[i].rows], scalars: Array(all[(m * starts[i])..<(m * starts[i + 1])]))
+        }
+    }
+
+    /// Runs `body` with the base address of every matrix's blocks.
+    private static func withBlockPointers<R>(
+        _ matrices: ArraySlice<QuantizedMatrix>, _ collected: [UnsafeRawPointer] = [], _ body: ([UnsafeRawPointer]) throws -> R
+    ) throws -> R {
+        guard let first = matrices.first else { return try body(collected) }
+        return try first.bytes.withUnsafeBytes { raw in
+            try withBlockPointers(matrices.dropFirst(), collected + [raw.baseAddress!], body)
+        }
+    }
+}
+
+/// Below this many multiply-adds a quantized product runs on one thread (SmolLM2's key and value
+/// projections, 110 K, are above it).
+let quantizedParallelWork = 1 << 16
+
 /// Up to this many rows, a quantized product multiplies each block from registers for every row;
 /// beyond, panels of 32 dequantized weight rows feed the tiled kernel.
 let quantizedFewRows = 8
@@ -179,7 +251,7 @@ func multiplyQuantized(
     into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int, isa: KernelInstructionSet
 ) {
     let kernels = isa.kernels
-    let small = m * n * k < 1 << 16
+    let small = m * n * k < quantizedParallelWork
     let shared = UncheckedSendable((x, weight, y))
     if m <= quantizedFewRows {
         let shares = min(small ? 1 : threads, n)

@@ -113,4 +113,32 @@ struct QuantizedMatrixTests {
             #expect(maxAbsDifference(plain.scalars, y.scalars) < 1e-4, "\(rows) rows, reference")
         }
     }
+
+    @Test("Several matrices in one product give each matrix's own product bit for bit, whatever the rows, formats and threads; mismatched columns are refused")
+    func severalMatricesAtOnce() throws {
+        var g = SplitMix64(seed: 11)
+        // A query, key and value projection of mixed formats; 448 outputs over 256 inputs, so two
+        // threads' shares cut across the matrices.
+        let matrices = [try Self.randomMatrix(.q4_1, rows: 256, columns: 256, using: &g),
+                        try Self.randomMatrix(.q8_0, rows: 64, columns: 256, using: &g),
+                        try Self.randomMatrix(.q4_0, rows: 128, columns: 256, using: &g)]
+        for rows in [1, 3, 8, 9] {
+            let x = try Tensor<Float>.randomUniform(shape: [rows, 256], in: -2...2, using: &g)
+            for isa in KernelInstructionSet.allCases where isa.isSupported {
+                for threads in [1, 2, 3] {
+                    let options = AttentionOptions(implementation: .tiled(isa), threads: threads)
+                    let together = try QuantizedMatrix.multiply(x, by: matrices, options: options)
+                    #expect(together.count == 3)
+                    for (matrix, y) in zip(matrices, together) {
+                        let alone = try matrix.multiply(x, options: options)
+                        #expect(y.shape == [rows, matrix.rows] && y.scalars == alone.scalars, "\(rows) rows \(isa) \(threads) threads")
+                    }
+                }
+            }
+        }
+        let narrow = try Self.randomMatrix(.q4_1, rows: 8, columns: 64, using: &g)
+        #expect(thrownError { try QuantizedMatrix.multiply(Tensor<Float>(zeros: [1, 256]), by: [matrices[0], narrow]) } == .invalidArgument("matrices"))
+        #expect(thrownError { try QuantizedMatrix.multiply(Tensor<Float>(zeros: [1, 256]), by: []) } == .invalidArgument("matrices"))
+        #expect(thrownError { try QuantizedMatrix.multiply(Tensor<Float>(zeros: [1, 128]), by: matrices) } == .shapeMismatch("input"))
+    }
 }
