@@ -51,9 +51,7 @@ struct Chat: ParsableCommand {
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
         guard context >= 2 else { throw ValidationError("--context must be at least 2, got \(context)") }
-        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
-        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        try validateSampling(temperature: temperature, topK: topK, topP: topP)
         try LlamaFile.validate(weights: weights, threads: threads, kvDtype: kvDtype)
     }
 

@@ -59,9 +59,7 @@ struct Generate: ParsableCommand {
             throw ValidationError(modelDir == nil ? "give --model-dir DIR (a GPT-2 folder) or --model FILE.gguf" : "give --model-dir or --model, not both")
         }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be at least 0, got \(maxTokens)") }
-        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
-        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
-        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        try validateSampling(temperature: temperature, topK: topK, topP: topP)
         try LlamaFile.validate(weights: weights, threads: threads, kvDtype: kvDtype)
     }
 
@@ -132,6 +130,13 @@ struct Generate: ParsableCommand {
         let stop = noStop ? nil : gpt.configuration.endOfTextToken ?? tokenizer.endOfText
         return (gpt, tokenizer, stop, tokenizer.endOfText, nil)
     }
+}
+
+/// The sampling options generate and chat share: `--temperature`, `--top-k` and `--top-p`.
+func validateSampling(temperature: Double, topK: Int?, topP: Double?) throws {
+    guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and at least 0 (0 = greedy), got \(temperature)") }
+    if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
+    if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
 }
 
 /// A Llama-architecture GGUF file opened for generate, chat and explain: the model, its
