@@ -94,14 +94,20 @@ func nibbles(_ q: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>
     return (a & 0x0F, b & 0x0F, a &>> 4, b &>> 4)
 }
 
+/// `Σ q·x` in lanes for a block's 32 integers as four vectors of exact floats, in element order.
+@inlinable @inline(__always)
+func blockDot<M: MultiplyAdd>(_ q: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
+    var t = q.0 * load8(x)
+    t = M.multiplyAdd(q.1, load8(x + 8), t)
+    t = M.multiplyAdd(q.2, load8(x + 16), t)
+    return M.multiplyAdd(q.3, load8(x + 24), t)
+}
+
 /// `Σ q·x` for the 32 nibbles at `q` (see ``nibbles(_:)``).
 @inlinable @inline(__always)
 func nibbleDot<M: MultiplyAdd>(_ q: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
     let (q0, q1, q2, q3) = nibbles(q)
-    var t = exactFloats(q0) * load8(x)
-    t = M.multiplyAdd(exactFloats(q1), load8(x + 8), t)
-    t = M.multiplyAdd(exactFloats(q2), load8(x + 16), t)
-    return M.multiplyAdd(exactFloats(q3), load8(x + 24), t)
+    return blockDot((exactFloats(q0), exactFloats(q1), exactFloats(q2), exactFloats(q3)), x, M.self)
 }
 
 /// A block's half-precision scale at `p`, as Float.
@@ -134,10 +140,7 @@ public enum Q8_0Block: QuantizedBlock {
     @inlinable @inline(__always)
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
         @inline(__always) func q(_ at: Int) -> SIMD8<Float> { exactFloats(block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self)) }
-        var t = q(2) * load8(x)
-        t = M.multiplyAdd(q(10), load8(x + 8), t)
-        t = M.multiplyAdd(q(18), load8(x + 16), t)
-        return M.multiplyAdd(q(26), load8(x + 24), t)
+        return blockDot((q(2), q(10), q(18), q(26)), x, M.self)
     }
     @inlinable public static var scaleBits: UInt32 { 0xFFFF }
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 0) }
