@@ -30,6 +30,7 @@ struct Bench: ParsableCommand {
               swift run -c release attention bench --heads 32 --kv-heads 8 --seq 65536 \\
                   --query-len 1 --dim 128 --kv-dtype float16
               swift run -c release attention bench --embed-batch 32   # the real model
+              swift run -c release attention bench --linear 512x384x1536   # one product
               mpirun -np 2 .build/release/attention bench --distributed --heads 8 \\
                   --seq 16384 --causal --threads 1
             """
@@ -54,6 +55,9 @@ struct Bench: ParsableCommand {
     var embedBatch: Int?
     @Flag(help: "With --embed-batch: sentences of mixed lengths, 8 to 128 tokens spread evenly, in one batch.")
     var mixedLengths = false
+    @Option(help: ArgumentHelp("Instead of attention: time a Linear layer (with bias) on ROWSxINxOUT, e.g. 512x384x1536, counting 2·ROWS·IN·OUT flops.",
+                               valueName: "ROWSxINxOUT"))
+    var linear: LinearShape?
     @OptionGroup var location: ModelLocation
     @Flag(help: "Ring attention across the processes of 'mpirun -np P' (each makes its shard of the inputs): time, GFLOP/s, each rank's traffic, wait and memory, and a model of the time on P hosts.")
     var distributed = false
@@ -71,12 +75,25 @@ struct Bench: ParsableCommand {
             throw ValidationError("--threads must be at most \(AttentionOptions.maximumThreads), got \(threads)")
         }
         if distributed {
-            let other = [("--kv-dtype", kvDtype != nil), ("--backward", backward), ("--embed-batch", embedBatch != nil)]
+            let other = [("--kv-dtype", kvDtype != nil), ("--backward", backward), ("--embed-batch", embedBatch != nil),
+                         ("--linear", linear != nil)]
             if let first = other.first(where: { $0.1 }) {
                 throw ValidationError("--distributed times the ring's forward pass; it does not combine with \(first.0)")
             }
             guard linkBandwidth > 0, linkBandwidth.isFinite else {
                 throw ValidationError("--link-bandwidth must be a positive number of GB/s, got \(linkBandwidth)")
+            }
+        }
+        if linear != nil, let other = [("--kv-dtype", kvDtype != nil), ("--backward", backward), ("--embed-batch", embedBatch != nil)]
+            .first(where: { $0.1 }) {
+            throw ValidationError("--linear times one matrix product; it does not combine with \(other.0)")
+        }
+        if let linear {
+            let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+            // The input, the weight (and its packed copy) and the output, each in Float.
+            let matrices = [[linear.rows, linear.inputs], [linear.inputs, linear.outputs, 2], [linear.rows, linear.outputs]]
+            guard matrices.allSatisfy({ (try? checkedElementCount($0 + [MemoryLayout<Float>.size], argument: "--linear", atMost: memory)) != nil }) else {
+                throw ValidationError("--linear \(linear) would need more than this machine's \(memory) bytes of memory")
             }
         }
         if mixedLengths, embedBatch == nil { throw ValidationError("--mixed-lengths shapes the batches of --embed-batch; give --embed-batch B") }
@@ -107,6 +124,7 @@ struct Bench: ParsableCommand {
         }
         let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount)
         if let embedBatch { return try benchEmbeddings(batch: embedBatch, options: options) }
+        if let linear { return try benchLinear(linear, options: options, threads: threadCount) }
         let nq = queryLen ?? seq, hkv = kvHeads ?? heads
         var generator = SplitMix64(seed: 1)
         let q = try Tensor<Float>.randomNormal(shape: [batch, heads, nq, dim], using: &generator)
@@ -233,6 +251,31 @@ struct Bench: ParsableCommand {
         }
     }
 
+    /// GFLOP/s of one Linear layer (random weights and bias, packed as the models pack theirs).
+    func benchLinear(_ shape: LinearShape, options: AttentionOptions, threads: Int) throws {
+        var generator = SplitMix64(seed: 1)
+        let layer = try Linear<Float>(inputDimension: shape.inputs, outputDimension: shape.outputs, using: &generator)
+        let x = try Tensor<Float>.randomNormal(shape: [shape.rows, shape.inputs], using: &generator)
+        var times: [Double] = []
+        for trial in 0...repetitions {   // trial 0 warms up (and packs the weight)
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try layer(x, options: options)
+            if trial > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9) }
+        }
+        let median = times.sorted()[times.count / 2]
+        let gflops = 2 * Double(shape.rows) * Double(shape.inputs) * Double(shape.outputs) / median / 1e9
+        let instructionSet = KernelInstructionSet.best
+        let peak = measureMultiplyAddPeak(threads: threads, instructionSet: instructionSet)
+        if json {
+            print("{\"rows\": \(shape.rows), \"inputs\": \(shape.inputs), \"outputs\": \(shape.outputs), \"threads\": \(threads), "
+                  + "\"medianSeconds\": \(median), \"gflops\": \(gflops), \"peakInstructionSet\": \"\(instructionSet.rawValue)\", "
+                  + "\"peakGflops\": \(peak), \"percentOfPeak\": \(100 * gflops / peak)}")
+        } else {
+            print("Linear \(shape.inputs) -> \(shape.outputs) on \(shape.rows) rows: median \(Format.number(median * 1e3, 3)) ms over \(repetitions) runs")
+            print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of this CPU's \(instructionSet.rawValue) FMA peak \(Format.number(peak, 1)) GFLOP/s measured now (\(threads) threads)")
+        }
+    }
+
     /// Σ over queries of the keys each may see (all heads alike here).
     func visiblePairs(queries: Int, keys: Int, mask: AttentionMask) throws -> Int {
         guard causal else { return queries * keys }
@@ -253,4 +296,18 @@ func peakResidentBytes() -> Int {
     #else
     return usage.ru_maxrss          // bytes on Apple platforms
     #endif
+}
+
+/// `--linear ROWSxINxOUT`: the shape of one Linear product.
+struct LinearShape: ExpressibleByArgument, CustomStringConvertible {
+    let rows: Int, inputs: Int, outputs: Int
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 3, let rows = parts[0], let inputs = parts[1], let outputs = parts[2],
+              rows >= 1, inputs >= 1, outputs >= 1 else { return nil }
+        (self.rows, self.inputs, self.outputs) = (rows, inputs, outputs)
+    }
+
+    var description: String { "\(rows)x\(inputs)x\(outputs)" }
 }

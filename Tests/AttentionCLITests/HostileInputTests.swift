@@ -146,6 +146,7 @@ struct HostileInputTests {
           arguments: [
               ["bench", "--seq", "4611686018427387904"], ["bench", "--threads", "9223372036854775807"],
               ["bench", "--embed-batch", "4611686018427387904"],
+              ["bench", "--linear", "4611686018427387904x2x2"], ["bench", "--linear", "2x4611686018427387904x4611686018427387904"],
               ["experiment", "retrieval", "--dimension", "4611686018427387904"],
               ["train", "recall", "--batch-size", "4611686018427387904"],
               ["train", "recall", "--head-dimension", "9223372036854775807"],
@@ -160,6 +161,21 @@ struct HostileInputTests {
         } catch {
             let message = AttentionCommand.message(for: error)
             #expect(message.contains("--"), "\(message)")
+        }
+    }
+
+    @Test("bench --linear refuses a malformed shape and the other modes, naming the flags",
+          arguments: [(["bench", "--linear", "12x3"], "--linear"), (["bench", "--linear", "0x3x3"], "--linear"),
+                      (["bench", "--linear", "ax3x3"], "--linear"),
+                      (["bench", "--linear", "8x8x8", "--embed-batch", "2"], "--embed-batch"),
+                      (["bench", "--linear", "8x8x8", "--backward"], "--backward")])
+    func linearBenchArguments(_ arguments: [String], names flag: String) {
+        do {
+            _ = try AttentionCommand.parseAsRoot(arguments)
+            Issue.record("\(arguments) parsed")
+        } catch {
+            let message = AttentionCommand.message(for: error)
+            #expect(message.contains(flag) && message.contains("--linear"), "\(message)")
         }
     }
 
