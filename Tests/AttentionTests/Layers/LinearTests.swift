@@ -13,7 +13,8 @@ struct LinearTests {
     @Test("Float Linear equals the Double loop on awkward shapes, in both weight layouts: up to 16 rows from the weight as stored, more on the tiled kernel",
           arguments: [(1, 1, 1), (13, 45, 37), (8, 32, 64), (9, 33, 17), (64, 384, 384), (70, 100, 3),
                       (2, 45, 37), (3, 33, 17), (4, 1000, 130), (1, 2305, 768), (5, 70, 9),
-                      (16, 41, 23), (17, 41, 23), (1, 7, 5), (3, 9, 1030), (2, 2, 2)])
+                      (16, 41, 23), (17, 41, 23), (1, 7, 5), (3, 9, 1030), (2, 2, 2),
+                      (33, 56, 300), (66, 90, 520)])
     func linear(shape: (rows: Int, outputs: Int, inputs: Int)) throws {
         var g = SplitMix64(seed: UInt64(shape.rows * 1000 + shape.outputs))
         let weight = try Tensor<Double>.randomNormal(shape: [shape.outputs, shape.inputs], using: &g)
