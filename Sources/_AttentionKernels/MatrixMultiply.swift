@@ -3,17 +3,13 @@
 /// B comes packed in panels of 32 columns, `[ceil(n / 32)][k][32]`, the last panel zero-padded (see
 /// ``packPanels(_:k:n:into:)``): each panel is one contiguous stream, so the micro-kernel reads B in
 /// order instead of striding across whole rows. A last block of fewer than 8 rows, and a last panel of
-/// fewer than 32 columns, go through `scratch` (``multiplyRowsScratch(rows:k:)`` floats), so the
-/// micro-kernel never reads or writes past the matrices. Narrow targets run
-/// ``multiplyRowsNarrow(a:packedB:bias:c:rows:n:k:scratch:_:)`` instead.
+/// fewer than 32 columns, go through `scratch` (at least `8 · (k + 32)` floats), so the micro-kernel
+/// never reads or writes past the matrices.
 @inlinable @inline(__always)
 public func multiplyRows<M: MultiplyAdd>(
     a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
     rows: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: M.Type
 ) {
-    if M.registers == .narrow {
-        return multiplyRowsNarrow(a: a, packedB: b, bias: bias, c: c, rows: rows, n: n, k: k, scratch: scratch, M.self)
-    }
     let panels = (n + 31) / 32
     let paddedA = scratch, tileC = scratch + 8 * k
     var r0 = rows.lowerBound
@@ -42,13 +38,6 @@ public func multiplyRows<M: MultiplyAdd>(
         }
         r0 += 8
     }
-}
-
-/// Floats of scratch ``multiplyRows(a:packedB:bias:c:rows:n:k:scratch:_:)`` needs for `rows` rows of
-/// depth `k`, on any target.
-@inlinable
-public func multiplyRowsScratch(rows: Int, k: Int) -> Int {
-    max(8 * (k + 32), multiplyRowsNarrowScratch(rows: rows, k: k))
 }
 
 /// Packs row-major `w[n][k]` (a linear layer's weight, output-major) as `B = wᵀ` in panels of 32

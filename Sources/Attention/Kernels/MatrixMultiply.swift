@@ -58,7 +58,7 @@ func multiplyMatrices(
     let blockRows = 64
     let blocks = (m + blockRows - 1) / blockRows
     let workers = max(1, min(threads, blocks))
-    let scratch = (0..<workers).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: multiplyRowsScratch(rows: blockRows, k: k)) }
+    let scratch = (0..<workers).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 8 * (k + 32)) }
     defer { scratch.forEach { $0.deallocate() } }
     let shared = UncheckedSendable((a, b, bias, c, scratch))
     // Small products are not worth waking threads for.
