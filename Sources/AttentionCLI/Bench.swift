@@ -74,18 +74,17 @@ struct Bench: ParsableCommand {
         if let threads, threads > AttentionOptions.maximumThreads {
             throw ValidationError("--threads must be at most \(AttentionOptions.maximumThreads), got \(threads)")
         }
+        // The modes that time something other than the attention forward on random inputs.
+        let modes = [("--kv-dtype", kvDtype != nil), ("--backward", backward), ("--embed-batch", embedBatch != nil)]
         if distributed {
-            let other = [("--kv-dtype", kvDtype != nil), ("--backward", backward), ("--embed-batch", embedBatch != nil),
-                         ("--linear", linear != nil)]
-            if let first = other.first(where: { $0.1 }) {
+            if let first = (modes + [("--linear", linear != nil)]).first(where: { $0.1 }) {
                 throw ValidationError("--distributed times the ring's forward pass; it does not combine with \(first.0)")
             }
             guard linkBandwidth > 0, linkBandwidth.isFinite else {
                 throw ValidationError("--link-bandwidth must be a positive number of GB/s, got \(linkBandwidth)")
             }
         }
-        if linear != nil, let other = [("--kv-dtype", kvDtype != nil), ("--backward", backward), ("--embed-batch", embedBatch != nil)]
-            .first(where: { $0.1 }) {
+        if linear != nil, let other = modes.first(where: { $0.1 }) {
             throw ValidationError("--linear times one matrix product; it does not combine with \(other.0)")
         }
         if let linear {
