@@ -2,18 +2,36 @@
 ///
 /// B comes packed in panels of 32 columns, `[ceil(n / 32)][k][32]`, the last panel zero-padded (see
 /// ``packPanels(_:k:n:into:)``): each panel is one contiguous stream, so the micro-kernel reads B in
-/// order instead of striding across whole rows. A last block of fewer than 8 rows, and a last panel of
-/// fewer than 32 columns, go through `scratch` (at least `8 · (k + 32)` floats), so the micro-kernel
-/// never reads or writes past the matrices.
+/// order instead of striding across whole rows.
+///
+/// The whole tiles run k in slices of ``multiplySliceLength``: a slice of one panel (16 KiB) stays in
+/// L1 while every 8-row block of the range runs against it, so B is read from the outer caches once
+/// per range rather than once per 8 rows (a model's weight, megabytes, does not fit in L2). A tile's
+/// accumulators are stored and reloaded as Float between slices, so the sums are the same, bit for
+/// bit, as over the whole k at once. A last block of fewer than 8 rows and a last panel of fewer than
+/// 32 columns run over the whole k through `scratch` (at least `8 · (k + 32)` floats), so the
+/// micro-kernel never reads or writes past the matrices.
 @inlinable @inline(__always)
 public func multiplyRows<M: MultiplyAdd>(
     a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
     rows: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: M.Type
 ) {
-    let panels = (n + 31) / 32
+    let panels = (n + 31) / 32, wholePanels = n / 32
+    let wholeBlocks = rows.count / 8
+    var k0 = 0
+    while k0 < k {
+        let kc = min(multiplySliceLength, k - k0)
+        for p in 0..<wholePanels {
+            let slice = b + (p * k + k0) * 32
+            for block in 0..<wholeBlocks {
+                let r0 = rows.lowerBound + 8 * block
+                tile8x32(a + r0 * k + k0, k, slice, 32, c + r0 * n + p * 32, n, kc, accumulate: k0 > 0, M.self)
+            }
+        }
+        k0 += kc
+    }
     let paddedA = scratch, tileC = scratch + 8 * k
-    var r0 = rows.lowerBound
-    while r0 < rows.upperBound {
+    for r0 in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
         let count = min(8, rows.upperBound - r0)
         var aBlock = a + r0 * k
         if count < 8 {
@@ -21,24 +39,23 @@ public func multiplyRows<M: MultiplyAdd>(
             paddedA.update(from: aBlock, count: count * k)
             aBlock = UnsafePointer(paddedA)
         }
-        for p in 0..<panels {
+        for p in (count < 8 ? 0 : wholePanels)..<panels {
             let c0 = p * 32, width = min(32, n - c0)
-            if count == 8 && width == 32 {
-                tile8x32(aBlock, k, b + p * k * 32, 32, c + r0 * n + c0, n, k, accumulate: false, M.self)
-            } else {
-                tile8x32(aBlock, k, b + p * k * 32, 32, tileC, 32, k, accumulate: false, M.self)
-                for r in 0..<count { (c + (r0 + r) * n + c0).update(from: tileC + r * 32, count: width) }
-            }
+            tile8x32(aBlock, k, b + p * k * 32, 32, tileC, 32, k, accumulate: false, M.self)
+            for r in 0..<count { (c + (r0 + r) * n + c0).update(from: tileC + r * 32, count: width) }
         }
-        if let bias {
-            for r in 0..<count {
-                let row = c + (r0 + r) * n
-                for j in 0..<n { row[j] += bias[j] }
-            }
+    }
+    if let bias {
+        for r in rows {
+            let row = c + r * n
+            for j in 0..<n { row[j] += bias[j] }
         }
-        r0 += 8
     }
 }
+
+/// The length of the k slices of ``multiplyRows(a:packedB:bias:c:rows:n:k:scratch:_:)``: 128 × 32
+/// floats of B (16 KiB) beside eight rows of A fit in the L1 of every CPU the kernels target.
+@inlinable public var multiplySliceLength: Int { 128 }
 
 /// Packs row-major `w[n][k]` (a linear layer's weight, output-major) as `B = wᵀ` in panels of 32
 /// columns: `packed[p][kk][j] = w[32p + j][kk]`, zero where `32p + j >= n`. `packed` holds
