@@ -39,9 +39,10 @@ let package = Package(
         .target(
             name: "Attention",
             dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures", "_WorkerPool"]),
-        .target(name: "_AttentionKernels", dependencies: ["_Prefetch", "_LaneSums"], swiftSettings: [.unsafeFlags(optimized)]),
+        .target(name: "_AttentionKernels", dependencies: ["_Prefetch", "_LaneSums", "_QuantizedDot"], swiftSettings: [.unsafeFlags(optimized)]),
         .target(name: "_Prefetch"),
         .target(name: "_LaneSums"),
+        .target(name: "_QuantizedDot"),
         .target(name: "_WorkerPool"),
         .target(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],

@@ -58,6 +58,9 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Instead of attention: time a Linear layer (with bias) on ROWSxINxOUT, e.g. 512x384x1536, counting 2·ROWS·IN·OUT flops.",
                                valueName: "ROWSxINxOUT"))
     var linear: LinearShape?
+    @Option(help: ArgumentHelp("With --linear: random weights in this GGUF block format (q8_0, q4_0 or q4_1), in copies filling 256 MiB called in turn as a model's layers are, so that they come from memory; reports the gigabytes of blocks read per second and their share of a read-bandwidth probe.",
+                               valueName: "format"))
+    var weights: QuantizedMatrix.Format?
     @OptionGroup var location: ModelLocation
     @Flag(help: "Ring attention across the processes of 'mpirun -np P' (each makes its shard of the inputs): time, GFLOP/s, each rank's traffic, wait and memory, and a model of the time on P hosts.")
     var distributed = false
@@ -95,6 +98,12 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--linear \(linear) would need more than this machine's \(memory) bytes of memory")
             }
         }
+        if weights != nil {
+            guard let linear else { throw ValidationError("--weights gives the format of --linear's weights; give --linear ROWSxINxOUT") }
+            guard linear.inputs % 32 == 0 else {
+                throw ValidationError("--weights needs --linear's IN to be a multiple of 32 (the block size), got \(linear.inputs)")
+            }
+        }
         if mixedLengths, embedBatch == nil { throw ValidationError("--mixed-lengths shapes the batches of --embed-batch; give --embed-batch B") }
         if let embedBatch, embedBatch > Self.largestEmbedBatch {
             throw ValidationError("--embed-batch must be at most \(Self.largestEmbedBatch), got \(embedBatch)")
@@ -123,6 +132,7 @@ struct Bench: ParsableCommand {
         }
         let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount)
         if let embedBatch { return try benchEmbeddings(batch: embedBatch, options: options) }
+        if let linear, let weights { return try benchQuantized(linear, format: weights, options: options, threads: threadCount) }
         if let linear { return try benchLinear(linear, options: options, threads: threadCount) }
         let nq = queryLen ?? seq, hkv = kvHeads ?? heads
         var generator = SplitMix64(seed: 1)
@@ -272,6 +282,49 @@ struct Bench: ParsableCommand {
         } else {
             print("Linear \(shape.inputs) -> \(shape.outputs) on \(shape.rows) rows: median \(Format.number(median * 1e3, 3)) ms over \(repetitions) runs")
             print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of this CPU's \(instructionSet.rawValue) FMA peak \(Format.number(peak, 1)) GFLOP/s measured now (\(threads) threads)")
+        }
+    }
+
+    /// `--linear ROWSxINxOUT --weights FORMAT`: random blocks, copies of the matrix enough to fill
+    /// 256 MiB called one after another (as a model's layers are), so the blocks come from memory.
+    func benchQuantized(_ shape: LinearShape, format: QuantizedMatrix.Format, options: AttentionOptions, threads: Int) throws {
+        let (valuesPerBlock, bytesPerBlock) = (32, format.tensorType.bytesPerBlock)
+        let matrixBytes = shape.outputs * shape.inputs / valuesPerBlock * bytesPerBlock
+        let copies = max(1, (256 << 20) / matrixBytes)
+        var generator = SplitMix64(seed: 1)
+        var bytes = [UInt8](repeating: 0, count: matrixBytes)
+        for b in stride(from: 0, to: matrixBytes, by: bytesPerBlock) {
+            for i in b..<(b + bytesPerBlock) { bytes[i] = UInt8(truncatingIfNeeded: generator.next()) }
+            // Scales (and Q4_1's minimums) of ordinary size: half precision with a small exponent.
+            for s in stride(from: b, to: b + (format == .q4_1 ? 4 : 2), by: 2) { bytes[s + 1] = 0x20 | (bytes[s + 1] & 0x83) }
+        }
+        // The same values in separate memory for each copy.
+        let matrices = try (0..<copies).map { _ in
+            try QuantizedMatrix(format: format, rows: shape.outputs, columns: shape.inputs, bytes: Data(bytes))
+        }
+        let x = try Tensor<Float>.randomNormal(shape: [shape.rows, shape.inputs], using: &generator)
+        var times: [Double] = []
+        for trial in 0...repetitions {   // trial 0 warms up
+            let start = DispatchTime.now().uptimeNanoseconds
+            for matrix in matrices { _ = try matrix.multiply(x, options: options) }
+            if trial > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 / Double(copies)) }
+        }
+        let median = times.sorted()[times.count / 2]
+        let gflops = 2 * Double(shape.rows) * Double(shape.inputs) * Double(shape.outputs) / median / 1e9
+        let gigabytesPerSecond = Double(matrixBytes) / median / 1e9
+        let instructionSet = KernelInstructionSet.best
+        let peak = measureMultiplyAddPeak(threads: threads, instructionSet: instructionSet)
+        let bandwidth = measureReadBandwidth(threads: threads, instructionSet: instructionSet)
+        if json {
+            print("{\"rows\": \(shape.rows), \"inputs\": \(shape.inputs), \"outputs\": \(shape.outputs), \"weights\": \"\(format.rawValue)\", "
+                  + "\"copies\": \(copies), \"threads\": \(threads), \"medianSeconds\": \(median), \"gflops\": \(gflops), "
+                  + "\"peakInstructionSet\": \"\(instructionSet.rawValue)\", \"peakGflops\": \(peak), \"percentOfPeak\": \(100 * gflops / peak), "
+                  + "\"gigabytesPerSecond\": \(gigabytesPerSecond), \"bandwidthGigabytesPerSecond\": \(bandwidth), "
+                  + "\"percentOfBandwidth\": \(100 * gigabytesPerSecond / bandwidth)}")
+        } else {
+            print("\(format.rawValue) weights \(shape.inputs) -> \(shape.outputs) on \(shape.rows) rows: median \(Format.number(median * 1e6, 1)) µs per product over \(repetitions) runs of \(copies) copies")
+            print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of this CPU's \(instructionSet.rawValue) FMA peak \(Format.number(peak, 1)) GFLOP/s measured now (\(threads) threads)")
+            print("memory     \(Format.number(gigabytesPerSecond, 1)) GB/s of blocks read = \(Format.number(100 * gigabytesPerSecond / bandwidth, 1))% of the read bandwidth \(Format.number(bandwidth, 1)) GB/s measured now")
         }
     }
 

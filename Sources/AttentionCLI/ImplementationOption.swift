@@ -37,3 +37,13 @@ extension KVCache.Storage: ExpressibleByArgument {
     /// The names `--kv-dtype` accepts.
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
+
+/// `--weights q8_0|q4_0|q4_1` (any case).
+extension QuantizedMatrix.Format: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let format = Self.allCases.first(where: { $0.rawValue.lowercased() == argument.lowercased() }) else { return nil }
+        self = format
+    }
+    /// The names `--weights` accepts.
+    public static var allValueStrings: [String] { allCases.map { $0.rawValue.lowercased() } }
+}

@@ -44,6 +44,11 @@ public struct KernelEntryPoints: Sendable {
     public let multiplyQuantizedPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ format: QuantizedBlockFormat,
                                                    _ c: UnsafeMutablePointer<Float>, _ panels: Range<Int>, _ n: Int, _ k: Int,
                                                    _ scratch: UnsafeMutablePointer<Float>) -> Void
+    /// One row times an interleaved block-quantized weight, for a range of groups of sixteen outputs
+    /// (see ``multiplyInterleavedRow(_:sums:weight:format:y:groups:blocks:_:)``).
+    public let multiplyInterleavedRow: @Sendable (_ prepared: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ weight: UnsafeRawPointer,
+                                                  _ format: QuantizedBlockFormat, _ y: UnsafeMutablePointer<Float>, _ groups: Range<Int>,
+                                                  _ blocks: Int) -> Void
     /// GELU (erf form, absolute error below 2e-7) in place.
     public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// GELU's tanh form in place (see ``geluTanhInPlace(_:count:_:)``).
@@ -77,6 +82,9 @@ public struct KernelEntryPoints: Sendable {
             multiplyQuantizedPanels: {
                 _AttentionKernels.multiplyQuantizedPanels(a: $0, rows: $1, weight: $2, format: $3, c: $4, panels: $5, n: $6, k: $7, scratch: $8, M.self)
             },
+            multiplyInterleavedRow: {
+                _AttentionKernels.multiplyInterleavedRow($0, sums: $1, weight: $2, format: $3, y: $4, groups: $5, blocks: $6, M.self)
+            },
             gelu: { geluInPlace($0, count: $1, M.self) },
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
             geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
@@ -105,6 +113,8 @@ public struct KernelEntryPoints: Sendable {
                                                     UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         multiplyQuantizedPanels: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, QuantizedBlockFormat,
                                                       UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        multiplyInterleavedRow: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeRawPointer, QuantizedBlockFormat,
+                                                     UnsafeMutablePointer<Float>, Range<Int>, Int) -> Void,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
@@ -123,6 +133,7 @@ public struct KernelEntryPoints: Sendable {
         self.multiplyInputMajor = multiplyInputMajor
         self.multiplyQuantizedRows = multiplyQuantizedRows
         self.multiplyQuantizedPanels = multiplyQuantizedPanels
+        self.multiplyInterleavedRow = multiplyInterleavedRow
         self.gelu = gelu
         self.geluTanh = geluTanh
         self.geluTanhBackward = geluTanhBackward

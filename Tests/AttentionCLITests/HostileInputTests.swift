@@ -168,7 +168,8 @@ struct HostileInputTests {
           arguments: [(["bench", "--linear", "12x3"], "--linear"), (["bench", "--linear", "0x3x3"], "--linear"),
                       (["bench", "--linear", "ax3x3"], "--linear"),
                       (["bench", "--linear", "8x8x8", "--embed-batch", "2"], "--embed-batch"),
-                      (["bench", "--linear", "8x8x8", "--backward"], "--backward")])
+                      (["bench", "--linear", "8x8x8", "--backward"], "--backward"),
+                      (["bench", "--weights", "q4_1"], "--weights"), (["bench", "--linear", "1x48x16", "--weights", "q8_0"], "--weights")])
     func linearBenchArguments(_ arguments: [String], names flag: String) {
         do {
             _ = try AttentionCommand.parseAsRoot(arguments)

@@ -6,6 +6,11 @@ import _AttentionKernels
 /// ``multiply(_:argument:options:)``), so a 4-bit model stays 4-bit in memory and each decoding step
 /// reads a sixth of the bytes its Float weights would take.
 ///
+/// For single-row products (a decoding step) the matrix also keeps its rows interleaved by sixteen,
+/// made once when it is made: the same blocks, so as many bytes again (SmolLM2-135M's weights resident
+/// twice, 230 MB for a short generation instead of 138 MB), and the decoding step about 1.45 times
+/// faster, because sixteen rows' integers load as one vector and their sums need no reduction.
+///
 /// The values are those ``GGUF/TensorType/dequantize(_:into:)`` gives (``dequantized()``), bit for
 /// bit: the kernels compute each block's values the same way, in registers.
 public struct QuantizedMatrix: Sendable {
@@ -50,6 +55,9 @@ public struct QuantizedMatrix: Sendable {
     public let columns: Int
     /// The blocks, row after row (a slice of a mapped file, or bytes of its own).
     private let bytes: Data
+    /// The first `16·⌊rows/16⌋` rows again, interleaved by sixteen for single-row products (see
+    /// `InterleavedQuantized.swift` in the kernels); nil below sixteen rows.
+    private let interleaved: InterleavedBlocks?
 
     /// A matrix over stored blocks.
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if `rows` is not positive,
@@ -69,6 +77,10 @@ public struct QuantizedMatrix: Sendable {
         self.rows = rows
         self.columns = columns
         self.bytes = bytes
+        let groups = rows / quantizedGroupRows
+        self.interleaved = groups == 0 ? nil : bytes.withUnsafeBytes { raw in
+            InterleavedBlocks(raw.baseAddress!, format: format.kernelFormat, groups: groups, blocks: columns / 32)
+        }
     }
 
     /// The 2-D tensor `name` of `file`, read in place (the file stays mapped while the matrix lives).
@@ -86,7 +98,8 @@ public struct QuantizedMatrix: Sendable {
         try self.init(format: format, rows: entry.shape[0], columns: entry.shape[1], bytes: file.storedData(of: name))
     }
 
-    /// Bytes of the blocks.
+    /// Bytes of the blocks (as stored; the interleaved copy for single-row products takes as many
+    /// again for the rows it holds).
     public var byteCount: Int { bytes.count }
 
     /// Bytes of one row's blocks.
@@ -125,9 +138,10 @@ public struct QuantizedMatrix: Sendable {
     }
 
     /// `x · Mᵀ` over the last dimension of `x` (which must be ``columns``): `[..., columns]` →
-    /// `[..., rows]`, a linear layer whose weight is this matrix. Up to eight rows of `x` (decoding)
-    /// multiply each block from registers as it is read; more rows dequantize 32 matrix rows at a time
-    /// into a panel for the tiled matrix kernel. `options` chooses the instruction set and threads
+    /// `[..., rows]`, a linear layer whose weight is this matrix. One row of `x` (decoding) reads the
+    /// interleaved copy, sixteen outputs per vector; up to eight rows multiply each block from
+    /// registers as it is read; more rows dequantize 32 matrix rows at a time into a panel for the
+    /// tiled matrix kernel. `options` chooses the instruction set and threads
     /// as for attention; ``AttentionImplementation/reference`` dequantizes the whole matrix and runs
     /// a plain loop in Double.
     ///
@@ -158,8 +172,13 @@ public struct QuantizedMatrix: Sendable {
         let y = [Float](unsafeUninitializedCapacity: m * rows) { buffer, count in
             x.withUnsafeBufferPointer { xs in
                 bytes.withUnsafeBytes { raw in
-                    multiplyQuantized(xs.baseAddress!, rows: m, weight: raw.baseAddress!, format: format.kernelFormat,
-                                      into: buffer.baseAddress!, n: rows, k: columns, threads: execution.threads, isa: isa)
+                    if m == 1 {
+                        multiplyInterleaved(xs.baseAddress!, [SingleRowOperand(interleaved: interleaved, stored: raw.baseAddress!, rows: rows, format: format.kernelFormat)],
+                                            into: buffer.baseAddress!, k: columns, threads: execution.threads, isa: isa)
+                    } else {
+                        multiplyQuantized(xs.baseAddress!, rows: m, weight: raw.baseAddress!, format: format.kernelFormat,
+                                          into: buffer.baseAddress!, n: rows, k: columns, threads: execution.threads, isa: isa)
+                    }
                 }
             }
             count = m * rows
@@ -195,6 +214,19 @@ extension QuantizedMatrix {
         let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
         // One array: matrix i's [m, rows] outputs from m·starts[i].
         var all = [Float](repeating: 0, count: m * total)
+        if m == 1 {
+            try withBlockPointers(matrices[...]) { weights in
+                x.withUnsafeBufferPointer { xs in
+                    all.withUnsafeMutableBufferPointer { ys in
+                        let operands = matrices.indices.map {
+                            SingleRowOperand(interleaved: matrices[$0].interleaved, stored: weights[$0], rows: matrices[$0].rows,
+                                             format: matrices[$0].format.kernelFormat)
+                        }
+                        multiplyInterleaved(xs.baseAddress!, operands, into: ys.baseAddress!, k: k, threads: execution.threads, isa: isa)
+                    }
+                }
+            }
+        } else {
         try withBlockPointers(matrices[...]) { weights in
             x.withUnsafeBufferPointer { xs in
                 all.withUnsafeMutableBufferPointer { ys in
@@ -219,6 +251,7 @@ extension QuantizedMatrix {
                 }
             }
         }
+        }
         let leading = Array(x.shape.dropLast())
         return matrices.indices.map { i in
             Tensor(uncheckedShape: leading + [matrices[i].rows], scalars: Array(all[(m * starts[i])..<(m * starts[i + 1])]))
@@ -232,6 +265,80 @@ extension QuantizedMatrix {
         guard let first = matrices.first else { return try body(collected) }
         return try first.bytes.withUnsafeBytes { raw in
             try withBlockPointers(matrices.dropFirst(), collected + [raw.baseAddress!], body)
+        }
+    }
+}
+
+/// A matrix's first `16·groups` rows interleaved by sixteen (see `InterleavedQuantized.swift` in the
+/// kernels), in memory of their own, 64-byte aligned.
+final class InterleavedBlocks: @unchecked Sendable {
+    // Written once, in init; only read after.
+    let base: UnsafeMutableRawPointer
+    let groups: Int
+
+    init(_ source: UnsafeRawPointer, format: QuantizedBlockFormat, groups: Int, blocks: Int) {
+        let count = groups * blocks * interleavedBlockBytes(format)
+        base = .allocate(byteCount: count, alignment: 64)
+        self.groups = groups
+        interleaveQuantized(source, format: format, groups: groups, blocks: blocks, into: base)
+    }
+
+    deinit { base.deallocate() }
+}
+
+/// One matrix of a single-row product: its interleaved rows (nil below sixteen rows), its blocks
+/// as stored, its rows and its format.
+struct SingleRowOperand {
+    let interleaved: InterleavedBlocks?
+    let stored: UnsafeRawPointer
+    let rows: Int
+    let format: QuantizedBlockFormat
+}
+
+/// `y = x · Wᵢᵀ` for one row `x [k]` and several matrices, their outputs one after another in `y`:
+/// the interleaved groups of all of them shared among the threads in one loop, then each matrix's
+/// last `rows mod 16` rows (not interleaved) by the file-layout kernel, matrix `i` in share `i mod
+/// shares`. Each output is computed the same way whatever the matrices beside it and the threads.
+func multiplyInterleaved(
+    _ x: UnsafePointer<Float>, _ matrices: [SingleRowOperand], into y: UnsafeMutablePointer<Float>, k: Int, threads: Int, isa: KernelInstructionSet
+) {
+    let kernels = isa.kernels, blocks = k / 32
+    let total = matrices.reduce(0) { $0 + $1.rows }
+    // Group starts of each matrix in the shared numbering, and output starts in y.
+    var groupStarts = [0], outputStarts = [0]
+    for matrix in matrices {
+        groupStarts.append(groupStarts.last! + (matrix.interleaved?.groups ?? 0))
+        outputStarts.append(outputStarts.last! + matrix.rows)
+    }
+    let groups = groupStarts.last!
+    // The input prepared for the byte format and for the nibble formats, each if needed, and Σx per block.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k + blocks) { input in
+        let bytesInput = input.baseAddress!, nibblesInput = bytesInput + k, sums = nibblesInput + k
+        let formats = Set(matrices.map(\.format))
+        if formats.contains(.q8_0) { prepareInterleavedInput(x, k: k, format: .q8_0, into: bytesInput, sums: sums) }
+        if formats.contains(where: { $0 != .q8_0 }) { prepareInterleavedInput(x, k: k, format: .q4_1, into: nibblesInput, sums: sums) }
+        let shares = max(1, min(total * k < quantizedParallelWork ? 1 : threads, groups))
+        let shared = UncheckedSendable((UnsafePointer(bytesInput), UnsafePointer(nibblesInput), UnsafePointer(sums), y))
+        parallelFor(shares, threads: shares) { share, _ in
+            let (bytesInput, nibblesInput, sums, y) = shared.value
+            let range = (share * groups / shares)..<((share + 1) * groups / shares)
+            for (i, matrix) in matrices.enumerated() {
+                let out = y + outputStarts[i]
+                let piece = range.clamped(to: groupStarts[i]..<groupStarts[i + 1])
+                if let interleaved = matrix.interleaved, !piece.isEmpty {
+                    let local = (piece.lowerBound - groupStarts[i])..<(piece.upperBound - groupStarts[i])
+                    kernels.multiplyInterleavedRow(matrix.format == .q8_0 ? bytesInput : nibblesInput, sums, interleaved.base,
+                                                   matrix.format, out, local, blocks)
+                }
+            }
+            for (i, matrix) in matrices.enumerated() where i % shares == share {
+                let interleavedRows = quantizedGroupRows * (matrix.interleaved?.groups ?? 0)
+                guard interleavedRows < matrix.rows else { continue }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k) { scratch in
+                    kernels.multiplyQuantizedRows(x, 1, matrix.stored, matrix.format, y + outputStarts[i], interleavedRows..<matrix.rows,
+                                                  matrix.rows, k, scratch.baseAddress!)
+                }
+            }
         }
     }
 }

@@ -1,0 +1,57 @@
+#ifndef ATTENTION_QUANTIZED_DOT_H
+#define ATTENTION_QUANTIZED_DOT_H
+
+// The inner products of one block of sixteen interleaved rows (see InterleavedQuantized.swift in
+// _AttentionKernels), written with clang's portable vector extensions: masks, conversions and
+// multiply-adds on whole 16-lane vectors, inlined into the Swift kernels and lowered for each kernel
+// module's instruction set. The same loops written with Swift's SIMD types were split into 128-bit
+// pieces and lane inserts by the optimizer, at twice the time of the file-layout kernel.
+//
+// Each returns the sixteen rows' Σ q·x over one block of 32 values, in four chains of eight
+// products added pairwise at the end; the multiply and add of each product contract into one fused
+// multiply-add where the instruction set has it.
+
+typedef float attention_q_float16v __attribute__((ext_vector_type(16)));
+typedef int attention_q_int16v __attribute__((ext_vector_type(16)));
+typedef unsigned int attention_q_uint16v __attribute__((ext_vector_type(16)));
+typedef signed char attention_q_char16v __attribute__((ext_vector_type(16)));
+
+/// Σ q·x for the sixteen rows of a nibble block: four chunks of sixteen little-endian 32-bit words
+/// at `q` (64-byte stride), `x` the 32 prepared inputs (eight per chunk, pre-scaled by the power of
+/// sixteen each nibble's mask leaves in place).
+static inline __attribute__((always_inline)) attention_q_float16v attention_nibble_block_dot(const void *q, const float *x) {
+    attention_q_float16v t[4];
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) {
+        attention_q_uint16v v;
+        __builtin_memcpy(&v, (const char *)q + 64 * c, sizeof v);
+        attention_q_uint16v h = v >> 16;
+        const float *xc = x + 8 * c;
+        attention_q_float16v s = __builtin_convertvector((attention_q_int16v)(v & 0xF), attention_q_float16v) * xc[0];
+        s = __builtin_convertvector((attention_q_int16v)(v & 0xF0), attention_q_float16v) * xc[1] + s;
+        s = __builtin_convertvector((attention_q_int16v)(v & 0xF00), attention_q_float16v) * xc[2] + s;
+        s = __builtin_convertvector((attention_q_int16v)(v & 0xF000), attention_q_float16v) * xc[3] + s;
+        s = __builtin_convertvector((attention_q_int16v)(h & 0xF), attention_q_float16v) * xc[4] + s;
+        s = __builtin_convertvector((attention_q_int16v)(h & 0xF0), attention_q_float16v) * xc[5] + s;
+        s = __builtin_convertvector((attention_q_int16v)(h & 0xF00), attention_q_float16v) * xc[6] + s;
+        s = __builtin_convertvector((attention_q_int16v)(h & 0xF000), attention_q_float16v) * xc[7] + s;
+        t[c] = s;
+    }
+    return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+/// Σ q·x for the sixteen rows of a byte block: 32 rows of sixteen signed bytes at `q` (element `e`
+/// of the sixteen rows at `q + 16e`), `x` the block's 32 inputs.
+static inline __attribute__((always_inline)) attention_q_float16v attention_byte_block_dot(const void *q, const float *x) {
+    attention_q_float16v t[4];
+#pragma clang loop unroll(full)
+    for (int e = 0; e < 32; e++) {
+        attention_q_char16v b;
+        __builtin_memcpy(&b, (const char *)q + 16 * e, sizeof b);
+        attention_q_float16v value = __builtin_convertvector(b, attention_q_float16v);
+        t[e % 4] = e < 4 ? value * x[e] : value * x[e] + t[e % 4];
+    }
+    return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+#endif
