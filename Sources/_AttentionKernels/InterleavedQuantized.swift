@@ -1,3 +1,4 @@
+import _Prefetch
 import _QuantizedDot
 
 /// Block-quantized matrices with their rows interleaved by sixteen, for decoding.
@@ -111,6 +112,7 @@ func multiplyInterleavedNibbles<M: MultiplyAdd>(
         var p = weight + g * blocks * groupBlock
         var acc = SIMD16<Float>.zero
         for b in 0..<blocks {
+            prefetchAhead(p, groupBlock)
             let t = attention_nibble_block_dot(p + scales, x + 32 * b)
             let d = HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self)
             if hasMinimum {
@@ -137,10 +139,27 @@ func multiplyInterleavedBytes<M: MultiplyAdd>(
         var p = weight + g * blocks * groupBlock
         var acc = SIMD16<Float>.zero
         for b in 0..<blocks {
+            prefetchAhead(p, groupBlock)
             let t = attention_byte_block_dot(p + 32, x + 32 * b)
             acc = M.multiplyAdd(HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self), t, acc)
             p += groupBlock
         }
         UnsafeMutableRawPointer(y + quantizedGroupRows * g).storeBytes(of: acc, as: SIMD16<Float>.self)
+    }
+}
+
+/// Bytes ahead of the block being read that the kernels ask for: the hardware's own prefetch left
+/// one core reading about 7 GB/s of blocks where it streams 14; 2 to 16 KiB ahead all gave the same
+/// decoding speed (SmolLM2 on an Intel Xeon, family 6 model 207). A hint past a matrix's end is
+/// harmless: prefetches never fault.
+@inlinable var interleavedPrefetchDistance: Int { 4096 }
+
+/// Asks for the cache lines of the block `interleavedPrefetchDistance` bytes ahead of `p`.
+@inlinable @inline(__always)
+func prefetchAhead(_ p: UnsafeRawPointer, _ bytes: Int) {
+    var offset = 0
+    while offset < bytes {
+        attention_prefetch_l2(p + interleavedPrefetchDistance + offset)
+        offset += 64
     }
 }
