@@ -36,12 +36,14 @@ public struct KernelEntryPoints: Sendable {
                                               _ y: UnsafeMutablePointer<Float>, _ columns: Range<Int>, _ n: Int, _ k: Int) -> Void
     /// A few rows times a block-quantized output-major weight, for a range of outputs (see
     /// ``multiplyQuantizedRows(x:rows:weight:format:y:outputs:n:k:scratch:_:)``).
-    public let multiplyQuantizedRows: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ format: QuantizedBlockFormat,
+    public let multiplyQuantizedRows: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
+                                                 _ format: QuantizedBlockFormat,
                                                  _ y: UnsafeMutablePointer<Float>, _ outputs: Range<Int>, _ n: Int, _ k: Int,
                                                  _ scratch: UnsafeMutablePointer<Float>) -> Void
     /// Many rows times a block-quantized output-major weight, for a range of 32-column panels (see
     /// ``multiplyQuantizedPanels(a:rows:weight:format:c:panels:n:k:scratch:_:)``).
-    public let multiplyQuantizedPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ format: QuantizedBlockFormat,
+    public let multiplyQuantizedPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
+                                                   _ format: QuantizedBlockFormat,
                                                    _ c: UnsafeMutablePointer<Float>, _ panels: Range<Int>, _ n: Int, _ k: Int,
                                                    _ scratch: UnsafeMutablePointer<Float>) -> Void
     /// One row times an interleaved block-quantized weight, for a range of groups of sixteen outputs
@@ -77,10 +79,12 @@ public struct KernelEntryPoints: Sendable {
             multiplyOutputMajor: { _AttentionKernels.multiplyOutputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, outputs: $5, n: $6, k: $7, M.self) },
             multiplyInputMajor: { _AttentionKernels.multiplyInputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, columns: $5, n: $6, k: $7, M.self) },
             multiplyQuantizedRows: {
-                _AttentionKernels.multiplyQuantizedRows(x: $0, rows: $1, weight: $2, format: $3, y: $4, outputs: $5, n: $6, k: $7, scratch: $8, M.self)
+                _AttentionKernels.multiplyQuantizedRows(x: $0, rows: $1, weight: $2, interleaved: $3, format: $4, y: $5, outputs: $6, n: $7, k: $8,
+                                                        scratch: $9, M.self)
             },
             multiplyQuantizedPanels: {
-                _AttentionKernels.multiplyQuantizedPanels(a: $0, rows: $1, weight: $2, format: $3, c: $4, panels: $5, n: $6, k: $7, scratch: $8, M.self)
+                _AttentionKernels.multiplyQuantizedPanels(a: $0, rows: $1, weight: $2, interleaved: $3, format: $4, c: $5, panels: $6, n: $7, k: $8,
+                                                          scratch: $9, M.self)
             },
             multiplyInterleavedRow: {
                 _AttentionKernels.multiplyInterleavedRow($0, sums: $1, weight: $2, format: $3, y: $4, groups: $5, blocks: $6, M.self)
@@ -109,9 +113,9 @@ public struct KernelEntryPoints: Sendable {
                                                   UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
         multiplyInputMajor: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafePointer<Float>?,
                                                  UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
-        multiplyQuantizedRows: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, QuantizedBlockFormat,
+        multiplyQuantizedRows: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, InterleavedRows, QuantizedBlockFormat,
                                                     UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-        multiplyQuantizedPanels: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, QuantizedBlockFormat,
+        multiplyQuantizedPanels: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, InterleavedRows, QuantizedBlockFormat,
                                                       UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         multiplyInterleavedRow: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeRawPointer, QuantizedBlockFormat,
                                                      UnsafeMutablePointer<Float>, Range<Int>, Int) -> Void,

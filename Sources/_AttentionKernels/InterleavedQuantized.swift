@@ -23,6 +23,19 @@ import _QuantizedDot
 /// is stored pre-scaled by `16^-j` (exact: a power of two) in ``prepareInterleavedInput(_:k:format:into:sums:)``,
 /// so each product is `q · x` exactly as the file's layout would give it.
 
+/// A matrix's interleaved copy, if it has one: its base and how many groups of sixteen rows it holds.
+@frozen
+public struct InterleavedRows: @unchecked Sendable {
+    public let base: UnsafeRawPointer?
+    public let groups: Int
+    @inlinable public init(base: UnsafeRawPointer?, groups: Int) {
+        self.base = base
+        self.groups = base == nil ? 0 : groups
+    }
+    /// No interleaved copy: every row from the file's layout.
+    @inlinable public static var none: InterleavedRows { InterleavedRows(base: nil, groups: 0) }
+}
+
 /// Rows per interleaved group.
 public let quantizedGroupRows = 16
 

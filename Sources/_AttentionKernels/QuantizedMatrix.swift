@@ -264,12 +264,36 @@ public enum Q4_1Block: QuantizedBlock {
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 1) }
 }
 
-/// Row `row` of a block-quantized `[n, k]` matrix, dequantized into `into[0..<k]`.
+/// Row `row` of a block-quantized `[n, k]` matrix, dequantized into `into[0..<k]`: from the
+/// interleaved copy when it holds the row (each block put back together in the file's layout on the
+/// stack, so the stored blocks are not read), else from `weight`.
 @inlinable @inline(__always)
 func dequantizeRow<B: QuantizedBlock, M: MultiplyAdd>(
-    _ weight: UnsafeRawPointer, row: Int, k: Int, into: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+    _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows, row: Int, k: Int, into: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
     let blocks = k / 32
+    if let base = interleaved.base, row < quantizedGroupRows * interleaved.groups {
+        let (g, r) = row.quotientAndRemainder(dividingBy: quantizedGroupRows)
+        let groupBlock = quantizedGroupRows * B.bytes, scales = B.bytes == 20 ? 4 : 2
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { buffer in
+            let block = buffer.baseAddress!
+            var p = base + g * blocks * groupBlock
+            for b in 0..<blocks {
+                for s in 0..<(scales / 2) { (block + 2 * s).copyMemory(from: p + 2 * (s * quantizedGroupRows + r), byteCount: 2) }
+                let values = p + scales * quantizedGroupRows
+                if B.bytes == 34 {
+                    for e in 0..<32 { block.storeBytes(of: values.load(fromByteOffset: e * quantizedGroupRows + r, as: UInt8.self), toByteOffset: 2 + e, as: UInt8.self) }
+                } else {
+                    for c in 0..<4 { (block + scales + 4 * c).copyMemory(from: values + 4 * (c * quantizedGroupRows + r), byteCount: 4) }
+                }
+                let (w0, w1, w2, w3) = B.dequantize(UnsafeRawPointer(block), M.self)
+                let out = into + 32 * b
+                store8(w0, out); store8(w1, out + 8); store8(w2, out + 16); store8(w3, out + 24)
+                p += groupBlock
+            }
+        }
+        return
+    }
     var p = weight + row * blocks * B.bytes
     for b in 0..<blocks {
         let (w0, w1, w2, w3) = B.dequantize(p, M.self)
@@ -288,19 +312,19 @@ func dequantizeRow<B: QuantizedBlock, M: MultiplyAdd>(
 /// depend on how the outputs are shared among threads.
 @inlinable @inline(__always)
 public func multiplyQuantizedRows<M: MultiplyAdd>(
-    x: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, format: QuantizedBlockFormat,
+    x: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, interleaved: InterleavedRows, format: QuantizedBlockFormat,
     y: UnsafeMutablePointer<Float>, outputs: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: M.Type
 ) {
     switch format {
-    case .q8_0: multiplyQuantizedRows(x, rows, weight, y, outputs, n, k, scratch, Q8_0Block.self, M.self)
-    case .q4_0: multiplyQuantizedRows(x, rows, weight, y, outputs, n, k, scratch, Q4_0Block.self, M.self)
-    case .q4_1: multiplyQuantizedRows(x, rows, weight, y, outputs, n, k, scratch, Q4_1Block.self, M.self)
+    case .q8_0: multiplyQuantizedRows(x, rows, weight, interleaved, y, outputs, n, k, scratch, Q8_0Block.self, M.self)
+    case .q4_0: multiplyQuantizedRows(x, rows, weight, interleaved, y, outputs, n, k, scratch, Q4_0Block.self, M.self)
+    case .q4_1: multiplyQuantizedRows(x, rows, weight, interleaved, y, outputs, n, k, scratch, Q4_1Block.self, M.self)
     }
 }
 
 @inlinable @inline(__always)
 func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
-    _ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>,
+    _ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows, _ y: UnsafeMutablePointer<Float>,
     _ outputs: Range<Int>, _ n: Int, _ k: Int, _ scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
     let blocks = k / 32, rowBytes = blocks * B.bytes
@@ -372,7 +396,7 @@ func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
         return
     }
     for o in outputs {
-        dequantizeRow(weight, row: o, k: k, into: scratch, B.self, M.self)
+        dequantizeRow(weight, interleaved, row: o, k: k, into: scratch, B.self, M.self)
         for r in 0..<rows {
             let xr = x + r * k
             var s0 = SIMD8<Float>.zero, s1 = s0, s2 = s0, s3 = s0
@@ -398,19 +422,19 @@ public func quantizedPanelScratch(k: Int) -> Int { 32 * k + k + 8 * (k + 32) }
 /// per row, and the product runs at the micro-kernel's speed.
 @inlinable @inline(__always)
 public func multiplyQuantizedPanels<M: MultiplyAdd>(
-    a: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, format: QuantizedBlockFormat,
+    a: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, interleaved: InterleavedRows, format: QuantizedBlockFormat,
     c: UnsafeMutablePointer<Float>, panels: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: M.Type
 ) {
     switch format {
-    case .q8_0: multiplyQuantizedPanels(a, rows, weight, c, panels, n, k, scratch, Q8_0Block.self, M.self)
-    case .q4_0: multiplyQuantizedPanels(a, rows, weight, c, panels, n, k, scratch, Q4_0Block.self, M.self)
-    case .q4_1: multiplyQuantizedPanels(a, rows, weight, c, panels, n, k, scratch, Q4_1Block.self, M.self)
+    case .q8_0: multiplyQuantizedPanels(a, rows, weight, interleaved, c, panels, n, k, scratch, Q8_0Block.self, M.self)
+    case .q4_0: multiplyQuantizedPanels(a, rows, weight, interleaved, c, panels, n, k, scratch, Q4_0Block.self, M.self)
+    case .q4_1: multiplyQuantizedPanels(a, rows, weight, interleaved, c, panels, n, k, scratch, Q4_1Block.self, M.self)
     }
 }
 
 @inlinable @inline(__always)
 func multiplyQuantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
-    _ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ c: UnsafeMutablePointer<Float>,
+    _ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows, _ c: UnsafeMutablePointer<Float>,
     _ panels: Range<Int>, _ n: Int, _ k: Int, _ scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
     let panel = scratch, row = scratch + 32 * k, paddedA = row + k, tileC = paddedA + 8 * k
@@ -418,7 +442,7 @@ func multiplyQuantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
         let c0 = p * 32, width = min(32, n - c0)
         for j in 0..<32 {
             if j < width {
-                dequantizeRow(weight, row: c0 + j, k: k, into: row, B.self, M.self)
+                dequantizeRow(weight, interleaved, row: c0 + j, k: k, into: row, B.self, M.self)
                 for kk in 0..<k { panel[kk * 32 + j] = row[kk] }
             } else {
                 for kk in 0..<k { panel[kk * 32 + j] = 0 }

@@ -79,7 +79,9 @@ public struct QuantizedMatrix: Sendable {
         self.bytes = bytes
         let groups = rows / quantizedGroupRows
         self.interleaved = groups == 0 ? nil : bytes.withUnsafeBytes { raw in
-            InterleavedBlocks(raw.baseAddress!, format: format.kernelFormat, groups: groups, blocks: columns / 32)
+            let copy = InterleavedBlocks(raw.baseAddress!, format: format.kernelFormat, groups: groups, blocks: columns / 32)
+            releasePages(raw.baseAddress!, byteCount: groups * quantizedGroupRows * (columns / 32) * format.tensorType.bytesPerBlock)
+            return copy
         }
     }
 
@@ -96,6 +98,11 @@ public struct QuantizedMatrix: Sendable {
             throw AttentionError.invalidFile(path: file.path, reason: "tensor '\(name)' is \(entry.shape), not a matrix")
         }
         try self.init(format: format, rows: entry.shape[0], columns: entry.shape[1], bytes: file.storedData(of: name))
+    }
+
+    /// The interleaved copy as the kernels take it.
+    var interleavedRows: InterleavedRows {
+        InterleavedRows(base: interleaved.map { UnsafeRawPointer($0.base) }, groups: interleaved?.groups ?? 0)
     }
 
     /// Bytes of the blocks (as stored; the interleaved copy for single-row products takes as many
@@ -176,7 +183,7 @@ public struct QuantizedMatrix: Sendable {
                         multiplyInterleaved(xs.baseAddress!, [SingleRowOperand(interleaved: interleaved, stored: raw.baseAddress!, rows: rows, format: format.kernelFormat)],
                                             into: buffer.baseAddress!, k: columns, threads: execution.threads, isa: isa)
                     } else {
-                        multiplyQuantized(xs.baseAddress!, rows: m, weight: raw.baseAddress!, format: format.kernelFormat,
+                        multiplyQuantized(xs.baseAddress!, rows: m, weight: raw.baseAddress!, interleaved: interleavedRows, format: format.kernelFormat,
                                           into: buffer.baseAddress!, n: rows, k: columns, threads: execution.threads, isa: isa)
                     }
                 }
@@ -243,7 +250,7 @@ extension QuantizedMatrix {
                                 let piece = range.clamped(to: starts[i]..<starts[i + 1])
                                 guard !piece.isEmpty else { continue }
                                 let local = (piece.lowerBound - starts[i])..<(piece.upperBound - starts[i])
-                                kernels.multiplyQuantizedRows(x, m, weights[i], matrix.format.kernelFormat, y + m * starts[i], local,
+                                kernels.multiplyQuantizedRows(x, m, weights[i], matrix.interleavedRows, matrix.format.kernelFormat, y + m * starts[i], local,
                                                               matrix.rows, k, scratch.baseAddress!)
                             }
                         }
@@ -267,6 +274,22 @@ extension QuantizedMatrix {
             try withBlockPointers(matrices.dropFirst(), collected + [raw.baseAddress!], body)
         }
     }
+}
+
+/// Asks the system to drop the whole pages of `[start, start + byteCount)` from this process's
+/// resident memory: the rows the interleaved copy holds are not read again from the stored blocks
+/// (the kernels rebuild them from the copy), so a mapped file's pages need not stay resident beside
+/// it. `MADV_PAGEOUT` (Linux 5.4+) only reclaims: contents are kept (a file's pages are read back
+/// if touched, anonymous memory goes to swap or stays), so it is safe on any memory; elsewhere, and
+/// on older kernels, nothing happens.
+func releasePages(_ start: UnsafeRawPointer, byteCount: Int) {
+    #if os(Linux)
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    guard page > 0 else { return }
+    let first = (Int(bitPattern: start) + page - 1) / page * page, end = (Int(bitPattern: start) + byteCount) / page * page
+    guard end > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { return }
+    _ = madvise(address, end - first, 21)   // MADV_PAGEOUT
+    #endif
 }
 
 /// A matrix's first `16·groups` rows interleaved by sixteen (see `InterleavedQuantized.swift` in the
@@ -335,7 +358,7 @@ func multiplyInterleaved(
                 let interleavedRows = quantizedGroupRows * (matrix.interleaved?.groups ?? 0)
                 guard interleavedRows < matrix.rows else { continue }
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k) { scratch in
-                    kernels.multiplyQuantizedRows(x, 1, matrix.stored, matrix.format, y + outputStarts[i], interleavedRows..<matrix.rows,
+                    kernels.multiplyQuantizedRows(x, 1, matrix.stored, .none, matrix.format, y + outputStarts[i], interleavedRows..<matrix.rows,
                                                   matrix.rows, k, scratch.baseAddress!)
                 }
             }
@@ -354,7 +377,7 @@ let quantizedFewRows = 8
 /// `y [m, n] = x [m, k] · Wᵀ` with `W [n, k]` in blocks of `format`, over `threads` threads: each
 /// thread one contiguous share of the outputs (few rows) or of the 32-column panels (many rows).
 func multiplyQuantized(
-    _ x: UnsafePointer<Float>, rows m: Int, weight: UnsafeRawPointer, format: QuantizedBlockFormat,
+    _ x: UnsafePointer<Float>, rows m: Int, weight: UnsafeRawPointer, interleaved: InterleavedRows, format: QuantizedBlockFormat,
     into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int, isa: KernelInstructionSet
 ) {
     let kernels = isa.kernels
@@ -366,7 +389,7 @@ func multiplyQuantized(
             let (x, weight, y) = shared.value
             let outputs = (share * n / shares)..<((share + 1) * n / shares)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { scratch in
-                kernels.multiplyQuantizedRows(x, m, weight, format, y, outputs, n, k, scratch.baseAddress!)
+                kernels.multiplyQuantizedRows(x, m, weight, interleaved, format, y, outputs, n, k, scratch.baseAddress!)
             }
         }
         return
@@ -379,6 +402,6 @@ func multiplyQuantized(
         let range = (share * panels / shares)..<((share + 1) * panels / shares)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
         defer { scratch.deallocate() }
-        kernels.multiplyQuantizedPanels(x, m, weight, format, y, range, n, k, scratch)
+        kernels.multiplyQuantizedPanels(x, m, weight, interleaved, format, y, range, n, k, scratch)
     }
 }
