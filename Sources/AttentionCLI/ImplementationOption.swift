@@ -40,6 +40,7 @@ extension KVCache.Storage: ExpressibleByArgument {
 
 /// `--weights q8_0|q4_0|q4_1` (any case).
 extension QuantizedMatrix.Format: ExpressibleByArgument {
+    /// The format named `argument`, in any case (`q4_1` or `Q4_1`); nil for another name.
     public init?(argument: String) {
         guard let format = Self.allCases.first(where: { $0.rawValue.lowercased() == argument.lowercased() }) else { return nil }
         self = format
