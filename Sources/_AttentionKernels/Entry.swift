@@ -35,13 +35,13 @@ public struct KernelEntryPoints: Sendable {
     public let multiplyInputMajor: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                               _ y: UnsafeMutablePointer<Float>, _ columns: Range<Int>, _ n: Int, _ k: Int) -> Void
     /// A few rows times a block-quantized output-major weight, for a range of outputs (see
-    /// ``multiplyQuantizedRows(x:rows:weight:format:y:outputs:n:k:scratch:_:)``).
+    /// ``multiplyQuantizedRows(x:rows:weight:interleaved:format:y:outputs:n:k:scratch:_:)``).
     public let multiplyQuantizedRows: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
                                                  _ format: QuantizedBlockFormat,
                                                  _ y: UnsafeMutablePointer<Float>, _ outputs: Range<Int>, _ n: Int, _ k: Int,
                                                  _ scratch: UnsafeMutablePointer<Float>) -> Void
     /// Many rows times a block-quantized output-major weight, for a range of 32-column panels (see
-    /// ``multiplyQuantizedPanels(a:rows:weight:format:c:panels:n:k:scratch:_:)``).
+    /// ``multiplyQuantizedPanels(a:rows:weight:interleaved:format:c:panels:n:k:scratch:_:)``).
     public let multiplyQuantizedPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
                                                    _ format: QuantizedBlockFormat,
                                                    _ c: UnsafeMutablePointer<Float>, _ panels: Range<Int>, _ n: Int, _ k: Int,

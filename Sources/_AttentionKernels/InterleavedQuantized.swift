@@ -75,6 +75,28 @@ public func interleaveQuantized(_ source: UnsafeRawPointer, format: QuantizedBlo
     }
 }
 
+/// Row `row` (below `16·groups`) of an interleaved matrix of `blocks` blocks per row, written in
+/// the file's layout to `destination` (`blocks · format.bytesPerBlock` bytes): the inverse of
+/// ``interleaveQuantized(_:format:groups:blocks:into:)`` for one row, for lookups of single rows
+/// (embeddings) that should not touch the stored blocks the copy replaces.
+public func copyInterleavedRow(_ interleaved: InterleavedRows, row: Int, format: QuantizedBlockFormat, blocks: Int,
+                               into destination: UnsafeMutableRawPointer) {
+    guard let base = interleaved.base, row < quantizedGroupRows * interleaved.groups else { return }
+    let (g, r) = row.quotientAndRemainder(dividingBy: quantizedGroupRows)
+    let block = format.bytesPerBlock, scales = format.scaleBytes, rows = quantizedGroupRows, groupBlock = interleavedBlockBytes(format)
+    for b in 0..<blocks {
+        let p = base + (g * blocks + b) * groupBlock, out = destination + b * block
+        for s in 0..<(scales / 2) { (out + 2 * s).copyMemory(from: p + 2 * (s * rows + r), byteCount: 2) }
+        let values = p + scales * rows, q = out + scales
+        switch format {
+        case .q8_0:
+            for e in 0..<32 { q.storeBytes(of: values.load(fromByteOffset: e * rows + r, as: UInt8.self), toByteOffset: e, as: UInt8.self) }
+        case .q4_0, .q4_1:
+            for c in 0..<4 { (q + 4 * c).copyMemory(from: values + 4 * (c * rows + r), byteCount: 4) }
+        }
+    }
+}
+
 /// The input row `x [k]` as ``multiplyInterleavedRow(_:sums:weight:format:y:groups:blocks:_:)``
 /// reads it: for Q8_0 as it is; for the nibble formats each block's 32 values in the order of the
 /// words' nibbles, each pre-scaled by the power of sixteen its nibble's mask leaves in the
@@ -158,6 +180,88 @@ func multiplyInterleavedBytes<M: MultiplyAdd>(
             p += groupBlock
         }
         UnsafeMutableRawPointer(y + quantizedGroupRows * g).storeBytes(of: acc, as: SIMD16<Float>.self)
+    }
+}
+
+/// One block of sixteen interleaved rows at `p` dequantized: element `e` of row `r` goes to
+/// `out[stride·e + r]`, the value the file-layout dequantization gives, bit for bit. Sixteen rows'
+/// values of one element are one vector, so a block is dequantized in vectors, not row by row.
+/// `scales` is scratch for 32 floats.
+///
+/// (Scratch comes from the caller throughout: a temporary allocation's closure is outlined here,
+/// and the half-precision conversion inside it then runs lane by lane through a library call.)
+@inlinable @inline(__always)
+public func dequantizeInterleavedBlock<M: MultiplyAdd>(
+    _ p: UnsafeRawPointer, format: QuantizedBlockFormat, into out: UnsafeMutablePointer<Float>, stride: Int,
+    scales: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    let rows = quantizedGroupRows
+    store(HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self), scales)
+    switch format {
+    case .q8_0:
+        attention_byte_block_values(p + 2 * rows, scales, out, stride)
+    case .q4_0:
+        attention_nibble_block_values(p + 2 * rows, scales, nil, out, stride)
+    case .q4_1:
+        store(HalfBits.load16((p + 2 * rows).assumingMemoryBound(to: HalfBits.self), M.self), scales + rows)
+        attention_nibble_block_values(p + 4 * rows, scales, scales + rows, out, stride)
+    }
+}
+
+/// Group `g`'s sixteen rows dequantized: element `j` of row `16g + r` to `out[stride·j + r]`. With a
+/// stride of 32 this is the panel kernel's transposed layout. `scales` is scratch for 32 floats.
+@inlinable @inline(__always)
+public func dequantizeInterleavedGroup<M: MultiplyAdd>(
+    _ interleaved: InterleavedRows, group g: Int, blocks: Int, format: QuantizedBlockFormat,
+    into out: UnsafeMutablePointer<Float>, stride: Int, scales: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    guard let base = interleaved.base else { return }
+    let groupBlock = interleavedBlockBytes(format)
+    var p = base + g * blocks * groupBlock
+    for b in 0..<blocks {
+        dequantizeInterleavedBlock(p, format: format, into: out + 32 * stride * b, stride: stride, scales: scales, M.self)
+        p += groupBlock
+    }
+}
+
+/// Floats of scratch ``multiplyInterleavedGroupRows(_:rows:_:group:blocks:format:y:n:outputs:scratch:_:)`` needs.
+@inlinable
+public func interleavedGroupRowsScratch(rows: Int) -> Int { 32 * quantizedGroupRows + 32 + quantizedGroupRows * rows }
+
+/// `y[r·n + o] = Σ_j x[r][j] · w[o][j]` for the few input rows `r < rows` (`x [rows, k]`) and the
+/// outputs `outputs` of group `g` (a sub-range of `16g ..< 16g + 16`): each block of the group is
+/// dequantized once into sixteen-lane vectors (2 KiB, in L1) and multiplied with every row's 32
+/// inputs, the sixteen outputs in the lanes. The sums run in the same order whatever `outputs` is.
+@inlinable @inline(__always)
+public func multiplyInterleavedGroupRows<M: MultiplyAdd>(
+    _ x: UnsafePointer<Float>, rows: Int, _ interleaved: InterleavedRows, group g: Int, blocks: Int, format: QuantizedBlockFormat,
+    y: UnsafeMutablePointer<Float>, n: Int, outputs: Range<Int>, scratch: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    guard let base = interleaved.base else { return }
+    let k = 32 * blocks, groupBlock = interleavedBlockBytes(format), lanes = quantizedGroupRows
+    let values = scratch, scales = values + 32 * lanes, sums = scales + 32
+    sums.initialize(repeating: 0, count: lanes * rows)
+    var p = base + g * blocks * groupBlock
+    for b in 0..<blocks {
+        dequantizeInterleavedBlock(p, format: format, into: values, stride: lanes, scales: scales, M.self)
+        for r in 0..<rows {
+            let xb = x + r * k + 32 * b
+            // Four chains of eight products, then into the row's running sum.
+            var a0 = SIMD16<Float>.zero, a1 = a0, a2 = a0, a3 = a0
+            var e = 0
+            while e < 32 {
+                a0 = M.multiplyAdd(SIMD16(repeating: xb[e]), load(values + lanes * e), a0)
+                a1 = M.multiplyAdd(SIMD16(repeating: xb[e + 1]), load(values + lanes * (e + 1)), a1)
+                a2 = M.multiplyAdd(SIMD16(repeating: xb[e + 2]), load(values + lanes * (e + 2)), a2)
+                a3 = M.multiplyAdd(SIMD16(repeating: xb[e + 3]), load(values + lanes * (e + 3)), a3)
+                e += 4
+            }
+            store(load(sums + lanes * r) + ((a0 + a1) + (a2 + a3)), sums + lanes * r)
+        }
+        p += groupBlock
+    }
+    for r in 0..<rows {
+        for o in outputs { y[r * n + o] = sums[lanes * r + o - lanes * g] }
     }
 }
 

@@ -30,6 +30,8 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
 /// One block format's arithmetic: its 32 values as four vectors of eight, in element order, and its
 /// dot product with 32 floats.
 public protocol QuantizedBlock {
+    /// The format this arithmetic is for.
+    static var format: QuantizedBlockFormat { get }
     static var bytes: Int { get }
     static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
     /// Adds the block's dot product with `x[0..<32]` (whose sum is `xSum`) to `sum`, in lanes, and its
@@ -158,6 +160,7 @@ func blockScale<M: MultiplyAdd>(_ p: UnsafeRawPointer, _: M.Type) -> Float {
 
 /// `d`, then 32 signed bytes.
 public enum Q8_0Block: QuantizedBlock {
+    @inlinable public static var format: QuantizedBlockFormat { .q8_0 }
     @inlinable public static var bytes: Int { 34 }
     @inlinable @inline(__always)
     public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
@@ -194,6 +197,7 @@ public enum Q8_0Block: QuantizedBlock {
 
 /// `d`, then 16 bytes of nibbles: `d·(q − 8)`.
 public enum Q4_0Block: QuantizedBlock {
+    @inlinable public static var format: QuantizedBlockFormat { .q4_0 }
     @inlinable public static var bytes: Int { 18 }
     @inlinable @inline(__always)
     public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
@@ -231,6 +235,7 @@ public enum Q4_0Block: QuantizedBlock {
 
 /// `d`, `m`, then 16 bytes of nibbles: `d·q + m`.
 public enum Q4_1Block: QuantizedBlock {
+    @inlinable public static var format: QuantizedBlockFormat { .q4_1 }
     @inlinable public static var bytes: Int { 20 }
     @inlinable @inline(__always)
     public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
@@ -264,36 +269,12 @@ public enum Q4_1Block: QuantizedBlock {
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 1) }
 }
 
-/// Row `row` of a block-quantized `[n, k]` matrix, dequantized into `into[0..<k]`: from the
-/// interleaved copy when it holds the row (each block put back together in the file's layout on the
-/// stack, so the stored blocks are not read), else from `weight`.
+/// Row `row` of a block-quantized `[n, k]` matrix in the file's layout, dequantized into `into[0..<k]`.
 @inlinable @inline(__always)
 func dequantizeRow<B: QuantizedBlock, M: MultiplyAdd>(
-    _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows, row: Int, k: Int, into: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+    _ weight: UnsafeRawPointer, row: Int, k: Int, into: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
     let blocks = k / 32
-    if let base = interleaved.base, row < quantizedGroupRows * interleaved.groups {
-        let (g, r) = row.quotientAndRemainder(dividingBy: quantizedGroupRows)
-        let groupBlock = quantizedGroupRows * B.bytes, scales = B.bytes == 20 ? 4 : 2
-        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { buffer in
-            let block = buffer.baseAddress!
-            var p = base + g * blocks * groupBlock
-            for b in 0..<blocks {
-                for s in 0..<(scales / 2) { (block + 2 * s).copyMemory(from: p + 2 * (s * quantizedGroupRows + r), byteCount: 2) }
-                let values = p + scales * quantizedGroupRows
-                if B.bytes == 34 {
-                    for e in 0..<32 { block.storeBytes(of: values.load(fromByteOffset: e * quantizedGroupRows + r, as: UInt8.self), toByteOffset: 2 + e, as: UInt8.self) }
-                } else {
-                    for c in 0..<4 { (block + scales + 4 * c).copyMemory(from: values + 4 * (c * quantizedGroupRows + r), byteCount: 4) }
-                }
-                let (w0, w1, w2, w3) = B.dequantize(UnsafeRawPointer(block), M.self)
-                let out = into + 32 * b
-                store8(w0, out); store8(w1, out + 8); store8(w2, out + 16); store8(w3, out + 24)
-                p += groupBlock
-            }
-        }
-        return
-    }
     var p = weight + row * blocks * B.bytes
     for b in 0..<blocks {
         let (w0, w1, w2, w3) = B.dequantize(p, M.self)
@@ -306,10 +287,11 @@ func dequantizeRow<B: QuantizedBlock, M: MultiplyAdd>(
 /// `y[r][o] = Σ_j x[r][j] · w[o][j]` for `o` in `outputs` and `r < rows`: `x [rows, k]` row-major, `w`
 /// `[n, k]` in blocks of 32 along `k` (`k` a multiple of 32), `y [rows, n]`.
 ///
-/// One row (a decoding step) reads each block once and multiplies it from registers; a few rows
-/// dequantize each weight row once into `scratch` (`k` floats, in L1) and take every input row's
-/// dot product from there. The sums run in the same order whatever the range, so results do not
-/// depend on how the outputs are shared among threads.
+/// One row (a decoding step) reads each block once and multiplies it from registers. A few rows
+/// dequantize each block of sixteen interleaved weight rows once and take every input row's products
+/// from there, the sixteen outputs in lanes; the remainder rows are dequantized one by one into
+/// `scratch` (``quantizedRowsScratch(k:rows:)`` floats, in L1). The sums run in the same order
+/// whatever the range, so results do not depend on how the outputs are shared among threads.
 @inlinable @inline(__always)
 public func multiplyQuantizedRows<M: MultiplyAdd>(
     x: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, interleaved: InterleavedRows, format: QuantizedBlockFormat,
@@ -395,8 +377,19 @@ func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
         }
         return
     }
-    for o in outputs {
-        dequantizeRow(weight, interleaved, row: o, k: k, into: scratch, B.self, M.self)
+    // Rows interleaved by sixteen: the outputs' groups, each block dequantized once for all rows.
+    let interleavedEnd = min(outputs.upperBound, max(outputs.lowerBound, quantizedGroupRows * interleaved.groups))
+    var o = outputs.lowerBound
+    while o < interleavedEnd {
+        let g = o / quantizedGroupRows
+        let groupOutputs = o..<min(interleavedEnd, quantizedGroupRows * (g + 1))
+        multiplyInterleavedGroupRows(x, rows: rows, interleaved, group: g, blocks: blocks, format: B.format,
+                                     y: y, n: n, outputs: groupOutputs, scratch: scratch, M.self)
+        o = groupOutputs.upperBound
+    }
+    // The remainder rows, from the file's layout: each row dequantized once into `scratch`.
+    for o in interleavedEnd..<outputs.upperBound {
+        dequantizeRow(weight, row: o, k: k, into: scratch, B.self, M.self)
         for r in 0..<rows {
             let xr = x + r * k
             var s0 = SIMD8<Float>.zero, s1 = s0, s2 = s0, s3 = s0
@@ -411,7 +404,11 @@ func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
     }
 }
 
-/// Floats of scratch ``multiplyQuantizedPanels(a:rows:weight:format:c:panels:n:k:scratch:_:)`` needs.
+/// Floats of scratch ``multiplyQuantizedRows(x:rows:weight:interleaved:format:y:outputs:n:k:scratch:_:)`` needs.
+@inlinable
+public func quantizedRowsScratch(k: Int, rows: Int) -> Int { max(k, interleavedGroupRowsScratch(rows: rows)) }
+
+/// Floats of scratch ``multiplyQuantizedPanels(a:rows:weight:interleaved:format:c:panels:n:k:scratch:_:)`` needs.
 @inlinable
 public func quantizedPanelScratch(k: Int) -> Int { 32 * k + k + 8 * (k + 32) }
 
@@ -440,13 +437,23 @@ func multiplyQuantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
     let panel = scratch, row = scratch + 32 * k, paddedA = row + k, tileC = paddedA + 8 * k
     for p in panels {
         let c0 = p * 32, width = min(32, n - c0)
-        for j in 0..<32 {
+        var j = 0
+        while j < 32 {
+            // Sixteen interleaved rows at once, in vectors; the rest row by row.
+            let group = (c0 + j) / quantizedGroupRows
+            if j % quantizedGroupRows == 0 && group < interleaved.groups {
+                dequantizeInterleavedGroup(interleaved, group: group, blocks: k / 32, format: B.format, into: panel + j, stride: 32,
+                                           scales: row, M.self)
+                j += quantizedGroupRows
+                continue
+            }
             if j < width {
-                dequantizeRow(weight, interleaved, row: c0 + j, k: k, into: row, B.self, M.self)
+                dequantizeRow(weight, row: c0 + j, k: k, into: row, B.self, M.self)
                 for kk in 0..<k { panel[kk * 32 + j] = row[kk] }
             } else {
                 for kk in 0..<k { panel[kk * 32 + j] = 0 }
             }
+            j += 1
         }
         var r0 = 0
         while r0 < rows {

@@ -115,17 +115,26 @@ public struct QuantizedMatrix: Sendable {
 
     /// Every value as Float, `[rows, columns]`.
     public func dequantized() -> Tensor<Float> {
-        Tensor(uncheckedShape: [rows, columns], scalars: [Float](unsafeUninitializedCapacity: rows * columns) { buffer, count in
-            bytes.withUnsafeBytes { raw in
-                // Checked at init: the bytes hold exactly these elements of a convertible type.
-                try? format.tensorType.dequantize(raw, into: buffer)
-            }
-            count = rows * columns
+        let c = columns
+        return Tensor(uncheckedShape: [rows, c], scalars: [Float](unsafeUninitializedCapacity: rows * c) { buffer, count in
+            for row in 0..<rows { dequantizeRow(row, into: UnsafeMutableBufferPointer(rebasing: buffer[(row * c)..<((row + 1) * c)])) }
+            count = rows * c
         })
     }
 
-    /// Row `row` (0..<``rows``) as Float into `into[0..<columns]`.
+    /// Row `row` (0..<``rows``) as Float into `into[0..<columns]`: from the interleaved copy when it
+    /// holds the row (the stored blocks it replaces were handed back to the system and would have to
+    /// be read in again), else from the stored blocks.
     func dequantizeRow(_ row: Int, into: UnsafeMutableBufferPointer<Float>) {
+        let rowBytes = rowBytes
+        if let interleaved, row < quantizedGroupRows * interleaved.groups {
+            withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 16) { block in
+                copyInterleavedRow(interleavedRows, row: row, format: format.kernelFormat, blocks: columns / 32, into: block.baseAddress!)
+                // Checked at init: a row of blocks of a convertible type.
+                try? format.tensorType.dequantize(UnsafeRawBufferPointer(block), into: into)
+            }
+            return
+        }
         bytes.withUnsafeBytes { raw in
             let start = row * rowBytes
             try? format.tensorType.dequantize(UnsafeRawBufferPointer(rebasing: raw[start..<(start + rowBytes)]), into: into)
@@ -245,7 +254,7 @@ extension QuantizedMatrix {
                     parallelFor(shares, threads: shares) { share, _ in
                         let (x, y, weights) = shared.value
                         let range = (share * total / shares)..<((share + 1) * total / shares)
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { scratch in
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: quantizedRowsScratch(k: k, rows: m)) { scratch in
                             // The share's piece of each matrix it overlaps.
                             for (i, matrix) in matrices.enumerated() {
                                 let piece = range.clamped(to: starts[i]..<starts[i + 1])
@@ -389,7 +398,7 @@ func multiplyQuantized(
         parallelFor(shares, threads: shares) { share, _ in
             let (x, weight, y) = shared.value
             let outputs = (share * n / shares)..<((share + 1) * n / shares)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { scratch in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: quantizedRowsScratch(k: k, rows: m)) { scratch in
                 kernels.multiplyQuantizedRows(x, m, weight, interleaved, format, y, outputs, n, k, scratch.baseAddress!)
             }
         }

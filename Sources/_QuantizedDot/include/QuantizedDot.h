@@ -54,4 +54,43 @@ static inline __attribute__((always_inline)) attention_q_float16v attention_byte
     return (t[0] + t[1]) + (t[2] + t[3]);
 }
 
+/// The 32 values of one nibble block of sixteen interleaved rows, as floats: element `e` of row `r`
+/// goes to `out[stride·e + r]`, as `d[r]·q + m[r]` when `m` is given (Q4_1), else `d[r]·(q − 8)` (Q4_0),
+/// each rounded once after each operation (no contraction), so the values equal the file-layout
+/// dequantization's bit for bit.
+static inline __attribute__((always_inline)) void attention_nibble_block_values(const void *q, const float *d, const float *m,
+                                                                                 float *out, long stride) {
+#pragma clang fp contract(off)
+    attention_q_float16v dv, mv = 0;
+    __builtin_memcpy(&dv, d, sizeof dv);
+    if (m) __builtin_memcpy(&mv, m, sizeof mv);
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) {
+        attention_q_uint16v v;
+        __builtin_memcpy(&v, (const char *)q + 64 * c, sizeof v);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 8; i++) {
+            // Byte i / 2 of the word: its low nibble is element 4c + i/2, its high one element 4c + i/2 + 16.
+            attention_q_float16v value = __builtin_convertvector((attention_q_int16v)((v >> (4 * i)) & 0xF), attention_q_float16v);
+            attention_q_float16v w = m ? dv * value + mv : dv * (value - 8.0f);
+            __builtin_memcpy(out + stride * (4 * c + i / 2 + 16 * (i % 2)), &w, sizeof w);
+        }
+    }
+}
+
+/// The 32 values of one byte block of sixteen interleaved rows, as floats: `d[r]·q` to
+/// `out[stride·e + r]`.
+static inline __attribute__((always_inline)) void attention_byte_block_values(const void *q, const float *d, float *out, long stride) {
+#pragma clang fp contract(off)
+    attention_q_float16v dv;
+    __builtin_memcpy(&dv, d, sizeof dv);
+#pragma clang loop unroll(full)
+    for (int e = 0; e < 32; e++) {
+        attention_q_char16v b;
+        __builtin_memcpy(&b, (const char *)q + 16 * e, sizeof b);
+        attention_q_float16v w = dv * __builtin_convertvector(b, attention_q_float16v);
+        __builtin_memcpy(out + stride * e, &w, sizeof w);
+    }
+}
+
 #endif

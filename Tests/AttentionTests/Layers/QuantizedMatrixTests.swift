@@ -24,9 +24,11 @@ struct QuantizedMatrixTests {
           arguments: QuantizedMatrix.Format.allCases)
     func productsMatchTheDequantizedReference(format: QuantizedMatrix.Format) throws {
         var g = SplitMix64(seed: 0x9A17)
-        // Inputs of 1, 2, 3, 5, 7 and 48 blocks: one step reads four blocks at a time, then pairs, then one.
+        // Inputs of 1, 2, 3, 4, 5, 7 and 48 blocks: one step reads four blocks at a time, then pairs, then one.
+        // Outputs: rows interleaved by sixteen and remainder rows; 50 puts one interleaved group and
+        // two remainder rows in the same 32-output panel.
         let shapes = [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 70, inputs: 64),
-                      (outputs: 9, inputs: 224), (outputs: 100, inputs: 1536)]
+                      (outputs: 9, inputs: 224), (outputs: 50, inputs: 128), (outputs: 100, inputs: 1536)]
         for shape in shapes {
             let matrix = try Self.randomMatrix(format, rows: shape.outputs, columns: shape.inputs, using: &g)
             let w = matrix.dequantized()
