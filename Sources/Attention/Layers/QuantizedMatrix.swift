@@ -8,9 +8,10 @@ import _AttentionKernels
 ///
 /// When it is made, the matrix copies its rows interleaved by sixteen (the last `rows mod 16` stay
 /// as stored): single-row products (a decoding step) run about 1.5 times faster from that layout,
-/// because sixteen rows' integers load as one vector and their sums need no reduction. Every product
-/// reads the copy, and the stored pages it replaces are handed back to the system, so a model from a
-/// mapped GGUF file stays about the file's size in memory.
+/// because sixteen rows' integers load as one vector and their sums need no reduction, and products
+/// of more rows dequantize sixteen rows per vector. Every product and row lookup reads the copy, and
+/// the stored pages it replaces are handed back to the system, so a model from a mapped GGUF file
+/// stays about the file's size in memory.
 ///
 /// The values are those ``GGUF/TensorType/dequantize(_:into:)`` gives (``dequantized()``), bit for
 /// bit: the kernels compute each block's values the same way, in registers.
@@ -56,7 +57,7 @@ public struct QuantizedMatrix: Sendable {
     public let columns: Int
     /// The blocks, row after row (a slice of a mapped file, or bytes of its own).
     private let bytes: Data
-    /// The first `16·⌊rows/16⌋` rows again, interleaved by sixteen for single-row products (see
+    /// The first `16·⌊rows/16⌋` rows again, interleaved by sixteen, which every product reads (see
     /// `InterleavedQuantized.swift` in the kernels); nil below sixteen rows.
     private let interleaved: InterleavedBlocks?
 
@@ -156,9 +157,9 @@ public struct QuantizedMatrix: Sendable {
 
     /// `x · Mᵀ` over the last dimension of `x` (which must be ``columns``): `[..., columns]` →
     /// `[..., rows]`, a linear layer whose weight is this matrix. One row of `x` (decoding) reads the
-    /// interleaved copy, sixteen outputs per vector; up to eight rows multiply each block from
-    /// registers as it is read; more rows dequantize 32 matrix rows at a time into a panel for the
-    /// tiled matrix kernel. `options` chooses the instruction set and threads
+    /// interleaved copy, sixteen outputs per vector; up to eight rows dequantize each block of sixteen
+    /// interleaved rows once and multiply every input row with it; more rows dequantize 32 matrix rows
+    /// at a time into a panel for the tiled matrix kernel. `options` chooses the instruction set and threads
     /// as for attention; ``AttentionImplementation/reference`` dequantizes the whole matrix and runs
     /// a plain loop in Double.
     ///
@@ -288,7 +289,7 @@ extension QuantizedMatrix {
 
 /// Asks the system to drop the whole pages of `[start, start + byteCount)` from this process's
 /// resident memory: the rows the interleaved copy holds are not read again from the stored blocks
-/// (the kernels rebuild them from the copy), so a mapped file's pages need not stay resident beside
+/// (products and row lookups read the copy), so a mapped file's pages need not stay resident beside
 /// it. `MADV_PAGEOUT` (Linux 5.4+) only reclaims: contents are kept (a file's pages are read back
 /// if touched, anonymous memory goes to swap or stays), so it is safe on any memory; elsewhere, and
 /// on older kernels, nothing happens.
