@@ -41,12 +41,6 @@ public protocol QuantizedBlock {
                                               _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type)
     /// `Σ q·x` over the block's 32 integers `q` (before the scale), in lanes.
     static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float>
-    /// The same sum in sixteen lanes, for targets whose registers hold sixteen (AVX-512): half the
-    /// instructions per block.
-    static func integerDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD16<Float>
-    /// ``accumulateDot(_:_:xSum:_:_:_:)`` in sixteen lanes.
-    static func accumulateDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                _ sum: inout SIMD16<Float>, _ minimumSum: inout Float, _: M.Type)
     /// The bits of a block's first four bytes that hold half-precision scales: `d` alone (low half),
     /// or `d` and `m`.
     static var scaleBits: UInt32 { get }
@@ -118,35 +112,6 @@ func nibbleDot<M: MultiplyAdd>(_ q: UnsafeRawPointer, _ x: UnsafePointer<Float>,
     return blockDot((exactFloats(q0), exactFloats(q1), exactFloats(q2), exactFloats(q3)), x, M.self)
 }
 
-/// The exact Float value of small integers (below 2^24 in magnitude), sixteen lanes: one conversion.
-@inlinable @inline(__always)
-func exactFloats(_ i: SIMD16<Int32>) -> SIMD16<Float> {
-    SIMD16<Float>(Float(i[0]), Float(i[1]), Float(i[2]), Float(i[3]), Float(i[4]), Float(i[5]), Float(i[6]), Float(i[7]),
-                  Float(i[8]), Float(i[9]), Float(i[10]), Float(i[11]), Float(i[12]), Float(i[13]), Float(i[14]), Float(i[15]))
-}
-
-/// Sixteen bytes zero-extended to 32-bit lanes: one vector zero-extension.
-@inlinable @inline(__always)
-func zeroExtended(_ b: SIMD16<UInt8>) -> SIMD16<Int32> {
-    SIMD16<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]),
-                  Int32(b[8]), Int32(b[9]), Int32(b[10]), Int32(b[11]), Int32(b[12]), Int32(b[13]), Int32(b[14]), Int32(b[15]))
-}
-
-/// Sixteen signed bytes sign-extended to 32-bit lanes: one vector sign-extension.
-@inlinable @inline(__always)
-func signExtended(_ b: SIMD16<Int8>) -> SIMD16<Int32> {
-    SIMD16<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]),
-                  Int32(b[8]), Int32(b[9]), Int32(b[10]), Int32(b[11]), Int32(b[12]), Int32(b[13]), Int32(b[14]), Int32(b[15]))
-}
-
-/// `Σ q·x` for the 32 nibbles at `q` in sixteen lanes: the sixteen bytes widened once, the low
-/// nibbles (elements 0..<16) by a mask and the high ones (16..<32) by a shift.
-@inlinable @inline(__always)
-func nibbleDot16<M: MultiplyAdd>(_ q: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD16<Float> {
-    let bytes = zeroExtended(q.loadUnaligned(as: SIMD16<UInt8>.self))
-    let t = exactFloats(bytes & 0x0F) * load(x)
-    return M.multiplyAdd(exactFloats(bytes &>> 4), load(x + 16), t)
-}
 
 /// A block's half-precision scale at `p`, as Float.
 @inlinable @inline(__always)
@@ -181,16 +146,6 @@ public enum Q8_0Block: QuantizedBlock {
         @inline(__always) func q(_ at: Int) -> SIMD8<Float> { exactFloats(block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self)) }
         return blockDot((q(2), q(10), q(18), q(26)), x, M.self)
     }
-    @inlinable @inline(__always)
-    public static func integerDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD16<Float> {
-        @inline(__always) func q(_ at: Int) -> SIMD16<Float> { exactFloats(signExtended(block.loadUnaligned(fromByteOffset: at, as: SIMD16<Int8>.self))) }
-        return M.multiplyAdd(q(18), load(x + 16), q(2) * load(x))
-    }
-    @inlinable @inline(__always)
-    public static func accumulateDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                       _ sum: inout SIMD16<Float>, _ minimumSum: inout Float, _: M.Type) {
-        sum = M.multiplyAdd(SIMD16(repeating: blockScale(block, M.self)), integerDot16(block, x, M.self), sum)
-    }
     @inlinable public static var scaleBits: UInt32 { 0xFFFF }
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 0) }
 }
@@ -218,17 +173,6 @@ public enum Q4_0Block: QuantizedBlock {
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
         nibbleDot(block + 2, x, M.self)
     }
-    @inlinable @inline(__always)
-    public static func integerDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD16<Float> {
-        nibbleDot16(block + 2, x, M.self)
-    }
-    @inlinable @inline(__always)
-    public static func accumulateDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                       _ sum: inout SIMD16<Float>, _ minimumSum: inout Float, _: M.Type) {
-        let d = blockScale(block, M.self)
-        sum = M.multiplyAdd(SIMD16(repeating: d), nibbleDot16(block + 2, x, M.self), sum)
-        minimumSum = minimumSum.addingProduct(-8 * d, xSum)
-    }
     @inlinable public static var scaleBits: UInt32 { 0xFFFF }
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (-8, 0) }
 }
@@ -254,16 +198,6 @@ public enum Q4_1Block: QuantizedBlock {
     @inlinable @inline(__always)
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
         nibbleDot(block + 4, x, M.self)
-    }
-    @inlinable @inline(__always)
-    public static func integerDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD16<Float> {
-        nibbleDot16(block + 4, x, M.self)
-    }
-    @inlinable @inline(__always)
-    public static func accumulateDot16<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                       _ sum: inout SIMD16<Float>, _ minimumSum: inout Float, _: M.Type) {
-        sum = M.multiplyAdd(SIMD16(repeating: blockScale(block, M.self)), nibbleDot16(block + 4, x, M.self), sum)
-        minimumSum = minimumSum.addingProduct(blockScale(block + 2, M.self), xSum)
     }
     @inlinable public static var scaleBits: UInt32 { 0xFFFF_FFFF }
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 1) }
@@ -328,31 +262,6 @@ func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
             var s0 = SIMD8<Float>.zero, s1 = s0, minimums = s0
             var m0: Float = 0, m1: Float = 0
             var b = 0
-            if M.registers == .wide {
-                // Sixteen lanes: each block is two vectors of its 32 values, not four.
-                var w0 = SIMD16<Float>.zero, w1 = w0
-                // Four blocks at a time share one conversion of their scales.
-                while b + 3 < blocks {
-                    let scales = B.fourScales(p, M.self)
-                    let xb = x + 32 * b
-                    w0 = M.multiplyAdd(SIMD16(repeating: scales[0]), B.integerDot16(p, xb, M.self), w0)
-                    w1 = M.multiplyAdd(SIMD16(repeating: scales[2]), B.integerDot16(p + B.bytes, xb + 32, M.self), w1)
-                    w0 = M.multiplyAdd(SIMD16(repeating: scales[4]), B.integerDot16(p + 2 * B.bytes, xb + 64, M.self), w0)
-                    w1 = M.multiplyAdd(SIMD16(repeating: scales[6]), B.integerDot16(p + 3 * B.bytes, xb + 96, M.self), w1)
-                    if hasMinimum { minimums = M.multiplyAdd(scales, load8(weightedSums + 2 * b), minimums) }
-                    p += 4 * B.bytes
-                    b += 4
-                }
-                while b < blocks {
-                    B.accumulateDot16(p, x + 32 * b, xSum: xSums[b], &w0, &m0, M.self)
-                    p += B.bytes
-                    b += 1
-                }
-                let w = w0 + w1
-                // Lanes reduced by halving: a chain of three additions, not fifteen.
-                y[o] = horizontalSum((w.lowHalf + w.highHalf) + minimums) + m0
-                continue
-            }
             // Four blocks at a time share one conversion of their scales.
             while b + 3 < blocks {
                 let scales = B.fourScales(p, M.self)
