@@ -1,4 +1,3 @@
-import _Prefetch
 /// Micro-kernels for `O += P·V` with few query rows (decoding): each B row (a value vector) is read
 /// once per pair of query rows, from first element to last, so the hardware prefetcher streams
 /// V from memory at full speed. With the 8-row tiles, a value row would instead be read in
@@ -174,9 +173,5 @@ public func tile4x64Decode<M: MultiplyAdd, E: KeyValueElement>(
 /// decoding (32/8 heads, D = 128, 65,536 keys, Intel Xeon family 6 model 207).
 @inlinable @inline(__always)
 func prefetchDecodeRow<E>(_ p: UnsafePointer<E>, columns: Int) {
-    var offset = 0
-    while offset < columns * MemoryLayout<E>.stride {
-        attention_prefetch_l2(UnsafeRawPointer(p) + offset)
-        offset += 64
-    }
+    prefetchLines(UnsafeRawPointer(p), bytes: columns * MemoryLayout<E>.stride)
 }

@@ -106,8 +106,19 @@ struct ForwardItem {
 func prefetchKeysAndValues(_ d: ForwardDescriptor, _ x: ForwardItem, keys kj: Int, values vj: Int, count n: Int) {
     let bytes = d.storage.byteCount
     let k = x.kBase + kj * d.D * bytes, v = x.vBase + vj * d.Dv * bytes
-    for offset in stride(from: 0, to: n * d.D * bytes, by: 64) { attention_prefetch_l2(k + offset) }
-    for offset in stride(from: 0, to: n * d.Dv * bytes, by: 64) { attention_prefetch_l2(v + offset) }
+    prefetchLines(k, bytes: n * d.D * bytes)
+    prefetchLines(v, bytes: n * d.Dv * bytes)
+}
+
+/// Asks for the cache lines of `[p, p + bytes)` in L2, one hint per 64-byte line. Hints past the end
+/// of a buffer are harmless: prefetches never fault.
+@inlinable @inline(__always)
+func prefetchLines(_ p: UnsafeRawPointer, bytes: Int) {
+    var offset = 0
+    while offset < bytes {
+        attention_prefetch_l2(p + offset)
+        offset += 64
+    }
 }
 
 // The phases are generic over `M` even where they do not use it: a non-generic function that the

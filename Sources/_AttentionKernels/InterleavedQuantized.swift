@@ -1,4 +1,3 @@
-import _Prefetch
 import _QuantizedDot
 
 /// Block-quantized matrices with their rows interleaved by sixteen, for decoding.
@@ -48,27 +47,36 @@ extension QuantizedBlockFormat {
     @inlinable var scaleBytes: Int { self == .q4_1 ? 4 : 2 }
 }
 
+/// The layout above for one block of one row, as the pieces to move: `body(stored, interleaved,
+/// bytes)` for each piece at byte `stored` of the row's block in the file's layout and byte
+/// `interleaved` of its group's block, lane `r` of the group. The one statement of the layout that
+/// interleaving and its inverse both follow.
+@inlinable @inline(__always)
+func forEachInterleavedPiece(_ format: QuantizedBlockFormat, lane r: Int, _ body: (_ stored: Int, _ interleaved: Int, _ bytes: Int) -> Void) {
+    let rows = quantizedGroupRows, scales = format.scaleBytes
+    // d (and m): half r of each vector of scales.
+    for s in 0..<(scales / 2) { body(2 * s, 2 * (s * rows + r), 2) }
+    switch format {
+    case .q8_0:
+        for e in 0..<32 { body(scales + e, scales * rows + e * rows + r, 1) }
+    case .q4_0, .q4_1:
+        for c in 0..<4 { body(scales + 4 * c, scales * rows + 4 * (c * rows + r), 4) }
+    }
+}
+
 /// Rows `0 ..< 16·groups` of `[rows, 32·blocks]` blocks at `source` (the file's layout) written
 /// interleaved to `destination` (`groups · blocks · interleavedBlockBytes(format)` bytes).
 public func interleaveQuantized(_ source: UnsafeRawPointer, format: QuantizedBlockFormat, groups: Int, blocks: Int,
                                 into destination: UnsafeMutableRawPointer) {
-    let block = format.bytesPerBlock, rowBytes = blocks * block, scales = format.scaleBytes
+    let block = format.bytesPerBlock, rowBytes = blocks * block
     let groupBlock = interleavedBlockBytes(format), rows = quantizedGroupRows
     for g in 0..<groups {
         for b in 0..<blocks {
             let out = destination + (g * blocks + b) * groupBlock
             for r in 0..<rows {
                 let p = source + (g * rows + r) * rowBytes + b * block
-                // d (and m): halves r of the scale vectors.
-                for s in 0..<(scales / 2) {
-                    (out + 2 * (s * rows + r)).copyMemory(from: p + 2 * s, byteCount: 2)
-                }
-                let values = out + scales * rows, q = p + scales
-                switch format {
-                case .q8_0:
-                    for e in 0..<32 { values.storeBytes(of: q.load(fromByteOffset: e, as: UInt8.self), toByteOffset: e * rows + r, as: UInt8.self) }
-                case .q4_0, .q4_1:
-                    for c in 0..<4 { (values + c * 4 * rows + 4 * r).copyMemory(from: q + 4 * c, byteCount: 4) }
+                forEachInterleavedPiece(format, lane: r) { stored, interleaved, bytes in
+                    (out + interleaved).copyMemory(from: p + stored, byteCount: bytes)
                 }
             }
         }
@@ -83,16 +91,11 @@ public func copyInterleavedRow(_ interleaved: InterleavedRows, row: Int, format:
                                into destination: UnsafeMutableRawPointer) {
     guard let base = interleaved.base, row < quantizedGroupRows * interleaved.groups else { return }
     let (g, r) = row.quotientAndRemainder(dividingBy: quantizedGroupRows)
-    let block = format.bytesPerBlock, scales = format.scaleBytes, rows = quantizedGroupRows, groupBlock = interleavedBlockBytes(format)
+    let block = format.bytesPerBlock, groupBlock = interleavedBlockBytes(format)
     for b in 0..<blocks {
         let p = base + (g * blocks + b) * groupBlock, out = destination + b * block
-        for s in 0..<(scales / 2) { (out + 2 * s).copyMemory(from: p + 2 * (s * rows + r), byteCount: 2) }
-        let values = p + scales * rows, q = out + scales
-        switch format {
-        case .q8_0:
-            for e in 0..<32 { q.storeBytes(of: values.load(fromByteOffset: e * rows + r, as: UInt8.self), toByteOffset: e, as: UInt8.self) }
-        case .q4_0, .q4_1:
-            for c in 0..<4 { (q + 4 * c).copyMemory(from: values + 4 * (c * rows + r), byteCount: 4) }
+        forEachInterleavedPiece(format, lane: r) { stored, interleaved, bytes in
+            (out + stored).copyMemory(from: p + interleaved, byteCount: bytes)
         }
     }
 }
@@ -274,9 +277,5 @@ public func multiplyInterleavedGroupRows<M: MultiplyAdd>(
 /// Asks for the cache lines of the block `interleavedPrefetchDistance` bytes ahead of `p`.
 @inlinable @inline(__always)
 func prefetchAhead(_ p: UnsafeRawPointer, _ bytes: Int) {
-    var offset = 0
-    while offset < bytes {
-        attention_prefetch_l2(p + interleavedPrefetchDistance + offset)
-        offset += 64
-    }
+    prefetchLines(p + interleavedPrefetchDistance, bytes: bytes)
 }
