@@ -43,10 +43,11 @@ struct ForwardPlanTests {
         #expect(p.keySplits == 1)
     }
 
-    @Test("Key blocks by instruction set and head dimension: wide tiles shrink them for large D; AVX2's are 96 (48-key panels)",
-          arguments: [(64, 128), (128, 128), (256, 64)])
-    func keyBlockByHeadDimension(D: Int, wideKeyBlock: Int) throws {
-        let p = try plan(Hq: 1, Hkv: 1, Nq: 40, Nk: 40, D: D, threads: 1)
+    @Test("Key blocks by instruction set, head dimension and rows: shorter for large D with full row blocks; AVX2's are 96 (48-key panels)",
+          arguments: [(64, 1, 40, 128), (128, 1, 40, 64), (128, 1, 8, 128), (128, 4, 1, 128), (128, 4, 3, 64), (256, 1, 40, 64)])
+    func keyBlockByHeadDimension(D: Int, groupSize: Int, Nq: Int, wideKeyBlock: Int) throws {
+        // groupSize query heads over one key/value head: with few queries their rows share a block.
+        let p = try plan(Hq: groupSize, Hkv: 1, Nq: Nq, Nk: 40, D: D, threads: 1)
         #expect(p.keyBlock == (p.instructionSet == .avx2 ? 96 : wideKeyBlock))
         #expect(p.keyBlock % 32 == 0)
     }
