@@ -42,7 +42,7 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
     /// | avx2            | 96     | 96                             | 96                         | 96      |
     ///
     /// With a full row block each block of K and V serves eight row tiles. At D = 128, 64-key blocks
-    /// ran the forward 5-7% faster than 128-key blocks (N = 2048, 1 and 2 threads, Intel Xeon family
+    /// ran the forward 4-9% faster than 128-key blocks (N = 2048, 1 and 2 threads, Intel Xeon family
     /// 6 model 207, 48 KiB L1): a block of packed keys and one of values (32 KiB each in Float) are
     /// then re-read from nearer caches. At D = 64, 128-key blocks were 7-9% faster than 64 (fewer
     /// per-block softmax steps) and than 256. With up to eight rows (decoding) nothing is re-read, and
