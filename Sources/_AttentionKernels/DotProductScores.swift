@@ -97,3 +97,120 @@ func storePairScores(_ total: SIMD8<Float>, _ s: UnsafeMutablePointer<Float>, ld
     for r in 0..<4 { s[r * ldS] = total[r] }
     if pair { for r in 0..<4 { s[r * ldS + 1] = total[4 + r] } }
 }
+
+/// Positions per tile of keys interleaved for decoding (a ``KVCache``'s layout): key row `j` of a
+/// head, element `c`, is at `(j / 16) · 16 · D + c · 16 + j mod 16`. One vector load then holds
+/// element `c` of sixteen keys, so dot products accumulate in the lanes of the score vector itself.
+public let keyTilePositions = 16
+
+/// The index of element `c` of key row `row` in keys interleaved by ``keyTilePositions``.
+@inlinable @inline(__always)
+public func interleavedKeyIndex(row: Int, column c: Int, D: Int) -> Int {
+    (row / keyTilePositions) * keyTilePositions * D + c * keyTilePositions + row % keyTilePositions
+}
+
+/// `S[r][j] = Q[r]·K[j]` for a few query rows against keys interleaved by sixteen positions
+/// (``keyTilePositions``): the decoding path over a KV cache.
+///
+/// Tile `t` (16 keys, `[D][16]`, from `tiles + 16·D·t`) gives the scores of columns
+/// `firstColumn + 16·t ..< firstColumn + 16·(t + 1)` of S; only columns in `0 ..< n` are written
+/// (the first and last tile of a range may be partial). Each element of a tile is loaded and widened
+/// once for four query rows, and the sums land in the lanes of the scores: no lane reduction and no
+/// scalar stores, which cost as much as the products themselves with row-major keys (`perf annotate`,
+/// float16, Intel Xeon family 6 model 207). Rows are taken four at a time, as for row-major keys:
+/// `S` and `Qt` hold whole groups of four (padding rows of `Qt` are zero).
+@inlinable @inline(__always)
+public func interleavedKeyScores<M: MultiplyAdd, E: KeyValueElement>(
+    _ Qt: UnsafePointer<Float>, rows: Int, D: Int, tiles: UnsafePointer<E>, tileCount: Int, firstColumn: Int,
+    count n: Int, into S: UnsafeMutablePointer<Float>, ldS: Int, prefetch: PrefetchRanges, _: M.Type
+) {
+    let tileLength = keyTilePositions * D
+    // Two tiles at a time on wide registers (eight accumulator chains, enough to cover the FMA
+    // latency); one on narrow registers, where a SIMD16 accumulator takes two of the sixteen.
+    let step = M.registers == .narrow ? 1 : 2
+    var t = 0
+    while t < tileCount {
+        let pair = step == 2 && t + 1 < tileCount
+        let k0 = tiles + t * tileLength, k1 = pair ? k0 + tileLength : k0
+        for r0 in stride(from: 0, to: rows, by: 4) {
+            let q0 = Qt + r0 * D, q1 = q0 + D, q2 = q1 + D, q3 = q2 + D
+            var a00 = SIMD16<Float>.zero, a10 = a00, a20 = a00, a30 = a00
+            var a01 = SIMD16<Float>.zero, a11 = a00, a21 = a00, a31 = a00
+            // The first group of rows also asks for `prefetch`, in eight slices spread over the columns:
+            // one burst per call filled the core's outstanding-miss slots and stalled the products.
+            let sliceLength = (D + 7) / 8
+            for slice in 0..<8 {
+                if r0 == 0 { prefetch.request(slice: slice, of: 8) }
+                let columns = min(D, slice * sliceLength)..<min(D, (slice + 1) * sliceLength)
+                if pair {
+                    for c in columns {
+                        let x0 = E.load16(k0 + c * keyTilePositions, M.self), x1 = E.load16(k1 + c * keyTilePositions, M.self)
+                        let y0 = SIMD16<Float>(repeating: q0[c]), y1 = SIMD16<Float>(repeating: q1[c])
+                        let y2 = SIMD16<Float>(repeating: q2[c]), y3 = SIMD16<Float>(repeating: q3[c])
+                        a00 = M.multiplyAdd(y0, x0, a00); a01 = M.multiplyAdd(y0, x1, a01)
+                        a10 = M.multiplyAdd(y1, x0, a10); a11 = M.multiplyAdd(y1, x1, a11)
+                        a20 = M.multiplyAdd(y2, x0, a20); a21 = M.multiplyAdd(y2, x1, a21)
+                        a30 = M.multiplyAdd(y3, x0, a30); a31 = M.multiplyAdd(y3, x1, a31)
+                    }
+                } else {
+                    for c in columns {
+                        let x0 = E.load16(k0 + c * keyTilePositions, M.self)
+                        a00 = M.multiplyAdd(SIMD16<Float>(repeating: q0[c]), x0, a00)
+                        a10 = M.multiplyAdd(SIMD16<Float>(repeating: q1[c]), x0, a10)
+                        a20 = M.multiplyAdd(SIMD16<Float>(repeating: q2[c]), x0, a20)
+                        a30 = M.multiplyAdd(SIMD16<Float>(repeating: q3[c]), x0, a30)
+                    }
+                }
+            }
+            let column = firstColumn + t * keyTilePositions, s = S + r0 * ldS
+            storeTileScores(a00, s, column: column, count: n)
+            storeTileScores(a10, s + ldS, column: column, count: n)
+            storeTileScores(a20, s + 2 * ldS, column: column, count: n)
+            storeTileScores(a30, s + 3 * ldS, column: column, count: n)
+            if pair {
+                storeTileScores(a01, s, column: column + keyTilePositions, count: n)
+                storeTileScores(a11, s + ldS, column: column + keyTilePositions, count: n)
+                storeTileScores(a21, s + 2 * ldS, column: column + keyTilePositions, count: n)
+                storeTileScores(a31, s + 3 * ldS, column: column + keyTilePositions, count: n)
+            }
+        }
+        t += pair ? 2 : 1
+    }
+}
+
+/// Two byte ranges to ask for in L2 ahead of their use (decoding's keys and values one block on),
+/// in slices that a kernel spreads over its work.
+public struct PrefetchRanges {
+    public var first: UnsafeRawPointer, firstBytes: Int
+    public var second: UnsafeRawPointer, secondBytes: Int
+
+    @inlinable
+    public init(_ first: UnsafeRawPointer, bytes firstBytes: Int, _ second: UnsafeRawPointer, bytes secondBytes: Int) {
+        (self.first, self.firstBytes, self.second, self.secondBytes) = (first, firstBytes, second, secondBytes)
+    }
+
+    /// Asks for slice `i` of `count` of both ranges (whole 64-byte lines; the slices cover each range).
+    @inlinable @inline(__always)
+    public func request(slice i: Int, of count: Int) {
+        func lines(_ p: UnsafeRawPointer, _ bytes: Int) {
+            let lo = (i * bytes / count) & ~63, hi = i + 1 == count ? bytes : ((i + 1) * bytes / count) & ~63
+            prefetchLines(p + lo, bytes: hi - lo)
+        }
+        lines(first, firstBytes)
+        lines(second, secondBytes)
+    }
+}
+
+/// Writes the lanes of `scores` that fall in columns `0 ..< n` of the row at `s`, lane 0 at `column`.
+@inlinable @inline(__always)
+func storeTileScores(_ scores: SIMD16<Float>, _ s: UnsafeMutablePointer<Float>, column: Int, count n: Int) {
+    if column >= 0 && column + 16 <= n {
+        UnsafeMutableRawPointer(s + column).storeBytes(of: scores, as: SIMD16<Float>.self)
+        return
+    }
+    var lane = max(0, -column)
+    while lane < min(16, n - column) {
+        s[column + lane] = scores[lane]
+        lane += 1
+    }
+}

@@ -44,6 +44,9 @@ public struct ForwardDescriptor: @unchecked Sendable {
     /// Per batch element, the row of its first key within each head (a sliding-window cache's window
     /// start), or nil for 0.
     public var keyRowOffsets: UnsafePointer<Int>? = nil
+    /// Whether keys are interleaved by sixteen positions (``keyTilePositions``, a KV cache's layout;
+    /// `keyRowsPerHead` is then a multiple of 16) rather than one row per key. Values are always rows.
+    public var keysInterleaved = false
     /// Per batch element, added to both structural offsets (the bottom-right diagonal of a batch
     /// element with fewer keys than `Nk`), or nil for 0.
     public var diagonalShifts: UnsafePointer<Int>? = nil
@@ -96,6 +99,17 @@ public struct ForwardDescriptor: @unchecked Sendable {
     public func headOffset(batch b: Int, head kvh: Int, rowLength: Int) -> Int {
         let rows = (b * Hkv + kvh) * keyRowsPerHead + (keyRowOffsets?[b] ?? 0)
         return rows * rowLength * storage.byteCount
+    }
+
+    /// Where batch element `b`'s keys of key/value head `kvh` start, in bytes from `k`, and the row
+    /// of its first key there: 0 for row-major keys (the offset points at it), the lane of the first
+    /// key within its tile for interleaved keys (the offset points at the tile).
+    @inlinable @inline(__always)
+    public func keyOffset(batch b: Int, head kvh: Int) -> (bytes: Int, firstRow: Int) {
+        guard keysInterleaved else { return (headOffset(batch: b, head: kvh, rowLength: D), 0) }
+        let row = (b * Hkv + kvh) * keyRowsPerHead + (keyRowOffsets?[b] ?? 0)
+        let lane = row % keyTilePositions
+        return ((row - lane) * D * storage.byteCount, lane)
     }
 
     @inlinable public var groupSize: Int { Hq / Hkv }

@@ -48,6 +48,8 @@ struct ForwardItem {
     @usableFromInline let rowLo: UnsafeMutablePointer<Int>, rowHi: UnsafeMutablePointer<Int>
     /// b · Hkv + kvh, and this head's keys and values (elements of `d.storage`).
     @usableFromInline let kvHead: Int, kBase: UnsafeRawPointer, vBase: UnsafeRawPointer
+    /// With interleaved keys, the row of key 0 from `kBase` (the tile it starts); else 0.
+    @usableFromInline let keyFirstRow: Int
 
     @inlinable @inline(__always)
     init(_ d: ForwardDescriptor, item: Int, scratch: ForwardScratch) {
@@ -74,11 +76,13 @@ struct ForwardItem {
         rowLo = scratch.integers
         rowHi = scratch.integers + rowsPadded
         kvHead = b * d.Hkv + kvh
-        kBase = d.k + d.headOffset(batch: b, head: kvh, rowLength: d.D)
+        let keys = d.keyOffset(batch: b, head: kvh)
+        kBase = d.k + keys.bytes
+        keyFirstRow = keys.firstRow
         vBase = d.v + d.headOffset(batch: b, head: kvh, rowLength: d.Dv)
     }
 
-    /// Key `j` of this head onwards, as elements of type `E`.
+    /// Key `j` of this head onwards, as elements of type `E` (row-major keys).
     @inlinable @inline(__always)
     func keys<E: KeyValueElement>(from j: Int, D: Int, _: E.Type) -> UnsafePointer<E> {
         kBase.assumingMemoryBound(to: E.self) + j * D
@@ -163,6 +167,14 @@ func loadQueryRows<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, _: 
 @inlinable @inline(__always)
 func computeBlockScores<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, block t: Int, count n: Int, _: M.Type) {
     let (D, Bc) = (d.D, d.keyBlock)
+    if d.packedKeys == nil && x.rowsPadded <= 8 && d.keysInterleaved {
+        switch d.storage {
+        case .float32: interleavedBlockScores(d, x, block: t, count: n, Float.self, M.self)
+        case .float16: interleavedBlockScores(d, x, block: t, count: n, HalfBits.self, M.self)
+        case .bfloat16: interleavedBlockScores(d, x, block: t, count: n, BFloat16Bits.self, M.self)
+        }
+        return
+    }
     if d.packedKeys == nil && x.rowsPadded <= 8 {
         let j0 = t * Bc
         for p in stride(from: 0, to: n, by: 8) {
@@ -180,6 +192,28 @@ func computeBlockScores<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem
     computeScores(x.Qt, rows: x.rowsPadded, D: D, packedKeys: Kt, count: n, into: x.S, ldS: Bc, M.self)
 }
 
+/// ``computeBlockScores(_:_:block:count:_:)`` for a few rows against interleaved keys: two tiles at a
+/// time, asking for the keys and values one key block ahead as it goes.
+@inlinable @inline(__always)
+func interleavedBlockScores<E: KeyValueElement, M: MultiplyAdd>(
+    _ d: ForwardDescriptor, _ x: ForwardItem, block t: Int, count n: Int, _: E.Type, _: M.Type
+) {
+    let (D, Bc, tile) = (d.D, d.keyBlock, keyTilePositions)
+    let first = x.keyFirstRow + t * Bc   // the row of the block's first key, from kBase
+    let firstTile = first / tile, tiles = (first + n + tile - 1) / tile - firstTile
+    let keys = x.kBase.assumingMemoryBound(to: E.self) + firstTile * tile * D
+    let tileBytes = tile * D * MemoryLayout<E>.stride
+    for p in stride(from: 0, to: tiles, by: 2) {
+        // One block ahead: the tiles Bc rows on (Bc is a multiple of 16), and as many value rows.
+        let count = min(2, tiles - p)
+        let valueRow = t * Bc + Bc + max(0, (firstTile + p) * tile - first)
+        let ahead = PrefetchRanges(UnsafeRawPointer(keys + (p * tile + Bc) * D), bytes: count * tileBytes,
+                                   x.vBase + valueRow * d.Dv * MemoryLayout<E>.stride, bytes: count * tile * d.Dv * MemoryLayout<E>.stride)
+        interleavedKeyScores(x.Qt, rows: x.rows, D: D, tiles: keys + p * tile * D, tileCount: count,
+                             firstColumn: (firstTile + p) * tile - first, count: n, into: x.S, ldS: Bc, prefetch: ahead, M.self)
+    }
+}
+
 /// Key block `t` packed transposed in this target's panels: from the keys packed once for the call,
 /// or packed here into the item's scratch.
 @inlinable @inline(__always)
@@ -187,12 +221,7 @@ func packedKeyBlock<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, bl
     -> UnsafePointer<Float> {
     let (D, Bc) = (d.D, d.keyBlock)
     if let packed = d.packedKeys { return packed + (x.kvHead * d.keyBlocks + t) * D * Bc }
-    let (j0, panel) = (t * Bc, keyPanelWidth(M.self))
-    switch d.storage {
-    case .float32: packKeysTransposed(x.keys(from: j0, D: D, Float.self), D: D, count: n, panel: panel, into: x.localKeys)
-    case .float16: packKeysTransposed(x.keys(from: j0, D: D, HalfBits.self), D: D, count: n, panel: panel, into: x.localKeys)
-    case .bfloat16: packKeysTransposed(x.keys(from: j0, D: D, BFloat16Bits.self), D: D, count: n, panel: panel, into: x.localKeys)
-    }
+    packKeys(d, x.kBase, firstRow: x.keyFirstRow, from: t * Bc, count: n, panel: keyPanelWidth(M.self), into: x.localKeys, M.self)
     return UnsafePointer(x.localKeys)
 }
 
@@ -205,12 +234,30 @@ public func packKeyBlock<M: MultiplyAdd>(
 ) {
     let d = d.pointee
     let (kvHead, t) = (block / d.keyBlocks, block % d.keyBlocks)
-    let j0 = t * d.keyBlock, n = min(d.keyBlock, d.Nk - j0), D = d.D, panel = keyPanelWidth(M.self)
-    let base = d.k + d.headOffset(batch: kvHead / d.Hkv, head: kvHead % d.Hkv, rowLength: D)
+    let j0 = t * d.keyBlock, n = min(d.keyBlock, d.Nk - j0), panel = keyPanelWidth(M.self)
+    let keys = d.keyOffset(batch: kvHead / d.Hkv, head: kvHead % d.Hkv)
+    packKeys(d, d.k + keys.bytes, firstRow: keys.firstRow, from: j0, count: n, panel: panel, into: destination, M.self)
+}
+
+/// Packs keys `j0 ..< j0 + n` of the head whose keys start at `base` (with interleaved keys, key 0 at
+/// row `firstRow` there) transposed in panels of `panel`, widened to Float.
+@inlinable @inline(__always)
+func packKeys<M: MultiplyAdd>(
+    _ d: ForwardDescriptor, _ base: UnsafeRawPointer, firstRow: Int, from j0: Int, count n: Int, panel: Int,
+    into destination: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    func pack<E: KeyValueElement>(_: E.Type) {
+        let keys = base.assumingMemoryBound(to: E.self)
+        if d.keysInterleaved {
+            packInterleavedKeysTransposed(keys, firstRow: firstRow + j0, D: d.D, count: n, panel: panel, into: destination, M.self)
+        } else {
+            packKeysTransposed(keys + j0 * d.D, D: d.D, count: n, panel: panel, into: destination)
+        }
+    }
     switch d.storage {
-    case .float32: packKeysTransposed(base.assumingMemoryBound(to: Float.self) + j0 * D, D: D, count: n, panel: panel, into: destination)
-    case .float16: packKeysTransposed(base.assumingMemoryBound(to: HalfBits.self) + j0 * D, D: D, count: n, panel: panel, into: destination)
-    case .bfloat16: packKeysTransposed(base.assumingMemoryBound(to: BFloat16Bits.self) + j0 * D, D: D, count: n, panel: panel, into: destination)
+    case .float32: pack(Float.self)
+    case .float16: pack(HalfBits.self)
+    case .bfloat16: pack(BFloat16Bits.self)
     }
 }
 

@@ -40,6 +40,37 @@ public func packKeysTransposed<E: KeyValueElement>(
     }
 }
 
+/// ``packKeysTransposed(_:D:count:panel:into:)`` for keys interleaved by sixteen positions
+/// (``keyTilePositions``, a KV cache's layout), key `j` at row `firstRow + j` of `tiles`. A panel
+/// that starts on a tile boundary and is full copies whole 16-key pieces of tile rows, widened as
+/// vectors.
+@inlinable @inline(__always)
+public func packInterleavedKeysTransposed<E: KeyValueElement, M: MultiplyAdd>(
+    _ tiles: UnsafePointer<E>, firstRow: Int, D: Int, count n: Int, panel: Int, into kt: UnsafeMutablePointer<Float>,
+    _: M.Type
+) {
+    let tile = keyTilePositions
+    for p in 0..<((n + panel - 1) / panel) {
+        let first = p * panel, width = min(panel, n - first), row0 = firstRow + first
+        let destination = kt + first * D
+        if width == panel && panel % tile == 0 && row0 % tile == 0 {
+            let source = tiles + row0 * D   // the panel's first tile: rows are whole tiles from here
+            for c in 0..<D {
+                for piece in 0..<(panel / tile) {
+                    let widened = E.load16(source + piece * tile * D + c * tile, M.self)
+                    UnsafeMutableRawPointer(destination + c * panel + piece * tile).storeBytes(of: widened, as: SIMD16<Float>.self)
+                }
+            }
+            continue
+        }
+        for c in 0..<D {
+            let row = destination + c * panel
+            for jj in 0..<width { row[jj] = tiles[interleavedKeyIndex(row: row0 + jj, column: c, D: D)].floatValue }
+            for jj in width..<panel { row[jj] = 0 }
+        }
+    }
+}
+
 /// Keys per panel of packed K on a target: two 4 × 24 tiles on narrow registers, one 8 × 32 on wide.
 @inlinable @inline(__always)
 public func keyPanelWidth<M: MultiplyAdd>(_: M.Type) -> Int { M.registers == .narrow ? 48 : 32 }

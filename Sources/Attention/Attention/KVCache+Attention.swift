@@ -107,7 +107,7 @@ extension KVCache {
             let offsets = slidingWindow == nil ? nil : (0..<batchSize).map(firstRow)
             return body(TiledAttention.KeyValueSource(
                 keys: UnsafeRawPointer(buffer.keys), values: UnsafeRawPointer(buffer.values),
-                storage: storage.kernelStorage, rowsPerHead: rowsPerHead, rowOffsets: offsets))
+                storage: storage.kernelStorage, rowsPerHead: rowsPerHead, rowOffsets: offsets, keysInterleaved: true))
         }
     }
 }

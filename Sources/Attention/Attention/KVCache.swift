@@ -17,7 +17,9 @@ import _AttentionKernels
 /// ```
 ///
 /// Layout: keys `[B, Hkv, capacity, D]` and values `[B, Hkv, capacity, Dv]`, in the ``Storage`` chosen
-/// when the cache is made. `Float16` and bfloat16 halve the memory and the bytes each decoding step
+/// when the cache is made. The keys of each head are interleaved by sixteen positions (`[capacity / 16,
+/// D, 16]`, capacity rounded up to a multiple of 16), so that a decoding step's dot products
+/// accumulate sixteen keys in the lanes of one vector; ``keys`` reads them back in the usual order. `Float16` and bfloat16 halve the memory and the bytes each decoding step
 /// reads; the kernels widen them to `Float` in registers and accumulate in `Float`. Appending rounds
 /// each `Float` to the nearest stored value (ties to even): relative error at most 2⁻¹¹ for
 /// `float16` (which also overflows to infinity beyond 65504, and loses precision below 6.1e-5), 2⁻⁸ for
@@ -35,7 +37,7 @@ import _AttentionKernels
 /// however many steps are decoded. A chunk of `n` positions needs `capacity ≥ W + n - 1`, so that the
 /// first query of the chunk still finds its window; decoding one step at a time needs `capacity = W`.
 /// (Each position is stored twice, at `p mod capacity` and `p mod capacity + capacity`, so that the
-/// window is always one contiguous run of rows: 2 × capacity rows of memory.)
+/// window is always one contiguous run of rows: 2 × capacity rows of memory, rounded up to a multiple of 16.)
 ///
 /// `KVCache` is a value: copies share storage until one of them is appended to (copy on write).
 /// Every mutating method checks everything first and throws ``AttentionError`` naming the argument
@@ -81,8 +83,14 @@ public struct KVCache: Sendable {
     /// Bytes of keys and values the cache allocated.
     public var allocatedBytes: Int { buffer.keyByteCount + buffer.valueByteCount }
 
-    /// Rows of storage per head: `capacity`, or twice that for a sliding window (see above).
-    var rowsPerHead: Int { slidingWindow == nil ? capacity : 2 * capacity }
+    /// Rows of storage per head: `capacity`, or twice that for a sliding window (see above), rounded
+    /// up to whole tiles of interleaved keys.
+    var rowsPerHead: Int { Self.rowsPerHead(capacity: capacity, slidingWindow: slidingWindow) }
+
+    static func rowsPerHead(capacity: Int, slidingWindow: Int?) -> Int {
+        let rows = slidingWindow == nil ? capacity : 2 * capacity
+        return (rows + keyTilePositions - 1) / keyTilePositions * keyTilePositions
+    }
 
     /// Creates an empty cache.
     ///
@@ -109,16 +117,17 @@ public struct KVCache: Sendable {
             throw AttentionError.invalidArgument(
                 argument: "slidingWindow", reason: "must be in 1...\(capacity) (the capacity), got \(window)")
         }
-        let rows = slidingWindow == nil ? 1 : 2
         func bytes(_ dimension: Int) throws -> Int {
+            let tooLarge = AttentionError.invalidArgument(
+                argument: "capacity",
+                reason: "\(batchSize) × \(keyValueHeads) heads × \(capacity) positions × \(dimension) elements × \(storage.bytesPerElement) bytes is beyond what can be addressed")
+            // A sliding window's 2 × capacity rows, rounded up to whole tiles, must not overflow either.
+            guard capacity <= (Int.max - keyTilePositions) / 2 else { throw tooLarge }
             var total = 1
-            for factor in [rows, capacity, batchSize, keyValueHeads, dimension, storage.bytesPerElement] {
+            for factor in [Self.rowsPerHead(capacity: capacity, slidingWindow: slidingWindow), batchSize, keyValueHeads,
+                           dimension, storage.bytesPerElement] {
                 let (product, overflow) = total.multipliedReportingOverflow(by: factor)
-                guard !overflow else {
-                    throw AttentionError.invalidArgument(
-                        argument: "capacity",
-                        reason: "\(batchSize) × \(keyValueHeads) heads × \(capacity) positions × \(dimension) elements × \(storage.bytesPerElement) bytes is beyond what can be addressed")
-                }
+                guard !overflow else { throw tooLarge }
                 total = product
             }
             return total
@@ -201,8 +210,8 @@ public struct KVCache: Sendable {
                             for copy in 0..<(slidingWindow == nil ? 1 : 2) {
                                 let row = slidingWindow == nil ? position : position % capacity + copy * capacity
                                 let destination = (b * H + h) * rowsPerHead + row
-                                buffer.store(k, from: source * D, count: D, keys: true, at: destination * D, storage)
-                                buffer.store(v, from: source * Dv, count: Dv, keys: false, at: destination * Dv, storage)
+                                buffer.storeKey(k, from: source * D, count: D, row: destination, storage)
+                                buffer.storeValue(v, from: source * Dv, count: Dv, at: destination * Dv, storage)
                             }
                         }
                     }
@@ -304,7 +313,8 @@ public struct KVCache: Sendable {
                     let row = (b * H + h) * rowsPerHead + firstRow(b) + j
                     let destination = ((b * H + h) * Nk + j) * dimension
                     for c in 0..<dimension {
-                        scalars[destination + c] = buffer.load(row * dimension + c, keys: keys, storage)
+                        let index = keys ? interleavedKeyIndex(row: row, column: c, D: dimension) : row * dimension + c
+                        scalars[destination + c] = buffer.load(index, keys: keys, storage)
                     }
                 }
             }
@@ -342,10 +352,9 @@ extension KVCache {
             return copy
         }
 
-        /// Stores `count` Floats from `source[offset...]` at element `index` of keys or values, rounded.
-        func store(_ source: UnsafeBufferPointer<Float>, from offset: Int, count: Int, keys toKeys: Bool, at index: Int,
-                   _ storage: Storage) {
-            let base = toKeys ? keys : values
+        /// Stores `count` Floats from `source[offset...]` at element `index` of the values, rounded.
+        func storeValue(_ source: UnsafeBufferPointer<Float>, from offset: Int, count: Int, at index: Int, _ storage: Storage) {
+            let base = values
             switch storage {
             case .float32:
                 let destination = base.assumingMemoryBound(to: Float.self) + index
@@ -356,6 +365,23 @@ extension KVCache {
             case .bfloat16:
                 let destination = base.assumingMemoryBound(to: BFloat16Bits.self) + index
                 for c in 0..<count { destination[c] = BFloat16Bits(source[offset + c]) }
+            }
+        }
+
+        /// Stores the `count` (= D) Floats of one key from `source[offset...]` at `row` of the
+        /// interleaved keys, rounded.
+        func storeKey(_ source: UnsafeBufferPointer<Float>, from offset: Int, count: Int, row: Int, _ storage: Storage) {
+            let first = interleavedKeyIndex(row: row, column: 0, D: count)
+            switch storage {
+            case .float32:
+                let destination = keys.assumingMemoryBound(to: Float.self) + first
+                for c in 0..<count { destination[c * keyTilePositions] = source[offset + c] }
+            case .float16:
+                let destination = keys.assumingMemoryBound(to: HalfBits.self) + first
+                for c in 0..<count { destination[c * keyTilePositions] = HalfBits(source[offset + c]) }
+            case .bfloat16:
+                let destination = keys.assumingMemoryBound(to: BFloat16Bits.self) + first
+                for c in 0..<count { destination[c * keyTilePositions] = BFloat16Bits(source[offset + c]) }
             }
         }
 

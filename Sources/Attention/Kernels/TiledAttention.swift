@@ -12,6 +12,8 @@ enum TiledAttention {
         var storage: KeyValueStorage
         var rowsPerHead: Int
         var rowOffsets: [Int]? = nil
+        /// Keys interleaved by sixteen positions (a KV cache's layout, ``keyTilePositions``).
+        var keysInterleaved = false
     }
 
     static func forward(
@@ -57,6 +59,7 @@ enum TiledAttention {
             var d = descriptor(p, q: q, k: source.keys, v: source.values, o: o, keyLengths: keyLengths, booleans: booleans)
             d.storage = source.storage
             d.keyRowsPerHead = source.rowsPerHead
+            d.keysInterleaved = source.keysInterleaved
             d.keyRowOffsets = source.rowOffsets == nil ? nil : rowOffsets.baseAddress
             d.diagonalShifts = p.mask.diagonalShifts == nil ? nil : shifts.baseAddress
             // An empty array may still have a base address (shared empty storage): never hand it out.

@@ -43,14 +43,14 @@ struct KVCacheTests {
         var D: Int
         var Dv: Int
         /// Query heads over two key/value heads: 2 per group decodes two rows at a time, 3 four rows
-        /// with one padding row.
+        /// with one padding row, 7 two groups of four rows.
         var Hq = 4
         var description: String { "\(storage) D\(D) Dv\(Dv) Hq\(Hq)" }
     }
 
     static let storageCases: [Case] = KVCache.Storage.allCases.flatMap { storage in
         [Case(storage: storage, D: 64, Dv: 128), Case(storage: storage, D: 59, Dv: 40),
-         Case(storage: storage, D: 48, Dv: 64, Hq: 6)]
+         Case(storage: storage, D: 48, Dv: 64, Hq: 6), Case(storage: storage, D: 5, Dv: 24, Hq: 14)]
     }
 
     @Test("Decoding step by step, and chunked prefill, equal one causal forward over the whole sequence",
@@ -194,8 +194,15 @@ struct KVCacheTests {
     }
 
     @Test("A sliding-window cache equals the windowed causal mask over the whole history",
-          arguments: [(8, 8, 1), (8, 12, 5), (5, 9, 3)], KVCache.Storage.allCases)
+          arguments: [(8, 8, 1), (8, 12, 5), (5, 9, 3), (7, 21, 1)], KVCache.Storage.allCases)
     func slidingWindow(_ shape: (window: Int, capacity: Int, chunk: Int), _ storage: KVCache.Storage) throws {
+        for isa in Self.instructionSets { try slidingWindow(shape, storage, isa: isa) }
+    }
+
+    /// One case of ``slidingWindow(_:_:)``: windows start at every row of the ring, so the interleaved
+    /// keys' tiles are entered and left part-way.
+    func slidingWindow(_ shape: (window: Int, capacity: Int, chunk: Int), _ storage: KVCache.Storage,
+                       isa: KernelInstructionSet) throws {
         var g = SplitMix64(seed: UInt64(shape.window * 10 + shape.capacity))
         let (Hq, Hkv, D, N) = (4, 2, 64, 61)
         let q = try Tensor<Float>.randomNormal(shape: [1, Hq, N, D], using: &g)
@@ -209,7 +216,8 @@ struct KVCacheTests {
         while start < N {
             let end = min(N, start + shape.chunk)
             try cache.append(key: Self.positions(k, start..<end), value: Self.positions(v, start..<end))
-            let r = try scaledDotProductAttention(query: Self.positions(q, start..<end), cache: cache, mask: .causal)
+            let r = try scaledDotProductAttention(query: Self.positions(q, start..<end), cache: cache, mask: .causal,
+                                                  options: AttentionOptions(implementation: .tiled(isa)))
             Self.place(r.output, into: &output, shape: [1, Hq, N, D], at: start)
             // The newest positions as stored (for the rounded reference).
             let held = cache.keys, heldV = cache.values, n = held.shape[2]
@@ -218,11 +226,13 @@ struct KVCacheTests {
             start = end
         }
         #expect(cache.count == N)
-        #expect(cache.allocatedBytes == 2 * 2 * Hkv * shape.capacity * D * storage.bytesPerElement)
+        // Keys and values, each 2 × capacity rows per head in whole tiles of 16 positions.
+        let rows = (2 * shape.capacity + 15) / 16 * 16
+        #expect(cache.allocatedBytes == 2 * Hkv * rows * D * storage.bytesPerElement)
         let mask = AttentionMask.causal && .slidingWindow(left: shape.window - 1, right: 0)
         try Self.expectWithinRule(output, q: q, k: Tensor(shape: [1, Hkv, N, D], scalars: storedK),
                                   v: Tensor(shape: [1, Hkv, N, D], scalars: storedV), mask: mask,
-                                  "window \(shape) \(storage)")
+                                  "window \(shape) \(storage) on \(isa)")
     }
 
     @Test("Truncating and appending again equals never having appended", arguments: [nil, 6] as [Int?])
