@@ -39,9 +39,10 @@ let package = Package(
         .target(
             name: "Attention",
             dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures", "_WorkerPool"]),
-        .target(name: "_AttentionKernels", dependencies: ["_Prefetch", "_LaneSums", "_QuantizedDot"], swiftSettings: [.unsafeFlags(optimized)]),
+        .target(name: "_AttentionKernels", dependencies: ["_Prefetch", "_LaneSums", "_QuantizedDot", "_FastExp"], swiftSettings: [.unsafeFlags(optimized)]),
         .target(name: "_Prefetch"),
         .target(name: "_LaneSums"),
+        .target(name: "_FastExp"),
         .target(name: "_QuantizedDot"),
         .target(name: "_WorkerPool"),
         .target(

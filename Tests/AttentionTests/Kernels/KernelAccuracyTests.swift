@@ -128,6 +128,35 @@ struct KernelAccuracyTests {
         }
     }
 
+    @Test("Weights across the whole exponent range, and a NaN key reaching exactly the rows that see it",
+          arguments: instructionSets)
+    func exponentRangeAndNaN(isa: KernelInstructionSet) throws {
+        // Base-2 scores from 0 down to about -200, across the edge of Float's exponents (-126).
+        let Nk = 200
+        let q = try Tensor<Float>(shape: [1, 1, 4, 1], scalars: [1, 1, 1, 1])
+        let k = try Tensor<Float>(shape: [1, 1, Nk, 1], scalars: (0..<Nk).map { -0.7 * Float($0) })
+        let v = try Tensor<Float>.randomNormal(shape: [1, 1, Nk, 3], seed: 4)
+        let options = AttentionOptions(implementation: .tiled(isa))
+        let fast = try scaledDotProductAttention(query: q, key: k, value: v, returning: .all, options: options)
+        let reference = try referenceScaledDotProductAttention(query: q, key: k, value: v)
+        let weights = try #require(fast.weights).scalars, referenceWeights = try #require(reference.weights)
+        // Relative error: a base-2 score of -200 rounded in Float is off by about 2e-5, so its weight
+        // by 1.4e-5; below the smallest normal Float, any weight down to 0 is as good.
+        for j in 0..<Nk {
+            let want = Float(referenceWeights[0, 0, 0, j])
+            #expect(abs(weights[j] - want) <= 1e-4 * want + Float.leastNormalMagnitude, "key \(j) on \(isa)")
+        }
+        // A NaN in key 2: query rows 0 and 1 (causal, top-left) do not see it, rows 2 and 3 do.
+        var keys = k.scalars
+        keys[2] = .nan
+        let poisoned = try Tensor<Float>(shape: k.shape, scalars: keys)
+        let out = try scaledDotProductAttention(query: q, key: poisoned, value: v, mask: .causal(.topLeft), options: options).output
+        for i in 0..<4 {
+            let row = (0..<3).map { out[0, 0, i, $0] }
+            #expect(i < 2 ? !row.contains { $0.isNaN } : row.allSatisfy(\.isNaN), "row \(i) on \(isa): \(row)")
+        }
+    }
+
     @Test("The grid covers every instruction set this CPU runs, read independently from the CPU's flags")
     func everySupportedInstructionSetIsTested() throws {
         #if os(Linux) && arch(x86_64)
