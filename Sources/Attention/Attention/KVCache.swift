@@ -19,11 +19,11 @@ import _AttentionKernels
 /// Layout: keys `[B, Hkv, capacity, D]` and values `[B, Hkv, capacity, Dv]`, in the ``Storage`` chosen
 /// when the cache is made. The keys of each head are interleaved by sixteen positions (`[capacity / 16,
 /// D, 16]`, capacity rounded up to a multiple of 16), so that a decoding step's dot products
-/// accumulate sixteen keys in the lanes of one vector; ``keys`` reads them back in the usual order. `Float16` and bfloat16 halve the memory and the bytes each decoding step
-/// reads; the kernels widen them to `Float` in registers and accumulate in `Float`. Appending rounds
-/// each `Float` to the nearest stored value (ties to even): relative error at most 2⁻¹¹ for
-/// `float16` (which also overflows to infinity beyond 65504, and loses precision below 6.1e-5), 2⁻⁸ for
-/// `bfloat16` (the range of `Float`).
+/// accumulate sixteen keys in the lanes of one vector; ``keys`` reads them back in the usual order.
+/// `Float16` and bfloat16 halve the memory and the bytes each decoding step reads; the kernels widen
+/// them to `Float` in registers and accumulate in `Float`. Appending rounds each `Float` to the nearest
+/// stored value (ties to even): relative error at most 2⁻¹¹ for `float16` (which also overflows to
+/// infinity beyond 65504, and loses precision below 6.1e-5), 2⁻⁸ for `bfloat16` (the range of `Float`).
 ///
 /// **Batches of different lengths.** Each batch element has its own length (``lengths``): appending a
 /// chunk writes each element's positions after its own last one, and `validLengths` says how many
@@ -37,7 +37,8 @@ import _AttentionKernels
 /// however many steps are decoded. A chunk of `n` positions needs `capacity ≥ W + n - 1`, so that the
 /// first query of the chunk still finds its window; decoding one step at a time needs `capacity = W`.
 /// (Each position is stored twice, at `p mod capacity` and `p mod capacity + capacity`, so that the
-/// window is always one contiguous run of rows: 2 × capacity rows of memory, rounded up to a multiple of 16.)
+/// window is always one contiguous run of rows: 2 × capacity rows of memory, rounded up to a multiple
+/// of 16.)
 ///
 /// `KVCache` is a value: copies share storage until one of them is appended to (copy on write).
 /// Every mutating method checks everything first and throws ``AttentionError`` naming the argument
