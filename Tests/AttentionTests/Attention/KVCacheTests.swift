@@ -359,6 +359,9 @@ struct KVCacheTests {
         #expect(thrownError { try KVCache(keyValueHeads: 1, headDimension: 4, capacity: 3, slidingWindow: 4) } == .invalidArgument("slidingWindow"))
         #expect(thrownError { try KVCache(keyValueHeads: 0, headDimension: 4, capacity: 3) } == .invalidArgument("keyValueHeads"))
         #expect(thrownError { try KVCache(keyValueHeads: 1 << 30, headDimension: 1 << 30, capacity: 1 << 30) } == .invalidArgument("capacity"))
+        // Rounding Int.max rows up to whole tiles of keys (or doubling them for a window) would overflow.
+        #expect(thrownError { try KVCache(keyValueHeads: 1, headDimension: 1, capacity: .max) } == .invalidArgument("capacity"))
+        #expect(thrownError { try KVCache(keyValueHeads: 1, headDimension: 1, capacity: .max, slidingWindow: 1) } == .invalidArgument("capacity"))
     }
 
     @Test("The README's decode loop runs as printed")
