@@ -59,6 +59,10 @@ public struct KernelEntryPoints: Sendable {
     public let geluTanhBackward: @Sendable (_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// SiLU in place (see ``siluInPlace(_:count:_:)``).
     public let silu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
+    /// Layer normalization of a range of rows in place, after adding a residual when given (see
+    /// ``layerNormRows(_:residual:weight:bias:epsilon:rows:n:_:)``).
+    public let layerNorm: @Sendable (_ x: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?, _ weight: UnsafePointer<Float>,
+                                     _ bias: UnsafePointer<Float>, _ epsilon: Float, _ rows: Range<Int>, _ n: Int) -> Void
     /// The multiply-add peak loop (see ``multiplyAddProbe(iterations:seed:_:)``).
     public let probe: @Sendable (_ iterations: Int, _ seed: Float) -> Float
     /// Flops of one iteration of `probe`.
@@ -93,6 +97,7 @@ public struct KernelEntryPoints: Sendable {
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
             geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
             silu: { siluInPlace($0, count: $1, M.self) },
+            layerNorm: { layerNormRows($0, residual: $1, weight: $2, bias: $3, epsilon: $4, rows: $5, n: $6, M.self) },
             probe: { multiplyAddProbe(iterations: $0, seed: $1, M.self) },
             probeFlopsPerIteration: multiplyAddProbeFlops(M.self),
             readProbe: { streamingSum($0, count: $1, M.self) })
@@ -123,6 +128,8 @@ public struct KernelEntryPoints: Sendable {
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
         silu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
+        layerNorm: @escaping @Sendable (UnsafeMutablePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>, UnsafePointer<Float>,
+                                        Float, Range<Int>, Int) -> Void,
         probe: @escaping @Sendable (Int, Float) -> Float,
         probeFlopsPerIteration: Int,
         readProbe: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float
@@ -142,6 +149,7 @@ public struct KernelEntryPoints: Sendable {
         self.geluTanh = geluTanh
         self.geluTanhBackward = geluTanhBackward
         self.silu = silu
+        self.layerNorm = layerNorm
         self.probe = probe
         self.probeFlopsPerIteration = probeFlopsPerIteration
         self.readProbe = readProbe

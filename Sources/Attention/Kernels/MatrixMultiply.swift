@@ -34,14 +34,16 @@ func multiplyStoredWeight(
     }
 }
 
-/// `C = A · B + bias` in Float on the tiled micro-kernel, over all cores: A `[m, k]` row-major, B packed
-/// in 32-column panels by `packPanels`, bias `[n]` or none, C `[m, n]` row-major. Used by ``Linear``.
+/// `C = activation(A · B + bias)` in Float on the tiled micro-kernel, over all cores: A `[m, k]`
+/// row-major, B packed in 32-column panels by `packPanels`, bias `[n]` or none, C `[m, n]` row-major;
+/// each block of rows gets its activation as soon as it is written. Used by ``Linear``.
 
 func multiplyMatrices(
-    _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into c: UnsafeMutablePointer<Float>,
-    m: Int, n: Int, k: Int, threads: Int = availableProcessors, isa: KernelInstructionSet = .best
+    _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation? = nil,
+    into c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, threads: Int = availableProcessors, isa: KernelInstructionSet = .best
 ) {
     let kernels = isa.kernels
+    let activate = activation?.kernel(kernels)
     let panels = (n + 31) / 32
     if m <= fewRows {
         // A decoding step: one pass over B, shared among the threads by panels of columns.
@@ -52,6 +54,7 @@ func multiplyMatrices(
             let range = (chunk * panels / chunks)..<((chunk + 1) * panels / chunks)
             kernels.multiplyFewRows(a, b, bias, c, 0..<m, range, n, k)
         }
+        activate?(c, m * n)
         return
     }
     // Blocks of 64 rows: enough work per item to amortize the dispatch, enough items to share.
@@ -67,5 +70,6 @@ func multiplyMatrices(
         let (a, b, bias, c, scratch) = shared.value
         let rows = (block * blockRows)..<min(m, (block + 1) * blockRows)
         kernels.multiply(a, b, bias, c, rows, n, k, scratch[worker])
+        activate?(c + rows.lowerBound * n, rows.count * n)
     }
 }

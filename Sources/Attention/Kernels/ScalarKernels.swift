@@ -21,6 +21,10 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     let geluTanh: @Sendable (inout [Scalar]) -> Void
     /// SiLU in place.
     let silu: @Sendable (inout [Scalar]) -> Void
+    /// Layer normalization of every `n`-wide row of `x` in place, after adding `residual` (of `x`'s
+    /// size) when given; γ and β of `n` each.
+    let layerNorm: @Sendable (_ x: inout [Scalar], _ residual: [Scalar]?, _ weight: [Scalar], _ bias: [Scalar], _ epsilon: Double,
+                              _ n: Int, KernelInstructionSet, _ threads: Int) -> Void
     /// The tanh form's backward: `dx` from `x` and `dy`.
     let geluTanhBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar]) -> [Scalar]
     /// A linear layer's weight of `n` outputs and `k` inputs, stored in `layout`, packed for ``linear``.
@@ -28,7 +32,8 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs: up to ``storedWeightRows`` rows
     /// from the weight as stored in `layout`, more from the panels `packed` gives (by ``packLinearWeight``).
     let linear: @Sendable (_ x: [Scalar], _ weight: UnsafeBufferPointer<Scalar>, _ layout: WeightLayout, _ packed: () -> [Scalar],
-                           _ bias: [Scalar]?, _ rows: Int, _ n: Int, _ k: Int, KernelInstructionSet, _ threads: Int) -> [Scalar]
+                           _ bias: [Scalar]?, _ activation: Activation?, _ rows: Int, _ n: Int, _ k: Int, KernelInstructionSet,
+                           _ threads: Int) -> [Scalar]
     /// The linear layer's backward: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy` (accumulated in Double).
     let linearBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], _ weight: [Scalar], _ rows: Int, _ n: Int, _ m: Int)
         -> (dx: [Scalar], dw: [Scalar], db: [Double])
@@ -59,6 +64,26 @@ extension _ScalarKernels where Scalar == Float {
                 KernelInstructionSet.best.kernels.silu(base, buffer.count)
             }
         },
+        layerNorm: { x, residual, weight, bias, epsilon, n, isa, threads in
+            let rows = x.count / n
+            // Rows in chunks of about 64 Ki floats: small inputs are not worth waking threads for.
+            let chunkRows = max(1, (1 << 16) / n), chunks = (rows + chunkRows - 1) / chunkRows
+            x.withUnsafeMutableBufferPointer { x in
+            weight.withUnsafeBufferPointer { weight in
+            bias.withUnsafeBufferPointer { bias in
+            (residual ?? []).withUnsafeBufferPointer { residual in
+                guard let xb = x.baseAddress, let wb = weight.baseAddress, let bb = bias.baseAddress else { return }
+                let shared = UncheckedSendable((xb, residual.isEmpty ? nil : residual.baseAddress, wb, bb))
+                let kernel = isa.kernels.layerNorm
+                parallelFor(chunks, threads: threads) { chunk, _ in
+                    let (x, residual, weight, bias) = shared.value
+                    kernel(x, residual, weight, bias, Float(epsilon), (chunk * chunkRows)..<min(rows, (chunk + 1) * chunkRows), n)
+                }
+            }
+            }
+            }
+            }
+        },
         geluTanhBackward: { x, dy in
             [Float](unsafeUninitializedCapacity: x.count) { dx, count in
                 x.withUnsafeBufferPointer { x in
@@ -81,7 +106,7 @@ extension _ScalarKernels where Scalar == Float {
                 count = buffer.count
             }
         },
-        linear: { x, weight, layout, packed, bias, rows, n, k, isa, threads in
+        linear: { x, weight, layout, packed, bias, activation, rows, n, k, isa, threads in
             let fromStorage = rows <= storedWeightRows
             let panels = fromStorage ? [] : packed()
             return [Float](unsafeUninitializedCapacity: rows * n) { y, count in
@@ -92,8 +117,10 @@ extension _ScalarKernels where Scalar == Float {
                     let bias = b.isEmpty ? nil : b.baseAddress
                     if fromStorage, let w = weight.baseAddress {
                         multiplyStoredWeight(x, rows: rows, weight: w, layout: layout, bias: bias, into: y, n: n, k: k, threads: threads, isa: isa)
+                        activation?.kernel(isa.kernels)(y, rows * n)
                     } else if let p = p.baseAddress {
-                        multiplyMatrices(x, packedB: p, bias: bias, into: y, m: rows, n: n, k: k, threads: threads, isa: isa)
+                        multiplyMatrices(x, packedB: p, bias: bias, activation: activation, into: y, m: rows, n: n, k: k, threads: threads,
+                                         isa: isa)
                     }
                 }
                 }

@@ -147,6 +147,24 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction(_ input: Tensor<Scalar>, argument: String = "input", options: AttentionOptions = AttentionOptions()) throws -> Tensor<Scalar> {
+        try apply(input, activation: nil, argument: argument, options: options)
+    }
+
+    /// `activation(input · Wᵀ + b)`: the layer, then `activation` on each element of its output, as
+    /// `activation(layer(input))` computes it. On the tiled kernel each thread applies it to the rows
+    /// it has just computed, while they are in its cache: no second pass over the output, and no
+    /// second array.
+    ///
+    /// - Throws: as ``callAsFunction(_:argument:options:)``.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public func callAsFunction(
+        _ input: Tensor<Scalar>, activation: Activation, argument: String = "input", options: AttentionOptions = AttentionOptions()
+    ) throws -> Tensor<Scalar> {
+        try apply(input, activation: activation, argument: argument, options: options)
+    }
+
+    private func apply(_ input: Tensor<Scalar>, activation: Activation?, argument: String, options: AttentionOptions) throws -> Tensor<Scalar> {
         let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
         guard let last = input.shape.last, last == inputDimension else {
             throw AttentionError.shapeMismatch(
@@ -160,11 +178,12 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
             if let bias = bias as? Tensor<Float> {
                 y = Tensor(uncheckedShape: y.shape, scalars: y.scalars.enumerated().map { $1 + bias.scalars[$0 % m] })
             }
-            if let output = y as? Tensor<Scalar> { return output }
+            if let output = y as? Tensor<Scalar> { return activation.map { $0(output) } ?? output }
         }
         if let kernels = Scalar._kernels, let isa = execution.instructionSet {
             let output = withUnsafeStoredWeight {
-                kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, rows, m, n, isa, execution.threads)
+                kernels.linear(input.scalars, $0, layout, { packedPanels(kernels) }, bias?.scalars, activation, rows, m, n, isa,
+                               execution.threads)
             }
             return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
         }
@@ -180,7 +199,8 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
                 output[r * m + o] = sum
             }
         }
-        return Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
+        let result = Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
+        return activation.map { $0(result) } ?? result
     }
 }
 

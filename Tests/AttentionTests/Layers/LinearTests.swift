@@ -51,6 +51,35 @@ struct LinearTests {
         #expect(maxAbsDifference(doubleInputMajor.scalars, exact.scalars) <= 1e-5 * tolerance)
     }
 
+    @Test("An activation applied by the layer equals the activation of the Double layer's output, on every path: the weight as stored, few rows, blocks of the tiled kernel",
+          arguments: [1, 3, 17, 130])
+    func activation(rows: Int) throws {
+        var g = SplitMix64(seed: UInt64(rows))
+        let (outputs, inputs) = (70, 45)
+        let weight = try Tensor<Double>.randomNormal(shape: [outputs, inputs], using: &g)
+        let bias = try Tensor<Double>.randomNormal(shape: [outputs], using: &g)
+        let x = try Tensor<Double>.randomNormal(shape: [rows, inputs], using: &g)
+        let exact: Tensor<Double> = try Linear<Double>(weight: weight, bias: bias)(x)
+        let layer = try Linear<Float>(weight: weight.map { Float($0) }, bias: bias.map { Float($0) })
+        let tolerance = 1e-5 * Double(inputs).squareRoot() * 4
+        for activation in Activation.allCases {
+            let expected = activation(exact)
+            // The Double layer applies it too, after its loop.
+            let double = try Linear<Double>(weight: weight, bias: bias)(x, activation: activation)
+            #expect(maxAbsDifference(double.scalars, expected.scalars) <= 1e-12, "\(activation) Double")
+            for isa in KernelInstructionSet.allCases where isa.isSupported {
+                for threads in [1, 2] {
+                    let y = try layer(x.map { Float($0) }, activation: activation,
+                                      options: AttentionOptions(implementation: .tiled(isa), threads: threads))
+                    #expect(y.shape == [rows, outputs])
+                    #expect(maxAbsDifference(y.scalars, expected.scalars) <= tolerance, "\(activation) \(isa) \(threads) threads")
+                }
+            }
+            let plain = try layer(x.map { Float($0) }, activation: activation, options: AttentionOptions(implementation: .reference))
+            #expect(maxAbsDifference(plain.scalars, expected.scalars) <= tolerance, "\(activation) reference")
+        }
+    }
+
     @Test("Layers called from many tasks at once (the worker pool, or Dispatch while it is busy) give the same bits as one at a time")
     func concurrentCalls() async throws {
         var g = SplitMix64(seed: 23)
