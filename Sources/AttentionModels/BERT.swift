@@ -52,7 +52,9 @@ public struct BERTEncoder: Sendable {
     /// One encoder layer: self-attention, add and norm, feed-forward, add and norm.
     public struct Layer: Sendable {
         /// Self-attention with its four projections.
-        public var attention: MultiHeadAttention<Float>
+        public var attention: MultiHeadAttention<Float> {
+            didSet { queryKeyValue = Layer.fusedProjections(of: attention) }
+        }
         /// LayerNorm after the attention's residual sum.
         public var attentionNorm: LayerNorm<Float>
         /// The feed-forward input, hidden → intermediate (GELU follows).
@@ -61,6 +63,27 @@ public struct BERTEncoder: Sendable {
         public var output: Linear<Float>
         /// LayerNorm after the feed-forward's residual sum.
         public var outputNorm: LayerNorm<Float>
+        /// The query, key and value projections as one layer (their weights stacked, `[3·hidden,
+        /// hidden]`): one product of three times the width instead of three. Nil only if the three
+        /// cannot be stacked.
+        var queryKeyValue: Linear<Float>?
+
+        init(attention: MultiHeadAttention<Float>, attentionNorm: LayerNorm<Float>, intermediate: Linear<Float>, output: Linear<Float>,
+             outputNorm: LayerNorm<Float>) {
+            (self.attention, self.attentionNorm, self.intermediate, self.output, self.outputNorm) =
+                (attention, attentionNorm, intermediate, output, outputNorm)
+            queryKeyValue = Layer.fusedProjections(of: attention)
+        }
+
+        static func fusedProjections(of attention: MultiHeadAttention<Float>) -> Linear<Float>? {
+            let parts = [attention.queryProjection, attention.keyProjection, attention.valueProjection]
+            guard parts.allSatisfy({ $0.inputDimension == parts[0].inputDimension && $0.quantizedWeight == nil }) else { return nil }
+            let weight = parts.flatMap(\.weight.scalars)
+            let bias = parts.flatMap { $0.bias?.scalars ?? [Float](repeating: 0, count: $0.outputDimension) }
+            let outputs = parts.reduce(0) { $0 + $1.outputDimension }
+            return try? Linear(weight: Tensor(shape: [outputs, parts[0].inputDimension], scalars: weight),
+                               bias: Tensor(shape: [outputs], scalars: bias))
+        }
     }
 
     /// The hyperparameters the weights were made for.
@@ -126,14 +149,15 @@ public struct BERTEncoder: Sendable {
     /// The encoder's output for a batch of token-id sequences (padded to the longest, padding hidden
     /// from attention), and on request every layer's attention weights.
     public struct Output: Sendable {
-        /// `[B, T, hidden]`; rows past each sequence's length are padding.
+        /// `[B, T, hidden]`; rows past each sequence's length are zero.
         public let hiddenStates: Tensor<Float>
         /// Real tokens per sequence.
         public let lengths: [Int]
         /// Per layer: `[B, heads, T, T]`.
         public let attentions: [Tensor<Float>]
-        /// Per layer, the hidden states entering it, `[B, T, hidden]` (if requested): apply a layer's
-        /// query and key projections to see the vectors behind its attention.
+        /// Per layer, the hidden states entering it, `[B, T, hidden]`, zero past each sequence's length
+        /// (if requested): apply a layer's query and key projections to see the vectors behind its
+        /// attention.
         public let layerInputs: [Tensor<Float>]
     }
 
@@ -162,6 +186,31 @@ public struct BERTEncoder: Sendable {
     public func callAsFunction(
         _ batch: [[Int]], tokenTypes: [[Int]]? = nil, returning outputs: Outputs = [], options: AttentionOptions = AttentionOptions()
     ) throws -> Output {
+        let encoded = try encodePacked(batch, tokenTypes: tokenTypes, returning: outputs, options: options)
+        let (t, h) = (encoded.sequences.longest, configuration.hiddenSize)
+        let padded = { (rows: [Float]) in
+            Tensor(uncheckedShape: [batch.count, t, h], scalars: encoded.sequences.padded(rows, width: h, to: t))
+        }
+        return Output(hiddenStates: padded(encoded.hiddenStates), lengths: encoded.sequences.lengths, attentions: encoded.attentions,
+                      layerInputs: encoded.layerInputs.map(padded))
+    }
+
+    /// What ``encodePacked(_:tokenTypes:returning:options:)`` returns: the hidden states of every real
+    /// token, sequence after sequence with no padding between them (`[tokens, hidden]`).
+    struct PackedOutput {
+        var sequences: PackedSequences
+        var hiddenStates: [Float]
+        var attentions: [Tensor<Float>]
+        var layerInputs: [[Float]]
+    }
+
+    /// The encoder with its tokens packed: the embeddings, projections, feed-forward products and
+    /// norms run on the real tokens of all sequences as one matrix, and only attention sees the
+    /// sequences apart (padded to the longest, padding masked). A batch of mixed lengths computes no
+    /// padded row outside attention. Checks its arguments as ``callAsFunction(_:tokenTypes:returning:options:)``.
+    func encodePacked(
+        _ batch: [[Int]], tokenTypes: [[Int]]?, returning outputs: Outputs, options: AttentionOptions
+    ) throws -> PackedOutput {
         let c = configuration, h = c.hiddenSize
         guard !batch.isEmpty, batch.allSatisfy({ !$0.isEmpty }) else {
             throw AttentionError.invalidArgument(argument: "batch", reason: "need at least one sequence, each with at least one token")
@@ -181,11 +230,12 @@ public struct BERTEncoder: Sendable {
                 throw AttentionError.invalidArgument(argument: "tokenTypes", reason: "type \(bad) is outside 0..<\(c.typeVocabularySize)")
             }
         }
+        let sequences = PackedSequences(lengths: batch.map(\.count))
         // Embeddings: word + position + token type.
-        var x = [Float](repeating: 0, count: batch.count * t * h)
+        var x = [Float](repeating: 0, count: sequences.tokens * h)
         for (b, ids) in batch.enumerated() {
             for (position, id) in ids.enumerated() {
-                let row = (b * t + position) * h
+                let row = (sequences.offsets[b] + position) * h
                 let type = tokenTypes?[b][position] ?? 0
                 for k in 0..<h {
                     x[row + k] = wordEmbeddings.scalars[id * h + k] + positionEmbeddings.scalars[position * h + k]
@@ -193,23 +243,127 @@ public struct BERTEncoder: Sendable {
                 }
             }
         }
-        var hidden = try embeddingNorm(Tensor(shape: [batch.count, t, h], scalars: x))
-        let lengths = batch.map(\.count)
-        let mask = AttentionMask.keyLengths(lengths)
-        var attentions: [Tensor<Float>] = [], layerInputs: [Tensor<Float>] = []
+        var hidden = try embeddingNorm(Tensor(uncheckedShape: [sequences.tokens, h], scalars: x), options: options)
+        var attentions: [Tensor<Float>] = [], layerInputs: [[Float]] = []
         for layer in layers {
-            if outputs.contains(.layerInputs) { layerInputs.append(hidden) }
-            let attended = try layer.attention(hidden, mask: mask, returning: outputs.contains(.attentions) ? .weights : [], options: options)
+            if outputs.contains(.layerInputs) { layerInputs.append(hidden.scalars) }
+            let attended = try selfAttention(layer, hidden, sequences: sequences, weights: outputs.contains(.attentions), options: options)
             if let weights = attended.weights { attentions.append(weights) }
-            hidden = try layer.attentionNorm(add(hidden, attended.output))
-            let feedForward = try layer.output(gelu(layer.intermediate(hidden, options: options)), options: options)
-            hidden = try layer.outputNorm(add(hidden, feedForward))
+            hidden = try layer.attentionNorm(attended.output, adding: hidden, options: options)
+            let feedForward = try layer.output(layer.intermediate(hidden, activation: .gelu, options: options), options: options)
+            hidden = try layer.outputNorm(feedForward, adding: hidden, options: options)
         }
-        return Output(hiddenStates: hidden, lengths: lengths, attentions: attentions, layerInputs: layerInputs)
+        return PackedOutput(sequences: sequences, hiddenStates: hidden.scalars, attentions: attentions, layerInputs: layerInputs)
     }
 
-    private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
-        try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
+    /// One layer's self-attention over packed rows `[tokens, hidden]`: the query, key and value
+    /// projections as one product, the heads gathered per sequence (padded to the longest) for the
+    /// attention call, its output scattered back to packed rows for the output projection.
+    private func selfAttention(
+        _ layer: Layer, _ hidden: Tensor<Float>, sequences: PackedSequences, weights: Bool, options: AttentionOptions
+    ) throws -> (output: Tensor<Float>, weights: Tensor<Float>?) {
+        let attention = layer.attention
+        let (h, heads, dh) = (configuration.hiddenSize, attention.numHeads, attention.headDimension)
+        let projected: [[Float]]
+        if let fused = layer.queryKeyValue {
+            projected = [try fused(hidden, options: options).scalars]
+        } else {
+            projected = try [attention.queryProjection, attention.keyProjection, attention.valueProjection].map { try $0(hidden, options: options).scalars }
+        }
+        // Heads gathered per group of sequences of similar length, [n, heads, t, dh] each with the
+        // padding rows zero; the outputs scattered back to packed rows [tokens, heads·dh], each real
+        // row written by exactly one group.
+        var merged = [Float](unsafeUninitializedCapacity: sequences.tokens * h) { _, count in count = sequences.tokens * h }
+        var attentionWeights: Tensor<Float>?
+        for group in sequences.attentionGroups(keepingOrder: weights) {
+            let lengths = group.map { sequences.lengths[$0] }
+            let t = lengths.max() ?? 0, shape = [group.count, heads, t, dh]
+            var split = (0..<3).map { _ in [Float](repeating: 0, count: group.count * heads * t * dh) }
+            for part in 0..<3 {
+                let (source, width, start) = projected.count == 1 ? (projected[0], 3 * h, part * h) : (projected[part], h, 0)
+                split[part].withUnsafeMutableBufferPointer { target in
+                    source.withUnsafeBufferPointer { source in
+                        guard let target = target.baseAddress, let source = source.baseAddress else { return }
+                        for (member, sequence) in group.enumerated() {
+                            let offset = sequences.offsets[sequence]
+                            for position in 0..<lengths[member] {
+                                for head in 0..<heads {
+                                    (target + ((member * heads + head) * t + position) * dh)
+                                        .update(from: source + (offset + position) * width + start + head * dh, count: dh)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let attended = try scaledDotProductAttention(
+                query: Tensor(uncheckedShape: shape, scalars: split[0]), key: Tensor(uncheckedShape: shape, scalars: split[1]),
+                value: Tensor(uncheckedShape: shape, scalars: split[2]), mask: .keyLengths(lengths),
+                returning: weights ? .weights : [], options: options)
+            attentionWeights = attended.weights
+            merged.withUnsafeMutableBufferPointer { target in
+                attended.output.withUnsafeBufferPointer { source in
+                    guard let target = target.baseAddress, let source = source.baseAddress else { return }
+                    for (member, sequence) in group.enumerated() {
+                        let offset = sequences.offsets[sequence]
+                        for position in 0..<lengths[member] {
+                            for head in 0..<heads {
+                                (target + (offset + position) * h + head * dh)
+                                    .update(from: source + ((member * heads + head) * t + position) * dh, count: dh)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let output = try attention.outputProjection(Tensor(uncheckedShape: [sequences.tokens, h], scalars: merged), options: options)
+        return (output, attentionWeights)
+    }
+}
+
+/// Sequences of different lengths packed one after another: sequence `b` is rows
+/// `offsets[b] ..< offsets[b + 1]`.
+struct PackedSequences {
+    let lengths: [Int]
+    /// `lengths.count + 1` row offsets, from 0 to ``tokens``.
+    let offsets: [Int]
+
+    init(lengths: [Int]) {
+        self.lengths = lengths
+        offsets = lengths.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1) }
+    }
+
+    var tokens: Int { offsets[offsets.count - 1] }
+    var longest: Int { lengths.max() ?? 0 }
+
+    /// The sequences cut into groups for attention calls, each padded to its longest: the longest
+    /// first, a group growing while its padded size stays within 5/4 of its real tokens (so a batch
+    /// of mixed lengths computes little attention on padding). With `keepingOrder`, one group of
+    /// every sequence in order (the shape of a batch's attention weights).
+    func attentionGroups(keepingOrder: Bool) -> [[Int]] {
+        if keepingOrder { return [Array(lengths.indices)] }
+        let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] > lengths[$1] : $0 < $1 }
+        var groups: [[Int]] = [], tokens = 0
+        for sequence in order {
+            if let first = groups.last?.first, 4 * (groups[groups.count - 1].count + 1) * lengths[first] <= 5 * (tokens + lengths[sequence]) {
+                groups[groups.count - 1].append(sequence)
+                tokens += lengths[sequence]
+            } else {
+                groups.append([sequence])
+                tokens = lengths[sequence]
+            }
+        }
+        return groups
+    }
+
+    /// Packed rows of `width` to `[B, t, width]`, the rows past each sequence's length zero.
+    func padded(_ rows: [Float], width: Int, to t: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: lengths.count * t * width)
+        for (b, length) in lengths.enumerated() {
+            let from = offsets[b] * width
+            out.replaceSubrange(b * t * width ..< (b * t + length) * width, with: rows[from ..< from + length * width])
+        }
+        return out
     }
 }
 

@@ -211,7 +211,7 @@ public struct GPT2Model: Sendable {
                 try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, options: options).output
             }
         }
-        return try head(finalNorm(x), options: options)
+        return try head(finalNorm(x, options: options), options: options)
     }
 
     /// Every layer's causal attention weights over `ids`, `[heads, T, T]` per layer: row i holds what
@@ -296,7 +296,7 @@ public struct GPT2Model: Sendable {
             let w = configuration.width
             x = try Tensor(shape: [1, w], scalars: Array(x.scalars[((ids.count - 1) * w)...]))
         }
-        return try head(finalNorm(x), options: options)
+        return try head(finalNorm(x, options: options), options: options)
     }
 
     func check(_ ids: [Int], from start: Int) throws {
@@ -331,12 +331,12 @@ public struct GPT2Model: Sendable {
         attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
         let (t, w, h) = (x.shape[0], configuration.width, configuration.heads)
-        let qkv = try block.queryKeyValue(block.attentionNorm(x), options: options)
+        let qkv = try block.queryKeyValue(block.attentionNorm(x, options: options), options: options)
         let heads = try (0..<3).map { try splitHeads(qkv, batch: 1, tokens: t, width: w, heads: h, part: $0, parts: 3) }
         let attended = try mergeHeads([attend(heads[0], heads[1], heads[2])], batch: 1, tokens: t, width: w, heads: h)
         var residual = try add(x, block.attentionOutput(attended, options: options))
-        let inner = try block.feedForwardInput(block.feedForwardNorm(residual), options: options)
-        let activated = configuration.activation == "gelu" ? gelu(inner) : geluTanh(inner)
+        let activated = try block.feedForwardInput(block.feedForwardNorm(residual, options: options),
+                                                   activation: configuration.activation == "gelu" ? .gelu : .geluTanh, options: options)
         residual = try add(residual, block.feedForwardOutput(activated, options: options))
         return residual
     }

@@ -76,12 +76,12 @@ public struct SentenceEmbedder: Sendable {
 
     /// Mean-pooled, L2-normalized vectors of sentences already tokenized (`[CLS] … [SEP]`).
     func embed(tokenIDs: [[Int]], options: AttentionOptions) throws -> [[Float]] {
-        let output = try encoder(tokenIDs, options: options)
-        let (t, h) = (output.hiddenStates.shape[1], output.hiddenStates.shape[2])
-        return output.lengths.enumerated().map { b, length in
+        let output = try encoder.encodePacked(tokenIDs, tokenTypes: nil, returning: [], options: options)
+        let h = encoder.configuration.hiddenSize
+        return zip(output.sequences.lengths, output.sequences.offsets).map { length, offset in
             var sum = [Double](repeating: 0, count: h)
-            for position in 0..<length {
-                for k in 0..<h { sum[k] += Double(output.hiddenStates.scalars[(b * t + position) * h + k]) }
+            for row in offset..<(offset + length) {
+                for k in 0..<h { sum[k] += Double(output.hiddenStates[row * h + k]) }
             }
             let mean = sum.map { $0 / Double(length) }
             let norm = max(mean.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)

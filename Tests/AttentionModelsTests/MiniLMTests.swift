@@ -120,6 +120,38 @@ struct MiniLMTests {
         #expect(zip(alone, batched).map { abs($0 - $1) }.max() ?? 1 < 1e-5)
     }
 
+    @Test("A batch of mixed lengths (tokens packed, attention in groups of similar length) gives each sequence its hidden states alone, and zeros past its length",
+          arguments: [false, true])
+    func mixedLengths(withAttentions: Bool) throws {
+        let model = try Self.model.get()
+        // Lengths from 3 to 70 in no order: several attention groups, and one with every sequence when
+        // the weights are asked for.
+        let batch = [9, 70, 3, 41, 12, 66, 25, 4, 38].enumerated().map { index, count in
+            [101] + (0..<(count - 2)).map { 1000 + (index * 131 + $0 * 17) % 20000 } + [102]
+        }
+        let output = try model.encoder(batch, returning: withAttentions ? .attentions : [])
+        let (t, h) = (70, 384)
+        #expect(output.hiddenStates.shape == [batch.count, t, h])
+        #expect(output.lengths == batch.map(\.count))
+        for (b, ids) in batch.enumerated() {
+            let alone = try model.encoder([ids], returning: withAttentions ? .attentions : [])
+            let rows = Array(output.hiddenStates.scalars[b * t * h ..< (b * t + ids.count) * h])
+            #expect(maxAbsDifference(rows, alone.hiddenStates.scalars) <= 2e-5, "sequence \(b) of \(ids.count) tokens")
+            #expect(output.hiddenStates.scalars[(b * t + ids.count) * h ..< (b + 1) * t * h].allSatisfy { $0 == 0 })
+            if withAttentions {
+                // Layer 3's weights of head 5 over the sequence's own keys; nothing on its padding.
+                let n = ids.count, weights = output.attentions[2], single = alone.attentions[2]
+                #expect(weights.shape == [batch.count, 12, t, t])
+                for i in 0..<n {
+                    let row = ((b * 12 + 5) * t + i) * t
+                    let expected = Array(single.scalars[(5 * n + i) * n ..< (5 * n + i + 1) * n])
+                    #expect(maxAbsDifference(Array(weights.scalars[row ..< row + n]), expected) <= 1e-5)
+                    #expect(weights.scalars[row + n ..< row + t].allSatisfy { $0 == 0 })
+                }
+            }
+        }
+    }
+
     @Test("A missing model gets a clear error that says how to fetch it")
     func missing() {
         do {
