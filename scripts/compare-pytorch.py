@@ -180,27 +180,33 @@ def compare_decode(binary, args):
 
 
 def compare_embeddings(binary, args, batch=32):
-    """Sentences per second for batches of 32 sentences of about 16 tokens, interleaved rounds."""
+    """Sentences per second for a batch of 32 sentences of about 16 tokens, and for one of 32 sentences
+    of 8 to 128 tokens (`bench --mixed-lengths`' batch), interleaved rounds."""
     import os
     from sentence_transformers import SentenceTransformer
     directory = os.environ.get("ATTENTION_MODEL_DIR") or str(pathlib.Path.home() / ".cache/swift-attention/all-MiniLM-L6-v2")
     model = SentenceTransformer(directory, device="cpu")
-    sentences = [f"Sentence number {i} tells how a small cat sat on the warm mat today" for i in range(batch)]
-    theirs, mine = [], []
-    for _ in range(args.rounds):
-        model.encode(sentences, batch_size=batch)
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
+    uniform = [f"Sentence number {i} tells how a small cat sat on the warm mat today" for i in range(batch)]
+    # As `bench --mixed-lengths`: sentence i is 6 + 120·i/(batch-1) times "cat", [CLS] and [SEP] around.
+    mixed = [" ".join(["cat"] * (6 + 120 * i // (batch - 1))) for i in range(batch)]
+    print()
+    for sentences, flags, name in [(uniform, [], "about 16 tokens"), (mixed, ["--mixed-lengths"], "8 to 128 tokens")]:
+        theirs, mine = [], []
+        for _ in range(args.rounds):
             model.encode(sentences, batch_size=batch)
-            times.append(time.perf_counter() - start)
-        theirs.append(sorted(times)[len(times) // 2])
-        result = json.loads(subprocess.run([str(binary), "bench", "--embed-batch", str(batch), "--repeat", str(args.repeat), "--json"],
-                                           check=True, capture_output=True, text=True).stdout)
-        mine.append(result["medianSeconds"])
-    t, m = min(theirs), min(mine)
-    print(f"\nall-MiniLM-L6-v2 embeddings, batches of {batch} sentences ({result['tokens']} tokens):"
-          f" sentence-transformers {batch / t:.1f}/s, ours {batch / m:.1f}/s, ratio {t / m:.2f}")
+            times = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                model.encode(sentences, batch_size=batch)
+                times.append(time.perf_counter() - start)
+            theirs.append(sorted(times)[len(times) // 2])
+            result = json.loads(subprocess.run([str(binary), "bench", "--embed-batch", str(batch), *flags, "--repeat", str(args.repeat),
+                                                "--threads", str(args.threads), "--json"],
+                                               check=True, capture_output=True, text=True).stdout)
+            mine.append((result["medianSeconds"], result["percentOfPeak"]))
+        t, (m, share) = min(theirs), min(mine)
+        print(f"all-MiniLM-L6-v2 embeddings, a batch of {batch} sentences of {name}: sentence-transformers {batch / t:.1f}/s,"
+              f" ours {batch / m:.1f}/s ({share:.1f}% of peak), ratio {t / m:.2f}")
 
 
 if __name__ == "__main__":
