@@ -263,24 +263,30 @@ public struct BERTEncoder: Sendable {
         _ layer: Layer, _ hidden: Tensor<Float>, sequences: PackedSequences, weights: Bool, options: AttentionOptions
     ) throws -> (output: Tensor<Float>, weights: Tensor<Float>?) {
         let attention = layer.attention
-        let (h, heads, dh) = (configuration.hiddenSize, attention.numHeads, attention.headDimension)
-        let projected: [[Float]]
+        let dh = attention.headDimension
+        let projections = [attention.queryProjection, attention.keyProjection, attention.valueProjection]
+        // Per part (query, key, value): its heads, and where its columns start in its source's rows.
+        let partHeads = [attention.numHeads, attention.numKeyValueHeads, attention.numKeyValueHeads]
+        let sources: [(rows: [Float], width: Int, start: Int)]
         if let fused = layer.queryKeyValue {
-            projected = [try fused(hidden, options: options).scalars]
+            let rows = try fused(hidden, options: options).scalars
+            let widths = projections.map(\.outputDimension), width = widths.reduce(0, +)
+            sources = [(rows, width, 0), (rows, width, widths[0]), (rows, width, widths[0] + widths[1])]
         } else {
-            projected = try [attention.queryProjection, attention.keyProjection, attention.valueProjection].map { try $0(hidden, options: options).scalars }
+            sources = try projections.map { (try $0(hidden, options: options).scalars, $0.outputDimension, 0) }
         }
         // Heads gathered per group of sequences of similar length, [n, heads, t, dh] each with the
         // padding rows zero; the outputs scattered back to packed rows [tokens, heads·dh], each real
         // row written by exactly one group.
-        var merged = [Float](unsafeUninitializedCapacity: sequences.tokens * h) { _, count in count = sequences.tokens * h }
+        let outputWidth = attention.numHeads * dh
+        var merged = [Float](unsafeUninitializedCapacity: sequences.tokens * outputWidth) { _, count in count = sequences.tokens * outputWidth }
         var attentionWeights: Tensor<Float>?
         for group in sequences.attentionGroups(keepingOrder: weights) {
             let lengths = group.map { sequences.lengths[$0] }
-            let t = lengths.max() ?? 0, shape = [group.count, heads, t, dh]
-            var split = (0..<3).map { _ in [Float](repeating: 0, count: group.count * heads * t * dh) }
+            let t = lengths.max() ?? 0
+            var split = partHeads.map { heads in [Float](repeating: 0, count: group.count * heads * t * dh) }
             for part in 0..<3 {
-                let (source, width, start) = projected.count == 1 ? (projected[0], 3 * h, part * h) : (projected[part], h, 0)
+                let (source, width, start) = sources[part], heads = partHeads[part]
                 split[part].withUnsafeMutableBufferPointer { target in
                     source.withUnsafeBufferPointer { source in
                         guard let target = target.baseAddress, let source = source.baseAddress else { return }
@@ -296,11 +302,13 @@ public struct BERTEncoder: Sendable {
                     }
                 }
             }
+            let shapes = partHeads.map { [group.count, $0, t, dh] }
             let attended = try scaledDotProductAttention(
-                query: Tensor(uncheckedShape: shape, scalars: split[0]), key: Tensor(uncheckedShape: shape, scalars: split[1]),
-                value: Tensor(uncheckedShape: shape, scalars: split[2]), mask: .keyLengths(lengths),
+                query: Tensor(uncheckedShape: shapes[0], scalars: split[0]), key: Tensor(uncheckedShape: shapes[1], scalars: split[1]),
+                value: Tensor(uncheckedShape: shapes[2], scalars: split[2]), mask: .keyLengths(lengths),
                 returning: weights ? .weights : [], options: options)
             attentionWeights = attended.weights
+            let heads = attention.numHeads
             merged.withUnsafeMutableBufferPointer { target in
                 attended.output.withUnsafeBufferPointer { source in
                     guard let target = target.baseAddress, let source = source.baseAddress else { return }
@@ -308,7 +316,7 @@ public struct BERTEncoder: Sendable {
                         let offset = sequences.offsets[sequence]
                         for position in 0..<lengths[member] {
                             for head in 0..<heads {
-                                (target + (offset + position) * h + head * dh)
+                                (target + (offset + position) * outputWidth + head * dh)
                                     .update(from: source + ((member * heads + head) * t + position) * dh, count: dh)
                             }
                         }
@@ -316,7 +324,7 @@ public struct BERTEncoder: Sendable {
                 }
             }
         }
-        let output = try attention.outputProjection(Tensor(uncheckedShape: [sequences.tokens, h], scalars: merged), options: options)
+        let output = try attention.outputProjection(Tensor(uncheckedShape: [sequences.tokens, outputWidth], scalars: merged), options: options)
         return (output, attentionWeights)
     }
 }
