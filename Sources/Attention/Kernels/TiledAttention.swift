@@ -72,12 +72,11 @@ enum TiledAttention {
             var partialLSE = uninitialized(d.splits > 1 ? s.B * s.Hq * s.Nq * d.splits : 0)
             // Each key block serves several row blocks: pack K transposed once, up front.
             let prepack = plan.keysPackedOnce
-            var packed = uninitialized(prepack ? s.B * s.Hkv * d.keyBlocks * s.D * d.keyBlock : 0)
-
-            packed.withUnsafeMutableBufferPointer { packed in
+            // From the scratch pool: pages an earlier call touched, not fresh ones (see `ScratchPool`).
+            ScratchPool.shared.withBuffer(count: prepack ? s.B * s.Hkv * d.keyBlocks * s.D * d.keyBlock : 0) { packedBase in
             partialOutput.withUnsafeMutableBufferPointer { partialOutput in
             partialLSE.withUnsafeMutableBufferPointer { partialLSE in
-                if prepack, let packedBase = packed.baseAddress {
+                if prepack {
                     let blockFloats = d.D * d.keyBlock
                     withUnsafePointer(to: d) { descriptor in
                         parallelFor(s.B * s.Hkv * d.keyBlocks, threads: plan.threads) { block, _ in
