@@ -2,7 +2,8 @@ import Foundation
 
 /// Layer normalization over the last dimension: `y = (x - mean) / √(var + ε) · γ + β`, with the
 /// biased variance, as PyTorch's `nn.LayerNorm`. `Float` computes in two passes in Float (the
-/// mean, then the mean squared deviation from it); other types accumulate in `Double`.
+/// mean, then the deviations from it, whose mean corrects the first: the corrected two-pass
+/// algorithm); other types accumulate in `Double`.
 public struct LayerNorm<Scalar: AttentionScalar>: Sendable {
     /// γ, `[features]`.
     public let weight: Tensor<Scalar>
@@ -60,8 +61,8 @@ public struct LayerNorm<Scalar: AttentionScalar>: Sendable {
         return try normalized(x, adding: residual, options: options)
     }
 
-    /// `Float` on a kernel runs a two-pass form in Float (the mean, then the mean squared deviation
-    /// from it); the reference and other types accumulate in `Double`.
+    /// `Float` on a kernel runs the corrected two-pass form in Float (`layerNormRows`); the
+    /// reference and other types accumulate in `Double`.
     private func normalized(_ x: Tensor<Scalar>, adding residual: Tensor<Scalar>?, options: AttentionOptions) throws -> Tensor<Scalar> {
         let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
         let n = weight.count
