@@ -92,31 +92,25 @@ func probabilitiesAndScoreGradients<M: MultiplyAdd>(
             continue
         }
         let lo = visible.lowerBound - j0, hi = visible.upperBound - j0
-        let shift = SIMD16<Float>(repeating: lse2[r]), dl = SIMD16<Float>(repeating: delta[r])
+        // Without bias or boolean masks the scores are scaled as the exponent is formed (one pass
+        // over the row, not two); with them, scaled first, as the bias and masks apply to the
+        // scaled scores. Keys outside the visible range get P = dS = 0 afterwards either way.
+        var factor = SIMD16<Float>(repeating: d.scaleLog2)
         if d.bias != nil || d.booleanMasks.count > 0 {
             for j in 0..<padded { Pr[j] *= d.scaleLog2 }
-            for j in 0..<lo { Pr[j] = -.infinity }
-            for j in hi..<padded { Pr[j] = -.infinity }
             applyBiasAndMasks(d, Pr, batch: b, head: h, query: i, keys: j0, range: lo..<hi)
-            for j in stride(from: 0, to: padded, by: 16) {
-                let p = exp2Vector(load(Pr + j) - shift, M.self)
-                store(p, Pr + j)
-                store(p * (load(dSr + j) - dl), dSr + j)
-            }
-        } else {
-            // Scaled as the exponent is formed (one pass over the row, not two); the keys outside
-            // the visible range get P = dS = 0 afterwards, whatever their exponent gave.
-            let scale = SIMD16<Float>(repeating: d.scaleLog2)
-            for j in stride(from: 0, to: padded, by: 16) {
-                let p = exp2Vector(M.multiplyAdd(load(Pr + j), scale, -shift), M.self)
-                store(p, Pr + j)
-                store(p * (load(dSr + j) - dl), dSr + j)
-            }
-            Pr.update(repeating: 0, count: lo)
-            dSr.update(repeating: 0, count: lo)
-            (Pr + hi).update(repeating: 0, count: padded - hi)
-            (dSr + hi).update(repeating: 0, count: padded - hi)
+            factor = SIMD16<Float>(repeating: 1)
         }
+        let shift = SIMD16<Float>(repeating: lse2[r]), dl = SIMD16<Float>(repeating: delta[r])
+        for j in stride(from: 0, to: padded, by: 16) {
+            let p = exp2Vector(M.multiplyAdd(load(Pr + j), factor, -shift), M.self)
+            store(p, Pr + j)
+            store(p * (load(dSr + j) - dl), dSr + j)
+        }
+        Pr.update(repeating: 0, count: lo)
+        dSr.update(repeating: 0, count: lo)
+        (Pr + hi).update(repeating: 0, count: padded - hi)
+        (dSr + hi).update(repeating: 0, count: padded - hi)
     }
 }
 

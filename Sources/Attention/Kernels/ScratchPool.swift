@@ -31,10 +31,9 @@ final class ScratchPool: @unchecked Sendable {
     }
 
     private func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
-        let wanted = count
         lock.lock()
         // The smallest free buffer that holds `count`.
-        let index = free.indices.filter { free[$0].count >= wanted }.min { free[$0].count < free[$1].count }
+        let index = free.indices.filter { free[$0].count >= count }.min { free[$0].count < free[$1].count }
         if let index {
             let buffer = free.remove(at: index)
             freeBytes -= buffer.count * MemoryLayout<Float>.stride
@@ -42,7 +41,7 @@ final class ScratchPool: @unchecked Sendable {
             return buffer
         }
         lock.unlock()
-        return .allocate(capacity: wanted)
+        return .allocate(capacity: count)
     }
 
     private func give(_ buffer: UnsafeMutableBufferPointer<Float>) {
