@@ -274,6 +274,25 @@ public struct GPT2Model: Sendable {
     /// ``logits(appending:to:options:)``, for the last position only when `lastOnly` (`[1, vocabularySize]`):
     /// generation needs no other, and the output layer is the largest product of a step.
     public func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool, options: AttentionOptions) throws -> Tensor<Float> {
+        try head(finalStates(appending: ids, to: &caches, lastOnly: lastOnly, options: options), options: options)
+    }
+
+    /// ``AutoregressiveModel/nextTokenLogits(appending:to:sampling:options:)``: when `sampling` picks among
+    /// a few of the most likely tokens (greedy, top-k), only those are computed exactly, through
+    /// ``Linear/largestOutputs(_:of:argument:options:)`` on the output layer (about a quarter of its
+    /// reads, the same tokens and logits bit for bit); the others are −∞. Otherwise the whole row.
+    public func nextTokenLogits(appending ids: [Int], to caches: inout [KVCache], sampling: Sampling, options: AttentionOptions) throws -> [Float] {
+        let states = try finalStates(appending: ids, to: &caches, lastOnly: true, options: options)
+        guard let count = sampling.candidateCount else { return try head(states, options: options).scalars }
+        let ranked = try head.largestOutputs(count, of: states, options: options)
+        var row = [Float](repeating: -.infinity, count: configuration.vocabularySize)
+        for (index, value) in zip(ranked.indices, ranked.values) { row[index] = value }
+        return row
+    }
+
+    /// The final LayerNorm's output for `ids` appended to `caches`, `[T, C]` (`[1, C]` when `lastOnly`):
+    /// what the output layer multiplies.
+    private func finalStates(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool, options: AttentionOptions) throws -> Tensor<Float> {
         let c = configuration
         guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.heads && $0.headDimension == c.width / c.heads && $0.batchSize == 1 }) else {
             throw AttentionError.invalidArgument(argument: "caches", reason: "need \(c.layers) caches of \(c.heads) heads of \(c.width / c.heads) (from makeCaches)")
@@ -296,7 +315,7 @@ public struct GPT2Model: Sendable {
             let w = configuration.width
             x = try Tensor(shape: [1, w], scalars: Array(x.scalars[((ids.count - 1) * w)...]))
         }
-        return try head(finalNorm(x, options: options), options: options)
+        return try finalNorm(x, options: options)
     }
 
     func check(_ ids: [Int], from start: Int) throws {

@@ -33,6 +33,10 @@ public struct Sampling: Sendable, Equatable {
         if let topP, !(topP > 0 && topP <= 1) { throw AttentionError.invalidArgument(argument: "topP", reason: "must be in (0, 1], got \(topP)") }
     }
 
+    /// How many of the most likely tokens ``next(_:using:)`` can pick from: 1 when greedy, `topK`
+    /// when set, nil when any token can be drawn. The logits of the others do not change its choice.
+    public var candidateCount: Int? { temperature == 0 ? 1 : topK }
+
     /// The next token for `logits` (one row), drawing from `generator` unless greedy.
     public func next(_ logits: ArraySlice<Float>, using generator: inout SplitMix64) -> Int {
         let start = logits.startIndex
@@ -114,9 +118,20 @@ public protocol AutoregressiveModel: Sendable {
     /// Logits for `ids` after the positions in `caches` (the last row only when `lastOnly`), their
     /// keys and values appended; the caches are unchanged if it throws.
     func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool, options: AttentionOptions) throws -> Tensor<Float>
+    /// The row `sampling` draws the token after `ids` from (their keys and values appended to
+    /// `caches`, which are unchanged if it throws): the last position's logits, exact at least for
+    /// the ``Sampling/candidateCount`` most likely tokens; a model may leave the others at −∞, which
+    /// changes nothing `sampling` picks. The default is the whole row of
+    /// ``logits(appending:to:lastOnly:options:)``.
+    func nextTokenLogits(appending ids: [Int], to caches: inout [KVCache], sampling: Sampling, options: AttentionOptions) throws -> [Float]
 }
 
 extension AutoregressiveModel {
+    /// The whole last row of ``logits(appending:to:lastOnly:options:)``, whatever `sampling` is.
+    public func nextTokenLogits(appending ids: [Int], to caches: inout [KVCache], sampling: Sampling, options: AttentionOptions) throws -> [Float] {
+        Array(lastRow(of: try logits(appending: ids, to: &caches, lastOnly: true, options: options)))
+    }
+
     /// Continues `prompt` by up to `maxTokens` tokens (fewer if the model's positions run out, or
     /// after the token `endOfText` if one is given), calling `onToken` with each new token.
     ///
@@ -140,7 +155,7 @@ extension AutoregressiveModel {
             var sequence: [Int] = []
             return try sample(after: prompt, budget: budget, sampling: sampling, generator: &generator, endOfText: endOfText, onToken: onToken) {
                 sequence += $0
-                return try self.logits(sequence, options: options)
+                return Array(self.lastRow(of: try self.logits(sequence, options: options)))
             }
         }
         var caches = try generationCaches(capacity: max(1, min(maximumPositions, prompt.count + budget)), storage: cacheStorage)
@@ -173,22 +188,22 @@ extension AutoregressiveModel {
         // Every new token but the last goes through the caches: they can take capacity - start - ids + 1.
         let budget = min(maxTokens, capacity - start - ids.count + 1)
         return try sample(after: ids, budget: budget, sampling: sampling, generator: &generator, endOfText: endOfText, onToken: onToken) {
-            try self.logits(appending: $0, to: &caches, lastOnly: true, options: options)
+            try self.nextTokenLogits(appending: $0, to: &caches, sampling: sampling, options: options)
         }
     }
 
     /// The loop both generate methods run: `logits` gets `ids`, then each new token, and returns
-    /// logits whose last row is sampled; it stops after `budget` tokens or at `endOfText`.
+    /// the row of logits to sample; it stops after `budget` tokens or at `endOfText`.
     private func sample(
         after ids: [Int], budget: Int, sampling: Sampling, generator: inout SplitMix64, endOfText: Int?,
-        onToken: (Int) throws -> Void, logits: ([Int]) throws -> Tensor<Float>
+        onToken: (Int) throws -> Void, logits: ([Int]) throws -> [Float]
     ) throws -> Generation {
         var generated: [Int] = []
         let clock = ContinuousClock()
         var started = clock.now, promptSeconds = 0.0
         var pending = ids
         while generated.count < budget {
-            let token = sampling.next(lastRow(of: try logits(pending)), using: &generator)
+            let token = sampling.next(try logits(pending)[...], using: &generator)
             if generated.isEmpty {
                 promptSeconds = (clock.now - started).seconds
                 started = clock.now

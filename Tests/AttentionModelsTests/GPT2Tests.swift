@@ -245,6 +245,32 @@ struct GPT2Tests {
         }
     }
 
+    @Test("Next-token logits through the screened output layer are the whole row's, bit for bit, wherever sampling can pick; the draws are the same")
+    func screenedNextTokenLogits() throws {
+        let model = try Self.model.get()
+        let prompt = try fixture("generation.json", as: Generations.self).generations[0].promptIds
+        for sampling in [Sampling.greedy, Sampling(temperature: 0.8, topK: 5), Sampling(temperature: 2, topK: 40, topP: 0.9),
+                         Sampling(temperature: 0.8)] {
+            var whole = try model.makeCaches(), screened = try model.makeCaches()
+            var pending = prompt, draws = (SplitMix64(seed: 3), SplitMix64(seed: 3))
+            for step in 0..<16 {
+                let row = try model.logits(appending: pending, to: &whole, lastOnly: true, options: AttentionOptions()).scalars
+                let next = try model.nextTokenLogits(appending: pending, to: &screened, sampling: sampling, options: AttentionOptions())
+                let label = "\(sampling) step \(step)"
+                #expect(next.count == row.count)
+                // Every finite entry is the whole row's; the most likely `candidateCount` all are.
+                #expect(next.indices.allSatisfy { next[$0] == -.infinity || next[$0].bitPattern == row[$0].bitPattern }, "\(label)")
+                let count = sampling.candidateCount ?? row.count
+                let likeliest = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(count)
+                #expect(likeliest.allSatisfy { next[$0].bitPattern == row[$0].bitPattern }, "\(label)")
+                if sampling.candidateCount == nil { #expect(next == row, "\(label)") }
+                let token = sampling.next(next[...], using: &draws.0)
+                #expect(token == sampling.next(row[...], using: &draws.1), "\(label)")
+                pending = [token]
+            }
+        }
+    }
+
     @Test("Sampling: the same seed gives the same tokens; top-k 1 is greedy; a temperature spreads the choice")
     func sampling() throws {
         let logits: [Float] = [0.5, 2.0, 1.0, -1.0, 1.9]

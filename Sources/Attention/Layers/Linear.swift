@@ -37,13 +37,15 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
     }
     /// Where the weight lives: a tensor, or (Float only) a safetensors file's mapped bytes or a
     /// block-quantized matrix.
-    private let storage: WeightStorage<Scalar>
+    let storage: WeightStorage<Scalar>
     /// How ``storedWeight`` is laid out.
     public let layout: WeightLayout
     /// `[outputDimension]`, or nil for no bias.
     public let bias: Tensor<Scalar>?
     /// The weight packed for the tiled matrix kernel, made when first needed.
     private let panels: PackedPanels<Scalar>
+    /// The screen of ``largestOutputs(_:of:argument:options:)``, made when first needed.
+    let screen = OutputScreenBox()
 
     /// Features in: the last dimension of the input.
     public let inputDimension: Int

@@ -317,6 +317,14 @@ final class InterleavedBlocks: @unchecked Sendable {
         interleaveQuantized(source, format: format, groups: groups, blocks: blocks, into: base)
     }
 
+    /// `groups` groups of `blocks` blocks written by `fill` (given the uninitialized memory) in the
+    /// interleaved layout: for a matrix made in memory, without the file's layout in between.
+    init(format: QuantizedBlockFormat, groups: Int, blocks: Int, fill: (UnsafeMutableRawPointer) -> Void) {
+        base = .allocate(byteCount: groups * blocks * interleavedBlockBytes(format), alignment: 64)
+        self.groups = groups
+        fill(base)
+    }
+
     deinit { base.deallocate() }
 }
 
