@@ -279,7 +279,7 @@ public struct GPT2Model: Sendable {
 
     /// ``AutoregressiveModel/nextTokenLogits(appending:to:sampling:options:)``: when `sampling` picks among
     /// a few of the most likely tokens (greedy, top-k), only those are computed exactly, through
-    /// ``Linear/largestOutputs(_:of:argument:options:)`` on the output layer (about a quarter of its
+    /// `Linear.largestOutputs(_:of:argument:options:)` on the output layer (about a quarter of its
     /// reads, the same tokens and logits bit for bit); the others are −∞. Otherwise the whole row.
     public func nextTokenLogits(appending ids: [Int], to caches: inout [KVCache], sampling: Sampling, options: AttentionOptions) throws -> [Float] {
         let states = try finalStates(appending: ids, to: &caches, lastOnly: true, options: options)
