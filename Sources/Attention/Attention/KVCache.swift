@@ -121,7 +121,7 @@ public struct KVCache: Sendable {
         func bytes(_ dimension: Int) throws -> Int {
             let tooLarge = AttentionError.invalidArgument(
                 argument: "capacity",
-                reason: "\(batchSize) × \(keyValueHeads) heads × \(capacity) positions × \(dimension) elements × \(storage.bytesPerElement) bytes is beyond what can be addressed")
+                reason: "\(batchSize) × \(keyValueHeads) heads × \(capacity) positions × \(dimension) elements × \(storage.bytesPerElement) bytes is beyond what can be addressed or this machine's memory")
             // A sliding window's 2 × capacity rows, rounded up to whole tiles, must not overflow either.
             guard capacity <= (Int.max - keyTilePositions) / 2 else { throw tooLarge }
             var total = 1
@@ -131,8 +131,11 @@ public struct KVCache: Sendable {
                 guard !overflow else { throw tooLarge }
                 total = product
             }
+            guard total <= physicalMemoryBytes else { throw tooLarge }
             return total
         }
+        // Sized before anything is allocated, the lengths included: each extent is the caller's.
+        let (keyBytes, valueBytes) = (try bytes(headDimension), try bytes(Dv))
         self.batchSize = batchSize
         self.keyValueHeads = keyValueHeads
         self.headDimension = headDimension
@@ -141,7 +144,7 @@ public struct KVCache: Sendable {
         self.storage = storage
         self.slidingWindow = slidingWindow
         self.lengths = Array(repeating: 0, count: batchSize)
-        self.buffer = Buffer(keyBytes: try bytes(headDimension), valueBytes: try bytes(Dv))
+        self.buffer = Buffer(keyBytes: keyBytes, valueBytes: valueBytes)
     }
 
     /// Positions batch element `b` holds now: its length, or at most `capacity` with a sliding window.

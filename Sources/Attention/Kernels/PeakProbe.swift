@@ -2,6 +2,7 @@ import Dispatch
 
 /// The machine's multiply-add peak in GFLOP/s, measured now: `threads` threads each run a
 /// register-only loop of independent vector FMAs for about `seconds`, five times; the best round counts.
+/// `threads` is brought into 1 ... the active processors (more threads cannot add to a peak).
 ///
 /// Benchmarks report efficiency against this rather than a datasheet number, because clocks,
 /// turbo and sharing differ from machine to machine and from minute to minute.
@@ -24,7 +25,7 @@ public func measureMultiplyAddPeak(
     }
     // The best of five rounds: a peak is what the machine can do, and a round that shared the core
     // with another process would flatter every efficiency computed against it.
-    let workers = max(1, threads)
+    let workers = threads.clamped(to: 1...availableProcessors)
     let count = iterations
     var best = 0.0
     for _ in 0..<5 {
@@ -40,7 +41,8 @@ public func measureMultiplyAddPeak(
 
 /// The machine's memory read bandwidth in GB/s (10⁹ bytes per second), measured now: `threads`
 /// threads each sum their share of a buffer of `bytes` (default 512 MiB, far beyond any cache) with
-/// vector loads, six times; the best round counts.
+/// vector loads, six times; the best round counts. `threads` is brought into 1 ... the active
+/// processors, and `bytes` into 128 per thread ... half this machine's memory.
 ///
 /// Decoding reads every cached key and value once per step and does little arithmetic on each, so
 /// its speed is bounded by this, not by the multiply-add peak: `attention bench` reports decoding's
@@ -49,8 +51,8 @@ public func measureReadBandwidth(
     threads: Int, instructionSet: KernelInstructionSet = .best, bytes: Int = 512 << 20
 ) -> Double {
     let kernels = (instructionSet.isSupported ? instructionSet : .portable).kernels
-    let workers = max(1, threads)
-    let count = max(32 * workers, bytes / 4) & ~31
+    let workers = threads.clamped(to: 1...availableProcessors)
+    let count = bytes.clamped(to: 128 * workers...physicalMemoryBytes / 2) / 4 & ~31
     let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
     defer { buffer.deallocate() }
     let chunk = (count / workers) & ~31

@@ -81,6 +81,9 @@ public struct MultiHeadAttention<Scalar: AttentionScalar>: Sendable {
                 argument: "headDimension/keyInputDimension/valueInputDimension",
                 reason: "must be positive, got \(dh), \(ek), \(ev)")
         }
+        guard !numHeads.multipliedReportingOverflow(by: dh).overflow else {
+            throw AttentionError.invalidArgument(argument: "headDimension", reason: "\(numHeads) heads × \(dh) overflows Int")
+        }
         var generator = SplitMix64(seed: seed)
         self.embedDimension = embedDimension
         self.numHeads = numHeads

@@ -114,8 +114,10 @@ public struct RotaryEmbedding: Sendable, Equatable {
         guard x.rank >= 2, x.shape.last == d else {
             throw AttentionError.invalidShape(argument: "input", shape: x.shape, reason: "rotary embedding needs [..., positions, \(d)]")
         }
-        guard start >= 0 else { throw AttentionError.invalidArgument(argument: "start", reason: "must be at least 0, got \(start)") }
         let positions = x.shape[x.rank - 2]
+        guard start >= 0, start <= Int.max - positions else {
+            throw AttentionError.invalidArgument(argument: "start", reason: "must be in 0...\(Int.max - positions) for \(positions) positions, got \(start)")
+        }
         // (cos, sin) of every position's angles, [positions, half]: the heads share them.
         var rotations = [(cos: Double, sin: Double)]()
         rotations.reserveCapacity(positions * half)

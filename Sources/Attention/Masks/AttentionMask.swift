@@ -176,9 +176,16 @@ extension AttentionMask {
     ///   - heads: the problem's head count, likewise; default 1.
     ///   - batch: which batch element's slice to return; default 0.
     ///   - head: which head's slice; default 0.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for a batch size or head count
+    ///   below 1, negative lengths or more than 2^26 pairs, a batch element or head outside the
+    ///   problem, and whatever the mask's components refuse for these extents.
     public func matrix(
         queryLength: Int, keyLength: Int, batchSize: Int = 1, heads: Int = 1, batch: Int = 0, head: Int = 0
     ) throws -> [[Bool]] {
+        _ = try checkedInteger(batchSize, in: 1...Int.max, argument: "batchSize")
+        _ = try checkedInteger(heads, in: 1...Int.max, argument: "heads")
+        // Rows of booleans are built for every pair: a matrix larger than this is a mistake.
+        _ = try checkedElementCount([queryLength, keyLength], argument: "queryLength × keyLength", atMost: 1 << 26)
         guard (0..<batchSize).contains(batch), (0..<heads).contains(head) else {
             throw AttentionError.invalidArgument(
                 argument: "batch/head",

@@ -24,9 +24,15 @@ package struct ResolvedMask: Sendable {
         var upper: Int? = nil
         var lengths: [Int]? = nil
         var booleans: [Broadcast<Bool>] = []
+        // Offsets and window sides are the caller's integers (`Int.max` for "no limit" among them).
+        // Beyond ±reach an offset changes nothing: with i < Nq, j < Nk and a diagonal shift in
+        // -Nk...0, `i + lower + shift` is below 0 for every query once lower ≤ -reach, and past the
+        // last key once lower ≥ reach (likewise for upper). Clamped to that range where they are
+        // read, they cannot overflow in any sum below or in the kernels.
+        let reach = 2.saturatingMultiplied(by: queryLength.saturatingAdding(keyLength)).saturatingAdding(2)
         func tighten(lower newLower: Int?, upper newUpper: Int?) {
-            if let newLower { lower = Swift.max(lower ?? newLower, newLower) }
-            if let newUpper { upper = Swift.min(upper ?? newUpper, newUpper) }
+            if let newLower = newLower?.clamped(to: -reach...reach) { lower = Swift.max(lower ?? newLower, newLower) }
+            if let newUpper = newUpper?.clamped(to: -reach...reach) { upper = Swift.min(upper ?? newUpper, newUpper) }
         }
         for component in mask.components {
             switch component {
@@ -39,8 +45,10 @@ package struct ResolvedMask: Sendable {
                         argument: "mask",
                         reason: "sliding window (left: \(left), right: \(right)) must not have a negative side")
                 }
+                // A side wider than the sequences is no limit on that side.
                 let diagonal = alignment.diagonalOffset(queryLength: queryLength, keyLength: keyLength)
-                tighten(lower: diagonal - left, upper: diagonal + right)
+                tighten(lower: diagonal.saturatingSubtracting(Swift.min(left, reach)),
+                        upper: diagonal.saturatingAdding(Swift.min(right, reach)))
             case let .diagonalBand(lowerOffset, upperOffset):
                 tighten(lower: lowerOffset, upper: upperOffset)
             case .keyLengths(let given):

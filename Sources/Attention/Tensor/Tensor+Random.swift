@@ -38,8 +38,7 @@ extension Tensor where Element: AttentionScalar {
         shape: [Int], mean: Double = 0, standardDeviation: Double = 1,
         using generator: inout SplitMix64
     ) throws -> Tensor {
-        try validate(shape: shape, argument: "shape")
-        let count = elementCount(of: shape)
+        let count = try allocationCount(of: shape, argument: "shape")
         var scalars = [Element]()
         scalars.reserveCapacity(count)
         for _ in 0..<count {
@@ -61,8 +60,7 @@ extension Tensor where Element: AttentionScalar {
     public static func randomUniform(
         shape: [Int], in range: ClosedRange<Double> = 0...1, using generator: inout SplitMix64
     ) throws -> Tensor {
-        try validate(shape: shape, argument: "shape")
-        let count = elementCount(of: shape)
+        let count = try allocationCount(of: shape, argument: "shape")
         let width = range.upperBound - range.lowerBound
         var scalars = [Element]()
         scalars.reserveCapacity(count)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A small N-dimensional array in row-major (C) order with contiguous storage.
 ///
 /// `Tensor` is a value type: copies share storage until one of them is written (copy on write).
@@ -32,10 +38,13 @@ public struct Tensor<Element: Sendable>: Sendable {
     }
 
     /// Creates a tensor of the given shape with every element equal to `value`.
+    ///
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if a dimension is negative or
+    ///   the elements would take more bytes than this machine's memory.
     public init(repeating value: Element, shape: [Int]) throws {
-        try Tensor.validate(shape: shape, argument: "shape")
+        let count = try Tensor.allocationCount(of: shape, argument: "shape")
         self.shape = shape
-        self.scalars = Array(repeating: value, count: Tensor.elementCount(of: shape))
+        self.scalars = Array(repeating: value, count: count)
     }
 
     /// For shapes the package has already validated (its other modules too).
@@ -109,6 +118,22 @@ public struct Tensor<Element: Sendable>: Sendable {
         }
     }
 
+    /// The element count of a shape about to be allocated: a valid shape whose bytes fit this
+    /// machine's memory. A shape made from a caller's integers (`[Int.max, 1]`, `[1 << 40]`) is refused
+    /// here with a typed error rather than by the allocator, which would stop the process.
+    static func allocationCount(of shape: [Int], argument: String) throws -> Int {
+        try validate(shape: shape, argument: argument)
+        let count = elementCount(of: shape)
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+        let memory = physicalMemoryBytes
+        guard !overflow, bytes <= memory else {
+            throw AttentionError.invalidShape(
+                argument: argument, shape: shape,
+                reason: "\(count) elements of \(MemoryLayout<Element>.stride) bytes need more than this machine's \(memory) bytes of memory")
+        }
+        return count
+    }
+
     /// The product of non-negative extents and whether it overflows Int; a zero extent makes it 0
     /// (no overflow), however large the others.
     static func elementCount(reportingOverflow extents: [Int]) -> (count: Int, overflow: Bool) {
@@ -142,6 +167,13 @@ public struct Tensor<Element: Sendable>: Sendable {
 
 extension Tensor: Equatable where Element: Equatable {}
 
+/// This machine's memory in bytes (`Int.max` where it cannot be read): no single allocation can exceed it.
+let physicalMemoryBytes: Int = {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, pageSize > 0 else { return .max }
+    return pages.saturatingMultiplied(by: pageSize)
+}()
+
 extension Tensor where Element: Numeric {
     /// A tensor of zeros.
     public init(zeros shape: [Int]) throws {
@@ -161,23 +193,6 @@ extension Tensor: CustomStringConvertible {
 extension Array where Element == Int {
     /// `[2, 3, 4]` for messages.
     var shapeDescription: String { "[" + map(String.init).joined(separator: ", ") + "]" }
-}
-
-/// The product of `extents` (a tensor's element count, a batch's work), checked before anything is
-/// allocated: a user's flags or file can ask for sizes that overflow `Int` or exceed any memory.
-///
-/// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` naming `argument` when an extent is
-///   negative, or the product overflows or exceeds `limit`.
-public func checkedElementCount(_ extents: [Int], argument: String, atMost limit: Int = 1 << 34) throws -> Int {
-    guard extents.allSatisfy({ $0 >= 0 }) else {
-        throw AttentionError.invalidArgument(argument: argument, reason: "sizes \(extents) include a negative one")
-    }
-    let (product, overflow) = Tensor<Float>.elementCount(reportingOverflow: extents)
-    guard !overflow, product <= limit else {
-        throw AttentionError.invalidArgument(
-            argument: argument, reason: "sizes \(extents) make \(overflow ? "more than 2^63" : "\(product)") elements, more than the \(limit) allowed")
-    }
-    return product
 }
 
 extension Tensor where Element: AttentionScalar {
