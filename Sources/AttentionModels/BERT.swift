@@ -36,11 +36,26 @@ public struct BERTConfiguration: Codable, Sendable, Equatable {
         } catch {
             throw AttentionError.invalidFile(path: url.path, reason: "not a BERT config.json (\(error))")
         }
-        guard hiddenSize > 0, layers > 0, heads > 0, hiddenSize % heads == 0, vocabularySize > 0, maxPositions > 0 else {
-            throw AttentionError.invalidFile(path: url.path, reason: "inconsistent sizes: hidden \(hiddenSize), heads \(heads), layers \(layers)")
+        try validate(path: url.path)
+    }
+
+    /// Checks the configuration as a whole: every table an input can index has a row for it (token
+    /// type 0 is read for every token, so `type_vocab_size` is at least 1), the sizes are ones a
+    /// model can have, and the variant is one this implementation computes.
+    ///
+    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming the field and its value.
+    public func validate(path: String = "config.json") throws {
+        func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
+        for (name, value) in [("vocab_size", vocabularySize), ("hidden_size", hiddenSize), ("num_hidden_layers", layers),
+                              ("num_attention_heads", heads), ("intermediate_size", intermediateSize),
+                              ("max_position_embeddings", maxPositions), ("type_vocab_size", typeVocabularySize)]
+        where !(1...(1 << 24)).contains(value) {
+            throw fail("\(name) is \(value); expected 1...\(1 << 24)")
         }
+        guard hiddenSize % heads == 0 else { throw fail("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)") }
+        guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else { throw fail("layer_norm_eps must be positive, got \(layerNormEpsilon)") }
         guard hiddenActivation == "gelu" else {
-            throw AttentionError.invalidFile(path: url.path, reason: "hidden_act '\(hiddenActivation)' is not supported (only the erf form of gelu)")
+            throw fail("hidden_act '\(hiddenActivation)' is not supported (only the erf form of gelu)")
         }
     }
 }
@@ -114,6 +129,7 @@ public struct BERTEncoder: Sendable {
     }
 
     private init(configuration c: BERTConfiguration, path: String, tensor lookup: @escaping (String) throws -> Tensor<Float>?) throws {
+        try c.validate(path: path)
         let reader = CheckpointReader(lookup: lookup, path: path)
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> { try reader.tensor(name, shape) }
         func norm(_ name: String) throws -> LayerNorm<Float> { try reader.layerNorm(name, features: c.hiddenSize, epsilon: c.layerNormEpsilon) }

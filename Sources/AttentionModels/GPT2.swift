@@ -65,9 +65,13 @@ public struct GPT2Configuration: Codable, Sendable, Equatable {
     /// Checks that the sizes are consistent and the variant is one this implementation computes.
     public func validate(path: String = "config.json") throws {
         func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
+        // n_inner defaults to 4 · n_embd: checked after n_embd, so that product cannot overflow.
         for (name, value) in [("vocab_size", vocabularySize), ("n_positions", positions), ("n_embd", width),
-                              ("n_layer", layers), ("n_head", heads), ("n_inner", feedForwardSize)] where value < 1 || value > 1 << 24 {
+                              ("n_layer", layers), ("n_head", heads), ("n_inner", innerSize ?? 1)] where value < 1 || value > 1 << 24 {
             throw fail("\(name) is \(value); expected 1...\(1 << 24)")
+        }
+        for (name, id) in [("bos_token_id", beginningOfTextToken), ("eos_token_id", endOfTextToken)] {
+            if let id, !(0..<vocabularySize).contains(id) { throw fail("\(name) \(id) is outside the vocabulary of \(vocabularySize)") }
         }
         guard width % heads == 0 else { throw fail("n_embd \(width) is not a multiple of n_head \(heads)") }
         guard ["gelu_new", "gelu_pytorch_tanh", "gelu"].contains(activation) else {

@@ -55,7 +55,7 @@ public struct GPT2TrainingSettings: Sendable, Codable, Equatable {
     public func learningRate(at step: Int) -> Double {
         let warmup = max(1, steps / 20)
         if step <= warmup { return learningRate * Double(step) / Double(warmup) }
-        let progress = Double(step - warmup) / Double(max(1, steps - warmup))
+        let progress = Double(step.saturatingSubtracting(warmup)) / Double(max(1, steps.saturatingSubtracting(warmup)))
         return learningRate * (0.1 + 0.9 * 0.5 * (1 + cos(Double.pi * progress)))
     }
 }

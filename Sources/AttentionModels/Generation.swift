@@ -50,6 +50,8 @@ public struct Sampling: Sendable, Equatable {
         // milliseconds, so with a cut only the tokens within a factor 1e-9 of the most likely are
         // sorted when that provably gives the same candidates: at least top-k of them, or
         // enough probability among them to reach top-p. Otherwise (no cut, or p near 1) all.
+        // validate() refuses a topK below 1; here, not throwing, it is brought into 1...count.
+        let topK = self.topK.map { $0.clamped(to: 1...Swift.max(1, logits.count)) }
         let top = logits.max() ?? 0
         let scale = 1 / temperature
         func weight(_ i: Int) -> Double { exp((Double(logits[i]) - Double(top)) * scale) }

@@ -33,11 +33,13 @@ public struct LlamaConfiguration: Sendable, Equatable {
             throw fail("general.architecture is \(file.metadata["general.architecture"]?.string.map { "'\($0)'" } ?? "missing"), not 'llama'")
         }
         func integer(_ key: String, default value: Int? = nil) throws -> Int {
-            guard let entry = file.metadata["llama." + key] else {
-                if let value { return value }
-                throw fail("llama.\(key) is missing")
+            // A default is derived from other fields (the width over the heads, the tokenizer's
+            // length), so it is held to the same range as a stored value.
+            let stored = file.metadata["llama." + key]
+            guard stored != nil || value != nil else { throw fail("llama.\(key) is missing") }
+            guard let n = stored.map({ $0.integer }) ?? value, n > 0, n < 1 << 31 else {
+                throw fail("llama.\(key) is not a positive integer below 2^31")
             }
-            guard let n = entry.integer, n > 0, n < 1 << 31 else { throw fail("llama.\(key) is not a positive integer below 2^31") }
             return n
         }
         func real(_ key: String, default value: Double? = nil) throws -> Double {

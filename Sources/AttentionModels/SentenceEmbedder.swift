@@ -12,7 +12,13 @@ public struct SentenceEmbedder: Sendable {
     public let maxTokens: Int
 
     /// Loads `config.json`, `vocab.txt` and `model.safetensors` from `directory`.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for `maxTokens` below 2 (`[CLS]`
+    ///   and `[SEP]`); ``AttentionError/invalidFile(path:reason:)`` for a file that is missing or not
+    ///   what the model needs.
     public init(directory: URL, maxTokens: Int = 256) throws {
+        guard maxTokens >= 2 else {
+            throw AttentionError.invalidArgument(argument: "maxTokens", reason: "must be at least 2 ([CLS] and [SEP]), got \(maxTokens)")
+        }
         let configuration = try BERTConfiguration(contentsOf: directory.appendingPathComponent("config.json"))
         tokenizer = try WordPieceTokenizer(vocabularyFile: directory.appendingPathComponent("vocab.txt"))
         encoder = try BERTEncoder(configuration: configuration,

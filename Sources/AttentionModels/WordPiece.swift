@@ -52,7 +52,7 @@ public struct WordPieceTokenizer: Sendable {
     /// `[CLS] pieces… [SEP]` as ids, truncated to `maxLength` ids in all (at least 2).
     public func encode(_ text: String, maxLength: Int = 512) -> [Int] {
         let pieces = basicTokens(text).flatMap(wordPieces)
-        return [classifyID] + pieces.prefix(max(0, maxLength - 2)) + [separatorID]
+        return [classifyID] + pieces.prefix(max(0, maxLength.saturatingSubtracting(2))) + [separatorID]
     }
 
     /// The token texts of ids.
