@@ -74,6 +74,7 @@ struct Bench: ParsableCommand {
                               ("--threads", threads ?? 1)] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
+        if repetitions > 10_000 { throw ValidationError("--repeat must be at most 10000, got \(repetitions)") }
         if let threads, threads > AttentionOptions.maximumThreads {
             throw ValidationError("--threads must be at most \(AttentionOptions.maximumThreads), got \(threads)")
         }

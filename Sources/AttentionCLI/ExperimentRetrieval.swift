@@ -36,6 +36,7 @@ struct RetrievalCommand: ParsableCommand {
         for (name, value) in [("--trials", trials), ("--dimension", dimension)] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
+        if trials > 1_000_000 { throw ValidationError("--trials must be at most 1000000, got \(trials)") }
     }
 
     func run() throws {

@@ -64,6 +64,7 @@ struct TrainRecall: ParsableCommand {
         for (name, value) in [("--steps", steps), ("--batch-size", batchSize), ("--embed-dimension", embedDimension)] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
+        if steps > 10_000_000 { throw ValidationError("--steps must be at most 10000000, got \(steps)") }
         if let heads, heads < 1 { throw ValidationError("--heads must be at least 1, got \(heads)") }
         if let headDimension, headDimension < 1 { throw ValidationError("--head-dimension must be at least 1, got \(headDimension)") }
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }

@@ -62,6 +62,8 @@ public enum RetrievalExperiment {
             throw AttentionError.invalidArgument(argument: "retrieval", reason: "lengths, dimension and trials must be positive")
         }
         _ = try checkedElementCount([lengths.max() ?? 1, dimension], argument: "lengths/dimension", atMost: 1 << 28)
+        // Trials run one after another: a count no run finishes is refused, not started.
+        _ = try checkedInteger(trials, in: 1...1_000_000, argument: "trials")
         var generator = SplitMix64(seed: seed)
         var rows: [Row] = []
         for length in lengths {

@@ -70,6 +70,8 @@ public enum RecallExperiment {
             for (name, value) in positive where value <= 0 {
                 throw AttentionError.invalidArgument(argument: name, reason: "must be positive, got \(value)")
             }
+            // Steps run one after another: a count no run finishes is refused, not started.
+            _ = try checkedInteger(steps, in: 1...10_000_000, argument: "steps")
             guard !lengths.isEmpty, !models.isEmpty else {
                 throw AttentionError.invalidArgument(argument: "lengths/models", reason: "need at least one length and one model")
             }
