@@ -154,6 +154,12 @@ write("explorer", "attend", b"\x00" + json.dumps(attend).encode())
 write("explorer", "attend-causal-window", b"\x00" + json.dumps({**attend, "causal": True, "window": [1, 0], "scale": 0.5}).encode())
 write("explorer", "attend-ragged", b"\x00" + json.dumps({"query": [[1, 0], [1]], "key": [[1]], "value": [[1]]}).encode())
 write("explorer", "attend-huge-window", b"\x00" + json.dumps({**attend, "window": [9223372036854775807, -9223372036854775808]}).encode())
+# Every integer field at the ends of Int, one position at a time (the reported trap: [0, Int.max]).
+for name, window in [("attend-window-right-max", [0, 9223372036854775807]), ("attend-window-left-max", [9223372036854775807, 0]),
+                     ("attend-window-both-max", [9223372036854775807, 9223372036854775807]),
+                     ("attend-window-min", [-9223372036854775808, 0]), ("attend-window-past-int", [0, 9223372036854775808])]:
+    write("explorer", name, b"\x00" + json.dumps({"query": [[1]], "key": [[1]], "value": [[1]], "window": window, "causal": True}).encode())
+write("explorer", "explain-layer-min", b"\x01" + json.dumps({"text": "x", "layer": -9223372036854775808, "head": 9223372036854775807}).encode())
 write("explorer", "attend-extreme", b"\x00" + json.dumps({"query": [[1e308]], "key": [[1e308]], "value": [[-1e308]], "scale": 1e308}).encode())
 write("explorer", "explain", b"\x01" + json.dumps({"text": "The cat sat on the mat"}).encode())
 write("explorer", "explain-head", b"\x01" + json.dumps({"text": "attention", "layer": 1, "head": 2}).encode())

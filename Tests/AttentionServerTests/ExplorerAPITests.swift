@@ -270,3 +270,32 @@ struct ExplorerGPTTests {
         #expect(try ExplorerAPITests.error(response).error.contains(mentions))
     }
 }
+
+@Suite("Explorer API fuzz seeds")
+struct ExplorerSeedTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus/explorer")
+
+    @Test("Every /api/attend seed (the extreme windows among them) answers or is refused with an APIError, as the fuzz target runs it")
+    func attendSeeds() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path).sorted()
+        var answered = 0
+        for name in names {
+            let data = try Data(contentsOf: Self.corpus.appendingPathComponent(name))
+            guard let first = data.first, first % 2 == 0 else { continue }
+            do {
+                let request = try ExplorerAPI.decode(AttendRequest.self, from: data.dropFirst())
+                let response = try ExplorerAPI.attend(request)
+                #expect(response.weights.joined().allSatisfy { $0.isFinite }, "\(name)")
+                answered += 1
+            } catch {
+                #expect(error.status == 400 || error.status == 413, "\(name): \(error)")
+            }
+        }
+        #expect(answered >= 5)
+        // The reported request, through the API as the server runs it: a window of Int.max is no limit.
+        let wide = try ExplorerAPI.attend(ExplorerAPI.decode(AttendRequest.self, from: Data(
+            #"{"query": [[1]], "key": [[1]], "value": [[1]], "window": [0, 9223372036854775807]}"#.utf8)))
+        #expect(wide.output == [[1]] && wide.weights == [[1]])
+    }
+}

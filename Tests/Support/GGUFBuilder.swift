@@ -32,3 +32,12 @@ public struct GGUFBuilder {
 
     public var data: Data { Data(bytes) }
 }
+
+extension GGUFBuilder {
+    /// A metadata pair whose value is a signed 64-bit integer (GGUF type 11).
+    public mutating func metadata(_ key: String, int64 value: Int64) { string(key); u32(11); u64(UInt64(bitPattern: value)) }
+    /// A metadata pair whose value is a signed 32-bit integer (GGUF type 5).
+    public mutating func metadata(_ key: String, int32 value: Int32) { string(key); u32(5); u32(UInt32(bitPattern: value)) }
+    /// A metadata pair whose value is a 32-bit float (GGUF type 6).
+    public mutating func metadata(_ key: String, float32 value: Float) { string(key); u32(6); u32(value.bitPattern) }
+}
