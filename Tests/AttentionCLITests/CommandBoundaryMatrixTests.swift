@@ -112,6 +112,23 @@ struct CommandBoundaryMatrixTests {
         }
     }
 
+    @Test("The reported folder: a BERT config.json with type_vocab_size 0 (and a table of 0 rows) exits 65, naming the field")
+    func bertWithoutTokenTypes() throws {
+        let installed = ModelStore.defaultDirectory()
+        try ModelStore.fetch(into: installed) { _ in }
+        let folder = scratch.url.appendingPathComponent("no-token-types")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in ["vocab.txt", "model.safetensors"] {
+            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: installed.appendingPathComponent(name))
+        }
+        var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: installed.appendingPathComponent("config.json"))) as? [String: Any])
+        config["type_vocab_size"] = 0
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        let run = try ExitStatusTests.run(["embed", "--model-dir", folder.path, "hello world"])
+        #expect(run.status == 65, "\(run.error)")
+        #expect(run.error.contains("type_vocab_size is 0"), "\(run.error)")
+    }
+
     /// Parses `arguments` in this process; where they pass, runs them in the executable.
     func check(_ arguments: [String], runs seconds: Double) throws {
         do {
