@@ -43,7 +43,7 @@ public struct BERTConfiguration: Codable, Sendable, Equatable {
     /// type 0 is read for every token, so `type_vocab_size` is at least 1), the sizes are ones a
     /// model can have, and the variant is one this implementation computes.
     ///
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` naming the field and its value.
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` naming the field and its value.
     public func validate(path: String = "config.json") throws {
         func fail(_ reason: String) -> AttentionError { .invalidFile(path: path, reason: reason) }
         for (name, value) in [("vocab_size", vocabularySize), ("hidden_size", hiddenSize), ("num_hidden_layers", layers),

@@ -12,8 +12,8 @@ public struct SentenceEmbedder: Sendable {
     public let maxTokens: Int
 
     /// Loads `config.json`, `vocab.txt` and `model.safetensors` from `directory`.
-    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for `maxTokens` below 2 (`[CLS]`
-    ///   and `[SEP]`); ``AttentionError/invalidFile(path:reason:)`` for a file that is missing or not
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for `maxTokens` below 2 (`[CLS]`
+    ///   and `[SEP]`); `AttentionError.invalidFile(path:reason:)` for a file that is missing or not
     ///   what the model needs.
     public init(directory: URL, maxTokens: Int = 256) throws {
         guard maxTokens >= 2 else {
