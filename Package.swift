@@ -31,6 +31,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already in Hummingbird's graph; the server tests stop their server with its graceful shutdown.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         // `swift package generate-documentation` (scripts/docs.sh): a command plugin, linked into nothing.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -53,14 +55,17 @@ let package = Package(
             swiftSettings: [.unsafeFlags(optimized + avx2Flags)]),
         .target(name: "_CPUFeatures"),
         .target(name: "_AllocatorTuning"),
-        .target(name: "AttentionRendering"),
+        .target(name: "AttentionRendering", dependencies: ["Attention"]),
         .target(name: "AttentionExperiments", dependencies: ["Attention"]),
         .target(name: "AttentionModels", dependencies: ["Attention"]),
         .target(name: "AttentionDistributed", dependencies: ["Attention", "_MPIShim"]),
         .target(name: "_MPIShim", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+        // The explorer's answers (page, status, attend, explain) apart from HTTP: what the fuzz target
+        // and most tests call, with no server framework to build.
+        .target(name: "AttentionExplorer", dependencies: ["Attention", "AttentionModels"]),
         .target(
             name: "AttentionServer",
-            dependencies: ["Attention", "AttentionModels", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["AttentionExplorer", .product(name: "Hummingbird", package: "hummingbird")],
             // The explorer page: index.html, explorer.css and explorer.js, served as they are.
             resources: [.copy("Resources")]),
         .target(
@@ -72,6 +77,7 @@ let package = Package(
                 "AttentionExperiments",
                 "AttentionModels",
                 "AttentionRendering",
+                "AttentionExplorer",
                 "AttentionServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -82,7 +88,7 @@ let package = Package(
         .target(name: "_FuzzDriver"),
         .executableTarget(
             name: "AttentionFuzz",
-            dependencies: ["_FuzzDriver", "Attention", "AttentionCLI", "AttentionModels", "AttentionRendering", "AttentionServer"]),
+            dependencies: ["_FuzzDriver", "Attention", "AttentionModels", "AttentionRendering", "AttentionExplorer"]),
 
         // MARK: test targets
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),
@@ -92,9 +98,12 @@ let package = Package(
         .testTarget(name: "AttentionRenderingTests", dependencies: ["AttentionRendering"]),
         .testTarget(name: "AttentionDistributedTests", dependencies: ["AttentionDistributed", "Attention", "AttentionTestSupport"]),
         .testTarget(name: "AttentionExperimentsTests", dependencies: ["AttentionExperiments", "AttentionRendering", "Attention", "AttentionTestSupport"]),
+        .testTarget(name: "AttentionExplorerTests", dependencies: ["AttentionExplorer", "AttentionModels", "AttentionTestSupport"]),
+        // A real server on a free port, driven by a real browser; no HTTP client library (Foundation's).
         .testTarget(
             name: "AttentionServerTests",
-            dependencies: ["AttentionServer", "AttentionModels", "AttentionTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+            dependencies: ["AttentionServer", "AttentionExplorer", "AttentionTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],
     swiftLanguageModes: [.v6]
 )

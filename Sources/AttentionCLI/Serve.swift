@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttentionExplorer
 import AttentionModels
 import AttentionServer
 import Foundation

@@ -1,8 +1,7 @@
 import Attention
-import AttentionCLI
+import AttentionExplorer
 import AttentionModels
 import AttentionRendering
-import AttentionServer
 import Foundation
 
 /// The fuzz targets. Each takes any bytes and must return (an error is a fine answer) without trapping,
@@ -19,8 +18,9 @@ enum FuzzTarget: String, CaseIterable {
     case wordpiece
     /// GPT-2's byte-level BPE: any text encodes, and decodes back to itself.
     case bpe
-    /// The explorer's request bodies: `/api/attend` (first byte even) or `/api/explain` on the GPT
-    /// fixture (odd), decoded and answered as the server would.
+    /// The explorer's request bodies: `POST /api/attend` (first byte even) or `POST /api/explain` on
+    /// the GPT fixture (odd), answered by the explorer's service as `attention serve` answers them:
+    /// a 200 whose body is JSON, or a 4xx.
     case explorer
     /// `attention heatmap`'s input path: `.npy` bytes to the drawing, terminal and SVG.
     case heatmap
@@ -28,7 +28,7 @@ enum FuzzTarget: String, CaseIterable {
     nonisolated(unsafe) static var selected: FuzzTarget?
     nonisolated(unsafe) private static var wordPiece: WordPieceTokenizer?
     nonisolated(unsafe) private static var bytePair: ByteLevelBPETokenizer?
-    nonisolated(unsafe) private static var gpt: GPT2Model?
+    nonisolated(unsafe) private static var explorerService: ExplorerService?
 
     /// The repository's test fixtures (this file is Sources/AttentionFuzz/FuzzTargets.swift).
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -41,8 +41,7 @@ enum FuzzTarget: String, CaseIterable {
         case .bpe: Self.bytePair = try ByteLevelBPETokenizer(directory: Self.fixtures.appendingPathComponent("gpt2"))
         case .explorer:
             let directory = Self.fixtures.appendingPathComponent("gpt2")
-            Self.gpt = try GPT2Model(directory: directory)
-            Self.bytePair = try ByteLevelBPETokenizer(directory: directory)
+            Self.explorerService = ExplorerService(model: .gpt2(try GPT2Model(directory: directory), try ByteLevelBPETokenizer(directory: directory)))
         case .npy, .safetensors, .gguf, .heatmap: break
         }
     }
@@ -88,14 +87,13 @@ enum FuzzTarget: String, CaseIterable {
             let ids = tokenizer.encode(text)
             guard (try? tokenizer.decode(ids)) == text else { fatalError("BPE does not decode its own encoding of \(text.debugDescription)") }
         case .explorer:
-            guard let first = data.first else { return }
-            let body = data.dropFirst()
-            if first % 2 == 0 {
-                guard let request = try? ExplorerAPI.decode(AttendRequest.self, from: body) else { return }
-                _ = try? ExplorerAPI.attend(request)
-            } else if let gpt = Self.gpt, let tokenizer = Self.bytePair {
-                guard let request = try? ExplorerAPI.decode(ExplainRequest.self, from: body) else { return }
-                _ = try? ExplorerAPI.explain(request, gpt: gpt, tokenizer: tokenizer)
+            guard let first = data.first, let service = Self.explorerService else { return }
+            let answer = service.respond(method: "POST", path: first % 2 == 0 ? "/api/attend" : "/api/explain", body: data.dropFirst())
+            switch answer.status {
+            case 200:
+                guard (try? JSONSerialization.jsonObject(with: answer.body)) != nil else { fatalError("a 200 whose body is not JSON") }
+            case 400..<500: break
+            default: fatalError("the explorer answered \(answer.status): \(answer.text)")
             }
         case .heatmap:
             // Small drawings only: a real 10,000 × 10,000 heatmap is valid, and slow to fuzz.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The explorer's page: `index.html`, `explorer.css` and `explorer.js`, package resources of this
-/// module (`Sources/AttentionServer/Resources`), read once when the router is made and served as
+/// module (`Sources/AttentionServer/Resources`), read once when the server is made and served as
 /// they are.
 ///
 /// Everything the page shows comes from the API: the toy explorer posts to `/api/attend` on every

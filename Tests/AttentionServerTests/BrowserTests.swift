@@ -1,8 +1,7 @@
+import AttentionExplorer
 import AttentionServer
 import AttentionTestSupport
 import Foundation
-import Hummingbird
-import HummingbirdTesting
 import Testing
 
 /// The page in a real browser: headless Chromium loads the explorer (in a frame of a small harness
@@ -125,15 +124,9 @@ struct BrowserTests {
     /// the JSON the harness writes into its `#result`.
     static func report<Report: Decodable>(_: Report.Type, harness: String, model: ExplorerModel) async throws -> Report {
         let browser = try #require(Self.browser, "no Chromium found (set ATTENTION_BROWSER or install the chromium package)")
-        let router = try ExplorerServer.router(model: model)
-        router.get("/harness") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: harness)))
-        }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        let dom = try await app.test(.live) { client in
-            let port = try #require(client.port)
-            return try await Self.run(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                                "--virtual-time-budget=30000", "--dump-dom", "http://127.0.0.1:\(port)/harness"])
+        let dom = try await LiveExplorer.serve(model: model, extraPages: ["/harness": harness]) { base in
+            try await Self.run(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                         "--virtual-time-budget=30000", "--dump-dom", base.appendingPathComponent("harness").absoluteString])
         }
         let start = try #require(dom.range(of: "<pre id=\"result\">")), end = try #require(dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex))
         let text = dom[start.upperBound..<end.lowerBound].replacingOccurrences(of: "&quot;", with: "\"")
