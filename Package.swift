@@ -41,11 +41,9 @@ let package = Package(
         .target(
             name: "Attention",
             dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures", "_WorkerPool"]),
-        .target(name: "_AttentionKernels", dependencies: ["_Prefetch", "_LaneSums", "_QuantizedDot", "_FastExp"], swiftSettings: [.unsafeFlags(optimized)]),
-        .target(name: "_Prefetch"),
-        .target(name: "_LaneSums"),
-        .target(name: "_FastExp"),
-        .target(name: "_QuantizedDot"),
+        .target(name: "_AttentionKernels", dependencies: ["_KernelIntrinsics"], swiftSettings: [.unsafeFlags(optimized)]),
+        // Header-only C the kernels inline: prefetch, lane sums, fast exp, quantized dot products.
+        .target(name: "_KernelIntrinsics"),
         .target(name: "_WorkerPool"),
         .target(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],

@@ -26,7 +26,13 @@ public struct AttentionCommand: AsyncParsableCommand {
 
             """ + "\n" + ExitStatus.helpText,
         version: "0.1.0",
-        subcommands: [Demo.self, Attend.self, Experiment.self, Heatmap.self, Train.self, Serve.self, Model.self, Embed.self, Similarity.self, Explain.self, Generate.self, Chat.self, Bench.self]
+        // The groups are the source folders: Lessons/, Arrays/, Models/, Explorer/.
+        groupedSubcommands: [
+            CommandGroup(name: "Lesson", subcommands: [Demo.self, Experiment.self, Train.self]),
+            CommandGroup(name: "Array", subcommands: [Attend.self, Heatmap.self, Bench.self]),
+            CommandGroup(name: "Model", subcommands: [Model.self, Embed.self, Similarity.self, Explain.self, Generate.self, Chat.self]),
+            CommandGroup(name: "Explorer", subcommands: [Serve.self]),
+        ]
     )
 
     /// The root command (ArgumentParser makes it).

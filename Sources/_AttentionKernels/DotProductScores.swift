@@ -1,11 +1,11 @@
-import _LaneSums
+import _KernelIntrinsics
 
 /// `S[r][j] = Q[r]·K[j]` for a few query rows against row-major keys, without packing the keys.
 ///
 /// This is the decoding path: with a handful of query rows, transposing each key block for the
 /// micro-kernel would cost more than the arithmetic. Four rows and two keys at a time give eight
 /// independent accumulator chains; each key vector is loaded once for all four rows, and the eight
-/// sums are reduced by one shared tree of shuffles (`_LaneSums`).
+/// sums are reduced by one shared tree of shuffles (`_KernelIntrinsics`, LaneSums.h).
 @inlinable @inline(__always)
 public func dotProductScores<M: MultiplyAdd, E: KeyValueElement>(
     _ Qt: UnsafePointer<Float>, rows: Int, D: Int, keys k: UnsafePointer<E>, count n: Int,

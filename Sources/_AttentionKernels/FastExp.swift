@@ -1,4 +1,4 @@
-import _FastExp
+import _KernelIntrinsics
 
 /// `2^x` for sixteen lanes at once, for `x <= 0` (softmax arguments after subtracting the maximum).
 ///
@@ -9,7 +9,7 @@ import _FastExp
 /// conversions in Swift call a slow generic function.
 ///
 /// Under AVX-512 the rounding and the scaling by `2^n` are one instruction each (`vrndscaleps`, and
-/// `vscalefps` with lanes below -126.5 zeroed by a mask: see `_FastExp`): 10 vector instructions
+/// `vscalefps` with lanes below -126.5 zeroed by a mask: see `_KernelIntrinsics`, FastExp.h): 10 vector instructions
 /// where the integer arithmetic takes 14, the same results for every `x <= 0` (NaN stays NaN), and
 /// 1.5-3.5% off the forward at D = 64 (N = 4096 on one thread and causal on two, B = 4 at N = 512;
 /// Intel Xeon family 6 model 207).

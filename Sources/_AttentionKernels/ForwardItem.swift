@@ -1,5 +1,5 @@
 import Foundation
-import _Prefetch
+import _KernelIntrinsics
 
 /// One work item of the tiled forward pass: a block of query rows against one key range, with an
 /// online softmax (FlashAttention-2, Algorithm 1, in base 2), in its phases:

@@ -1,4 +1,4 @@
-import _QuantizedDot
+import _KernelIntrinsics
 
 /// Block-quantized matrices with their rows interleaved by sixteen, for decoding.
 ///

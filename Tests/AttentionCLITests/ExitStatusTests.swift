@@ -66,7 +66,7 @@ struct ExitStatusTests {
                    error: "Error: 'scal' is not a subcommand of attention experiment. Did you mean 'scaling'?\n  See 'attention --help'.\n")
         try expect(["train", "gtp"], status: .usage, error: "Error: 'gtp' is not a subcommand of attention train. Did you mean 'gpt'?\n  See 'attention --help'.\n")
         try expect(["zzz"], status: .usage, error: """
-            Error: 'zzz' is not a subcommand of attention; its subcommands are demo, attend, experiment, heatmap, train, serve, model, embed, similarity, explain, generate, chat, bench
+            Error: 'zzz' is not a subcommand of attention; its subcommands are demo, experiment, train, attend, heatmap, bench, model, embed, similarity, explain, generate, chat, serve
               See 'attention --help'.
 
             """)
