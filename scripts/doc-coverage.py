@@ -13,7 +13,7 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DEFAULT = ["Attention", "AttentionModels", "AttentionRendering", "AttentionExperiments", "AttentionServer", "AttentionCLI"]
+DEFAULT = ["Attention", "AttentionModels", "AttentionRendering", "AttentionExperiments", "AttentionExplorer", "AttentionServer", "AttentionCLI"]
 DECL = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:public|open)\s+(?:(?:static|final|mutating|nonmutating|override|indirect|convenience|required|nonisolated|class)\s+)*"
                   r"(func|var|let|init|subscript|struct|enum|class|actor|protocol|typealias|extension|case)\b")
 TYPE_OPEN = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*public\s+(?:indirect\s+)?(enum|protocol)\s+\w+")
