@@ -15,7 +15,7 @@ let storedWeightRows = 16
 /// code whatever the split).
 func multiplyStoredWeight(
     _ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, layout: WeightLayout, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int = availableProcessors, isa: KernelInstructionSet = .best
+    into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int, isa: KernelInstructionSet
 ) {
     let kernels = isa.kernels
     // One share per thread: a share is one stream through memory, and fewer, longer streams read
@@ -40,7 +40,7 @@ func multiplyStoredWeight(
 
 func multiplyMatrices(
     _ a: UnsafePointer<Float>, packedB b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation? = nil,
-    into c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, threads: Int = availableProcessors, isa: KernelInstructionSet = .best
+    into c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, threads: Int, isa: KernelInstructionSet
 ) {
     let kernels = isa.kernels
     let activate = activation?.kernel(kernels)

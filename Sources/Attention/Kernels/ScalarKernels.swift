@@ -15,18 +15,19 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     let attentionBackward: @Sendable (AttentionProblem<Scalar>, _ outputGradient: [Scalar],
                                       _ saved: (output: [Scalar], logSumExp: [Scalar])?, KernelInstructionSet, _ threads: Int)
         -> (dQ: [Scalar], dK: [Scalar], dV: [Scalar], dBias: [Scalar]?, detail: String)
-    /// GELU in place.
-    let gelu: @Sendable (inout [Scalar]) -> Void
+    /// GELU in place, on the instruction set the call resolved (as every entry point here: none
+    /// picks one itself).
+    let gelu: @Sendable (inout [Scalar], KernelInstructionSet) -> Void
     /// GELU's tanh form in place.
-    let geluTanh: @Sendable (inout [Scalar]) -> Void
+    let geluTanh: @Sendable (inout [Scalar], KernelInstructionSet) -> Void
     /// SiLU in place.
-    let silu: @Sendable (inout [Scalar]) -> Void
+    let silu: @Sendable (inout [Scalar], KernelInstructionSet) -> Void
     /// Layer normalization of every `n`-wide row of `x` in place, after adding `residual` (of `x`'s
     /// size) when given; γ and β of `n` each.
     let layerNorm: @Sendable (_ x: inout [Scalar], _ residual: [Scalar]?, _ weight: [Scalar], _ bias: [Scalar], _ epsilon: Double,
                               _ n: Int, KernelInstructionSet, _ threads: Int) -> Void
     /// The tanh form's backward: `dx` from `x` and `dy`.
-    let geluTanhBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar]) -> [Scalar]
+    let geluTanhBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], KernelInstructionSet) -> [Scalar]
     /// A linear layer's weight of `n` outputs and `k` inputs, stored in `layout`, packed for ``linear``.
     let packLinearWeight: @Sendable (_ weight: UnsafeBufferPointer<Scalar>, _ n: Int, _ k: Int, _ layout: WeightLayout) -> [Scalar]
     /// `y = x·Wᵀ + b` for `rows` rows of `k` features into `n` outputs: up to ``storedWeightRows`` rows
@@ -35,33 +36,33 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
                            _ bias: [Scalar]?, _ activation: Activation?, _ rows: Int, _ n: Int, _ k: Int, KernelInstructionSet,
                            _ threads: Int) -> [Scalar]
     /// The linear layer's backward: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy` (accumulated in Double).
-    let linearBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], _ weight: [Scalar], _ rows: Int, _ n: Int, _ m: Int)
-        -> (dx: [Scalar], dw: [Scalar], db: [Double])
+    let linearBackward: @Sendable (_ x: [Scalar], _ dy: [Scalar], _ weight: [Scalar], _ rows: Int, _ n: Int, _ m: Int,
+                                   KernelInstructionSet, _ threads: Int) -> (dx: [Scalar], dw: [Scalar], db: [Double])
 }
 
 extension _ScalarKernels where Scalar == Float {
-    /// `Float`'s kernels: the tiled attention passes and the matrix kernel, on the best instruction set
-    /// (attention: the one the call resolved).
+    /// `Float`'s kernels: the tiled attention passes, the matrix kernel and the elementwise ones, each
+    /// on the instruction set its call resolved from its options.
     static let float = _ScalarKernels(
         attention: { TiledAttention.forward($0, outputs: $1, isa: $2, threads: $3) },
         attentionOverSource: { TiledAttention.forward($0, source: $1, outputs: $2, isa: $3, threads: $4) },
         attentionBackward: { TiledAttention.backward($0, outputGradient: $1, saved: $2, isa: $3, threads: $4) },
-        gelu: { values in
+        gelu: { values, isa in
             values.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
-                KernelInstructionSet.best.kernels.gelu(base, buffer.count)
+                isa.kernels.gelu(base, buffer.count)
             }
         },
-        geluTanh: { values in
+        geluTanh: { values, isa in
             values.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
-                KernelInstructionSet.best.kernels.geluTanh(base, buffer.count)
+                isa.kernels.geluTanh(base, buffer.count)
             }
         },
-        silu: { values in
+        silu: { values, isa in
             values.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
-                KernelInstructionSet.best.kernels.silu(base, buffer.count)
+                isa.kernels.silu(base, buffer.count)
             }
         },
         layerNorm: { x, residual, weight, bias, epsilon, n, isa, threads in
@@ -84,12 +85,12 @@ extension _ScalarKernels where Scalar == Float {
             }
             }
         },
-        geluTanhBackward: { x, dy in
+        geluTanhBackward: { x, dy, isa in
             [Float](unsafeUninitializedCapacity: x.count) { dx, count in
                 x.withUnsafeBufferPointer { x in
                     dy.withUnsafeBufferPointer { dy in
                         if let xb = x.baseAddress, let dyb = dy.baseAddress, let dxb = dx.baseAddress {
-                            KernelInstructionSet.best.kernels.geluTanhBackward(xb, dyb, dxb, x.count)
+                            isa.kernels.geluTanhBackward(xb, dyb, dxb, x.count)
                         }
                     }
                 }
@@ -128,5 +129,7 @@ extension _ScalarKernels where Scalar == Float {
                 count = rows * n
             }
         },
-        linearBackward: { x, dy, w, rows, n, m in floatLinearBackward(x: x, dy: dy, w: w, rows: rows, n: n, m: m) })
+        linearBackward: { x, dy, w, rows, n, m, isa, threads in
+            floatLinearBackward(x: x, dy: dy, w: w, rows: rows, n: n, m: m, isa: isa, threads: threads)
+        })
 }

@@ -5,19 +5,20 @@ import _AttentionKernels
 /// applies it to the block of rows it has just written, while the block is in its cache, instead of
 /// a pass of its own over the whole output afterwards.
 public enum Activation: String, Sendable, CaseIterable {
-    /// GELU in its exact (erf) form, ``gelu(_:)``: BERT's.
+    /// GELU in its exact (erf) form, ``gelu(_:options:)``: BERT's.
     case gelu
-    /// GELU in its tanh form, ``geluTanh(_:)``: GPT-2's.
+    /// GELU in its tanh form, ``geluTanh(_:options:)``: GPT-2's.
     case geluTanh
-    /// SiLU, ``silu(_:)``: Llama's gate.
+    /// SiLU, ``silu(_:options:)``: Llama's gate.
     case silu
 
-    /// The function applied to every element of `x`.
-    public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+    /// The function applied to every element of `x`, on the instruction set `options` choose.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for options this CPU or type cannot run.
+    public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, options: AttentionOptions = AttentionOptions()) throws -> Tensor<Scalar> {
         switch self {
-        case .gelu: Attention.gelu(x)
-        case .geluTanh: Attention.geluTanh(x)
-        case .silu: Attention.silu(x)
+        case .gelu: try Attention.gelu(x, options: options)
+        case .geluTanh: try Attention.geluTanh(x, options: options)
+        case .silu: try Attention.silu(x, options: options)
         }
     }
 

@@ -20,15 +20,18 @@ extension Linear {
     /// Backward of `y = x·Wᵀ + b`: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy`.
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
-    public func backward(input: Tensor<Scalar>, outputGradient: Tensor<Scalar>) throws -> LinearGradients<Scalar> {
+    public func backward(
+        input: Tensor<Scalar>, outputGradient: Tensor<Scalar>, options: AttentionOptions = AttentionOptions()
+    ) throws -> LinearGradients<Scalar> {
+        let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
         let (n, m) = (inputDimension, outputDimension)
         guard input.shape.last == n, outputGradient.shape == Array(input.shape.dropLast()) + [m] else {
             throw AttentionError.shapeMismatch(argument: "outputGradient", shape: outputGradient.shape, other: "input",
                                                otherShape: input.shape, reason: "expected the input's shape with last dimension \(m)")
         }
         let rows = input.count / n
-        if let kernels = Scalar._kernels {
-            let (dx, dw, db) = kernels.linearBackward(input.scalars, outputGradient.scalars, weight.scalars, rows, n, m)
+        if let kernels = Scalar._kernels, let isa = execution.instructionSet {
+            let (dx, dw, db) = kernels.linearBackward(input.scalars, outputGradient.scalars, weight.scalars, rows, n, m, isa, execution.threads)
             return LinearGradients(input: Tensor(uncheckedShape: input.shape, scalars: dx),
                                    weight: Tensor(uncheckedShape: weight.shape, scalars: dw),
                                    bias: bias == nil ? nil : .converting(db, [m]))
@@ -55,16 +58,19 @@ extension Linear {
 
 /// `dx = dy·W`, `dW = dyᵀ·x` as two products on the matrix kernel, `db` as column sums in `Double`.
 /// `x [rows, n]`, `dy [rows, m]`, `w [m, n]`.
-func floatLinearBackward(x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int) -> (dx: [Float], dw: [Float], db: [Double]) {
-    let dx = floatProduct(dy, w, m: rows, n: n, k: m)
-    let dw = floatProduct(dy.withUnsafeBufferPointer { transposedScalars($0, rows: rows, columns: m) }, x, m: m, n: n, k: rows)
+func floatLinearBackward(
+    x: [Float], dy: [Float], w: [Float], rows: Int, n: Int, m: Int, isa: KernelInstructionSet, threads: Int
+) -> (dx: [Float], dw: [Float], db: [Double]) {
+    let dx = floatProduct(dy, w, m: rows, n: n, k: m, isa: isa, threads: threads)
+    let dw = floatProduct(dy.withUnsafeBufferPointer { transposedScalars($0, rows: rows, columns: m) }, x, m: m, n: n, k: rows,
+                          isa: isa, threads: threads)
     var db = [Double](repeating: 0, count: m)
     for r in 0..<rows { for o in 0..<m { db[o] += Double(dy[r * m + o]) } }
     return (dx, dw, db)
 }
 
 /// `a [m, k] · b [k, n]`, both row-major, on the matrix kernel.
-func floatProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
+func floatProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, isa: KernelInstructionSet, threads: Int) -> [Float] {
     guard m > 0, n > 0, k > 0 else { return [Float](repeating: 0, count: m * n) }
     var packed = [Float](repeating: 0, count: (n + 31) / 32 * 32 * k)
     var c = [Float](repeating: 0, count: m * n)
@@ -74,7 +80,8 @@ func floatProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float]
     a.withUnsafeBufferPointer { a in
         packed.withUnsafeBufferPointer { p in
             c.withUnsafeMutableBufferPointer { c in
-                multiplyMatrices(a.baseAddress!, packedB: p.baseAddress!, bias: nil, into: c.baseAddress!, m: m, n: n, k: k)
+                multiplyMatrices(a.baseAddress!, packedB: p.baseAddress!, bias: nil, into: c.baseAddress!, m: m, n: n, k: k,
+                                 threads: threads, isa: isa)
             }
         }
     }

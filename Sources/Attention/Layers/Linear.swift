@@ -180,7 +180,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
             if let bias = bias as? Tensor<Float> {
                 y = Tensor(uncheckedShape: y.shape, scalars: y.scalars.enumerated().map { $1 + bias.scalars[$0 % m] })
             }
-            if let output = y as? Tensor<Scalar> { return activation.map { $0(output) } ?? output }
+            if let output = y as? Tensor<Scalar> { return try activation.map { try $0(output, options: options) } ?? output }
         }
         if let kernels = Scalar._kernels, let isa = execution.instructionSet {
             let output = withUnsafeStoredWeight {
@@ -202,7 +202,7 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
             }
         }
         let result = Tensor(uncheckedShape: Array(input.shape.dropLast()) + [m], scalars: output)
-        return activation.map { $0(result) } ?? result
+        return try activation.map { try $0(result, options: options) } ?? result
     }
 }
 

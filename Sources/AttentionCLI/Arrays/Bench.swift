@@ -150,19 +150,19 @@ struct Bench: ParsableCommand {
             try filled.append(key: k, value: v)
             cache = filled
         }
-        var path = ""
+        var taken: AttentionPath?
         var times: [Double] = []
         for trial in 0...repetitions {   // trial 0 warms up
             let start = DispatchTime.now().uptimeNanoseconds
             if let cache {
-                path = try scaledDotProductAttention(query: q, cache: cache, mask: mask, options: options).path.description
+                taken = try scaledDotProductAttention(query: q, cache: cache, mask: mask, options: options).path
             } else if backward {
                 // What training runs: the forward (keeping its log-sum-exp), then the backward from it.
                 let forward = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, returning: .logSumExp, options: options)
-                path = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask,
-                                                             forward: forward, options: options).path.description
+                taken = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask,
+                                                              forward: forward, options: options).path
             } else {
-                path = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, options: options).path.description
+                taken = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask, options: options).path
             }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
             if trial > 0 { times.append(elapsed) }
@@ -176,11 +176,11 @@ struct Bench: ParsableCommand {
         // The share is of the machine's limit: the peak of the widest FMA unit this CPU has, whatever
         // ran (a forced portable or reference path reads as the slow path it is).
         let instructionSet = KernelInstructionSet.best
+        let path = taken?.description ?? ""
         let ran: String
-        switch try implementation.parsed() {
+        switch taken?.implementation {
         case .tiled(let isa): ran = isa.rawValue
-        case .reference: ran = "reference"
-        case .automatic: ran = path.hasPrefix("tiled") ? instructionSet.rawValue : "reference"
+        case .reference, .automatic, nil: ran = "reference"
         }
         // Before the bandwidth probe, whose 512 MiB buffer is not the attention's.
         let rss = peakResidentBytes()

@@ -142,7 +142,7 @@ extension GPT2Model {
             let x1 = try add(x, block.attentionOutput(merged))
             let norm2 = try block.feedForwardNorm(x1)
             let inner = try block.feedForwardInput(norm2)
-            let activated = c.activation == "gelu" ? gelu(inner) : geluTanh(inner)
+            let activated = try c.activation == "gelu" ? gelu(inner) : geluTanh(inner)
             let x2 = try add(x1, block.feedForwardOutput(activated))
             if keepActivations {
                 saved.append(BlockActivations(x0: x, norm1: norm1, q: q, k: k, v: v, attention: attention, merged: merged,
@@ -154,7 +154,7 @@ extension GPT2Model {
     }
 }
 
-/// ∂L/∂x of GELU from ∂L/∂gelu(x): the tanh form's (``geluTanhBackward(input:outputGradient:)``), or
+/// ∂L/∂x of GELU from ∂L/∂gelu(x): the tanh form's (`geluTanhBackward(input:outputGradient:options:)`), or
 /// with `exact` the erf form's `Φ(x) + x·φ(x)`, in `Double`.
 func geluBackward(_ x: Tensor<Float>, _ dy: Tensor<Float>, exact: Bool) throws -> Tensor<Float> {
     guard exact else { return try geluTanhBackward(input: x, outputGradient: dy) }

@@ -324,7 +324,7 @@ public struct LlamaModel: Sendable {
         var residual = try add(x, block.attentionOutput(attended, options: options))
         let inner = try block.feedForwardNorm(residual)
         let gateAndUp = try Self.project(inner, by: [block.gate, block.up], options: options)
-        let gated = try multiply(silu(gateAndUp[0]), gateAndUp[1])
+        let gated = try multiply(silu(gateAndUp[0], options: options), gateAndUp[1])
         residual = try add(residual, block.down(gated, options: options))
         return residual
     }

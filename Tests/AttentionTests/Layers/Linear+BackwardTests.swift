@@ -19,17 +19,26 @@ struct LinearBackwardTests {
         #expect(thrownError { try layer.backward(input: x, outputGradient: x) } == .shapeMismatch("outputGradient"))
     }
 
-    @Test("Linear in Float (matrix kernel) agrees with Double on awkward shapes", arguments: [(1, 1, 1), (37, 45, 70), (3, 7, 33), (130, 64, 9)])
+    @Test("Linear in Float (matrix kernel, on every instruction set this CPU runs, 1 and 2 threads) agrees with Double on awkward shapes",
+          arguments: [(1, 1, 1), (37, 45, 70), (3, 7, 33), (130, 64, 9)])
     func linearFloat(rows: Int, inputs: Int, outputs: Int) throws {
         var g = SplitMix64(seed: UInt64(rows * 1000 + inputs))
         let w = try Tensor<Double>.randomNormal(shape: [outputs, inputs], using: &g), b = try Tensor<Double>.randomNormal(shape: [outputs], using: &g)
         let x = try Tensor<Double>.randomNormal(shape: [rows, inputs], using: &g), r = try Tensor<Double>.randomNormal(shape: [rows, outputs], using: &g)
         let expected = try Linear(weight: w, bias: b).backward(input: x, outputGradient: r)
         let f = { (t: Tensor<Double>) in t.map { Float($0) } }
-        let got = try Linear(weight: f(w), bias: f(b)).backward(input: f(x), outputGradient: f(r))
         let tolerance = 1e-5 * Double(rows + outputs)
-        #expect(maxAbsDifference(got.input.scalars.map(Double.init), expected.input.scalars) < tolerance)
-        #expect(maxAbsDifference(got.weight.scalars.map(Double.init), expected.weight.scalars) < tolerance)
-        #expect(maxAbsDifference(try #require(got.bias).scalars.map(Double.init), try #require(expected.bias).scalars) < tolerance)
+        for isa in KernelInstructionSet.allCases where isa.isSupported {
+            for threads in [1, 2] {
+                let options = AttentionOptions(implementation: .tiled(isa), threads: threads)
+                let got = try Linear(weight: f(w), bias: f(b)).backward(input: f(x), outputGradient: f(r), options: options)
+                #expect(maxAbsDifference(got.input.scalars.map(Double.init), expected.input.scalars) < tolerance, "\(isa)")
+                #expect(maxAbsDifference(got.weight.scalars.map(Double.init), expected.weight.scalars) < tolerance, "\(isa)")
+                #expect(maxAbsDifference(try #require(got.bias).scalars.map(Double.init), try #require(expected.bias).scalars) < tolerance)
+            }
+        }
+        // The reference, asked for, computes Float in Double.
+        let reference = try Linear(weight: f(w), bias: f(b)).backward(input: f(x), outputGradient: f(r), options: AttentionOptions(implementation: .reference))
+        #expect(maxAbsDifference(reference.weight.scalars.map(Double.init), expected.weight.scalars) < tolerance)
     }
 }

@@ -63,7 +63,7 @@ struct LinearTests {
         let layer = try Linear<Float>(weight: weight.map { Float($0) }, bias: bias.map { Float($0) })
         let tolerance = 1e-5 * Double(inputs).squareRoot() * 4
         for activation in Activation.allCases {
-            let expected = activation(exact)
+            let expected = try activation(exact)
             // The Double layer applies it too, after its loop.
             let double = try Linear<Double>(weight: weight, bias: bias)(x, activation: activation)
             #expect(maxAbsDifference(double.scalars, expected.scalars) <= 1e-12, "\(activation) Double")

@@ -1,0 +1,82 @@
+import Foundation
+
+/// Rotary position embedding (RoPE): each pair of features of each head is rotated by an angle
+/// proportional to the position, `θ_j = position · base^(−2j/D)` for pair `j` of `D / 2`.
+///
+/// Two layouts of the pairs are in use, and both are here:
+/// - ``Pairing/adjacent``: features `(2j, 2j + 1)`, as llama.cpp and GGUF files store Llama's
+///   query and key weights (its converter permutes them into this order);
+/// - ``Pairing/halves``: features `(j, j + D/2)`, transformers' `rotate_half`.
+/// The same weights in either order with the matching pairing give the same attention scores.
+public struct RotaryEmbedding: Sendable, Equatable {
+    /// Which features form a rotated pair.
+    public enum Pairing: Sendable, Equatable {
+        /// `(2j, 2j + 1)`.
+        case adjacent
+        /// `(j, j + D/2)`.
+        case halves
+    }
+
+    /// Features per head `D` (even); all of them rotate.
+    public let headDimension: Int
+    /// The base of the frequencies (10,000 in the original; 100,000 for SmolLM2).
+    public let base: Double
+    /// The layout of the pairs.
+    public let pairing: Pairing
+    /// `θ_j = base^(−2j/D)` for the `D / 2` pairs, computed once.
+    private let inverseFrequencies: [Double]
+
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for an odd or non-positive
+    ///   dimension or a base that is not finite and above 1.
+    public init(headDimension: Int, base: Double = 10_000, pairing: Pairing = .halves) throws {
+        guard headDimension > 0, headDimension % 2 == 0 else {
+            throw AttentionError.invalidArgument(argument: "headDimension", reason: "must be positive and even, got \(headDimension)")
+        }
+        guard base.isFinite, base > 1 else {
+            throw AttentionError.invalidArgument(argument: "base", reason: "must be finite and above 1, got \(base)")
+        }
+        self.headDimension = headDimension
+        self.base = base
+        self.pairing = pairing
+        inverseFrequencies = (0..<(headDimension / 2)).map { j in 1 / pow(base, Double(2 * j) / Double(headDimension)) }
+    }
+
+    /// `x` `[..., T, D]` (heads outside, positions next to last) with row `t` at position `start + t`,
+    /// rotated. Angles and the rotation are computed in `Double`, as `cos`/`sin` of `position · θ_j`,
+    /// once per position and pair for all the heads.
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the last dimension is not `D`.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, startingAt start: Int = 0) throws -> Tensor<Scalar> {
+        let d = headDimension, half = d / 2
+        guard x.rank >= 2, x.shape.last == d else {
+            throw AttentionError.invalidShape(argument: "input", shape: x.shape, reason: "rotary embedding needs [..., positions, \(d)]")
+        }
+        let positions = x.shape[x.rank - 2]
+        guard start >= 0, start <= Int.max - positions else {
+            throw AttentionError.invalidArgument(argument: "start", reason: "must be in 0...\(Int.max - positions) for \(positions) positions, got \(start)")
+        }
+        // (cos, sin) of every position's angles, [positions, half]: the heads share them.
+        var rotations = [(cos: Double, sin: Double)]()
+        rotations.reserveCapacity(positions * half)
+        for p in 0..<positions {
+            let position = Double(start + p)
+            for j in 0..<half {
+                let angle = position * inverseFrequencies[j]
+                rotations.append((cos(angle), sin(angle)))
+            }
+        }
+        var out = x.scalars
+        for row in 0..<(x.count / d) {
+            let p = row % positions
+            for j in 0..<half {
+                let (c, s) = rotations[p * half + j]
+                let (i0, i1) = pairing == .adjacent ? (2 * j, 2 * j + 1) : (j, j + half)
+                let a = out[row * d + i0].doubleValue, b = out[row * d + i1].doubleValue
+                out[row * d + i0] = Scalar(fromDouble: a * c - b * s)
+                out[row * d + i1] = Scalar(fromDouble: b * c + a * s)
+            }
+        }
+        return Tensor(uncheckedShape: x.shape, scalars: out)
+    }
+}
