@@ -49,13 +49,11 @@ enum TiledAttention {
         let rowOffsets = source.rowOffsets ?? [], shifts = p.mask.diagonalShifts ?? []
 
         p.query.withUnsafeBufferPointer { q in
-        rowOffsets.withUnsafeBufferPointer { rowOffsets in
-        shifts.withUnsafeBufferPointer { shifts in
-        output.withUnsafeMutableBufferPointer { o in
-        lse.withUnsafeMutableBufferPointer { lse in
-        weights.withUnsafeMutableBufferPointer { w in
+        withPinned([rowOffsets, shifts]) { offsets in
+        withPinned(&output, &lse, &weights) { o, lse, w in
         withMaskPointers(p) { keyLengths, booleans, bias in
             guard let q = q.baseAddress, let o = o.baseAddress else { return }
+            let (rowOffsets, shifts) = (offsets[0], offsets[1])
             var d = descriptor(p, q: q, k: source.keys, v: source.values, o: o, keyLengths: keyLengths, booleans: booleans)
             d.storage = source.storage
             d.keyRowsPerHead = source.rowsPerHead
@@ -74,8 +72,7 @@ enum TiledAttention {
             let prepack = plan.keysPackedOnce
             // From the scratch pool: pages an earlier call touched, not fresh ones (see `ScratchPool`).
             ScratchPool.shared.withBuffer(count: prepack ? s.B * s.Hkv * d.keyBlocks * s.D * d.keyBlock : 0) { packedBase in
-            partialOutput.withUnsafeMutableBufferPointer { partialOutput in
-            partialLSE.withUnsafeMutableBufferPointer { partialLSE in
+            withPinned(&partialOutput, &partialLSE) { partialOutput, partialLSE in
                 if prepack {
                     let blockFloats = d.D * d.keyBlock
                     withUnsafePointer(to: d) { descriptor in
@@ -103,10 +100,6 @@ enum TiledAttention {
                 }
             }
             }
-            }
-        }
-        }
-        }
         }
         }
         }
@@ -143,26 +136,21 @@ enum TiledAttention {
         _ p: AttentionProblem<Float>,
         _ body: (UnsafePointer<Int>?, UnsafeBufferPointer<BroadcastView<Bool>>, BroadcastView<Float>?) -> Void
     ) {
-        func withBooleans(_ index: Int, _ views: [BroadcastView<Bool>], _ body: (UnsafeBufferPointer<BroadcastView<Bool>>) -> Void) {
-            guard index < p.mask.booleans.count else {
-                views.withUnsafeBufferPointer(body)
-                return
+        let lengths = p.mask.keyLengths ?? [], biasScalars = p.bias?.scalars ?? []
+        lengths.withUnsafeBufferPointer { lengths in
+        biasScalars.withUnsafeBufferPointer { biasBuffer in
+        withPinned(p.mask.booleans.map(\.scalars)) { scalars in
+            var views: [BroadcastView<Bool>] = []
+            for (mask, buffer) in zip(p.mask.booleans, scalars) {
+                guard let base = buffer.baseAddress else { return }
+                views.append(BroadcastView(base: base, strides: mask.strides))
             }
-            let mask = p.mask.booleans[index]
-            mask.scalars.withUnsafeBufferPointer { scalars in
-                guard let base = scalars.baseAddress else { return }
-                withBooleans(index + 1, views + [BroadcastView(base: base, strides: mask.strides)], body)
+            let bias = p.bias.flatMap { bias in biasBuffer.baseAddress.map { BroadcastView(base: $0, strides: bias.strides) } }
+            views.withUnsafeBufferPointer { booleans in
+                body(p.mask.keyLengths == nil ? nil : lengths.baseAddress, booleans, bias)
             }
         }
-        let lengths = p.mask.keyLengths ?? []
-        lengths.withUnsafeBufferPointer { lengths in
-            let biasScalars = p.bias?.scalars ?? []
-            biasScalars.withUnsafeBufferPointer { biasBuffer in
-                let bias = p.bias.flatMap { bias in biasBuffer.baseAddress.map { BroadcastView(base: $0, strides: bias.strides) } }
-                withBooleans(0, []) { booleans in
-                    body(p.mask.keyLengths == nil ? nil : lengths.baseAddress, booleans, bias)
-                }
-            }
+        }
         }
     }
 }
@@ -191,20 +179,12 @@ extension TiledAttention {
         let biasCount = p.bias?.scalars.count ?? 0
         var dBias = [Float](repeating: 0, count: biasCount)
         var detail = ""
-        p.query.withUnsafeBufferPointer { q in
-        p.key.withUnsafeBufferPointer { k in
-        p.value.withUnsafeBufferPointer { v in
-        output.withUnsafeBufferPointer { o in
-        lse.withUnsafeBufferPointer { l in
-        outputGradient.withUnsafeBufferPointer { dO in
-        dQ.withUnsafeMutableBufferPointer { dQ in
-        dK.withUnsafeMutableBufferPointer { dK in
-        dV.withUnsafeMutableBufferPointer { dV in
-        dBias.withUnsafeMutableBufferPointer { dBias in
+        withPinned([p.query, p.key, p.value, output, lse, outputGradient]) { inputs in
+        withPinned(&dQ, &dK, &dV, &dBias) { dQ, dK, dV, dBias in
         withMaskPointers(p) { keyLengths, booleans, bias in
-            guard let q = q.baseAddress, let k = k.baseAddress, let v = v.baseAddress, let o = o.baseAddress,
-                  let l = l.baseAddress, let dO = dO.baseAddress, let dQ = dQ.baseAddress, let dK = dK.baseAddress,
-                  let dV = dV.baseAddress else { return }
+            guard let q = inputs[0].baseAddress, let k = inputs[1].baseAddress, let v = inputs[2].baseAddress,
+                  let o = inputs[3].baseAddress, let l = inputs[4].baseAddress, let dO = inputs[5].baseAddress,
+                  let dQ = dQ.baseAddress, let dK = dK.baseAddress, let dV = dV.baseAddress else { return }
             var d = descriptor(p, q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o), keyLengths: keyLengths, booleans: booleans)
             // The backward's tiles are the wide ones (8 × 32, keys in 32-key panels) on every instruction set.
             d.keyBlock = ForwardPlan.keyBlock(headDimension: max(s.D, s.Dv))
@@ -230,14 +210,6 @@ extension TiledAttention {
             for buffer in extra { for n in 0..<(s.B * s.Hq * s.Nq * s.D) { dQ[n] += buffer[n] } }
             for buffer in extraBias { for n in 0..<biasCount { dBias[n] += buffer[n] } }
             detail = "\(saved == nil ? "forward recomputed, " : "saved forward, ")\(workers) thread(s), \(bd.keyItems) key-block items, dQ\(bias == nil ? "" : " and the bias gradient") summed over \(workers) worker buffer(s)"
-        }
-        }
-        }
-        }
-        }
-        }
-        }
-        }
         }
         }
         }

@@ -1,0 +1,40 @@
+/// Arrays pinned for the length of one closure.
+///
+/// The tiled passes hand a dozen arrays to the kernels as pointers. A `withUnsafeBufferPointer` per
+/// array buried their logic a dozen closures deep; these helpers do the nesting in one place and hand
+/// the body every buffer at once. The arrays keep sharing their storage with the caller's (nothing is
+/// copied), and the buffers are valid only inside the body.
+
+/// `body` with every array of `arrays` pinned, in order.
+func withPinned<Element, Result>(_ arrays: [[Element]], _ body: ([UnsafeBufferPointer<Element>]) -> Result) -> Result {
+    func pin(_ index: Int, _ pinned: [UnsafeBufferPointer<Element>]) -> Result {
+        guard index < arrays.count else { return body(pinned) }
+        return arrays[index].withUnsafeBufferPointer { pin(index + 1, pinned + [$0]) }
+    }
+    return pin(0, [])
+}
+
+/// `body` with `a` and `b` pinned for writing.
+func withPinned<Element, Result>(
+    _ a: inout [Element], _ b: inout [Element],
+    _ body: (UnsafeMutableBufferPointer<Element>, UnsafeMutableBufferPointer<Element>) -> Result
+) -> Result {
+    a.withUnsafeMutableBufferPointer { a in b.withUnsafeMutableBufferPointer { b in body(a, b) } }
+}
+
+/// `body` with `a`, `b` and `c` pinned for writing.
+func withPinned<Element, Result>(
+    _ a: inout [Element], _ b: inout [Element], _ c: inout [Element],
+    _ body: (UnsafeMutableBufferPointer<Element>, UnsafeMutableBufferPointer<Element>, UnsafeMutableBufferPointer<Element>) -> Result
+) -> Result {
+    withPinned(&a, &b) { a, b in c.withUnsafeMutableBufferPointer { c in body(a, b, c) } }
+}
+
+/// `body` with `a`, `b`, `c` and `d` pinned for writing.
+func withPinned<Element, Result>(
+    _ a: inout [Element], _ b: inout [Element], _ c: inout [Element], _ d: inout [Element],
+    _ body: (UnsafeMutableBufferPointer<Element>, UnsafeMutableBufferPointer<Element>, UnsafeMutableBufferPointer<Element>,
+             UnsafeMutableBufferPointer<Element>) -> Result
+) -> Result {
+    withPinned(&a, &b, &c) { a, b, c in d.withUnsafeMutableBufferPointer { d in body(a, b, c, d) } }
+}
