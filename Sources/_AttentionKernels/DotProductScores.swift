@@ -125,9 +125,7 @@ public func interleavedKeyScores<M: MultiplyAdd, E: KeyValueElement>(
     count n: Int, into S: UnsafeMutablePointer<Float>, ldS: Int, prefetch: PrefetchRanges, _: M.Type
 ) {
     let tileLength = keyTilePositions * D
-    // Two tiles at a time on wide registers (eight accumulator chains, enough to cover the FMA
-    // latency); one on narrow registers, where a SIMD16 accumulator takes two of the sixteen.
-    let step = M.registers == .narrow ? 1 : 2
+    let step = M.registers.interleavedTilesPerStep
     var t = 0
     while t < tileCount {
         let pair = step == 2 && t + 1 < tileCount
@@ -136,11 +134,9 @@ public func interleavedKeyScores<M: MultiplyAdd, E: KeyValueElement>(
             let q0 = Qt + r0 * D, q1 = q0 + D, q2 = q1 + D, q3 = q2 + D
             var a00 = SIMD16<Float>.zero, a10 = a00, a20 = a00, a30 = a00
             var a01 = SIMD16<Float>.zero, a11 = a00, a21 = a00, a31 = a00
-            // The first group of rows also asks for `prefetch`, in slices spread over the columns: one
-            // burst per call of two tiles filled the core's outstanding-miss slots and stalled the
-            // products. Narrow registers take one tile per call, so their bursts are half as long already:
-            // four slices there (eight or sixteen measured no better, AVX2 forced on an Intel Xeon).
-            let slices = M.registers == .narrow ? 4 : 8, sliceLength = (D + slices - 1) / slices
+            // The first group of rows also asks for `prefetch`, in slices spread over the columns
+            // (``RegisterShape/prefetchSlices``).
+            let slices = M.registers.prefetchSlices, sliceLength = (D + slices - 1) / slices
             for slice in 0..<slices {
                 if r0 == 0 { prefetch.request(slice: slice, of: slices) }
                 let columns = min(D, slice * sliceLength)..<min(D, (slice + 1) * sliceLength)

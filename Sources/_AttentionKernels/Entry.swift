@@ -65,8 +65,9 @@ public struct KernelEntryPoints: Sendable {
                                      _ bias: UnsafePointer<Float>, _ epsilon: Float, _ rows: Range<Int>, _ n: Int) -> Void
     /// The multiply-add peak loop (see ``multiplyAddProbe(iterations:seed:_:)``).
     public let probe: @Sendable (_ iterations: Int, _ seed: Float) -> Float
-    /// Flops of one iteration of `probe`.
-    public let probeFlopsPerIteration: Int
+    /// The register shape these kernels were compiled for: their tile geometry (``RegisterShape/keyBlock(headDimension:rowsPerBlock:)``
+    /// and the rest), and the flops of one iteration of `probe`.
+    public let registers: RegisterShape
     /// The read-bandwidth loop (see ``streamingSum(_:count:_:)``).
     public let readProbe: @Sendable (_ values: UnsafePointer<Float>, _ count: Int) -> Float
 
@@ -99,7 +100,7 @@ public struct KernelEntryPoints: Sendable {
             silu: { siluInPlace($0, count: $1, M.self) },
             layerNorm: { layerNormRows($0, residual: $1, weight: $2, bias: $3, epsilon: $4, rows: $5, n: $6, M.self) },
             probe: { multiplyAddProbe(iterations: $0, seed: $1, M.self) },
-            probeFlopsPerIteration: multiplyAddProbeFlops(M.self),
+            registers: M.registers,
             readProbe: { streamingSum($0, count: $1, M.self) })
     }
 
@@ -131,7 +132,7 @@ public struct KernelEntryPoints: Sendable {
         layerNorm: @escaping @Sendable (UnsafeMutablePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>, UnsafePointer<Float>,
                                         Float, Range<Int>, Int) -> Void,
         probe: @escaping @Sendable (Int, Float) -> Float,
-        probeFlopsPerIteration: Int,
+        registers: RegisterShape,
         readProbe: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float
     ) {
         self.forward = forward
@@ -151,7 +152,7 @@ public struct KernelEntryPoints: Sendable {
         self.silu = silu
         self.layerNorm = layerNorm
         self.probe = probe
-        self.probeFlopsPerIteration = probeFlopsPerIteration
+        self.registers = registers
         self.readProbe = readProbe
     }
 }

@@ -221,7 +221,7 @@ func packedKeyBlock<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, bl
     -> UnsafePointer<Float> {
     let (D, Bc) = (d.D, d.keyBlock)
     if let packed = d.packedKeys { return packed + (x.kvHead * d.keyBlocks + t) * D * Bc }
-    packKeys(d, x.kBase, firstRow: x.keyFirstRow, from: t * Bc, count: n, panel: keyPanelWidth(M.self), into: x.localKeys, M.self)
+    packKeys(d, x.kBase, firstRow: x.keyFirstRow, from: t * Bc, count: n, panel: M.registers.keyPanelWidth, into: x.localKeys, M.self)
     return UnsafePointer(x.localKeys)
 }
 
@@ -234,7 +234,7 @@ public func packKeyBlock<M: MultiplyAdd>(
 ) {
     let d = d.pointee
     let (kvHead, t) = (block / d.keyBlocks, block % d.keyBlocks)
-    let j0 = t * d.keyBlock, n = min(d.keyBlock, d.Nk - j0), panel = keyPanelWidth(M.self)
+    let j0 = t * d.keyBlock, n = min(d.keyBlock, d.Nk - j0), panel = M.registers.keyPanelWidth
     let keys = d.keyOffset(batch: kvHead / d.Hkv, head: kvHead % d.Hkv)
     packKeys(d, d.k + keys.bytes, firstRow: keys.firstRow, from: j0, count: n, panel: panel, into: destination, M.self)
 }

@@ -1,7 +1,3 @@
-/// Flops of one step of ``multiplyAddProbe(iterations:seed:_:)`` on a target.
-@inlinable @inline(__always)
-public func multiplyAddProbeFlops<M: MultiplyAdd>(_: M.Type) -> Int { M.registers == .narrow ? 192 : 512 }
-
 /// Runs `iterations` steps of independent vector multiply-adds on registers only (wide targets: 16
 /// chains of 16 lanes, 512 flops per step; narrow: 12 chains of 8 lanes, 192 flops, which leaves
 /// AVX2 registers free so nothing spills), and returns a value that depends on all of them so none is

@@ -71,18 +71,14 @@ public func packInterleavedKeysTransposed<E: KeyValueElement, M: MultiplyAdd>(
     }
 }
 
-/// Keys per panel of packed K on a target: two 4 × 24 tiles on narrow registers, one 8 × 32 on wide.
-@inlinable @inline(__always)
-public func keyPanelWidth<M: MultiplyAdd>(_: M.Type) -> Int { M.registers == .narrow ? 48 : 32 }
-
 /// `S = Qt · Kᵀ` for `rowsPadded` rows (a multiple of 8) against `n` keys packed in panels of
-/// ``keyPanelWidth(_:)``; writes columns up to the end of the last panel (at most `ldS`).
+/// ``RegisterShape/keyPanelWidth``; writes columns up to the end of the last panel (at most `ldS`).
 @inlinable @inline(__always)
 func computeScores<M: MultiplyAdd>(
     _ Qt: UnsafePointer<Float>, rows rowsPadded: Int, D: Int, packedKeys Kt: UnsafePointer<Float>, count n: Int,
     into S: UnsafeMutablePointer<Float>, ldS: Int, _: M.Type
 ) {
-    let panel = keyPanelWidth(M.self)
+    let panel = M.registers.keyPanelWidth
     let panels = (n + panel - 1) / panel
     if M.registers == .narrow {
         for r0 in stride(from: 0, to: rowsPadded, by: 4) {

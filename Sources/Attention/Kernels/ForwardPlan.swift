@@ -31,26 +31,12 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
     /// Floats of scratch memory each thread uses (see `ForwardScratchLayout`).
     public let scratchFloatsPerThread: Int
 
-    /// Tile sizes by instruction set, head dimension and rows per block: Bc keys per block keeps a
-    /// key block, its scores and the value rows they weight within L2 beside the query tile. AVX2
-    /// reads keys in panels of 48 (two 4 × 24 register tiles), so its blocks are a multiple of 48 and
-    /// of 32.
-    ///
-    /// | instruction set | D ≤ 64 | 64 < D ≤ 128, more than 8 rows | 64 < D ≤ 128, up to 8 rows | D > 128 |
-    /// |-----------------|--------|--------------------------------|----------------------------|---------|
-    /// | avx512, portable | 128   | 64                             | 128                        | 64      |
-    /// | avx2            | 96     | 96                             | 96                         | 96      |
-    ///
-    /// With a full row block each block of K and V serves eight row tiles. At D = 128, 64-key blocks
-    /// ran the forward 4-9% faster than 128-key blocks (N = 2048, 1 and 2 threads, Intel Xeon family
-    /// 6 model 207, 48 KiB L1): a block of packed keys and one of values (32 KiB each in Float) are
-    /// then re-read from nearer caches. At D = 64, 128-key blocks were 7-9% faster than 64 (fewer
-    /// per-block softmax steps) and than 256. With up to eight rows (decoding) nothing is re-read, and
-    /// longer blocks spend less per block.
-    static let rowBlock = 64
-    static func keyBlock(headDimension D: Int, instructionSet: KernelInstructionSet = .portable, rowsPerBlock: Int = rowBlock) -> Int {
-        if instructionSet == .avx2 { return 96 }
-        return D > 128 || (D > 64 && rowsPerBlock > 8) ? 64 : 128
+    /// Query rows per block, and keys per block for an instruction set: the kernel module's geometry
+    /// (`RegisterShape.rowBlock` and `RegisterShape.keyBlock(headDimension:rowsPerBlock:)` in `_AttentionKernels`,
+    /// with the measurements behind them), read from the kernels compiled for that set.
+    static let rowBlock = RegisterShape.rowBlock
+    static func keyBlock(headDimension D: Int, instructionSet: KernelInstructionSet, rowsPerBlock: Int) -> Int {
+        instructionSet.kernels.registers.keyBlock(headDimension: D, rowsPerBlock: rowsPerBlock)
     }
 
     /// Below this many multiply-adds (`B·Hq·Nq·Nk·(D + Dv)`) a call runs on one thread: handing items

@@ -26,6 +26,19 @@ public enum AttentionImplementation: Sendable, Equatable, CustomStringConvertibl
 
 /// The instruction sets the kernels are compiled for: the same Swift source, compiled once per
 /// instruction set with register tiles shaped for its register file.
+///
+/// Every fact about an instruction set, and where it lives:
+///
+/// | set      | module (its flags in Package.swift)                      | CPU check (`_CPUFeatures`)                    | arithmetic, register shape |
+/// |----------|----------------------------------------------------------|-----------------------------------------------|----------------------------|
+/// | avx512   | `_AttentionKernelsAVX512` (`-target-cpu skylake-avx512`) | AVX-512 F, VL, BW, DQ and FMA                 | `FusedMultiplyAdd`, wide   |
+/// | avx2     | `_AttentionKernelsAVX2` (`-target-cpu haswell`)          | AVX2, FMA, F16C, BMI, BMI2, POPCNT and MOVBE  | `FusedMultiplyAddNarrow`, narrow |
+/// | portable | `_AttentionKernels` (the target's baseline)              | none                                          | `SeparateMultiplyAdd` on x86-64 (fused on arm64), wide |
+///
+/// The tile geometry of each register shape (tiles, key panels, key blocks, probe flops) is listed in
+/// `_AttentionKernels/TileGeometry.swift`; the C intrinsics (`_KernelIntrinsics`) are the same source
+/// on every set, lowered by each module's flags. Which set runs is decided by
+/// ``AttentionOptions/execution(tiledComputes:scalar:)`` alone.
 public enum KernelInstructionSet: String, Sendable, CaseIterable {
     /// 512-bit vectors with FMA (x86-64 CPUs with AVX-512 F, VL, BW and DQ): tiles of 8 rows × 2
     /// sixteen-lane vectors.

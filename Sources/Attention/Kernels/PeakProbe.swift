@@ -34,7 +34,7 @@ public func measureMultiplyAddPeak(
             _ = probe(count, Float(worker + 1))
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        best = max(best, Double(workers) * Double(count) * Double(kernels.probeFlopsPerIteration) / elapsed / 1e9)
+        best = max(best, Double(workers) * Double(count) * Double(kernels.registers.probeFlopsPerIteration) / elapsed / 1e9)
     }
     return best
 }

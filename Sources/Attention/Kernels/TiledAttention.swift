@@ -187,7 +187,7 @@ extension TiledAttention {
                   let dQ = dQ.baseAddress, let dK = dK.baseAddress, let dV = dV.baseAddress else { return }
             var d = descriptor(p, q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o), keyLengths: keyLengths, booleans: booleans)
             // The backward's tiles are the wide ones (8 × 32, keys in 32-key panels) on every instruction set.
-            d.keyBlock = ForwardPlan.keyBlock(headDimension: max(s.D, s.Dv))
+            d.keyBlock = RegisterShape.wide.keyBlock(headDimension: max(s.D, s.Dv), rowsPerBlock: RegisterShape.rowBlock)
             d.bias = bias
             let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
             let workers = max(1, min(threads, bd.keyItems))
