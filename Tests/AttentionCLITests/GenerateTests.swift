@@ -8,7 +8,7 @@ import Testing
 /// `attention generate` on the small GPT-2 of Tests/Fixtures/gpt2 (its tokens are checked against
 /// transformers in AttentionModelsTests): it runs, refuses bad options, and streams whole characters.
 @Suite("attention generate")
-struct GenerateCommandTests {
+struct GenerateTests {
     /// A folder for this test's files, removed when the test ends.
     let scratch: TemporaryDirectory
 

@@ -7,7 +7,7 @@ import Testing
 /// `attention train gpt` on a small text of its own (the Shakespeare download is exercised by the
 /// README's command, not by the tests), then `attention generate` on what it wrote.
 @Suite("attention train gpt")
-struct TrainGPTCommandTests {
+struct TrainGPTTests {
     /// A folder for this test's files, removed when the test ends.
     let scratch: TemporaryDirectory
 

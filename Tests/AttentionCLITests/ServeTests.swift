@@ -9,7 +9,7 @@ import Testing
 /// the extremes and past what `Int` holds: each hostile request gets a JSON answer with a 4xx status
 /// or a correct result, and the server still answers a normal request afterwards.
 @Suite("Integer boundaries of the explorer's API, on a running server", .serialized, .timeLimit(.minutes(3)))
-struct ServeBoundaryTests {
+struct ServeTests {
     /// The integers of the matrix, and numbers JSON can hold that `Int` cannot.
     static let integers = ["-9223372036854775808", "-1", "0", "1", "9223372036854775807", "9223372036854775808", "-9223372036854775809", "1e300"]
 

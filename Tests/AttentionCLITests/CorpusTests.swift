@@ -9,7 +9,7 @@ import Testing
 /// that cannot be read are refused with the file and the line named. The model is installed the way
 /// a user installs it if it is not there yet; these tests never skip.
 @Suite("embed and similarity over a corpus file", .serialized)
-struct EmbedCorpusTests {
+struct CorpusTests {
     let scratch: TemporaryDirectory
 
     init() throws { scratch = try TemporaryDirectory("embed-corpus") }

@@ -4,7 +4,7 @@ import Testing
 
 /// Each mask against a matrix written by hand (1 = may attend).
 @Suite("Masks")
-struct MaskTests {
+struct AttentionMaskTests {
     func matrix(_ rows: [[Int]]) -> [[Bool]] { rows.map { $0.map { $0 == 1 } } }
 
     @Test("Causal, bottom-right, more keys than queries")

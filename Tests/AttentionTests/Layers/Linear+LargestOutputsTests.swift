@@ -5,7 +5,7 @@ import Testing
 
 /// `Linear.largestOutputs` against ranking the whole product: the same indices, the same bits.
 @Suite("Linear's largest outputs")
-struct LargestOutputsTests {
+struct LinearLargestOutputsTests {
     /// The `count` largest of `values` by sorting everything: largest first, equal values in
     /// increasing index, NaN last.
     func ranked(_ values: [Float], _ count: Int) -> [Int] {

@@ -7,7 +7,7 @@ import Testing
 /// `attention train` end to end on small settings: both modes run and write their pictures; bad options
 /// are refused before any training.
 @Suite("attention train")
-struct TrainCommandTests {
+struct TrainTests {
     let scratch: TemporaryDirectory
     var directory: URL { scratch.url }
 

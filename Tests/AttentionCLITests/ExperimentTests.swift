@@ -7,7 +7,7 @@ import Testing
 
 /// The experiment and heatmap commands end to end: they run, write well-formed files, reject bad options.
 @Suite("attention experiment and heatmap")
-struct ExperimentCommandTests {
+struct ExperimentTests {
     let scratch: TemporaryDirectory
     var directory: URL { scratch.url }
 

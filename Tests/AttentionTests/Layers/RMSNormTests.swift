@@ -1,0 +1,21 @@
+import Attention
+import AttentionTestSupport
+import Foundation
+import Testing
+
+@Suite("RMSNorm")
+struct RMSNormTests {
+    @Test("RMSNorm divides each row by its root mean square (worked out by hand), then scales")
+    func rmsNorm() throws {
+        let norm = try RMSNorm(weight: Tensor<Double>([1, 2, 0.5, -1]), epsilon: 0)
+        // Row [1, 1, 1, 1] has RMS 1; row [2, -2, 2, -2] has RMS 2; row [3, 4, 0, 0] has RMS 2.5.
+        let y = try norm(Tensor<Double>([[1, 1, 1, 1], [2, -2, 2, -2], [3, 4, 0, 0]]))
+        let expected: [Double] = [1, 2, 0.5, -1, 1, -2, 0.5, 1, 1.2, 3.2, 0, 0]
+        #expect(zip(y.scalars, expected).allSatisfy { abs($0 - $1) < 1e-15 })
+        let withEpsilon = try RMSNorm(weight: Tensor<Double>([1]), epsilon: 3)(Tensor<Double>([[1]]))
+        #expect(withEpsilon.scalars == [0.5])   // 1 / √(1 + 3)
+        #expect(thrownError { try norm(Tensor<Double>([[1, 2, 3]])) } == .shapeMismatch("input"))
+        #expect(thrownError { try RMSNorm(weight: Tensor<Double>(zeros: [2, 2])) } == .invalidShape("weight"))
+        #expect(thrownError { try RMSNorm(weight: Tensor<Double>([1]), epsilon: -1) } == .invalidArgument("epsilon"))
+    }
+}
