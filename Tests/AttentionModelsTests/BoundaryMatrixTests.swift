@@ -111,11 +111,18 @@ struct ModelsBoundaryMatrixTests {
             _ = try gpt2.get().generate(prompt: [1], maxTokens: 2, sampling: sampling)
         },
         IntegerInput("GPT2TrainingSettings, every integer setting") { n in
-            for path in [\GPT2TrainingSettings.layers, \.heads, \.width, \.context, \.batchSize, \.steps, \.evaluationInterval] {
+            // The documented ranges; a value inside one is accepted unless heads no longer divide width.
+            let settings: [(WritableKeyPath<GPT2TrainingSettings, Int>, String, ClosedRange<Int>)] = [
+                (\.layers, "layers", 1...64), (\.heads, "heads", 1...64), (\.width, "width", 1...4096), (\.context, "context", 2...4096),
+                (\.batchSize, "batchSize", 1...4096), (\.steps, "steps", 1...10_000_000), (\.evaluationInterval, "evaluationInterval", 1...10_000_000),
+            ]
+            for (path, name, range) in settings {
                 var s = GPT2TrainingSettings()
                 s[keyPath: path] = n
-                _ = s.learningRate(at: n)
-                #expect(thrownError { try s.validate() } == nil || thrownError { try s.validate() } != .other(""))
+                let rate = s.learningRate(at: n)
+                #expect(rate.isFinite, "learningRate(at: \(n)) with \(name) = \(n)")
+                let expected: ErrorPin? = !range.contains(n) ? .invalidArgument(name) : s.width % s.heads != 0 ? .invalidArgument("width") : nil
+                #expect(thrownError { try s.validate() } == expected, "\(name) = \(n)")
             }
         },
         IntegerInput("GPT2Training.train vocabularySize and endOfText") { n in

@@ -38,7 +38,7 @@ public enum AttentionImplementation: Sendable, Equatable, CustomStringConvertibl
 /// The tile geometry of each register shape (tiles, key panels, key blocks, probe flops) is listed in
 /// `_AttentionKernels/TileGeometry.swift`; the C intrinsics (`_KernelIntrinsics`) are the same source
 /// on every set, lowered by each module's flags. Which set runs is decided by
-/// ``AttentionOptions/execution(tiledComputes:scalar:)`` alone.
+/// each call's ``AttentionOptions`` alone (``AttentionOptions/implementation``, resolved in one place).
 public enum KernelInstructionSet: String, Sendable, CaseIterable {
     /// 512-bit vectors with FMA (x86-64 CPUs with AVX-512 F, VL, BW and DQ): tiles of 8 rows × 2
     /// sixteen-lane vectors.
