@@ -78,8 +78,10 @@ public enum KernelInstructionSet: String, Sendable, CaseIterable {
 public struct AttentionOptions: Sendable {
     /// Which code runs; default ``AttentionImplementation/automatic``.
     public var implementation: AttentionImplementation
-    /// Worker threads, from 1 to ``maximumThreads``; default: every active processor. More threads
-    /// than processors are allowed (they share them).
+    /// Worker threads, from 1 to ``maximumThreads``; default: every active processor. The work is cut
+    /// for this many threads (so results and plans follow it), but a loop runs on at most one thread
+    /// per active processor: more would only take turns on the same cores, and a pool grown to 1024
+    /// threads by one call would be woken by every later loop.
     public var threads: Int?
 
     /// The most worker threads a call takes.

@@ -6,8 +6,10 @@ import _WorkerPool
 /// its fifty matrix products.
 let availableProcessors = ProcessInfo.processInfo.activeProcessorCount
 
-/// Runs `body(item, worker)` for every item in `0..<count` on up to `threads` threads; workers take
-/// the next item as they finish one.
+/// Runs `body(item, worker)` for every item in `0..<count` on up to `threads` threads, and at most one
+/// per active processor (`worker` stays below both); workers take the next item as they finish one.
+/// A caller's per-worker buffers sized for `threads` are therefore enough, and the pool never holds
+/// more threads than processors for later loops to wake.
 ///
 /// The threads are the caller and the process's worker pool (`_WorkerPool`), whose threads spin a
 /// little while between loops instead of going to sleep: a decoding step runs some sixty loops a
@@ -15,7 +17,7 @@ let availableProcessors = ProcessInfo.processInfo.activeProcessorCount
 /// eighth of the step. A loop started while the pool is busy (another caller's, or a loop inside a
 /// loop) runs on Dispatch instead.
 func parallelFor(_ count: Int, threads: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
-    let workers = max(1, min(threads, count))
+    let workers = max(1, min(threads, count, availableProcessors))
     if workers == 1 {
         for item in 0..<count { body(item, 0) }
         return
