@@ -15,13 +15,9 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     let attentionBackward: @Sendable (AttentionProblem<Scalar>, _ outputGradient: [Scalar],
                                       _ saved: (output: [Scalar], logSumExp: [Scalar])?, KernelInstructionSet, _ threads: Int)
         -> (dQ: [Scalar], dK: [Scalar], dV: [Scalar], dBias: [Scalar]?, detail: String)
-    /// GELU in place, on the instruction set the call resolved (as every entry point here: none
-    /// picks one itself).
-    let gelu: @Sendable (inout [Scalar], KernelInstructionSet) -> Void
-    /// GELU's tanh form in place.
-    let geluTanh: @Sendable (inout [Scalar], KernelInstructionSet) -> Void
-    /// SiLU in place.
-    let silu: @Sendable (inout [Scalar], KernelInstructionSet) -> Void
+    /// An activation applied in place, on the instruction set the call resolved (as every entry point
+    /// here: none picks one itself).
+    let activation: @Sendable (inout [Scalar], Activation, KernelInstructionSet) -> Void
     /// Layer normalization of every `n`-wide row of `x` in place, after adding `residual` (of `x`'s
     /// size) when given; γ and β of `n` each.
     let layerNorm: @Sendable (_ x: inout [Scalar], _ residual: [Scalar]?, _ weight: [Scalar], _ bias: [Scalar], _ epsilon: Double,
@@ -47,22 +43,10 @@ extension _ScalarKernels where Scalar == Float {
         attention: { TiledAttention.forward($0, outputs: $1, isa: $2, threads: $3) },
         attentionOverSource: { TiledAttention.forward($0, source: $1, outputs: $2, isa: $3, threads: $4) },
         attentionBackward: { TiledAttention.backward($0, outputGradient: $1, saved: $2, isa: $3, threads: $4) },
-        gelu: { values, isa in
+        activation: { values, activation, isa in
             values.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
-                isa.kernels.gelu(base, buffer.count)
-            }
-        },
-        geluTanh: { values, isa in
-            values.withUnsafeMutableBufferPointer { buffer in
-                guard let base = buffer.baseAddress else { return }
-                isa.kernels.geluTanh(base, buffer.count)
-            }
-        },
-        silu: { values, isa in
-            values.withUnsafeMutableBufferPointer { buffer in
-                guard let base = buffer.baseAddress else { return }
-                isa.kernels.silu(base, buffer.count)
+                activation.kernel(isa.kernels)(base, buffer.count)
             }
         },
         layerNorm: { x, residual, weight, bias, epsilon, n, isa, threads in

@@ -1,3 +1,4 @@
+import Foundation
 import _AttentionKernels
 
 /// An elementwise function a ``Linear`` layer can apply to its output as it computes it
@@ -12,13 +13,25 @@ public enum Activation: String, Sendable, CaseIterable {
     /// SiLU, ``silu(_:options:)``: Llama's gate.
     case silu
 
-    /// The function applied to every element of `x`, on the instruction set `options` choose.
+    /// The function applied to every element of `x`: `Float` on the vectorized kernel of the
+    /// instruction set `options` choose; the reference (and other types) in `Double`.
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for options this CPU or type cannot run.
     public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, options: AttentionOptions = AttentionOptions()) throws -> Tensor<Scalar> {
+        let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
+        if let kernels = Scalar._kernels, let isa = execution.instructionSet {
+            var values = x.scalars
+            kernels.activation(&values, self, isa)
+            return Tensor(uncheckedShape: x.shape, scalars: values)
+        }
+        return x.map { Scalar(fromDouble: reference($0.doubleValue)) }
+    }
+
+    /// The function in `Double`, as the reference computes it.
+    func reference(_ d: Double) -> Double {
         switch self {
-        case .gelu: try Attention.gelu(x, options: options)
-        case .geluTanh: try Attention.geluTanh(x, options: options)
-        case .silu: try Attention.silu(x, options: options)
+        case .gelu: 0.5 * d * (1 + erf(d / 2.0.squareRoot()))
+        case .geluTanh: 0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
+        case .silu: d / (1 + exp(-d))
         }
     }
 

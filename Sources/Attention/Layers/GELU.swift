@@ -8,16 +8,7 @@ import Foundation
 @_specialize(exported: true, where Scalar == Float)
 @_specialize(exported: true, where Scalar == Double)
 public func gelu<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, options: AttentionOptions = AttentionOptions()) throws -> Tensor<Scalar> {
-    let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
-    if let kernels = Scalar._kernels, let isa = execution.instructionSet {
-        var values = x.scalars
-        kernels.gelu(&values, isa)
-        return Tensor(uncheckedShape: x.shape, scalars: values)
-    }
-    return x.map { v in
-        let d = v.doubleValue
-        return Scalar(fromDouble: 0.5 * d * (1 + erf(d / 2.0.squareRoot())))
-    }
+    try Activation.gelu(x, options: options)
 }
 
 /// GELU in its tanh form, `½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))`, elementwise: what GPT-2 uses
@@ -29,17 +20,7 @@ public func gelu<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, options: Attentio
 @_specialize(exported: true, where Scalar == Float)
 @_specialize(exported: true, where Scalar == Double)
 public func geluTanh<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, options: AttentionOptions = AttentionOptions()) throws -> Tensor<Scalar> {
-    let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
-    if let kernels = Scalar._kernels, let isa = execution.instructionSet {
-        var values = x.scalars
-        kernels.geluTanh(&values, isa)
-        return Tensor(uncheckedShape: x.shape, scalars: values)
-    }
-    let c = (2 / Double.pi).squareRoot()
-    return x.map { v in
-        let d = v.doubleValue
-        return Scalar(fromDouble: 0.5 * d * (1 + tanh(c * (d + 0.044715 * d * d * d))))
-    }
+    try Activation.geluTanh(x, options: options)
 }
 
 /// ∂L/∂x of ``geluTanh(_:options:)`` from ∂L/∂y: `dy · (½(1 + tanh u) + ½x(1 - tanh²u)·√(2/π)(1 + 3·0.044715x²))`,
