@@ -34,23 +34,8 @@ public struct KernelEntryPoints: Sendable {
     /// ``multiplyInputMajor(x:rows:weight:bias:y:columns:n:k:_:)``).
     public let multiplyInputMajor: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                               _ y: UnsafeMutablePointer<Float>, _ columns: Range<Int>, _ n: Int, _ k: Int) -> Void
-    /// A few rows times a block-quantized output-major weight, for a range of outputs (see
-    /// ``multiplyQuantizedRows(x:rows:weight:interleaved:format:y:outputs:n:k:scratch:_:)``).
-    public let multiplyQuantizedRows: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
-                                                 _ format: QuantizedBlockFormat,
-                                                 _ y: UnsafeMutablePointer<Float>, _ outputs: Range<Int>, _ n: Int, _ k: Int,
-                                                 _ scratch: UnsafeMutablePointer<Float>) -> Void
-    /// Many rows times a block-quantized output-major weight, for a range of 32-column panels (see
-    /// ``multiplyQuantizedPanels(a:rows:weight:interleaved:format:c:panels:n:k:scratch:_:)``).
-    public let multiplyQuantizedPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
-                                                   _ format: QuantizedBlockFormat,
-                                                   _ c: UnsafeMutablePointer<Float>, _ panels: Range<Int>, _ n: Int, _ k: Int,
-                                                   _ scratch: UnsafeMutablePointer<Float>) -> Void
-    /// One row times an interleaved block-quantized weight, for a range of groups of sixteen outputs
-    /// (see ``multiplyInterleavedRow(_:sums:weight:format:y:groups:blocks:_:)``).
-    public let multiplyInterleavedRow: @Sendable (_ prepared: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ weight: UnsafeRawPointer,
-                                                  _ format: QuantizedBlockFormat, _ y: UnsafeMutablePointer<Float>, _ groups: Range<Int>,
-                                                  _ blocks: Int) -> Void
+    /// The products over block-quantized weights, compiled for `format` (see ``QuantizedFormatKernels``).
+    public let quantized: @Sendable (_ format: QuantizedBlockFormat) -> QuantizedFormatKernels
     /// GELU (erf form, absolute error below 2e-7) in place.
     public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// GELU's tanh form in place (see ``geluTanhInPlace(_:count:_:)``).
@@ -83,17 +68,7 @@ public struct KernelEntryPoints: Sendable {
             multiplyFewRows: { _AttentionKernels.multiplyFewRows(a: $0, packedB: $1, bias: $2, c: $3, rows: $4, panels: $5, n: $6, k: $7, M.self) },
             multiplyOutputMajor: { _AttentionKernels.multiplyOutputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, outputs: $5, n: $6, k: $7, M.self) },
             multiplyInputMajor: { _AttentionKernels.multiplyInputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, columns: $5, n: $6, k: $7, M.self) },
-            multiplyQuantizedRows: {
-                _AttentionKernels.multiplyQuantizedRows(x: $0, rows: $1, weight: $2, interleaved: $3, format: $4, y: $5, outputs: $6, n: $7, k: $8,
-                                                        scratch: $9, M.self)
-            },
-            multiplyQuantizedPanels: {
-                _AttentionKernels.multiplyQuantizedPanels(a: $0, rows: $1, weight: $2, interleaved: $3, format: $4, c: $5, panels: $6, n: $7, k: $8,
-                                                          scratch: $9, M.self)
-            },
-            multiplyInterleavedRow: {
-                _AttentionKernels.multiplyInterleavedRow($0, sums: $1, weight: $2, format: $3, y: $4, groups: $5, blocks: $6, M.self)
-            },
+            quantized: { $0.apply(QuantizedKernelsOf<M>()) },
             gelu: { geluInPlace($0, count: $1, M.self) },
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
             geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
@@ -119,12 +94,7 @@ public struct KernelEntryPoints: Sendable {
                                                   UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
         multiplyInputMajor: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafePointer<Float>?,
                                                  UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
-        multiplyQuantizedRows: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, InterleavedRows, QuantizedBlockFormat,
-                                                    UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-        multiplyQuantizedPanels: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, InterleavedRows, QuantizedBlockFormat,
-                                                      UnsafeMutablePointer<Float>, Range<Int>, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-        multiplyInterleavedRow: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeRawPointer, QuantizedBlockFormat,
-                                                     UnsafeMutablePointer<Float>, Range<Int>, Int) -> Void,
+        quantized: @escaping @Sendable (QuantizedBlockFormat) -> QuantizedFormatKernels,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
@@ -143,9 +113,7 @@ public struct KernelEntryPoints: Sendable {
         self.multiplyFewRows = multiplyFewRows
         self.multiplyOutputMajor = multiplyOutputMajor
         self.multiplyInputMajor = multiplyInputMajor
-        self.multiplyQuantizedRows = multiplyQuantizedRows
-        self.multiplyQuantizedPanels = multiplyQuantizedPanels
-        self.multiplyInterleavedRow = multiplyInterleavedRow
+        self.quantized = quantized
         self.gelu = gelu
         self.geluTanh = geluTanh
         self.geluTanhBackward = geluTanhBackward
@@ -155,6 +123,47 @@ public struct KernelEntryPoints: Sendable {
         self.registers = registers
         self.readProbe = readProbe
     }
+}
+
+/// One block format's products, compiled for one instruction set: a row of the kernel table per
+/// format, built by ``KernelEntryPoints/quantized`` from the format's ``QuantizedBlock`` type.
+public struct QuantizedFormatKernels: Sendable {
+    /// A few rows times a block-quantized output-major weight, for a range of outputs (see
+    /// ``multiplyQuantizedRows(x:rows:weight:interleaved:y:outputs:n:k:scratch:_:_:)``).
+    public let multiplyRows: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
+                                        _ y: UnsafeMutablePointer<Float>, _ outputs: Range<Int>, _ n: Int, _ k: Int,
+                                        _ scratch: UnsafeMutablePointer<Float>) -> Void
+    /// Many rows times a block-quantized output-major weight, for a range of 32-column panels (see
+    /// ``multiplyQuantizedPanels(a:rows:weight:interleaved:c:panels:n:k:scratch:_:_:)``).
+    public let multiplyPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
+                                          _ c: UnsafeMutablePointer<Float>, _ panels: Range<Int>, _ n: Int, _ k: Int,
+                                          _ scratch: UnsafeMutablePointer<Float>) -> Void
+    /// One row times an interleaved block-quantized weight, for a range of groups of sixteen outputs
+    /// (see ``multiplyInterleavedRow(_:sums:weight:y:groups:blocks:_:_:)``).
+    public let multiplyInterleavedRow: @Sendable (_ prepared: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ weight: UnsafeRawPointer,
+                                                  _ y: UnsafeMutablePointer<Float>, _ groups: Range<Int>, _ blocks: Int) -> Void
+
+    /// The products for blocks `B`, specialized for `M` in the calling module.
+    @inlinable @inline(__always)
+    init<B: QuantizedBlock, M: MultiplyAdd>(_: B.Type, _: M.Type) {
+        multiplyRows = {
+            multiplyQuantizedRows(x: $0, rows: $1, weight: $2, interleaved: $3, y: $4, outputs: $5, n: $6, k: $7, scratch: $8, B.self, M.self)
+        }
+        multiplyPanels = {
+            multiplyQuantizedPanels(a: $0, rows: $1, weight: $2, interleaved: $3, c: $4, panels: $5, n: $6, k: $7, scratch: $8, B.self, M.self)
+        }
+        multiplyInterleavedRow = {
+            _AttentionKernels.multiplyInterleavedRow($0, sums: $1, weight: $2, y: $3, groups: $4, blocks: $5, B.self, M.self)
+        }
+    }
+}
+
+/// The visitor that compiles a format's row of the kernel table.
+@usableFromInline
+struct QuantizedKernelsOf<M: MultiplyAdd>: QuantizedBlockVisitor {
+    @inlinable init() {}
+    @inlinable @inline(__always)
+    func callAsFunction<B: QuantizedBlock>(_: B.Type) -> QuantizedFormatKernels { QuantizedFormatKernels(B.self, M.self) }
 }
 
 /// The kernels compiled for the target's baseline: SSE2 on x86-64 (no FMA: multiply, then add),

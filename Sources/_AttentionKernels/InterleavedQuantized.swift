@@ -12,14 +12,18 @@ import _KernelIntrinsics
 ///
 /// Layout: for each group `g` of sixteen rows (rows `16g ..< 16g + 16`) and each block `b`, in that
 /// order, ``interleavedBlockBytes(_:)`` bytes (sixteen times the format's block, nothing added):
-/// - the sixteen rows' `d` (binary16), then for Q4_1 their sixteen `m`;
-/// - Q8_0: 32 rows of sixteen signed bytes, row `e` holding element `e` of the sixteen rows;
-/// - Q4_0 and Q4_1: four chunks of sixteen 32-bit words, word `r` of chunk `c` holding bytes
-///   `4c ..< 4c + 4` of row `r`'s sixteen bytes of nibbles (elements `4c + i` and `4c + i + 16`).
+/// - the sixteen rows' `d` (binary16), then for formats with a minimum their sixteen `m`;
+/// - the rows' integers in pieces of ``QuantizedBlock/interleavedPieceBytes`` bytes, piece `e` of
+///   every row before piece `e + 1`:
+///   - Q8_0, pieces of one byte: 32 rows of sixteen signed bytes, row `e` holding element `e` of the
+///     sixteen rows;
+///   - Q4_0 and Q4_1, pieces of four: four chunks of sixteen 32-bit words, word `r` of chunk `c`
+///     holding bytes `4c ..< 4c + 4` of row `r`'s sixteen bytes of nibbles (elements `4c + i` and
+///     `4c + i + 16`).
 ///
 /// A nibble is taken with a mask alone, in place: the word's nibble `j` of each 16-bit half is
 /// `q · 16^j` as an integer, which converts to Float exactly, and the input element it multiplies
-/// is stored pre-scaled by `16^-j` (exact: a power of two) in ``prepareInterleavedInput(_:k:format:into:sums:)``,
+/// is stored pre-scaled by `16^-j` (exact: a power of two) in ``prepareInterleavedInput(_:k:order:into:sums:)``,
 /// so each product is `q · x` exactly as the file's layout would give it.
 
 /// A matrix's interleaved copy, if it has one: its base and how many groups of sixteen rows it holds.
@@ -42,26 +46,15 @@ public let quantizedGroupRows = 16
 @inlinable
 public func interleavedBlockBytes(_ format: QuantizedBlockFormat) -> Int { quantizedGroupRows * format.bytesPerBlock }
 
-extension QuantizedBlockFormat {
-    /// Bytes of scales at the start of a block: `d`, or `d` and `m`.
-    @inlinable var scaleBytes: Int { self == .q4_1 ? 4 : 2 }
-}
-
 /// The layout above for one block of one row, as the pieces to move: `body(stored, interleaved,
 /// bytes)` for each piece at byte `stored` of the row's block in the file's layout and byte
 /// `interleaved` of its group's block, lane `r` of the group. The one statement of the layout that
 /// interleaving and its inverse both follow.
-@inlinable @inline(__always)
 func forEachInterleavedPiece(_ format: QuantizedBlockFormat, lane r: Int, _ body: (_ stored: Int, _ interleaved: Int, _ bytes: Int) -> Void) {
-    let rows = quantizedGroupRows, scales = format.scaleBytes
+    let block = format.block, rows = quantizedGroupRows, scales = block.scaleBytes, piece = block.interleavedPieceBytes
     // d (and m): half r of each vector of scales.
     for s in 0..<(scales / 2) { body(2 * s, 2 * (s * rows + r), 2) }
-    switch format {
-    case .q8_0:
-        for e in 0..<32 { body(scales + e, scales * rows + e * rows + r, 1) }
-    case .q4_0, .q4_1:
-        for c in 0..<4 { body(scales + 4 * c, scales * rows + 4 * (c * rows + r), 4) }
-    }
+    for e in 0..<((block.bytes - scales) / piece) { body(scales + piece * e, scales * rows + piece * (e * rows + r), piece) }
 }
 
 /// Rows `0 ..< 16·groups` of `[rows, 32·blocks]` blocks at `source` (the file's layout) written
@@ -100,17 +93,18 @@ public func copyInterleavedRow(_ interleaved: InterleavedRows, row: Int, format:
     }
 }
 
-/// The input row `x [k]` as ``multiplyInterleavedRow(_:sums:weight:format:y:groups:blocks:_:)``
-/// reads it: for Q8_0 as it is; for the nibble formats each block's 32 values in the order of the
-/// words' nibbles, each pre-scaled by the power of sixteen its nibble's mask leaves in the
-/// integer. `sums[b]` is block `b`'s `Σx` (for Q4_1's minimums and Q4_0's offset of −8).
-public func prepareInterleavedInput(_ x: UnsafePointer<Float>, k: Int, format: QuantizedBlockFormat,
+/// The input row `x [k]` as ``multiplyInterleavedRow(_:sums:weight:y:groups:blocks:_:_:)`` reads it
+/// for formats that want `order`: in ``InterleavedInputOrder/elements`` as it is; in
+/// ``InterleavedInputOrder/nibbleWords`` each block's 32 values in the order of the words' nibbles,
+/// each pre-scaled by the power of sixteen its nibble's mask leaves in the integer. `sums[b]` is
+/// block `b`'s `Σx` (for minimums and Q4_0's offset of −8).
+public func prepareInterleavedInput(_ x: UnsafePointer<Float>, k: Int, order: InterleavedInputOrder,
                                     into prepared: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
     let scale = SIMD4<Float>(1, 1.0 / 16, 1.0 / 256, 1.0 / 4096)
     for b in 0..<(k / 32) {
         let xb = x + 32 * b, out = prepared + 32 * b
         sums[b] = ((load8(xb) + load8(xb + 8)) + (load8(xb + 16) + load8(xb + 24))).sum()
-        guard format != .q8_0 else {
+        guard order == .nibbleWords else {
             for e in 0..<32 { out[e] = xb[e] }
             continue
         }
@@ -125,109 +119,48 @@ public func prepareInterleavedInput(_ x: UnsafePointer<Float>, k: Int, format: Q
 }
 
 /// `y[16g + r] = Σ_j x[j] · w[16g + r][j]` for the groups `groups` of an interleaved matrix of
-/// `blocks` blocks per row; `prepared` and `sums` from ``prepareInterleavedInput(_:k:format:into:sums:)``.
-/// Each group's sixteen outputs are the sixteen lanes of one accumulator; each block's products are
-/// summed in four independent chains, then scaled by the block's `d` (and its minimum added).
+/// `blocks` blocks per row; `prepared` and `sums` from ``prepareInterleavedInput(_:k:order:into:sums:)``
+/// in the format's ``QuantizedBlock/interleavedInputOrder``. Each group's sixteen outputs are the
+/// sixteen lanes of one accumulator; each block's products are summed in independent chains, then
+/// scaled by the block's `d` (and its minimum added).
 @inlinable @inline(__always)
-public func multiplyInterleavedRow<M: MultiplyAdd>(
-    _ prepared: UnsafePointer<Float>, sums: UnsafePointer<Float>, weight: UnsafeRawPointer, format: QuantizedBlockFormat,
-    y: UnsafeMutablePointer<Float>, groups: Range<Int>, blocks: Int, _: M.Type
+public func multiplyInterleavedRow<B: QuantizedBlock, M: MultiplyAdd>(
+    _ prepared: UnsafePointer<Float>, sums: UnsafePointer<Float>, weight: UnsafeRawPointer,
+    y: UnsafeMutablePointer<Float>, groups: Range<Int>, blocks: Int, _: B.Type, _: M.Type
 ) {
-    switch format {
-    case .q8_0: multiplyInterleavedBytes(prepared, weight, y, groups, blocks, M.self)
-    case .q4_0: multiplyInterleavedNibbles(prepared, sums, weight, y, groups, blocks, hasMinimum: false, M.self)
-    case .q4_1: multiplyInterleavedNibbles(prepared, sums, weight, y, groups, blocks, hasMinimum: true, M.self)
-    }
-}
-
-@inlinable @inline(__always)
-func multiplyInterleavedNibbles<M: MultiplyAdd>(
-    _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ weight: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>,
-    _ groups: Range<Int>, _ blocks: Int, hasMinimum: Bool, _: M.Type
-) {
-    let groupBlock = hasMinimum ? 320 : 288, scales = hasMinimum ? 64 : 32
+    let groupBlock = quantizedGroupRows * B.bytes
     for g in groups {
         var p = weight + g * blocks * groupBlock
         var acc = SIMD16<Float>.zero
         for b in 0..<blocks {
             prefetchAhead(p, groupBlock)
-            let t = attention_nibble_block_dot(p + scales, x + 32 * b)
-            let d = HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self)
-            if hasMinimum {
-                acc = M.multiplyAdd(d, t, acc)
-                let m = HalfBits.load16((p + 32).assumingMemoryBound(to: HalfBits.self), M.self)
-                acc = M.multiplyAdd(m, SIMD16(repeating: sums[b]), acc)
-            } else {
-                // Q4_0: d·(q − 8) summed is d·(Σq·x − 8·Σx).
-                acc = M.multiplyAdd(d, t - SIMD16(repeating: 8 * sums[b]), acc)
-            }
+            B.accumulateInterleaved(p, prepared + 32 * b, xSum: sums[b], &acc, M.self)
             p += groupBlock
         }
         UnsafeMutableRawPointer(y + quantizedGroupRows * g).storeBytes(of: acc, as: SIMD16<Float>.self)
-    }
-}
-
-@inlinable @inline(__always)
-func multiplyInterleavedBytes<M: MultiplyAdd>(
-    _ x: UnsafePointer<Float>, _ weight: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>,
-    _ groups: Range<Int>, _ blocks: Int, _: M.Type
-) {
-    let groupBlock = 544
-    for g in groups {
-        var p = weight + g * blocks * groupBlock
-        var acc = SIMD16<Float>.zero
-        for b in 0..<blocks {
-            prefetchAhead(p, groupBlock)
-            let t = attention_byte_block_dot(p + 32, x + 32 * b)
-            acc = M.multiplyAdd(HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self), t, acc)
-            p += groupBlock
-        }
-        UnsafeMutableRawPointer(y + quantizedGroupRows * g).storeBytes(of: acc, as: SIMD16<Float>.self)
-    }
-}
-
-/// One block of sixteen interleaved rows at `p` dequantized: element `e` of row `r` goes to
-/// `out[stride·e + r]`, the value the file-layout dequantization gives, bit for bit. Sixteen rows'
-/// values of one element are one vector, so a block is dequantized in vectors, not row by row.
-/// `scales` is scratch for 32 floats.
-///
-/// (Scratch comes from the caller throughout: a temporary allocation's closure is outlined here,
-/// and the half-precision conversion inside it then runs lane by lane through a library call.)
-@inlinable @inline(__always)
-public func dequantizeInterleavedBlock<M: MultiplyAdd>(
-    _ p: UnsafeRawPointer, format: QuantizedBlockFormat, into out: UnsafeMutablePointer<Float>, stride: Int,
-    scales: UnsafeMutablePointer<Float>, _: M.Type
-) {
-    let rows = quantizedGroupRows
-    store(HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self), scales)
-    switch format {
-    case .q8_0:
-        attention_byte_block_values(p + 2 * rows, scales, out, stride)
-    case .q4_0:
-        attention_nibble_block_values(p + 2 * rows, scales, nil, out, stride)
-    case .q4_1:
-        store(HalfBits.load16((p + 2 * rows).assumingMemoryBound(to: HalfBits.self), M.self), scales + rows)
-        attention_nibble_block_values(p + 4 * rows, scales, scales + rows, out, stride)
     }
 }
 
 /// Group `g`'s sixteen rows dequantized: element `j` of row `16g + r` to `out[stride·j + r]`. With a
 /// stride of 32 this is the panel kernel's transposed layout. `scales` is scratch for 32 floats.
+///
+/// (Scratch comes from the caller throughout: a temporary allocation's closure is outlined here,
+/// and the half-precision conversion inside it then runs lane by lane through a library call.)
 @inlinable @inline(__always)
-public func dequantizeInterleavedGroup<M: MultiplyAdd>(
-    _ interleaved: InterleavedRows, group g: Int, blocks: Int, format: QuantizedBlockFormat,
-    into out: UnsafeMutablePointer<Float>, stride: Int, scales: UnsafeMutablePointer<Float>, _: M.Type
+public func dequantizeInterleavedGroup<B: QuantizedBlock, M: MultiplyAdd>(
+    _ interleaved: InterleavedRows, group g: Int, blocks: Int,
+    into out: UnsafeMutablePointer<Float>, stride: Int, scales: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
     guard let base = interleaved.base else { return }
-    let groupBlock = interleavedBlockBytes(format)
+    let groupBlock = quantizedGroupRows * B.bytes
     var p = base + g * blocks * groupBlock
     for b in 0..<blocks {
-        dequantizeInterleavedBlock(p, format: format, into: out + 32 * stride * b, stride: stride, scales: scales, M.self)
+        B.dequantizeInterleaved(p, into: out + 32 * stride * b, stride: stride, scales: scales, M.self)
         p += groupBlock
     }
 }
 
-/// Floats of scratch ``multiplyInterleavedGroupRows(_:rows:_:group:blocks:format:y:n:outputs:scratch:_:)`` needs.
+/// Floats of scratch ``multiplyInterleavedGroupRows(_:rows:_:group:blocks:y:n:outputs:scratch:_:_:)`` needs.
 @inlinable
 public func interleavedGroupRowsScratch(rows: Int) -> Int { 32 * quantizedGroupRows + 32 + quantizedGroupRows * rows }
 
@@ -236,17 +169,17 @@ public func interleavedGroupRowsScratch(rows: Int) -> Int { 32 * quantizedGroupR
 /// dequantized once into sixteen-lane vectors (2 KiB, in L1) and multiplied with every row's 32
 /// inputs, the sixteen outputs in the lanes. The sums run in the same order whatever `outputs` is.
 @inlinable @inline(__always)
-public func multiplyInterleavedGroupRows<M: MultiplyAdd>(
-    _ x: UnsafePointer<Float>, rows: Int, _ interleaved: InterleavedRows, group g: Int, blocks: Int, format: QuantizedBlockFormat,
-    y: UnsafeMutablePointer<Float>, n: Int, outputs: Range<Int>, scratch: UnsafeMutablePointer<Float>, _: M.Type
+public func multiplyInterleavedGroupRows<B: QuantizedBlock, M: MultiplyAdd>(
+    _ x: UnsafePointer<Float>, rows: Int, _ interleaved: InterleavedRows, group g: Int, blocks: Int,
+    y: UnsafeMutablePointer<Float>, n: Int, outputs: Range<Int>, scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
     guard let base = interleaved.base else { return }
-    let k = 32 * blocks, groupBlock = interleavedBlockBytes(format), lanes = quantizedGroupRows
+    let k = 32 * blocks, groupBlock = quantizedGroupRows * B.bytes, lanes = quantizedGroupRows
     let values = scratch, scales = values + 32 * lanes, sums = scales + 32
     sums.initialize(repeating: 0, count: lanes * rows)
     var p = base + g * blocks * groupBlock
     for b in 0..<blocks {
-        dequantizeInterleavedBlock(p, format: format, into: values, stride: lanes, scales: scales, M.self)
+        B.dequantizeInterleaved(p, into: values, stride: lanes, scales: scales, M.self)
         for r in 0..<rows {
             let xb = x + r * k + 32 * b
             // Four chains of eight products, then into the row's running sum.

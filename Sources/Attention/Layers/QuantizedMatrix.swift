@@ -27,11 +27,9 @@ public struct QuantizedMatrix: Sendable {
 
         /// The GGUF tensor type of this format.
         public var tensorType: GGUF.TensorType {
-            switch self {
-            case .q8_0: .Q8_0
-            case .q4_0: .Q4_0
-            case .q4_1: .Q4_1
-            }
+            // The kernels number their formats as ggml numbers its types (checked for every format
+            // by the tests), so this is never nil.
+            GGUF.TensorType(rawValue: UInt32(kernelFormat.rawValue))!
         }
 
         /// The format of a GGUF tensor type, or nil for a type the kernels do not read.
@@ -40,6 +38,13 @@ public struct QuantizedMatrix: Sendable {
             self = format
         }
 
+        /// Bytes of one block of 32 values.
+        public var bytesPerBlock: Int { kernelFormat.bytesPerBlock }
+
+        /// Bytes of half-precision scales at the start of each block: `d`, or `d` and `m`.
+        public var scaleBytes: Int { kernelFormat.block.scaleBytes }
+
+        /// The kernels' format: its row of the table of block traits.
         var kernelFormat: QuantizedBlockFormat {
             switch self {
             case .q8_0: .q8_0
@@ -69,11 +74,11 @@ public struct QuantizedMatrix: Sendable {
             throw AttentionError.invalidArgument(
                 argument: "rows/columns", reason: "need rows > 0 and columns a positive multiple of 32 (the block size), got [\(rows), \(columns)]")
         }
-        let (perRow, overflow) = (columns / 32).multipliedReportingOverflow(by: format.tensorType.bytesPerBlock)
+        let (perRow, overflow) = (columns / 32).multipliedReportingOverflow(by: format.bytesPerBlock)
         let (total, overflow2) = perRow.multipliedReportingOverflow(by: rows)
         guard !overflow, !overflow2, total == bytes.count else {
             throw AttentionError.invalidArgument(
-                argument: "bytes", reason: "\(bytes.count) bytes do not hold [\(rows), \(columns)] values of \(format.rawValue) (\(format.tensorType.bytesPerBlock) bytes per 32)")
+                argument: "bytes", reason: "\(bytes.count) bytes do not hold [\(rows), \(columns)] values of \(format.rawValue) (\(format.bytesPerBlock) bytes per 32)")
         }
         self.format = format
         self.rows = rows
@@ -82,7 +87,7 @@ public struct QuantizedMatrix: Sendable {
         let groups = rows / quantizedGroupRows
         self.interleaved = groups == 0 ? nil : bytes.withUnsafeBytes { raw in
             let copy = InterleavedBlocks(raw.baseAddress!, format: format.kernelFormat, groups: groups, blocks: columns / 32)
-            releasePages(raw.baseAddress!, byteCount: groups * quantizedGroupRows * (columns / 32) * format.tensorType.bytesPerBlock)
+            releasePages(raw.baseAddress!, byteCount: groups * quantizedGroupRows * (columns / 32) * format.bytesPerBlock)
             return copy
         }
     }
@@ -112,7 +117,7 @@ public struct QuantizedMatrix: Sendable {
     public var byteCount: Int { bytes.count }
 
     /// Bytes of one row's blocks.
-    var rowBytes: Int { columns / 32 * format.tensorType.bytesPerBlock }
+    var rowBytes: Int { columns / 32 * format.bytesPerBlock }
 
     /// Every value as Float, `[rows, columns]`.
     public func dequantized() -> Tensor<Float> {
@@ -232,47 +237,51 @@ extension QuantizedMatrix {
         let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
         // One array: matrix i's [m, rows] outputs from m·starts[i].
         var all = [Float](repeating: 0, count: m * total)
-        if m == 1 {
-            try withBlockPointers(matrices[...]) { weights in
-                x.withUnsafeBufferPointer { xs in
-                    all.withUnsafeMutableBufferPointer { ys in
+        try withBlockPointers(matrices[...]) { weights in
+            x.withUnsafeBufferPointer { xs in
+                all.withUnsafeMutableBufferPointer { ys in
+                    guard let x = xs.baseAddress, let y = ys.baseAddress else { return }
+                    if m == 1 {
                         let operands = matrices.indices.map {
                             SingleRowOperand(interleaved: matrices[$0].interleaved, stored: weights[$0], rows: matrices[$0].rows,
                                              format: matrices[$0].format.kernelFormat)
                         }
-                        multiplyInterleaved(xs.baseAddress!, operands, into: ys.baseAddress!, k: k, threads: execution.threads, isa: isa)
+                        multiplyInterleaved(x, operands, into: y, k: k, threads: execution.threads, isa: isa)
+                    } else {
+                        multiplyFewRows(x, rows: m, matrices, weights: weights, outputStarts: starts, into: y, k: k,
+                                        threads: execution.threads, isa: isa)
                     }
                 }
             }
-        } else {
-        try withBlockPointers(matrices[...]) { weights in
-            x.withUnsafeBufferPointer { xs in
-                all.withUnsafeMutableBufferPointer { ys in
-                    guard let xBase = xs.baseAddress, let yBase = ys.baseAddress else { return }
-                    let shared = UncheckedSendable((xBase, yBase, weights))
-                    let shares = min(execution.threads, total)
-                    let kernels = isa.kernels
-                    parallelFor(shares, threads: shares) { share, _ in
-                        let (x, y, weights) = shared.value
-                        let range = (share * total / shares)..<((share + 1) * total / shares)
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: quantizedRowsScratch(k: k, rows: m)) { scratch in
-                            // The share's piece of each matrix it overlaps.
-                            for (i, matrix) in matrices.enumerated() {
-                                let piece = range.clamped(to: starts[i]..<starts[i + 1])
-                                guard !piece.isEmpty else { continue }
-                                let local = (piece.lowerBound - starts[i])..<(piece.upperBound - starts[i])
-                                kernels.multiplyQuantizedRows(x, m, weights[i], matrix.interleavedRows, matrix.format.kernelFormat, y + m * starts[i], local,
-                                                              matrix.rows, k, scratch.baseAddress!)
-                            }
-                        }
-                    }
-                }
-            }
-        }
         }
         let leading = Array(x.shape.dropLast())
         return matrices.indices.map { i in
             Tensor(uncheckedShape: leading + [matrices[i].rows], scalars: Array(all[(m * starts[i])..<(m * starts[i + 1])]))
+        }
+    }
+
+    /// `y = x · Mᵢᵀ` for a few rows `x [m, k]` (2 ... ``quantizedFewRows``) and the matrices, matrix
+    /// `i`'s `[m, rows]` outputs at `y + m·outputStarts[i]`: all the matrices' outputs in one
+    /// numbering, shared among the threads in contiguous ranges, each range's piece of each matrix by
+    /// the few-rows kernel.
+    private static func multiplyFewRows(
+        _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [QuantizedMatrix], weights: [UnsafeRawPointer], outputStarts starts: [Int],
+        into y: UnsafeMutablePointer<Float>, k: Int, threads: Int, isa: KernelInstructionSet
+    ) {
+        let total = starts[matrices.count], shares = min(threads, total), kernels = isa.kernels
+        let shared = UncheckedSendable((x, y, weights))
+        parallelFor(shares, threads: shares) { share, _ in
+            let (x, y, weights) = shared.value
+            let range = (share * total / shares)..<((share + 1) * total / shares)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: quantizedRowsScratch(k: k, rows: m)) { scratch in
+                for (i, matrix) in matrices.enumerated() {
+                    let piece = range.clamped(to: starts[i]..<starts[i + 1])
+                    guard !piece.isEmpty else { continue }
+                    let local = (piece.lowerBound - starts[i])..<(piece.upperBound - starts[i])
+                    kernels.quantized(matrix.format.kernelFormat).multiplyRows(
+                        x, m, weights[i], matrix.interleavedRows, y + m * starts[i], local, matrix.rows, k, scratch.baseAddress!)
+                }
+            }
         }
     }
 
@@ -353,31 +362,32 @@ func multiplyInterleaved(
         outputStarts.append(outputStarts.last! + matrix.rows)
     }
     let groups = groupStarts.last!
-    // The input prepared for the byte format and for the nibble formats, each if needed, and Σx per block.
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k + blocks) { input in
-        let bytesInput = input.baseAddress!, nibblesInput = bytesInput + k, sums = nibblesInput + k
-        let formats = Set(matrices.map(\.format))
-        if formats.contains(.q8_0) { prepareInterleavedInput(x, k: k, format: .q8_0, into: bytesInput, sums: sums) }
-        if formats.contains(where: { $0 != .q8_0 }) { prepareInterleavedInput(x, k: k, format: .q4_1, into: nibblesInput, sums: sums) }
+    // The input in each order the formats want (at `k · order.rawValue`), and Σx per block.
+    let orders = InterleavedInputOrder.allCases.count
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: orders * k + blocks) { input in
+        let prepared = input.baseAddress!, sums = prepared + orders * k
+        for order in Set(matrices.map(\.format.interleavedInputOrder)) {
+            prepareInterleavedInput(x, k: k, order: order, into: prepared + k * order.rawValue, sums: sums)
+        }
         let shares = max(1, min(total * k < quantizedParallelWork ? 1 : threads, groups))
-        let shared = UncheckedSendable((UnsafePointer(bytesInput), UnsafePointer(nibblesInput), UnsafePointer(sums), y))
+        let shared = UncheckedSendable((UnsafePointer(prepared), UnsafePointer(sums), y))
         parallelFor(shares, threads: shares) { share, _ in
-            let (bytesInput, nibblesInput, sums, y) = shared.value
+            let (prepared, sums, y) = shared.value
             let range = (share * groups / shares)..<((share + 1) * groups / shares)
             for (i, matrix) in matrices.enumerated() {
                 let out = y + outputStarts[i]
                 let piece = range.clamped(to: groupStarts[i]..<groupStarts[i + 1])
                 if let interleaved = matrix.interleaved, !piece.isEmpty {
                     let local = (piece.lowerBound - groupStarts[i])..<(piece.upperBound - groupStarts[i])
-                    kernels.multiplyInterleavedRow(matrix.format == .q8_0 ? bytesInput : nibblesInput, sums, interleaved.base,
-                                                   matrix.format, out, local, blocks)
+                    kernels.quantized(matrix.format).multiplyInterleavedRow(prepared + k * matrix.format.interleavedInputOrder.rawValue, sums,
+                                                                            interleaved.base, out, local, blocks)
                 }
             }
             for (i, matrix) in matrices.enumerated() where i % shares == share {
                 let interleavedRows = quantizedGroupRows * (matrix.interleaved?.groups ?? 0)
                 guard interleavedRows < matrix.rows else { continue }
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k) { scratch in
-                    kernels.multiplyQuantizedRows(x, 1, matrix.stored, .none, matrix.format, y + outputStarts[i], interleavedRows..<matrix.rows,
+                    kernels.quantized(matrix.format).multiplyRows(x, 1, matrix.stored, .none, y + outputStarts[i], interleavedRows..<matrix.rows,
                                                   matrix.rows, k, scratch.baseAddress!)
                 }
             }
@@ -399,7 +409,7 @@ func multiplyQuantized(
     _ x: UnsafePointer<Float>, rows m: Int, weight: UnsafeRawPointer, interleaved: InterleavedRows, format: QuantizedBlockFormat,
     into y: UnsafeMutablePointer<Float>, n: Int, k: Int, threads: Int, isa: KernelInstructionSet
 ) {
-    let kernels = isa.kernels
+    let kernels = isa.kernels.quantized(format)
     let small = m * n * k < quantizedParallelWork
     let shared = UncheckedSendable((x, weight, y))
     if m <= quantizedFewRows {
@@ -408,7 +418,7 @@ func multiplyQuantized(
             let (x, weight, y) = shared.value
             let outputs = (share * n / shares)..<((share + 1) * n / shares)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: quantizedRowsScratch(k: k, rows: m)) { scratch in
-                kernels.multiplyQuantizedRows(x, m, weight, interleaved, format, y, outputs, n, k, scratch.baseAddress!)
+                kernels.multiplyRows(x, m, weight, interleaved, y, outputs, n, k, scratch.baseAddress!)
             }
         }
         return
@@ -421,6 +431,6 @@ func multiplyQuantized(
         let range = (share * panels / shares)..<((share + 1) * panels / shares)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
         defer { scratch.deallocate() }
-        kernels.multiplyQuantizedPanels(x, m, weight, interleaved, format, y, range, n, k, scratch)
+        kernels.multiplyPanels(x, m, weight, interleaved, y, range, n, k, scratch)
     }
 }

@@ -289,15 +289,15 @@ struct Bench: ParsableCommand {
     /// `--linear ROWSxINxOUT --weights FORMAT`: random blocks, copies of the matrix enough to fill
     /// 256 MiB called one after another (as a model's layers are), so the blocks come from memory.
     func benchQuantized(_ shape: LinearShape, format: QuantizedMatrix.Format, options: AttentionOptions, threads: Int) throws {
-        let (valuesPerBlock, bytesPerBlock) = (32, format.tensorType.bytesPerBlock)
+        let (valuesPerBlock, bytesPerBlock) = (32, format.bytesPerBlock)
         let matrixBytes = shape.outputs * shape.inputs / valuesPerBlock * bytesPerBlock
         let copies = max(1, (256 << 20) / matrixBytes)
         var generator = SplitMix64(seed: 1)
         var bytes = [UInt8](repeating: 0, count: matrixBytes)
         for b in stride(from: 0, to: matrixBytes, by: bytesPerBlock) {
             for i in b..<(b + bytesPerBlock) { bytes[i] = UInt8(truncatingIfNeeded: generator.next()) }
-            // Scales (and Q4_1's minimums) of ordinary size: half precision with a small exponent.
-            for s in stride(from: b, to: b + (format == .q4_1 ? 4 : 2), by: 2) { bytes[s + 1] = 0x20 | (bytes[s + 1] & 0x83) }
+            // Scales (and minimums) of ordinary size: half precision with a small exponent.
+            for s in stride(from: b, to: b + format.scaleBytes, by: 2) { bytes[s + 1] = 0x20 | (bytes[s + 1] & 0x83) }
         }
         // The same values in separate memory for each copy.
         let matrices = try (0..<copies).map { _ in

@@ -8,16 +8,21 @@ struct QuantizedMatrixTests {
     /// Random blocks of `format` for `[rows, columns]`: scales of either sign and several magnitudes
     /// (half precision), minimums for Q4_1, and every integer value.
     static func randomMatrix(_ format: QuantizedMatrix.Format, rows: Int, columns: Int, using g: inout SplitMix64) throws -> QuantizedMatrix {
+        try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: Data(randomBlocks(format, count: rows * columns / 32, using: &g)))
+    }
+
+    /// `count` random blocks of `format`, written byte by byte as the format is documented.
+    static func randomBlocks(_ format: QuantizedMatrix.Format, count: Int, using g: inout SplitMix64) -> [UInt8] {
         var bytes = [UInt8]()
         func half(_ x: Float) { let bits = Float16(x).bitPattern; bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)] }
         func scale() -> Float { Float(1e-3 + 0.1 * g.nextUnit()) * (g.next() & 1 == 0 ? 1 : -1) }
-        for _ in 0..<(rows * columns / 32) {
+        for _ in 0..<count {
             half(scale())
             if format == .q4_1 { half(scale()) }
             let quantBytes = format == .q8_0 ? 32 : 16
             for _ in 0..<quantBytes { bytes.append(UInt8(truncatingIfNeeded: g.next())) }
         }
-        return try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: Data(bytes))
+        return bytes
     }
 
     @Test("Products read from the blocks equal the Double product of the dequantized matrix on awkward shapes, for every format, instruction set and thread count",
@@ -60,6 +65,29 @@ struct QuantizedMatrixTests {
                 let plain = try matrix.multiply(x, options: AttentionOptions(implementation: .reference))
                 #expect(zip(zip(plain.scalars, exact), bound).allSatisfy { abs(Double($0.0) - $0.1) <= $1 }, "\(format) \(shape) reference")
             }
+        }
+    }
+
+    @Test("Each format is one row of the kernels' table of block traits: its GGUF type, its bytes per block and its interleaved layout agree with the file's reference reader",
+          arguments: QuantizedMatrix.Format.allCases)
+    func formatTraitsAgreeWithTheReferenceReader(format: QuantizedMatrix.Format) throws {
+        var g = SplitMix64(seed: 0x7AB1E)
+        #expect(QuantizedMatrix.Format(format.tensorType) == format)
+        #expect(format.tensorType.name == format.rawValue && format.tensorType.blockSize == 32)
+        #expect(format.bytesPerBlock == format.tensorType.bytesPerBlock && format.scaleBytes == (format == .q4_1 ? 4 : 2))
+        // 37 rows: two groups of sixteen interleaved (the layout the table describes) and five as stored.
+        let (rows, columns) = (37, 96)
+        let bytes = Self.randomBlocks(format, count: rows * columns / 32, using: &g)
+        #expect(bytes.count == rows * columns / 32 * format.tensorType.bytesPerBlock)
+        let matrix = try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: Data(bytes))
+        // The blocks as given, through the reference reader, against every row read back from the
+        // interleaved copy (whose stored pages were released) and from the stored remainder.
+        var want = [Float](repeating: .nan, count: rows * columns)
+        try bytes.withUnsafeBytes { raw in try want.withUnsafeMutableBufferPointer { try format.tensorType.dequantize(raw, into: $0) } }
+        #expect(matrix.dequantized().scalars.map(\.bitPattern) == want.map(\.bitPattern))
+        let picked = try matrix.rows([36, 0, 17, 31, 32])
+        for (i, row) in [36, 0, 17, 31, 32].enumerated() {
+            #expect(Array(picked.scalars[(i * columns)..<((i + 1) * columns)]) == Array(want[(row * columns)..<((row + 1) * columns)]), "row \(row)")
         }
     }
 
