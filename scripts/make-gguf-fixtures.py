@@ -9,8 +9,11 @@ to load GGUF checkpoints):
   types.gguf      metadata of every value type (nested arrays, UTF-8, the edges of each integer
                   type; gguf's writer drops empty arrays), a 64-byte alignment, and one tensor of
                   each type the Swift reader converts (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0,
-                  Q5_1) on awkward shapes, blocks of zeros, constants and wide ranges included, plus
-                  a Q6_K tensor (listed, not converted);
+                  Q5_1) on awkward shapes, blocks of zeros, constants and wide ranges included; one
+                  tensor of each k-quant (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) of random super-blocks whose
+                  half-precision scales are finite and of ordinary size (gguf's Python package
+                  dequantizes k-quants but does not quantize them); and an IQ2_XXS tensor (listed,
+                  not converted);
   <tensor>.npy    each tensor dequantized to float32 by gguf.quants.dequantize: what transformers
                   computes from the same bytes, shaped outermost first;
   manifest.json   the metadata values and each tensor's GGUF dimensions (innermost first) and type.
@@ -87,10 +90,26 @@ for name, (kind, values) in sources.items():
     expected = np.asarray(expected, dtype=np.float32).reshape(values.shape)
     np.save(OUT / f"{name}.npy", expected)
     manifest["tensors"][name] = {"type": kind.name, "dimensions": list(reversed(values.shape))}
-# A k-quant block of arbitrary bytes: the reader lists and sizes it, and refuses to convert it.
-k_bytes = rng.integers(0, 256, size=(2, 210), dtype=np.uint8)
-writer.add_tensor("q6_k", k_bytes, raw_dtype=T.Q6_K)
-manifest["tensors"]["q6_k"] = {"type": "Q6_K", "dimensions": [256, 2]}
+# K-quant super-blocks of random bytes with ordinary half-precision scales: every bit pattern of
+# the integers and the packed 6-bit scales occurs. (offsets of d, dmin in each layout)
+k_quants = {"q2_k": (T.Q2_K, 84, [80, 82], (3, 256)), "q3_k": (T.Q3_K, 110, [108], (2, 512)),
+            "q4_k": (T.Q4_K, 144, [0, 2], (3, 256)), "q5_k": (T.Q5_K, 176, [0, 2], (2, 512)),
+            "q6_k": (T.Q6_K, 210, [208], (2, 256))}
+for name, (kind, size, halves, shape) in k_quants.items():
+    count = shape[0] * shape[1] // 256
+    stored = rng.integers(0, 256, size=(count, size), dtype=np.uint8)
+    for at in halves:
+        scale = (rng.uniform(0.001, 0.1, size=count) * rng.choice([-1, 1], size=count)).astype(np.float16)
+        stored[:, at:at + 2] = scale.view(np.uint8).reshape(count, 2)
+    stored = stored.reshape(shape[0], shape[1] // 256 * size)
+    writer.add_tensor(name, stored, raw_dtype=kind)
+    expected = np.asarray(quants.dequantize(stored, kind), dtype=np.float32).reshape(shape)
+    np.save(OUT / f"{name}.npy", expected)
+    manifest["tensors"][name] = {"type": kind.name, "dimensions": list(reversed(shape))}
+# A codebook type of arbitrary bytes: the reader lists and sizes it, and refuses to convert it.
+iq_bytes = rng.integers(0, 256, size=(2, 66), dtype=np.uint8)
+writer.add_tensor("iq2_xxs", iq_bytes, raw_dtype=T.IQ2_XXS)
+manifest["tensors"]["iq2_xxs"] = {"type": "IQ2_XXS", "dimensions": [256, 2]}
 
 writer.write_header_to_file()
 writer.write_kv_data_to_file()

@@ -198,11 +198,12 @@ public struct GGUF: Sendable {
         /// The type's name as ggml writes it (`Q4_1`).
         public var name: String { "\(self)" }
 
-        /// Whether ``GGUF/tensor(_:)`` converts this type to Float: F32, F16, BF16, F64, and the
-        /// 32-element blocks Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0.
+        /// Whether ``GGUF/tensor(_:)`` converts this type to Float: F32, F16, BF16, F64, the
+        /// 32-element blocks Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, and the k-quants Q2_K, Q3_K, Q4_K,
+        /// Q5_K and Q6_K.
         public var isConvertible: Bool {
             switch self {
-            case .F32, .F16, .BF16, .F64, .Q4_0, .Q4_1, .Q5_0, .Q5_1, .Q8_0: true
+            case .F32, .F16, .BF16, .F64, .Q4_0, .Q4_1, .Q5_0, .Q5_1, .Q8_0, .Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K: true
             default: false
             }
         }
@@ -307,7 +308,7 @@ public struct GGUF: Sendable {
         }
         guard entry.type.isConvertible else {
             throw AttentionError.invalidFile(
-                path: path, reason: "tensor '\(name)' is \(entry.type.name), which does not convert to Float (F32, F16, BF16, F64, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 do)")
+                path: path, reason: "tensor '\(name)' is \(entry.type.name), which does not convert to Float (\(GGUF.TensorType.allCases.filter(\.isConvertible).map(\.name).joined(separator: ", ")) do)")
         }
         let count = entry.elementCount
         let values = try withUnsafeBytes(of: name) { bytes in
@@ -330,6 +331,21 @@ extension GGUF.TensorType {
     /// - `Q4_1`: `d`, `m`, the same 16 bytes: `x = d·q + m`.
     /// - `Q5_0` / `Q5_1`: as `Q4_0` / `Q4_1` with a fifth bit per element from a 32-bit word
     ///   after the scales (bit `i` for `x[i]`): `x = d·(q − 16)` and `x = d·q + m`.
+    ///
+    /// The k-quants, per super-block of 256 elements in sub-blocks of 16 or 32, each sub-block with
+    /// an integer scale `s` (and minimum `n`) under the super-block's half-precision `d` (and `dmin`):
+    /// - `Q2_K` (84 bytes): 16 bytes of (`s` low nibble, `n` high nibble) per 16 elements, 64 bytes
+    ///   of 2-bit `q`, `d`, `dmin`: `x = (d·s)·q − dmin·n`.
+    /// - `Q3_K` (110 bytes): 32 bytes of high bits, 64 bytes of 2-bit low bits, 12 bytes of 6-bit
+    ///   scales, `d`: `x = (d·(s − 32))·(q − 4·(1 − high bit))`.
+    /// - `Q4_K` (144 bytes): `d`, `dmin`, 12 bytes of eight 6-bit `s` and `n`, 128 bytes of nibbles:
+    ///   `x = (d·s)·q − dmin·n` per 32 elements.
+    /// - `Q5_K` (176 bytes): as `Q4_K` with 32 bytes of fifth bits after the scales.
+    /// - `Q6_K` (210 bytes): 128 bytes of low nibbles, 64 bytes of 2-bit high parts, 16 signed
+    ///   bytes of `s`, `d`: `x = (d·s)·(q − 32)` per 16 elements.
+    ///
+    /// Where the bits of each element sit is written out at each case below; it is the layout of
+    /// ggml's `block_q*_K`.
     /// Each product and sum is rounded to Float as written (no fused multiply-add), as gguf's own
     /// Python reader (and so transformers) computes them.
     ///
@@ -393,9 +409,78 @@ extension GGUF.TensorType {
                     store(32 * b + i, low, high, d: d, m: m, zero: 16)
                 }
             }
+        case .Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K:
+            for b in 0..<blocks {
+                dequantizeSuperBlock(UnsafeRawBufferPointer(rebasing: bytes[(b * bytesPerBlock)..<((b + 1) * bytesPerBlock)]),
+                                     into: UnsafeMutableBufferPointer(rebasing: output[(256 * b)..<(256 * b + 256)]))
+            }
         default:
             break   // excluded by isConvertible above
         }
+    }
+
+    /// One k-quant super-block of 256 elements (`block` is ``bytesPerBlock`` bytes) into `x[0..<256]`.
+    private func dequantizeSuperBlock(_ block: UnsafeRawBufferPointer, into x: UnsafeMutableBufferPointer<Float>) {
+        func half(_ at: Int) -> Float { halfToFloat(UInt16(littleEndian: block.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
+        /// Bits `shift ..< shift + width` of byte `at`.
+        func bits(_ at: Int, _ shift: Int, _ width: Int) -> Int { Int(block[at] >> UInt8(shift)) & ((1 << width) - 1) }
+        switch self {
+        case .Q2_K:
+            // Element e = 128c + 32s + i (c < 2, s < 4, i < 32): bits 2s of quant byte 32c + i (at 16);
+            // sub-block e / 16, whose byte e / 16 holds s (low nibble) and n (high nibble).
+            let d = half(80), dmin = half(82)
+            for e in 0..<256 {
+                let (c, rest) = e.quotientAndRemainder(dividingBy: 128), (s, i) = rest.quotientAndRemainder(dividingBy: 32)
+                let q = bits(16 + 32 * c + i, 2 * s, 2), j = e / 16
+                x[e] = (d * Float(bits(j, 0, 4))) * Float(q) - dmin * Float(bits(j, 4, 4))
+            }
+        case .Q3_K:
+            // Low 2 bits as Q2_K's (at byte 32 + 32c + i); high bit b = e / 32 of byte e mod 32;
+            // scale j (< 16): low 4 bits from byte j mod 8 (nibble j / 8), high 2 from byte
+            // 8 + j mod 4 (bits 2·(j / 4)).
+            let d = half(108)
+            for e in 0..<256 {
+                let (c, rest) = e.quotientAndRemainder(dividingBy: 128), (s, i) = rest.quotientAndRemainder(dividingBy: 32)
+                let low = bits(32 + 32 * c + i, 2 * s, 2), high = bits(e % 32, e / 32, 1)
+                let j = e / 16
+                let scale = (bits(96 + j % 8, 4 * (j / 8), 4) | bits(104 + j % 4, 2 * (j / 4), 2) << 4) - 32
+                x[e] = (d * Float(scale)) * Float(low - (high == 1 ? 0 : 4))
+            }
+        case .Q4_K, .Q5_K:
+            // Sub-block j = e / 32 = 2c + h: the nibble h of byte 32c + i of the quants; for Q5_K
+            // the fifth bit is bit j of byte i of the 32 high-bit bytes.
+            let d = half(0), dmin = half(2), quants = self == .Q4_K ? 16 : 48
+            let (scales, minimums) = Self.sixBitScales(block, at: 4)
+            for e in 0..<256 {
+                let j = e / 32, i = e % 32
+                var q = bits(quants + 32 * (j / 2) + i, 4 * (j % 2), 4)
+                if self == .Q5_K { q |= bits(16 + i, j, 1) << 4 }
+                x[e] = (d * Float(scales[j])) * Float(q) - dmin * Float(minimums[j])
+            }
+        case .Q6_K:
+            // Element e = 128c + 64h + t (t < 64): low nibble h of byte 64c + t; high 2 bits
+            // 2s of byte 128 + 32c + i where e = 128c + 32s + i; scale e / 16, signed, at 192.
+            let d = half(208)
+            for e in 0..<256 {
+                let (c, rest) = e.quotientAndRemainder(dividingBy: 128)
+                let (h, t) = rest.quotientAndRemainder(dividingBy: 64), (s, i) = rest.quotientAndRemainder(dividingBy: 32)
+                let q = bits(64 * c + t, 4 * h, 4) | bits(128 + 32 * c + i, 2 * s, 2) << 4
+                let scale = Int(Int8(bitPattern: block[192 + e / 16]))
+                x[e] = (d * Float(scale)) * Float(q - 32)
+            }
+        default:
+            break
+        }
+    }
+
+    /// Q4_K's and Q5_K's eight 6-bit scales and minimums from the 12 bytes at `at`: for j < 4 the low
+    /// six bits of bytes j and 4 + j; for j ≥ 4 a nibble of byte 4 + j (low: scale, high: minimum)
+    /// below the top two bits of bytes j − 4 and j.
+    private static func sixBitScales(_ block: UnsafeRawBufferPointer, at base: Int) -> (scales: [Int], minimums: [Int]) {
+        let b = (0..<12).map { Int(block[base + $0]) }
+        let scales = (0..<8).map { j in j < 4 ? b[j] & 0x3F : (b[4 + j] & 0x0F) | ((b[j - 4] >> 6) << 4) }
+        let minimums = (0..<8).map { j in j < 4 ? b[4 + j] & 0x3F : (b[4 + j] >> 4) | ((b[j] >> 6) << 4) }
+        return (scales, minimums)
     }
 }
 

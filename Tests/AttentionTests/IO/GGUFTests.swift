@@ -69,11 +69,13 @@ struct GGUFTests {
             let differing = zip(got.scalars, want.scalars).filter { $0.bitPattern != $1.bitPattern }.count
             #expect(differing == 0, "\(entry.name): \(differing) of \(want.scalars.count) elements differ")
         }
-        // A k-quant is listed, sized and readable as bytes, but not converted.
-        let k = try #require(file.info("q6_k"))
-        #expect(k.shape == [2, 256] && k.range.count == 2 * 210)
-        #expect(try file.withUnsafeBytes(of: "q6_k") { $0.count } == 420)
-        #expect(thrownError { try file.tensor("q6_k") } == .invalidFile("types.gguf"))
+        // Every k-quant converts (compared above); a codebook type is listed, sized and readable as
+        // bytes, but not converted.
+        #expect(Set(file.tensors.filter { $0.type.blockSize == 256 }.map(\.type)) == [.Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K, .IQ2_XXS])
+        let k = try #require(file.info("iq2_xxs"))
+        #expect(k.shape == [2, 256] && k.range.count == 2 * 66)
+        #expect(try file.withUnsafeBytes(of: "iq2_xxs") { $0.count } == 132)
+        #expect(thrownError { try file.tensor("iq2_xxs") } == .invalidFile("types.gguf"))
         #expect(thrownError { try file.tensor("missing") } == .invalidFile("types.gguf"))
     }
 
@@ -100,7 +102,7 @@ struct GGUFTests {
         #expect(try run(.Q5_0, q50) == nibbles.enumerated().map { $1 + ($0 < 8 || $0 == 16 ? 16 : 0) - 16 })
         // The wrong number of bytes, or a type that does not convert, is refused.
         #expect(thrownError { try run(.Q4_1, Array(q41.dropLast())) } == .invalidArgument("bytes"))
-        #expect(thrownError { try run(.Q6_K, q41) } == .invalidArgument("type"))
+        #expect(thrownError { try run(.IQ2_XXS, q41) } == .invalidArgument("type"))
     }
 
     @Test("A minimal file: default alignment 32, dimensions innermost first, version 2 read too")
