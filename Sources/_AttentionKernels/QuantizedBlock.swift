@@ -21,6 +21,9 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
     case q4_0 = 2
     /// `d`, a half-precision minimum `m` and the same 16 bytes: `x = d·q + m` (20 bytes).
     case q4_1 = 3
+    /// `d`, a 32-bit word of fifth bits (bit `i` for element `i`) and the same 16 bytes of nibbles:
+    /// `x = d·(q − 16)` (22 bytes).
+    case q5_0 = 6
 
     /// The table: `visitor` called with this format's block type. The one `switch` over formats;
     /// everything else about a format is asked of its type.
@@ -30,6 +33,7 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
         case .q8_0: visitor(Q8_0Block.self)
         case .q4_0: visitor(Q4_0Block.self)
         case .q4_1: visitor(Q4_1Block.self)
+        case .q5_0: visitor(Q5_0Block.self)
         }
     }
 
@@ -273,6 +277,79 @@ public enum Q4_1Block: QuantizedBlock {
     }
 }
 
+/// `d`, a word of fifth bits, then 16 bytes of nibbles: `d·(q − 16)` with `q = nibble | bit << 4`.
+public enum Q5_0Block: QuantizedBlock {
+    @inlinable public static var format: QuantizedBlockFormat { .q5_0 }
+    @inlinable public static var bytes: Int { 22 }
+    @inlinable public static var scaleBytes: Int { 2 }
+    /// The 32 integers `q` (0 ... 31) in element order.
+    @inlinable @inline(__always)
+    static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+        let high = SIMD8<UInt32>(repeating: UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)))
+        let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
+        @inline(__always) func fifth(_ first: UInt32) -> SIMD8<Int32> { SIMD8<Int32>(truncatingIfNeeded: ((high &>> (lanes &+ first)) & 1) &<< 4) }
+        let (q0, q1, q2, q3) = nibbles(block + 6)
+        return (q0 | fifth(0), q1 | fifth(8), q2 | fifth(16), q3 | fifth(24))
+    }
+    @inlinable @inline(__always)
+    public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let d = SIMD8<Float>(repeating: blockScale(block, M.self))
+        let (q0, q1, q2, q3) = integers(block)
+        @inline(__always) func values(_ q: SIMD8<Int32>) -> SIMD8<Float> { d * exactFloats(q &- 16) }
+        return (values(q0), values(q1), values(q2), values(q3))
+    }
+    @inlinable @inline(__always)
+    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
+        let d = blockScale(block, M.self)
+        // d·(q − 16)·x = d·q·x − 16d·x: the offset joins the minimum's sum.
+        sum = M.multiplyAdd(SIMD8(repeating: d), integerDot(block, x, M.self), sum)
+        minimumSum = minimumSum.addingProduct(-16 * d, xSum)
+    }
+    @inlinable @inline(__always)
+    public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
+        let (q0, q1, q2, q3) = integers(block)
+        return blockDot((exactFloats(q0), exactFloats(q1), exactFloats(q2), exactFloats(q3)), x, M.self)
+    }
+    @inlinable public static var scaleBits: UInt32 { 0xFFFF }
+    @inlinable public static var minimumWeights: (even: Float, odd: Float) { (-16, 0) }
+
+    /// Interleaved: the sixteen rows' words of fifth bits, then Q4_0's four chunks of nibble words.
+    /// The products run in Swift vectors, element by element (no vector form of the nibble
+    /// words' pre-scaled input yet): each element's sixteen integers are one vector.
+    @inlinable public static var interleavedPieceBytes: Int { 4 }
+    @inlinable public static var interleavedInputOrder: InterleavedInputOrder { .elements }
+    /// Element `e`'s integers of the sixteen rows: nibble `e / 16` of byte `e mod 16` of each row's
+    /// nibbles (in word `(e mod 16) / 4` of its chunk), and bit `e` of its word of fifth bits.
+    @inlinable @inline(__always)
+    static func interleavedIntegers(_ p: UnsafeRawPointer, element e: Int) -> SIMD16<Int32> {
+        let rows = quantizedGroupRows, integers = p + rows * scaleBytes
+        let high = integers.loadUnaligned(as: SIMD16<UInt32>.self)
+        let byte = e % 16, words = integers.loadUnaligned(fromByteOffset: 4 * rows * (1 + byte / 4), as: SIMD16<UInt32>.self)
+        let nibble = (words &>> UInt32(8 * (byte % 4) + 4 * (e / 16))) & 0x0F
+        return SIMD16<Int32>(truncatingIfNeeded: nibble | (((high &>> UInt32(e)) & 1) &<< 4))
+    }
+    @inlinable @inline(__always)
+    public static func accumulateInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                                             _ sum: inout SIMD16<Float>, _: M.Type) {
+        var t0 = SIMD16<Float>.zero, t1 = t0
+        var e = 0
+        while e < 32 {
+            t0 = M.multiplyAdd(exactFloats(interleavedIntegers(p, element: e)), SIMD16(repeating: x[e]), t0)
+            t1 = M.multiplyAdd(exactFloats(interleavedIntegers(p, element: e + 1)), SIMD16(repeating: x[e + 1]), t1)
+            e += 2
+        }
+        // d·(q − 16) summed is d·(Σq·x − 16·Σx).
+        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), (t0 + t1) - SIMD16(repeating: 16 * xSum), sum)
+    }
+    @inlinable @inline(__always)
+    public static func dequantizeInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, stride: Int,
+                                                             scales: UnsafeMutablePointer<Float>, _: M.Type) {
+        let d = interleavedScales(p, 0, M.self)
+        for e in 0..<32 { store(d * exactFloats(interleavedIntegers(p, element: e) &- 16), out + stride * e) }
+    }
+}
+
 // MARK: - Helpers of the arithmetic
 
 /// The exact Float value of each signed byte: one sign-extension and one conversion (written lane
@@ -288,6 +365,12 @@ func exactFloats(_ b: SIMD8<Int8>) -> SIMD8<Float> {
 @inlinable @inline(__always)
 func exactFloats(_ i: SIMD8<Int32>) -> SIMD8<Float> {
     SIMD8<Float>(Float(i[0]), Float(i[1]), Float(i[2]), Float(i[3]), Float(i[4]), Float(i[5]), Float(i[6]), Float(i[7]))
+}
+
+/// The exact Float value of sixteen small integers (below 2^24 in magnitude): one conversion.
+@inlinable @inline(__always)
+func exactFloats(_ i: SIMD16<Int32>) -> SIMD16<Float> {
+    SIMD16<Float>(lowHalf: exactFloats(i.lowHalf), highHalf: exactFloats(i.highHalf))
 }
 
 /// Bytes zero-extended to 32-bit lanes: one vector zero-extension.

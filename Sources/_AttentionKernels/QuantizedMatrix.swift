@@ -1,4 +1,4 @@
-/// Products with a weight stored in ggml's 32-element blocks (Q8_0, Q4_0, Q4_1), read as the file
+/// Products with a weight stored in ggml's 32-element blocks (Q8_0, Q4_0, Q4_1, Q5_0), read as the file
 /// stores them: each block's integers and half-precision scales become Float in registers, and the
 /// products accumulate in Float. Nothing is dequantized into memory beyond one panel of 32 outputs
 /// (for products of many rows), so a model keeps the few bits per weight its file has.

@@ -24,6 +24,8 @@ public struct QuantizedMatrix: Sendable {
         case q4_0 = "Q4_0"
         /// `x = d·q + m`: a scale, a minimum and 32 nibbles (20 bytes, 5 bits per value).
         case q4_1 = "Q4_1"
+        /// `x = d·(q − 16)`: a scale, 32 fifth bits and 32 nibbles (22 bytes, 5.5 bits per value).
+        case q5_0 = "Q5_0"
 
         /// The GGUF tensor type of this format.
         public var tensorType: GGUF.TensorType {
@@ -50,6 +52,7 @@ public struct QuantizedMatrix: Sendable {
             case .q8_0: .q8_0
             case .q4_0: .q4_0
             case .q4_1: .q4_1
+            case .q5_0: .q5_0
             }
         }
     }

@@ -12,8 +12,8 @@ struct Generate: ParsableCommand {
             --model-dir: a folder as transformers' save_pretrained writes a GPT-2 model and
             its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
             --model: a Llama-architecture GGUF file with its byte-level BPE tokenizer, such
-            as SmolLM2-135M-Instruct (attention model fetch smollm2); its Q8_0, Q4_0 and
-            Q4_1 matrices stay in their blocks, read by the quantized kernels (--weights
+            as SmolLM2-135M-Instruct (attention model fetch smollm2); its Q8_0, Q4_0,
+            Q4_1 and Q5_0 matrices stay in their blocks, read by the quantized kernels (--weights
             float32 dequantizes them at load instead, as transformers does).
             Each step feeds only the new token through the layers, reading the keys and
             values of the earlier tokens from a KV cache; --no-cache recomputes the whole

@@ -19,7 +19,8 @@ struct QuantizedMatrixTests {
         for _ in 0..<count {
             half(scale())
             if format == .q4_1 { half(scale()) }
-            let quantBytes = format == .q8_0 ? 32 : 16
+            // Q8_0: 32 signed bytes; Q5_0: a word of fifth bits and 16 bytes of nibbles; Q4_*: the nibbles.
+            let quantBytes = switch format { case .q8_0: 32; case .q5_0: 20; case .q4_0, .q4_1: 16 }
             for _ in 0..<quantBytes { bytes.append(UInt8(truncatingIfNeeded: g.next())) }
         }
         return bytes
@@ -109,7 +110,7 @@ struct QuantizedMatrixTests {
             #expect(Array(picked.scalars[c..<(2 * c)]) == Array(want.scalars[0..<c]))
             #expect(thrownError { try matrix.rows([matrix.rows]) } == .invalidArgument("indices"))
         }
-        #expect(QuantizedMatrix.Format(.Q4_1) == .q4_1 && QuantizedMatrix.Format(.Q5_0) == nil)
+        #expect(QuantizedMatrix.Format(.Q4_1) == .q4_1 && QuantizedMatrix.Format(.Q5_0) == .q5_0 && QuantizedMatrix.Format(.Q5_1) == nil)
         #expect(thrownError { try QuantizedMatrix(gguf: file, name: "q4_1") } == .invalidFile("types.gguf"))   // 3-D
         #expect(thrownError { try QuantizedMatrix(gguf: file, name: "f16") } == .invalidFile("types.gguf"))    // not a block format
         #expect(thrownError { try QuantizedMatrix(gguf: file, name: "missing") } == .invalidFile("types.gguf"))
