@@ -126,26 +126,30 @@ public struct KernelEntryPoints: Sendable {
 }
 
 /// One block format's products, compiled for one instruction set: a row of the kernel table per
-/// format, built by ``KernelEntryPoints/quantized`` from the format's ``QuantizedBlock`` type.
+/// format, which the format's type builds (``QuantizedBlock/kernels(_:)``).
 public struct QuantizedFormatKernels: Sendable {
     /// A few rows times a block-quantized output-major weight, for a range of outputs (see
-    /// ``multiplyQuantizedRows(x:rows:weight:interleaved:y:outputs:n:k:scratch:_:_:)``).
+    /// ``multiplyQuantizedRows(x:rows:weight:interleaved:y:outputs:n:k:scratch:_:_:)``; scratch
+    /// ``quantizedRowsScratch(k:rows:)`` floats).
     public let multiplyRows: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
                                         _ y: UnsafeMutablePointer<Float>, _ outputs: Range<Int>, _ n: Int, _ k: Int,
                                         _ scratch: UnsafeMutablePointer<Float>) -> Void
     /// Many rows times a block-quantized output-major weight, for a range of 32-column panels (see
-    /// ``multiplyQuantizedPanels(a:rows:weight:interleaved:c:panels:n:k:scratch:_:_:)``).
+    /// ``multiplyQuantizedPanels(a:rows:weight:interleaved:c:panels:n:k:scratch:_:_:)``; scratch
+    /// ``quantizedPanelScratch(k:)`` floats).
     public let multiplyPanels: @Sendable (_ a: UnsafePointer<Float>, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
                                           _ c: UnsafeMutablePointer<Float>, _ panels: Range<Int>, _ n: Int, _ k: Int,
                                           _ scratch: UnsafeMutablePointer<Float>) -> Void
     /// One row times an interleaved block-quantized weight, for a range of groups of sixteen outputs
-    /// (see ``multiplyInterleavedRow(_:sums:weight:y:groups:blocks:_:_:)``).
-    public let multiplyInterleavedRow: @Sendable (_ prepared: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ weight: UnsafeRawPointer,
-                                                  _ y: UnsafeMutablePointer<Float>, _ groups: Range<Int>, _ blocks: Int) -> Void
+    /// (see ``multiplyInterleavedRow(_:sums:weight:y:groups:blocks:_:_:)``); nil for formats that
+    /// are not interleaved.
+    public let multiplyInterleavedRow: (@Sendable (_ prepared: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ weight: UnsafeRawPointer,
+                                                   _ y: UnsafeMutablePointer<Float>, _ groups: Range<Int>, _ blocks: Int) -> Void)?
 
-    /// The products for blocks `B`, specialized for `M` in the calling module.
+    /// The products for a 32-value format `B`, specialized for `M` in the calling module: blocks
+    /// read from registers, and interleaved by sixteen rows.
     @inlinable @inline(__always)
-    init<B: QuantizedBlock, M: MultiplyAdd>(_: B.Type, _: M.Type) {
+    public init<B: InterleavedQuantizedBlock, M: MultiplyAdd>(interleaved _: B.Type, _: M.Type) {
         multiplyRows = {
             multiplyQuantizedRows(x: $0, rows: $1, weight: $2, interleaved: $3, y: $4, outputs: $5, n: $6, k: $7, scratch: $8, B.self, M.self)
         }
@@ -156,6 +160,23 @@ public struct QuantizedFormatKernels: Sendable {
             _AttentionKernels.multiplyInterleavedRow($0, sums: $1, weight: $2, y: $3, groups: $4, blocks: $5, B.self, M.self)
         }
     }
+
+    /// The products for a format of super-blocks `B`, specialized for `M` in the calling module: one
+    /// row's from registers, more rows' from each weight row dequantized into L1 (no interleaved copy).
+    @inlinable @inline(__always)
+    public init<B: SuperQuantizedBlock, M: MultiplyAdd>(superBlocks _: B.Type, _: M.Type) {
+        multiplyRows = {
+            if $1 == 1 {
+                multiplySuperBlockRow(x: $0, weight: $2, y: $4, outputs: $5, k: $7, scratch: $8, B.self, M.self)
+            } else {
+                multiplyDequantizedRows(x: $0, rows: $1, weight: $2, y: $4, outputs: $5, n: $6, k: $7, scratch: $8, B.self, M.self)
+            }
+        }
+        multiplyPanels = {
+            multiplyDequantizedPanels(a: $0, rows: $1, weight: $2, c: $4, panels: $5, n: $6, k: $7, scratch: $8, B.self, M.self)
+        }
+        multiplyInterleavedRow = nil
+    }
 }
 
 /// The visitor that compiles a format's row of the kernel table.
@@ -163,7 +184,7 @@ public struct QuantizedFormatKernels: Sendable {
 struct QuantizedKernelsOf<M: MultiplyAdd>: QuantizedBlockVisitor {
     @inlinable init() {}
     @inlinable @inline(__always)
-    func callAsFunction<B: QuantizedBlock>(_: B.Type) -> QuantizedFormatKernels { QuantizedFormatKernels(B.self, M.self) }
+    func callAsFunction<B: QuantizedBlock>(_: B.Type) -> QuantizedFormatKernels { B.kernels(M.self) }
 }
 
 /// The kernels compiled for the target's baseline: SSE2 on x86-64 (no FMA: multiply, then add),

@@ -13,7 +13,7 @@ import _KernelIntrinsics
 /// Layout: for each group `g` of sixteen rows (rows `16g ..< 16g + 16`) and each block `b`, in that
 /// order, ``interleavedBlockBytes(_:)`` bytes (sixteen times the format's block, nothing added):
 /// - the sixteen rows' `d` (binary16), then for formats with a minimum their sixteen `m`;
-/// - the rows' integers in pieces of ``QuantizedBlock/interleavedPieceBytes`` bytes, piece `e` of
+/// - the rows' integers in pieces of ``InterleavedQuantizedBlock/interleavedPieceBytes`` bytes, piece `e` of
 ///   every row before piece `e + 1`:
 ///   - Q8_0, pieces of one byte: 32 rows of sixteen signed bytes, row `e` holding element `e` of the
 ///     sixteen rows;
@@ -50,19 +50,20 @@ public func interleavedBlockBytes(_ format: QuantizedBlockFormat) -> Int { quant
 /// bytes)` for each piece at byte `stored` of the row's block in the file's layout and byte
 /// `interleaved` of its group's block, lane `r` of the group. The one statement of the layout that
 /// interleaving and its inverse both follow.
-func forEachInterleavedPiece(_ format: QuantizedBlockFormat, lane r: Int, _ body: (_ stored: Int, _ interleaved: Int, _ bytes: Int) -> Void) {
-    let block = format.block, rows = quantizedGroupRows, scales = block.scaleBytes, piece = block.interleavedPieceBytes
+func forEachInterleavedPiece(_ block: any InterleavedQuantizedBlock.Type, lane r: Int,
+                             _ body: (_ stored: Int, _ interleaved: Int, _ bytes: Int) -> Void) {
+    let rows = quantizedGroupRows, scales = block.scaleBytes, piece = block.interleavedPieceBytes
     // d (and m): half r of each vector of scales.
     for s in 0..<(scales / 2) { body(2 * s, 2 * (s * rows + r), 2) }
     for e in 0..<((block.bytes - scales) / piece) { body(scales + piece * e, scales * rows + piece * (e * rows + r), piece) }
 }
 
-/// Rows `0 ..< 16·groups` of `[rows, 32·blocks]` blocks at `source` (the file's layout) written
-/// interleaved to `destination` (`groups · blocks · interleavedBlockBytes(format)` bytes).
-public func interleaveQuantized(_ source: UnsafeRawPointer, format: QuantizedBlockFormat, groups: Int, blocks: Int,
+/// Rows `0 ..< 16·groups` of `[rows, 32·blocks]` blocks of `format` at `source` (the file's layout)
+/// written interleaved to `destination` (`groups · blocks · interleavedBlockBytes(format.format)` bytes).
+public func interleaveQuantized(_ source: UnsafeRawPointer, format: any InterleavedQuantizedBlock.Type, groups: Int, blocks: Int,
                                 into destination: UnsafeMutableRawPointer) {
-    let block = format.bytesPerBlock, rowBytes = blocks * block
-    let groupBlock = interleavedBlockBytes(format), rows = quantizedGroupRows
+    let block = format.bytes, rowBytes = blocks * block
+    let groupBlock = quantizedGroupRows * block, rows = quantizedGroupRows
     for g in 0..<groups {
         for b in 0..<blocks {
             let out = destination + (g * blocks + b) * groupBlock
@@ -77,14 +78,14 @@ public func interleaveQuantized(_ source: UnsafeRawPointer, format: QuantizedBlo
 }
 
 /// Row `row` (below `16·groups`) of an interleaved matrix of `blocks` blocks per row, written in
-/// the file's layout to `destination` (`blocks · format.bytesPerBlock` bytes): the inverse of
+/// the file's layout to `destination` (`blocks · format.bytes` bytes): the inverse of
 /// ``interleaveQuantized(_:format:groups:blocks:into:)`` for one row, for lookups of single rows
 /// (embeddings) that should not touch the stored blocks the copy replaces.
-public func copyInterleavedRow(_ interleaved: InterleavedRows, row: Int, format: QuantizedBlockFormat, blocks: Int,
+public func copyInterleavedRow(_ interleaved: InterleavedRows, row: Int, format: any InterleavedQuantizedBlock.Type, blocks: Int,
                                into destination: UnsafeMutableRawPointer) {
     guard let base = interleaved.base, row < quantizedGroupRows * interleaved.groups else { return }
     let (g, r) = row.quotientAndRemainder(dividingBy: quantizedGroupRows)
-    let block = format.bytesPerBlock, groupBlock = interleavedBlockBytes(format)
+    let block = format.bytes, groupBlock = quantizedGroupRows * block
     for b in 0..<blocks {
         let p = base + (g * blocks + b) * groupBlock, out = destination + b * block
         forEachInterleavedPiece(format, lane: r) { stored, interleaved, bytes in
@@ -120,11 +121,11 @@ public func prepareInterleavedInput(_ x: UnsafePointer<Float>, k: Int, order: In
 
 /// `y[16g + r] = Σ_j x[j] · w[16g + r][j]` for the groups `groups` of an interleaved matrix of
 /// `blocks` blocks per row; `prepared` and `sums` from ``prepareInterleavedInput(_:k:order:into:sums:)``
-/// in the format's ``QuantizedBlock/interleavedInputOrder``. Each group's sixteen outputs are the
+/// in the format's ``InterleavedQuantizedBlock/interleavedInputOrder``. Each group's sixteen outputs are the
 /// sixteen lanes of one accumulator; each block's products are summed in independent chains, then
 /// scaled by the block's `d` (and its minimum added).
 @inlinable @inline(__always)
-public func multiplyInterleavedRow<B: QuantizedBlock, M: MultiplyAdd>(
+public func multiplyInterleavedRow<B: InterleavedQuantizedBlock, M: MultiplyAdd>(
     _ prepared: UnsafePointer<Float>, sums: UnsafePointer<Float>, weight: UnsafeRawPointer,
     y: UnsafeMutablePointer<Float>, groups: Range<Int>, blocks: Int, _: B.Type, _: M.Type
 ) {
@@ -147,7 +148,7 @@ public func multiplyInterleavedRow<B: QuantizedBlock, M: MultiplyAdd>(
 /// (Scratch comes from the caller throughout: a temporary allocation's closure is outlined here,
 /// and the half-precision conversion inside it then runs lane by lane through a library call.)
 @inlinable @inline(__always)
-public func dequantizeInterleavedGroup<B: QuantizedBlock, M: MultiplyAdd>(
+public func dequantizeInterleavedGroup<B: InterleavedQuantizedBlock, M: MultiplyAdd>(
     _ interleaved: InterleavedRows, group g: Int, blocks: Int,
     into out: UnsafeMutablePointer<Float>, stride: Int, scales: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
@@ -169,7 +170,7 @@ public func interleavedGroupRowsScratch(rows: Int) -> Int { 32 * quantizedGroupR
 /// dequantized once into sixteen-lane vectors (2 KiB, in L1) and multiplied with every row's 32
 /// inputs, the sixteen outputs in the lanes. The sums run in the same order whatever `outputs` is.
 @inlinable @inline(__always)
-public func multiplyInterleavedGroupRows<B: QuantizedBlock, M: MultiplyAdd>(
+public func multiplyInterleavedGroupRows<B: InterleavedQuantizedBlock, M: MultiplyAdd>(
     _ x: UnsafePointer<Float>, rows: Int, _ interleaved: InterleavedRows, group g: Int, blocks: Int,
     y: UnsafeMutablePointer<Float>, n: Int, outputs: Range<Int>, scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {

@@ -1,12 +1,15 @@
 import _KernelIntrinsics
 
 /// The block formats the kernels read, as one table of traits: each format is a type conforming to
-/// ``QuantizedBlock`` that states its size, its arithmetic in the file's layout and in the
-/// interleaved layout (`InterleavedQuantized.swift`), and ``QuantizedBlockFormat/apply(_:)`` is the
-/// one place that maps a format to its type. Every kernel over blocks is generic over
-/// ``QuantizedBlock``, and the kernel table compiles one row of entry points per format
-/// (``QuantizedFormatKernels``): a new 32-element format is a case, a conforming type and a line in
-/// `apply`.
+/// ``QuantizedBlock`` that states its size and its arithmetic, and ``QuantizedBlockFormat/apply(_:)``
+/// is the one place that maps a format to its type. The kernel table compiles one row of products
+/// per format (``QuantizedFormatKernels``) from what the type is:
+/// - an ``InterleavedQuantizedBlock`` (ggml's 32-value formats, scales first) is read from
+///   registers four blocks at a time, and interleaved by sixteen rows for decoding
+///   (`InterleavedQuantized.swift`);
+/// - a ``SuperQuantizedBlock`` (the k-quants' super-blocks of 256) is read from registers a block
+///   at a time for one row, and dequantized a weight row at a time into L1 for more.
+/// A new format is a case, a conforming type and a line in `apply`.
 ///
 /// A block's values are computed exactly as the format (and gguf's reader) defines them: `d·q + m`,
 /// `d·(q − 8)` or `d·q`, each product and sum rounded to Float, unfused. So the weights the kernels
@@ -24,6 +27,14 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
     /// `d`, a 32-bit word of fifth bits (bit `i` for element `i`) and the same 16 bytes of nibbles:
     /// `x = d·(q − 16)` (22 bytes).
     case q5_0 = 6
+    /// Super-blocks of 256: `d`, `dmin`, eight 6-bit scales and minimums, 128 bytes of nibbles:
+    /// `x = (d·s)·q − dmin·m` per 32 values (144 bytes).
+    case q4_k = 12
+    /// As Q4_K with a fifth bit per value (176 bytes).
+    case q5_k = 13
+    /// Super-blocks of 256: 6-bit integers, sixteen signed 8-bit scales, `d`: `x = (d·s)·(q − 32)`
+    /// per 16 values (210 bytes).
+    case q6_k = 14
 
     /// The table: `visitor` called with this format's block type. The one `switch` over formats;
     /// everything else about a format is asked of its type.
@@ -34,6 +45,9 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
         case .q4_0: visitor(Q4_0Block.self)
         case .q4_1: visitor(Q4_1Block.self)
         case .q5_0: visitor(Q5_0Block.self)
+        case .q4_k: visitor(Q4_KBlock.self)
+        case .q5_k: visitor(Q5_KBlock.self)
+        case .q6_k: visitor(Q6_KBlock.self)
         }
     }
 
@@ -41,11 +55,14 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
     /// is not specialized; kernels go through ``apply(_:)``).
     @inlinable public var block: any QuantizedBlock.Type { apply(BlockTypeOf()) }
 
-    /// Bytes per block of 32 elements.
+    /// Values per block: 32, or 256 for a super-block.
+    @inlinable public var valuesPerBlock: Int { block.values }
+
+    /// Bytes per block.
     @inlinable public var bytesPerBlock: Int { block.bytes }
 
-    /// The order a single-row product over interleaved blocks wants its input in.
-    @inlinable public var interleavedInputOrder: InterleavedInputOrder { block.interleavedInputOrder }
+    /// The block type if matrices of this format are interleaved by sixteen rows for decoding.
+    @inlinable public var interleavedBlock: (any InterleavedQuantizedBlock.Type)? { block as? any InterleavedQuantizedBlock.Type }
 }
 
 /// A computation over one block type, for ``QuantizedBlockFormat/apply(_:)``: Swift closures cannot
@@ -72,15 +89,28 @@ public enum InterleavedInputOrder: Int, Sendable, CaseIterable {
     case nibbleWords
 }
 
-/// One block format's traits and arithmetic: 32 values in ``bytes`` bytes whose first
-/// ``scaleBytes`` hold half-precision scales; its values as four vectors of eight, in element
-/// order; its dot product with 32 floats; and the same on sixteen rows interleaved (see
-/// `InterleavedQuantized.swift`).
+/// One block format's traits and arithmetic: ``values`` values in ``bytes`` bytes, their exact
+/// Float values, and the row of products the kernel table compiles for it.
 public protocol QuantizedBlock: SendableMetatype {
     /// The format this arithmetic is for.
     static var format: QuantizedBlockFormat { get }
-    /// Bytes of one block of 32 elements.
+    /// Values per block.
+    static var values: Int { get }
+    /// Bytes of one block.
     static var bytes: Int { get }
+    /// Byte offsets of the block's half-precision scales (`d`, and `m` or `dmin` where it has one).
+    static var halfPrecisionScaleOffsets: [Int] { get }
+    /// The block's values into `out[0..<values]`, bit for bit what the reference reader gives.
+    static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, _: M.Type)
+    /// This format's products, compiled for `M` in the calling module: given by the kind of block
+    /// (``InterleavedQuantizedBlock``, ``SuperQuantizedBlock``).
+    static func kernels<M: MultiplyAdd>(_: M.Type) -> QuantizedFormatKernels
+}
+
+/// A 32-value format with its half-precision scales first (ggml's `_0` and `_1` formats): its values
+/// as four vectors of eight, its dot product with 32 floats, and the same on sixteen rows
+/// interleaved (see `InterleavedQuantized.swift`).
+public protocol InterleavedQuantizedBlock: QuantizedBlock {
     /// Bytes of half-precision scales at the start of a block: `d`, or `d` and `m`.
     static var scaleBytes: Int { get }
     static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
@@ -115,7 +145,19 @@ public protocol QuantizedBlock: SendableMetatype {
                                                       scales: UnsafeMutablePointer<Float>, _: M.Type)
 }
 
-extension QuantizedBlock {
+extension InterleavedQuantizedBlock {
+    @inlinable public static var values: Int { 32 }
+    @inlinable public static var halfPrecisionScaleOffsets: [Int] { Array(stride(from: 0, to: scaleBytes, by: 2)) }
+    @inlinable @inline(__always)
+    public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, _: M.Type) {
+        let (w0, w1, w2, w3) = dequantize(block, M.self)
+        store8(w0, out); store8(w1, out + 8); store8(w2, out + 16); store8(w3, out + 24)
+    }
+    @inlinable @inline(__always)
+    public static func kernels<M: MultiplyAdd>(_: M.Type) -> QuantizedFormatKernels { QuantizedFormatKernels(interleaved: Self.self, M.self) }
+}
+
+extension InterleavedQuantizedBlock {
     /// The scales of four consecutive blocks as `[d0, m0, d1, m1, d2, m2, d3, m3]` (`m` lanes zero for
     /// formats without one): one conversion of eight halves instead of one per scale.
     @inlinable @inline(__always)
@@ -144,7 +186,7 @@ extension QuantizedBlock {
 // MARK: - The formats
 
 /// `d`, then 32 signed bytes.
-public enum Q8_0Block: QuantizedBlock {
+public enum Q8_0Block: InterleavedQuantizedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q8_0 }
     @inlinable public static var bytes: Int { 34 }
     @inlinable public static var scaleBytes: Int { 2 }
@@ -187,7 +229,7 @@ public enum Q8_0Block: QuantizedBlock {
 }
 
 /// `d`, then 16 bytes of nibbles: `d·(q − 8)`.
-public enum Q4_0Block: QuantizedBlock {
+public enum Q4_0Block: InterleavedQuantizedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q4_0 }
     @inlinable public static var bytes: Int { 18 }
     @inlinable public static var scaleBytes: Int { 2 }
@@ -233,7 +275,7 @@ public enum Q4_0Block: QuantizedBlock {
 }
 
 /// `d`, `m`, then 16 bytes of nibbles: `d·q + m`.
-public enum Q4_1Block: QuantizedBlock {
+public enum Q4_1Block: InterleavedQuantizedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q4_1 }
     @inlinable public static var bytes: Int { 20 }
     @inlinable public static var scaleBytes: Int { 4 }
@@ -278,7 +320,7 @@ public enum Q4_1Block: QuantizedBlock {
 }
 
 /// `d`, a word of fifth bits, then 16 bytes of nibbles: `d·(q − 16)` with `q = nibble | bit << 4`.
-public enum Q5_0Block: QuantizedBlock {
+public enum Q5_0Block: InterleavedQuantizedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q5_0 }
     @inlinable public static var bytes: Int { 22 }
     @inlinable public static var scaleBytes: Int { 2 }

@@ -1,23 +1,49 @@
-/// Products with a weight stored in ggml's 32-element blocks (Q8_0, Q4_0, Q4_1, Q5_0), read as the file
-/// stores them: each block's integers and half-precision scales become Float in registers, and the
-/// products accumulate in Float. Nothing is dequantized into memory beyond one panel of 32 outputs
-/// (for products of many rows), so a model keeps the few bits per weight its file has.
+/// Products with a weight stored in ggml's blocks, read as the file stores them, so a model keeps
+/// the few bits per weight its file has. For the 32-value formats (``InterleavedQuantizedBlock``)
+/// each block's integers and half-precision scales become Float in registers, and nothing is
+/// dequantized into memory beyond one panel of 32 outputs (for products of many rows). Other
+/// formats (the k-quants' super-blocks) are dequantized one weight row at a time into L1.
 ///
-/// Every function here is generic over the block format (``QuantizedBlock``); the kernel table
-/// compiles one row of them per format (``QuantizedFormatKernels``).
+/// Every function here is generic over the block format; the kernel table compiles one row of them
+/// per format (``QuantizedFormatKernels``).
 
 /// Row `row` of a block-quantized `[n, k]` matrix in the file's layout, dequantized into `into[0..<k]`.
 @inlinable @inline(__always)
 func dequantizeRow<B: QuantizedBlock, M: MultiplyAdd>(
     _ weight: UnsafeRawPointer, row: Int, k: Int, into: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
-    let blocks = k / 32
+    let blocks = k / B.values
     var p = weight + row * blocks * B.bytes
     for b in 0..<blocks {
-        let (w0, w1, w2, w3) = B.dequantize(p, M.self)
-        let out = into + 32 * b
-        store8(w0, out); store8(w1, out + 8); store8(w2, out + 16); store8(w3, out + 24)
+        B.dequantize(p, into: into + B.values * b, M.self)
         p += B.bytes
+    }
+}
+
+/// `Σ x[j]·w[j]` over `j < k` (a multiple of 32), in four chains of eight.
+@inlinable @inline(__always)
+func rowDot<M: MultiplyAdd>(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, k: Int, _: M.Type) -> Float {
+    var s0 = SIMD8<Float>.zero, s1 = s0, s2 = s0, s3 = s0
+    var j = 0
+    while j < k {
+        s0 = M.multiplyAdd(load8(x + j), load8(w + j), s0); s1 = M.multiplyAdd(load8(x + j + 8), load8(w + j + 8), s1)
+        s2 = M.multiplyAdd(load8(x + j + 16), load8(w + j + 16), s2); s3 = M.multiplyAdd(load8(x + j + 24), load8(w + j + 24), s3)
+        j += 32
+    }
+    return ((s0 + s1) + (s2 + s3)).sum()
+}
+
+/// `y[r][o] = Σ_j x[r][j] · w[o][j]` for `o` in `outputs` and `r < rows`, for any block format:
+/// each weight row dequantized once into `scratch` (`k` floats, in L1) and multiplied with every
+/// input row there. The sums run in the same order whatever the range.
+@inlinable @inline(__always)
+public func multiplyDequantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
+    x: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer,
+    y: UnsafeMutablePointer<Float>, outputs: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+) {
+    for o in outputs {
+        dequantizeRow(weight, row: o, k: k, into: scratch, B.self, M.self)
+        for r in 0..<rows { y[r * n + o] = rowDot(x + r * k, scratch, k: k, M.self) }
     }
 }
 
@@ -30,14 +56,14 @@ func dequantizeRow<B: QuantizedBlock, M: MultiplyAdd>(
 /// `scratch` (``quantizedRowsScratch(k:rows:)`` floats, in L1). The sums run in the same order
 /// whatever the range, so results do not depend on how the outputs are shared among threads.
 @inlinable @inline(__always)
-public func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
+public func multiplyQuantizedRows<B: InterleavedQuantizedBlock, M: MultiplyAdd>(
     x: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, interleaved: InterleavedRows,
     y: UnsafeMutablePointer<Float>, outputs: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
     let blocks = k / 32, rowBytes = blocks * B.bytes
     if rows == 1 {
         // The input's sum per block, for the minimums (and Q4_0's offset): as `xSums[b]`, and as
-        // the pairs (even·Σx, odd·Σx) that multiply ``QuantizedBlock/fourScales(_:_:)``'s lanes.
+        // the pairs (even·Σx, odd·Σx) that multiply ``InterleavedQuantizedBlock/fourScales(_:_:)``'s lanes.
         let xSums = scratch, weightedSums = scratch + blocks
         let (even, odd) = B.minimumWeights
         for b in 0..<blocks {
@@ -88,20 +114,8 @@ public func multiplyQuantizedRows<B: QuantizedBlock, M: MultiplyAdd>(
         o = groupOutputs.upperBound
     }
     // The remainder rows, from the file's layout: each row dequantized once into `scratch`.
-    for o in interleavedEnd..<outputs.upperBound {
-        dequantizeRow(weight, row: o, k: k, into: scratch, B.self, M.self)
-        for r in 0..<rows {
-            let xr = x + r * k
-            var s0 = SIMD8<Float>.zero, s1 = s0, s2 = s0, s3 = s0
-            var j = 0
-            while j < k {
-                s0 = M.multiplyAdd(load8(xr + j), load8(scratch + j), s0); s1 = M.multiplyAdd(load8(xr + j + 8), load8(scratch + j + 8), s1)
-                s2 = M.multiplyAdd(load8(xr + j + 16), load8(scratch + j + 16), s2); s3 = M.multiplyAdd(load8(xr + j + 24), load8(scratch + j + 24), s3)
-                j += 32
-            }
-            y[r * n + o] = ((s0 + s1) + (s2 + s3)).sum()
-        }
-    }
+    multiplyDequantizedRows(x: x, rows: rows, weight: weight, y: y, outputs: interleavedEnd..<outputs.upperBound, n: n, k: k,
+                            scratch: scratch, B.self, M.self)
 }
 
 /// Floats of scratch ``multiplyQuantizedRows(x:rows:weight:interleaved:y:outputs:n:k:scratch:_:_:)`` needs.
@@ -118,13 +132,13 @@ public func quantizedPanelScratch(k: Int) -> Int { 32 * k + k + 8 * (k + 32) }
 /// 8-row block of `A` is multiplied with it: the dequantization is paid once per 32 outputs, not once
 /// per row, and the product runs at the micro-kernel's speed.
 @inlinable @inline(__always)
-public func multiplyQuantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
+public func multiplyQuantizedPanels<B: InterleavedQuantizedBlock, M: MultiplyAdd>(
     a: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer, interleaved: InterleavedRows,
     c: UnsafeMutablePointer<Float>, panels: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
-    let panel = scratch, row = scratch + 32 * k, paddedA = row + k, tileC = paddedA + 8 * k
+    let panel = scratch, row = scratch + 32 * k
     for p in panels {
-        let c0 = p * 32, width = min(32, n - c0)
+        let c0 = p * 32
         var j = 0
         while j < 32 {
             // Sixteen interleaved rows at once, in vectors; the rest row by row.
@@ -135,30 +149,66 @@ public func multiplyQuantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
                 j += quantizedGroupRows
                 continue
             }
-            if j < width {
-                dequantizeRow(weight, row: c0 + j, k: k, into: row, B.self, M.self)
-                for kk in 0..<k { panel[kk * 32 + j] = row[kk] }
-            } else {
-                for kk in 0..<k { panel[kk * 32 + j] = 0 }
-            }
+            fillPanelColumn(panel, j, from: weight, row: c0 + j, n: n, k: k, scratch: row, B.self, M.self)
             j += 1
         }
-        var r0 = 0
-        while r0 < rows {
-            let count = min(8, rows - r0)
-            var aBlock = a + r0 * k
-            if count < 8 {
-                paddedA.update(repeating: 0, count: 8 * k)
-                paddedA.update(from: aBlock, count: count * k)
-                aBlock = UnsafePointer(paddedA)
-            }
-            if count == 8 && width == 32 {
-                tile8x32(aBlock, k, panel, 32, c + r0 * n + c0, n, k, accumulate: false, M.self)
-            } else {
-                tile8x32(aBlock, k, panel, 32, tileC, 32, k, accumulate: false, M.self)
-                for r in 0..<count { (c + (r0 + r) * n + c0).update(from: tileC + r * 32, count: width) }
-            }
-            r0 += 8
+        multiplyPanel(a: a, rows: rows, panel: panel, c: c, column: c0, n: n, k: k, scratch: scratch, M.self)
+    }
+}
+
+/// `C[rows, n] = A[rows, k] · Wᵀ` for the 32-column panels `panels` of C, for any block format:
+/// each panel's 32 weight rows dequantized one by one (see ``multiplyQuantizedPanels(a:rows:weight:interleaved:c:panels:n:k:scratch:_:_:)``).
+@inlinable @inline(__always)
+public func multiplyDequantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
+    a: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer,
+    c: UnsafeMutablePointer<Float>, panels: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+) {
+    let panel = scratch, row = scratch + 32 * k
+    for p in panels {
+        for j in 0..<32 { fillPanelColumn(panel, j, from: weight, row: 32 * p + j, n: n, k: k, scratch: row, B.self, M.self) }
+        multiplyPanel(a: a, rows: rows, panel: panel, c: c, column: 32 * p, n: n, k: k, scratch: scratch, M.self)
+    }
+}
+
+/// Column `j` of a transposed panel (`panel[kk·32 + j]`): weight row `row` dequantized through
+/// `scratch` (`k` floats), or zeros past the last row `n − 1`.
+@inlinable @inline(__always)
+func fillPanelColumn<B: QuantizedBlock, M: MultiplyAdd>(
+    _ panel: UnsafeMutablePointer<Float>, _ j: Int, from weight: UnsafeRawPointer, row: Int, n: Int, k: Int,
+    scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
+) {
+    if row < n {
+        dequantizeRow(weight, row: row, k: k, into: scratch, B.self, M.self)
+        for kk in 0..<k { panel[kk * 32 + j] = scratch[kk] }
+    } else {
+        for kk in 0..<k { panel[kk * 32 + j] = 0 }
+    }
+}
+
+/// Every 8-row block of `A [rows, k]` times one transposed panel of 32 weight rows into columns
+/// `column ..< column + 32` of `C [rows, n]` (fewer at the right edge), by the 8 × 32 micro-kernel.
+/// `scratch` is the panel's (``quantizedPanelScratch(k:)``): its space after the panel and a row.
+@inlinable @inline(__always)
+func multiplyPanel<M: MultiplyAdd>(
+    a: UnsafePointer<Float>, rows: Int, panel: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, column c0: Int,
+    n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: M.Type
+) {
+    let paddedA = scratch + 32 * k + k, tileC = paddedA + 8 * k, width = min(32, n - c0)
+    var r0 = 0
+    while r0 < rows {
+        let count = min(8, rows - r0)
+        var aBlock = a + r0 * k
+        if count < 8 {
+            paddedA.update(repeating: 0, count: 8 * k)
+            paddedA.update(from: aBlock, count: count * k)
+            aBlock = UnsafePointer(paddedA)
         }
+        if count == 8 && width == 32 {
+            tile8x32(aBlock, k, panel, 32, c + r0 * n + c0, n, k, accumulate: false, M.self)
+        } else {
+            tile8x32(aBlock, k, panel, 32, tileC, 32, k, accumulate: false, M.self)
+            for r in 0..<count { (c + (r0 + r) * n + c0).update(from: tileC + r * 32, count: width) }
+        }
+        r0 += 8
     }
 }

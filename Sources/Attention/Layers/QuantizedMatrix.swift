@@ -1,13 +1,14 @@
 import Foundation
 import _AttentionKernels
 
-/// A matrix kept in one of ggml's 32-element block formats, as a GGUF file stores it: `[rows, columns]`
-/// row-major, each row `columns / 32` blocks. The products read the blocks directly (see
-/// ``multiply(_:argument:options:)``), so a 4-bit model stays 4-bit in memory and each decoding step
-/// reads a sixth of the bytes its Float weights would take.
+/// A matrix kept in one of ggml's block formats, as a GGUF file stores it: `[rows, columns]`
+/// row-major, each row `columns / ` ``Format/valuesPerBlock`` blocks (32 values, or 256 for the
+/// k-quants). The products read the blocks directly (see ``multiply(_:argument:options:)``), so a
+/// 4-bit model stays 4-bit in memory and each decoding step reads a sixth of the bytes its Float
+/// weights would take.
 ///
-/// When it is made, the matrix copies its rows interleaved by sixteen (the last `rows mod 16` stay
-/// as stored): single-row products (a decoding step) run about 1.5 times faster from that layout,
+/// When it is made, a matrix of a 32-value format copies its rows interleaved by sixteen (the last
+/// `rows mod 16` stay as stored): single-row products (a decoding step) run about 1.5 times faster from that layout,
 /// because sixteen rows' integers load as one vector and their sums need no reduction, and products
 /// of more rows dequantize sixteen rows per vector. Every product and row lookup reads the copy, and
 /// the stored pages it replaces are handed back to the system, so a model from a mapped GGUF file
@@ -26,6 +27,14 @@ public struct QuantizedMatrix: Sendable {
         case q4_1 = "Q4_1"
         /// `x = d·(q − 16)`: a scale, 32 fifth bits and 32 nibbles (22 bytes, 5.5 bits per value).
         case q5_0 = "Q5_0"
+        /// Super-blocks of 256: `x = (d·s)·q − dmin·m` per 32 values, 6-bit `s` and `m`, 4-bit `q`
+        /// (144 bytes, 4.5 bits per value).
+        case q4_k = "Q4_K"
+        /// As Q4_K with a fifth bit per value (176 bytes, 5.5 bits per value).
+        case q5_k = "Q5_K"
+        /// Super-blocks of 256: `x = (d·s)·(q − 32)` per 16 values, 8-bit `s`, 6-bit `q` (210 bytes,
+        /// 6.5625 bits per value).
+        case q6_k = "Q6_K"
 
         /// The GGUF tensor type of this format.
         public var tensorType: GGUF.TensorType {
@@ -40,11 +49,14 @@ public struct QuantizedMatrix: Sendable {
             self = format
         }
 
-        /// Bytes of one block of 32 values.
+        /// Values per block: 32, or 256 for the k-quants.
+        public var valuesPerBlock: Int { kernelFormat.valuesPerBlock }
+
+        /// Bytes of one block.
         public var bytesPerBlock: Int { kernelFormat.bytesPerBlock }
 
-        /// Bytes of half-precision scales at the start of each block: `d`, or `d` and `m`.
-        public var scaleBytes: Int { kernelFormat.block.scaleBytes }
+        /// Where each block's half-precision scales sit: their byte offsets in the block.
+        public var halfPrecisionScaleOffsets: [Int] { kernelFormat.block.halfPrecisionScaleOffsets }
 
         /// The kernels' format: its row of the table of block traits.
         var kernelFormat: QuantizedBlockFormat {
@@ -53,6 +65,9 @@ public struct QuantizedMatrix: Sendable {
             case .q4_0: .q4_0
             case .q4_1: .q4_1
             case .q5_0: .q5_0
+            case .q4_k: .q4_k
+            case .q5_k: .q5_k
+            case .q6_k: .q6_k
             }
         }
     }
@@ -71,13 +86,16 @@ public struct QuantizedMatrix: Sendable {
 
     /// A matrix over stored blocks.
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if `rows` is not positive,
-    ///   `columns` is not a positive multiple of 32, or `bytes` does not hold exactly that many blocks.
+    ///   `columns` is not a positive multiple of the block's values, or `bytes` does not hold exactly
+    ///   that many blocks.
     public init(format: Format, rows: Int, columns: Int, bytes: Data) throws {
-        guard rows > 0, columns > 0, columns % 32 == 0 else {
+        let values = format.valuesPerBlock
+        guard rows > 0, columns > 0, columns % values == 0 else {
             throw AttentionError.invalidArgument(
-                argument: "rows/columns", reason: "need rows > 0 and columns a positive multiple of 32 (the block size), got [\(rows), \(columns)]")
+                argument: "rows/columns",
+                reason: "need rows > 0 and columns a positive multiple of \(values) (the block size of \(format.rawValue)), got [\(rows), \(columns)]")
         }
-        let (perRow, overflow) = (columns / 32).multipliedReportingOverflow(by: format.bytesPerBlock)
+        let (perRow, overflow) = (columns / values).multipliedReportingOverflow(by: format.bytesPerBlock)
         let (total, overflow2) = perRow.multipliedReportingOverflow(by: rows)
         guard !overflow, !overflow2, total == bytes.count else {
             throw AttentionError.invalidArgument(
@@ -88,10 +106,14 @@ public struct QuantizedMatrix: Sendable {
         self.columns = columns
         self.bytes = bytes
         let groups = rows / quantizedGroupRows
-        self.interleaved = groups == 0 ? nil : bytes.withUnsafeBytes { raw in
-            let copy = InterleavedBlocks(raw.baseAddress!, format: format.kernelFormat, groups: groups, blocks: columns / 32)
-            releasePages(raw.baseAddress!, byteCount: groups * quantizedGroupRows * (columns / 32) * format.bytesPerBlock)
-            return copy
+        if let block = format.kernelFormat.interleavedBlock, groups > 0 {
+            self.interleaved = bytes.withUnsafeBytes { raw in
+                let copy = InterleavedBlocks(raw.baseAddress!, format: block, groups: groups, blocks: columns / 32)
+                releasePages(raw.baseAddress!, byteCount: groups * quantizedGroupRows * perRow)
+                return copy
+            }
+        } else {
+            self.interleaved = nil
         }
     }
 
@@ -120,7 +142,7 @@ public struct QuantizedMatrix: Sendable {
     public var byteCount: Int { bytes.count }
 
     /// Bytes of one row's blocks.
-    var rowBytes: Int { columns / 32 * format.bytesPerBlock }
+    var rowBytes: Int { columns / format.valuesPerBlock * format.bytesPerBlock }
 
     /// Every value as Float, `[rows, columns]`.
     public func dequantized() -> Tensor<Float> {
@@ -136,9 +158,9 @@ public struct QuantizedMatrix: Sendable {
     /// be read in again), else from the stored blocks.
     func dequantizeRow(_ row: Int, into: UnsafeMutableBufferPointer<Float>) {
         let rowBytes = rowBytes
-        if let interleaved, row < quantizedGroupRows * interleaved.groups {
+        if let interleaved, let layout = format.kernelFormat.interleavedBlock, row < quantizedGroupRows * interleaved.groups {
             withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 16) { block in
-                copyInterleavedRow(interleavedRows, row: row, format: format.kernelFormat, blocks: columns / 32, into: block.baseAddress!)
+                copyInterleavedRow(interleavedRows, row: row, format: layout, blocks: columns / 32, into: block.baseAddress!)
                 // Checked at init: a row of blocks of a convertible type.
                 try? format.tensorType.dequantize(UnsafeRawBufferPointer(block), into: into)
             }
@@ -198,7 +220,7 @@ public struct QuantizedMatrix: Sendable {
         let y = [Float](unsafeUninitializedCapacity: m * rows) { buffer, count in
             x.withUnsafeBufferPointer { xs in
                 bytes.withUnsafeBytes { raw in
-                    if m == 1 {
+                    if m == 1 && interleaved != nil {
                         multiplyInterleaved(xs.baseAddress!, [SingleRowOperand(interleaved: interleaved, stored: raw.baseAddress!, rows: rows, format: format.kernelFormat)],
                                             into: buffer.baseAddress!, k: columns, threads: execution.threads, isa: isa)
                     } else {
@@ -322,8 +344,8 @@ final class InterleavedBlocks: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let groups: Int
 
-    init(_ source: UnsafeRawPointer, format: QuantizedBlockFormat, groups: Int, blocks: Int) {
-        let count = groups * blocks * interleavedBlockBytes(format)
+    init(_ source: UnsafeRawPointer, format: any InterleavedQuantizedBlock.Type, groups: Int, blocks: Int) {
+        let count = groups * blocks * interleavedBlockBytes(format.format)
         base = .allocate(byteCount: count, alignment: 64)
         self.groups = groups
         interleaveQuantized(source, format: format, groups: groups, blocks: blocks, into: base)
@@ -350,9 +372,10 @@ struct SingleRowOperand {
 }
 
 /// `y = x · Wᵢᵀ` for one row `x [k]` and several matrices, their outputs one after another in `y`:
-/// the interleaved groups of all of them shared among the threads in one loop, then each matrix's
-/// last `rows mod 16` rows (not interleaved) by the file-layout kernel, matrix `i` in share `i mod
-/// shares`. Each output is computed the same way whatever the matrices beside it and the threads.
+/// the interleaved groups of all of them shared among the threads in one loop, then the rows not
+/// interleaved (each matrix's last `rows mod 16`, or all rows of a format that is not interleaved)
+/// by the file-layout kernel, each matrix's shared among the threads. Each output is computed the
+/// same way whatever the matrices beside it and the threads.
 func multiplyInterleaved(
     _ x: UnsafePointer<Float>, _ matrices: [SingleRowOperand], into y: UnsafeMutablePointer<Float>, k: Int, threads: Int, isa: KernelInstructionSet
 ) {
@@ -369,10 +392,10 @@ func multiplyInterleaved(
     let orders = InterleavedInputOrder.allCases.count
     withUnsafeTemporaryAllocation(of: Float.self, capacity: orders * k + blocks) { input in
         let prepared = input.baseAddress!, sums = prepared + orders * k
-        for order in Set(matrices.map(\.format.interleavedInputOrder)) {
+        for order in Set(matrices.compactMap { $0.interleaved == nil ? nil : $0.format.interleavedBlock?.interleavedInputOrder }) {
             prepareInterleavedInput(x, k: k, order: order, into: prepared + k * order.rawValue, sums: sums)
         }
-        let shares = max(1, min(total * k < quantizedParallelWork ? 1 : threads, groups))
+        let shares = max(1, min(total * k < quantizedParallelWork ? 1 : threads, total))
         let shared = UncheckedSendable((UnsafePointer(prepared), UnsafePointer(sums), y))
         parallelFor(shares, threads: shares) { share, _ in
             let (prepared, sums, y) = shared.value
@@ -380,18 +403,19 @@ func multiplyInterleaved(
             for (i, matrix) in matrices.enumerated() {
                 let out = y + outputStarts[i]
                 let piece = range.clamped(to: groupStarts[i]..<groupStarts[i + 1])
-                if let interleaved = matrix.interleaved, !piece.isEmpty {
+                if let interleaved = matrix.interleaved, let layout = matrix.format.interleavedBlock,
+                   let multiplyRow = kernels.quantized(matrix.format).multiplyInterleavedRow, !piece.isEmpty {
                     let local = (piece.lowerBound - groupStarts[i])..<(piece.upperBound - groupStarts[i])
-                    kernels.quantized(matrix.format).multiplyInterleavedRow(prepared + k * matrix.format.interleavedInputOrder.rawValue, sums,
-                                                                            interleaved.base, out, local, blocks)
+                    multiplyRow(prepared + k * layout.interleavedInputOrder.rawValue, sums, interleaved.base, out, local, blocks)
                 }
             }
-            for (i, matrix) in matrices.enumerated() where i % shares == share {
-                let interleavedRows = quantizedGroupRows * (matrix.interleaved?.groups ?? 0)
-                guard interleavedRows < matrix.rows else { continue }
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k) { scratch in
-                    kernels.quantized(matrix.format).multiplyRows(x, 1, matrix.stored, .none, y + outputStarts[i], interleavedRows..<matrix.rows,
-                                                  matrix.rows, k, scratch.baseAddress!)
+            for (i, matrix) in matrices.enumerated() {
+                let interleavedRows = quantizedGroupRows * (matrix.interleaved?.groups ?? 0), rest = matrix.rows - interleavedRows
+                let outputs = (interleavedRows + share * rest / shares)..<(interleavedRows + (share + 1) * rest / shares)
+                guard !outputs.isEmpty else { continue }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: quantizedRowsScratch(k: k, rows: 1)) { scratch in
+                    kernels.quantized(matrix.format).multiplyRows(x, 1, matrix.stored, .none, y + outputStarts[i], outputs,
+                                                                  matrix.rows, k, scratch.baseAddress!)
                 }
             }
         }

@@ -58,7 +58,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Instead of attention: time a Linear layer (with bias) on ROWSxINxOUT, e.g. 512x384x1536, counting 2·ROWS·IN·OUT flops.",
                                valueName: "ROWSxINxOUT"))
     var linear: LinearShape?
-    @Option(help: ArgumentHelp("With --linear: random weights in this GGUF block format (q8_0, q4_0, q4_1 or q5_0), in copies filling 256 MiB called in turn as a model's layers are, so that they come from memory; reports the gigabytes of blocks read per second and their share of a read-bandwidth probe.",
+    @Option(help: ArgumentHelp("With --linear: random weights in this GGUF block format (q8_0, q4_0, q4_1, q5_0, q4_k, q5_k or q6_k), in copies filling 256 MiB called in turn as a model's layers are, so that they come from memory; reports the gigabytes of blocks read per second and their share of a read-bandwidth probe.",
                                valueName: "format"))
     var weights: QuantizedMatrix.Format?
     @OptionGroup var location: ModelLocation
@@ -99,10 +99,11 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--linear \(linear) would need more than this machine's \(memory) bytes of memory")
             }
         }
-        if weights != nil {
+        if let weights {
             guard let linear else { throw ValidationError("--weights gives the format of --linear's weights; give --linear ROWSxINxOUT") }
-            guard linear.inputs % 32 == 0 else {
-                throw ValidationError("--weights needs --linear's IN to be a multiple of 32 (the block size), got \(linear.inputs)")
+            guard linear.inputs % weights.valuesPerBlock == 0 else {
+                throw ValidationError(
+                    "--weights \(weights.rawValue.lowercased()) needs --linear's IN to be a multiple of \(weights.valuesPerBlock) (the block size), got \(linear.inputs)")
             }
         }
         if mixedLengths, embedBatch == nil { throw ValidationError("--mixed-lengths shapes the batches of --embed-batch; give --embed-batch B") }
@@ -289,7 +290,7 @@ struct Bench: ParsableCommand {
     /// `--linear ROWSxINxOUT --weights FORMAT`: random blocks, copies of the matrix enough to fill
     /// 256 MiB called one after another (as a model's layers are), so the blocks come from memory.
     func benchQuantized(_ shape: LinearShape, format: QuantizedMatrix.Format, options: AttentionOptions, threads: Int) throws {
-        let (valuesPerBlock, bytesPerBlock) = (32, format.bytesPerBlock)
+        let (valuesPerBlock, bytesPerBlock) = (format.valuesPerBlock, format.bytesPerBlock)
         let matrixBytes = shape.outputs * shape.inputs / valuesPerBlock * bytesPerBlock
         let copies = max(1, (256 << 20) / matrixBytes)
         var generator = SplitMix64(seed: 1)
@@ -297,7 +298,7 @@ struct Bench: ParsableCommand {
         for b in stride(from: 0, to: matrixBytes, by: bytesPerBlock) {
             for i in b..<(b + bytesPerBlock) { bytes[i] = UInt8(truncatingIfNeeded: generator.next()) }
             // Scales (and minimums) of ordinary size: half precision with a small exponent.
-            for s in stride(from: b, to: b + format.scaleBytes, by: 2) { bytes[s + 1] = 0x20 | (bytes[s + 1] & 0x83) }
+            for s in format.halfPrecisionScaleOffsets.map({ b + $0 }) { bytes[s + 1] = 0x20 | (bytes[s + 1] & 0x83) }
         }
         // The same values in separate memory for each copy.
         let matrices = try (0..<copies).map { _ in

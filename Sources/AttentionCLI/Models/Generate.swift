@@ -13,7 +13,7 @@ struct Generate: ParsableCommand {
             its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
             --model: a Llama-architecture GGUF file with its byte-level BPE tokenizer, such
             as SmolLM2-135M-Instruct (attention model fetch smollm2); its Q8_0, Q4_0,
-            Q4_1 and Q5_0 matrices stay in their blocks, read by the quantized kernels (--weights
+            Q4_1, Q5_0, Q4_K, Q5_K and Q6_K matrices stay in their blocks, read by the quantized kernels (--weights
             float32 dequantizes them at load instead, as transformers does).
             Each step feeds only the new token through the layers, reading the keys and
             values of the earlier tokens from a KV cache; --no-cache recomputes the whole

@@ -75,7 +75,7 @@ public struct LlamaConfiguration: Sendable, Equatable {
 /// causal attention with rotary positions → residual, RMSNorm → SwiGLU (`down(silu(gate(x)) · up(x))`)
 /// → residual, a final RMSNorm and the output layer (the token embedding when tied).
 ///
-/// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1, Q5_0): the products read the
+/// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K): the products read the
 /// blocks through the quantized kernels (`QuantizedMatrix`), so the model takes the memory of its
 /// file, and each decoding step reads a few bits per weight. ``WeightPrecision/float32`` dequantizes
 /// every weight once at load instead (as transformers does): the reference, about six times the
@@ -86,8 +86,8 @@ public struct LlamaConfiguration: Sendable, Equatable {
 public struct LlamaModel: Sendable {
     /// How the model keeps the matrices of its file.
     public enum WeightPrecision: String, Sendable, CaseIterable {
-        /// In the file's block format where the quantized kernels read it (Q8_0, Q4_0, Q4_1, Q5_0);
-        /// other types (F32, F16, BF16, Q5_1, the k-quants) dequantized to Float.
+        /// In the file's block format where the quantized kernels read it (Q8_0, Q4_0, Q4_1, Q5_0,
+        /// Q4_K, Q5_K, Q6_K); other types (F32, F16, BF16, Q5_1, Q2_K, Q3_K) dequantized to Float.
         case asStored = "as-stored"
         /// Every matrix dequantized to Float at load.
         case float32

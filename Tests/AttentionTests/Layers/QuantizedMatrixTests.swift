@@ -8,19 +8,40 @@ struct QuantizedMatrixTests {
     /// Random blocks of `format` for `[rows, columns]`: scales of either sign and several magnitudes
     /// (half precision), minimums for Q4_1, and every integer value.
     static func randomMatrix(_ format: QuantizedMatrix.Format, rows: Int, columns: Int, using g: inout SplitMix64) throws -> QuantizedMatrix {
-        try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: Data(randomBlocks(format, count: rows * columns / 32, using: &g)))
+        let blocks = rows * columns / format.valuesPerBlock
+        return try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: Data(randomBlocks(format, count: blocks, using: &g)))
     }
 
-    /// `count` random blocks of `format`, written byte by byte as the format is documented.
+    /// `count` random blocks of `format`, written byte by byte as the format is documented: scales
+    /// first for the 32-value formats; for the k-quants random bytes (every packed scale and
+    /// integer) with ordinary half-precision scales at their places.
     static func randomBlocks(_ format: QuantizedMatrix.Format, count: Int, using g: inout SplitMix64) -> [UInt8] {
         var bytes = [UInt8]()
         func half(_ x: Float) { let bits = Float16(x).bitPattern; bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)] }
         func scale() -> Float { Float(1e-3 + 0.1 * g.nextUnit()) * (g.next() & 1 == 0 ? 1 : -1) }
+        let superBlock: (bytes: Int, halves: [Int])? = switch format {
+        case .q4_k: (144, [0, 2])
+        case .q5_k: (176, [0, 2])
+        case .q6_k: (210, [208])
+        case .q8_0, .q4_0, .q4_1, .q5_0: nil
+        }
+        if let superBlock {
+            for _ in 0..<count {
+                var block = (0..<superBlock.bytes).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+                for at in superBlock.halves {
+                    let bits = Float16(scale()).bitPattern
+                    block[at] = UInt8(bits & 0xFF)
+                    block[at + 1] = UInt8(bits >> 8)
+                }
+                bytes += block
+            }
+            return bytes
+        }
         for _ in 0..<count {
             half(scale())
             if format == .q4_1 { half(scale()) }
             // Q8_0: 32 signed bytes; Q5_0: a word of fifth bits and 16 bytes of nibbles; Q4_*: the nibbles.
-            let quantBytes = switch format { case .q8_0: 32; case .q5_0: 20; case .q4_0, .q4_1: 16 }
+            let quantBytes = switch format { case .q8_0: 32; case .q5_0: 20; default: 16 }
             for _ in 0..<quantBytes { bytes.append(UInt8(truncatingIfNeeded: g.next())) }
         }
         return bytes
@@ -33,8 +54,12 @@ struct QuantizedMatrixTests {
         // Inputs of 1, 2, 3, 4, 5, 7 and 48 blocks: one step reads four blocks at a time, then pairs, then one.
         // Outputs: rows interleaved by sixteen and remainder rows; 50 puts one interleaved group and
         // two remainder rows in the same 32-output panel.
-        let shapes = [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 70, inputs: 64),
-                      (outputs: 9, inputs: 224), (outputs: 50, inputs: 128), (outputs: 100, inputs: 1536)]
+        // Super-blocks: inputs of 1, 2, 3 and 6 super-blocks.
+        let shapes = format.valuesPerBlock == 32
+            ? [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 70, inputs: 64),
+               (outputs: 9, inputs: 224), (outputs: 50, inputs: 128), (outputs: 100, inputs: 1536)]
+            : [(outputs: 1, inputs: 256), (outputs: 7, inputs: 512), (outputs: 33, inputs: 768), (outputs: 50, inputs: 256),
+               (outputs: 100, inputs: 1536)]
         for shape in shapes {
             let matrix = try Self.randomMatrix(format, rows: shape.outputs, columns: shape.inputs, using: &g)
             let w = matrix.dequantized()
@@ -74,12 +99,15 @@ struct QuantizedMatrixTests {
     func formatTraitsAgreeWithTheReferenceReader(format: QuantizedMatrix.Format) throws {
         var g = SplitMix64(seed: 0x7AB1E)
         #expect(QuantizedMatrix.Format(format.tensorType) == format)
-        #expect(format.tensorType.name == format.rawValue && format.tensorType.blockSize == 32)
-        #expect(format.bytesPerBlock == format.tensorType.bytesPerBlock && format.scaleBytes == (format == .q4_1 ? 4 : 2))
-        // 37 rows: two groups of sixteen interleaved (the layout the table describes) and five as stored.
-        let (rows, columns) = (37, 96)
-        let bytes = Self.randomBlocks(format, count: rows * columns / 32, using: &g)
-        #expect(bytes.count == rows * columns / 32 * format.tensorType.bytesPerBlock)
+        #expect(format.tensorType.name == format.rawValue && format.tensorType.blockSize == format.valuesPerBlock)
+        #expect(format.bytesPerBlock == format.tensorType.bytesPerBlock)
+        let halves: [QuantizedMatrix.Format: [Int]] = [.q8_0: [0], .q4_0: [0], .q4_1: [0, 2], .q5_0: [0], .q4_k: [0, 2], .q5_k: [0, 2], .q6_k: [208]]
+        #expect(format.halfPrecisionScaleOffsets == halves[format])
+        // 37 rows: for the 32-value formats two groups of sixteen interleaved (the layout the table
+        // describes) and five as stored.
+        let (rows, columns) = (37, format.valuesPerBlock == 32 ? 96 : 512)
+        let bytes = Self.randomBlocks(format, count: rows * columns / format.valuesPerBlock, using: &g)
+        #expect(bytes.count == rows * columns / format.valuesPerBlock * format.tensorType.bytesPerBlock)
         let matrix = try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: Data(bytes))
         // The blocks as given, through the reference reader, against every row read back from the
         // interleaved copy (whose stored pages were released) and from the stored remainder.
@@ -148,18 +176,22 @@ struct QuantizedMatrixTests {
     @Test("Several matrices in one product give each matrix's own product bit for bit, whatever the rows, formats and threads; mismatched columns are refused")
     func severalMatricesAtOnce() throws {
         var g = SplitMix64(seed: 11)
-        // A query, key and value projection of mixed formats; 448 outputs over 256 inputs, so two
-        // threads' shares cut across the matrices.
+        // Projections of mixed formats, 521 outputs over 256 inputs, so that the threads' shares cut
+        // across the matrices: interleaved ones, one of nine rows (too few to interleave), and two
+        // k-quants (never interleaved).
         let matrices = [try Self.randomMatrix(.q4_1, rows: 256, columns: 256, using: &g),
                         try Self.randomMatrix(.q8_0, rows: 64, columns: 256, using: &g),
-                        try Self.randomMatrix(.q4_0, rows: 128, columns: 256, using: &g)]
+                        try Self.randomMatrix(.q6_k, rows: 40, columns: 256, using: &g),
+                        try Self.randomMatrix(.q4_0, rows: 128, columns: 256, using: &g),
+                        try Self.randomMatrix(.q5_0, rows: 9, columns: 256, using: &g),
+                        try Self.randomMatrix(.q4_k, rows: 24, columns: 256, using: &g)]
         for rows in [1, 3, 8, 9] {
             let x = try Tensor<Float>.randomUniform(shape: [rows, 256], in: -2...2, using: &g)
             for isa in KernelInstructionSet.allCases where isa.isSupported {
                 for threads in [1, 2, 3] {
                     let options = AttentionOptions(implementation: .tiled(isa), threads: threads)
                     let together = try QuantizedMatrix.multiply(x, by: matrices, options: options)
-                    #expect(together.count == 3)
+                    #expect(together.count == matrices.count)
                     for (matrix, y) in zip(matrices, together) {
                         let alone = try matrix.multiply(x, options: options)
                         #expect(y.shape == [rows, matrix.rows] && y.scalars == alone.scalars, "\(rows) rows \(isa) \(threads) threads")
