@@ -11,8 +11,9 @@ struct Generate: ParsableCommand {
         discussion: """
             --model-dir: a folder as transformers' save_pretrained writes a GPT-2 model and
             its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
-            --model: a Llama-architecture GGUF file with its byte-level BPE tokenizer, such
-            as SmolLM2-135M-Instruct (attention model fetch smollm2); its Q8_0, Q4_0,
+            --model: a GGUF file of a Llama or Gemma 3 model with its tokenizer, such as
+            SmolLM2-135M-Instruct (attention model fetch smollm2) or Gemma 3 270M
+            (attention model fetch gemma3); its Q8_0, Q4_0,
             Q4_1, Q5_0, Q4_K, Q5_K and Q6_K matrices stay in their blocks, read by the quantized kernels (--weights
             float32 dequantizes them at load instead, as transformers does).
             Each step feeds only the new token through the layers, reading the keys and
@@ -113,7 +114,7 @@ struct Generate: ParsableCommand {
 
     /// The model and its tokenizer; the token to stop at (like transformers' generate(): the
     /// end-of-text token, not printed) unless --no-stop, and the one to start an empty prompt from.
-    func load() throws -> (model: any AutoregressiveModel, tokenizer: ByteLevelBPETokenizer, stop: Int?, start: Int?, chatTemplate: String?) {
+    func load() throws -> (model: any AutoregressiveModel, tokenizer: any TextTokenizer, stop: Int?, start: Int?, chatTemplate: String?) {
         if let model {
             let file = try LlamaFile(path: model, weights: weights)
             return (file.model, file.tokenizer, noStop ? nil : file.endOfText, file.start, file.chatTemplate)
@@ -139,11 +140,11 @@ func validateSampling(temperature: Double, topK: Int?, topP: Double?) throws {
     if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
 }
 
-/// A Llama-architecture GGUF file opened for generate, chat and explain: the model, its
-/// tokenizer, and the special tokens and chat template from its metadata.
+/// A GGUF file of a decoder family (Llama, Gemma 3) opened for generate, chat and explain: the
+/// model, its tokenizer, and the special tokens and chat template from its metadata.
 struct LlamaFile {
     let model: LlamaModel
-    let tokenizer: ByteLevelBPETokenizer
+    let tokenizer: any TextTokenizer
     /// The file's eos_token_id: the end of a text, or of an answer in a chat.
     let endOfText: Int?
     /// The token an empty prompt starts from (bos_token_id, else eos_token_id).
@@ -167,7 +168,7 @@ struct LlamaFile {
     /// Opens `path` (`weights`: as-stored or float32, validated by the command).
     init(path: String, weights: String) throws {
         let file = try GGUF(contentsOf: URL(fileURLWithPath: path))
-        tokenizer = try ByteLevelBPETokenizer(gguf: file)
+        tokenizer = try ggufTokenizer(file)
         model = try LlamaModel(gguf: file, precision: LlamaModel.WeightPrecision(rawValue: weights) ?? .asStored)
         endOfText = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
         start = file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? endOfText

@@ -39,7 +39,7 @@ public struct ChatSession {
     /// The model.
     public let model: any AutoregressiveModel
     /// Its tokenizer.
-    public let tokenizer: ByteLevelBPETokenizer
+    public let tokenizer: any TextTokenizer
     /// The chat template that renders the conversation.
     public let template: ChatTemplate
     /// The token that ends an answer (SmolLM2: `<|im_end|>`, the file's `eos_token_id`).
@@ -59,7 +59,7 @@ public struct ChatSession {
     /// `seed` seeds the sampler across every turn.
     /// - Throws: `AttentionError.invalidArgument(argument:reason:)` if `capacity` is outside
     ///   1 through the model's positions.
-    public init(model: any AutoregressiveModel, tokenizer: ByteLevelBPETokenizer, template: ChatTemplate, endOfTurn: Int?,
+    public init(model: any AutoregressiveModel, tokenizer: any TextTokenizer, template: ChatTemplate, endOfTurn: Int?,
                 system: String? = nil, capacity: Int, storage: KVCache.Storage = .float32, seed: UInt64 = 42) throws {
         guard (1...model.maximumPositions).contains(capacity) else {
             throw AttentionError.invalidArgument(argument: "capacity", reason: "must be in 1...\(model.maximumPositions) (the model's positions), got \(capacity)")

@@ -1,8 +1,11 @@
 import Attention
 import Foundation
 
-/// The hyperparameters of a Llama-architecture model, as a GGUF file's `llama.*` metadata gives them.
+/// The hyperparameters of a decoder of one of the ``DecoderFamily`` families, as a GGUF file's
+/// metadata gives them (`llama.*`, `gemma3.*`).
 public struct LlamaConfiguration: Sendable, Equatable {
+    /// The family: what its layers do beyond these numbers.
+    public var family: DecoderFamily
     /// Token embeddings (`tokenizer.ggml.tokens` count, or `llama.vocab_size`).
     public var vocabularySize: Int
     /// Positions the model was trained for (`llama.context_length`).
@@ -17,8 +20,11 @@ public struct LlamaConfiguration: Sendable, Equatable {
     public var heads: Int
     /// Key/value heads, a divisor of `heads` (`llama.attention.head_count_kv`; grouped-query attention).
     public var keyValueHeads: Int
-    /// Features per head (`llama.rope.dimension_count`, or `C / heads`).
+    /// Features per head (`rope.dimension_count`, or `attention.key_length`, or `C / heads`).
     public var headDimension: Int
+    /// The keys a windowed layer reads: itself and the `slidingWindow − 1` before it
+    /// (`attention.sliding_window`; nil for a family whose layers are all global).
+    public var slidingWindow: Int?
     /// RoPE's frequency base (`llama.rope.freq_base`, 10,000 if absent).
     public var ropeBase: Double
     /// RMSNorm's ε (`llama.attention.layer_norm_rms_epsilon`).
@@ -29,25 +35,29 @@ public struct LlamaConfiguration: Sendable, Equatable {
     ///   wrong type, or inconsistent with the others.
     public init(gguf file: GGUF) throws {
         func fail(_ reason: String) -> AttentionError { .invalidFile(path: file.path, reason: reason) }
-        guard let architecture = file.metadata["general.architecture"]?.string, architecture == "llama" else {
-            throw fail("general.architecture is \(file.metadata["general.architecture"]?.string.map { "'\($0)'" } ?? "missing"), not 'llama'")
+        let architecture = file.metadata["general.architecture"]?.string
+        guard let family = DecoderFamily.all.first(where: { $0.architecture == architecture }) else {
+            throw fail("general.architecture is \(architecture.map { "'\($0)'" } ?? "missing"), not one of "
+                       + DecoderFamily.all.map { "'\($0.architecture)'" }.joined(separator: ", "))
         }
+        self.family = family
+        let prefix = family.architecture + "."
         func integer(_ key: String, default value: Int? = nil) throws -> Int {
             // A default is derived from other fields (the width over the heads, the tokenizer's
             // length), so it is held to the same range as a stored value.
-            let stored = file.metadata["llama." + key]
-            guard stored != nil || value != nil else { throw fail("llama.\(key) is missing") }
+            let stored = file.metadata[prefix + key]
+            guard stored != nil || value != nil else { throw fail("\(prefix)\(key) is missing") }
             guard let n = stored.map({ $0.integer }) ?? value, n > 0, n < 1 << 31 else {
-                throw fail("llama.\(key) is not a positive integer below 2^31")
+                throw fail("\(prefix)\(key) is not a positive integer below 2^31")
             }
             return n
         }
         func real(_ key: String, default value: Double? = nil) throws -> Double {
-            guard let entry = file.metadata["llama." + key] else {
+            guard let entry = file.metadata[prefix + key] else {
                 if let value { return value }
-                throw fail("llama.\(key) is missing")
+                throw fail("\(prefix)\(key) is missing")
             }
-            guard let x = entry.floatingPoint, x.isFinite, x > 0 else { throw fail("llama.\(key) is not a positive number") }
+            guard let x = entry.floatingPoint, x.isFinite, x > 0 else { throw fail("\(prefix)\(key) is not a positive number") }
             return x
         }
         layers = try integer("block_count")
@@ -56,33 +66,46 @@ public struct LlamaConfiguration: Sendable, Equatable {
         contextLength = try integer("context_length")
         heads = try integer("attention.head_count")
         keyValueHeads = try integer("attention.head_count_kv", default: heads)
-        headDimension = try integer("rope.dimension_count", default: width / heads)
+        headDimension = try integer("rope.dimension_count", default: integer("attention.key_length", default: width / heads))
+        slidingWindow = family.globalLayerPeriod == nil ? nil : try integer("attention.sliding_window")
         ropeBase = try real("rope.freq_base", default: 10_000)
         rmsEpsilon = try real("attention.layer_norm_rms_epsilon")
         let tokens = file.metadata["tokenizer.ggml.tokens"]?.elements?.count
         vocabularySize = try integer("vocab_size", default: tokens ?? 0)
         guard heads % keyValueHeads == 0 else {
-            throw fail("llama.attention.head_count \(heads) is not a multiple of head_count_kv \(keyValueHeads)")
+            throw fail("\(prefix)attention.head_count \(heads) is not a multiple of head_count_kv \(keyValueHeads)")
         }
-        guard headDimension * heads == width, headDimension % 2 == 0 else {
-            throw fail("llama.rope.dimension_count \(headDimension) × \(heads) heads is not the width \(width) (or is odd)")
+        // Llama's heads split the width; Gemma's may be wider (4 heads of 256 over a width of 640).
+        guard headDimension % 2 == 0, family != .llama || headDimension * heads == width else {
+            throw fail("\(prefix)rope.dimension_count \(headDimension) × \(heads) heads is not the width \(width) (or is odd)")
         }
+    }
+
+    /// Whether layer `layer` (from 0) attends to every earlier token rather than a window.
+    public func isGlobal(_ layer: Int) -> Bool {
+        guard let period = family.globalLayerPeriod else { return true }
+        return (layer + 1) % period == 0
     }
 }
 
-/// A Llama-architecture decoder (SmolLM2, Llama, TinyLlama, ...) from a GGUF file, computing what
-/// transformers' `LlamaForCausalLM` computes: token embeddings, blocks of RMSNorm → grouped-query
-/// causal attention with rotary positions → residual, RMSNorm → SwiGLU (`down(silu(gate(x)) · up(x))`)
-/// → residual, a final RMSNorm and the output layer (the token embedding when tied).
+/// A decoder of the Llama family (SmolLM2, Llama, TinyLlama, ...) or of Gemma 3 from a GGUF file,
+/// computing what transformers' `LlamaForCausalLM` or `Gemma3ForCausalLM` computes: token
+/// embeddings, blocks of RMSNorm → grouped-query causal attention with rotary positions → residual,
+/// RMSNorm → gated feed-forward (`down(act(gate(x)) · up(x))`) → residual, a final RMSNorm and the
+/// output layer (the token embedding when tied). What the families do differently (Gemma's norms
+/// after each sub-layer and on queries and keys, GELU, scaled embeddings, and windowed layers with
+/// their own RoPE base) is stated once per family in ``DecoderFamily``. A windowed layer's cache
+/// keeps every position; its mask reads only the window.
 ///
 /// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K): the products read the
 /// blocks through the quantized kernels (`QuantizedMatrix`), so the model takes the memory of its
 /// file, and each decoding step reads a few bits per weight. ``WeightPrecision/float32`` dequantizes
 /// every weight once at load instead (as transformers does): the reference, about six times the
 /// memory. Both multiply the same values; only the order of the sums differs. The query and key weights are used in the
-/// order the GGUF file stores them (llama.cpp's converter permutes each head's features so that RoPE
-/// rotates adjacent pairs), with the adjacent pairing; that gives transformers' attention scores
-/// exactly, since both queries and keys carry the same permutation.
+/// order the GGUF file stores them: for Llama llama.cpp's converter permutes each head's features so
+/// that RoPE rotates adjacent pairs, and the adjacent pairing then gives transformers' attention
+/// scores exactly, since both queries and keys carry the same permutation; Gemma's are stored as
+/// transformers has them, rotated in halves.
 public struct LlamaModel: Sendable {
     /// How the model keeps the matrices of its file.
     public enum WeightPrecision: String, Sendable, CaseIterable {
@@ -113,6 +136,14 @@ public struct LlamaModel: Sendable {
         public var up: Linear<Float>
         /// `ffn_down`, inner → C.
         public var down: Linear<Float>
+        /// `attn_q_norm` and `attn_k_norm`, over each head's D features (families that normalize
+        /// queries and keys).
+        public var queryNorm: RMSNorm<Float>?
+        public var keyNorm: RMSNorm<Float>?
+        /// `post_attention_norm` and `post_ffw_norm`, on each sub-layer's output (families that
+        /// normalize them).
+        public var attentionOutputNorm: RMSNorm<Float>?
+        public var feedForwardOutputNorm: RMSNorm<Float>?
     }
 
     /// The hyperparameters.
@@ -140,8 +171,9 @@ public struct LlamaModel: Sendable {
     public let head: Linear<Float>
     /// Whether the output layer is the token embedding.
     public let tiedOutput: Bool
-    /// The rotation of queries and keys.
+    /// The rotation of queries and keys on global layers, and on windowed ones (another base).
     public let rotary: RotaryEmbedding
+    public let windowedRotary: RotaryEmbedding
 
     /// Loads the configuration and every weight of a Llama-architecture GGUF file, the matrices kept
     /// as `precision` says.
@@ -165,9 +197,13 @@ public struct LlamaModel: Sendable {
             if let q = try quantized(name + ".weight", [outputs, inputs]) { return try Linear(quantizedWeight: q, bias: nil) }
             return try Linear(weight: tensor(name + ".weight", [outputs, inputs]), bias: nil)
         }
-        func norm(_ name: String) throws -> RMSNorm<Float> {
-            try RMSNorm(weight: tensor(name + ".weight", [c.width]), epsilon: c.rmsEpsilon)
+        func norm(_ name: String, features: Int? = nil) throws -> RMSNorm<Float> {
+            var weight = try tensor(name + ".weight", [features ?? c.width])
+            // Stored as 1 + γ: the scale 1 + (stored − 1), rounded as transformers rounds it.
+            if c.family.storesNormWeightsPlusOne { weight = Tensor(uncheckedShape: weight.shape, scalars: weight.scalars.map { 1 + ($0 - 1) }) }
+            return try RMSNorm(weight: weight, epsilon: c.rmsEpsilon)
         }
+        let family = c.family
         let (q, kv) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
         configuration = c
         self.precision = precision
@@ -185,7 +221,11 @@ public struct LlamaModel: Sendable {
                 value: try linear(p + "attn_v", kv, c.width), attentionOutput: try linear(p + "attn_output", c.width, q),
                 feedForwardNorm: try norm(p + "ffn_norm"),
                 gate: try linear(p + "ffn_gate", c.feedForwardSize, c.width), up: try linear(p + "ffn_up", c.feedForwardSize, c.width),
-                down: try linear(p + "ffn_down", c.width, c.feedForwardSize))
+                down: try linear(p + "ffn_down", c.width, c.feedForwardSize),
+                queryNorm: family.normalizesQueriesAndKeys ? try norm(p + "attn_q_norm", features: c.headDimension) : nil,
+                keyNorm: family.normalizesQueriesAndKeys ? try norm(p + "attn_k_norm", features: c.headDimension) : nil,
+                attentionOutputNorm: family.normalizesSublayerOutputs ? try norm(p + "post_attention_norm") : nil,
+                feedForwardOutputNorm: family.normalizesSublayerOutputs ? try norm(p + "post_ffw_norm") : nil)
         }
         finalNorm = try norm("output_norm")
         tiedOutput = file.info("output.weight") == nil
@@ -197,7 +237,16 @@ public struct LlamaModel: Sendable {
             case let .quantized(table): head = try Linear(quantizedWeight: table, bias: nil)
             }
         }
-        rotary = try RotaryEmbedding(headDimension: c.headDimension, base: c.ropeBase, pairing: .adjacent)
+        rotary = try RotaryEmbedding(headDimension: c.headDimension, base: c.ropeBase, pairing: family.pairing)
+        windowedRotary = try RotaryEmbedding(headDimension: c.headDimension, base: family.windowedRopeBase ?? c.ropeBase, pairing: family.pairing)
+    }
+
+    /// The mask of layer `layer` over queries that end at the last key: causal, and within the
+    /// window on a windowed layer. `queries` 1 (a decoding step) needs no causal part.
+    func mask(layer: Int, queries: Int) -> AttentionMask {
+        let causal: AttentionMask = queries > 1 ? .causal : .none
+        guard !configuration.isGlobal(layer), let window = configuration.slidingWindow else { return causal }
+        return causal && .slidingWindow(left: window - 1, right: 0)
     }
 
     /// Logits for every position of `ids`, `[T, vocabularySize]`: row t predicts token t + 1.
@@ -206,9 +255,9 @@ public struct LlamaModel: Sendable {
     public func logits(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
         try check(ids, from: 0)
         var x = try embed(ids)
-        for block in blocks {
-            x = try apply(block, to: x, start: 0, options: options) { q, k, v in
-                try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, options: options).output
+        for (layer, block) in blocks.enumerated() {
+            x = try apply(block, layer: layer, to: x, start: 0, options: options) { q, k, v in
+                try scaledDotProductAttention(query: q, key: k, value: v, mask: mask(layer: layer, queries: ids.count), options: options).output
             }
         }
         return try head(finalNorm(x), options: options)
@@ -221,9 +270,10 @@ public struct LlamaModel: Sendable {
     public func attentions(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> [Tensor<Float>] {
         try check(ids, from: 0)
         var x = try embed(ids), weights: [Tensor<Float>] = []
-        for block in blocks {
-            x = try apply(block, to: x, start: 0, options: options) { q, k, v in
-                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: .causal, returning: .weights, options: options)
+        for (layer, block) in blocks.enumerated() {
+            x = try apply(block, layer: layer, to: x, start: 0, options: options) { q, k, v in
+                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask(layer: layer, queries: ids.count),
+                                                           returning: .weights, options: options)
                 if let w = result.weights { weights.append(try w.reshaped(Array(w.shape.dropFirst()))) }
                 return result.output
             }
@@ -268,9 +318,9 @@ public struct LlamaModel: Sendable {
         try options.validate(for: Float.self)
         var x = try embed(ids)
         for (layer, block) in blocks.enumerated() {
-            x = try apply(block, to: x, start: start, options: options) { q, k, v in
+            x = try apply(block, layer: layer, to: x, start: start, options: options) { q, k, v in
                 try caches[layer].append(key: k, value: v)
-                return try scaledDotProductAttention(query: q, cache: caches[layer], mask: ids.count > 1 ? .causal : .none, options: options).output
+                return try scaledDotProductAttention(query: q, cache: caches[layer], mask: mask(layer: layer, queries: ids.count), options: options).output
             }
         }
         if lastOnly && ids.count > 1 {
@@ -290,12 +340,13 @@ public struct LlamaModel: Sendable {
         }
     }
 
-    /// Rows `ids` of the token embedding, `[T, C]`.
+    /// Rows `ids` of the token embedding, `[T, C]`, times √C for families that scale them.
     func embed(_ ids: [Int]) throws -> Tensor<Float> {
         let w = configuration.width
+        var rows: Tensor<Float>
         switch embeddings {
         case let .quantized(table):
-            return try table.rows(ids)
+            rows = try table.rows(ids)
         case let .float(table):
             var x = [Float](repeating: 0, count: ids.count * w)
             table.withUnsafeBufferPointer { table in
@@ -303,29 +354,41 @@ public struct LlamaModel: Sendable {
                     for k in 0..<w { x[t * w + k] = table[id * w + k] }
                 }
             }
-            return try Tensor(shape: [ids.count, w], scalars: x)
+            rows = try Tensor(shape: [ids.count, w], scalars: x)
         }
+        if configuration.family.scalesEmbeddings {
+            let scale = Float(Double(w).squareRoot())
+            rows = Tensor(uncheckedShape: rows.shape, scalars: rows.scalars.map { $0 * scale })
+        }
+        return rows
     }
 
     /// One block on `x` `[T, C]` whose first row is at position `start`; `attend` maps queries
     /// `[1, H, T, D]`, keys and values `[1, Hkv, T, D]` (rotated) to the attention output `[1, H, T, D]`.
     private func apply(
-        _ block: Block, to x: Tensor<Float>, start: Int, options: AttentionOptions,
+        _ block: Block, layer: Int, to x: Tensor<Float>, start: Int, options: AttentionOptions,
         attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
         let c = configuration, t = x.shape[0]
         let (qWidth, kvWidth) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
+        let rotate = c.isGlobal(layer) ? rotary : windowedRotary
         let normed = try block.attentionNorm(x)
         let projected = try Self.project(normed, by: [block.query, block.key, block.value], options: options)
-        let q = try rotary(splitHeads(projected[0], batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1), startingAt: start)
-        let k = try rotary(splitHeads(projected[1], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1), startingAt: start)
+        var q = try splitHeads(projected[0], batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1)
+        var k = try splitHeads(projected[1], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
+        if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm { (q, k) = (try queryNorm(q), try keyNorm(k)) }
+        (q, k) = (try rotate(q, startingAt: start), try rotate(k, startingAt: start))
         let v = try splitHeads(projected[2], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
         let attended = try mergeHeads([attend(q, k, v)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
-        var residual = try add(x, block.attentionOutput(attended, options: options))
+        var output = try block.attentionOutput(attended, options: options)
+        if let norm = block.attentionOutputNorm { output = try norm(output) }
+        var residual = try add(x, output)
         let inner = try block.feedForwardNorm(residual)
         let gateAndUp = try Self.project(inner, by: [block.gate, block.up], options: options)
-        let gated = try multiply(silu(gateAndUp[0], options: options), gateAndUp[1])
-        residual = try add(residual, block.down(gated, options: options))
+        let gated = try multiply(c.family.activation(gateAndUp[0], options: options), gateAndUp[1])
+        output = try block.down(gated, options: options)
+        if let norm = block.feedForwardOutputNorm { output = try norm(output) }
+        residual = try add(residual, output)
         return residual
     }
 

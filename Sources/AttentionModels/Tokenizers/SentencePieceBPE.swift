@@ -179,7 +179,7 @@ public struct SentencePieceBPETokenizer: Sendable {
     }
 
     /// The byte a `<0xNN>` token stands for.
-    private func byteValue(_ id: Int) -> UInt8? {
+    func byteValue(_ id: Int) -> UInt8? {
         let token = tokens[id]
         guard token.utf8.count == 6, token.hasPrefix("<0x"), token.hasSuffix(">"), let value = UInt8(token.dropFirst(3).dropLast(), radix: 16) else {
             return nil

@@ -1,0 +1,52 @@
+import Attention
+
+/// What differs between the decoder families the GGUF loader reads, stated once per family: a new
+/// family is a value here plus its tests, not a copy of the model.
+///
+/// | | Llama (SmolLM2, Llama, TinyLlama) | Gemma 3 |
+/// |---|---|---|
+/// | feed-forward activation | SiLU | GELU, tanh form |
+/// | norms | before each sub-layer | before and after each sub-layer |
+/// | query and key norms | none | RMSNorm over each head |
+/// | norm weights in the file | γ | 1 + γ (the model scales by 1 + γ) |
+/// | embeddings | as stored | × √width |
+/// | RoPE pairs | adjacent (the converter permuted the weights) | halves (`rotate_half`) |
+/// | layers | all global | every sixth global, the rest within a sliding window |
+/// | RoPE base | the file's | the file's for global layers, 10,000 for windowed ones |
+public struct DecoderFamily: Sendable, Equatable {
+    /// `general.architecture`, and the prefix of the family's metadata keys.
+    public var architecture: String
+    /// The gate's activation in the feed-forward `down(act(gate(x)) · up(x))`.
+    public var activation: Activation
+    /// Whether each sub-layer's output is normalized before the residual (`post_attention_norm`,
+    /// `post_ffw_norm`).
+    public var normalizesSublayerOutputs: Bool
+    /// Whether queries and keys are normalized per head before RoPE (`attn_q_norm`, `attn_k_norm`).
+    public var normalizesQueriesAndKeys: Bool
+    /// Whether the file stores each norm's weight as `1 + γ` around a zero-centred γ (the model
+    /// computes `x̂ · (1 + γ)`).
+    public var storesNormWeightsPlusOne: Bool
+    /// Whether token embeddings are scaled by √width on the way in (not on the way out).
+    public var scalesEmbeddings: Bool
+    /// How RoPE pairs features, given how the family's converter stores query and key weights.
+    public var pairing: RotaryEmbedding.Pairing
+    /// Every `n`-th layer (the n-th, 2n-th, ...) attends to all earlier tokens, the others only to
+    /// the last `attention.sliding_window`; nil: every layer is global.
+    public var globalLayerPeriod: Int?
+    /// RoPE's base on the windowed layers, which the file does not state; nil: the file's base.
+    public var windowedRopeBase: Double?
+
+    /// Llama's architecture as llama.cpp writes it.
+    public static let llama = DecoderFamily(
+        architecture: "llama", activation: .silu, normalizesSublayerOutputs: false, normalizesQueriesAndKeys: false,
+        storesNormWeightsPlusOne: false, scalesEmbeddings: false, pairing: .adjacent, globalLayerPeriod: nil, windowedRopeBase: nil)
+
+    /// Gemma 3's text decoder (Gemma3ForCausalLM): the layer pattern and the windowed layers' RoPE
+    /// base are transformers' and llama.cpp's defaults for Gemma 3.
+    public static let gemma3 = DecoderFamily(
+        architecture: "gemma3", activation: .geluTanh, normalizesSublayerOutputs: true, normalizesQueriesAndKeys: true,
+        storesNormWeightsPlusOne: true, scalesEmbeddings: true, pairing: .halves, globalLayerPeriod: 6, windowedRopeBase: 10_000)
+
+    /// Every family the loader reads.
+    public static let all: [DecoderFamily] = [.llama, .gemma3]
+}
