@@ -39,6 +39,17 @@ struct Gemma3ModelTests {
         for prompt in try fixture().prompts { #expect(tokenizer.encode(prompt.text) == prompt.ids, "\(prompt.text.prefix(40))") }
     }
 
+    @Test("A base model's file has no chat template: Gemma's turns render the fixture's chat prompt, an assistant's turn as the model's")
+    func turns() throws {
+        let template = try ChatTemplate(#require(DecoderFamily.gemma3.turnTemplate))
+        let chatPrompt = try #require(fixture().prompts.first { $0.text.hasPrefix("<start_of_turn>") })
+        #expect(try template.render([.init(role: "user", content: "What does attention compute?")], addGenerationPrompt: true) == chatPrompt.text)
+        let conversation = try template.render([.init(role: "user", content: " Hi "), .init(role: "assistant", content: "Hello."), .init(role: "user", content: "Why?")],
+                                               addGenerationPrompt: false)
+        #expect(conversation == "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n<start_of_turn>user\nWhy?<end_of_turn>\n")
+        #expect(DecoderFamily.gemma3.endOfTurn == "<end_of_turn>" && DecoderFamily.llama.turnTemplate == nil)
+    }
+
     /// The largest difference between `row` (one position's logits) and transformers' top 16 there,
     /// after checking that the most likely token is its where its two best are not a near-tie.
     func compare(_ row: ArraySlice<Float>, ids: [Int], values: [Float], _ where: String) -> Float {

@@ -68,7 +68,7 @@ struct Chat: ParsableCommand {
             throw ValidationError("--context must be at most the model's \(positions) positions, got \(context)")
         }
         var session = try ChatSession(
-            model: file.model, tokenizer: file.tokenizer, template: try ChatTemplate(source), endOfTurn: file.endOfText,
+            model: file.model, tokenizer: file.tokenizer, template: try ChatTemplate(source), endOfTurn: file.endOfTurn,
             system: system, capacity: context, storage: KVCache.Storage(rawValue: kvDtype) ?? .float32, seed: seed)
         let sampling = Sampling(temperature: greedy ? 0 : temperature, topK: topK, topP: topP, seed: seed)
         let options = AttentionOptions(threads: threads)
@@ -100,7 +100,7 @@ struct Chat: ParsableCommand {
             var stream = UTF8Stream()
             do {
                 let turn = try session.reply(to: message, maxTokens: maxTokens, sampling: sampling, options: options) { token in
-                    if token != file.endOfText { stream.write(try file.tokenizer.bytes(of: [token])) }
+                    if token != file.endOfTurn { stream.write(try file.tokenizer.bytes(of: [token])) }
                 }
                 stream.finish()
                 write("\n")

@@ -117,7 +117,7 @@ struct Generate: ParsableCommand {
     func load() throws -> (model: any AutoregressiveModel, tokenizer: any TextTokenizer, stop: Int?, start: Int?, chatTemplate: String?) {
         if let model {
             let file = try LlamaFile(path: model, weights: weights)
-            return (file.model, file.tokenizer, noStop ? nil : file.endOfText, file.start, file.chatTemplate)
+            return (file.model, file.tokenizer, noStop ? nil : chat ? file.endOfTurn : file.endOfText, file.start, file.chatTemplate)
         }
         let modelDir = modelDir ?? "."
         let directory = URL(fileURLWithPath: modelDir)
@@ -145,8 +145,11 @@ func validateSampling(temperature: Double, topK: Int?, topP: Double?) throws {
 struct LlamaFile {
     let model: LlamaModel
     let tokenizer: any TextTokenizer
-    /// The file's eos_token_id: the end of a text, or of an answer in a chat.
+    /// The file's eos_token_id: the end of a text.
     let endOfText: Int?
+    /// The end of an answer in a chat: the family's end-of-turn token (Gemma's `<end_of_turn>`),
+    /// else the end of a text.
+    let endOfTurn: Int?
     /// The token an empty prompt starts from (bos_token_id, else eos_token_id).
     let start: Int?
     /// tokenizer.chat_template, if the file has one.
@@ -172,7 +175,10 @@ struct LlamaFile {
         model = try LlamaModel(gguf: file, precision: LlamaModel.WeightPrecision(rawValue: weights) ?? .asStored)
         endOfText = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
         start = file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? endOfText
-        chatTemplate = file.metadata["tokenizer.chat_template"]?.string
+        // A base model's file has no template: its family's turns, if it has them.
+        let family = model.configuration.family
+        chatTemplate = file.metadata["tokenizer.chat_template"]?.string ?? family.turnTemplate
+        endOfTurn = family.endOfTurn.flatMap { file.metadata["tokenizer.ggml.tokens"]?.strings?.firstIndex(of: $0) } ?? endOfText
     }
 }
 

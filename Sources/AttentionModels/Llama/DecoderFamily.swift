@@ -35,17 +35,30 @@ public struct DecoderFamily: Sendable, Equatable {
     public var globalLayerPeriod: Int?
     /// RoPE's base on the windowed layers, which the file does not state; nil: the file's base.
     public var windowedRopeBase: Double?
+    /// The family's chat turns, for a file that carries no `tokenizer.chat_template` (a base
+    /// model's), in the template language ``ChatTemplate`` renders; nil: none.
+    public var turnTemplate: String?
+    /// The token that ends a turn in a chat, when it is not the file's end of sequence.
+    public var endOfTurn: String?
 
     /// Llama's architecture as llama.cpp writes it.
     public static let llama = DecoderFamily(
         architecture: "llama", activation: .silu, normalizesSublayerOutputs: false, normalizesQueriesAndKeys: false,
-        storesNormWeightsPlusOne: false, scalesEmbeddings: false, pairing: .adjacent, globalLayerPeriod: nil, windowedRopeBase: nil)
+        storesNormWeightsPlusOne: false, scalesEmbeddings: false, pairing: .adjacent, globalLayerPeriod: nil, windowedRopeBase: nil,
+        turnTemplate: nil, endOfTurn: nil)
 
     /// Gemma 3's text decoder (Gemma3ForCausalLM): the layer pattern and the windowed layers' RoPE
-    /// base are transformers' and llama.cpp's defaults for Gemma 3.
+    /// base are transformers' and llama.cpp's defaults for Gemma 3. Its turns are
+    /// `<start_of_turn>user\n…<end_of_turn>\n<start_of_turn>model\n` (an assistant's turn is the
+    /// model's; the tokenizer adds `<bos>`, so the template does not).
     public static let gemma3 = DecoderFamily(
         architecture: "gemma3", activation: .geluTanh, normalizesSublayerOutputs: true, normalizesQueriesAndKeys: true,
-        storesNormWeightsPlusOne: true, scalesEmbeddings: true, pairing: .halves, globalLayerPeriod: 6, windowedRopeBase: 10_000)
+        storesNormWeightsPlusOne: true, scalesEmbeddings: true, pairing: .halves, globalLayerPeriod: 6, windowedRopeBase: 10_000,
+        // Newlines inside expressions: chat templates render with trim_blocks, as transformers does.
+        turnTemplate: #"{% for message in messages %}{{ '<start_of_turn>' }}{% if message['role'] == 'assistant' %}{{ 'model' }}"#
+            + #"{% else %}{{ message['role'] }}{% endif %}{{ '\n' }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}{% endfor %}"#
+            + #"{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"#,
+        endOfTurn: "<end_of_turn>")
 
     /// Every family the loader reads.
     public static let all: [DecoderFamily] = [.llama, .gemma3]
