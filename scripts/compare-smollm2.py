@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""SmolLM2-135M-Instruct from its GGUF file: `attention generate` against transformers and llama.cpp, in one run.
+"""SmolLM2-135M-Instruct (or Gemma 3 270M) from its GGUF file: `attention generate` against transformers
+and llama.cpp, in one run.
 
     swift build -c release --product attention
-    swift run -c release attention model fetch smollm2
+    swift run -c release attention model fetch smollm2     # or gemma3
     python3 -m venv .venv && .venv/bin/pip install numpy gguf torch transformers accelerate
-    .venv/bin/python scripts/compare-smollm2.py [--threads 2] [--rounds 3] [--llama-bench PATH]
+    .venv/bin/python scripts/compare-smollm2.py [--model smollm2|gemma3] [--threads 2] [--rounds 3] [--llama-bench PATH]
 
 Each round, interleaved, on the same file and thread count:
   - ours: `attention generate --model FILE --json` processes (model load excluded from the rates
@@ -32,7 +33,11 @@ import torch
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BINARY = ROOT / ".build" / "release" / "attention"
-FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The installed models: file name, folder variable, default folder.
+MODELS = {
+    "smollm2": ("SmolLM2-135M-Instruct.Q4_1.gguf", "ATTENTION_SMOLLM2_DIR", "SmolLM2-135M-Instruct"),
+    "gemma3": ("gemma-3-270m-q4_k_m.gguf", "ATTENTION_GEMMA3_DIR", "gemma-3-270m"),
+}
 TEXT = ("Attention is a weighted average whose weights are computed from content: every query "
         "compares itself with every key, and the softmax of those scores mixes the values. ")
 
@@ -89,12 +94,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--prompt-lengths", default="64,512")
-    parser.add_argument("--model-dir", default=os.environ.get(
-        "ATTENTION_SMOLLM2_DIR", str(pathlib.Path.home() / ".cache/swift-attention/SmolLM2-135M-Instruct")))
+    parser.add_argument("--model", choices=sorted(MODELS), default="smollm2")
+    parser.add_argument("--model-dir", help="default: the model's folder as `attention model fetch` installs it")
     parser.add_argument("--llama-bench", default=os.environ.get("LLAMA_BENCH") or shutil.which("llama-bench"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    folder = pathlib.Path(args.model_dir)
+    FILE, variable, name = MODELS[args.model]
+    folder = pathlib.Path(args.model_dir or os.environ.get(variable) or pathlib.Path.home() / ".cache/swift-attention" / name)
     model_file = folder / FILE
     lengths = [int(n) for n in args.prompt_lengths.split(",")]
 
@@ -107,7 +113,7 @@ def main():
     weight_bytes = sum(int(t.n_bytes) for t in reader.tensors)
     matrix_weights = sum(int(t.n_elements) for t in reader.tensors if len(t.shape) == 2 and t.name != "token_embd.weight")
     matrix_weights += c.vocab_size * c.hidden_size           # the tied output head
-    head_dim = c.hidden_size // c.num_attention_heads
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
 
     def prefill_flops(n):
         attention = c.num_hidden_layers * c.num_attention_heads * 2 * 2 * head_dim * n * (n + 1) / 2

@@ -147,16 +147,6 @@ public struct ByteLevelBPETokenizer: Sendable {
         String(decoding: try bytes(of: ids), as: UTF8.self)
     }
 
-    /// One short label per token for pictures: its text with a newline shown as ⏎, surrounding spaces
-    /// dropped, and ␣ for a token of spaces; U+FFFD where a token is part of a character.
-    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for an id outside the vocabulary.
-    public func labels(of ids: [Int]) throws -> [String] {
-        try ids.map { id in
-            let text = try decode([id]).replacingOccurrences(of: "\n", with: "⏎").trimmingCharacters(in: .whitespaces)
-            return text.isEmpty ? "␣" : text
-        }
-    }
-
     /// The bytes of `ids` (a token may end inside a multi-byte character: decode whole sequences,
     /// or buffer bytes, when streaming).
     public func bytes(of ids: [Int]) throws -> [UInt8] {

@@ -187,16 +187,6 @@ public struct SentencePieceBPETokenizer: Sendable {
         return byteTokens[Int(value)] == id ? value : nil
     }
 
-    /// One short label per token for pictures: its text with a newline shown as ⏎ and a space as
-    /// itself, surrounding spaces dropped, ␣ for a token of spaces.
-    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for an id outside the vocabulary.
-    public func labels(of ids: [Int]) throws -> [String] {
-        try ids.map { id in
-            let text = try decode([id]).replacingOccurrences(of: "\n", with: "⏎").trimmingCharacters(in: .whitespaces)
-            return text.isEmpty ? "␣" : text
-        }
-    }
-
     /// Whether `id` is a control token (`<bos>`, `<start_of_turn>`, `<unused0>`).
     public func isControl(_ id: Int) -> Bool { control.contains(id) }
 }

@@ -10,8 +10,18 @@ public protocol TextTokenizer: Sendable {
     func decode(_ ids: [Int]) throws -> String
     /// The UTF-8 bytes of `ids`, for streaming (a token may end inside a character).
     func bytes(of ids: [Int]) throws -> [UInt8]
-    /// One short label per token, for pictures.
-    func labels(of ids: [Int]) throws -> [String]
+}
+
+extension TextTokenizer {
+    /// One short label per token for pictures: its text with a newline shown as ⏎, surrounding
+    /// spaces dropped, and ␣ for a token of spaces; U+FFFD where a token is part of a character.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for an id outside the vocabulary.
+    public func labels(of ids: [Int]) throws -> [String] {
+        try ids.map { id in
+            let text = try decode([id]).replacingOccurrences(of: "\n", with: "⏎").trimmingCharacters(in: .whitespaces)
+            return text.isEmpty ? "␣" : text
+        }
+    }
 }
 
 /// Reads the tokenizer a GGUF file describes, whichever kind it is (`tokenizer.ggml.model`).
