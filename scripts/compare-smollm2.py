@@ -15,8 +15,9 @@ Each round, interleaved, on the same file and thread count:
     over the same prompts, and 64 steps through its cache;
   - llama.cpp, if a llama-bench binary is given (--llama-bench or $LLAMA_BENCH; it is not built
     by this repository): `llama-bench -m FILE -t T -p 64,512 -n 64 -r 1 -o json`.
-Medians over the rounds. The shares: prefill GFLOP/s (2 flops per weight per token, plus the
-causal attention products) of the multiply-add peak `attention bench` probes; decode bytes per
+Medians over the rounds. The shares: prefill GFLOP/s (2 flops per weight of the layers per token,
+the output head's once for the last token, whose logits are all a prefill needs, plus the causal
+attention products) of the multiply-add peak `attention bench` probes; decode bytes per
 token (every weight tensor of the file read once, the tied embedding as the output head, plus the
 keys and values so far) times tokens/s, of the read bandwidth it probes.
 """
@@ -111,13 +112,14 @@ def main():
     c = model.config
     reader = gguf.GGUFReader(str(model_file))
     weight_bytes = sum(int(t.n_bytes) for t in reader.tensors)
-    matrix_weights = sum(int(t.n_elements) for t in reader.tensors if len(t.shape) == 2 and t.name != "token_embd.weight")
-    matrix_weights += c.vocab_size * c.hidden_size           # the tied output head
+    head_weights = c.vocab_size * c.hidden_size             # the output head (tied or not)
+    matrix_weights = sum(int(t.n_elements) for t in reader.tensors
+                         if len(t.shape) == 2 and t.name not in ("token_embd.weight", "output.weight"))
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
 
     def prefill_flops(n):
         attention = c.num_hidden_layers * c.num_attention_heads * 2 * 2 * head_dim * n * (n + 1) / 2
-        return 2 * matrix_weights * n + attention
+        return 2 * matrix_weights * n + 2 * head_weights + attention
 
     def decode_bytes(position):
         return weight_bytes + 2 * c.num_hidden_layers * c.num_key_value_heads * head_dim * 4 * position
