@@ -49,13 +49,22 @@ public func interleavedBlockBytes(_ format: QuantizedBlockFormat) -> Int { quant
 /// The layout above for one block of one row, as the pieces to move: `body(stored, interleaved,
 /// bytes)` for each piece at byte `stored` of the row's block in the file's layout and byte
 /// `interleaved` of its group's block, lane `r` of the group. The one statement of the layout that
-/// interleaving and its inverse both follow.
-func forEachInterleavedPiece(_ block: any InterleavedQuantizedBlock.Type, lane r: Int,
-                             _ body: (_ stored: Int, _ interleaved: Int, _ bytes: Int) -> Void) {
-    let rows = quantizedGroupRows, scales = block.scaleBytes, piece = block.interleavedPieceBytes
-    // d (and m): half r of each vector of scales.
-    for s in 0..<(scales / 2) { body(2 * s, 2 * (s * rows + r), 2) }
-    for e in 0..<((block.bytes - scales) / piece) { body(scales + piece * e, scales * rows + piece * (e * rows + r), piece) }
+/// interleaving and its inverse both follow; the format's facts are read once per matrix.
+struct InterleavedPieces {
+    let scales: Int, piece: Int, pieces: Int
+
+    init(_ block: any InterleavedQuantizedBlock.Type) {
+        (scales, piece) = (block.scaleBytes, block.interleavedPieceBytes)
+        pieces = (block.bytes - scales) / piece
+    }
+
+    @inline(__always)
+    func forEach(lane r: Int, _ body: (_ stored: Int, _ interleaved: Int, _ bytes: Int) -> Void) {
+        let rows = quantizedGroupRows
+        // d (and m): half r of each vector of scales.
+        for s in 0..<(scales / 2) { body(2 * s, 2 * (s * rows + r), 2) }
+        for e in 0..<pieces { body(scales + piece * e, scales * rows + piece * (e * rows + r), piece) }
+    }
 }
 
 /// Rows `0 ..< 16·groups` of `[rows, 32·blocks]` blocks of `format` at `source` (the file's layout)
@@ -63,13 +72,13 @@ func forEachInterleavedPiece(_ block: any InterleavedQuantizedBlock.Type, lane r
 public func interleaveQuantized(_ source: UnsafeRawPointer, format: any InterleavedQuantizedBlock.Type, groups: Int, blocks: Int,
                                 into destination: UnsafeMutableRawPointer) {
     let block = format.bytes, rowBytes = blocks * block
-    let groupBlock = quantizedGroupRows * block, rows = quantizedGroupRows
+    let groupBlock = quantizedGroupRows * block, rows = quantizedGroupRows, layout = InterleavedPieces(format)
     for g in 0..<groups {
         for b in 0..<blocks {
             let out = destination + (g * blocks + b) * groupBlock
             for r in 0..<rows {
                 let p = source + (g * rows + r) * rowBytes + b * block
-                forEachInterleavedPiece(format, lane: r) { stored, interleaved, bytes in
+                layout.forEach(lane: r) { stored, interleaved, bytes in
                     (out + interleaved).copyMemory(from: p + stored, byteCount: bytes)
                 }
             }
@@ -85,10 +94,10 @@ public func copyInterleavedRow(_ interleaved: InterleavedRows, row: Int, format:
                                into destination: UnsafeMutableRawPointer) {
     guard let base = interleaved.base, row < quantizedGroupRows * interleaved.groups else { return }
     let (g, r) = row.quotientAndRemainder(dividingBy: quantizedGroupRows)
-    let block = format.bytes, groupBlock = quantizedGroupRows * block
+    let block = format.bytes, groupBlock = quantizedGroupRows * block, layout = InterleavedPieces(format)
     for b in 0..<blocks {
         let p = base + (g * blocks + b) * groupBlock, out = destination + b * block
-        forEachInterleavedPiece(format, lane: r) { stored, interleaved, bytes in
+        layout.forEach(lane: r) { stored, interleaved, bytes in
             (out + stored).copyMemory(from: p + interleaved, byteCount: bytes)
         }
     }

@@ -361,34 +361,43 @@ public enum Q5_0Block: InterleavedQuantizedBlock {
     /// words' pre-scaled input yet): each element's sixteen integers are one vector.
     @inlinable public static var interleavedPieceBytes: Int { 4 }
     @inlinable public static var interleavedInputOrder: InterleavedInputOrder { .elements }
-    /// Element `e`'s integers of the sixteen rows: nibble `e / 16` of byte `e mod 16` of each row's
-    /// nibbles (in word `(e mod 16) / 4` of its chunk), and bit `e` of its word of fifth bits.
+    /// The sixteen rows' words of an interleaved block: their fifth bits, and the four chunks of
+    /// nibble bytes (word `c` holding bytes `4c ..< 4c + 4` of each row's sixteen), each loaded once.
     @inlinable @inline(__always)
-    static func interleavedIntegers(_ p: UnsafeRawPointer, element e: Int) -> SIMD16<Int32> {
+    static func interleavedWords(_ p: UnsafeRawPointer) -> (high: SIMD16<UInt32>, chunks: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)) {
         let rows = quantizedGroupRows, integers = p + rows * scaleBytes
-        let high = integers.loadUnaligned(as: SIMD16<UInt32>.self)
-        let byte = e % 16, words = integers.loadUnaligned(fromByteOffset: 4 * rows * (1 + byte / 4), as: SIMD16<UInt32>.self)
-        let nibble = (words &>> UInt32(8 * (byte % 4) + 4 * (e / 16))) & 0x0F
-        return SIMD16<Int32>(truncatingIfNeeded: nibble | (((high &>> UInt32(e)) & 1) &<< 4))
+        @inline(__always) func word(_ piece: Int) -> SIMD16<UInt32> { integers.loadUnaligned(fromByteOffset: 4 * rows * piece, as: SIMD16<UInt32>.self) }
+        return (word(0), (word(1), word(2), word(3), word(4)))
+    }
+    /// Element `e`'s integers of the sixteen rows from their words: nibble `e / 16` of byte `e mod 16`
+    /// (in chunk `(e mod 16) / 4`), and bit `e` of the fifth bits above it.
+    @inlinable @inline(__always)
+    static func interleavedIntegers(_ words: (high: SIMD16<UInt32>, chunks: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)),
+                                    element e: Int) -> SIMD16<Int32> {
+        let byte = e % 16
+        let chunk = switch byte / 4 { case 0: words.chunks.0; case 1: words.chunks.1; case 2: words.chunks.2; default: words.chunks.3 }
+        let nibble = (chunk &>> UInt32(8 * (byte % 4) + 4 * (e / 16))) & 0x0F
+        return SIMD16<Int32>(truncatingIfNeeded: nibble | (((words.high &>> UInt32(e)) & 1) &<< 4))
     }
     @inlinable @inline(__always)
     public static func accumulateInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
                                                              _ sum: inout SIMD16<Float>, _: M.Type) {
-        var t0 = SIMD16<Float>.zero, t1 = t0
-        var e = 0
-        while e < 32 {
-            t0 = M.multiplyAdd(exactFloats(interleavedIntegers(p, element: e)), SIMD16(repeating: x[e]), t0)
-            t1 = M.multiplyAdd(exactFloats(interleavedIntegers(p, element: e + 1)), SIMD16(repeating: x[e + 1]), t1)
-            e += 2
+        let words = interleavedWords(p)
+        var t0 = SIMD16<Float>.zero, t1 = t0, t2 = t0, t3 = t0
+        for e in stride(from: 0, to: 32, by: 4) {
+            t0 = M.multiplyAdd(exactFloats(interleavedIntegers(words, element: e)), SIMD16(repeating: x[e]), t0)
+            t1 = M.multiplyAdd(exactFloats(interleavedIntegers(words, element: e + 1)), SIMD16(repeating: x[e + 1]), t1)
+            t2 = M.multiplyAdd(exactFloats(interleavedIntegers(words, element: e + 2)), SIMD16(repeating: x[e + 2]), t2)
+            t3 = M.multiplyAdd(exactFloats(interleavedIntegers(words, element: e + 3)), SIMD16(repeating: x[e + 3]), t3)
         }
         // d·(q − 16) summed is d·(Σq·x − 16·Σx).
-        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), (t0 + t1) - SIMD16(repeating: 16 * xSum), sum)
+        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), ((t0 + t1) + (t2 + t3)) - SIMD16(repeating: 16 * xSum), sum)
     }
     @inlinable @inline(__always)
     public static func dequantizeInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, stride: Int,
                                                              scales: UnsafeMutablePointer<Float>, _: M.Type) {
-        let d = interleavedScales(p, 0, M.self)
-        for e in 0..<32 { store(d * exactFloats(interleavedIntegers(p, element: e) &- 16), out + stride * e) }
+        let d = interleavedScales(p, 0, M.self), words = interleavedWords(p)
+        for e in 0..<32 { store(d * exactFloats(interleavedIntegers(words, element: e) &- 16), out + stride * e) }
     }
 }
 
