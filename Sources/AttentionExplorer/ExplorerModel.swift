@@ -10,10 +10,10 @@ public enum ExplorerModel: Sendable {
     /// Why not, for the page and the API to say.
     case unavailable(String)
 
-    /// Loads the model from `directory`: a GPT-2 if the folder has its tokenizer's `merges.txt`,
-    /// otherwise the BERT model; or records why it cannot.
+    /// Loads the model from `directory`: a GPT-2 if the folder has a byte-level BPE tokenizer
+    /// (`merges.txt`, or a BPE `tokenizer.json`), otherwise the BERT model; or records why it cannot.
     public static func load(from directory: URL) -> ExplorerModel {
-        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("merges.txt").path) {
+        if ByteLevelBPETokenizer.isPresent(in: directory) {
             do {
                 return .gpt2(try GPT2Model(directory: directory), try ByteLevelBPETokenizer(directory: directory))
             } catch {

@@ -100,6 +100,24 @@ struct GenerateTests {
         #expect(both.status == 64 && both.error.contains("give --model-dir or --model, not both"))
     }
 
+    @Test("A GPT-2 folder as transformers 5 saves it (tokenizer.json, no vocab.json or merges.txt) generates what the older folder does")
+    func tokenizerJSONFolder() throws {
+        let fixtures = URL(fileURLWithPath: Self.model).deletingLastPathComponent()
+        for name in ["config.json", "model.safetensors"] {
+            try FileManager.default.createSymbolicLink(at: scratch.file(name), withDestinationURL: fixtures.appendingPathComponent("gpt2/\(name)"))
+        }
+        try FileManager.default.createSymbolicLink(at: scratch.file("tokenizer.json"), withDestinationURL: fixtures.appendingPathComponent("gpt2-tokenizer-json/tokenizer.json"))
+        let arguments = ["The cat sat", "--max-tokens", "6", "--greedy", "--json"]
+        let saved = try ExitStatusTests.run(["generate", "--model-dir", scratch.url.path] + arguments)
+        let older = try ExitStatusTests.run(["generate", "--model-dir", Self.model] + arguments)
+        #expect(saved.status == 0, "\(saved.error)")
+        func ids(_ output: String) throws -> [Int] {
+            let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+            return (object?["promptIds"] as? [Int] ?? []) + (object?["generatedIds"] as? [Int] ?? [])
+        }
+        #expect(try ids(saved.output) == ids(older.output) && !ids(older.output).isEmpty)
+    }
+
     @Test("A folder without the model's files is refused, naming what is missing")
     func missingFiles() throws {
         var command = try AttentionCommand.parseAsRoot(["generate", "--model-dir", "/nonexistent/gpt2", "x"])

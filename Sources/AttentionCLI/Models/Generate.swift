@@ -10,7 +10,8 @@ struct Generate: ParsableCommand {
         usage: "attention generate (--model-dir <DIR>|--model <FILE>) [options] <prompt>",
         discussion: """
             --model-dir: a folder as transformers' save_pretrained writes a GPT-2 model and
-            its tokenizer: config.json, model.safetensors, vocab.json and merges.txt.
+            its tokenizer: config.json, model.safetensors, and tokenizer.json (transformers
+            5) or vocab.json and merges.txt.
             --model: a GGUF file of a Llama or Gemma 3 model with its tokenizer, such as
             SmolLM2-135M-Instruct (attention model fetch smollm2) or Gemma 3 270M
             (attention model fetch gemma3); its Q8_0, Q4_0,
@@ -30,7 +31,7 @@ struct Generate: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("A folder with config.json, model.safetensors, vocab.json and merges.txt.", valueName: "DIR"))
+    @Option(help: ArgumentHelp("A folder with config.json, model.safetensors, and tokenizer.json or vocab.json and merges.txt.", valueName: "DIR"))
     var modelDir: String?
     @Option(help: ArgumentHelp("A Llama-architecture GGUF file (instead of --model-dir).", valueName: "FILE.gguf"))
     var model: String?
@@ -121,10 +122,11 @@ struct Generate: ParsableCommand {
         }
         let modelDir = modelDir ?? "."
         let directory = URL(fileURLWithPath: modelDir)
-        let files = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
-        let missing = files.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        let files = ["config.json", "model.safetensors"]
+        var missing = files.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        if !ByteLevelBPETokenizer.isPresent(in: directory) { missing.append("tokenizer (tokenizer.json, or vocab.json and merges.txt)") }
         guard missing.isEmpty else {
-            throw ValidationError("\(modelDir) has no \(missing.joined(separator: ", ")): --model-dir needs a GPT-2 folder as transformers' save_pretrained writes it (\(files.joined(separator: ", ")))")
+            throw ValidationError("\(modelDir) has no \(missing.joined(separator: ", ")): --model-dir needs a GPT-2 folder as transformers' save_pretrained writes it (config.json, model.safetensors, and tokenizer.json or vocab.json and merges.txt)")
         }
         let tokenizer = try ByteLevelBPETokenizer(directory: directory)
         let gpt = try GPT2Model(directory: directory)

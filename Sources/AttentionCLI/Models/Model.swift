@@ -12,8 +12,9 @@ struct ModelLocation: ParsableArguments {
 
     var directory: URL { modelDir.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultDirectory() }
 
-    /// Whether the folder holds a GPT-2 (its tokenizer's merges.txt) rather than the BERT model.
-    var isGPT2: Bool { FileManager.default.fileExists(atPath: directory.appendingPathComponent("merges.txt").path) }
+    /// Whether the folder holds a GPT-2 (a byte-level BPE tokenizer: merges.txt, or a BPE
+    /// tokenizer.json) rather than the BERT model.
+    var isGPT2: Bool { ByteLevelBPETokenizer.isPresent(in: directory) }
 
     func load() throws -> SentenceEmbedder {
         try ModelStore.check(directory)

@@ -11,7 +11,8 @@ public struct SentenceEmbedder: Sendable {
     /// Token limit per sentence, `[CLS]` and `[SEP]` included (sentence-transformers' max_seq_length).
     public let maxTokens: Int
 
-    /// Loads `config.json`, `vocab.txt` and `model.safetensors` from `directory`.
+    /// Loads `config.json`, `vocab.txt` (or, without it, `tokenizer.json`) and `model.safetensors`
+    /// from `directory`.
     /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for `maxTokens` below 2 (`[CLS]`
     ///   and `[SEP]`); `AttentionError.invalidFile(path:reason:)` for a file that is missing or not
     ///   what the model needs.
@@ -20,7 +21,12 @@ public struct SentenceEmbedder: Sendable {
             throw AttentionError.invalidArgument(argument: "maxTokens", reason: "must be at least 2 ([CLS] and [SEP]), got \(maxTokens)")
         }
         let configuration = try BERTConfiguration(contentsOf: directory.appendingPathComponent("config.json"))
-        tokenizer = try WordPieceTokenizer(vocabularyFile: directory.appendingPathComponent("vocab.txt"))
+        let vocabulary = directory.appendingPathComponent("vocab.txt")
+        if !FileManager.default.fileExists(atPath: vocabulary.path), let json = TokenizerJSON.model("WordPiece", in: directory) {
+            tokenizer = try WordPieceTokenizer(tokenizerJSON: json)
+        } else {
+            tokenizer = try WordPieceTokenizer(vocabularyFile: vocabulary)
+        }
         encoder = try BERTEncoder(configuration: configuration,
                                   weights: SafeTensors(contentsOf: directory.appendingPathComponent("model.safetensors")))
         self.maxTokens = min(maxTokens, configuration.maxPositions)

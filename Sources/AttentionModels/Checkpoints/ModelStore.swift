@@ -19,9 +19,11 @@ public enum ModelStore {
         return home.appendingPathComponent(".cache/swift-attention/all-MiniLM-L6-v2")
     }
 
-    /// Throws a clear error unless `directory` holds the model's files.
+    /// Throws a clear error unless `directory` holds the model's files (`tokenizer.json` serves for
+    /// `vocab.txt`, as current transformers saves a folder).
     public static func check(_ directory: URL) throws {
-        let missing = requiredFiles.filter { !FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) }
+        let missing = requiredFiles.filter { !exists($0) && !($0 == "vocab.txt" && exists("tokenizer.json")) }
         guard missing.isEmpty else {
             throw AttentionError.invalidFile(
                 path: directory.path,

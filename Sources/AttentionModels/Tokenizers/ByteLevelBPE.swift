@@ -29,10 +29,16 @@ public struct ByteLevelBPETokenizer: Sendable {
     /// The id of `<|endoftext|>`, if the vocabulary has it.
     public var endOfText: Int? { specialTokens["<|endoftext|>"] }
 
-    /// Reads `vocab.json` and `merges.txt` from a model directory.
+    /// Reads `vocab.json` and `merges.txt` from a model directory, or, where they are absent, the
+    /// `tokenizer.json` current transformers writes instead (same ids).
     public init(directory: URL) throws {
-        try self.init(vocabularyFile: directory.appendingPathComponent("vocab.json"),
-                      mergesFile: directory.appendingPathComponent("merges.txt"))
+        let vocabulary = directory.appendingPathComponent("vocab.json"), merges = directory.appendingPathComponent("merges.txt")
+        let older = [vocabulary, merges].allSatisfy { FileManager.default.fileExists(atPath: $0.path) }
+        if !older, let json = TokenizerJSON.model("BPE", in: directory) {
+            try self.init(tokenizerJSON: json)
+        } else {
+            try self.init(vocabularyFile: vocabulary, mergesFile: merges)
+        }
     }
 
     /// Reads a vocabulary (a JSON object of token → id) and merges (one `left right` pair per line,
