@@ -114,11 +114,6 @@ public protocol InterleavedQuantizedBlock: QuantizedBlock {
     /// Bytes of half-precision scales at the start of a block: `d`, or `d` and `m`.
     static var scaleBytes: Int { get }
     static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
-    /// Adds the block's dot product with `x[0..<32]` (whose sum is `xSum`) to `sum`, in lanes, and its
-    /// minimum's share (`m·xSum`, for formats with one) to `minimumSum`: `d·Σ q·x + m·Σ x`, so that
-    /// the scales multiply once per block rather than once per value.
-    static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                              _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type)
     /// `Σ q·x` over the block's 32 integers `q` (before the scale), in lanes.
     static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float>
     /// The bits of a block's first four bytes that hold half-precision scales: `d` alone (low half),
@@ -158,6 +153,19 @@ extension InterleavedQuantizedBlock {
 }
 
 extension InterleavedQuantizedBlock {
+    /// Adds the block's dot product with `x[0..<32]` (whose sum is `xSum`) to `sum`, in lanes, and its
+    /// minimum's share to `minimumSum`: `d·Σ q·x + (even·d + odd·m)·Σ x` with ``minimumWeights``
+    /// (`m·Σx` for Q4_1, Q4_0's `−8d·Σx`, Q5_0's `−16d·Σx`), so that the scales multiply once per
+    /// block rather than once per value.
+    @inlinable @inline(__always)
+    static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                              _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
+        let d = blockScale(block, M.self), (even, odd) = minimumWeights
+        sum = M.multiplyAdd(SIMD8(repeating: d), integerDot(block, x, M.self), sum)
+        if even != 0 { minimumSum = minimumSum.addingProduct(even * d, xSum) }
+        if odd != 0 { minimumSum = minimumSum.addingProduct(odd * blockScale(block + 2, M.self), xSum) }
+    }
+
     /// The scales of four consecutive blocks as `[d0, m0, d1, m1, d2, m2, d3, m3]` (`m` lanes zero for
     /// formats without one): one conversion of eight halves instead of one per scale.
     @inlinable @inline(__always)
@@ -200,11 +208,6 @@ public enum Q8_0Block: InterleavedQuantizedBlock {
         return (values(2), values(10), values(18), values(26))
     }
     @inlinable @inline(__always)
-    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
-        sum = M.multiplyAdd(SIMD8(repeating: blockScale(block, M.self)), integerDot(block, x, M.self), sum)
-    }
-    @inlinable @inline(__always)
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
         @inline(__always) func q(_ at: Int) -> SIMD8<Float> { exactFloats(block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self)) }
         return blockDot((q(2), q(10), q(18), q(26)), x, M.self)
@@ -239,14 +242,6 @@ public enum Q4_0Block: InterleavedQuantizedBlock {
         let (q0, q1, q2, q3) = nibbles(block + 2)
         @inline(__always) func values(_ q: SIMD8<Int32>) -> SIMD8<Float> { d * (exactFloats(q) - 8) }
         return (values(q0), values(q1), values(q2), values(q3))
-    }
-    @inlinable @inline(__always)
-    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
-        let d = blockScale(block, M.self)
-        // d·(q − 8)·x = d·q·x − 8d·x: the offset joins the minimum's sum.
-        sum = M.multiplyAdd(SIMD8(repeating: d), nibbleDot(block + 2, x, M.self), sum)
-        minimumSum = minimumSum.addingProduct(-8 * d, xSum)
     }
     @inlinable @inline(__always)
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
@@ -286,12 +281,6 @@ public enum Q4_1Block: InterleavedQuantizedBlock {
         let (q0, q1, q2, q3) = nibbles(block + 4)
         @inline(__always) func values(_ q: SIMD8<Int32>) -> SIMD8<Float> { d * exactFloats(q) + m }
         return (values(q0), values(q1), values(q2), values(q3))
-    }
-    @inlinable @inline(__always)
-    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
-        sum = M.multiplyAdd(SIMD8(repeating: blockScale(block, M.self)), nibbleDot(block + 4, x, M.self), sum)
-        minimumSum = minimumSum.addingProduct(blockScale(block + 2, M.self), xSum)
     }
     @inlinable @inline(__always)
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
@@ -339,14 +328,6 @@ public enum Q5_0Block: InterleavedQuantizedBlock {
         let (q0, q1, q2, q3) = integers(block)
         @inline(__always) func values(_ q: SIMD8<Int32>) -> SIMD8<Float> { d * exactFloats(q &- 16) }
         return (values(q0), values(q1), values(q2), values(q3))
-    }
-    @inlinable @inline(__always)
-    public static func accumulateDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                     _ sum: inout SIMD8<Float>, _ minimumSum: inout Float, _: M.Type) {
-        let d = blockScale(block, M.self)
-        // d·(q − 16)·x = d·q·x − 16d·x: the offset joins the minimum's sum.
-        sum = M.multiplyAdd(SIMD8(repeating: d), integerDot(block, x, M.self), sum)
-        minimumSum = minimumSum.addingProduct(-16 * d, xSum)
     }
     @inlinable @inline(__always)
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
