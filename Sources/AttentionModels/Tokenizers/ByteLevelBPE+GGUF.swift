@@ -24,15 +24,7 @@ extension ByteLevelBPETokenizer {
         guard let mergeLines = file.metadata["tokenizer.ggml.merges"]?.strings else {
             throw fail("tokenizer.ggml.merges is missing or not an array of strings")
         }
-        let types: [Int]
-        if let value = file.metadata["tokenizer.ggml.token_type"] {
-            guard let list = value.integers, list.count == tokens.count else {
-                throw fail("tokenizer.ggml.token_type is not \(tokens.count) integers, one per token")
-            }
-            types = list
-        } else {
-            types = Array(repeating: 1, count: tokens.count)
-        }
+        let types = try file.tokenTypes(count: tokens.count)
         let alphabet = Set(Self.byteToCharacter)
         func spelled(_ token: String) -> String {
             token.unicodeScalars.allSatisfy(alphabet.contains)
@@ -57,5 +49,18 @@ extension ByteLevelBPETokenizer {
             if type == 4, vocabulary[token] != nil { special.append(token) }
         }
         try self.init(vocabulary: vocabulary, merges: merges, specialTokens: special, requireEveryByte: false, path: file.path)
+    }
+}
+
+extension GGUF {
+    /// `tokenizer.ggml.token_type`, one per token (1, normal, for every token where the file has
+    /// none; 3 control, 4 user-defined, 6 byte).
+    /// - Throws: `AttentionError.invalidFile(path:reason:)` if it is not `count` integers.
+    func tokenTypes(count: Int) throws -> [Int] {
+        guard let value = metadata["tokenizer.ggml.token_type"] else { return Array(repeating: 1, count: count) }
+        guard let list = value.integers, list.count == count else {
+            throw AttentionError.invalidFile(path: path, reason: "tokenizer.ggml.token_type is not \(count) integers, one per token")
+        }
+        return list
     }
 }

@@ -29,15 +29,7 @@ extension SentencePieceBPETokenizer {
         guard let stored = file.metadata["tokenizer.ggml.tokens"]?.strings, !stored.isEmpty else {
             throw fail("tokenizer.ggml.tokens is missing or not an array of strings")
         }
-        let types: [Int]
-        if let value = file.metadata["tokenizer.ggml.token_type"] {
-            guard let list = value.integers, list.count == stored.count else {
-                throw fail("tokenizer.ggml.token_type is not \(stored.count) integers, one per token")
-            }
-            types = list
-        } else {
-            types = Array(repeating: 1, count: stored.count)
-        }
+        let types = try file.tokenTypes(count: stored.count)
         let tokens = stored.map { token in
             token.unicodeScalars.contains(" ") && token.unicodeScalars.allSatisfy(\.properties.isWhitespace)
                 ? String(repeating: "\u{2581}", count: token.unicodeScalars.count) : token
