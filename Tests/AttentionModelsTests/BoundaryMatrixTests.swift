@@ -152,16 +152,18 @@ struct ModelsBoundaryMatrixTests {
         },
     ]
 
-    /// A GGUF holding only a Llama configuration, with `key` set to `n` as a 64-bit integer.
-    static func llamaConfiguration(_ key: String, _ n: Int) throws -> LlamaConfiguration {
+    /// A GGUF holding only a configuration of `family` (Gemma 3's with its window), with `key` set to
+    /// `n` as a 64-bit integer.
+    static func llamaConfiguration(_ key: String, _ n: Int, family: String = "llama") throws -> LlamaConfiguration {
         var fields: [(String, Int)] = [("block_count", 2), ("embedding_length", 8), ("feed_forward_length", 16), ("context_length", 32),
                                        ("attention.head_count", 2), ("attention.head_count_kv", 1), ("vocab_size", 10)]
+        if family == "gemma3" { fields += [("attention.key_length", 16), ("attention.sliding_window", 4)] }
         if let i = fields.firstIndex(where: { $0.0 == key }) { fields[i].1 = n } else { fields.append((key, n)) }
         var b = GGUFBuilder()
         b.header(tensors: 0, metadata: UInt64(fields.count + 2))
-        b.metadata("general.architecture", string: "llama")
-        b.metadata("llama.attention.layer_norm_rms_epsilon", float32: 1e-5)
-        for (k, v) in fields { b.metadata("llama." + k, int64: Int64(v)) }
+        b.metadata("general.architecture", string: family)
+        b.metadata("\(family).attention.layer_norm_rms_epsilon", float32: 1e-5)
+        for (k, v) in fields { b.metadata("\(family)." + k, int64: Int64(v)) }
         b.pad(to: 32)
         return try LlamaConfiguration(gguf: GGUF(data: b.data, path: "llama.gguf"))
     }
@@ -172,7 +174,19 @@ struct ModelsBoundaryMatrixTests {
             let c = try llamaConfiguration(key, n)
             #expect(c.heads % c.keyValueHeads == 0 && c.headDimension * c.heads == c.width && c.vocabularySize > 0)
         }
+    } + ["block_count", "embedding_length", "attention.head_count", "attention.head_count_kv", "attention.key_length",
+         "attention.sliding_window", "vocab_size"].map { key in
+        IntegerInput("GGUF gemma3.\(key)") { n in
+            let c = try llamaConfiguration(key, n, family: "gemma3")
+            #expect(c.heads % c.keyValueHeads == 0 && c.headDimension % 2 == 0 && (c.slidingWindow ?? 0) > 0 && c.vocabularySize > 0)
+        }
     } + [
+        IntegerInput("SentencePieceBPETokenizer decode and labels id") { n in
+            let tokenizer = try SentencePieceBPETokenizer(gguf: Gemma3FileTests.file.get())
+            _ = try tokenizer.decode([n])
+            _ = try tokenizer.labels(of: [n])
+            _ = try tokenizer.bytes(of: [n])
+        },
         IntegerInput("LlamaModel.makeCaches capacity, logits ids, keyValueHead") { n in
             let model = try SmolLM2Tests.model(.asStored)
             _ = model.keyValueHead(of: n)

@@ -58,5 +58,12 @@ struct TokenizerJSONTests {
         #expect(thrownError { try ByteLevelBPETokenizer(tokenizerJSON: write(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}}"#)) } == .invalidFile("tokenizer.json"))
         #expect(thrownError { try ByteLevelBPETokenizer(tokenizerJSON: write("not json")) } == .invalidFile("tokenizer.json"))
         #expect(!ByteLevelBPETokenizer.isPresent(in: folder.url))
+        // Ids at the integers' edges: refused by name, nothing allocated for them.
+        for id in ["-1", "9223372036854775807", "-9223372036854775808"] {
+            #expect(thrownError { try WordPieceTokenizer(tokenizerJSON: write(#"{"model": {"type": "WordPiece", "vocab": {"a": \#(id)}}}"#)) }
+                    == .invalidFile("tokenizer.json"), "\(id)")
+            #expect(thrownError { try ByteLevelBPETokenizer(tokenizerJSON: write(#"{"model": {"type": "BPE", "vocab": {"a": \#(id)}, "merges": []}}"#)) }
+                    == .invalidFile("tokenizer.json"), "\(id)")
+        }
     }
 }
