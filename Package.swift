@@ -9,9 +9,12 @@ import PackageDescription
 // machine, so its architecture is the target's in native builds.
 #if arch(x86_64)
 let avx512Flags = ["-target-cpu", "skylake-avx512"]
+// Cascade Lake is Skylake-AVX512 with VNNI: Intel from 2019, AMD from Zen 4.
+let avx512VNNIFlags = ["-target-cpu", "cascadelake"]
 let avx2Flags = ["-target-cpu", "haswell"]
 #else
 let avx512Flags: [String] = []
+let avx512VNNIFlags: [String] = []
 let avx2Flags: [String] = []
 #endif
 let optimized = ["-O"]
@@ -40,7 +43,8 @@ let package = Package(
         // MARK: library targets
         .target(
             name: "Attention",
-            dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX2", "_CPUFeatures", "_WorkerPool"]),
+            dependencies: ["_AttentionKernels", "_AttentionKernelsAVX512", "_AttentionKernelsAVX512VNNI", "_AttentionKernelsAVX2", "_CPUFeatures",
+                           "_WorkerPool"]),
         .target(name: "_AttentionKernels", dependencies: ["_KernelIntrinsics"], swiftSettings: [.unsafeFlags(optimized)]),
         // Header-only C the kernels inline: prefetch, lane sums, fast exp, quantized dot products.
         .target(name: "_KernelIntrinsics"),
@@ -48,6 +52,10 @@ let package = Package(
         .target(
             name: "_AttentionKernelsAVX512", dependencies: ["_AttentionKernels"],
             swiftSettings: [.unsafeFlags(optimized + avx512Flags)]),
+        // Only the block-quantized products, for their integer instructions.
+        .target(
+            name: "_AttentionKernelsAVX512VNNI", dependencies: ["_AttentionKernels"],
+            swiftSettings: [.unsafeFlags(optimized + avx512VNNIFlags)]),
         .target(
             name: "_AttentionKernelsAVX2", dependencies: ["_AttentionKernels"],
             swiftSettings: [.unsafeFlags(optimized + avx2Flags)]),

@@ -6,9 +6,10 @@ and llama.cpp, in one run.
     swift run -c release attention model fetch smollm2     # or gemma3
     python3 -m venv .venv && .venv/bin/pip install numpy gguf torch transformers accelerate
     .venv/bin/python scripts/compare-smollm2.py [--model smollm2|gemma3] [--threads 2] [--rounds 3] [--llama-bench PATH]
+                                                [--precision int8|float32]
 
 Each round, interleaved, on the same file and thread count:
-  - ours: `attention generate --model FILE --json` processes (model load excluded from the rates
+  - ours: `attention generate --model FILE --precision P --json` processes (model load excluded from the rates
     it reports): prefill of prompts of 64 and 512 tokens, and 64 greedy tokens decoded after a
     one-token prompt, as llama-bench's tg64 does;
   - transformers: LlamaForCausalLM loaded from the same file (dequantized to float32), a forward
@@ -53,9 +54,18 @@ def probe(threads):
             bench(["--seq", "1024", "--query-len", "1", "--kv-dtype", "float32"])["bandwidthGigabytesPerSecond"])
 
 
-def ours(model, text, new_tokens, threads):
+def products(precision):
+    """What our quantized products run on under `precision`: float32, or int8 and its instructions."""
+    if precision == "float32":
+        return "float32"
+    out = subprocess.run([str(BINARY), "bench", "--linear", "1x32x16", "--weights", "q4_1", "--repeat", "1", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["products"]
+
+
+def ours(model, text, new_tokens, threads, precision):
     out = subprocess.run([str(BINARY), "generate", "--model", str(model), text, "--greedy", "--no-stop",
-                          "--max-tokens", str(new_tokens), "--threads", str(threads), "--json"],
+                          "--max-tokens", str(new_tokens), "--threads", str(threads), "--precision", precision, "--json"],
                          capture_output=True, text=True, check=True).stdout
     report = json.loads(out)
     return len(report["promptIds"]), report["promptTokensPerSecond"], report["generatedTokensPerSecond"]
@@ -98,6 +108,8 @@ def main():
     parser.add_argument("--model", choices=sorted(MODELS), default="smollm2")
     parser.add_argument("--model-dir", help="default: the model's folder as `attention model fetch` installs it")
     parser.add_argument("--llama-bench", default=os.environ.get("LLAMA_BENCH") or shutil.which("llama-bench"))
+    parser.add_argument("--precision", choices=["int8", "float32"], default="int8",
+                        help="how our products with block-quantized weights compute (attention generate --precision)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     FILE, variable, name = MODELS[args.model]
@@ -135,10 +147,10 @@ def main():
         peaks.append(peak)
         bandwidths.append(bandwidth)
         for n in lengths:
-            count, rate, _ = ours(model_file, prompts[n], 1, args.threads)
+            count, rate, _ = ours(model_file, prompts[n], 1, args.threads, args.precision)
             results[("prefill", n)]["ours"].append(rate)
             results[("prefill", n)]["transformers"].append(theirs_prefill(model, tokenizer.encode(prompts[n], add_special_tokens=False)))
-        _, _, rate = ours(model_file, "The", args.new_tokens + 1, args.threads)
+        _, _, rate = ours(model_file, "The", args.new_tokens + 1, args.threads, args.precision)
         results[("decode", args.new_tokens)]["ours"].append(rate)
         results[("decode", args.new_tokens)]["transformers"].append(theirs_decode(model, first, args.new_tokens))
         if args.llama_bench:
@@ -149,7 +161,7 @@ def main():
     peak, bandwidth = statistics.median(peaks), statistics.median(bandwidths)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown CPU")
     print(f"{FILE} on {cpu}, {args.threads} threads, medians of {args.rounds} rounds; "
-          f"probed: {peak:.1f} GFLOP/s FMA peak, {bandwidth:.1f} GB/s read")
+          f"probed: {peak:.1f} GFLOP/s FMA peak, {bandwidth:.1f} GB/s read; our products: {products(args.precision)}")
     print(f"{'':>12} | {'ours tok/s':>10} {'share':>6} | {'transformers':>12} | {'llama.cpp':>9} | {'ours/llama.cpp':>14} {'ours/transformers':>17}")
     for (kind, n), rates in results.items():
         mine = statistics.median(rates["ours"])

@@ -1,3 +1,5 @@
+import _KernelIntrinsics
+
 /// The kernels' entry points for one instruction set: a table of functions, built once per kernel
 /// module by ``KernelEntryPoints/compiled(for:)``.
 ///
@@ -36,6 +38,12 @@ public struct KernelEntryPoints: Sendable {
                                               _ y: UnsafeMutablePointer<Float>, _ columns: Range<Int>, _ n: Int, _ k: Int) -> Void
     /// The products over block-quantized weights, compiled for `format` (see ``QuantizedFormatKernels``).
     public let quantized: @Sendable (_ format: QuantizedBlockFormat) -> QuantizedFormatKernels
+    /// Rows of an input quantized to 8-bit integers per block of 32, for the integer products (see
+    /// ``quantizeInput(_:rows:k:values:scales:sums:_:)``).
+    public let quantizeInput: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ k: Int, _ values: UnsafeMutablePointer<Int8>,
+                                         _ scales: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Int32>) -> Void
+    /// What the integer products run on: ``IntegerDotUnit``.
+    public let integerDot: IntegerDotUnit
     /// GELU (erf form, absolute error below 2e-7) in place.
     public let gelu: @Sendable (_ values: UnsafeMutablePointer<Float>, _ count: Int) -> Void
     /// GELU's tanh form in place (see ``geluTanhInPlace(_:count:_:)``).
@@ -69,6 +77,8 @@ public struct KernelEntryPoints: Sendable {
             multiplyOutputMajor: { _AttentionKernels.multiplyOutputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, outputs: $5, n: $6, k: $7, M.self) },
             multiplyInputMajor: { _AttentionKernels.multiplyInputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, columns: $5, n: $6, k: $7, M.self) },
             quantized: { $0.apply(QuantizedKernelsOf<M>()) },
+            quantizeInput: { _AttentionKernels.quantizeInput($0, rows: $1, k: $2, values: $3, scales: $4, sums: $5, M.self) },
+            integerDot: IntegerDotUnit.compiled,
             gelu: { geluInPlace($0, count: $1, M.self) },
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
             geluTanhBackward: { _AttentionKernels.geluTanhBackward($0, $1, into: $2, count: $3, M.self) },
@@ -95,6 +105,9 @@ public struct KernelEntryPoints: Sendable {
         multiplyInputMajor: @escaping @Sendable (UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafePointer<Float>?,
                                                  UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
         quantized: @escaping @Sendable (QuantizedBlockFormat) -> QuantizedFormatKernels,
+        quantizeInput: @escaping @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>,
+                                            UnsafeMutablePointer<Int32>) -> Void,
+        integerDot: IntegerDotUnit,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanhBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
@@ -114,6 +127,8 @@ public struct KernelEntryPoints: Sendable {
         self.multiplyOutputMajor = multiplyOutputMajor
         self.multiplyInputMajor = multiplyInputMajor
         self.quantized = quantized
+        self.quantizeInput = quantizeInput
+        self.integerDot = integerDot
         self.gelu = gelu
         self.geluTanh = geluTanh
         self.geluTanhBackward = geluTanhBackward
@@ -122,6 +137,65 @@ public struct KernelEntryPoints: Sendable {
         self.probe = probe
         self.registers = registers
         self.readProbe = readProbe
+    }
+}
+
+extension KernelEntryPoints {
+    /// The block-quantized products of another kernel module (`quantized`, `quantizeInput` and
+    /// `integerDot` from `other`), everything else from this table: for a module that compiles only
+    /// those for an extension of this table's instruction set (AVX-512 VNNI).
+    public func replacingQuantized(with other: QuantizedEntryPoints) -> KernelEntryPoints {
+        KernelEntryPoints(
+            forward: forward, packKeys: packKeys, merge: merge, backward: backward, multiply: multiply, multiplyFewRows: multiplyFewRows,
+            multiplyOutputMajor: multiplyOutputMajor, multiplyInputMajor: multiplyInputMajor, quantized: other.quantized,
+            quantizeInput: other.quantizeInput, integerDot: other.integerDot, gelu: gelu, geluTanh: geluTanh,
+            geluTanhBackward: geluTanhBackward, silu: silu, layerNorm: layerNorm, probe: probe, registers: registers, readProbe: readProbe)
+    }
+}
+
+/// The block-quantized products alone, compiled for one instruction set (see
+/// ``KernelEntryPoints/replacingQuantized(with:)``).
+public struct QuantizedEntryPoints: Sendable {
+    public let quantized: @Sendable (_ format: QuantizedBlockFormat) -> QuantizedFormatKernels
+    public let quantizeInput: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ k: Int, _ values: UnsafeMutablePointer<Int8>,
+                                         _ scales: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Int32>) -> Void
+    public let integerDot: IntegerDotUnit
+
+    /// The products specialized for `M` and inlined into the calling module.
+    @inlinable @inline(__always)
+    public static func compiled<M: MultiplyAdd>(for _: M.Type) -> QuantizedEntryPoints {
+        QuantizedEntryPoints(
+            quantized: { $0.apply(QuantizedKernelsOf<M>()) },
+            quantizeInput: { _AttentionKernels.quantizeInput($0, rows: $1, k: $2, values: $3, scales: $4, sums: $5, M.self) },
+            integerDot: IntegerDotUnit.compiled)
+    }
+
+    @inlinable
+    init(quantized: @escaping @Sendable (QuantizedBlockFormat) -> QuantizedFormatKernels,
+         quantizeInput: @escaping @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>,
+                                             UnsafeMutablePointer<Int32>) -> Void,
+         integerDot: IntegerDotUnit) {
+        (self.quantized, self.quantizeInput, self.integerDot) = (quantized, quantizeInput, integerDot)
+    }
+}
+
+/// The instructions the integer products of a kernel module run on (`_KernelIntrinsics/IntegerDot.h`).
+public enum IntegerDotUnit: String, Sendable {
+    /// AVX-512 VNNI's `vpdpbusd`: sixteen rows × four products summed per instruction.
+    case vnni = "avx512-vnni"
+    /// `vpmaddubsw` and `vpmaddwd` (AVX-512 BW or AVX2): products into pairs of 16 bits, then 32.
+    case multiplyAddBytes = "maddubs"
+    /// 32-bit vector arithmetic (the portable kernels).
+    case vector
+
+    /// The unit of the module that inlines this.
+    @inlinable @inline(__always)
+    public static var compiled: IntegerDotUnit {
+        switch attention_integer_dot_kind() {
+        case 1: .vnni
+        case 2: .multiplyAddBytes
+        default: .vector
+        }
     }
 }
 
@@ -145,6 +219,11 @@ public struct QuantizedFormatKernels: Sendable {
     /// are not interleaved.
     public let multiplyInterleavedRow: (@Sendable (_ prepared: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ weight: UnsafeRawPointer,
                                                    _ y: UnsafeMutablePointer<Float>, _ groups: Range<Int>, _ blocks: Int) -> Void)?
+    /// The integer products with an input quantized per block (see `IntegerProducts.swift`) for the
+    /// interleaved groups `groups` and the stored output rows `stored` (past the groups) of a matrix:
+    /// `y [rows, n]`. Nil for formats whose products are not integer.
+    public let multiplyInteger: (@Sendable (_ input: QuantizedInput, _ rows: Int, _ weight: UnsafeRawPointer, _ interleaved: InterleavedRows,
+                                            _ groups: Range<Int>, _ stored: Range<Int>, _ y: UnsafeMutablePointer<Float>, _ n: Int) -> Void)?
 
     /// The products for a 32-value format `B`, specialized for `M` in the calling module: blocks
     /// read from registers, and interleaved by sixteen rows.
@@ -158,6 +237,19 @@ public struct QuantizedFormatKernels: Sendable {
         }
         multiplyInterleavedRow = {
             _AttentionKernels.multiplyInterleavedRow($0, sums: $1, weight: $2, y: $3, groups: $4, blocks: $5, B.self, M.self)
+        }
+        multiplyInteger = nil
+    }
+
+    /// The products for a 32-value format `B` with integer products, specialized for `M` in the
+    /// calling module: those of ``init(interleaved:_:)`` and ``multiplyInteger``.
+    @inlinable @inline(__always)
+    public init<B: IntegerInterleavedBlock, M: MultiplyAdd>(integer _: B.Type, _: M.Type) {
+        let floats = QuantizedFormatKernels(interleaved: B.self, M.self)
+        (multiplyRows, multiplyPanels, multiplyInterleavedRow) = (floats.multiplyRows, floats.multiplyPanels, floats.multiplyInterleavedRow)
+        multiplyInteger = { input, rows, weight, interleaved, groups, stored, y, n in
+            multiplyIntegerGroups(input, rows: rows, interleaved: interleaved, groups: groups, y: y, n: n, B.self, M.self)
+            multiplyIntegerStoredRows(input, rows: rows, weight: weight, outputs: stored, y: y, n: n, B.self, M.self)
         }
     }
 
@@ -176,6 +268,7 @@ public struct QuantizedFormatKernels: Sendable {
             multiplyDequantizedPanels(a: $0, rows: $1, weight: $2, c: $4, panels: $5, n: $6, k: $7, scratch: $8, B.self, M.self)
         }
         multiplyInterleavedRow = nil
+        multiplyInteger = nil
     }
 }
 

@@ -47,6 +47,16 @@ public enum FusedMultiplyAdd: FusedArithmetic {
     @inlinable public static var registers: RegisterShape { .wide }
 }
 
+/// Fused multiply-add, wide tiles: for AVX-512 with VNNI (`_AttentionKernelsAVX512VNNI`). The same
+/// arithmetic as ``FusedMultiplyAdd``, but a type of its own: an inlined generic function is emitted
+/// once per specialization under one symbol, and the linker keeps one copy of each symbol, so two
+/// kernel modules that specialized the same functions for the same type would share whichever
+/// copy the linker kept, compiled for the one instruction set or the other. Every kernel module
+/// specializes for its own type.
+public enum FusedMultiplyAddVNNI: FusedArithmetic {
+    @inlinable public static var registers: RegisterShape { .wide }
+}
+
 /// Fused multiply-add, narrow tiles: for AVX2 with FMA (16 ymm registers).
 public enum FusedMultiplyAddNarrow: FusedArithmetic {
     @inlinable public static var registers: RegisterShape { .narrow }

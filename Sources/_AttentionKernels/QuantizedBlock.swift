@@ -232,7 +232,7 @@ public enum Q8_0Block: InterleavedQuantizedBlock {
 }
 
 /// `d`, then 16 bytes of nibbles: `d·(q − 8)`.
-public enum Q4_0Block: InterleavedQuantizedBlock {
+public enum Q4_0Block: IntegerInterleavedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q4_0 }
     @inlinable public static var bytes: Int { 18 }
     @inlinable public static var scaleBytes: Int { 2 }
@@ -267,10 +267,26 @@ public enum Q4_0Block: InterleavedQuantizedBlock {
         store(interleavedScales(p, 0, M.self), scales)
         attention_nibble_block_values(p + interleavedIntegers, scales, nil, out, stride)
     }
+
+    @inlinable @inline(__always)
+    public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        attention_nibble_block_idot1(p, x)
+    }
+    @inlinable @inline(__always)
+    public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
+        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+        var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
+        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, x, stride, OpaquePointer($0.baseAddress!)) }
+        return s
+    }
+    @inlinable @inline(__always)
+    public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+        nibbles(block + scaleBytes)
+    }
 }
 
 /// `d`, `m`, then 16 bytes of nibbles: `d·q + m`.
-public enum Q4_1Block: InterleavedQuantizedBlock {
+public enum Q4_1Block: IntegerInterleavedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q4_1 }
     @inlinable public static var bytes: Int { 20 }
     @inlinable public static var scaleBytes: Int { 4 }
@@ -305,6 +321,22 @@ public enum Q4_1Block: InterleavedQuantizedBlock {
         store(interleavedScales(p, 0, M.self), scales)
         store(interleavedScales(p, 1, M.self), scales + quantizedGroupRows)
         attention_nibble_block_values(p + interleavedIntegers, scales, scales + quantizedGroupRows, out, stride)
+    }
+
+    @inlinable @inline(__always)
+    public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        attention_nibble_block_idot1(p, x)
+    }
+    @inlinable @inline(__always)
+    public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
+        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+        var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
+        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, x, stride, OpaquePointer($0.baseAddress!)) }
+        return s
+    }
+    @inlinable @inline(__always)
+    public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+        nibbles(block + scaleBytes)
     }
 }
 

@@ -22,3 +22,12 @@ int attention_cpu_supports_avx2(void) {
     return 0;
 #endif
 }
+
+int attention_cpu_supports_avx512_vnni(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return attention_cpu_supports_avx512() && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}

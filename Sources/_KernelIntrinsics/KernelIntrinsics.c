@@ -4,3 +4,4 @@
 #include "LaneSums.h"
 #include "FastExp.h"
 #include "QuantizedDot.h"
+#include "IntegerDot.h"

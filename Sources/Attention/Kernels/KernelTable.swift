@@ -2,6 +2,7 @@ import Foundation
 import _AttentionKernels
 import _AttentionKernelsAVX2
 import _AttentionKernelsAVX512
+import _AttentionKernelsAVX512VNNI
 import _CPUFeatures
 
 /// Which code computes attention.
@@ -35,6 +36,11 @@ public enum AttentionImplementation: Sendable, Equatable, CustomStringConvertibl
 /// | avx2     | `_AttentionKernelsAVX2` (`-target-cpu haswell`)          | AVX2, FMA, F16C, BMI, BMI2, POPCNT and MOVBE  | `FusedMultiplyAddNarrow`, narrow |
 /// | portable | `_AttentionKernels` (the target's baseline)              | none                                          | `SeparateMultiplyAdd` on x86-64 (fused on arm64), wide |
 ///
+/// One module more holds only the block-quantized products: `_AttentionKernelsAVX512VNNI`
+/// (`-target-cpu cascadelake`, `FusedMultiplyAddVNNI`), whose integer products are `vpdpbusd`; on a
+/// CPU with AVX-512 VNNI (`attention_cpu_supports_avx512_vnni`) the avx512 table takes its products
+/// from there (``integerDotUnit`` says which instructions the integer products run on).
+///
 /// The tile geometry of each register shape (tiles, key panels, key blocks, probe flops) is listed in
 /// `_AttentionKernels/TileGeometry.swift`; the C intrinsics (`_KernelIntrinsics`) are the same source
 /// on every set, lowered by each module's flags. Which set runs is decided by
@@ -62,15 +68,23 @@ public enum KernelInstructionSet: String, Sendable, CaseIterable {
     }
 
     /// The entry points compiled for this instruction set. Call them only when ``isSupported``.
+    /// On a CPU with AVX-512 VNNI the AVX-512 table's block-quantized products are those compiled
+    /// for VNNI (`_AttentionKernelsAVX512VNNI`).
     var kernels: KernelEntryPoints {
         switch self {
-        case .avx512: avx512Kernels
+        case .avx512: Self.cpuHasAVX512VNNI ? Self.avx512WithVNNI : avx512Kernels
         case .avx2: avx2Kernels
         case .portable: portableKernels
         }
     }
 
+    /// What this set's integer products of quantized weights run on, on this CPU:
+    /// `avx512-vnni` (`vpdpbusd`), `maddubs` (`vpmaddubsw`, AVX-512 BW or AVX2) or `vector`.
+    public var integerDotUnit: String { kernels.integerDot.rawValue }
+
     private static let cpuHasAVX512 = attention_cpu_supports_avx512() != 0
+    private static let cpuHasAVX512VNNI = attention_cpu_supports_avx512_vnni() != 0
+    private static let avx512WithVNNI = avx512Kernels.replacingQuantized(with: avx512VNNIQuantized)
     private static let cpuHasAVX2 = attention_cpu_supports_avx2() != 0
 }
 
@@ -84,14 +98,32 @@ public struct AttentionOptions: Sendable {
     /// threads by one call would be woken by every later loop.
     public var threads: Int?
 
+    /// How products with block-quantized weights (``QuantizedMatrix``) compute; default
+    /// ``QuantizedPrecision/int8``.
+    public var quantizedPrecision: QuantizedPrecision
+
     /// The most worker threads a call takes.
     public static let maximumThreads = 1024
 
     /// Options for a call; the defaults choose the best code on every active processor.
-    public init(implementation: AttentionImplementation = .automatic, threads: Int? = nil) {
+    public init(implementation: AttentionImplementation = .automatic, threads: Int? = nil, quantizedPrecision: QuantizedPrecision = .int8) {
         self.implementation = implementation
         self.threads = threads
+        self.quantizedPrecision = quantizedPrecision
     }
+}
+
+/// How a product with block-quantized weights computes (``QuantizedMatrix/multiply(_:argument:options:)``).
+public enum QuantizedPrecision: String, Sendable, CaseIterable {
+    /// The input rounded to 8-bit integers per block of 32 values (a Float scale `max|x| / 127` per
+    /// block, as llama.cpp quantizes activations), then integer dot products with the weights'
+    /// integers (AVX-512 VNNI where the CPU has it): about four times the products per instruction.
+    /// The result is the exact product of the weights with that rounded input, so it differs from
+    /// ``float32`` by the input's rounding, about 0.4% of each block's largest value. For Q4_0 and
+    /// Q4_1; the other formats compute as ``float32``.
+    case int8
+    /// Each weight dequantized exactly to Float and multiplied with the Float input.
+    case float32
 }
 
 /// What runs one call: the tiled kernel on an instruction set, or the reference (and why), on how

@@ -175,7 +175,9 @@ public struct Linear<Scalar: AttentionScalar>: Sendable {
         }
         let rows = input.count / inputDimension
         let (n, m) = (inputDimension, outputDimension)
-        if case let .quantized(q) = storage, execution.instructionSet != nil, let floats = input as? Tensor<Float> {
+        // A block-quantized weight computes as its matrix does, the reference included (which rounds
+        // the input as the options' quantized precision says).
+        if case let .quantized(q) = storage, let floats = input as? Tensor<Float> {
             var y = try q.multiply(floats, argument: argument, options: options)
             if let bias = bias as? Tensor<Float> {
                 y = Tensor(uncheckedShape: y.shape, scalars: y.scalars.enumerated().map { $1 + bias.scalars[$0 % m] })
@@ -233,8 +235,9 @@ extension Linear where Scalar == Float {
 
 extension Linear where Scalar == Float {
     /// A layer whose weight `[outputDimension, inputDimension]` stays in its block format: the
-    /// products read the blocks directly (``QuantizedMatrix/multiply(_:argument:options:)``), and
-    /// ``AttentionImplementation/reference`` runs the plain loop on the dequantized weight.
+    /// products read the blocks directly (``QuantizedMatrix/multiply(_:argument:options:)``, under
+    /// ``AttentionOptions/quantizedPrecision``), and ``AttentionImplementation/reference`` runs that
+    /// method's plain loop on the dequantized weight.
     /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` if `bias`
     ///   is not `[outputDimension]`.
     public init(quantizedWeight: QuantizedMatrix, bias: Tensor<Float>?) throws {

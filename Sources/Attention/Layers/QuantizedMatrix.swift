@@ -205,14 +205,29 @@ public struct QuantizedMatrix: Sendable {
         }
         let m = x.count / columns
         let shape = Array(x.shape.dropLast()) + [rows]
+        let integer = options.quantizedPrecision == .int8 && format.hasIntegerProducts
         guard let isa = execution.instructionSet else {
             let w = dequantized().scalars
+            // The reference rounds the input as the integer products do, then multiplies in Double.
+            let input = integer ? int8Rounded(x.scalars) : x.scalars.map(Double.init)
             var y = [Float](repeating: 0, count: m * rows)
             for r in 0..<m {
                 for o in 0..<rows {
                     var sum = 0.0
-                    for j in 0..<columns { sum += Double(x.scalars[r * columns + j]) * Double(w[o * columns + j]) }
+                    for j in 0..<columns { sum += input[r * columns + j] * Double(w[o * columns + j]) }
                     y[r * rows + o] = Float(sum)
+                }
+            }
+            return Tensor(uncheckedShape: shape, scalars: y)
+        }
+        if integer {
+            var y = [Float](repeating: 0, count: m * rows)
+            x.withUnsafeBufferPointer { xs in
+                bytes.withUnsafeBytes { raw in
+                    y.withUnsafeMutableBufferPointer { ys in
+                        multiplyInteger(xs.baseAddress!, rows: m, [IntegerOperand(matrix: self, stored: raw.baseAddress!)], into: ys.baseAddress!,
+                                        k: columns, threads: execution.threads, isa: isa)
+                    }
                 }
             }
             return Tensor(uncheckedShape: shape, scalars: y)
@@ -255,6 +270,33 @@ extension QuantizedMatrix {
         let execution = try options.execution(tiledComputes: true, scalar: Float.self)
         let m = x.count / max(1, first.columns)
         let total = matrices.reduce(0) { $0 + $1.rows }, k = first.columns
+        let integer = matrices.indices.filter { matrices[$0].format.hasIntegerProducts }
+        if options.quantizedPrecision == .int8, !integer.isEmpty, integer.count < matrices.count {
+            // The matrices with integer products together, the others together, each in its own way.
+            let others = matrices.indices.filter { !matrices[$0].format.hasIntegerProducts }
+            let products = try multiply(x, by: integer.map { matrices[$0] }, argument: argument, options: options)
+                + multiply(x, by: others.map { matrices[$0] }, argument: argument, options: options)
+            let order = integer + others
+            return matrices.indices.map { products[order.firstIndex(of: $0)!] }
+        }
+        if matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, options.quantizedPrecision == .int8,
+           integer.count == matrices.count {
+            // The input quantized once for all the matrices, their outputs shared among the threads in one loop.
+            let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
+            var all = [Float](repeating: 0, count: m * total)
+            try withBlockPointers(matrices[...]) { weights in
+                x.withUnsafeBufferPointer { xs in
+                    all.withUnsafeMutableBufferPointer { ys in
+                        multiplyInteger(xs.baseAddress!, rows: m, matrices.indices.map { IntegerOperand(matrix: matrices[$0], stored: weights[$0]) },
+                                        into: ys.baseAddress!, k: k, threads: execution.threads, isa: isa)
+                    }
+                }
+            }
+            let leading = Array(x.shape.dropLast())
+            return matrices.indices.map { i in
+                Tensor(uncheckedShape: leading + [matrices[i].rows], scalars: Array(all[(m * starts[i])..<(m * starts[i + 1])]))
+            }
+        }
         guard matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, m <= quantizedFewRows,
               execution.threads > 1, m * total * k >= quantizedParallelWork else {
             return try matrices.map { try $0.multiply(x, argument: argument, options: options) }
@@ -418,6 +460,75 @@ func multiplyInterleaved(
                                                                   matrix.rows, k, scratch.baseAddress!)
                 }
             }
+        }
+    }
+}
+
+extension QuantizedMatrix.Format {
+    /// Whether products with this format run on the integer units under ``QuantizedPrecision/int8``.
+    var hasIntegerProducts: Bool { kernelFormat.block is any IntegerInterleavedBlock.Type }
+}
+
+/// `x` rounded per block of 32 as ``QuantizedPrecision/int8`` rounds an input, written plainly: the
+/// scale `d = max|x| / 127`, each value `round(x / d)·d` (halves away from zero), in Double; a block
+/// with a NaN or an infinity all NaN. The reference for the integer products.
+func int8Rounded(_ x: [Float]) -> [Double] {
+    var out = [Double](repeating: 0, count: x.count)
+    for start in stride(from: 0, to: x.count, by: 32) {
+        let block = x[start..<min(x.count, start + 32)]
+        guard block.allSatisfy(\.isFinite) else {
+            for j in block.indices { out[j] = .nan }
+            continue
+        }
+        let d = block.map(\.magnitude).max()! / 127
+        let inverse: Float = d != 0 ? 1 / d : 0
+        for j in block.indices { out[j] = Double((x[j] * inverse).rounded(.toNearestOrAwayFromZero)) * Double(d) }
+    }
+    return out
+}
+
+/// One matrix of an integer product: its interleaved rows, its blocks as stored, its rows and format.
+struct IntegerOperand {
+    let interleaved: InterleavedRows
+    let stored: UnsafeRawPointer
+    let rows: Int
+    let format: QuantizedBlockFormat
+
+    init(matrix: QuantizedMatrix, stored: UnsafeRawPointer) {
+        (interleaved, self.stored, rows, format) = (matrix.interleavedRows, stored, matrix.rows, matrix.format.kernelFormat)
+    }
+}
+
+/// `y = x · Wᵢᵀ` for `x [m, k]` and matrices of formats with integer products, matrix `i`'s `[m, rows]`
+/// outputs after those of the matrices before it (at `y + m·(rows before)`), under
+/// ``QuantizedPrecision/int8``: `x` quantized once, then the outputs of all the matrices, in one
+/// numbering, shared among the threads in contiguous ranges. A range takes the interleaved groups
+/// whose first output it holds and the stored rows it holds, so each output is computed the same
+/// way whatever the threads and the matrices beside it.
+func multiplyInteger(
+    _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [IntegerOperand], into y: UnsafeMutablePointer<Float>, k: Int, threads: Int,
+    isa: KernelInstructionSet
+) {
+    let kernels = isa.kernels, blocks = k / 32
+    let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }, total = starts[matrices.count]
+    let values = UnsafeMutablePointer<Int8>.allocate(capacity: m * k)
+    let scales = UnsafeMutablePointer<Float>.allocate(capacity: m * blocks), sums = UnsafeMutablePointer<Int32>.allocate(capacity: m * blocks)
+    defer { values.deallocate(); scales.deallocate(); sums.deallocate() }
+    kernels.quantizeInput(x, m, k, values, scales, sums)
+    let input = QuantizedInput(values: values, scales: scales, sums: sums, k: k)
+    let shares = max(1, min(m * total * k < quantizedParallelWork ? 1 : threads, total / quantizedGroupRows))
+    let shared = UncheckedSendable(y)
+    parallelFor(shares, threads: shares) { share, _ in
+        let y = shared.value
+        let range = (share * total / shares)..<((share + 1) * total / shares)
+        for (i, matrix) in matrices.enumerated() {
+            let local = (range.lowerBound - starts[i])..<(range.upperBound - starts[i])
+            let piece = local.clamped(to: 0..<matrix.rows)
+            guard !piece.isEmpty, let multiply = kernels.quantized(matrix.format).multiplyInteger else { continue }
+            let lanes = quantizedGroupRows, groups = matrix.interleaved.groups
+            let firstGroup = min(groups, (piece.lowerBound + lanes - 1) / lanes), endGroup = min(groups, (piece.upperBound + lanes - 1) / lanes)
+            let stored = piece.clamped(to: (lanes * groups)..<matrix.rows)
+            multiply(input, m, matrix.stored, matrix.interleaved, firstGroup..<endGroup, stored, y + m * starts[i], matrix.rows)
         }
     }
 }

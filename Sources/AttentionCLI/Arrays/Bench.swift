@@ -61,6 +61,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("With --linear: random weights in this GGUF block format (q8_0, q4_0, q4_1, q5_0, q4_k, q5_k or q6_k), in copies filling 256 MiB called in turn as a model's layers are, so that they come from memory; reports the gigabytes of blocks read per second and their share of a read-bandwidth probe.",
                                valueName: "format"))
     var weights: QuantizedMatrix.Format?
+    @Option(help: precisionHelp) var precision: QuantizedPrecision = .int8
     @OptionGroup var location: ModelLocation
     @Flag(help: "Ring attention across the processes of 'mpirun -np P' (each makes its shard of the inputs): time, GFLOP/s, each rank's traffic, wait and memory, and a model of the time on P hosts.")
     var distributed = false
@@ -132,7 +133,7 @@ struct Bench: ParsableCommand {
             // Said once: every line below reports the same count, and the peak is measured on it too.
             FileHandle.standardError.write(Data("note: --threads \(threadCount) is more than the \(processors) processors here; the threads share them\n".utf8))
         }
-        let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount)
+        let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount, quantizedPrecision: precision)
         if let embedBatch { return try benchEmbeddings(batch: embedBatch, options: options) }
         if let linear, let weights { return try benchQuantized(linear, format: weights, options: options, threads: threadCount) }
         if let linear { return try benchLinear(linear, options: options, threads: threadCount) }
@@ -315,16 +316,19 @@ struct Bench: ParsableCommand {
         let gflops = 2 * Double(shape.rows) * Double(shape.inputs) * Double(shape.outputs) / median / 1e9
         let gigabytesPerSecond = Double(matrixBytes) / median / 1e9
         let instructionSet = KernelInstructionSet.best
+        // Which products ran: the integer ones (and their instructions) or Float.
+        let ran = options.quantizedPrecision == .int8 && [.q4_0, .q4_1].contains(format)
+            ? "int8 (\(instructionSet.integerDotUnit))" : "float32"
         let peak = measureMultiplyAddPeak(threads: threads, instructionSet: instructionSet)
         let bandwidth = measureReadBandwidth(threads: threads, instructionSet: instructionSet)
         if json {
-            print("{\"rows\": \(shape.rows), \"inputs\": \(shape.inputs), \"outputs\": \(shape.outputs), \"weights\": \"\(format.rawValue)\", "
+            print("{\"rows\": \(shape.rows), \"inputs\": \(shape.inputs), \"outputs\": \(shape.outputs), \"weights\": \"\(format.rawValue)\", \"products\": \"\(ran)\", "
                   + "\"copies\": \(copies), \"threads\": \(threads), \"medianSeconds\": \(median), \"gflops\": \(gflops), "
                   + "\"peakInstructionSet\": \"\(instructionSet.rawValue)\", \"peakGflops\": \(peak), \"percentOfPeak\": \(100 * gflops / peak), "
                   + "\"gigabytesPerSecond\": \(gigabytesPerSecond), \"bandwidthGigabytesPerSecond\": \(bandwidth), "
                   + "\"percentOfBandwidth\": \(100 * gigabytesPerSecond / bandwidth)}")
         } else {
-            print("\(format.rawValue) weights \(shape.inputs) -> \(shape.outputs) on \(shape.rows) rows: median \(Format.number(median * 1e6, 1)) µs per product over \(repetitions) runs of \(copies) copies")
+            print("\(format.rawValue) weights \(shape.inputs) -> \(shape.outputs) on \(shape.rows) rows, \(ran) products: median \(Format.number(median * 1e6, 1)) µs per product over \(repetitions) runs of \(copies) copies")
             print("speed      \(Format.number(gflops, 1)) GFLOP/s = \(Format.number(100 * gflops / peak, 1))% of this CPU's \(instructionSet.rawValue) FMA peak \(Format.number(peak, 1)) GFLOP/s measured now (\(threads) threads)")
             print("memory     \(Format.number(gigabytesPerSecond, 1)) GB/s of blocks read = \(Format.number(100 * gigabytesPerSecond / bandwidth, 1))% of the read bandwidth \(Format.number(bandwidth, 1)) GB/s measured now")
         }

@@ -48,3 +48,14 @@ extension QuantizedMatrix.Format: ExpressibleByArgument {
     /// The names `--weights` accepts.
     public static var allValueStrings: [String] { allCases.map { $0.rawValue.lowercased() } }
 }
+
+/// `--precision int8|float32`: how products with block-quantized weights compute.
+extension QuantizedPrecision: ExpressibleByArgument {
+    /// The names `--precision` accepts.
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+/// The help of `--precision`, the same for every command that takes it.
+let precisionHelp = ArgumentHelp(
+    "Products with block-quantized weights: int8 rounds each input row to 8-bit integers per block of 32 and multiplies on the integer units (as llama.cpp does; Q4_0 and Q4_1), float32 dequantizes the weights exactly and multiplies in Float.",
+    valueName: "int8|float32")

@@ -47,6 +47,7 @@ struct Chat: ParsableCommand {
     @Option(help: ArgumentHelp("Keep the file's block-quantized matrices as-stored, or dequantize them to float32.", valueName: "as-stored|float32"))
     var weights = "as-stored"
     @Option(help: "Worker threads (default: every active processor).") var threads: Int?
+    @Option(help: precisionHelp) var precision: QuantizedPrecision = .int8
 
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
@@ -71,7 +72,7 @@ struct Chat: ParsableCommand {
             model: file.model, tokenizer: file.tokenizer, template: try ChatTemplate(source), endOfTurn: file.endOfTurn,
             system: system, capacity: context, storage: KVCache.Storage(rawValue: kvDtype) ?? .float32, seed: seed)
         let sampling = Sampling(temperature: greedy ? 0 : temperature, topK: topK, topP: topP, seed: seed)
-        let options = AttentionOptions(threads: threads)
+        let options = AttentionOptions(threads: threads, quantizedPrecision: precision)
 
         let interactive = input == nil && isatty(STDIN_FILENO) == 1
         var lines = try input.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }

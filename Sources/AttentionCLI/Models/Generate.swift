@@ -48,6 +48,7 @@ struct Generate: ParsableCommand {
     @Option(help: ArgumentHelp("--model only: keep the file's block-quantized matrices as-stored, or dequantize them to float32.", valueName: "as-stored|float32"))
     var weights = "as-stored"
     @Option(help: "Worker threads (default: every active processor).") var threads: Int?
+    @Option(help: precisionHelp) var precision: QuantizedPrecision = .int8
     @Flag(help: "Print one JSON object (prompt, ids, text, speeds) instead of streaming text.") var json = false
     @Flag(help: "Send the prompt as one user message through the model's chat template (--model files that have one); print only the answer.")
     var chat = false
@@ -87,7 +88,7 @@ struct Generate: ParsableCommand {
         if !json && !chat { stream.write(Array(prompt.utf8)) }
         let result = try model.generate(
             prompt: promptIDs, maxTokens: maxTokens, sampling: sampling, useCache: !noCache,
-            cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32, endOfText: stop, options: AttentionOptions(threads: threads)
+            cacheStorage: KVCache.Storage(rawValue: kvDtype) ?? .float32, endOfText: stop, options: AttentionOptions(threads: threads, quantizedPrecision: precision)
         ) { token in
             if !json, token != stop { stream.write(try tokenizer.bytes(of: [token])) }
         }

@@ -9,4 +9,8 @@ int attention_cpu_supports_avx512(void);
 /// BMI1/2, POPCNT and MOVBE; 0 otherwise, and always 0 on non-x86 machines.
 int attention_cpu_supports_avx2(void);
 
+/// 1 if this CPU supports the AVX-512 subsets above and VNNI (what `-target-cpu cascadelake` adds);
+/// 0 otherwise, and always 0 on non-x86 machines.
+int attention_cpu_supports_avx512_vnni(void);
+
 #endif

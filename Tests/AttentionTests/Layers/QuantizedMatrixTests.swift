@@ -47,7 +47,7 @@ struct QuantizedMatrixTests {
         return bytes
     }
 
-    @Test("Products read from the blocks equal the Double product of the dequantized matrix on awkward shapes, for every format, instruction set and thread count",
+    @Test("Float32 products read from the blocks equal the Double product of the dequantized matrix on awkward shapes, for every format, instruction set and thread count",
           arguments: QuantizedMatrix.Format.allCases)
     func productsMatchTheDequantizedReference(format: QuantizedMatrix.Format) throws {
         var g = SplitMix64(seed: 0x9A17)
@@ -82,16 +82,114 @@ struct QuantizedMatrixTests {
                 let bound = magnitude.map { 2 * Double(shape.inputs + 2) * u * $0 + 1e-30 }
                 for isa in KernelInstructionSet.allCases where isa.isSupported {
                     for threads in [1, 2] {
-                        let y = try matrix.multiply(x, options: AttentionOptions(implementation: .tiled(isa), threads: threads))
+                        let y = try matrix.multiply(x, options: AttentionOptions(implementation: .tiled(isa), threads: threads, quantizedPrecision: .float32))
                         #expect(y.shape == [rows, shape.outputs])
                         let worst = zip(zip(y.scalars, exact), bound).map { abs(Double($0.0) - $0.1) / $1 }.max() ?? 0
                         #expect(worst <= 1, "\(format) \(shape) rows \(rows) \(isa) \(threads) threads: error \(worst) of the bound")
                     }
                 }
-                let plain = try matrix.multiply(x, options: AttentionOptions(implementation: .reference))
+                let plain = try matrix.multiply(x, options: AttentionOptions(implementation: .reference, quantizedPrecision: .float32))
                 #expect(zip(zip(plain.scalars, exact), bound).allSatisfy { abs(Double($0.0) - $0.1) <= $1 }, "\(format) \(shape) reference")
             }
         }
+    }
+
+    /// `x` rounded per block of 32 as the int8 products round it, written here from the rule: `d =
+    /// max|x| / 127`, each value `round(x / d)·d` with halves away from zero (`x / d` computed as
+    /// `x · (1 / d)`, in Float, as llama.cpp does).
+    static func int8Rounded(_ x: [Float]) -> [Double] {
+        stride(from: 0, to: x.count, by: 32).flatMap { start -> [Double] in
+            let block = Array(x[start..<(start + 32)])
+            let d = block.map(abs).max()! / 127
+            let inverse: Float = d == 0 ? 0 : 1 / d
+            return block.map { Double(($0 * inverse).rounded(.toNearestOrAwayFromZero)) * Double(d) }
+        }
+    }
+
+    @Test("Int8 products (the input rounded to 8 bits per block, integer dot products) equal the Double product of the dequantized matrix with the rounded input, on awkward shapes, for every format that has them, instruction set and thread count",
+          arguments: [QuantizedMatrix.Format.q4_0, .q4_1])
+    func int8ProductsMatchTheRoundedReference(format: QuantizedMatrix.Format) throws {
+        var g = SplitMix64(seed: 0x1B7E)
+        // Outputs: 1, 7 and 9 rows stored only (too few to interleave), 33 and 50 with remainders,
+        // 64 interleaved only; inputs of 1 to 48 blocks. Input rows: one (a decoding step), fewer
+        // than four, four, and four-row tiles with one to three left.
+        let shapes = [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 64, inputs: 64),
+                      (outputs: 9, inputs: 224), (outputs: 50, inputs: 128), (outputs: 100, inputs: 1536)]
+        for shape in shapes {
+            let matrix = try Self.randomMatrix(format, rows: shape.outputs, columns: shape.inputs, using: &g)
+            let w = matrix.dequantized()
+            for rows in [1, 2, 4, 5, 7, 9, 40] where rows * shape.outputs * shape.inputs < 3_000_000 {
+                let x = try Tensor<Float>.randomUniform(shape: [rows, shape.inputs], in: -2...2, using: &g)
+                let rounded = Self.int8Rounded(x.scalars)
+                var exact = [Double](repeating: 0, count: rows * shape.outputs), magnitude = exact, unrounded = exact
+                for r in 0..<rows {
+                    for o in 0..<shape.outputs {
+                        for j in 0..<shape.inputs {
+                            let p = rounded[r * shape.inputs + j] * Double(w.scalars[o * shape.inputs + j])
+                            exact[r * shape.outputs + o] += p
+                            magnitude[r * shape.outputs + o] += abs(p)
+                            unrounded[r * shape.outputs + o] += Double(x.scalars[r * shape.inputs + j]) * Double(w.scalars[o * shape.inputs + j])
+                        }
+                    }
+                }
+                // Per block a few Float roundings of the scales and the sums, then a Float sum over blocks.
+                let u = Double(Float.ulpOfOne) / 2
+                let bound = magnitude.map { 2 * Double(shape.inputs / 32 + 8) * u * $0 + 1e-30 }
+                var first: [Float]?
+                for isa in KernelInstructionSet.allCases where isa.isSupported {
+                    for threads in [1, 2] {
+                        let y = try matrix.multiply(x, options: AttentionOptions(implementation: .tiled(isa), threads: threads))
+                        #expect(y.shape == [rows, shape.outputs])
+                        let worst = zip(zip(y.scalars, exact), bound).map { abs(Double($0.0) - $0.1) / $1 }.max() ?? 0
+                        #expect(worst <= 1, "\(format) \(shape) rows \(rows) \(isa) \(threads) threads: error \(worst) of the bound")
+                        // Threads share the outputs, never a sum: the same values whatever their number.
+                        if threads == 1 { first = y.scalars } else { #expect(y.scalars == first, "\(format) \(shape) rows \(rows) \(isa)") }
+                    }
+                }
+                let plain = try matrix.multiply(x, options: AttentionOptions(implementation: .reference))
+                #expect(zip(zip(plain.scalars, exact), bound).allSatisfy { abs(Double($0.0) - $0.1) <= $1 }, "\(format) \(shape) reference")
+                // The rounding is real: the result is the rounded input's product, not the input's, which is
+                // further away than the bound (a kernel that skipped the rounding would fail above).
+                #expect(zip(zip(exact, unrounded), bound).contains { abs($0.0 - $0.1) > $1 }, "\(format) \(shape) rows \(rows)")
+            }
+        }
+    }
+
+    @Test("Int8 products: a block of zeros gives zeros, a NaN or an infinity in an input row makes that row's outputs NaN and no other's, and the integer instructions are the best this CPU has")
+    func int8EdgeInputs() throws {
+        var g = SplitMix64(seed: 0xED6E)
+        for format in [QuantizedMatrix.Format.q4_0, .q4_1] {
+            let matrix = try Self.randomMatrix(format, rows: 37, columns: 96, using: &g)
+            var x = try Tensor<Float>.randomUniform(shape: [6, 96], in: -1...1, using: &g).scalars
+            for j in 32..<64 { x[j] = 0 }   // row 0, block 1: zeros
+            x[96 + 40] = .nan               // row 1
+            x[2 * 96 + 95] = .infinity      // row 2
+            x[3 * 96 + 3] = -.infinity      // row 3
+            for isa in KernelInstructionSet.allCases where isa.isSupported {
+                for rows in [1, 6] {
+                    let input = try Tensor<Float>(shape: [rows, 96], scalars: Array(x[..<(rows * 96)]))
+                    let y = try matrix.multiply(input, options: AttentionOptions(implementation: .tiled(isa)))
+                    let plain = try matrix.multiply(input, options: AttentionOptions(implementation: .reference))
+                    for r in 0..<rows {
+                        let row = y.scalars[(r * 37)..<((r + 1) * 37)], want = plain.scalars[(r * 37)..<((r + 1) * 37)]
+                        if (1...3).contains(r) {
+                            #expect(row.allSatisfy(\.isNaN) && want.allSatisfy(\.isNaN), "\(format) \(isa) row \(r)")
+                        } else {
+                            #expect(row.allSatisfy(\.isFinite) && maxAbsDifference(Array(row), Array(want)) < 1e-4, "\(format) \(isa) row \(r)")
+                        }
+                    }
+                }
+            }
+            let zeros = try matrix.multiply(Tensor<Float>(zeros: [5, 96]))
+            #expect(zeros.scalars.allSatisfy { $0 == 0 })
+        }
+        // A CPU with AVX-512 VNNI runs `vpdpbusd`; AVX-512 or AVX2 without it `vpmaddubsw`; else vectors.
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if KernelInstructionSet.avx512.isSupported {
+            #expect(KernelInstructionSet.avx512.integerDotUnit == (flags.contains("avx512_vnni") ? "avx512-vnni" : "maddubs"))
+        }
+        if KernelInstructionSet.avx2.isSupported { #expect(KernelInstructionSet.avx2.integerDotUnit == "maddubs") }
+        #expect(KernelInstructionSet.portable.integerDotUnit == "vector")
     }
 
     @Test("Each format is one row of the kernels' table of block traits: its GGUF type, its bytes per block and its interleaved layout agree with the file's reference reader",
@@ -188,13 +286,13 @@ struct QuantizedMatrixTests {
         for rows in [1, 3, 8, 9] {
             let x = try Tensor<Float>.randomUniform(shape: [rows, 256], in: -2...2, using: &g)
             for isa in KernelInstructionSet.allCases where isa.isSupported {
-                for threads in [1, 2, 3] {
-                    let options = AttentionOptions(implementation: .tiled(isa), threads: threads)
+                for (threads, precision) in [(1, QuantizedPrecision.int8), (2, .int8), (3, .int8), (2, .float32), (3, .float32)] {
+                    let options = AttentionOptions(implementation: .tiled(isa), threads: threads, quantizedPrecision: precision)
                     let together = try QuantizedMatrix.multiply(x, by: matrices, options: options)
                     #expect(together.count == matrices.count)
                     for (matrix, y) in zip(matrices, together) {
                         let alone = try matrix.multiply(x, options: options)
-                        #expect(y.shape == [rows, matrix.rows] && y.scalars == alone.scalars, "\(rows) rows \(isa) \(threads) threads")
+                        #expect(y.shape == [rows, matrix.rows] && y.scalars == alone.scalars, "\(rows) rows \(isa) \(threads) threads \(precision)")
                     }
                 }
             }

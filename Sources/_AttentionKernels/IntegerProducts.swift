@@ -1,0 +1,174 @@
+import _KernelIntrinsics
+
+/// Products of block-quantized weights with an input quantized to 8-bit integers, on the integer
+/// units: what llama.cpp computes, at a quarter of the instructions of dequantizing to Float.
+///
+/// Each input row is cut into blocks of 32 and each block quantized as ggml quantizes activations to
+/// Q8_0 (``quantizeInput(_:rows:k:values:scales:sums:_:)``): a scale `dx = max|x| / 127`, integers
+/// `xq = round(x / dx)` in −127 ... 127, and their sum `S = Σ xq`. A weight block of sixteen
+/// interleaved rows then gives each row's exact `I = Σ q·xq` over the block in one 32-bit lane
+/// (`attention_nibble_block_idot` in `_KernelIntrinsics`: `vpdpbusd` with AVX-512 VNNI), and the
+/// block's share of each output is, in Float,
+///
+///     y += (d·dx) · Float(I + even·S)  +  m · (dx·Float(S))·odd
+///
+/// with the format's ``InterleavedQuantizedBlock/minimumWeights`` `(even, odd)`: `d·(q − 8)` for
+/// Q4_0 and `d·q + m` for Q4_1. So the result is the product of the weights, exactly, with the
+/// input rounded to 8 bits per block: the sums are exact integers whatever the instruction set, and
+/// the Float steps are the same operations in the same order for every row, interleaved or not.
+
+/// An input `[rows, k]` quantized per block of 32: `values [rows, k]`, and per row and block its
+/// `scales` and integer `sums` (`[rows, k / 32]` each).
+@frozen
+public struct QuantizedInput: @unchecked Sendable {
+    public let values: UnsafePointer<Int8>
+    public let scales: UnsafePointer<Float>
+    public let sums: UnsafePointer<Int32>
+    /// Values per row, a multiple of 32.
+    public let k: Int
+    @inlinable public init(values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Int32>, k: Int) {
+        (self.values, self.scales, self.sums, self.k) = (values, scales, sums, k)
+    }
+    /// Blocks per row.
+    @inlinable public var blocks: Int { k / 32 }
+}
+
+/// `rows` rows of `x [rows, k]` (`k` a multiple of 32) quantized per block into `values`, `scales`
+/// and `sums` (see ``QuantizedInput``). A block holding a NaN or an infinity gets the scale NaN, so
+/// the outputs it reaches are NaN rather than quietly finite.
+@inlinable @inline(__always)
+public func quantizeInput<M: MultiplyAdd>(_ x: UnsafePointer<Float>, rows: Int, k: Int, values: UnsafeMutablePointer<Int8>,
+                                          scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Int32>, _: M.Type) {
+    for b in 0..<(rows * (k / 32)) {
+        var sum: Int32 = 0
+        scales[b] = attention_quantize_block(x + 32 * b, values + 32 * b, &sum)
+        sums[b] = sum
+    }
+}
+
+/// A 32-value format whose products with a quantized input run on the integer units.
+public protocol IntegerInterleavedBlock: InterleavedQuantizedBlock {
+    /// `Σ q·xq` over the interleaved block of sixteen rows at `p` (in the lanes) and the block's 32
+    /// input integers at `x`.
+    static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32>
+    /// The same for four input rows at `x + stride·r`.
+    static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
+        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
+    /// The block's 32 integers `q` (before offset and scale), in element order, from the file's layout.
+    static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>)
+}
+
+extension IntegerInterleavedBlock {
+    @inlinable @inline(__always)
+    public static func kernels<M: MultiplyAdd>(_: M.Type) -> QuantizedFormatKernels { QuantizedFormatKernels(integer: Self.self, M.self) }
+
+    /// `I + even·S`: the integer sum with the format's offset (Q4_0's `−8·S`) folded in.
+    @inlinable @inline(__always)
+    static func offsetSum(_ dot: SIMD16<Int32>, _ s: Int32) -> SIMD16<Int32> {
+        minimumWeights.even != 0 ? dot &+ SIMD16(repeating: Int32(minimumWeights.even) &* s) : dot
+    }
+
+    /// One block's share of sixteen outputs (see the formula at the top of the file): `d` and `m` the
+    /// rows' scales (`m` read only for formats with a minimum).
+    @inlinable @inline(__always)
+    static func accumulateInteger<M: MultiplyAdd>(_ d: SIMD16<Float>, _ m: SIMD16<Float>, _ dot: SIMD16<Int32>, scale dx: Float, sum s: Int32,
+                                                  _ acc: inout SIMD16<Float>, _: M.Type) {
+        acc = M.multiplyAdd(d * dx, exactFloats(offsetSum(dot, s)), acc)
+        if minimumWeights.odd != 0 { acc = M.multiplyAdd(m, SIMD16(repeating: minimumWeights.odd * (dx * Float(s))), acc) }
+    }
+
+    /// The same for one row from the file's layout, as lane 0 of the vector steps (so the value is
+    /// the one the interleaved rows would give).
+    @inlinable @inline(__always)
+    static func accumulateInteger<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ dot: Int32, scale dx: Float, sum s: Int32,
+                                                  _ acc: inout Float, _: M.Type) {
+        let d = SIMD16<Float>(repeating: blockScale(block, M.self))
+        let m = minimumWeights.odd != 0 ? SIMD16<Float>(repeating: blockScale(block + 2, M.self)) : .zero
+        var lanes = SIMD16<Float>(repeating: acc)
+        accumulateInteger(d, m, SIMD16(repeating: dot), scale: dx, sum: s, &lanes, M.self)
+        acc = lanes[0]
+    }
+}
+
+/// `y[r·n + 16g + i] = Σ_j w[16g + i][j] · x[r][j]` for the interleaved groups `groups`, every input
+/// row `r < rows` of `input` (see the top of the file). Four input rows at a time share each weight
+/// block's loads and nibble masks; the rows left over go one by one. A single row (a decoding step)
+/// reads each block once, prefetching ahead.
+@inlinable @inline(__always)
+public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
+    _ input: QuantizedInput, rows: Int, interleaved: InterleavedRows, groups: Range<Int>,
+    y: UnsafeMutablePointer<Float>, n: Int, _: B.Type, _: M.Type
+) {
+    guard let base = interleaved.base else { return }
+    let blocks = input.blocks, k = input.k, lanes = quantizedGroupRows, groupBlock = lanes * B.bytes
+    let hasMinimum = B.minimumWeights.odd != 0
+    @inline(__always) func scales(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
+        (B.interleavedScales(p, 0, M.self), hasMinimum ? B.interleavedScales(p, 1, M.self) : .zero)
+    }
+    for g in groups {
+        let w = base + g * blocks * groupBlock
+        var r = 0
+        while r + 4 <= rows {
+            var a0 = SIMD16<Float>.zero, a1 = a0, a2 = a0, a3 = a0
+            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks
+            var p = w
+            for b in 0..<blocks {
+                let (i0, i1, i2, i3) = B.interleavedIntegerDot4(p + B.interleavedIntegers, x + 32 * b, stride: k)
+                let (d, m) = scales(p)
+                B.accumulateInteger(d, m, i0, scale: dx[b], sum: s[b], &a0, M.self)
+                B.accumulateInteger(d, m, i1, scale: dx[b + blocks], sum: s[b + blocks], &a1, M.self)
+                B.accumulateInteger(d, m, i2, scale: dx[b + 2 * blocks], sum: s[b + 2 * blocks], &a2, M.self)
+                B.accumulateInteger(d, m, i3, scale: dx[b + 3 * blocks], sum: s[b + 3 * blocks], &a3, M.self)
+                p += groupBlock
+            }
+            let out = y + r * n + lanes * g
+            storeUnaligned(a0, out); storeUnaligned(a1, out + n); storeUnaligned(a2, out + 2 * n); storeUnaligned(a3, out + 3 * n)
+            r += 4
+        }
+        while r < rows {
+            var acc = SIMD16<Float>.zero
+            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks
+            var p = w
+            for b in 0..<blocks {
+                prefetchAhead(p, groupBlock)
+                let (d, m) = scales(p)
+                B.accumulateInteger(d, m, B.interleavedIntegerDot(p + B.interleavedIntegers, x + 32 * b), scale: dx[b], sum: s[b], &acc, M.self)
+                p += groupBlock
+            }
+            storeUnaligned(acc, y + r * n + lanes * g)
+            r += 1
+        }
+    }
+}
+
+/// The same products for the output rows `outputs` of a matrix in the file's layout (the rows past
+/// its interleaved groups), one output and one input row at a time.
+@inlinable @inline(__always)
+public func multiplyIntegerStoredRows<B: IntegerInterleavedBlock, M: MultiplyAdd>(
+    _ input: QuantizedInput, rows: Int, weight: UnsafeRawPointer, outputs: Range<Int>,
+    y: UnsafeMutablePointer<Float>, n: Int, _: B.Type, _: M.Type
+) {
+    let blocks = input.blocks
+    for o in outputs {
+        for r in 0..<rows {
+            var acc: Float = 0
+            for b in 0..<blocks {
+                let block = weight + (o * blocks + b) * B.bytes
+                let (q0, q1, q2, q3) = B.integers(block)
+                let x = input.values + r * input.k + 32 * b
+                var dot: Int32 = 0
+                for e in 0..<8 {
+                    dot &+= q0[e] &* Int32(x[e]) &+ q1[e] &* Int32(x[8 + e]) &+ q2[e] &* Int32(x[16 + e]) &+ q3[e] &* Int32(x[24 + e])
+                }
+                B.accumulateInteger(block, dot, scale: input.scales[r * blocks + b], sum: input.sums[r * blocks + b], &acc, M.self)
+            }
+            y[r * n + o] = acc
+        }
+    }
+}
+
+/// Sixteen floats to `p`, which need not be aligned.
+@inlinable @inline(__always)
+func storeUnaligned(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
