@@ -221,16 +221,15 @@ public struct QuantizedMatrix: Sendable {
             return Tensor(uncheckedShape: shape, scalars: y)
         }
         if integer {
-            var y = [Float](repeating: 0, count: m * rows)
-            x.withUnsafeBufferPointer { xs in
-                bytes.withUnsafeBytes { raw in
-                    y.withUnsafeMutableBufferPointer { ys in
-                        multiplyInteger(xs.baseAddress!, rows: m, [IntegerOperand(matrix: self, stored: raw.baseAddress!)], into: ys.baseAddress!,
+            let y = Self.makeArrays([m * rows][...]) { outputs in
+                x.withUnsafeBufferPointer { xs in
+                    bytes.withUnsafeBytes { raw in
+                        multiplyInteger(xs.baseAddress!, rows: m, [IntegerOperand(matrix: self, stored: raw.baseAddress!)], into: outputs,
                                         k: columns, threads: execution.threads, isa: isa)
                     }
                 }
             }
-            return Tensor(uncheckedShape: shape, scalars: y)
+            return Tensor(uncheckedShape: shape, scalars: y[0])
         }
         let y = [Float](unsafeUninitializedCapacity: m * rows) { buffer, count in
             x.withUnsafeBufferPointer { xs in
@@ -281,21 +280,18 @@ extension QuantizedMatrix {
         }
         if matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, options.quantizedPrecision == .int8,
            integer.count == matrices.count {
-            // The input quantized once for all the matrices, their outputs shared among the threads in one loop.
-            let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
-            var all = [Float](repeating: 0, count: m * total)
-            try withBlockPointers(matrices[...]) { weights in
-                x.withUnsafeBufferPointer { xs in
-                    all.withUnsafeMutableBufferPointer { ys in
+            // The input quantized once for all the matrices, their outputs shared among the threads in
+            // one loop and written straight into each matrix's own array.
+            let outputs = try withBlockPointers(matrices[...]) { weights in
+                Self.makeArrays(matrices.map { m * $0.rows }[...]) { outputs in
+                    x.withUnsafeBufferPointer { xs in
                         multiplyInteger(xs.baseAddress!, rows: m, matrices.indices.map { IntegerOperand(matrix: matrices[$0], stored: weights[$0]) },
-                                        into: ys.baseAddress!, k: k, threads: execution.threads, isa: isa)
+                                        into: outputs, k: k, threads: execution.threads, isa: isa)
                     }
                 }
             }
             let leading = Array(x.shape.dropLast())
-            return matrices.indices.map { i in
-                Tensor(uncheckedShape: leading + [matrices[i].rows], scalars: Array(all[(m * starts[i])..<(m * starts[i + 1])]))
-            }
+            return matrices.indices.map { Tensor(uncheckedShape: leading + [matrices[$0].rows], scalars: outputs[$0]) }
         }
         guard matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, m <= quantizedFewRows,
               execution.threads > 1, m * total * k >= quantizedParallelWork else {
@@ -350,6 +346,24 @@ extension QuantizedMatrix {
                 }
             }
         }
+    }
+
+    /// Arrays of `counts` elements, left uninitialized for `fill`, which is given all their base
+    /// addresses at once and must write every element.
+    static func makeArrays(_ counts: ArraySlice<Int>, _ pointers: [UnsafeMutablePointer<Float>] = [],
+                           _ fill: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
+        guard let first = counts.first else {
+            fill(pointers)
+            return []
+        }
+        var rest: [[Float]] = []
+        // One element at least, so that the buffer has an address (an empty product writes nothing).
+        var array = [Float](unsafeUninitializedCapacity: max(1, first)) { buffer, count in
+            rest = makeArrays(counts.dropFirst(), pointers + [buffer.baseAddress!], fill)
+            count = max(1, first)
+        }
+        if first == 0 { array.removeAll() }
+        return [array] + rest
     }
 
     /// Runs `body` with the base address of every matrix's blocks.
@@ -499,16 +513,17 @@ struct IntegerOperand {
     }
 }
 
-/// `y = x · Wᵢᵀ` for `x [m, k]` and matrices of formats with integer products, matrix `i`'s `[m, rows]`
-/// outputs after those of the matrices before it (at `y + m·(rows before)`), under
+/// `yᵢ = x · Wᵢᵀ` for `x [m, k]` and matrices of formats with integer products, matrix `i`'s `[m, rows]`
+/// outputs at `outputs[i]`, under
 /// ``QuantizedPrecision/int8``: `x` quantized once, then the outputs of all the matrices, in one
 /// numbering, shared among the threads in contiguous ranges. A range takes the interleaved groups
 /// whose first output it holds and the stored rows it holds, so each output is computed the same
 /// way whatever the threads and the matrices beside it.
 func multiplyInteger(
-    _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [IntegerOperand], into y: UnsafeMutablePointer<Float>, k: Int, threads: Int,
+    _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [IntegerOperand], into outputs: [UnsafeMutablePointer<Float>], k: Int, threads: Int,
     isa: KernelInstructionSet
 ) {
+    guard m > 0 else { return }
     let kernels = isa.kernels, blocks = k / 32
     let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }, total = starts[matrices.count]
     let values = UnsafeMutablePointer<Int8>.allocate(capacity: m * k)
@@ -517,9 +532,9 @@ func multiplyInteger(
     kernels.quantizeInput(x, m, k, values, scales, sums)
     let input = QuantizedInput(values: values, scales: scales, sums: sums, k: k)
     let shares = max(1, min(m * total * k < quantizedParallelWork ? 1 : threads, total / quantizedGroupRows))
-    let shared = UncheckedSendable(y)
+    let shared = UncheckedSendable(outputs)
     parallelFor(shares, threads: shares) { share, _ in
-        let y = shared.value
+        let outputs = shared.value
         let range = (share * total / shares)..<((share + 1) * total / shares)
         for (i, matrix) in matrices.enumerated() {
             let local = (range.lowerBound - starts[i])..<(range.upperBound - starts[i])
@@ -528,7 +543,7 @@ func multiplyInteger(
             let lanes = quantizedGroupRows, groups = matrix.interleaved.groups
             let firstGroup = min(groups, (piece.lowerBound + lanes - 1) / lanes), endGroup = min(groups, (piece.upperBound + lanes - 1) / lanes)
             let stored = piece.clamped(to: (lanes * groups)..<matrix.rows)
-            multiply(input, m, matrix.stored, matrix.interleaved, firstGroup..<endGroup, stored, y + m * starts[i], matrix.rows)
+            multiply(input, m, matrix.stored, matrix.interleaved, firstGroup..<endGroup, stored, outputs[i], matrix.rows)
         }
     }
 }

@@ -182,6 +182,14 @@ struct QuantizedMatrixTests {
             }
             let zeros = try matrix.multiply(Tensor<Float>(zeros: [5, 96]))
             #expect(zeros.scalars.allSatisfy { $0 == 0 })
+            // No rows at all: empty outputs of the right shape, alone and beside another matrix, for both precisions.
+            for precision in QuantizedPrecision.allCases {
+                let options = AttentionOptions(quantizedPrecision: precision)
+                let empty = try matrix.multiply(Tensor<Float>(zeros: [0, 96]), options: options)
+                #expect(empty.shape == [0, 37] && empty.scalars.isEmpty)
+                let both = try QuantizedMatrix.multiply(Tensor<Float>(zeros: [2, 0, 96]), by: [matrix, matrix], options: options)
+                #expect(both.map(\.shape) == [[2, 0, 37], [2, 0, 37]])
+            }
         }
         // A CPU with AVX-512 VNNI runs `vpdpbusd`; AVX-512 or AVX2 without it `vpmaddubsw`; else vectors.
         let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
