@@ -13,7 +13,7 @@ import _KernelIntrinsics
 ///     y += (d·dx) · Float(I + even·S)  +  m · (dx·Float(S))·odd
 ///
 /// with the format's ``InterleavedQuantizedBlock/minimumWeights`` `(even, odd)`: `d·(q − 8)` for
-/// Q4_0 and `d·q + m` for Q4_1. So the result is the product of the weights, exactly, with the
+/// Q4_0, `d·q + m` for Q4_1 and `d·(q − 16)` for Q5_0. So the result is the product of the weights, exactly, with the
 /// input rounded to 8 bits per block: the sums are exact integers whatever the instruction set, and
 /// the Float steps are the same operations in the same order for every row, interleaved or not.
 

@@ -270,13 +270,13 @@ public enum Q4_0Block: IntegerInterleavedBlock {
 
     @inlinable @inline(__always)
     public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
-        attention_nibble_block_idot1(p, x)
+        attention_nibble_block_idot1(p, nil, x)
     }
     @inlinable @inline(__always)
     public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
         -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
         var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
-        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, x, stride, OpaquePointer($0.baseAddress!)) }
+        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, nil, x, stride, OpaquePointer($0.baseAddress!)) }
         return s
     }
     @inlinable @inline(__always)
@@ -325,13 +325,13 @@ public enum Q4_1Block: IntegerInterleavedBlock {
 
     @inlinable @inline(__always)
     public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
-        attention_nibble_block_idot1(p, x)
+        attention_nibble_block_idot1(p, nil, x)
     }
     @inlinable @inline(__always)
     public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
         -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
         var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
-        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, x, stride, OpaquePointer($0.baseAddress!)) }
+        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, nil, x, stride, OpaquePointer($0.baseAddress!)) }
         return s
     }
     @inlinable @inline(__always)
@@ -341,13 +341,13 @@ public enum Q4_1Block: IntegerInterleavedBlock {
 }
 
 /// `d`, a word of fifth bits, then 16 bytes of nibbles: `d·(q − 16)` with `q = nibble | bit << 4`.
-public enum Q5_0Block: InterleavedQuantizedBlock {
+public enum Q5_0Block: IntegerInterleavedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q5_0 }
     @inlinable public static var bytes: Int { 22 }
     @inlinable public static var scaleBytes: Int { 2 }
     /// The 32 integers `q` (0 ... 31) in element order.
     @inlinable @inline(__always)
-    static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+    public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
         let high = SIMD8<UInt32>(repeating: UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)))
         let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
         @inline(__always) func fifth(_ first: UInt32) -> SIMD8<Int32> { SIMD8<Int32>(truncatingIfNeeded: ((high &>> (lanes &+ first)) & 1) &<< 4) }
@@ -411,6 +411,19 @@ public enum Q5_0Block: InterleavedQuantizedBlock {
                                                              scales: UnsafeMutablePointer<Float>, _: M.Type) {
         let d = interleavedScales(p, 0, M.self), words = interleavedWords(p)
         for e in 0..<32 { store(d * exactFloats(interleavedIntegers(words, element: e) &- 16), out + stride * e) }
+    }
+    /// Integer products: the nibble words after the words of fifth bits, which the products spread
+    /// into each byte's bit 4.
+    @inlinable @inline(__always)
+    public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        attention_nibble_block_idot1(p + 4 * quantizedGroupRows, p, x)
+    }
+    @inlinable @inline(__always)
+    public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
+        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+        var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
+        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p + 4 * quantizedGroupRows, p, x, stride, OpaquePointer($0.baseAddress!)) }
+        return s
     }
 }
 

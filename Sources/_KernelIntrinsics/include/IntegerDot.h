@@ -60,21 +60,55 @@ static inline __attribute__((always_inline)) int attention_load_word(const signe
     return w;
 }
 
+#if defined(__AVX512BW__)
+/// The fifth bits of chunk `c`'s low (`half` 0) or high (`half` 1) nibbles as 0x10 in each byte: the
+/// bits `16·half + 4c ..< 16·half + 4c + 4` of each lane's word of fifth bits, bit `j` to byte `j`.
+static inline __attribute__((always_inline)) __mmask64 attention_fifth_bits512(__m512i high, int c, int half) {
+    int byte = 2 * half + c / 2;
+    // Each lane's byte `byte` into all four of its bytes (vpshufb indexes within 128-bit lanes).
+    __m512i spread = _mm512_shuffle_epi8(high, _mm512_add_epi32(_mm512_set1_epi32(byte * 0x01010101),
+                                                                _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0)));
+    return _mm512_test_epi8_mask(spread, _mm512_set1_epi32(c % 2 ? (int)0x80402010 : 0x08040201));
+}
+#endif
+
+#if defined(__AVX2__) && !defined(__AVX512BW__)
+/// As attention_fifth_bits512, for eight lanes: 0x10 in each byte whose fifth bit is set.
+static inline __attribute__((always_inline)) __m256i attention_fifth_bits256(__m256i high, int c, int half) {
+    int byte = 2 * half + c / 2;
+    __m256i spread = _mm256_shuffle_epi8(high, _mm256_add_epi32(_mm256_set1_epi32(byte * 0x01010101),
+                                                                _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0C0C0C0C,
+                                                                                  0, 0x04040404, 0x08080808, 0x0C0C0C0C)));
+    __m256i pattern = _mm256_set1_epi32(c % 2 ? (int)0x80402010 : 0x08040201);
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, pattern), pattern);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+#endif
+
 /// `Σ q·x` over one block of sixteen interleaved rows of nibbles (the layout of InterleavedQuantized.swift:
 /// four chunks of sixteen 32-bit words at `w`, word `r` of chunk `c` holding bytes `4c ..< 4c + 4`
 /// of row `r`, whose low nibbles are elements `4c + i` and high nibbles `4c + i + 16`), for `rows`
-/// input rows of 32 signed bytes in element order at `x + stride·r`. `q` is the nibble, 0 ... 15.
-static inline __attribute__((always_inline)) void attention_nibble_block_idot(const void *w, const signed char *x, long stride, int rows,
-                                                                               attention_i_int16v *out) {
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+/// input rows of 32 signed bytes in element order at `x + stride·r`. `q` is the nibble, 0 ... 15; with
+/// `high` (Q5_0: sixteen 32-bit words, bit `e` of word `r` the fifth bit of row `r`'s element `e`),
+/// `q = nibble + 16·bit`, 0 ... 31.
+static inline __attribute__((always_inline)) void attention_nibble_block_idot(const void *w, const void *high, const signed char *x,
+                                                                               long stride, int rows, attention_i_int16v *out) {
+#if defined(__AVX512BW__)
     const __m512i mask = _mm512_set1_epi8(0x0F);
     __m512i lo[4], hi[4];
+    __m512i h = high ? _mm512_loadu_si512(high) : _mm512_setzero_si512();
 #pragma clang loop unroll(full)
     for (int c = 0; c < 4; c++) {
         __m512i v = _mm512_loadu_si512((const char *)w + 64 * c);
         lo[c] = _mm512_and_si512(v, mask);
         hi[c] = _mm512_and_si512(_mm512_srli_epi32(v, 4), mask);
+        if (high) {
+            const __m512i sixteen = _mm512_set1_epi8(0x10);
+            lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h, c, 0), lo[c], sixteen);
+            hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h, c, 1), hi[c], sixteen);
+        }
     }
+#if defined(__AVX512VNNI__)
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
         const signed char *xr = x + stride * r;
@@ -86,54 +120,74 @@ static inline __attribute__((always_inline)) void attention_nibble_block_idot(co
         }
         out[r] = (attention_i_int16v)_mm512_add_epi32(a, b);
     }
-#elif defined(__AVX512BW__)
-    const __m512i mask = _mm512_set1_epi8(0x0F), ones = _mm512_set1_epi16(1);
-    __m512i lo[4], hi[4];
-#pragma clang loop unroll(full)
-    for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_loadu_si512((const char *)w + 64 * c);
-        lo[c] = _mm512_and_si512(v, mask);
-        hi[c] = _mm512_and_si512(_mm512_srli_epi32(v, 4), mask);
-    }
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
         const signed char *xr = x + stride * r;
-        // Eight pair sums of at most 2·15·127 each fit 16 bits.
-        __m512i s = _mm512_setzero_si512();
+        // Pair sums of at most 2·15·127 (2·31·127 with fifth bits): eight (four) of them fit 16 bits.
+        __m512i s = _mm512_setzero_si512(), t = _mm512_setzero_si512();
 #pragma clang loop unroll(full)
         for (int c = 0; c < 4; c++) {
             s = _mm512_add_epi16(s, _mm512_maddubs_epi16(lo[c], _mm512_set1_epi32(attention_load_word(xr + 4 * c))));
-            s = _mm512_add_epi16(s, _mm512_maddubs_epi16(hi[c], _mm512_set1_epi32(attention_load_word(xr + 16 + 4 * c))));
+            __m512i p = _mm512_maddubs_epi16(hi[c], _mm512_set1_epi32(attention_load_word(xr + 16 + 4 * c)));
+            if (high) t = _mm512_add_epi16(t, p); else s = _mm512_add_epi16(s, p);
         }
-        out[r] = (attention_i_int16v)_mm512_madd_epi16(s, ones);
+        __m512i sum = _mm512_madd_epi16(s, ones);
+        if (high) sum = _mm512_add_epi32(sum, _mm512_madd_epi16(t, ones));
+        out[r] = (attention_i_int16v)sum;
     }
+#endif
 #elif defined(__AVX2__)
     // Sixteen ymm registers: each row reloads the chunks (from L1) rather than keep them all.
     const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256i h0 = _mm256_setzero_si256(), h1 = _mm256_setzero_si256();
+    if (high) {
+        h0 = _mm256_loadu_si256((const __m256i *)high);
+        h1 = _mm256_loadu_si256((const __m256i *)((const char *)high + 32));
+    }
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
         const signed char *xr = x + stride * r;
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256(), t0 = s0, t1 = s0;
 #pragma clang loop unroll(full)
         for (int c = 0; c < 4; c++) {
             __m256i xl = _mm256_set1_epi32(attention_load_word(xr + 4 * c)), xh = _mm256_set1_epi32(attention_load_word(xr + 16 + 4 * c));
             __m256i v0 = _mm256_loadu_si256((const __m256i *)((const char *)w + 64 * c));
             __m256i v1 = _mm256_loadu_si256((const __m256i *)((const char *)w + 64 * c + 32));
-            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_and_si256(v0, mask), xl));
-            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi32(v0, 4), mask), xh));
-            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(_mm256_and_si256(v1, mask), xl));
-            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi32(v1, 4), mask), xh));
+            __m256i l0 = _mm256_and_si256(v0, mask), u0 = _mm256_and_si256(_mm256_srli_epi32(v0, 4), mask);
+            __m256i l1 = _mm256_and_si256(v1, mask), u1 = _mm256_and_si256(_mm256_srli_epi32(v1, 4), mask);
+            if (high) {
+                l0 = _mm256_or_si256(l0, attention_fifth_bits256(h0, c, 0));
+                u0 = _mm256_or_si256(u0, attention_fifth_bits256(h0, c, 1));
+                l1 = _mm256_or_si256(l1, attention_fifth_bits256(h1, c, 0));
+                u1 = _mm256_or_si256(u1, attention_fifth_bits256(h1, c, 1));
+            }
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(l0, xl));
+            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(l1, xl));
+            if (high) {
+                t0 = _mm256_add_epi16(t0, _mm256_maddubs_epi16(u0, xh));
+                t1 = _mm256_add_epi16(t1, _mm256_maddubs_epi16(u1, xh));
+            } else {
+                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(u0, xh));
+                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(u1, xh));
+            }
         }
-        __m256i l = _mm256_madd_epi16(s0, ones), h = _mm256_madd_epi16(s1, ones);
+        __m256i l = _mm256_madd_epi16(s0, ones), u = _mm256_madd_epi16(s1, ones);
+        if (high) {
+            l = _mm256_add_epi32(l, _mm256_madd_epi16(t0, ones));
+            u = _mm256_add_epi32(u, _mm256_madd_epi16(t1, ones));
+        }
         attention_i_int16v v;
         memcpy(&v, &l, 32);
-        memcpy((char *)&v + 32, &h, 32);
+        memcpy((char *)&v + 32, &u, 32);
         out[r] = v;
     }
 #else
-    attention_i_uint16v words[4];
+    attention_i_uint16v words[4], h = 0;
 #pragma clang loop unroll(full)
     for (int c = 0; c < 4; c++) memcpy(&words[c], (const char *)w + 64 * c, sizeof words[c]);
+    if (high) memcpy(&h, high, sizeof h);
     for (int r = 0; r < rows; r++) {
         const signed char *xr = x + stride * r;
         attention_i_int16v s = 0;
@@ -141,9 +195,10 @@ static inline __attribute__((always_inline)) void attention_nibble_block_idot(co
         for (int c = 0; c < 4; c++) {
 #pragma clang loop unroll(full)
             for (int i = 0; i < 4; i++) {
-                attention_i_int16v low = (attention_i_int16v)((words[c] >> (8 * i)) & 0xF);
-                attention_i_int16v high = (attention_i_int16v)((words[c] >> (8 * i + 4)) & 0xF);
-                s += low * (int)xr[4 * c + i] + high * (int)xr[16 + 4 * c + i];
+                int e = 4 * c + i;
+                attention_i_int16v low = (attention_i_int16v)(((words[c] >> (8 * i)) & 0xF) | (((h >> e) & 1) << 4));
+                attention_i_int16v upper = (attention_i_int16v)(((words[c] >> (8 * i + 4)) & 0xF) | (((h >> (e + 16)) & 1) << 4));
+                s += low * (int)xr[e] + upper * (int)xr[16 + e];
             }
         }
         out[r] = s;
@@ -152,16 +207,17 @@ static inline __attribute__((always_inline)) void attention_nibble_block_idot(co
 }
 
 /// ``attention_nibble_block_idot`` for one input row.
-static inline __attribute__((always_inline)) attention_i_int16v attention_nibble_block_idot1(const void *w, const signed char *x) {
+static inline __attribute__((always_inline)) attention_i_int16v attention_nibble_block_idot1(const void *w, const void *high,
+                                                                                               const signed char *x) {
     attention_i_int16v s[1];
-    attention_nibble_block_idot(w, x, 0, 1, s);
+    attention_nibble_block_idot(w, high, x, 0, 1, s);
     return s[0];
 }
 
 /// ``attention_nibble_block_idot`` for four input rows at `x + stride·r`, into `out[0 ..< 4]`.
-static inline __attribute__((always_inline)) void attention_nibble_block_idot4(const void *w, const signed char *x, long stride,
-                                                                                attention_i_int16v *out) {
-    attention_nibble_block_idot(w, x, stride, 4, out);
+static inline __attribute__((always_inline)) void attention_nibble_block_idot4(const void *w, const void *high, const signed char *x,
+                                                                                long stride, attention_i_int16v *out) {
+    attention_nibble_block_idot(w, high, x, stride, 4, out);
 }
 
 /// 1 when the nibble products above are `vpdpbusd` (AVX-512 VNNI) on the target this header is

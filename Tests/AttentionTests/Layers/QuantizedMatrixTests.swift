@@ -107,7 +107,7 @@ struct QuantizedMatrixTests {
     }
 
     @Test("Int8 products (the input rounded to 8 bits per block, integer dot products) equal the Double product of the dequantized matrix with the rounded input, on awkward shapes, for every format that has them, instruction set and thread count",
-          arguments: [QuantizedMatrix.Format.q4_0, .q4_1])
+          arguments: [QuantizedMatrix.Format.q4_0, .q4_1, .q5_0])
     func int8ProductsMatchTheRoundedReference(format: QuantizedMatrix.Format) throws {
         var g = SplitMix64(seed: 0x1B7E)
         // Outputs: 1, 7 and 9 rows stored only (too few to interleave), 33 and 50 with remainders,
@@ -158,7 +158,7 @@ struct QuantizedMatrixTests {
     @Test("Int8 products: a block of zeros gives zeros, a NaN or an infinity in an input row makes that row's outputs NaN and no other's, and the integer instructions are the best this CPU has")
     func int8EdgeInputs() throws {
         var g = SplitMix64(seed: 0xED6E)
-        for format in [QuantizedMatrix.Format.q4_0, .q4_1] {
+        for format in [QuantizedMatrix.Format.q4_0, .q4_1, .q5_0] {
             let matrix = try Self.randomMatrix(format, rows: 37, columns: 96, using: &g)
             var x = try Tensor<Float>.randomUniform(shape: [6, 96], in: -1...1, using: &g).scalars
             for j in 32..<64 { x[j] = 0 }   // row 0, block 1: zeros
