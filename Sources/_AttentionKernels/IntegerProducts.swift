@@ -1,7 +1,7 @@
 import _KernelIntrinsics
 
 /// Products of block-quantized weights with an input quantized to 8-bit integers, on the integer
-/// units: what llama.cpp computes, at a quarter of the instructions of dequantizing to Float.
+/// units: what llama.cpp computes, in about a quarter of the instructions of dequantizing to Float.
 ///
 /// Each input row is cut into blocks of 32 and each block quantized as ggml quantizes activations to
 /// Q8_0 (``quantizeInput(_:rows:k:values:scales:sums:_:)``): a scale `dx = max|x| / 127`, integers
@@ -13,9 +13,10 @@ import _KernelIntrinsics
 ///     y += (d·dx) · Float(I + even·S)  +  m · (dx·Float(S))·odd
 ///
 /// with the format's ``InterleavedQuantizedBlock/minimumWeights`` `(even, odd)`: `d·(q − 8)` for
-/// Q4_0, `d·q + m` for Q4_1 and `d·(q − 16)` for Q5_0. So the result is the product of the weights, exactly, with the
-/// input rounded to 8 bits per block: the sums are exact integers whatever the instruction set, and
-/// the Float steps are the same operations in the same order for every row, interleaved or not.
+/// Q4_0, `d·q + m` for Q4_1 and `d·(q − 16)` for Q5_0. So the result is the product of the weights
+/// with the input rounded to 8 bits per block: the sums are exact integers whatever the instruction
+/// set, and the Float steps are the same operations in the same order for every row, interleaved or
+/// not.
 
 /// An input `[rows, k]` quantized per block of 32: `values [rows, k]`, and per row and block its
 /// `scales` and integer `sums` (`[rows, k / 32]` each).
@@ -62,7 +63,7 @@ extension IntegerInterleavedBlock {
     @inlinable @inline(__always)
     public static func kernels<M: MultiplyAdd>(_: M.Type) -> QuantizedFormatKernels { QuantizedFormatKernels(integer: Self.self, M.self) }
 
-    /// `I + even·S`: the integer sum with the format's offset (Q4_0's `−8·S`) folded in.
+    /// `I + even·S`: the integer sum with the format's offset (Q4_0's `−8·S`, Q5_0's `−16·S`) folded in.
     @inlinable @inline(__always)
     static func offsetSum(_ dot: SIMD16<Int32>, _ s: Int32) -> SIMD16<Int32> {
         minimumWeights.even != 0 ? dot &+ SIMD16(repeating: Int32(minimumWeights.even) &* s) : dot
