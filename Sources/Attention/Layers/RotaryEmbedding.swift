@@ -48,24 +48,69 @@ public struct RotaryEmbedding: Sendable, Equatable {
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, startingAt start: Int = 0) throws -> Tensor<Scalar> {
+        guard x.rank >= 2, x.shape.last == headDimension else {
+            throw AttentionError.invalidShape(argument: "input", shape: x.shape, reason: "rotary embedding needs [..., positions, \(headDimension)]")
+        }
+        return try self(x, angles: angles(positions: x.shape[x.rank - 2], startingAt: start))
+    }
+
+    /// The `cos` and `sin` of every angle of `positions` positions from `start`: what
+    /// ``callAsFunction(_:startingAt:)`` computes for its input, kept to rotate several inputs at the
+    /// same positions (a layer's queries and keys, and every layer's) with ``callAsFunction(_:angles:)``.
+    public struct Angles: Sendable {
+        /// The first position.
+        public let start: Int
+        /// How many positions.
+        public let positions: Int
+        /// The embedding they are for.
+        let embedding: RotaryEmbedding
+        /// `(cos, sin)` of `(start + p)·θ_j` at `p·D/2 + j`.
+        let values: [(cos: Double, sin: Double)]
+    }
+
+    /// The angles of `positions` positions from `start` (see ``Angles``).
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for a negative count or start, or
+    ///   positions past `Int.max`.
+    public func angles(positions: Int, startingAt start: Int = 0) throws -> Angles {
+        guard positions >= 0 else {
+            throw AttentionError.invalidArgument(argument: "positions", reason: "must be at least 0, got \(positions)")
+        }
+        guard start >= 0, start <= Int.max - positions else {
+            throw AttentionError.invalidArgument(argument: "start", reason: "must be in 0...\(Int.max - positions) for \(positions) positions, got \(start)")
+        }
+        let half = headDimension / 2
+        var values = [(cos: Double, sin: Double)]()
+        values.reserveCapacity(positions * half)
+        for p in 0..<positions {
+            let position = Double(start + p)
+            for j in 0..<half {
+                let angle = position * inverseFrequencies[j]
+                values.append((cos(angle), sin(angle)))
+            }
+        }
+        return Angles(start: start, positions: positions, embedding: self, values: values)
+    }
+
+    /// `x` `[..., T, D]` rotated by `angles` (row `t` by their position `start + t`): the values
+    /// ``callAsFunction(_:startingAt:)`` gives, bit for bit.
+    /// - Throws: ``AttentionError/invalidShape(argument:shape:reason:)`` if the last dimension is not `D`;
+    ///   ``AttentionError/invalidArgument(argument:reason:)`` if `angles` are of another embedding or
+    ///   another number of positions than `T`.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, angles: Angles) throws -> Tensor<Scalar> {
         let d = headDimension, half = d / 2
         guard x.rank >= 2, x.shape.last == d else {
             throw AttentionError.invalidShape(argument: "input", shape: x.shape, reason: "rotary embedding needs [..., positions, \(d)]")
         }
         let positions = x.shape[x.rank - 2]
-        guard start >= 0, start <= Int.max - positions else {
-            throw AttentionError.invalidArgument(argument: "start", reason: "must be in 0...\(Int.max - positions) for \(positions) positions, got \(start)")
+        guard angles.embedding == self, angles.positions == positions else {
+            throw AttentionError.invalidArgument(
+                argument: "angles",
+                reason: "need this embedding's angles for the input's \(positions) positions, got \(angles.positions) positions"
+                    + (angles.embedding == self ? "" : " of another embedding (base \(angles.embedding.base), D \(angles.embedding.headDimension))"))
         }
-        // (cos, sin) of every position's angles, [positions, half]: the heads share them.
-        var rotations = [(cos: Double, sin: Double)]()
-        rotations.reserveCapacity(positions * half)
-        for p in 0..<positions {
-            let position = Double(start + p)
-            for j in 0..<half {
-                let angle = position * inverseFrequencies[j]
-                rotations.append((cos(angle), sin(angle)))
-            }
-        }
+        let rotations = angles.values
         var out = x.scalars
         for row in 0..<(x.count / d) {
             let p = row % positions

@@ -257,8 +257,9 @@ public struct LlamaModel: Sendable {
     public func logits(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
         try check(ids, from: 0)
         var x = try embed(ids)
+        let angles = try rotaryAngles(positions: ids.count, startingAt: 0)
         for (layer, block) in blocks.enumerated() {
-            x = try apply(block, layer: layer, to: x, start: 0, options: options) { q, k, v in
+            x = try apply(block, layer: layer, to: x, angles: angles, options: options) { q, k, v in
                 try scaledDotProductAttention(query: q, key: k, value: v, mask: mask(layer: layer, queries: ids.count), options: options).output
             }
         }
@@ -272,8 +273,9 @@ public struct LlamaModel: Sendable {
     public func attentions(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> [Tensor<Float>] {
         try check(ids, from: 0)
         var x = try embed(ids), weights: [Tensor<Float>] = []
+        let angles = try rotaryAngles(positions: ids.count, startingAt: 0)
         for (layer, block) in blocks.enumerated() {
-            x = try apply(block, layer: layer, to: x, start: 0, options: options) { q, k, v in
+            x = try apply(block, layer: layer, to: x, angles: angles, options: options) { q, k, v in
                 let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask(layer: layer, queries: ids.count),
                                                            returning: .weights, options: options)
                 if let w = result.weights { weights.append(try w.reshaped(Array(w.shape.dropFirst()))) }
@@ -319,8 +321,9 @@ public struct LlamaModel: Sendable {
         }
         try options.validate(for: Float.self)
         var x = try embed(ids)
+        let angles = try rotaryAngles(positions: ids.count, startingAt: start)
         for (layer, block) in blocks.enumerated() {
-            x = try apply(block, layer: layer, to: x, start: start, options: options) { q, k, v in
+            x = try apply(block, layer: layer, to: x, angles: angles, options: options) { q, k, v in
                 try caches[layer].append(key: k, value: v)
                 return try scaledDotProductAttention(query: q, cache: caches[layer], mask: mask(layer: layer, queries: ids.count), options: options).output
             }
@@ -365,21 +368,28 @@ public struct LlamaModel: Sendable {
         return rows
     }
 
-    /// One block on `x` `[T, C]` whose first row is at position `start`; `attend` maps queries
+    /// The rotations of `positions` positions from `start` for the global layers and the windowed
+    /// ones (the same when their bases are): computed once per forward pass, for every layer.
+    private func rotaryAngles(positions: Int, startingAt start: Int) throws -> (global: RotaryEmbedding.Angles, windowed: RotaryEmbedding.Angles) {
+        let global = try rotary.angles(positions: positions, startingAt: start)
+        return (global, windowedRotary == rotary ? global : try windowedRotary.angles(positions: positions, startingAt: start))
+    }
+
+    /// One block on `x` `[T, C]` whose rows are at the positions of `angles`; `attend` maps queries
     /// `[1, H, T, D]`, keys and values `[1, Hkv, T, D]` (rotated) to the attention output `[1, H, T, D]`.
     private func apply(
-        _ block: Block, layer: Int, to x: Tensor<Float>, start: Int, options: AttentionOptions,
-        attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
+        _ block: Block, layer: Int, to x: Tensor<Float>, angles: (global: RotaryEmbedding.Angles, windowed: RotaryEmbedding.Angles),
+        options: AttentionOptions, attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
         let c = configuration, t = x.shape[0]
         let (qWidth, kvWidth) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
-        let rotate = c.isGlobal(layer) ? rotary : windowedRotary
+        let (rotate, rotations) = c.isGlobal(layer) ? (rotary, angles.global) : (windowedRotary, angles.windowed)
         let normed = try block.attentionNorm(x)
         let projected = try Self.project(normed, by: [block.query, block.key, block.value], options: options)
         var q = try splitHeads(projected[0], batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1)
         var k = try splitHeads(projected[1], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
         if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm { (q, k) = (try queryNorm(q), try keyNorm(k)) }
-        (q, k) = (try rotate(q, startingAt: start), try rotate(k, startingAt: start))
+        (q, k) = (try rotate(q, angles: rotations), try rotate(k, angles: rotations))
         let v = try splitHeads(projected[2], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
         let attended = try mergeHeads([attend(q, k, v)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
         var output = try block.attentionOutput(attended, options: options)
@@ -403,11 +413,30 @@ public struct LlamaModel: Sendable {
     }
 
     private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
-        try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(+))
+        try elementwise(a, b) { $0 + $1 }
     }
 
     private func multiply(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
-        try Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map(*))
+        try elementwise(a, b) { $0 * $1 }
+    }
+
+    /// `a` and `b` (of one shape) combined element by element, in a plain loop over their buffers
+    /// (which the compiler vectorizes; `zip(…).map` it did not).
+    @inline(__always)
+    private func elementwise(_ a: Tensor<Float>, _ b: Tensor<Float>, _ combine: (Float, Float) -> Float) throws -> Tensor<Float> {
+        guard a.shape == b.shape else {
+            throw AttentionError.shapeMismatch(argument: "b", shape: b.shape, other: "a", otherShape: a.shape, reason: "element-wise operands need one shape")
+        }
+        let count = a.count
+        let scalars = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            a.withUnsafeBufferPointer { x in
+                b.withUnsafeBufferPointer { y in
+                    for i in 0..<count { out[i] = combine(x[i], y[i]) }
+                }
+            }
+            initialized = count
+        }
+        return Tensor(uncheckedShape: a.shape, scalars: scalars)
     }
 }
 

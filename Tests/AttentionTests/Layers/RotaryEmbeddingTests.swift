@@ -47,4 +47,24 @@ struct RotaryEmbeddingTests {
         #expect(thrownError { try halves(Tensor<Double>(zeros: [2, 6])) } == .invalidShape("input"))
         #expect(thrownError { try halves(x, startingAt: -1) } == .invalidArgument("start"))
     }
+
+    @Test("Angles kept for several inputs rotate them bit for bit as the embedding does; another count or another embedding's angles are refused")
+    func keptAngles() throws {
+        var g = SplitMix64(seed: 5)
+        for pairing in [RotaryEmbedding.Pairing.adjacent, .halves] {
+            let rope = try RotaryEmbedding(headDimension: 8, base: 10_000, pairing: pairing)
+            let q = try Tensor<Float>.randomUniform(shape: [1, 3, 5, 8], in: -2...2, using: &g)
+            let k = try Tensor<Float>.randomUniform(shape: [1, 1, 5, 8], in: -2...2, using: &g)
+            let angles = try rope.angles(positions: 5, startingAt: 700)
+            #expect(angles.start == 700 && angles.positions == 5)
+            #expect(try rope(q, angles: angles).scalars.map(\.bitPattern) == rope(q, startingAt: 700).scalars.map(\.bitPattern))
+            #expect(try rope(k, angles: angles).scalars.map(\.bitPattern) == rope(k, startingAt: 700).scalars.map(\.bitPattern))
+            let other = try RotaryEmbedding(headDimension: 8, base: 1_000_000, pairing: pairing)
+            #expect(thrownError { try other(q, angles: angles) } == .invalidArgument("angles"))
+            #expect(thrownError { try rope(q, angles: rope.angles(positions: 4)) } == .invalidArgument("angles"))
+            #expect(thrownError { try rope.angles(positions: -1) } == .invalidArgument("positions"))
+            #expect(thrownError { try rope.angles(positions: 2, startingAt: Int.max) } == .invalidArgument("start"))
+            #expect(try rope.angles(positions: 0).positions == 0)
+        }
+    }
 }
