@@ -47,14 +47,13 @@ public func quantizeInput<M: MultiplyAdd>(_ x: UnsafePointer<Float>, rows: Int, 
     }
 }
 
-/// A 32-value format whose products with a quantized input run on the integer units.
+/// A 32-value format of nibbles whose products with a quantized input run on the integer units: its
+/// interleaved integers are Q4_0's four chunks of nibble words, after sixteen words of fifth bits
+/// when it has them (Q5_0).
 public protocol IntegerInterleavedBlock: InterleavedQuantizedBlock {
-    /// `Σ q·xq` over the interleaved block of sixteen rows at `p` (in the lanes) and the block's 32
-    /// input integers at `x`.
-    static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32>
-    /// The same for four input rows at `x + stride·r`.
-    static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
-        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
+    /// Whether the interleaved integers start with a word of fifth bits per row (bit `e` for element
+    /// `e`: `q = nibble + 16·bit`).
+    static var interleavedFifthBits: Bool { get }
     /// The block's 32 integers `q` (before offset and scale), in element order, from the file's layout.
     static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>)
 }
@@ -62,6 +61,32 @@ public protocol IntegerInterleavedBlock: InterleavedQuantizedBlock {
 extension IntegerInterleavedBlock {
     @inlinable @inline(__always)
     public static func kernels<M: MultiplyAdd>(_: M.Type) -> QuantizedFormatKernels { QuantizedFormatKernels(integer: Self.self, M.self) }
+
+    /// The nibble words and the words of fifth bits (or nil) of the interleaved integers at `p`.
+    @inlinable @inline(__always)
+    static func integerWords(_ p: UnsafeRawPointer) -> (nibbles: UnsafeRawPointer, fifthBits: UnsafeRawPointer?) {
+        interleavedFifthBits ? (p + 4 * quantizedGroupRows, p) : (p, nil)
+    }
+
+    /// `Σ q·xq` over the interleaved block of sixteen rows whose integers are at `p` (in the lanes)
+    /// and the block's 32 input integers at `x`.
+    @inlinable @inline(__always)
+    static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        let words = integerWords(p)
+        return attention_nibble_block_idot1(words.nibbles, words.fifthBits, x)
+    }
+
+    /// The same for four input rows at `x + stride·r`.
+    @inlinable @inline(__always)
+    static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
+        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+        let words = integerWords(p)
+        var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
+        withUnsafeMutableBytes(of: &s) {
+            attention_nibble_block_idot4(words.nibbles, words.fifthBits, x, stride, OpaquePointer($0.baseAddress!))
+        }
+        return s
+    }
 
     /// `I + even·S`: the integer sum with the format's offset (Q4_0's `−8·S`, Q5_0's `−16·S`) folded in.
     @inlinable @inline(__always)

@@ -268,17 +268,7 @@ public enum Q4_0Block: IntegerInterleavedBlock {
         attention_nibble_block_values(p + interleavedIntegers, scales, nil, out, stride)
     }
 
-    @inlinable @inline(__always)
-    public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
-        attention_nibble_block_idot1(p, nil, x)
-    }
-    @inlinable @inline(__always)
-    public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
-        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
-        var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
-        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, nil, x, stride, OpaquePointer($0.baseAddress!)) }
-        return s
-    }
+    @inlinable public static var interleavedFifthBits: Bool { false }
     @inlinable @inline(__always)
     public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
         nibbles(block + scaleBytes)
@@ -323,17 +313,7 @@ public enum Q4_1Block: IntegerInterleavedBlock {
         attention_nibble_block_values(p + interleavedIntegers, scales, scales + quantizedGroupRows, out, stride)
     }
 
-    @inlinable @inline(__always)
-    public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
-        attention_nibble_block_idot1(p, nil, x)
-    }
-    @inlinable @inline(__always)
-    public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
-        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
-        var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
-        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p, nil, x, stride, OpaquePointer($0.baseAddress!)) }
-        return s
-    }
+    @inlinable public static var interleavedFifthBits: Bool { false }
     @inlinable @inline(__always)
     public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
         nibbles(block + scaleBytes)
@@ -414,17 +394,7 @@ public enum Q5_0Block: IntegerInterleavedBlock {
     }
     /// Integer products: the nibble words after the words of fifth bits, which the products spread
     /// into each byte's bit 4.
-    @inlinable @inline(__always)
-    public static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
-        attention_nibble_block_idot1(p + 4 * quantizedGroupRows, p, x)
-    }
-    @inlinable @inline(__always)
-    public static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
-        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
-        var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
-        withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(p + 4 * quantizedGroupRows, p, x, stride, OpaquePointer($0.baseAddress!)) }
-        return s
-    }
+    @inlinable public static var interleavedFifthBits: Bool { true }
 }
 
 // MARK: - Helpers of the arithmetic

@@ -50,30 +50,19 @@ struct Gemma3ModelTests {
         #expect(DecoderFamily.gemma3.endOfTurn == "<end_of_turn>" && DecoderFamily.llama.turnTemplate == nil)
     }
 
+    /// The runs of the logits and greedy tests (top-16 logits):
+    /// - Float products: float32 through 18 blocks in another order of sums than PyTorch's, 7.6e-5
+    ///   (Float weights) and 2.1e-4 (quantized kernels) measured.
+    /// - Int8 products (the Q5_0 matrices' inputs rounded to 8 bits per block): 0.15 to 1.3 on the
+    ///   short prompts, 0.08 to 0.12 at their last positions, no best token changed, measured on a
+    ///   Zen 4; llama.cpp on the same file, which rounds every matrix's input: 0.59 to 3.1 and 0.27
+    ///   to 0.51. Greedy tokens stay transformers' up to the same near-ties as with Float.
+    static let runs = [DecoderRun(weights: .asStored, products: .int8, tolerance: 2, tie: 0.05),
+                       DecoderRun(weights: .asStored, products: .float32, tolerance: 1e-3, tie: 0.05),
+                       DecoderRun(weights: .float32, products: .float32, tolerance: 1e-3, tie: 0.05)]
+
     /// The largest difference between `row` (one position's logits) and transformers' top 16 there,
-    /// after checking that the most likely token is its where its two best are not a near-tie.
-    /// How a test runs the model, and how near transformers it must come.
-    struct Run: Sendable, CustomTestStringConvertible {
-        let weights: LlamaModel.WeightPrecision
-        let products: QuantizedPrecision
-        /// The most a top-16 logit may differ from transformers'.
-        let tolerance: Float
-        /// Below this gap between transformers' two best logits, another best token is allowed.
-        let tie: Float
-        var options: AttentionOptions { AttentionOptions(quantizedPrecision: products) }
-        var testDescription: String { "weights \(weights), \(products) products" }
-
-        /// - Float products: float32 through 18 blocks in another order of sums than PyTorch's, 7.6e-5
-        ///   (Float weights) and 2.1e-4 (quantized kernels) measured.
-        /// - Int8 products (the Q5_0 matrices' inputs rounded to 8 bits per block): 0.15 to 1.3 on the
-        ///   short prompts, 0.08 to 0.12 at their last positions, no best token changed, measured on a
-        ///   Zen 4; llama.cpp on the same file, which rounds every matrix's input: 0.59 to 3.1 and 0.27
-        ///   to 0.51. Greedy tokens stay transformers' up to the same near-ties as with Float.
-        static let all = [Run(weights: .asStored, products: .int8, tolerance: 2, tie: 0.05),
-                          Run(weights: .asStored, products: .float32, tolerance: 1e-3, tie: 0.05),
-                          Run(weights: .float32, products: .float32, tolerance: 1e-3, tie: 0.05)]
-    }
-
+    /// after checking that the most likely token is its where its two best are not a near-tie (`tie`).
     func compare(_ row: ArraySlice<Float>, ids: [Int], values: [Float], tie: Float, _ where: String) -> Float {
         if values[0] - values[1] > tie {
             #expect(row.indices.max(by: { row[$0] < row[$1] }).map { $0 - row.startIndex } == ids[0], "\(`where`)")
@@ -82,8 +71,8 @@ struct Gemma3ModelTests {
     }
 
     @Test("Logits at every position of the short prompts, and past the window on the long one, agree with transformers': weights quantized or in Float, products in Float or int8",
-          arguments: Run.all)
-    func logits(run: Run) throws {
+          arguments: runs)
+    func logits(run: DecoderRun) throws {
         let model = try Self.model(run.weights)
         let vocabulary = model.configuration.vocabularySize
         var worst: Float = 0
@@ -111,8 +100,8 @@ struct Gemma3ModelTests {
     }
 
     @Test("Greedy decoding through the caches gives transformers' 32 tokens on every prompt, the long one included, up to a near-tie",
-          arguments: Run.all)
-    func greedy(run: Run) throws {
+          arguments: runs)
+    func greedy(run: DecoderRun) throws {
         let model = try Self.model(run.weights)
         for prompt in try fixture().prompts {
             var caches = try model.makeCaches(capacity: prompt.ids.count + 32)

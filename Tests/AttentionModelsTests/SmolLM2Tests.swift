@@ -145,31 +145,20 @@ struct SmolLM2Tests {
         #expect(thrownError { try LlamaConfiguration(gguf: GGUF(data: b.data, path: "g.gguf")) } == .invalidFile("g.gguf"))
     }
 
-    /// How a test runs the model, and how near transformers it must come.
-    struct Run: Sendable, CustomTestStringConvertible {
-        let weights: LlamaModel.WeightPrecision
-        let products: QuantizedPrecision
-        /// The most a top-64 logit may differ from transformers'.
-        let tolerance: Float
-        /// Below this gap between transformers' two best logits, another best token is allowed.
-        let tie: Float
-        var options: AttentionOptions { AttentionOptions(quantizedPrecision: products) }
-        var testDescription: String { "weights \(weights), \(products) products" }
-
-        /// - Float weights, or block-quantized weights with Float products: the same products as
-        ///   transformers' in another order, 3e-5 to 1e-4 measured; ties below 0.1.
-        /// - Int8 products: each layer's input rounded to 8 bits per block of 32 (as llama.cpp does)
-        ///   moves the logits by up to 2.5 at the prompts' positions (0.2 to 1.2 at their last one,
-        ///   the first generated token's) and changes the best token where the two best were within
-        ///   0.26, measured on this CPU; the bounds leave some room above those figures.
-        static let all = [Run(weights: .asStored, products: .int8, tolerance: 3.5, tie: 0.35),
-                          Run(weights: .asStored, products: .float32, tolerance: 1e-3, tie: 0.1),
-                          Run(weights: .float32, products: .float32, tolerance: 1e-3, tie: 0.1)]
-    }
+    /// The runs of the logits and greedy tests (top-64 logits):
+    /// - Float weights, or block-quantized weights with Float products: the same products as
+    ///   transformers' in another order, 3e-5 to 1e-4 measured; ties below 0.1.
+    /// - Int8 products: each layer's input rounded to 8 bits per block of 32 (as llama.cpp does)
+    ///   moves the logits by up to 2.5 at the prompts' positions (0.2 to 1.2 at their last one,
+    ///   the first generated token's) and changes the best token where the two best were within
+    ///   0.26, measured on this CPU; the bounds leave some room above those figures.
+    static let runs = [DecoderRun(weights: .asStored, products: .int8, tolerance: 3.5, tie: 0.35),
+                       DecoderRun(weights: .asStored, products: .float32, tolerance: 1e-3, tie: 0.1),
+                       DecoderRun(weights: .float32, products: .float32, tolerance: 1e-3, tie: 0.1)]
 
     @Test("Logits at every position agree with transformers' LlamaForCausalLM on the same file: weights quantized or in Float, products in Float or int8",
-          arguments: Run.all)
-    func logits(run: Run) throws {
+          arguments: runs)
+    func logits(run: DecoderRun) throws {
         let model = try Self.model(run.weights)
         #expect(model.precision == run.weights)
         for prompt in try fixture().prompts {
@@ -190,8 +179,8 @@ struct SmolLM2Tests {
     }
 
     @Test("Greedy decoding through the caches gives transformers' tokens for 32 steps on every prompt, except at near-ties",
-          arguments: Run.all)
-    func greedy(run: Run) throws {
+          arguments: runs)
+    func greedy(run: DecoderRun) throws {
         let model = try Self.model(run.weights)
         let tokenizer = try ByteLevelBPETokenizer(gguf: Self.file.get())
         func argmax(_ logits: Tensor<Float>) -> Int { logits.scalars.indices.max(by: { logits.scalars[$0] < logits.scalars[$1] })! }

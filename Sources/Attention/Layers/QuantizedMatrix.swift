@@ -479,8 +479,9 @@ func multiplyInterleaved(
 }
 
 extension QuantizedMatrix.Format {
-    /// Whether products with this format run on the integer units under ``QuantizedPrecision/int8``.
-    var hasIntegerProducts: Bool { kernelFormat.block is any IntegerInterleavedBlock.Type }
+    /// Whether products with this format run on the integer units under ``QuantizedPrecision/int8``
+    /// (the others compute in Float under either precision).
+    public var hasIntegerProducts: Bool { kernelFormat.block is any IntegerInterleavedBlock.Type }
 }
 
 /// `x` rounded per block of 32 as ``QuantizedPrecision/int8`` rounds an input, written plainly: the

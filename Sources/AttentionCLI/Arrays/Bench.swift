@@ -317,7 +317,7 @@ struct Bench: ParsableCommand {
         let gigabytesPerSecond = Double(matrixBytes) / median / 1e9
         let instructionSet = KernelInstructionSet.best
         // Which products ran: the integer ones (and their instructions) or Float.
-        let ran = options.quantizedPrecision == .int8 && [.q4_0, .q4_1, .q5_0].contains(format)
+        let ran = options.quantizedPrecision == .int8 && format.hasIntegerProducts
             ? "int8 (\(instructionSet.integerDotUnit))" : "float32"
         let peak = measureMultiplyAddPeak(threads: threads, instructionSet: instructionSet)
         let bandwidth = measureReadBandwidth(threads: threads, instructionSet: instructionSet)
