@@ -7,16 +7,17 @@ import _KernelIntrinsics
 /// Q8_0 (``quantizeInput(_:rows:k:values:scales:sums:_:)``): a scale `dx = max|x| / 127`, integers
 /// `xq = round(x / dx)` in −127 ... 127, and their sum `S = Σ xq`. A weight block of sixteen
 /// interleaved rows then gives each row's exact `I = Σ q·xq` over the block in one 32-bit lane
-/// (`attention_nibble_block_idot` in `_KernelIntrinsics`: `vpdpbusd` with AVX-512 VNNI), and the
-/// block's share of each output is, in Float,
+/// (`attention_nibble_block_idot` and `attention_byte_block_idot` in `_KernelIntrinsics`:
+/// `vpdpbusd` with AVX-512 VNNI), and the block's share of each output is, in Float,
 ///
 ///     y += (d·dx) · Float(I + even·S)  +  m · (dx·Float(S))·odd
 ///
 /// with the format's ``InterleavedQuantizedBlock/minimumWeights`` `(even, odd)`: `d·(q − 8)` for
-/// Q4_0, `d·q + m` for Q4_1 and `d·(q − 16)` for Q5_0. So the result is the product of the weights
-/// with the input rounded to 8 bits per block: the sums are exact integers whatever the instruction
-/// set, and the Float steps are the same operations in the same order for every row, interleaved or
-/// not.
+/// Q4_0, `d·q + m` for Q4_1, `d·(q − 16)` for Q5_0 and `d·q` for Q8_0 (whose signed bytes
+/// `vpdpbusd` reads as `q + 128`, a bias taken back off as `−128·S`:
+/// ``IntegerInterleavedBlock/integerBias``). So the result is the product of the weights with the
+/// input rounded to 8 bits per block: the sums are exact integers whatever the instruction set, and
+/// the Float steps are the same operations in the same order for every row, interleaved or not.
 
 /// An input `[rows, k]` quantized per block of 32: `values [rows, k]`, and per row and block its
 /// `scales` and integer `sums` (`[rows, k / 32]` each).
@@ -47,13 +48,24 @@ public func quantizeInput<M: MultiplyAdd>(_ x: UnsafePointer<Float>, rows: Int, 
     }
 }
 
-/// A 32-value format of nibbles whose products with a quantized input run on the integer units: its
-/// interleaved integers are Q4_0's four chunks of nibble words, after sixteen words of fifth bits
-/// when it has them (Q5_0).
+/// How an ``IntegerInterleavedBlock``'s interleaved integers are laid out after the scales.
+public enum InterleavedIntegerLayout: Sendable {
+    /// Q4_0's four chunks of sixteen 32-bit words of nibbles (Q4_0, Q4_1).
+    case nibbles
+    /// A word of fifth bits per row (bit `e` for element `e`: `q = nibble + 16·bit`), then the
+    /// nibbles (Q5_0).
+    case nibblesWithFifthBits
+    /// Eight chunks of sixteen 32-bit words of signed bytes, word `r` of chunk `c` holding elements
+    /// `4c ..< 4c + 4` of row `r` (Q8_0).
+    case signedBytes
+}
+
+/// A 32-value format whose products with a quantized input run on the integer units: nibbles (with
+/// fifth bits or not) or signed bytes, interleaved in pieces of four bytes, so that each 32-bit lane
+/// of a chunk holds four consecutive values of one row.
 public protocol IntegerInterleavedBlock: InterleavedQuantizedBlock {
-    /// Whether the interleaved integers start with a word of fifth bits per row (bit `e` for element
-    /// `e`: `q = nibble + 16·bit`).
-    static var interleavedFifthBits: Bool { get }
+    /// The interleaved integers' layout.
+    static var integerLayout: InterleavedIntegerLayout { get }
     /// The block's 32 integers `q` (before offset and scale), in element order, from the file's layout.
     static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>)
 }
@@ -65,13 +77,14 @@ extension IntegerInterleavedBlock {
     /// The nibble words and the words of fifth bits (or nil) of the interleaved integers at `p`.
     @inlinable @inline(__always)
     static func integerWords(_ p: UnsafeRawPointer) -> (nibbles: UnsafeRawPointer, fifthBits: UnsafeRawPointer?) {
-        interleavedFifthBits ? (p + 4 * quantizedGroupRows, p) : (p, nil)
+        integerLayout == .nibblesWithFifthBits ? (p + 4 * quantizedGroupRows, p) : (p, nil)
     }
 
-    /// `Σ q·xq` over the interleaved block of sixteen rows whose integers are at `p` (in the lanes)
-    /// and the block's 32 input integers at `x`.
+    /// `Σ q·x` over the interleaved block of sixteen rows whose integers are at `p` (in the lanes)
+    /// and the block's 32 input integers at `x`, plus ``integerBias`` times the input's sum.
     @inlinable @inline(__always)
     static func interleavedIntegerDot(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        if integerLayout == .signedBytes { return attention_byte_block_idot1(p, x) }
         let words = integerWords(p)
         return attention_nibble_block_idot1(words.nibbles, words.fifthBits, x)
     }
@@ -80,38 +93,50 @@ extension IntegerInterleavedBlock {
     @inlinable @inline(__always)
     static func interleavedIntegerDot4(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
         -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
-        let words = integerWords(p)
         var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
         withUnsafeMutableBytes(of: &s) {
-            attention_nibble_block_idot4(words.nibbles, words.fifthBits, x, stride, OpaquePointer($0.baseAddress!))
+            let out = OpaquePointer($0.baseAddress!)
+            if integerLayout == .signedBytes {
+                attention_byte_block_idot4(p, x, stride, out)
+            } else {
+                let words = integerWords(p)
+                attention_nibble_block_idot4(words.nibbles, words.fifthBits, x, stride, out)
+            }
         }
         return s
     }
 
-    /// `I + even·S`: the integer sum with the format's offset (Q4_0's `−8·S`, Q5_0's `−16·S`) folded in.
+    /// What the interleaved products add to each weight: 128 for bytes on `vpdpbusd` (which takes
+    /// them unsigned), else 0. Compiled with the products, in the same module.
+    @inlinable static var integerBias: Int32 { integerLayout == .signedBytes ? Int32(attention_byte_idot_bias()) : 0 }
+
+    /// `I + even·S`: the integer sum with the format's offset (Q4_0's `−8·S`, Q5_0's `−16·S`) folded
+    /// in, and the interleaved products' ``integerBias`` taken off when `biased`.
     @inlinable @inline(__always)
-    static func offsetSum(_ dot: SIMD16<Int32>, _ s: Int32) -> SIMD16<Int32> {
-        minimumWeights.even != 0 ? dot &+ SIMD16(repeating: Int32(minimumWeights.even) &* s) : dot
+    static func offsetSum(_ dot: SIMD16<Int32>, _ s: Int32, biased: Bool) -> SIMD16<Int32> {
+        let offset = Int32(minimumWeights.even) &- (biased ? integerBias : 0)
+        return offset != 0 ? dot &+ SIMD16(repeating: offset &* s) : dot
     }
 
     /// One block's share of sixteen outputs (see the formula at the top of the file): `d` and `m` the
-    /// rows' scales (`m` read only for formats with a minimum).
+    /// rows' scales (`m` read only for formats with a minimum), `dot` the interleaved products' sums
+    /// (with their ``integerBias``), or the exact `Σ q·x` when not `biased`.
     @inlinable @inline(__always)
     static func accumulateInteger<M: MultiplyAdd>(_ d: SIMD16<Float>, _ m: SIMD16<Float>, _ dot: SIMD16<Int32>, scale dx: Float, sum s: Int32,
-                                                  _ acc: inout SIMD16<Float>, _: M.Type) {
-        acc = M.multiplyAdd(d * dx, exactFloats(offsetSum(dot, s)), acc)
+                                                  biased: Bool = true, _ acc: inout SIMD16<Float>, _: M.Type) {
+        acc = M.multiplyAdd(d * dx, exactFloats(offsetSum(dot, s, biased: biased)), acc)
         if minimumWeights.odd != 0 { acc = M.multiplyAdd(m, SIMD16(repeating: minimumWeights.odd * (dx * Float(s))), acc) }
     }
 
-    /// The same for one row from the file's layout, as lane 0 of the vector steps (so the value is
-    /// the one the interleaved rows would give).
+    /// The same for one row from the file's layout, `dot` its exact `Σ q·x`, as lane 0 of the vector
+    /// steps (so the value is the one the interleaved rows would give).
     @inlinable @inline(__always)
     static func accumulateInteger<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ dot: Int32, scale dx: Float, sum s: Int32,
                                                   _ acc: inout Float, _: M.Type) {
         let d = SIMD16<Float>(repeating: blockScale(block, M.self))
         let m = minimumWeights.odd != 0 ? SIMD16<Float>(repeating: blockScale(block + 2, M.self)) : .zero
         var lanes = SIMD16<Float>(repeating: acc)
-        accumulateInteger(d, m, SIMD16(repeating: dot), scale: dx, sum: s, &lanes, M.self)
+        accumulateInteger(d, m, SIMD16(repeating: dot), scale: dx, sum: s, biased: false, &lanes, M.self)
         acc = lanes[0]
     }
 }

@@ -13,13 +13,14 @@ import _KernelIntrinsics
 /// Layout: for each group `g` of sixteen rows (rows `16g ..< 16g + 16`) and each block `b`, in that
 /// order, ``interleavedBlockBytes(_:)`` bytes (sixteen times the format's block, nothing added):
 /// - the sixteen rows' `d` (binary16), then for formats with a minimum their sixteen `m`;
-/// - the rows' integers in pieces of ``InterleavedQuantizedBlock/interleavedPieceBytes`` bytes, piece `e` of
-///   every row before piece `e + 1`:
-///   - Q8_0, pieces of one byte: 32 rows of sixteen signed bytes, row `e` holding element `e` of the
-///     sixteen rows;
-///   - Q4_0 and Q4_1, pieces of four: four chunks of sixteen 32-bit words, word `r` of chunk `c`
-///     holding bytes `4c ..< 4c + 4` of row `r`'s sixteen bytes of nibbles (elements `4c + i` and
-///     `4c + i + 16`).
+/// - the rows' integers in pieces of ``InterleavedQuantizedBlock/interleavedPieceBytes`` (four)
+///   bytes, piece `e` of every row before piece `e + 1`, so that each 32-bit lane holds four
+///   consecutive bytes of one row (what the integer units' four-byte products take):
+///   - Q8_0: eight chunks of sixteen words, word `r` of chunk `c` holding elements `4c ..< 4c + 4`
+///     of row `r` as signed bytes;
+///   - Q4_0 and Q4_1: four chunks of sixteen words, word `r` of chunk `c` holding bytes
+///     `4c ..< 4c + 4` of row `r`'s sixteen bytes of nibbles (elements `4c + i` and `4c + i + 16`);
+///   - Q5_0: a chunk of the rows' words of fifth bits, then Q4_0's chunks.
 ///
 /// A nibble is taken with a mask alone, in place: the word's nibble `j` of each 16-bit half is
 /// `q · 16^j` as an integer, which converts to Float exactly, and the input element it multiplies
@@ -64,6 +65,17 @@ struct InterleavedPieces {
         // d (and m): half r of each vector of scales.
         for s in 0..<(scales / 2) { body(2 * s, 2 * (s * rows + r), 2) }
         for e in 0..<pieces { body(scales + piece * e, scales * rows + piece * (e * rows + r), piece) }
+    }
+}
+
+extension InterleavedQuantizedBlock {
+    /// Where byte `stored` of a row's block in the file's layout (past the scales) sits in its
+    /// group's interleaved block when the row is lane `lane`: the layout above, for code that writes
+    /// an interleaved block itself.
+    @inlinable
+    public static func interleavedOffset(ofStoredByte stored: Int, lane: Int) -> Int {
+        let (piece, within) = (stored - scaleBytes).quotientAndRemainder(dividingBy: interleavedPieceBytes)
+        return quantizedGroupRows * scaleBytes + interleavedPieceBytes * (piece * quantizedGroupRows + lane) + within
     }
 }
 

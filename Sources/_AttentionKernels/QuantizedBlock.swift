@@ -194,7 +194,7 @@ extension InterleavedQuantizedBlock {
 // MARK: - The formats
 
 /// `d`, then 32 signed bytes.
-public enum Q8_0Block: InterleavedQuantizedBlock {
+public enum Q8_0Block: IntegerInterleavedBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q8_0 }
     @inlinable public static var bytes: Int { 34 }
     @inlinable public static var scaleBytes: Int { 2 }
@@ -215,8 +215,9 @@ public enum Q8_0Block: InterleavedQuantizedBlock {
     @inlinable public static var scaleBits: UInt32 { 0xFFFF }
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 0) }
 
-    /// Interleaved: 32 rows of sixteen signed bytes, row `e` holding element `e` of the sixteen rows.
-    @inlinable public static var interleavedPieceBytes: Int { 1 }
+    /// Interleaved: eight chunks of sixteen 32-bit words, word `r` of chunk `c` holding elements
+    /// `4c ..< 4c + 4` of row `r` (the shape of the integer units' four-byte products).
+    @inlinable public static var interleavedPieceBytes: Int { 4 }
     @inlinable public static var interleavedInputOrder: InterleavedInputOrder { .elements }
     @inlinable @inline(__always)
     public static func accumulateInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
@@ -228,6 +229,16 @@ public enum Q8_0Block: InterleavedQuantizedBlock {
                                                              scales: UnsafeMutablePointer<Float>, _: M.Type) {
         store(interleavedScales(p, 0, M.self), scales)
         attention_byte_block_values(p + interleavedIntegers, scales, out, stride)
+    }
+
+    @inlinable public static var integerLayout: InterleavedIntegerLayout { .signedBytes }
+    @inlinable @inline(__always)
+    public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+        @inline(__always) func q(_ at: Int) -> SIMD8<Int32> {
+            let b = block.loadUnaligned(fromByteOffset: at, as: SIMD8<Int8>.self)
+            return SIMD8<Int32>(Int32(b[0]), Int32(b[1]), Int32(b[2]), Int32(b[3]), Int32(b[4]), Int32(b[5]), Int32(b[6]), Int32(b[7]))
+        }
+        return (q(2), q(10), q(18), q(26))
     }
 }
 
@@ -268,7 +279,7 @@ public enum Q4_0Block: IntegerInterleavedBlock {
         attention_nibble_block_values(p + interleavedIntegers, scales, nil, out, stride)
     }
 
-    @inlinable public static var interleavedFifthBits: Bool { false }
+    @inlinable public static var integerLayout: InterleavedIntegerLayout { .nibbles }
     @inlinable @inline(__always)
     public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
         nibbles(block + scaleBytes)
@@ -313,7 +324,7 @@ public enum Q4_1Block: IntegerInterleavedBlock {
         attention_nibble_block_values(p + interleavedIntegers, scales, scales + quantizedGroupRows, out, stride)
     }
 
-    @inlinable public static var interleavedFifthBits: Bool { false }
+    @inlinable public static var integerLayout: InterleavedIntegerLayout { .nibbles }
     @inlinable @inline(__always)
     public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
         nibbles(block + scaleBytes)
@@ -394,7 +405,7 @@ public enum Q5_0Block: IntegerInterleavedBlock {
     }
     /// Integer products: the nibble words after the words of fifth bits, which the products spread
     /// into each byte's bit 4.
-    @inlinable public static var interleavedFifthBits: Bool { true }
+    @inlinable public static var integerLayout: InterleavedIntegerLayout { .nibblesWithFifthBits }
 }
 
 // MARK: - Helpers of the arithmetic

@@ -326,7 +326,7 @@ private func quantizeGroup(_ g: Int, of w: UnsafePointer<Float>, inputs: Int, bl
                 weight += v * v
                 estimate += quantized * quantized
                 for e in 0..<8 {
-                    out.storeBytes(of: Int8(q[e]), toByteOffset: 32 + (8 * c + e) * lanes + lane, as: Int8.self)
+                    out.storeBytes(of: Int8(q[e]), toByteOffset: Q8_0Block.interleavedOffset(ofStoredByte: 2 + 8 * c + e, lane: lane), as: Int8.self)
                 }
             }
             quantize(v0, 0); quantize(v1, 1); quantize(v2, 2); quantize(v3, 3)

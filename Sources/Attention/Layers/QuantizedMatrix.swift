@@ -84,6 +84,17 @@ public struct QuantizedMatrix: Sendable {
     /// `InterleavedQuantized.swift` in the kernels); nil below sixteen rows.
     private let interleaved: InterleavedBlocks?
 
+    /// Whether products under ``QuantizedPrecision/int8`` round the input to 8 bits per block and run
+    /// on the integer units for this matrix: by default, when its format has integer products
+    /// (``Format/hasIntegerProducts``). A model turns it off for a matrix whose input does not
+    /// survive the rounding (Gemma 3's value projections), which then multiplies in Float under
+    /// either precision; turning it on for a format without integer products changes nothing.
+    public var usesIntegerProducts: Bool {
+        get { format.hasIntegerProducts && !keepsFloatProducts }
+        set { keepsFloatProducts = !newValue }
+    }
+    private var keepsFloatProducts = false
+
     /// A matrix over stored blocks.
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if `rows` is not positive,
     ///   `columns` is not a positive multiple of the block's values, or `bytes` does not hold exactly
@@ -205,7 +216,7 @@ public struct QuantizedMatrix: Sendable {
         }
         let m = x.count / columns
         let shape = Array(x.shape.dropLast()) + [rows]
-        let integer = options.quantizedPrecision == .int8 && format.hasIntegerProducts
+        let integer = options.quantizedPrecision == .int8 && usesIntegerProducts
         guard let isa = execution.instructionSet else {
             let w = dequantized().scalars
             // The reference rounds the input as the integer products do, then multiplies in Double.
@@ -269,10 +280,10 @@ extension QuantizedMatrix {
         let execution = try options.execution(tiledComputes: true, scalar: Float.self)
         let m = x.count / max(1, first.columns)
         let total = matrices.reduce(0) { $0 + $1.rows }, k = first.columns
-        let integer = matrices.indices.filter { matrices[$0].format.hasIntegerProducts }
+        let integer = matrices.indices.filter { matrices[$0].usesIntegerProducts }
         if options.quantizedPrecision == .int8, !integer.isEmpty, integer.count < matrices.count {
             // The matrices with integer products together, the others together, each in its own way.
-            let others = matrices.indices.filter { !matrices[$0].format.hasIntegerProducts }
+            let others = matrices.indices.filter { !matrices[$0].usesIntegerProducts }
             let products = try multiply(x, by: integer.map { matrices[$0] }, argument: argument, options: options)
                 + multiply(x, by: others.map { matrices[$0] }, argument: argument, options: options)
             let order = integer + others

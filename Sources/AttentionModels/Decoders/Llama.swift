@@ -196,7 +196,11 @@ public struct LlamaModel: Sendable {
             return try QuantizedMatrix(gguf: file, name: name)
         }
         func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> Linear<Float> {
-            if let q = try quantized(name + ".weight", [outputs, inputs]) { return try Linear(quantizedWeight: q, bias: nil) }
+            if var q = try quantized(name + ".weight", [outputs, inputs]) {
+                // `blk.N.attn_v` → `attn_v`.
+                if c.family.floatProductMatrices.contains(String(name.split(separator: ".").last ?? "")) { q.usesIntegerProducts = false }
+                return try Linear(quantizedWeight: q, bias: nil)
+            }
             return try Linear(weight: tensor(name + ".weight", [outputs, inputs]), bias: nil)
         }
         func norm(_ name: String, features: Int? = nil) throws -> RMSNorm<Float> {

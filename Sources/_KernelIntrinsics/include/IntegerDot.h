@@ -220,6 +220,113 @@ static inline __attribute__((always_inline)) void attention_nibble_block_idot4(c
     attention_nibble_block_idot(w, high, x, stride, 4, out);
 }
 
+/// The bias the byte products below add to every weight: 128 where `vpdpbusd` multiplies unsigned
+/// weight bytes (`q + 128`, 0 ... 255) by the signed input, 0 elsewhere. The caller takes
+/// `bias·Σx` back off with the block's input sum, which it has.
+static inline __attribute__((always_inline)) int attention_byte_idot_bias(void) {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    return 128;
+#else
+    return 0;
+#endif
+}
+
+/// `Σ (q + bias)·x` over one block of sixteen interleaved rows of signed bytes (Q8_0 in the layout of
+/// InterleavedQuantized.swift: eight chunks of sixteen 32-bit words at `w`, word `r` of chunk `c`
+/// holding elements `4c ..< 4c + 4` of row `r`), for `rows` input rows of 32 signed bytes in element
+/// order at `x + stride·r`; `bias` is attention_byte_idot_bias(). Without VNNI the products take the
+/// sign of each weight onto its input (`|q|·(±x)`, pair sums within 2·128·127), widened to 32 bits
+/// after every chunk.
+static inline __attribute__((always_inline)) void attention_byte_block_idot(const void *w, const signed char *x, long stride, int rows,
+                                                                             attention_i_int16v *out) {
+#if defined(__AVX512BW__)
+    __m512i v[8];
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 8; c++) v[c] = _mm512_loadu_si512((const char *)w + 64 * c);
+#if defined(__AVX512VNNI__)
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 8; c++) v[c] = _mm512_xor_si512(v[c], _mm512_set1_epi8((char)0x80));
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 8; c += 2) {
+            a = _mm512_dpbusd_epi32(a, v[c], _mm512_set1_epi32(attention_load_word(xr + 4 * c)));
+            b = _mm512_dpbusd_epi32(b, v[c + 1], _mm512_set1_epi32(attention_load_word(xr + 4 * c + 4)));
+        }
+        out[r] = (attention_i_int16v)_mm512_add_epi32(a, b);
+    }
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    __mmask64 negative[8];
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 8; c++) {
+        negative[c] = _mm512_movepi8_mask(v[c]);
+        v[c] = _mm512_abs_epi8(v[c]);
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        __m512i s = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 8; c++) {
+            __m512i xw = _mm512_set1_epi32(attention_load_word(xr + 4 * c));
+            __m512i signed_x = _mm512_mask_sub_epi8(xw, negative[c], _mm512_setzero_si512(), xw);
+            s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_maddubs_epi16(v[c], signed_x), ones));
+        }
+        out[r] = (attention_i_int16v)s;
+    }
+#endif
+#elif defined(__AVX2__)
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 8; c++) {
+            __m256i xw = _mm256_set1_epi32(attention_load_word(xr + 4 * c));
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)((const char *)w + 64 * c));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)((const char *)w + 64 * c + 32));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v0), _mm256_sign_epi8(xw, v0)), ones));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v1), _mm256_sign_epi8(xw, v1)), ones));
+        }
+        attention_i_int16v sum;
+        memcpy(&sum, &s0, 32);
+        memcpy((char *)&sum + 32, &s1, 32);
+        out[r] = sum;
+    }
+#else
+    attention_i_int16v words[8];
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 8; c++) memcpy(&words[c], (const char *)w + 64 * c, sizeof words[c]);
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        attention_i_int16v s = 0;
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 8; c++) {
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 4; i++) s += ((words[c] << (24 - 8 * i)) >> 24) * (int)xr[4 * c + i];
+        }
+        out[r] = s;
+    }
+#endif
+}
+
+/// ``attention_byte_block_idot`` for one input row.
+static inline __attribute__((always_inline)) attention_i_int16v attention_byte_block_idot1(const void *w, const signed char *x) {
+    attention_i_int16v s[1];
+    attention_byte_block_idot(w, x, 0, 1, s);
+    return s[0];
+}
+
+/// ``attention_byte_block_idot`` for four input rows at `x + stride·r`, into `out[0 ..< 4]`.
+static inline __attribute__((always_inline)) void attention_byte_block_idot4(const void *w, const signed char *x, long stride,
+                                                                              attention_i_int16v *out) {
+    attention_byte_block_idot(w, x, stride, 4, out);
+}
+
 /// 1 when the nibble products above are `vpdpbusd` (AVX-512 VNNI) on the target this header is
 /// compiled for, 2 for `vpmaddubsw` (AVX-512 BW or AVX2), 0 for 32-bit vector arithmetic.
 static inline __attribute__((always_inline)) int attention_integer_dot_kind(void) {

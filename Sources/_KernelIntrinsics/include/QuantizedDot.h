@@ -40,16 +40,21 @@ static inline __attribute__((always_inline)) attention_q_float16v attention_nibb
     return (t[0] + t[1]) + (t[2] + t[3]);
 }
 
-/// Σ q·x for the sixteen rows of a byte block: 32 rows of sixteen signed bytes at `q` (element `e`
-/// of the sixteen rows at `q + 16e`), `x` the block's 32 inputs.
+/// Σ q·x for the sixteen rows of a byte block: eight chunks of sixteen little-endian 32-bit words at
+/// `q` (64-byte stride), word `r` of chunk `c` holding elements `4c ..< 4c + 4` of row `r` as signed
+/// bytes; `x` the block's 32 inputs. Byte `i` of each word is sign-extended by shifting it to the
+/// top and back.
 static inline __attribute__((always_inline)) attention_q_float16v attention_byte_block_dot(const void *q, const float *x) {
     attention_q_float16v t[4];
 #pragma clang loop unroll(full)
-    for (int e = 0; e < 32; e++) {
-        attention_q_char16v b;
-        __builtin_memcpy(&b, (const char *)q + 16 * e, sizeof b);
-        attention_q_float16v value = __builtin_convertvector(b, attention_q_float16v);
-        t[e % 4] = e < 4 ? value * x[e] : value * x[e] + t[e % 4];
+    for (int c = 0; c < 8; c++) {
+        attention_q_int16v v;
+        __builtin_memcpy(&v, (const char *)q + 64 * c, sizeof v);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 4; i++) {
+            attention_q_float16v value = __builtin_convertvector((v << (24 - 8 * i)) >> 24, attention_q_float16v);
+            t[i] = c == 0 ? value * x[i] : value * x[4 * c + i] + t[i];
+        }
     }
     return (t[0] + t[1]) + (t[2] + t[3]);
 }
@@ -78,18 +83,21 @@ static inline __attribute__((always_inline)) void attention_nibble_block_values(
     }
 }
 
-/// The 32 values of one byte block of sixteen interleaved rows, as floats: `d[r]·q` to
-/// `out[stride·e + r]`.
+/// The 32 values of one byte block of sixteen interleaved rows (the layout of
+/// attention_byte_block_dot), as floats: `d[r]·q` to `out[stride·e + r]`.
 static inline __attribute__((always_inline)) void attention_byte_block_values(const void *q, const float *d, float *out, long stride) {
 #pragma clang fp contract(off)
     attention_q_float16v dv;
     __builtin_memcpy(&dv, d, sizeof dv);
 #pragma clang loop unroll(full)
-    for (int e = 0; e < 32; e++) {
-        attention_q_char16v b;
-        __builtin_memcpy(&b, (const char *)q + 16 * e, sizeof b);
-        attention_q_float16v w = dv * __builtin_convertvector(b, attention_q_float16v);
-        __builtin_memcpy(out + stride * e, &w, sizeof w);
+    for (int c = 0; c < 8; c++) {
+        attention_q_int16v v;
+        __builtin_memcpy(&v, (const char *)q + 64 * c, sizeof v);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 4; i++) {
+            attention_q_float16v w = dv * __builtin_convertvector((v << (24 - 8 * i)) >> 24, attention_q_float16v);
+            __builtin_memcpy(out + stride * (4 * c + i), &w, sizeof w);
+        }
     }
 }
 

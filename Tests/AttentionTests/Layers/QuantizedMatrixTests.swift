@@ -107,7 +107,7 @@ struct QuantizedMatrixTests {
     }
 
     @Test("Int8 products (the input rounded to 8 bits per block, integer dot products) equal the Double product of the dequantized matrix with the rounded input, on awkward shapes, for every format that has them, instruction set and thread count",
-          arguments: [QuantizedMatrix.Format.q4_0, .q4_1, .q5_0])
+          arguments: QuantizedMatrix.Format.allCases.filter(\.hasIntegerProducts))
     func int8ProductsMatchTheRoundedReference(format: QuantizedMatrix.Format) throws {
         var g = SplitMix64(seed: 0x1B7E)
         // Outputs: 1, 7 and 9 rows stored only (too few to interleave), 33 and 50 with remainders,
@@ -158,7 +158,9 @@ struct QuantizedMatrixTests {
     @Test("Int8 products: a block of zeros gives zeros, a NaN or an infinity in an input row makes that row's outputs NaN and no other's, and the integer instructions are the best this CPU has")
     func int8EdgeInputs() throws {
         var g = SplitMix64(seed: 0xED6E)
-        for format in [QuantizedMatrix.Format.q4_0, .q4_1, .q5_0] {
+        // The 32-value formats have integer products; the k-quants' products are Float under either precision.
+        #expect(QuantizedMatrix.Format.allCases.filter(\.hasIntegerProducts) == [.q8_0, .q4_0, .q4_1, .q5_0])
+        for format in QuantizedMatrix.Format.allCases where format.hasIntegerProducts {
             let matrix = try Self.randomMatrix(format, rows: 37, columns: 96, using: &g)
             var x = try Tensor<Float>.randomUniform(shape: [6, 96], in: -1...1, using: &g).scalars
             for j in 32..<64 { x[j] = 0 }   // row 0, block 1: zeros
@@ -180,6 +182,17 @@ struct QuantizedMatrixTests {
                     }
                 }
             }
+            // Integer products turned off: the Float products under either precision, bit for bit.
+            var floats = matrix
+            floats.usesIntegerProducts = false
+            let float32 = AttentionOptions(quantizedPrecision: .float32)
+            for rows in [1, 3, 9] {
+                let input = try Tensor<Float>(shape: [rows, 96], scalars: (0..<(rows * 96)).map { Float($0 % 13) - 6 })
+                #expect(try floats.multiply(input).scalars == matrix.multiply(input, options: float32).scalars, "\(format) \(rows) rows")
+                #expect(try floats.multiply(input).scalars != matrix.multiply(input).scalars, "\(format) \(rows) rows")
+                let pair = try QuantizedMatrix.multiply(input, by: [floats, matrix])
+                #expect(try pair[0].scalars == floats.multiply(input).scalars && pair[1].scalars == matrix.multiply(input).scalars)
+            }
             let zeros = try matrix.multiply(Tensor<Float>(zeros: [5, 96]))
             #expect(zeros.scalars.allSatisfy { $0 == 0 })
             // No rows at all: empty outputs of the right shape, alone and beside another matrix, for both precisions.
@@ -189,6 +202,26 @@ struct QuantizedMatrixTests {
                 #expect(empty.shape == [0, 37] && empty.scalars.isEmpty)
                 let both = try QuantizedMatrix.multiply(Tensor<Float>(zeros: [2, 0, 96]), by: [matrix, matrix], options: options)
                 #expect(both.map(\.shape) == [[2, 0, 37], [2, 0, 37]])
+            }
+        }
+        // The largest products the byte formats meet: every weight −128 or 127 against inputs of ±127
+        // (the 16-bit pair sums of `vpmaddubsw` reach 2·128·127). Q8_0 with d = 1: 3 blocks, 20 rows.
+        var extreme = [UInt8]()
+        for row in 0..<20 {
+            for block in 0..<3 {
+                extreme += [0x00, 0x3C]   // 1.0 in half precision
+                extreme += (0..<32).map { e in (row + block + e) % 3 == 0 ? 0x7F : 0x80 }
+            }
+        }
+        let bytes = try QuantizedMatrix(format: .q8_0, rows: 20, columns: 96, bytes: Data(extreme))
+        let signs = try Tensor<Float>(shape: [5, 96], scalars: (0..<480).map { ($0 / 7) % 2 == 0 ? 1 : -1 })
+        let want = try bytes.multiply(signs, options: AttentionOptions(implementation: .reference))
+        for isa in KernelInstructionSet.allCases where isa.isSupported {
+            for rows in [1, 5] {
+                let input = try Tensor<Float>(shape: [rows, 96], scalars: Array(signs.scalars[..<(rows * 96)]))
+                let y = try bytes.multiply(input, options: AttentionOptions(implementation: .tiled(isa)))
+                // Outputs of up to 3·32·128 = 12,288: a few Float roundings, where an overflow would be thousands off.
+                #expect(maxAbsDifference(y.scalars, Array(want.scalars[..<(rows * 20)])) < 0.01, "\(isa) \(rows) rows")
             }
         }
         // A CPU with AVX-512 VNNI runs `vpdpbusd`; AVX-512 or AVX2 without it `vpmaddubsw`; else vectors.
