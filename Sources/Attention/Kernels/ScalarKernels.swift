@@ -15,9 +15,10 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     let attentionBackward: @Sendable (AttentionProblem<Scalar>, _ outputGradient: [Scalar],
                                       _ saved: (output: [Scalar], logSumExp: [Scalar])?, KernelInstructionSet, _ threads: Int)
         -> (dQ: [Scalar], dK: [Scalar], dV: [Scalar], dBias: [Scalar]?, detail: String)
-    /// An activation applied in place, on the instruction set the call resolved (as every entry point
-    /// here: none picks one itself).
-    let activation: @Sendable (inout [Scalar], Activation, KernelInstructionSet) -> Void
+    /// An activation applied in place, then (when given) multiplied element by element by a tensor
+    /// of the same size, on the instruction set the call resolved (as every entry point here: none
+    /// picks one itself).
+    let activation: @Sendable (inout [Scalar], _ multiplier: [Scalar]?, Activation, KernelInstructionSet) -> Void
     /// Layer normalization of every `n`-wide row of `x` in place, after adding `residual` (of `x`'s
     /// size) when given; γ and β of `n` each.
     let layerNorm: @Sendable (_ x: inout [Scalar], _ residual: [Scalar]?, _ weight: [Scalar], _ bias: [Scalar], _ epsilon: Double,
@@ -43,10 +44,15 @@ extension _ScalarKernels where Scalar == Float {
         attention: { TiledAttention.forward($0, outputs: $1, isa: $2, threads: $3) },
         attentionOverSource: { TiledAttention.forward($0, source: $1, outputs: $2, isa: $3, threads: $4) },
         attentionBackward: { TiledAttention.backward($0, outputGradient: $1, saved: $2, isa: $3, threads: $4) },
-        activation: { values, activation, isa in
+        activation: { values, multiplier, activation, isa in
             values.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
                 activation.kernel(isa.kernels)(base, buffer.count)
+                guard let multiplier else { return }
+                multiplier.withUnsafeBufferPointer { m in
+                    guard let m = m.baseAddress else { return }
+                    for i in 0..<buffer.count { base[i] *= m[i] }
+                }
             }
         },
         layerNorm: { x, residual, weight, bias, epsilon, n, isa, threads in

@@ -20,10 +20,34 @@ public enum Activation: String, Sendable, CaseIterable {
         let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
         if let kernels = Scalar._kernels, let isa = execution.instructionSet {
             var values = x.scalars
-            kernels.activation(&values, self, isa)
+            kernels.activation(&values, nil, self, isa)
             return Tensor(uncheckedShape: x.shape, scalars: values)
         }
         return x.map { Scalar(fromDouble: reference($0.doubleValue)) }
+    }
+
+    /// `f(gate) ⊙ up`, element by element: a gated feed-forward's inner activation (Llama's
+    /// `silu(gate(x)) · up(x)`, Gemma's with GELU) into one new array. The same values as
+    /// ``callAsFunction(_:options:)`` on `gate` times `up`: each element `f(g)` rounded to `Scalar`,
+    /// then the product rounded.
+    /// - Throws: ``AttentionError/shapeMismatch(argument:shape:other:otherShape:reason:)`` when the
+    ///   shapes differ; ``AttentionError/invalidArgument(argument:reason:)`` for options this CPU or
+    ///   type cannot run.
+    public func gated<Scalar: AttentionScalar>(_ gate: Tensor<Scalar>, by up: Tensor<Scalar>,
+                                               options: AttentionOptions = AttentionOptions()) throws -> Tensor<Scalar> {
+        guard gate.shape == up.shape else {
+            throw AttentionError.shapeMismatch(argument: "up", shape: up.shape, other: "gate", otherShape: gate.shape,
+                                               reason: "a gated activation multiplies two tensors of one shape")
+        }
+        let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
+        guard let kernels = Scalar._kernels, let isa = execution.instructionSet else {
+            return Tensor(uncheckedShape: gate.shape, scalars: zip(gate.scalars, up.scalars).map { g, u in
+                Scalar(fromDouble: reference(g.doubleValue)) * u
+            })
+        }
+        var values = gate.scalars
+        kernels.activation(&values, up.scalars, self, isa)
+        return Tensor(uncheckedShape: gate.shape, scalars: values)
     }
 
     /// The function in `Double`, as the reference computes it.

@@ -401,7 +401,7 @@ public struct LlamaModel: Sendable {
         var residual = try add(x, output)
         let inner = try block.feedForwardNorm(residual)
         let gateAndUp = try Self.project(inner, by: [block.gate, block.up], options: options)
-        let gated = try multiply(c.family.activation(gateAndUp[0], options: options), gateAndUp[1])
+        let gated = try c.family.activation.gated(gateAndUp[0], by: gateAndUp[1], options: options)
         output = try block.down(gated, options: options)
         if let norm = block.feedForwardOutputNorm { output = try norm(output) }
         residual = try add(residual, output)
@@ -418,10 +418,6 @@ public struct LlamaModel: Sendable {
 
     private func add(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
         try elementwise(a, b) { $0 + $1 }
-    }
-
-    private func multiply(_ a: Tensor<Float>, _ b: Tensor<Float>) throws -> Tensor<Float> {
-        try elementwise(a, b) { $0 * $1 }
     }
 
     /// `a` and `b` (of one shape) combined element by element, in a plain loop over their buffers

@@ -45,6 +45,22 @@ struct GELUTests {
         #expect(abs(try Attention.gelu(Tensor<Double>([1.0])).scalars[0] - 0.841_344_746_068_542_9) < 1e-12)   // Φ(1)
     }
 
+    @Test("A gated activation is the activation of the gate times the up projection, bit for bit, on every set and the reference; shapes must match",
+          arguments: supportedSets)
+    func gated(instructionSet: String) throws {
+        var g = SplitMix64(seed: 0x6A7E)
+        // 1,537 values: the vector kernels' whole vectors and a tail.
+        let gate = try Tensor<Float>.randomUniform(shape: [1, 1537], in: -8...8, using: &g)
+        let up = try Tensor<Float>.randomUniform(shape: [1, 1537], in: -2...2, using: &g)
+        for options in [try tiled(instructionSet), AttentionOptions(implementation: .reference)] {
+            for activation in Activation.allCases {
+                let want = zip(try activation(gate, options: options).scalars, up.scalars).map { $0 * $1 }
+                #expect(try activation.gated(gate, by: up, options: options).scalars == want, "\(activation) \(options.implementation)")
+            }
+        }
+        #expect(thrownError { try Activation.silu.gated(gate, by: Tensor<Float>(zeros: [1537])) } == .shapeMismatch("up"))
+    }
+
     @Test("The reference runs in Double for Float too; a set this CPU lacks, or the tiled kernels for Double, are refused by name")
     func choice() throws {
         let x = Tensor<Float>([-3, -0.5, 0, 0.25, 2, 9])
