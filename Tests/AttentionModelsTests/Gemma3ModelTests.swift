@@ -89,19 +89,76 @@ struct Gemma3ModelTests {
                                                values: prompt.topLogits[t], tie: run.tie, "\(run) \(prompt.text.prefix(20)) position \(t)"))
                 }
             } else {
-                // Through the caches in pieces of 256: positions 255, 511 (the window's edge), 600
-                // and the last, each the last row of its piece.
-                var caches = try model.makeCaches(capacity: prompt.ids.count)
-                var start = 0
-                for end in [256, 512, 601, prompt.ids.count] {
-                    let row = try model.logits(appending: Array(prompt.ids[start..<end]), to: &caches, lastOnly: true, options: run.options)
-                    worst = max(worst, compare(row.scalars[...], ids: prompt.topIds[end - 1], values: prompt.topLogits[end - 1], tie: run.tie,
-                                               "\(run) long prompt position \(end - 1)"))
-                    start = end
+                // Through the caches in pieces: positions 255, 511 (the window's edge), 600 and the
+                // last, each the last row of its piece; with caches of the whole history (capacity
+                // the prompt's length), then with the windowed layers' rings (capacity 4,096).
+                for capacity in [prompt.ids.count, 4096] {
+                    var caches = try model.makeCaches(capacity: capacity)
+                    #expect(caches.filter { $0.slidingWindow != nil }.count == (capacity == 4096 ? 15 : 0))
+                    var start = 0
+                    for end in [256, 512, 601, prompt.ids.count] {
+                        let row = try model.logits(appending: Array(prompt.ids[start..<end]), to: &caches, lastOnly: true, options: run.options)
+                        worst = max(worst, compare(row.scalars[...], ids: prompt.topIds[end - 1], values: prompt.topLogits[end - 1], tie: run.tie,
+                                                   "\(run) long prompt position \(end - 1), capacity \(capacity)"))
+                        start = end
+                    }
                 }
+                // The whole prompt in one call: 512 positions, then the rest (the rings take 512 at once).
+                var rings = try model.makeCaches(capacity: 4096)
+                let row = try model.logits(appending: prompt.ids, to: &rings, lastOnly: true, options: run.options)
+                worst = max(worst, compare(row.scalars[...], ids: prompt.topIds.last!, values: prompt.topLogits.last!, tie: run.tie,
+                                           "\(run) long prompt in one call"))
+                #expect(rings.allSatisfy { $0.count == prompt.ids.count })
             }
         }
         #expect(worst < run.tolerance, "\(run): largest difference \(worst) among the top-16 logits")
+    }
+
+    @Test("A windowed layer's cache is a ring of the window and a chunk; a ring on a global layer, or of another window, is refused")
+    func windowedCaches() throws {
+        let model = try Self.model(.asStored)
+        let c = model.configuration
+        let caches = try model.makeCaches(capacity: 8192)
+        for (layer, cache) in caches.enumerated() {
+            if c.isGlobal(layer) {
+                #expect(cache.slidingWindow == nil && cache.capacity == 8192, "layer \(layer)")
+            } else {
+                #expect(cache.slidingWindow == 512 && cache.capacity == 512 + LlamaModel.prefillChunk - 1, "layer \(layer)")
+            }
+        }
+        // 15 rings of 2 × 1,023 rows (each position stored twice) and 3 caches of 8,192: 113 MB against 302.
+        let plain = try KVCache(keyValueHeads: c.keyValueHeads, headDimension: c.headDimension, capacity: 8192).allocatedBytes
+        let ring = try KVCache(keyValueHeads: c.keyValueHeads, headDimension: c.headDimension, capacity: 1023, slidingWindow: 512).allocatedBytes
+        #expect(caches.map(\.allocatedBytes).reduce(0, +) == 3 * plain + 15 * ring && 3 * plain + 15 * ring < 18 * plain * 2 / 5)
+        #expect(model.capacity(of: caches) == 8192)
+        // Small capacities keep the whole history everywhere: a ring would take more.
+        #expect(try model.makeCaches(capacity: 2000).allSatisfy { $0.slidingWindow == nil })
+        // Past the ring's capacity, where positions wrap around: 1,491 tokens (the long prompt twice)
+        // through rings and through caches of the whole history give the same logits, up to the
+        // order of the attention's sums. (Float products: int8 ones round their inputs to 8 bits,
+        // and a difference of 1e-7 there can move a rounding, and a logit by a tenth.)
+        let float32 = AttentionOptions(quantizedPrecision: .float32)
+        let long = try #require(fixture().prompts.first { $0.ids.count > 512 }).ids
+        let ids = long + long.dropFirst()
+        var rings = try model.makeCaches(capacity: 4096), whole = try model.makeCaches(capacity: ids.count + 8)
+        #expect(rings[0].slidingWindow != nil && whole.allSatisfy { $0.slidingWindow == nil })
+        var start = 0
+        for end in [700, 1100, ids.count] {
+            let a = try model.logits(appending: Array(ids[start..<end]), to: &rings, lastOnly: true, options: float32)
+            let b = try model.logits(appending: Array(ids[start..<end]), to: &whole, lastOnly: true, options: float32)
+            #expect(maxAbsDifference(a.scalars, b.scalars) < 1e-3, "position \(end - 1)")
+            start = end
+        }
+        for _ in 0..<4 {
+            let a = try model.logits(appending: [2], to: &rings, options: float32), b = try model.logits(appending: [2], to: &whole, options: float32)
+            #expect(maxAbsDifference(a.scalars, b.scalars) < 1e-3)
+        }
+        var wrong = caches
+        wrong[5] = caches[0]   // a ring on the first global layer
+        #expect(thrownError { try model.logits(appending: [2], to: &wrong) } == .invalidArgument("caches"))
+        wrong = caches
+        wrong[0] = try KVCache(keyValueHeads: c.keyValueHeads, headDimension: c.headDimension, capacity: 1023, slidingWindow: 256)
+        #expect(thrownError { try model.logits(appending: [2], to: &wrong) } == .invalidArgument("caches"))
     }
 
     @Test("Greedy decoding through the caches gives transformers' 32 tokens on every prompt, the long one included, up to a near-tie",

@@ -153,8 +153,9 @@ public struct KVCache: Sendable {
     /// The row (within each head) of batch element `b`'s first held position.
     func firstRow(_ b: Int) -> Int { slidingWindow == nil ? 0 : (lengths[b] - held(b)) % capacity }
 
-    /// The largest chunk a sliding-window cache can append (or attend with) at once.
-    var largestChunk: Int? { slidingWindow.map { capacity - $0 + 1 } }
+    /// The largest chunk a sliding-window cache can append (or attend with) at once,
+    /// `capacity − W + 1`; nil for a cache of the whole history.
+    public var largestChunk: Int? { slidingWindow.map { capacity - $0 + 1 } }
 
     // MARK: appending
 

@@ -104,12 +104,21 @@ public struct ChatSession {
         // with cachedIDs saying exactly what they hold, whether the turn finishes or throws.
         var caches = self.caches
         self.caches = []
+        // A windowed layer's ring can roll back only so far (a few hundred positions); past that,
+        // the conversation runs again from its first token.
+        var truncated = caches
+        do {
+            for layer in truncated.indices { try truncated[layer].truncate(to: reused) }
+        } catch {
+            reused = 0
+            for layer in truncated.indices { truncated[layer].removeAll() }
+        }
+        caches = truncated
         var fed = Array(ids[..<reused])
         defer {
             self.caches = caches
             cachedIDs = Array(fed.prefix(caches.first?.count ?? 0))
         }
-        for layer in caches.indices { try caches[layer].truncate(to: reused) }
         fed = ids
         let run = try model.generate(
             appending: Array(ids[reused...]), to: &caches, maxTokens: maxTokens, sampling: sampling, generator: &generator,

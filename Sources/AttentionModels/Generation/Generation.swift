@@ -182,7 +182,7 @@ extension AutoregressiveModel {
         try sampling.validate()
         guard maxTokens >= 0 else { throw AttentionError.invalidArgument(argument: "maxTokens", reason: "must be at least 0, got \(maxTokens)") }
         guard !ids.isEmpty else { throw AttentionError.invalidArgument(argument: "ids", reason: "need at least one token") }
-        let start = caches.first?.count ?? 0, capacity = caches.first?.capacity ?? 0
+        let start = caches.first?.count ?? 0, capacity = capacity(of: caches)
         guard start + ids.count <= capacity else {
             throw AttentionError.invalidArgument(
                 argument: "ids", reason: "\(ids.count) tokens after \(start) exceed the caches' capacity of \(capacity)")
@@ -192,6 +192,13 @@ extension AutoregressiveModel {
         return try sample(after: ids, budget: budget, sampling: sampling, generator: &generator, endOfText: endOfText, onToken: onToken) {
             try self.nextTokenLogits(appending: $0, to: &caches, sampling: sampling, options: options)
         }
+    }
+
+    /// The positions `caches` can hold in all: the smallest capacity among the caches of the whole
+    /// history (a sliding-window ring holds any number of positions), or ``maximumPositions`` when
+    /// every cache is a ring.
+    public func capacity(of caches: [KVCache]) -> Int {
+        caches.filter { $0.slidingWindow == nil }.map(\.capacity).min() ?? maximumPositions
     }
 
     /// The loop both generate methods run: `logits` gets `ids`, then each new token, and returns
