@@ -108,7 +108,7 @@ let package = Package(
         // A real server on a free port, driven by a real browser; no HTTP client library (Foundation's).
         .testTarget(
             name: "AttentionServerTests",
-            dependencies: ["AttentionServer", "AttentionExplorer", "AttentionTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["AttentionServer", "AttentionExplorer", "AttentionModels", "AttentionTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],
     swiftLanguageModes: [.v6]

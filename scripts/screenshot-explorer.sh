@@ -2,13 +2,16 @@
 # Regenerates docs/explorer.png: starts `attention serve`, has headless Chromium load the page (the model
 # explorer included when the model is installed) and take a screenshot. Needs the chromium package.
 #   MODEL_DIR=shakespeare-gpt OUT=docs/explorer-gpt.png scripts/screenshot-explorer.sh
-# explains a GPT-2 folder (what `attention train gpt` writes) instead, into another file.
+# explains a GPT-2 folder (what `attention train gpt` writes) instead, into another file;
+#   MODEL=~/.cache/swift-attention/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf OUT=docs/explorer-gguf.png scripts/screenshot-explorer.sh
+# a decoder from a GGUF file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${PORT:-8765}"
 out="${OUT:-docs/explorer.png}"
 model=()
 [ -n "${MODEL_DIR:-}" ] && model=(--model-dir "$MODEL_DIR")
+[ -n "${MODEL:-}" ] && model=(--model "$MODEL")
 swift build -c release --product attention
 .build/release/attention serve --port "$port" "${model[@]}" > /tmp/attention-serve.log 2>&1 &
 server=$!

@@ -288,6 +288,39 @@ public enum ExplorerAPI {
         }
     }
 
+    /// The same for a decoder from a GGUF file: causal attention (within the window on a windowed
+    /// layer), one text, every segment 0; a head's keys are those of the key/value head it reads.
+    public static func explain(_ r: ExplainRequest, decoder: LlamaModel, tokenizer: any TextTokenizer) throws(APIError) -> ExplainResponse {
+        let c = decoder.configuration
+        guard !r.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .badRequest("text is empty") }
+        guard r.pair?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true else {
+            throw .badRequest("a decoder reads one text: pair is for the BERT model")
+        }
+        let ids = tokenizer.encode(r.text)
+        guard !ids.isEmpty else { throw .badRequest("the text has no tokens") }
+        let limit = min(maxTokens, c.contextLength)
+        guard ids.count <= limit else {
+            throw APIError(status: 413, "the text has \(ids.count) tokens; the limit is \(limit)")
+        }
+        let chosen = try chosenHead(r, layers: c.layers, heads: c.heads)
+        do {
+            let (weights, queries, keys) = try decoder.attentions(ids, queriesAndKeysOf: chosen.map { $0.layer - 1 })
+            var vectors: HeadVectors?
+            if let (layer, head) = chosen, let queries, let keys {
+                let (t, d) = (ids.count, c.headDimension), keyHead = decoder.keyValueHead(of: head - 1)
+                func rows(_ x: Tensor<Float>, _ h: Int) -> [[Double]] {
+                    (0..<t).map { i in (0..<d).map { Double(x.scalars[(h * t + i) * d + $0]) } }
+                }
+                vectors = HeadVectors(layer: layer, head: head, scale: 1 / Double(d).squareRoot(),
+                                      queries: rows(queries, head - 1), keys: rows(keys, keyHead))
+            }
+            return ExplainResponse(tokens: try tokenizer.labels(of: ids), segments: [Int](repeating: 0, count: ids.count),
+                                   attention: r.attention == false ? nil : AttentionMaps(weights, heads: c.heads, tokens: ids.count), vectors: vectors)
+        } catch {
+            throw APIError(status: 500, "the model failed: \(error)")
+        }
+    }
+
     /// The layer and head a request names (both or neither), checked against the model.
     private static func chosenHead(_ r: ExplainRequest, layers: Int, heads: Int) throws(APIError) -> (layer: Int, head: Int)? {
         switch (r.layer, r.head) {

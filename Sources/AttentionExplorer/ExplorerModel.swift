@@ -1,3 +1,4 @@
+import Attention
 import AttentionModels
 import Foundation
 
@@ -7,6 +8,9 @@ public enum ExplorerModel: Sendable {
     case loaded(SentenceEmbedder)
     /// A GPT-2 folder (what `attention train gpt` writes): causal attention.
     case gpt2(GPT2Model, ByteLevelBPETokenizer)
+    /// A decoder from a GGUF file (Llama, SmolLM2, Gemma 3): causal, grouped-query attention, named
+    /// by its file.
+    case decoder(LlamaModel, any TextTokenizer, name: String)
     /// Why not, for the page and the API to say.
     case unavailable(String)
 
@@ -28,6 +32,16 @@ public enum ExplorerModel: Sendable {
         }
     }
 
+    /// Loads the decoder in the GGUF file at `file`, or records why it cannot.
+    public static func load(gguf file: URL) -> ExplorerModel {
+        do {
+            let gguf = try GGUF(contentsOf: file)
+            return .decoder(try LlamaModel(gguf: gguf), try ggufTokenizer(gguf), name: file.lastPathComponent)
+        } catch {
+            return .unavailable("The model in \(file.path) does not load (\(error)).")
+        }
+    }
+
     /// What `GET /api/status` answers.
     var status: ExplorerStatus {
         switch self {
@@ -39,6 +53,11 @@ public enum ExplorerModel: Sendable {
             let c = gpt.configuration
             return ExplorerStatus(model: true, kind: "gpt2", name: "GPT-2, \(c.width) wide", message: nil,
                                   layers: c.layers, heads: c.heads, maxTokens: min(ExplorerAPI.maxTokens, c.positions))
+        case let .decoder(decoder, _, name):
+            let c = decoder.configuration
+            return ExplorerStatus(model: true, kind: "decoder", name: name, message: nil, layers: c.layers, heads: c.heads,
+                                  maxTokens: min(ExplorerAPI.maxTokens, c.contextLength),
+                                  keyValueHeads: (0..<c.heads).map { decoder.keyValueHead(of: $0) + 1 })
         case let .unavailable(message):
             return ExplorerStatus(model: false, kind: nil, name: nil, message: message, layers: nil, heads: nil,
                                   maxTokens: ExplorerAPI.maxTokens)
@@ -49,11 +68,14 @@ public enum ExplorerModel: Sendable {
 /// `GET /api/status`: whether the model explorer has its model, which kind, and its size.
 struct ExplorerStatus: Codable, Equatable {
     let model: Bool
-    /// "bert" (full attention, pairs) or "gpt2" (causal).
+    /// "bert" (full attention, pairs), "gpt2" or "decoder" (causal).
     let kind: String?
     let name: String?
     let message: String?
     let layers: Int?
     let heads: Int?
     let maxTokens: Int
+    /// For each query head, the key/value head it reads, from 1 (a decoder's grouped-query
+    /// attention); nil when every head has its own.
+    var keyValueHeads: [Int]? = nil
 }

@@ -96,6 +96,7 @@ public struct ExplorerService: Sendable {
             switch model {
             case let .loaded(embedder): return try Self.json(ExplorerAPI.explain(request, model: embedder))
             case let .gpt2(gpt, tokenizer): return try Self.json(ExplorerAPI.explain(request, gpt: gpt, tokenizer: tokenizer))
+            case let .decoder(decoder, tokenizer, _): return try Self.json(ExplorerAPI.explain(request, decoder: decoder, tokenizer: tokenizer))
             case let .unavailable(message): throw APIError(status: 503, message)
             }
         default:

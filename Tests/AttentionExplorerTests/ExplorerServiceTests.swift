@@ -255,6 +255,78 @@ struct ExplorerGPTTests {
     }
 }
 
+/// `/api/status` and `/api/explain` serving a decoder from a GGUF file: SmolLM2-135M-Instruct (30 layers,
+/// 9 query heads over 3 key/value heads), installed as `attention model fetch smollm2` installs it.
+@Suite("Explorer API with a GGUF decoder", .serialized)
+struct ExplorerDecoderTests {
+    static let model: Result<ExplorerModel, Error> = Result {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        let model = ExplorerModel.load(gguf: SmolLM2Store.file(in: directory))
+        if case let .unavailable(message) = model { Issue.record("SmolLM2 did not load: \(message)") }
+        return model
+    }
+
+    func request(_ uri: String, _ json: String? = nil) throws -> ExplorerResponse {
+        let service = ExplorerService(model: try Self.model.get())
+        return json.map { service.post(uri, $0) } ?? service.get(uri)
+    }
+
+    @Test("The status names the file, a causal decoder, and the key/value head each query head reads")
+    func status() throws {
+        let body = try request("/api/status").text
+        for part in [#""model":true"#, #""kind":"decoder""#, #""layers":30"#, #""heads":9"#, #""maxTokens":512"#,
+                     #""keyValueHeads":[1,1,1,2,2,2,3,3,3]"#, #""name":"SmolLM2-135M-Instruct.Q4_1.gguf""#] {
+            #expect(body.contains(part), "\(body)")
+        }
+    }
+
+    @Test("Attention is causal, each row sums to 1, and one head's queries and its key/value head's keys reproduce its weights")
+    func causalAndVectors() throws {
+        let response = try request("/api/explain", #"{"text": "The cat sat on the mat.", "layer": 30, "head": 5}"#)
+        #expect(response.status == 200, "\(response.text)")
+        let r = try JSONDecoder().decode(ExplainResponse.self, from: response.body)
+        let t = r.tokens.count
+        #expect(t > 4 && r.segments == [Int](repeating: 0, count: t))
+        let attention = try #require(r.attention)
+        #expect(attention.layers == 30 && attention.heads == 9 && attention.tokens == t)
+        for layer in [0, 29] { for head in 0..<9 { for i in 0..<t {
+            let row = (0..<t).map { attention.weight(layer: layer, head: head, query: i, key: $0) }
+            #expect(abs(row.reduce(0, +) - 1) < 2e-3 && row[(i + 1)...].allSatisfy { $0 == 0 }, "layer \(layer) head \(head) row \(i)")
+        } } }
+        // Head 5 reads key/value head 2: its keys are the second key/value head's.
+        let v = try #require(r.vectors)
+        #expect(v.layer == 30 && v.head == 5 && v.queries.count == t && v.queries[0].count == 64 && v.keys.count == t)
+        for i in 0..<t {
+            let scores = v.keys[...i].map { k in v.scale * zip(v.queries[i], k).reduce(0) { $0 + $1.0 * $1.1 } }
+            let m = scores.max() ?? 0
+            let sum = scores.reduce(0) { $0 + exp($1 - m) }
+            for j in 0...i { #expect(abs(exp(scores[j] - m) / sum - attention.weight(layer: 29, head: 4, query: i, key: j)) < 1e-3) }
+        }
+    }
+
+    @Test("A pair, a text over 512 tokens and a layer the model lacks are refused", arguments: [
+        (#"{"text": "hello", "pair": "there"}"#, 400, "one text"),
+        ("{\"text\": \"" + String(repeating: "x ", count: 600) + "\"}", 413, "the limit is 512"),
+        (#"{"text": "hello", "layer": 31, "head": 1}"#, 400, "layer must be in 1...30"),
+    ])
+    func refused(json: String, status: Int, mentions: String) throws {
+        let response = try request("/api/explain", json)
+        #expect(response.status == status)
+        #expect(try ExplorerServiceTests.error(response).error.contains(mentions))
+    }
+
+    @Test("A file that is not a GGUF decoder leaves the explorer off, saying why")
+    func badFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-model-\(UUID()).gguf")
+        try Data("not a gguf".utf8).write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        guard case let .unavailable(message) = ExplorerModel.load(gguf: path) else { Issue.record("loaded"); return }
+        #expect(message.contains(path.lastPathComponent))
+        #expect(ExplorerService(model: .unavailable(message)).get("/api/status").text.contains(#""model":false"#))
+    }
+}
+
 @Suite("Explorer API fuzz seeds")
 struct ExplorerSeedTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,4 +1,5 @@
 import AttentionExplorer
+import AttentionModels
 import AttentionServer
 import AttentionTestSupport
 import Foundation
@@ -94,7 +95,8 @@ struct BrowserTests {
           document.getElementById("result").textContent = JSON.stringify({
             canvases: canvases ? canvases.length : 0, width: first ? first.width : 0,
             tokens: doc.querySelectorAll('#headview text[data-side="q"]').length,
-            topLeft: pixel(0, 0), topRight: first ? pixel(first.width - 1, 0) : null, title: title || "" });
+            topLeft: pixel(0, 0), topRight: first ? pixel(first.width - 1, 0) : null, title: title || "",
+            keyValueMarks: doc.querySelectorAll("#heads sub").length });
         });
         </script>
         </body></html>
@@ -107,6 +109,8 @@ struct BrowserTests {
         let topLeft: [Int]?
         let topRight: [Int]?
         let title: String
+        /// The heads' marks of the key/value head they read (grouped-query attention).
+        let keyValueMarks: Int
     }
 
     @Test("The model view decodes the compact weights: a causal map per layer and head, and a head opens", .enabled(if: browser != nil || required, Self.skipReason))
@@ -118,6 +122,19 @@ struct BrowserTests {
         #expect(report.topRight == [255, 255, 255], "query 0 must not see the last key")
         #expect(report.topLeft.map { $0[0] < 255 } == true, "query 0 sees itself with weight 1")
         #expect(report.title == "layer 2, head 4")
+        #expect(report.keyValueMarks == 0)
+    }
+
+    @Test("A GGUF decoder's model view: 30 layers × 9 causal maps, each head marked with the key/value head it reads", .enabled(if: browser != nil || required, Self.skipReason))
+    func decoderView() async throws {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        let report = try await Self.report(ModelReport.self, harness: Self.modelHarness, model: ExplorerModel.load(gguf: SmolLM2Store.file(in: directory)))
+        #expect(report.canvases == 30 * 9)
+        #expect(report.tokens > 5 && report.width == report.tokens)
+        #expect(report.topRight == [255, 255, 255], "query 0 must not see the last key")
+        #expect(report.title == "layer 30, head 9")
+        #expect(report.keyValueMarks == 9)
     }
 
     /// Serves the explorer for `model` with `harness` at /harness, loads that in the browser, and decodes

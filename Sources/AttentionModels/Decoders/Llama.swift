@@ -275,18 +275,38 @@ public struct LlamaModel: Sendable {
     /// ``keyValueHead(of:)`` (grouped-query attention: `heads / keyValueHeads` query heads share one).
     /// - Throws: as ``logits(_:options:)``.
     public func attentions(_ ids: [Int], options: AttentionOptions = AttentionOptions()) throws -> [Tensor<Float>] {
+        try attentions(ids, queriesAndKeysOf: nil, options: options).weights
+    }
+
+    /// The same, and for layer `layer` (from 0) the queries `[heads, T, D]` and keys
+    /// `[keyValueHeads, T, D]` the weights come from: normalized (families that normalize them) and
+    /// rotated, so that the weights of head h are `softmax(q·kᵀ/√D)` of its queries and the keys of
+    /// ``keyValueHead(of:)``, over the tokens up to each query (and within the window on a windowed
+    /// layer).
+    /// - Throws: as ``logits(_:options:)``, or `AttentionError.invalidArgument` for a layer outside
+    ///   the model.
+    public func attentions(_ ids: [Int], queriesAndKeysOf layer: Int?, options: AttentionOptions = AttentionOptions())
+        throws -> (weights: [Tensor<Float>], queries: Tensor<Float>?, keys: Tensor<Float>?) {
+        if let layer, !blocks.indices.contains(layer) {
+            throw AttentionError.invalidArgument(argument: "layer", reason: "must be in 0..<\(blocks.count), got \(layer)")
+        }
         try check(ids, from: 0)
         var x = try embed(ids), weights: [Tensor<Float>] = []
+        var queries: Tensor<Float>?, keys: Tensor<Float>?
         let angles = try rotaryAngles(positions: ids.count, startingAt: 0)
-        for (layer, block) in blocks.enumerated() {
-            x = try apply(block, layer: layer, to: x, angles: angles, options: options) { q, k, v in
-                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask(layer: layer, queries: ids.count),
+        for (index, block) in blocks.enumerated() {
+            x = try apply(block, layer: index, to: x, angles: angles, options: options) { q, k, v in
+                if index == layer {
+                    queries = try q.reshaped(Array(q.shape.dropFirst()))
+                    keys = try k.reshaped(Array(k.shape.dropFirst()))
+                }
+                let result = try scaledDotProductAttention(query: q, key: k, value: v, mask: mask(layer: index, queries: ids.count),
                                                            returning: .weights, options: options)
                 if let w = result.weights { weights.append(try w.reshaped(Array(w.shape.dropFirst()))) }
                 return result.output
             }
         }
-        return weights
+        return (weights, queries, keys)
     }
 
     /// The key/value head that query head `head` (from 0) reads: consecutive query heads share

@@ -113,15 +113,18 @@ async function checkModel() {
   try {
     const status = await (await fetch("/api/status")).json();
     if (!status.model) { $("modelStatus").textContent = status.message; return; }
-    const causal = status.kind === "gpt2";
-    $("modelStatus").textContent = `${status.name}: ${status.layers} layers × ${status.heads} heads, up to ${status.maxTokens} tokens` +
+    const causal = status.kind === "gpt2" || status.kind === "decoder";
+    const groups = status.keyValueHeads;
+    $("modelStatus").textContent = `${status.name}: ${status.layers} layers × ${status.heads} heads` +
+      (groups ? ` sharing ${Math.max(...groups)} key/value heads (kv n under each head)` : "") + `, up to ${status.maxTokens} tokens` +
       (causal ? "; causal: each token reads itself and the tokens before it." : ".");
     $("pairLabel").hidden = causal;
-    if (causal) $("text").value = "ROMEO. But soft, what light through yonder window breaks?";
+    if (status.kind === "gpt2") $("text").value = "ROMEO. But soft, what light through yonder window breaks?";
+    if (status.kind === "decoder") $("text").value = "The capital of France is Paris, and the capital of Italy is";
     $("modelControls").hidden = false;
     $("layer").innerHTML = Array.from({ length: status.layers }, (_, l) => `<option value="${l}">${l + 1}</option>`).join("");
     $("heads").innerHTML = Array.from({ length: status.heads }, (_, h) =>
-      `<label><input type="checkbox" value="${h}" checked><span class="swatch" style="background:${headColors[h % headColors.length]}"></span>${h + 1}</label>`).join("");
+      `<label${groups ? ` title="reads key/value head ${groups[h]}"` : ""}><input type="checkbox" value="${h}" checked><span class="swatch" style="background:${headColors[h % headColors.length]}"></span>${h + 1}${groups ? `<sub>kv ${groups[h]}</sub>` : ""}</label>`).join("");
     for (let h = 0; h < status.heads; h++) model.heads.add(h);
     $("heads").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => {
       const h = Number(box.value);
