@@ -36,8 +36,11 @@ struct JSONOutputTests {
         let r = try ExitStatusTests.run(["generate", "--model", SmolLM2Store.file(in: directory).path, "1, 2, 3, 4, 5, 6,",
                                          "--greedy", "--max-tokens", "\(counting.generated.count)", "--json"])
         #expect(r.status == 0, "\(r.error)")
-        struct Report: Decodable { let promptIds: [Int], generatedIds: [Int], text: String, promptTokensPerSecond: Double, generatedTokensPerSecond: Double }
+        struct Report: Decodable {
+            let promptIds: [Int], generatedIds: [Int], text: String, promptTokensPerSecond: Double, generatedTokensPerSecond: Double, stopReason: String
+        }
         let report = try JSONDecoder().decode(Report.self, from: Data(r.output.utf8))
+        #expect(report.stopReason == "max-tokens")
         #expect(report.promptIds == counting.ids)
         #expect(report.generatedIds == counting.generated)
         #expect(report.text == counting.generatedText)

@@ -117,6 +117,7 @@ struct GPT2Tests {
             let stop = g.generatedIds[1]
             let stopped = try model.generate(prompt: g.promptIds, maxTokens: g.generatedIds.count, endOfText: stop)
             #expect(stopped.generatedIDs == Array(g.generatedIds.prefix(through: g.generatedIds.firstIndex(of: stop)!)))
+            #expect(stopped.stopReason == .endOfText && cached.stopReason == .maxTokens && recomputed.stopReason == .maxTokens)
         }
     }
 
@@ -164,9 +165,13 @@ struct GPT2Tests {
         #expect(thrownError { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: -1)) } == .invalidArgument("temperature"))
         #expect(thrownError { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topK: 0)) } == .invalidArgument("topK"))
         #expect(thrownError { try model.generate(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: 1, topP: 1.5)) } == .invalidArgument("topP"))
-        // Generation stops at the model's positions.
-        let long = try model.generate(prompt: [Int](repeating: 1, count: c.positions - 2), maxTokens: 10)
-        #expect(long.generatedIDs.count == 2)
+        // Generation stops at the model's positions, and says so, with and without the cache.
+        for useCache in [true, false] {
+            let long = try model.generate(prompt: [Int](repeating: 1, count: c.positions - 2), maxTokens: 10, useCache: useCache)
+            #expect(long.generatedIDs.count == 2 && long.stopReason == .contextFull)
+            let exact = try model.generate(prompt: [Int](repeating: 1, count: c.positions - 2), maxTokens: 2, useCache: useCache)
+            #expect(exact.generatedIDs.count == 2 && exact.stopReason == .maxTokens)
+        }
     }
 
     @Test("A missing or misshapen tensor in the checkpoint names it")

@@ -101,6 +101,7 @@ struct Generate: ParsableCommand {
                 "prompt": prompt, "promptIds": promptIDs, "generatedIds": result.generatedIDs, "text": text,
                 "promptSeconds": result.promptSeconds, "decodeSeconds": result.decodeSeconds,
                 "promptTokensPerSecond": promptRate, "generatedTokensPerSecond": decodeRate, "tokensPerSecond": decodeRate, "cache": noCache ? "none" : kvDtype,
+                "stopReason": result.stopReason.rawValue,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -111,7 +112,9 @@ struct Generate: ParsableCommand {
         let line = "prompt: \(promptIDs.count) tokens in \(Format.number(result.promptSeconds * 1000, 1)) ms (\(Format.number(promptRate, 1)) tokens/s); "
             + "generated: \(result.generatedIDs.count) tokens, \(Format.number(decodeRate, 1)) tokens/s after the first"
             + (noCache ? " (no cache)" : " (\(kvDtype) KV cache)")
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        let reason = result.stopReason == .contextFull
+            ? "stopped before --max-tokens \(maxTokens): the model's \(model.maximumPositions) positions are full\n" : ""
+        FileHandle.standardError.write(Data((line + "\n" + reason).utf8))
     }
 
     /// The model and its tokenizer; the token to stop at (like transformers' generate(): the

@@ -103,6 +103,18 @@ public struct Generation: Sendable {
     public let promptSeconds: Double
     /// Seconds for the remaining steps.
     public let decodeSeconds: Double
+    /// Why it stopped.
+    public let stopReason: StopReason
+
+    /// Why a generation stopped.
+    public enum StopReason: String, Sendable, Equatable {
+        /// It produced the end-of-text (or end-of-turn) token it was given.
+        case endOfText = "end-of-text"
+        /// It produced the `maxTokens` asked for.
+        case maxTokens = "max-tokens"
+        /// The model's positions (or the caches' capacity) ran out before `maxTokens`.
+        case contextFull = "context-full"
+    }
 }
 
 /// A decoder that ``AutoregressiveModel/generate(prompt:maxTokens:sampling:useCache:cacheStorage:endOfText:options:onToken:)``
@@ -155,14 +167,15 @@ extension AutoregressiveModel {
         var generator = SplitMix64(seed: sampling.seed)
         guard useCache else {
             var sequence: [Int] = []
-            return try sample(after: prompt, budget: budget, sampling: sampling, generator: &generator, endOfText: endOfText, onToken: onToken) {
+            return try sample(after: prompt, budget: budget, requested: maxTokens, sampling: sampling, generator: &generator,
+                              endOfText: endOfText, onToken: onToken) {
                 sequence += $0
                 return Array(self.lastRow(of: try self.logits(sequence, options: options)))
             }
         }
         var caches = try generationCaches(capacity: max(1, min(maximumPositions, prompt.count + budget)), storage: cacheStorage)
-        return try generate(appending: prompt, to: &caches, maxTokens: budget, sampling: sampling, generator: &generator,
-                            endOfText: endOfText, options: options, onToken: onToken)
+        return try generate(appending: prompt, to: &caches, maxTokens: budget, requested: maxTokens, sampling: sampling,
+                            generator: &generator, endOfText: endOfText, options: options, onToken: onToken)
     }
 
     /// Continues the positions in `caches` by `ids` and then by up to `maxTokens` new tokens
@@ -179,6 +192,17 @@ extension AutoregressiveModel {
         appending ids: [Int], to caches: inout [KVCache], maxTokens: Int, sampling: Sampling, generator: inout SplitMix64,
         endOfText: Int? = nil, options: AttentionOptions = AttentionOptions(), onToken: (Int) throws -> Void = { _ in }
     ) throws -> Generation {
+        try generate(appending: ids, to: &caches, maxTokens: maxTokens, requested: maxTokens, sampling: sampling, generator: &generator,
+                     endOfText: endOfText, options: options, onToken: onToken)
+    }
+
+    /// ``generate(appending:to:maxTokens:sampling:generator:endOfText:options:onToken:)`` for a
+    /// caller that asked for `requested` tokens (more than `maxTokens` when the model's positions
+    /// cut them), so that the stop reason says which limit ended it.
+    private func generate(
+        appending ids: [Int], to caches: inout [KVCache], maxTokens: Int, requested: Int, sampling: Sampling, generator: inout SplitMix64,
+        endOfText: Int?, options: AttentionOptions, onToken: (Int) throws -> Void
+    ) throws -> Generation {
         try sampling.validate()
         guard maxTokens >= 0 else { throw AttentionError.invalidArgument(argument: "maxTokens", reason: "must be at least 0, got \(maxTokens)") }
         guard !ids.isEmpty else { throw AttentionError.invalidArgument(argument: "ids", reason: "need at least one token") }
@@ -189,7 +213,8 @@ extension AutoregressiveModel {
         }
         // Every new token but the last goes through the caches: they can take capacity - start - ids + 1.
         let budget = min(maxTokens, capacity - start - ids.count + 1)
-        return try sample(after: ids, budget: budget, sampling: sampling, generator: &generator, endOfText: endOfText, onToken: onToken) {
+        return try sample(after: ids, budget: budget, requested: requested, sampling: sampling, generator: &generator,
+                          endOfText: endOfText, onToken: onToken) {
             try self.nextTokenLogits(appending: $0, to: &caches, sampling: sampling, options: options)
         }
     }
@@ -202,9 +227,10 @@ extension AutoregressiveModel {
     }
 
     /// The loop both generate methods run: `logits` gets `ids`, then each new token, and returns
-    /// the row of logits to sample; it stops after `budget` tokens or at `endOfText`.
+    /// the row of logits to sample; it stops after `budget` tokens or at `endOfText`. `requested`:
+    /// the tokens asked for (a budget below it was cut by the context).
     private func sample(
-        after ids: [Int], budget: Int, sampling: Sampling, generator: inout SplitMix64, endOfText: Int?,
+        after ids: [Int], budget: Int, requested: Int, sampling: Sampling, generator: inout SplitMix64, endOfText: Int?,
         onToken: (Int) throws -> Void, logits: ([Int]) throws -> [Float]
     ) throws -> Generation {
         var generated: [Int] = []
@@ -223,7 +249,10 @@ extension AutoregressiveModel {
             if token == endOfText { break }
         }
         let decodeSeconds = generated.isEmpty ? 0 : (clock.now - started).seconds
-        return Generation(promptIDs: ids, generatedIDs: generated, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds)
+        let reason: Generation.StopReason = endOfText != nil && generated.last == endOfText ? .endOfText
+            : generated.count >= requested ? .maxTokens : .contextFull
+        return Generation(promptIDs: ids, generatedIDs: generated, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds,
+                          stopReason: reason)
     }
 
     private func lastRow(of logits: Tensor<Float>) -> ArraySlice<Float> {
