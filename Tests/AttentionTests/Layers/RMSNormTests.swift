@@ -18,4 +18,22 @@ struct RMSNormTests {
         #expect(thrownError { try RMSNorm(weight: Tensor<Double>(zeros: [2, 2])) } == .invalidShape("weight"))
         #expect(thrownError { try RMSNorm(weight: Tensor<Double>([1]), epsilon: -1) } == .invalidArgument("epsilon"))
     }
+
+    @Test("Float rows (vectorized) equal the Double formula rounded once, to an ulp, on widths around the vectors of eight")
+    func floatRows() throws {
+        var g = SplitMix64(seed: 0x125)
+        for n in [1, 7, 8, 9, 17, 256, 640, 1001] {
+            let weight = try Tensor<Float>.randomUniform(shape: [n], in: -2...2, using: &g)
+            let x = try Tensor<Float>.randomUniform(shape: [3, n], in: -30...30, using: &g)
+            let y = try RMSNorm(weight: weight, epsilon: 1e-6)(x)
+            for row in 0..<3 {
+                let values = x.scalars[(row * n)..<((row + 1) * n)].map(Double.init)
+                let inverse = 1 / (values.reduce(0) { $0 + $1 * $1 } / Double(n) + 1e-6).squareRoot()
+                for c in 0..<n {
+                    let want = Float(values[c] * inverse * Double(weight.scalars[c]))
+                    #expect(abs(y.scalars[row * n + c] - want) <= want.ulp, "n \(n) row \(row) column \(c)")
+                }
+            }
+        }
+    }
 }
