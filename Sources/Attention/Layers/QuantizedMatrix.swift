@@ -119,9 +119,7 @@ public struct QuantizedMatrix: Sendable {
         let groups = rows / quantizedGroupRows
         if let block = format.kernelFormat.interleavedBlock, groups > 0 {
             self.interleaved = bytes.withUnsafeBytes { raw in
-                let copy = InterleavedBlocks(raw.baseAddress!, format: block, groups: groups, blocks: columns / 32)
-                releasePages(raw.baseAddress!, byteCount: groups * quantizedGroupRows * perRow)
-                return copy
+                InterleavedBlocks(raw.baseAddress!, format: block, groups: groups, blocks: columns / 32, releasingSource: true)
             }
         } else {
             self.interleaved = nil
@@ -411,11 +409,21 @@ final class InterleavedBlocks: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let groups: Int
 
-    init(_ source: UnsafeRawPointer, format: any InterleavedQuantizedBlock.Type, groups: Int, blocks: Int) {
-        let count = groups * blocks * interleavedBlockBytes(format.format)
-        base = .allocate(byteCount: count, alignment: 64)
+    /// The copy of `source`'s first `16·groups` rows; with `releasingSource`, the source's pages are
+    /// handed back to the system (``releasePages(_:byteCount:)``) as each slice of 8 MiB is copied,
+    /// so that a large matrix (Gemma 3's 178 MB embedding) is not resident twice while it is copied.
+    init(_ source: UnsafeRawPointer, format: any InterleavedQuantizedBlock.Type, groups: Int, blocks: Int, releasingSource: Bool = false) {
+        let groupBytes = blocks * interleavedBlockBytes(format.format)
+        base = .allocate(byteCount: groups * groupBytes, alignment: 64)
         self.groups = groups
-        interleaveQuantized(source, format: format, groups: groups, blocks: blocks, into: base)
+        let slice = max(1, (8 << 20) / max(1, groupBytes))
+        for first in stride(from: 0, to: groups, by: slice) {
+            let count = min(slice, groups - first)
+            interleaveQuantized(source + first * groupBytes, format: format, groups: count, blocks: blocks, into: base + first * groupBytes)
+            if releasingSource { releasePages(source + first * groupBytes, byteCount: count * groupBytes) }
+        }
+        // The pages that straddle two slices.
+        if releasingSource { releasePages(source, byteCount: groups * groupBytes) }
     }
 
     /// `groups` groups of `blocks` blocks written by `fill` (given the uninitialized memory) in the
