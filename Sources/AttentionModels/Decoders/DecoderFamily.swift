@@ -42,8 +42,8 @@ public struct DecoderFamily: Sendable, Equatable {
     /// The token that ends a turn in a chat, when it is not the file's end of sequence.
     public var endOfTurn: String?
     /// The block matrices (by their name in the file, `attn_v`) whose products stay in Float under
-    /// ``QuantizedPrecision/int8``, because rounding their input to 8 bits moves the logits too far
-    /// (``QuantizedMatrix/usesIntegerProducts``).
+    /// `QuantizedPrecision.int8`, because rounding their input to 8 bits moves the logits too far
+    /// (`QuantizedMatrix.usesIntegerProducts`).
     public var floatProductMatrices: Set<String> = []
 
     /// Llama's architecture as llama.cpp writes it.

@@ -322,7 +322,7 @@ public struct LlamaModel: Sendable {
 
     /// Empty key/value caches, one per layer (`keyValueHeads` heads: grouped-query attention reads
     /// them without copies), for up to `capacity` positions. A windowed layer's cache is a ring that
-    /// holds only the last `slidingWindow + ` ``prefillChunk`` `− 1` positions (``KVCache``'s sliding
+    /// holds only the last `slidingWindow + ` ``prefillChunk`` `− 1` positions (`KVCache`'s sliding
     /// window), when that takes less memory than `capacity` positions: for Gemma 3 at 8,192 positions,
     /// 15 of its 18 caches take a quarter of the memory.
     public func makeCaches(capacity: Int, storage: KVCache.Storage = .float32) throws -> [KVCache] {
