@@ -187,11 +187,17 @@ struct ModelsBoundaryMatrixTests {
             _ = try tokenizer.labels(of: [n])
             _ = try tokenizer.bytes(of: [n])
         },
-        IntegerInput("LlamaModel.makeCaches capacity, logits ids, keyValueHead") { n in
+        IntegerInput("LlamaModel.makeCaches capacity, logits ids, keyValueHead, attentions layer") { n in
             let model = try SmolLM2Tests.model(.asStored)
             _ = model.keyValueHead(of: n)
             _ = try model.logits([1, n])
             _ = try model.makeCaches(capacity: n)
+            _ = try model.attentions([1, 2], queriesAndKeysOf: n)
+        },
+        IntegerInput("Gemma 3 makeCaches capacity (windowed rings)") { n in
+            let model = try Gemma3ModelTests.model(.asStored)
+            var caches = try model.makeCaches(capacity: n)
+            _ = try model.logits(appending: [2], to: &caches)
         },
         IntegerInput("ChatSession capacity and reply maxTokens") { n in
             let model = try SmolLM2Tests.model(.asStored)
