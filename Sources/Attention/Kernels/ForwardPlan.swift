@@ -40,10 +40,13 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Below this many multiply-adds (`B·Hq·Nq·Nk·(D + Dv)`) a call runs on one thread: handing items
-    /// to another thread and waiting for them costs more than they take. A decoding step of 9 query
-    /// heads over 3 key/value heads, D = 64, took as long on two threads as on one up to 2048 cached
-    /// keys (2.4 M multiply-adds; 23 µs against 35 µs at 128 keys; AMD Zen 3).
-    public static let singleThreadWork = 1 << 21
+    /// to another thread and waiting for them costs more than they take. Once 2²¹ (measured on a Zen
+    /// 3 when an idle worker slept between loops: a decoding step of 9 query heads over 3 key/value
+    /// heads, D = 64, took as long on two threads as on one up to 2048 cached keys). With the pool's
+    /// workers spinning between loops, SmolLM2 decoding at 840-904 cached keys ran 129-144 tokens/s
+    /// with 2²¹ and 152-166 with 2¹⁷, alternating three runs each (AMD Zen 4, 2 threads); Gemma 3
+    /// (4 heads over 1 of 256) was the same within the noise, and short contexts stay on one thread.
+    public static let singleThreadWork = 1 << 17
 
     /// The plan for a problem of `shape`.
     /// - Parameter storage: how keys and values are stored (16-bit values need a block widened in scratch).
