@@ -124,7 +124,7 @@ async function checkModel() {
     $("modelControls").hidden = false;
     $("layer").innerHTML = Array.from({ length: status.layers }, (_, l) => `<option value="${l}">${l + 1}</option>`).join("");
     $("heads").innerHTML = Array.from({ length: status.heads }, (_, h) =>
-      `<label${groups ? ` title="reads key/value head ${groups[h]}"` : ""}><input type="checkbox" value="${h}" checked><span class="swatch" style="background:${headColors[h % headColors.length]}"></span>${h + 1}${groups ? `<sub>kv ${groups[h]}</sub>` : ""}</label>`).join("");
+      `<label${groups ? ` title="reads key/value head ${groups[h]}"` : ""}><input type="checkbox" value="${h}" checked><span class="swatch" style="background:${headColors[h % headColors.length]}"></span>${h + 1}${groups ? ` <sub>kv ${groups[h]}</sub>` : ""}</label>`).join("");
     for (let h = 0; h < status.heads; h++) model.heads.add(h);
     $("heads").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => {
       const h = Number(box.value);
