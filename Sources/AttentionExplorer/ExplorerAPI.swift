@@ -261,30 +261,9 @@ public enum ExplorerAPI {
     /// segment 0.
     public static func explain(_ r: ExplainRequest, gpt: GPT2Model, tokenizer: ByteLevelBPETokenizer) throws(APIError) -> ExplainResponse {
         let c = gpt.configuration
-        guard !r.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .badRequest("text is empty") }
-        guard r.pair?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true else {
-            throw .badRequest("a GPT-2 reads one text: pair is for the BERT model")
-        }
-        let ids = tokenizer.encode(r.text)
-        let limit = min(maxTokens, c.positions)
-        guard ids.count <= limit else {
-            throw APIError(status: 413, "the text has \(ids.count) tokens; the limit is \(limit)")
-        }
-        let chosen = try chosenHead(r, layers: c.layers, heads: c.heads)
-        do {
-            let (weights, queries, keys) = try gpt.attentions(ids, queriesAndKeysOf: chosen.map { $0.layer - 1 })
-            var vectors: HeadVectors?
-            if let (layer, head) = chosen, let queries, let keys {
-                let (t, dh) = (ids.count, c.width / c.heads)
-                func rows(_ x: Tensor<Float>) -> [[Double]] {
-                    (0..<t).map { i in (0..<dh).map { Double(x.scalars[((head - 1) * t + i) * dh + $0]) } }
-                }
-                vectors = HeadVectors(layer: layer, head: head, scale: 1 / Double(dh).squareRoot(), queries: rows(queries), keys: rows(keys))
-            }
-            return ExplainResponse(tokens: try tokenizer.labels(of: ids), segments: [Int](repeating: 0, count: ids.count),
-                                   attention: r.attention == false ? nil : AttentionMaps(weights, heads: c.heads, tokens: ids.count), vectors: vectors)
-        } catch {
-            throw APIError(status: 500, "the model failed: \(error)")
+        return try explainCausal(r, reader: "a GPT-2", tokenizer: tokenizer, positions: c.positions, layers: c.layers, heads: c.heads,
+                                 headDimension: c.width / c.heads, keyHead: { $0 }) { ids, layer in
+            try gpt.attentions(ids, queriesAndKeysOf: layer)
         }
     }
 
@@ -292,30 +271,43 @@ public enum ExplorerAPI {
     /// layer), one text, every segment 0; a head's keys are those of the key/value head it reads.
     public static func explain(_ r: ExplainRequest, decoder: LlamaModel, tokenizer: any TextTokenizer) throws(APIError) -> ExplainResponse {
         let c = decoder.configuration
+        return try explainCausal(r, reader: "a decoder", tokenizer: tokenizer, positions: c.contextLength, layers: c.layers, heads: c.heads,
+                                 headDimension: c.headDimension, keyHead: decoder.keyValueHead(of:)) { ids, layer in
+            try decoder.attentions(ids, queriesAndKeysOf: layer)
+        }
+    }
+
+    /// A causal model's explanation of one text: `attentions(ids, layer)` gives every layer's
+    /// `[heads, T, T]` weights and, for `layer` (from 0), its queries `[heads, T, d]` and keys;
+    /// query head h (from 0) reads key head `keyHead(h)`.
+    private static func explainCausal(
+        _ r: ExplainRequest, reader: String, tokenizer: any TextTokenizer, positions: Int, layers: Int, heads: Int, headDimension d: Int,
+        keyHead: (Int) -> Int, attentions: ([Int], Int?) throws -> ([Tensor<Float>], Tensor<Float>?, Tensor<Float>?)
+    ) throws(APIError) -> ExplainResponse {
         guard !r.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .badRequest("text is empty") }
         guard r.pair?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true else {
-            throw .badRequest("a decoder reads one text: pair is for the BERT model")
+            throw .badRequest("\(reader) reads one text: pair is for the BERT model")
         }
         let ids = tokenizer.encode(r.text)
         guard !ids.isEmpty else { throw .badRequest("the text has no tokens") }
-        let limit = min(maxTokens, c.contextLength)
+        let limit = min(maxTokens, positions)
         guard ids.count <= limit else {
             throw APIError(status: 413, "the text has \(ids.count) tokens; the limit is \(limit)")
         }
-        let chosen = try chosenHead(r, layers: c.layers, heads: c.heads)
+        let chosen = try chosenHead(r, layers: layers, heads: heads)
         do {
-            let (weights, queries, keys) = try decoder.attentions(ids, queriesAndKeysOf: chosen.map { $0.layer - 1 })
+            let (weights, queries, keys) = try attentions(ids, chosen.map { $0.layer - 1 })
             var vectors: HeadVectors?
             if let (layer, head) = chosen, let queries, let keys {
-                let (t, d) = (ids.count, c.headDimension), keyHead = decoder.keyValueHead(of: head - 1)
+                let t = ids.count
                 func rows(_ x: Tensor<Float>, _ h: Int) -> [[Double]] {
                     (0..<t).map { i in (0..<d).map { Double(x.scalars[(h * t + i) * d + $0]) } }
                 }
                 vectors = HeadVectors(layer: layer, head: head, scale: 1 / Double(d).squareRoot(),
-                                      queries: rows(queries, head - 1), keys: rows(keys, keyHead))
+                                      queries: rows(queries, head - 1), keys: rows(keys, keyHead(head - 1)))
             }
             return ExplainResponse(tokens: try tokenizer.labels(of: ids), segments: [Int](repeating: 0, count: ids.count),
-                                   attention: r.attention == false ? nil : AttentionMaps(weights, heads: c.heads, tokens: ids.count), vectors: vectors)
+                                   attention: r.attention == false ? nil : AttentionMaps(weights, heads: heads, tokens: ids.count), vectors: vectors)
         } catch {
             throw APIError(status: 500, "the model failed: \(error)")
         }
