@@ -67,7 +67,7 @@ func sixBitScales(_ p: UnsafeRawPointer) -> (scales: SIMD8<Int32>, minimums: SIM
 
 /// `d`, `dmin`, 12 bytes of scales and minimums, 128 bytes of nibbles: value `32j + i` is nibble
 /// `j mod 2` of quant byte `32·(j / 2) + i`, times `d·s[j]`, less `dmin·m[j]`.
-public enum Q4_KBlock: SuperQuantizedBlock {
+public enum Q4_KBlock: IntegerSuperBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q4_k }
     @inlinable public static var bytes: Int { 144 }
     @inlinable public static var halfPrecisionScaleOffsets: [Int] { [0, 2] }

@@ -83,6 +83,10 @@ public struct QuantizedMatrix: Sendable {
     /// The first `16·⌊rows/16⌋` rows again, interleaved by sixteen, which every product reads (see
     /// `InterleavedQuantized.swift` in the kernels); nil below sixteen rows.
     private let interleaved: InterleavedBlocks?
+    /// For a k-quant with integer products, its first `16·⌊rows/16⌋` rows again, repacked for them
+    /// (see `SuperBlockIntegers.swift` in the kernels), which products under
+    /// ``QuantizedPrecision/int8`` read; nil otherwise.
+    private let repacked: InterleavedBlocks?
 
     /// Whether products under ``QuantizedPrecision/int8`` round the input to 8 bits per block and run
     /// on the integer units for this matrix: by default, when its format has integer products
@@ -124,6 +128,13 @@ public struct QuantizedMatrix: Sendable {
         } else {
             self.interleaved = nil
         }
+        if let block = format.kernelFormat.integerSuperBlock, groups > 0 {
+            self.repacked = bytes.withUnsafeBytes { raw in
+                InterleavedBlocks(repacking: raw.baseAddress!, format: block, groups: groups, superBlocks: columns / 256, releasingSource: true)
+            }
+        } else {
+            self.repacked = nil
+        }
     }
 
     /// The 2-D tensor `name` of `file`, read in place (the file stays mapped while the matrix lives).
@@ -144,6 +155,13 @@ public struct QuantizedMatrix: Sendable {
     /// The interleaved copy as the kernels take it.
     var interleavedRows: InterleavedRows {
         InterleavedRows(base: interleaved.map { UnsafeRawPointer($0.base) }, groups: interleaved?.groups ?? 0)
+    }
+
+    /// The copy the integer products read, as the kernels take it: the interleaved rows, or a
+    /// k-quant's repacked rows.
+    var integerRows: InterleavedRows {
+        guard let copy = interleaved ?? repacked else { return .none }
+        return InterleavedRows(base: UnsafeRawPointer(copy.base), groups: copy.groups)
     }
 
     /// Bytes of the blocks (as stored; the interleaved copy for single-row products takes as many
@@ -426,6 +444,23 @@ final class InterleavedBlocks: @unchecked Sendable {
         if releasingSource { releasePages(source, byteCount: groups * groupBytes) }
     }
 
+    /// The first `16·groups` rows of `source`, `[rows, 256·superBlocks]` super-blocks of `format`,
+    /// repacked for the integer products (``repackSuperBlocks(_:format:groups:superBlocks:into:)``),
+    /// releasing the source's pages as the other initializer does.
+    init(repacking source: UnsafeRawPointer, format: any IntegerSuperBlock.Type, groups: Int, superBlocks: Int, releasingSource: Bool) {
+        let groupBytes = superBlocks * format.integerGroupBlockBytes, sourceGroupBytes = quantizedGroupRows * superBlocks * format.bytes
+        base = .allocate(byteCount: groups * groupBytes, alignment: 64)
+        self.groups = groups
+        let slice = max(1, (8 << 20) / max(1, groupBytes))
+        for first in stride(from: 0, to: groups, by: slice) {
+            let count = min(slice, groups - first)
+            repackSuperBlocks(source + first * sourceGroupBytes, format: format, groups: count, superBlocks: superBlocks,
+                              into: base + first * groupBytes)
+            if releasingSource { releasePages(source + first * sourceGroupBytes, byteCount: count * sourceGroupBytes) }
+        }
+        if releasingSource { releasePages(source, byteCount: groups * sourceGroupBytes) }
+    }
+
     /// `groups` groups of `blocks` blocks written by `fill` (given the uninitialized memory) in the
     /// interleaved layout: for a matrix made in memory, without the file's layout in between.
     init(format: QuantizedBlockFormat, groups: Int, blocks: Int, fill: (UnsafeMutableRawPointer) -> Void) {
@@ -500,7 +535,7 @@ func multiplyInterleaved(
 extension QuantizedMatrix.Format {
     /// Whether products with this format run on the integer units under ``QuantizedPrecision/int8``
     /// (the others compute in Float under either precision).
-    public var hasIntegerProducts: Bool { kernelFormat.block is any IntegerInterleavedBlock.Type }
+    public var hasIntegerProducts: Bool { kernelFormat.hasIntegerProducts }
 }
 
 /// `x` rounded per block of 32 as ``QuantizedPrecision/int8`` rounds an input, written plainly: the
@@ -529,7 +564,7 @@ struct IntegerOperand {
     let format: QuantizedBlockFormat
 
     init(matrix: QuantizedMatrix, stored: UnsafeRawPointer) {
-        (interleaved, self.stored, rows, format) = (matrix.interleavedRows, stored, matrix.rows, matrix.format.kernelFormat)
+        (interleaved, self.stored, rows, format) = (matrix.integerRows, stored, matrix.rows, matrix.format.kernelFormat)
     }
 }
 
