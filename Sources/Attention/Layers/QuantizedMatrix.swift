@@ -86,7 +86,7 @@ public struct QuantizedMatrix: Sendable {
     /// For a k-quant with integer products, its first `16·⌊rows/16⌋` rows again, repacked for them
     /// (see `SuperBlockIntegers.swift` in the kernels), which products under
     /// ``QuantizedPrecision/int8`` read; nil otherwise.
-    private let repacked: InterleavedBlocks?
+    private var repacked: InterleavedBlocks?
 
     /// Whether products under ``QuantizedPrecision/int8`` round the input to 8 bits per block and run
     /// on the integer units for this matrix: by default, when its format has integer products
@@ -95,7 +95,11 @@ public struct QuantizedMatrix: Sendable {
     /// either precision; turning it on for a format without integer products changes nothing.
     public var usesIntegerProducts: Bool {
         get { format.hasIntegerProducts && !keepsFloatProducts }
-        set { keepsFloatProducts = !newValue }
+        set {
+            keepsFloatProducts = !newValue
+            // A k-quant's repacked copy serves the integer products alone.
+            repacked = newValue ? repacked ?? Self.repack(format: format, rows: rows, columns: columns, bytes: bytes) : nil
+        }
     }
     private var keepsFloatProducts = false
 
@@ -128,12 +132,16 @@ public struct QuantizedMatrix: Sendable {
         } else {
             self.interleaved = nil
         }
-        if let block = format.kernelFormat.integerSuperBlock, groups > 0 {
-            self.repacked = bytes.withUnsafeBytes { raw in
-                InterleavedBlocks(repacking: raw.baseAddress!, format: block, groups: groups, superBlocks: columns / 256, releasingSource: true)
-            }
-        } else {
-            self.repacked = nil
+        self.repacked = Self.repack(format: format, rows: rows, columns: columns, bytes: bytes)
+    }
+
+    /// The copy a k-quant's integer products read (nil for other formats and below sixteen rows);
+    /// the stored pages it replaces are handed back to the system (a Float product reads them again).
+    private static func repack(format: Format, rows: Int, columns: Int, bytes: Data) -> InterleavedBlocks? {
+        guard let block = format.kernelFormat.integerSuperBlock, rows >= quantizedGroupRows else { return nil }
+        return bytes.withUnsafeBytes { raw in
+            InterleavedBlocks(repacking: raw.baseAddress!, format: block, groups: rows / quantizedGroupRows, superBlocks: columns / 256,
+                              releasingSource: true)
         }
     }
 

@@ -202,6 +202,11 @@ struct QuantizedMatrixTests {
                 let pair = try QuantizedMatrix.multiply(input, by: [floats, matrix])
                 #expect(try pair[0].scalars == floats.multiply(input).scalars && pair[1].scalars == matrix.multiply(input).scalars)
             }
+            // On again: the integer products as before (a k-quant's copy, dropped when they went off, made anew).
+            var again = floats
+            again.usesIntegerProducts = true
+            let input = try Tensor<Float>(shape: [5, c], scalars: (0..<(5 * c)).map { Float($0 % 11) - 5 })
+            #expect(try again.multiply(input).scalars == matrix.multiply(input).scalars, "\(format)")
             let zeros = try matrix.multiply(Tensor<Float>(zeros: [5, c]))
             #expect(zeros.scalars.allSatisfy { $0 == 0 })
             // No rows at all: empty outputs of the right shape, alone and beside another matrix, for both precisions.
