@@ -157,17 +157,42 @@ public func multiplyQuantizedPanels<B: InterleavedQuantizedBlock, M: MultiplyAdd
 }
 
 /// `C[rows, n] = A[rows, k] · Wᵀ` for the 32-column panels `panels` of C, for any block format:
-/// each panel's 32 weight rows dequantized one by one (see ``multiplyQuantizedPanels(a:rows:weight:interleaved:c:panels:n:k:scratch:_:_:)``).
+/// each panel's 32 weight rows dequantized a block at a time, eight rows at once, and transposed
+/// into the panel eight by eight (see ``multiplyQuantizedPanels(a:rows:weight:interleaved:c:panels:n:k:scratch:_:_:)``).
 @inlinable @inline(__always)
 public func multiplyDequantizedPanels<B: QuantizedBlock, M: MultiplyAdd>(
     a: UnsafePointer<Float>, rows: Int, weight: UnsafeRawPointer,
     c: UnsafeMutablePointer<Float>, panels: Range<Int>, n: Int, k: Int, scratch: UnsafeMutablePointer<Float>, _: B.Type, _: M.Type
 ) {
-    let panel = scratch, row = scratch + 32 * k
+    // Eight rows of one block (8 · 256 floats at most) in the scratch after the panel, which
+    // the panel's product uses only after the panel is filled (9k + 256 floats, k ≥ the block's values).
+    let panel = scratch, rowBlocks = scratch + 32 * k, values = B.values, blocks = k / values
     for p in panels {
-        for j in 0..<32 { fillPanelColumn(panel, j, from: weight, row: 32 * p + j, n: n, k: k, scratch: row, B.self, M.self) }
+        for b in 0..<blocks {
+            for slab in 0..<4 {
+                for i in 0..<8 {
+                    let row = 32 * p + 8 * slab + i
+                    if row < n {
+                        B.dequantize(weight + (row * blocks + b) * B.bytes, into: rowBlocks + values * i, M.self)
+                    } else {
+                        (rowBlocks + values * i).update(repeating: 0, count: values)
+                    }
+                }
+                let out = panel + 32 * values * b + 8 * slab
+                for e in stride(from: 0, to: values, by: 8) { transpose8x8(rowBlocks + e, stride: values, into: out + 32 * e, stride: 32) }
+            }
+        }
         multiplyPanel(a: a, rows: rows, panel: panel, c: c, column: 32 * p, n: n, k: k, scratch: scratch, M.self)
     }
+}
+
+/// The 8 × 8 floats at `source` (rows `stride` apart) transposed to `destination` (rows `stride`
+/// apart there): eight vector loads, shuffles, eight vector stores.
+@inlinable @inline(__always)
+func transpose8x8(_ source: UnsafePointer<Float>, stride s: Int, into destination: UnsafeMutablePointer<Float>, stride d: Int) {
+    let r0 = load8(source), r1 = load8(source + s), r2 = load8(source + 2 * s), r3 = load8(source + 3 * s)
+    let r4 = load8(source + 4 * s), r5 = load8(source + 5 * s), r6 = load8(source + 6 * s), r7 = load8(source + 7 * s)
+    for c in 0..<8 { store8(SIMD8(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c], r6[c], r7[c]), destination + d * c) }
 }
 
 /// Column `j` of a transposed panel (`panel[kk·32 + j]`): weight row `row` dequantized through
