@@ -18,7 +18,8 @@ import _KernelIntrinsics
 /// The repacked copy keeps the super-block's own scales (half-precision `d`, 8-bit `s` and `m`),
 /// sixteen rows' worth of each in a vector, and the rows' integers interleaved four bytes to a
 /// 32-bit lane, as the 32-value formats' copies are: Q4_K takes 148 bytes per row and super-block
-/// where the file takes 144.
+/// where the file takes 144, Q5_K 180 where it takes 176. (Q6_K, whose scales cover 16 values,
+/// has no integer products yet: its products are Float under either precision.)
 
 /// A super-block format whose products with a quantized input run on the integer units, from a
 /// copy of its rows repacked by sixteen (see the top of the file).
@@ -136,7 +137,7 @@ func signedByteFloats(_ p: UnsafeRawPointer) -> SIMD16<Float> {
     return SIMD16<Float>(lowHalf: exactFloats(b.lowHalf), highHalf: exactFloats(b.highHalf))
 }
 
-// MARK: - Q4_K
+// MARK: - Q4_K and Q5_K
 
 /// Q4_K repacked, per super-block of sixteen rows (2,368 bytes):
 /// - bytes 0 ..< 32: the rows' `d`, then 32 ..< 64 their `dmin` (binary16, row `r` at `2r`);
@@ -146,28 +147,10 @@ func signedByteFloats(_ p: UnsafeRawPointer) -> SIMD16<Float> {
 ///   (four chunks of sixteen words, word `r` of chunk `c` holding bytes `4c ..< 4c + 4` of row `r`,
 ///   whose low nibbles are elements `4c + i` and high nibbles `4c + i + 16` of the sub-block).
 extension Q4_KBlock {
-    @inlinable public static var integerGroupBlockBytes: Int { 2368 }
+    @inlinable public static var integerGroupBlockBytes: Int { fourOrFiveBitGroupBytes(fifthBits: false) }
 
     public static func repack(_ source: UnsafeRawPointer, rowBytes: Int, into out: UnsafeMutableRawPointer) {
-        let rows = quantizedGroupRows
-        for r in 0..<rows {
-            let block = source + r * rowBytes
-            (out + 2 * r).copyMemory(from: block, byteCount: 2)
-            (out + 32 + 2 * r).copyMemory(from: block + 2, byteCount: 2)
-            let (scales, minimums) = sixBitScales(block + 4)
-            for j in 0..<8 {
-                out.storeBytes(of: UInt8(scales[j]), toByteOffset: 64 + 16 * j + r, as: UInt8.self)
-                out.storeBytes(of: UInt8(minimums[j]), toByteOffset: 192 + 16 * j + r, as: UInt8.self)
-                // Value i of sub-block j: nibble j mod 2 of quant byte 32·(j / 2) + i.
-                @inline(__always) func value(_ i: Int) -> UInt8 {
-                    (block.load(fromByteOffset: 16 + 32 * (j / 2) + i, as: UInt8.self) >> (4 * (j % 2))) & 0x0F
-                }
-                for e in 0..<16 {
-                    let (chunk, within) = e.quotientAndRemainder(dividingBy: 4)
-                    out.storeBytes(of: value(e) | value(e + 16) << 4, toByteOffset: 320 + 256 * j + 4 * (rows * chunk + r) + within, as: UInt8.self)
-                }
-            }
-        }
+        repackFourOrFiveBits(source, rowBytes: rowBytes, quants: 16, fifthBits: nil, into: out)
     }
 
     @inlinable @inline(__always)
@@ -175,25 +158,88 @@ extension Q4_KBlock {
         _ p: UnsafeRawPointer, _ input: QuantizedInput, row r: Int, superBlock b: Int, four: Bool,
         _ acc: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _: M.Type
     ) {
-        let d = HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self)
-        let dmin = HalfBits.load16((p + 32).assumingMemoryBound(to: HalfBits.self), M.self)
-        let blocks = input.blocks, k = input.k
+        accumulateFourOrFiveBitGroup(p, fifthBits: false, input, row: r, superBlock: b, four: four, &acc, M.self)
+    }
+}
+
+/// Q5_K repacked as Q4_K (2,880 bytes), each sub-block's 256 bytes of nibbles preceded by the
+/// sixteen rows' words of fifth bits (bit `e` of word `r` for element `e` of row `r`), as Q5_0's
+/// interleaved blocks hold theirs: sub-block `j` at `320 + 320j`, its nibbles 64 bytes in.
+extension Q5_KBlock {
+    @inlinable public static var integerGroupBlockBytes: Int { fourOrFiveBitGroupBytes(fifthBits: true) }
+
+    public static func repack(_ source: UnsafeRawPointer, rowBytes: Int, into out: UnsafeMutableRawPointer) {
+        repackFourOrFiveBits(source, rowBytes: rowBytes, quants: 48, fifthBits: 16, into: out)
+    }
+
+    @inlinable @inline(__always)
+    public static func accumulateIntegerGroup<M: MultiplyAdd>(
+        _ p: UnsafeRawPointer, _ input: QuantizedInput, row r: Int, superBlock b: Int, four: Bool,
+        _ acc: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _: M.Type
+    ) {
+        accumulateFourOrFiveBitGroup(p, fifthBits: true, input, row: r, superBlock: b, four: four, &acc, M.self)
+    }
+}
+
+/// Bytes of a repacked Q4_K (`fifthBits` false) or Q5_K super-block of sixteen rows.
+@inlinable @inline(__always)
+func fourOrFiveBitGroupBytes(fifthBits: Bool) -> Int { 320 + 8 * (fifthBits ? 320 : 256) }
+
+/// Sixteen rows' Q4_K or Q5_K super-blocks (nibbles at byte `quants`, fifth bits at byte
+/// `fifthBits` or none) in the repacked layout.
+func repackFourOrFiveBits(_ source: UnsafeRawPointer, rowBytes: Int, quants: Int, fifthBits: Int?, into out: UnsafeMutableRawPointer) {
+    let rows = quantizedGroupRows, subBlock = fifthBits == nil ? 256 : 320, nibbleStart = fifthBits == nil ? 0 : 64
+    for r in 0..<rows {
+        let block = source + r * rowBytes
+        (out + 2 * r).copyMemory(from: block, byteCount: 2)
+        (out + 32 + 2 * r).copyMemory(from: block + 2, byteCount: 2)
+        let (scales, minimums) = sixBitScales(block + 4)
         for j in 0..<8 {
-            // d·s and dmin·m, rounded as the reference reader rounds them.
-            let scale = d * unsignedByteFloats(p + 64 + 16 * j), minimum = dmin * unsignedByteFloats(p + 192 + 16 * j)
-            let block = 8 * b + j, x = input.values + r * k + 32 * block, nibbles = p + 320 + 256 * j
-            @inline(__always) func add(_ dot: SIMD16<Int32>, _ row: Int, _ a: inout SIMD16<Float>) {
-                let dx = input.scales[row * blocks + block], s = input.sums[row * blocks + block]
-                a = M.multiplyAdd(scale * dx, exactFloats(dot), a)
-                a = M.multiplyAdd(-minimum, SIMD16(repeating: dx * Float(s)), a)
+            out.storeBytes(of: UInt8(scales[j]), toByteOffset: 64 + 16 * j + r, as: UInt8.self)
+            out.storeBytes(of: UInt8(minimums[j]), toByteOffset: 192 + 16 * j + r, as: UInt8.self)
+            let at = 320 + subBlock * j
+            // Value i of sub-block j: nibble j mod 2 of quant byte 32·(j / 2) + i, and bit j of fifth-bit byte i.
+            @inline(__always) func nibble(_ i: Int) -> UInt8 {
+                (block.load(fromByteOffset: quants + 32 * (j / 2) + i, as: UInt8.self) >> (4 * (j % 2))) & 0x0F
             }
-            if four {
-                var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
-                withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(nibbles, nil, x, k, OpaquePointer($0.baseAddress!)) }
-                add(s.0, r, &acc.0); add(s.1, r + 1, &acc.1); add(s.2, r + 2, &acc.2); add(s.3, r + 3, &acc.3)
-            } else {
-                add(attention_nibble_block_idot1(nibbles, nil, x), r, &acc.0)
+            for e in 0..<16 {
+                let (chunk, within) = e.quotientAndRemainder(dividingBy: 4)
+                out.storeBytes(of: nibble(e) | nibble(e + 16) << 4, toByteOffset: at + nibbleStart + 4 * (rows * chunk + r) + within, as: UInt8.self)
             }
+            if let fifthBits {
+                var word: UInt32 = 0
+                for i in 0..<32 { word |= UInt32((block.load(fromByteOffset: fifthBits + i, as: UInt8.self) >> j) & 1) << i }
+                out.storeBytes(of: word.littleEndian, toByteOffset: at + 4 * r, as: UInt32.self)
+            }
+        }
+    }
+}
+
+/// One repacked Q4_K or Q5_K block's products (see ``IntegerSuperBlock/accumulateIntegerGroup(_:_:row:superBlock:four:_:_:)``).
+@inlinable @inline(__always)
+func accumulateFourOrFiveBitGroup<M: MultiplyAdd>(
+    _ p: UnsafeRawPointer, fifthBits: Bool, _ input: QuantizedInput, row r: Int, superBlock b: Int, four: Bool,
+    _ acc: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _: M.Type
+) {
+    let d = HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self)
+    let dmin = HalfBits.load16((p + 32).assumingMemoryBound(to: HalfBits.self), M.self)
+    let blocks = input.blocks, k = input.k, subBlock = fifthBits ? 320 : 256
+    for j in 0..<8 {
+        // d·s and dmin·m, rounded as the reference reader rounds them.
+        let scale = d * unsignedByteFloats(p + 64 + 16 * j), minimum = dmin * unsignedByteFloats(p + 192 + 16 * j)
+        let block = 8 * b + j, x = input.values + r * k + 32 * block
+        let high: UnsafeRawPointer? = fifthBits ? p + 320 + subBlock * j : nil, nibbles = p + 320 + subBlock * j + (fifthBits ? 64 : 0)
+        @inline(__always) func add(_ dot: SIMD16<Int32>, _ row: Int, _ a: inout SIMD16<Float>) {
+            let dx = input.scales[row * blocks + block], s = input.sums[row * blocks + block]
+            a = M.multiplyAdd(scale * dx, exactFloats(dot), a)
+            a = M.multiplyAdd(-minimum, SIMD16(repeating: dx * Float(s)), a)
+        }
+        if four {
+            var s = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero)
+            withUnsafeMutableBytes(of: &s) { attention_nibble_block_idot4(nibbles, high, x, k, OpaquePointer($0.baseAddress!)) }
+            add(s.0, r, &acc.0); add(s.1, r + 1, &acc.1); add(s.2, r + 2, &acc.2); add(s.3, r + 3, &acc.3)
+        } else {
+            add(attention_nibble_block_idot1(nibbles, high, x), r, &acc.0)
         }
     }
 }

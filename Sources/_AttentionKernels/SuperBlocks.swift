@@ -83,7 +83,7 @@ public enum Q4_KBlock: IntegerSuperBlock {
 }
 
 /// As Q4_K with 32 bytes of fifth bits after the scales: bit `j` of byte `i` for value `32j + i`.
-public enum Q5_KBlock: SuperQuantizedBlock {
+public enum Q5_KBlock: IntegerSuperBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q5_k }
     @inlinable public static var bytes: Int { 176 }
     @inlinable public static var halfPrecisionScaleOffsets: [Int] { [0, 2] }
