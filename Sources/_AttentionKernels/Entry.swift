@@ -39,7 +39,7 @@ public struct KernelEntryPoints: Sendable {
     /// The products over block-quantized weights, compiled for `format` (see ``QuantizedFormatKernels``).
     public let quantized: @Sendable (_ format: QuantizedBlockFormat) -> QuantizedFormatKernels
     /// Rows of an input quantized to 8-bit integers per block of 32, for the integer products (see
-    /// ``quantizeInput(_:rows:k:values:scales:sums:_:)``).
+    /// ``quantizeInput(_:rows:k:values:scales:sums:_:)``: `sums` holds `2·rows·(k / 32)` integers).
     public let quantizeInput: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ k: Int, _ values: UnsafeMutablePointer<Int8>,
                                          _ scales: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Int32>) -> Void
     /// What the integer products run on: ``IntegerDotUnit``.

@@ -20,31 +20,37 @@ import _KernelIntrinsics
 /// the Float steps are the same operations in the same order for every row, interleaved or not.
 
 /// An input `[rows, k]` quantized per block of 32: `values [rows, k]`, and per row and block its
-/// `scales` and integer `sums` (`[rows, k / 32]` each).
+/// `scales`, integer `sums` and the sums of each block's first sixteen integers, `firstHalfSums`
+/// (for Q6_K, whose scales cover sixteen values) (`[rows, k / 32]` each).
 @frozen
 public struct QuantizedInput: @unchecked Sendable {
     public let values: UnsafePointer<Int8>
     public let scales: UnsafePointer<Float>
     public let sums: UnsafePointer<Int32>
+    public let firstHalfSums: UnsafePointer<Int32>
     /// Values per row, a multiple of 32.
     public let k: Int
-    @inlinable public init(values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Int32>, k: Int) {
-        (self.values, self.scales, self.sums, self.k) = (values, scales, sums, k)
+    @inlinable public init(values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Int32>,
+                           firstHalfSums: UnsafePointer<Int32>, k: Int) {
+        (self.values, self.scales, self.sums, self.firstHalfSums, self.k) = (values, scales, sums, firstHalfSums, k)
     }
     /// Blocks per row.
     @inlinable public var blocks: Int { k / 32 }
 }
 
 /// `rows` rows of `x [rows, k]` (`k` a multiple of 32) quantized per block into `values`, `scales`
-/// and `sums` (see ``QuantizedInput``). A block holding a NaN or an infinity gets the scale NaN, so
-/// the outputs it reaches are NaN rather than quietly finite.
+/// and `sums`, which holds `2·rows·(k / 32)` integers: the blocks' sums, then the sums of their
+/// first sixteen values (see ``QuantizedInput``). A block holding a NaN or an infinity gets the
+/// scale NaN, so the outputs it reaches are NaN rather than quietly finite.
 @inlinable @inline(__always)
 public func quantizeInput<M: MultiplyAdd>(_ x: UnsafePointer<Float>, rows: Int, k: Int, values: UnsafeMutablePointer<Int8>,
                                           scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Int32>, _: M.Type) {
-    for b in 0..<(rows * (k / 32)) {
-        var sum: Int32 = 0
-        scales[b] = attention_quantize_block(x + 32 * b, values + 32 * b, &sum)
+    let blocks = rows * (k / 32)
+    for b in 0..<blocks {
+        var sum: Int32 = 0, firstHalf: Int32 = 0
+        scales[b] = attention_quantize_block(x + 32 * b, values + 32 * b, &sum, &firstHalf)
         sums[b] = sum
+        sums[blocks + b] = firstHalf
     }
 }
 

@@ -18,8 +18,8 @@ import _KernelIntrinsics
 /// The repacked copy keeps the super-block's own scales (half-precision `d`, 8-bit `s` and `m`),
 /// sixteen rows' worth of each in a vector, and the rows' integers interleaved four bytes to a
 /// 32-bit lane, as the 32-value formats' copies are: Q4_K takes 148 bytes per row and super-block
-/// where the file takes 144, Q5_K 180 where it takes 176. (Q6_K, whose scales cover 16 values,
-/// has no integer products yet: its products are Float under either precision.)
+/// where the file takes 144, Q5_K 180 where it takes 176, Q6_K the file's 210 (its scales cover
+/// sixteen values: each half of a sub-block gets its own sum, less 32 times the input's).
 
 /// A super-block format whose products with a quantized input run on the integer units, from a
 /// copy of its rows repacked by sixteen (see the top of the file).
@@ -240,6 +240,82 @@ func accumulateFourOrFiveBitGroup<M: MultiplyAdd>(
             add(s.0, r, &acc.0); add(s.1, r + 1, &acc.1); add(s.2, r + 2, &acc.2); add(s.3, r + 3, &acc.3)
         } else {
             add(attention_nibble_block_idot1(nibbles, high, x), r, &acc.0)
+        }
+    }
+}
+
+// MARK: - Q6_K
+
+/// Q6_K repacked, per super-block of sixteen rows (3,360 bytes, 210 per row as in the file):
+/// - bytes 0 ..< 32: the rows' `d` (binary16, row `r` at `2r`);
+/// - 32 ..< 288: the sixteen signed 8-bit scales, scale `t` (values `16t ..< 16t + 16`) of row `r`
+///   at `32 + 16t + r`;
+/// - from 288, sub-block `j` (values `32j ..< 32j + 32`) at `288 + 384j`: the rows' words of bit 4
+///   of each integer `q` (0 ... 63; bit `e` of word `r` for element `e`), then of bit 5, then the low
+///   nibbles as Q4_0's interleaved blocks hold theirs.
+extension Q6_KBlock {
+    @inlinable public static var integerGroupBlockBytes: Int { 3360 }
+
+    public static func repack(_ source: UnsafeRawPointer, rowBytes: Int, into out: UnsafeMutableRawPointer) {
+        let rows = quantizedGroupRows
+        for r in 0..<rows {
+            let block = source + r * rowBytes
+            (out + 2 * r).copyMemory(from: block + 208, byteCount: 2)
+            for t in 0..<16 { out.storeBytes(of: block.load(fromByteOffset: 192 + t, as: UInt8.self), toByteOffset: 32 + 16 * t + r, as: UInt8.self) }
+            for j in 0..<8 {
+                let (c, sub) = j.quotientAndRemainder(dividingBy: 4), at = 288 + 384 * j
+                // Value 128c + 32·sub + i: nibble sub / 2 of byte 64c + 32·(sub mod 2) + i, bits 2·sub of byte 128 + 32c + i above it.
+                @inline(__always) func q(_ i: Int) -> UInt32 {
+                    let low = (block.load(fromByteOffset: 64 * c + 32 * (sub % 2) + i, as: UInt8.self) >> (4 * (sub / 2))) & 0x0F
+                    let high = (block.load(fromByteOffset: 128 + 32 * c + i, as: UInt8.self) >> (2 * sub)) & 3
+                    return UInt32(low | high << 4)
+                }
+                var bit4: UInt32 = 0, bit5: UInt32 = 0
+                for i in 0..<32 {
+                    bit4 |= ((q(i) >> 4) & 1) << i
+                    bit5 |= ((q(i) >> 5) & 1) << i
+                }
+                out.storeBytes(of: bit4.littleEndian, toByteOffset: at + 4 * r, as: UInt32.self)
+                out.storeBytes(of: bit5.littleEndian, toByteOffset: at + 64 + 4 * r, as: UInt32.self)
+                for e in 0..<16 {
+                    let (chunk, within) = e.quotientAndRemainder(dividingBy: 4)
+                    let byte = UInt8(q(e) & 0x0F) | UInt8(q(e + 16) & 0x0F) << 4
+                    out.storeBytes(of: byte, toByteOffset: at + 128 + 4 * (rows * chunk + r) + within, as: UInt8.self)
+                }
+            }
+        }
+    }
+
+    @inlinable @inline(__always)
+    public static func accumulateIntegerGroup<M: MultiplyAdd>(
+        _ p: UnsafeRawPointer, _ input: QuantizedInput, row r: Int, superBlock b: Int, four: Bool,
+        _ acc: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _: M.Type
+    ) {
+        let d = HalfBits.load16(p.assumingMemoryBound(to: HalfBits.self), M.self)
+        let blocks = input.blocks, k = input.k
+        for j in 0..<8 {
+            // d·s for the sub-block's two halves, rounded as the reference reader rounds them.
+            let firstScale = d * signedByteFloats(p + 32 + 32 * j), secondScale = d * signedByteFloats(p + 48 + 32 * j)
+            let block = 8 * b + j, x = input.values + r * k + 32 * block, at = p + 288 + 384 * j
+            // Σ (q − 32)·x over each half: the integer sums less 32 times the input's.
+            @inline(__always) func add(_ first: SIMD16<Int32>, _ second: SIMD16<Int32>, _ row: Int, _ a: inout SIMD16<Float>) {
+                let i = row * blocks + block, dx = input.scales[i], s0 = input.firstHalfSums[i], s1 = input.sums[i] &- s0
+                a = M.multiplyAdd(firstScale * dx, exactFloats(first &- SIMD16(repeating: 32 &* s0)), a)
+                a = M.multiplyAdd(secondScale * dx, exactFloats(second &- SIMD16(repeating: 32 &* s1)), a)
+            }
+            var first = (SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero, SIMD16<Int32>.zero), second = first
+            withUnsafeMutableBytes(of: &first) { f in
+                withUnsafeMutableBytes(of: &second) { g in
+                    let f = OpaquePointer(f.baseAddress!), g = OpaquePointer(g.baseAddress!)
+                    if four {
+                        attention_six_bit_block_idot4(at + 128, at, at + 64, x, k, f, g)
+                    } else {
+                        attention_six_bit_block_idot1(at + 128, at, at + 64, x, f, g)
+                    }
+                }
+            }
+            add(first.0, second.0, r, &acc.0)
+            if four { add(first.1, second.1, r + 1, &acc.1); add(first.2, second.2, r + 2, &acc.2); add(first.3, second.3, r + 3, &acc.3) }
         }
     }
 }

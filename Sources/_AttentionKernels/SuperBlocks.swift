@@ -159,7 +159,7 @@ func accumulateFourOrFiveBitDot<M: MultiplyAdd>(
 /// 128 bytes of low nibbles, 64 bytes of 2-bit high parts, sixteen signed scales, `d`: value
 /// `128c + 32s + i` (`s < 4`, `i < 32`) is nibble `s / 2` of byte `64c + 32·(s mod 2) + i` with bits
 /// `2s` of byte `128 + 32c + i` above it, less 32, times `d·s[(128c + 32s + i) / 16]`.
-public enum Q6_KBlock: SuperQuantizedBlock {
+public enum Q6_KBlock: IntegerSuperBlock {
     @inlinable public static var format: QuantizedBlockFormat { .q6_k }
     @inlinable public static var bytes: Int { 210 }
     @inlinable public static var halfPrecisionScaleOffsets: [Int] { [208] }

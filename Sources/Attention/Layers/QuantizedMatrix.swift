@@ -590,10 +590,11 @@ func multiplyInteger(
     let kernels = isa.kernels, blocks = k / 32
     let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }, total = starts[matrices.count]
     let values = UnsafeMutablePointer<Int8>.allocate(capacity: m * k)
-    let scales = UnsafeMutablePointer<Float>.allocate(capacity: m * blocks), sums = UnsafeMutablePointer<Int32>.allocate(capacity: m * blocks)
+    // The blocks' sums, then the sums of their first sixteen values.
+    let scales = UnsafeMutablePointer<Float>.allocate(capacity: m * blocks), sums = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * m * blocks)
     defer { values.deallocate(); scales.deallocate(); sums.deallocate() }
     kernels.quantizeInput(x, m, k, values, scales, sums)
-    let input = QuantizedInput(values: values, scales: scales, sums: sums, k: k)
+    let input = QuantizedInput(values: values, scales: scales, sums: sums, firstHalfSums: sums + m * blocks, k: k)
     let shares = max(1, min(m * total * k < quantizedParallelWork ? 1 : threads, total / quantizedGroupRows))
     let shared = UncheckedSendable(outputs)
     parallelFor(shares, threads: shares) { share, _ in

@@ -25,7 +25,7 @@ typedef signed char attention_i_char16v __attribute__((ext_vector_type(16)));
 /// (halves away from zero), as ggml quantizes activations to Q8_0. Returns `d` and sets `*sum` to
 /// `Σ q`. A block of zeros gives `d = 0` and zeros; a block holding a NaN or an infinity gives
 /// `d = NaN` and zeros, so every product with it is NaN.
-static inline __attribute__((always_inline)) float attention_quantize_block(const float *x, signed char *q, int *sum) {
+static inline __attribute__((always_inline)) float attention_quantize_block(const float *x, signed char *q, int *sum, int *firstHalfSum) {
     attention_i_float16v a, b;
     memcpy(&a, x, sizeof a);
     memcpy(&b, x + 16, sizeof b);
@@ -38,6 +38,7 @@ static inline __attribute__((always_inline)) float attention_quantize_block(cons
     if (bits >= 0x7F800000u) {
         memset(q, 0, 32);
         *sum = 0;
+        *firstHalfSum = 0;
         return __builtin_nanf("");
     }
     float amax;
@@ -50,6 +51,7 @@ static inline __attribute__((always_inline)) float attention_quantize_block(cons
     memcpy(q, &ca, 16);
     memcpy(q + 16, &cb, 16);
     *sum = __builtin_reduce_add(qa + qb);
+    *firstHalfSum = __builtin_reduce_add(qa);
     return d;
 }
 
@@ -218,6 +220,134 @@ static inline __attribute__((always_inline)) attention_i_int16v attention_nibble
 static inline __attribute__((always_inline)) void attention_nibble_block_idot4(const void *w, const void *high, const signed char *x,
                                                                                 long stride, attention_i_int16v *out) {
     attention_nibble_block_idot(w, high, x, stride, 4, out);
+}
+
+/// `Σ q·x` over one block of sixteen interleaved rows of six-bit integers, its first sixteen elements
+/// and its last sixteen apart (Q6_K's scales cover sixteen values): the nibbles at `w` as
+/// attention_nibble_block_idot reads them, `high4` and `high5` sixteen 32-bit words each whose bit
+/// `e` of word `r` is bit 4 (and 5) of row `r`'s element `e`, so `q = nibble + 16·bit4 + 32·bit5`,
+/// 0 ... 63. For `rows` input rows at `x + stride·r`, `first[r]` gets the sums over elements 0 ..< 16
+/// and `second[r]` over 16 ..< 32. Without VNNI a chunk's pair sums (at most 2·63·127) are widened
+/// to 32 bits after every chunk.
+static inline __attribute__((always_inline)) void attention_six_bit_block_idot(const void *w, const void *high4, const void *high5,
+                                                                                const signed char *x, long stride, int rows,
+                                                                                attention_i_int16v *first, attention_i_int16v *second) {
+#if defined(__AVX512BW__)
+    const __m512i mask = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(0x10), thirtyTwo = _mm512_set1_epi8(0x20);
+    __m512i lo[4], hi[4];
+    __m512i h4 = _mm512_loadu_si512(high4), h5 = _mm512_loadu_si512(high5);
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) {
+        __m512i v = _mm512_loadu_si512((const char *)w + 64 * c);
+        lo[c] = _mm512_and_si512(v, mask);
+        hi[c] = _mm512_and_si512(_mm512_srli_epi32(v, 4), mask);
+        lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h4, c, 0), lo[c], sixteen);
+        hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h4, c, 1), hi[c], sixteen);
+        lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h5, c, 0), lo[c], thirtyTwo);
+        hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h5, c, 1), hi[c], thirtyTwo);
+    }
+#if defined(__AVX512VNNI__)
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 4; c++) {
+            a = _mm512_dpbusd_epi32(a, lo[c], _mm512_set1_epi32(attention_load_word(xr + 4 * c)));
+            b = _mm512_dpbusd_epi32(b, hi[c], _mm512_set1_epi32(attention_load_word(xr + 16 + 4 * c)));
+        }
+        first[r] = (attention_i_int16v)a;
+        second[r] = (attention_i_int16v)b;
+    }
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 4; c++) {
+            a = _mm512_add_epi32(a, _mm512_madd_epi16(_mm512_maddubs_epi16(lo[c], _mm512_set1_epi32(attention_load_word(xr + 4 * c))), ones));
+            b = _mm512_add_epi32(b, _mm512_madd_epi16(_mm512_maddubs_epi16(hi[c], _mm512_set1_epi32(attention_load_word(xr + 16 + 4 * c))), ones));
+        }
+        first[r] = (attention_i_int16v)a;
+        second[r] = (attention_i_int16v)b;
+    }
+#endif
+#elif defined(__AVX2__)
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256i h40 = _mm256_loadu_si256((const __m256i *)high4), h41 = _mm256_loadu_si256((const __m256i *)((const char *)high4 + 32));
+    __m256i h50 = _mm256_loadu_si256((const __m256i *)high5), h51 = _mm256_loadu_si256((const __m256i *)((const char *)high5 + 32));
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, b0 = a0, b1 = a0;
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 4; c++) {
+            __m256i xl = _mm256_set1_epi32(attention_load_word(xr + 4 * c)), xh = _mm256_set1_epi32(attention_load_word(xr + 16 + 4 * c));
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)((const char *)w + 64 * c));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)((const char *)w + 64 * c + 32));
+            // Bit 5 as 0x20: the 0x10 of attention_fifth_bits256 shifted within each byte.
+            __m256i l0 = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(v0, mask), attention_fifth_bits256(h40, c, 0)),
+                                         _mm256_slli_epi16(attention_fifth_bits256(h50, c, 0), 1));
+            __m256i u0 = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(v0, 4), mask), attention_fifth_bits256(h40, c, 1)),
+                                         _mm256_slli_epi16(attention_fifth_bits256(h50, c, 1), 1));
+            __m256i l1 = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(v1, mask), attention_fifth_bits256(h41, c, 0)),
+                                         _mm256_slli_epi16(attention_fifth_bits256(h51, c, 0), 1));
+            __m256i u1 = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(v1, 4), mask), attention_fifth_bits256(h41, c, 1)),
+                                         _mm256_slli_epi16(attention_fifth_bits256(h51, c, 1), 1));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(l0, xl), ones));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(l1, xl), ones));
+            b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, xh), ones));
+            b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xh), ones));
+        }
+        attention_i_int16v f, g;
+        memcpy(&f, &a0, 32);
+        memcpy((char *)&f + 32, &a1, 32);
+        memcpy(&g, &b0, 32);
+        memcpy((char *)&g + 32, &b1, 32);
+        first[r] = f;
+        second[r] = g;
+    }
+#else
+    attention_i_uint16v words[4], h4 = 0, h5 = 0;
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) memcpy(&words[c], (const char *)w + 64 * c, sizeof words[c]);
+    memcpy(&h4, high4, sizeof h4);
+    memcpy(&h5, high5, sizeof h5);
+    for (int r = 0; r < rows; r++) {
+        const signed char *xr = x + stride * r;
+        attention_i_int16v a = 0, b = 0;
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 4; c++) {
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 4; i++) {
+                int e = 4 * c + i;
+                attention_i_int16v low = (attention_i_int16v)(((words[c] >> (8 * i)) & 0xF) | (((h4 >> e) & 1) << 4) | (((h5 >> e) & 1) << 5));
+                attention_i_int16v upper = (attention_i_int16v)(((words[c] >> (8 * i + 4)) & 0xF) | (((h4 >> (e + 16)) & 1) << 4)
+                                                                | (((h5 >> (e + 16)) & 1) << 5));
+                a += low * (int)xr[e];
+                b += upper * (int)xr[16 + e];
+            }
+        }
+        first[r] = a;
+        second[r] = b;
+    }
+#endif
+}
+
+/// ``attention_six_bit_block_idot`` for one input row (`rows` 1) or four (`rows` 4), into
+/// `first[0 ..< rows]` and `second[0 ..< rows]`.
+static inline __attribute__((always_inline)) void attention_six_bit_block_idot1(const void *w, const void *high4, const void *high5,
+                                                                                 const signed char *x, attention_i_int16v *first,
+                                                                                 attention_i_int16v *second) {
+    attention_six_bit_block_idot(w, high4, high5, x, 0, 1, first, second);
+}
+
+static inline __attribute__((always_inline)) void attention_six_bit_block_idot4(const void *w, const void *high4, const void *high5,
+                                                                                 const signed char *x, long stride, attention_i_int16v *first,
+                                                                                 attention_i_int16v *second) {
+    attention_six_bit_block_idot(w, high4, high5, x, stride, 4, first, second);
 }
 
 /// The bias the byte products below add to every weight: 128 where `vpdpbusd` multiplies unsigned
