@@ -12,6 +12,8 @@ struct DecoderRun: Sendable, CustomTestStringConvertible {
     let tolerance: Float
     /// Below this gap between transformers' two best logits, another best token is allowed.
     let tie: Float
+    /// The same for the top logit at every position of a prompt (the logits test), where it differs.
+    var positionTie: Float? = nil
     var options: AttentionOptions { AttentionOptions(quantizedPrecision: products) }
     var testDescription: String { "weights \(weights), \(products) products" }
 }

@@ -56,14 +56,16 @@ struct Gemma3ModelTests {
     /// The runs of the logits and greedy tests (top-16 logits):
     /// - Float products: float32 through 18 blocks in another order of sums than PyTorch's, 7.6e-5
     ///   (Float weights) and 2.1e-4 (quantized kernels) measured.
-    /// - Int8 products (the inputs of the Q5_0 matrices, of the Q4_K attention outputs and of the
-    ///   Q8_0 output layer rounded to 8 bits per block; the value and down projections stay in Float,
-    ///   as the family says): top logits within 0.68 of transformers' on every prompt (0.64 with the
-    ///   attention outputs in Float), measured on a Zen 4 (llama.cpp on the same file, which
+    /// - Int8 products (the inputs of the Q5_0 matrices and of the Q8_0 output layer rounded to 8 bits
+    ///   per block, those of the Q4_K attention outputs and the Q4_K and Q6_K down projections in two
+    ///   passes; the value projections stay in Float, as the family says): top logits within 0.49 of
+    ///   transformers' on every prompt (1.78 with one pass), measured on a Zen 4 (llama.cpp on the same file, which
     ///   rounds every matrix's input, value projections included: 0.59 to 3.1). Greedy decoding
     ///   keeps transformers' tokens except where its two best were within 0.057 (the chat prompt's
-    ///   third step; llama.cpp parts from them at a gap of 0.012, on the first prompt).
-    static let runs = [DecoderRun(weights: .asStored, products: .int8, tolerance: 1, tie: 0.06),
+    ///   third step; llama.cpp parts from them at a gap of 0.012, on the first prompt). Over the
+    ///   prompts' positions the best token is transformers' except where its two best were 0.072
+    ///   apart (the code prompt's second position).
+    static let runs = [DecoderRun(weights: .asStored, products: .int8, tolerance: 1, tie: 0.06, positionTie: 0.075),
                        DecoderRun(weights: .asStored, products: .float32, tolerance: 1e-3, tie: 0.05),
                        DecoderRun(weights: .float32, products: .float32, tolerance: 1e-3, tie: 0.05)]
 
@@ -87,7 +89,7 @@ struct Gemma3ModelTests {
                 let logits = try model.logits(prompt.ids, options: run.options)
                 for t in prompt.ids.indices {
                     worst = max(worst, compare(logits.scalars[(t * vocabulary)..<((t + 1) * vocabulary)], ids: prompt.topIds[t],
-                                               values: prompt.topLogits[t], tie: run.tie, "\(run) \(prompt.text.prefix(20)) position \(t)"))
+                                               values: prompt.topLogits[t], tie: run.positionTie ?? run.tie, "\(run) \(prompt.text.prefix(20)) position \(t)"))
                 }
             } else {
                 // Through the caches in pieces: positions 255, 511 (the window's edge), 600 and the
@@ -99,7 +101,7 @@ struct Gemma3ModelTests {
                     var start = 0
                     for end in [256, 512, 601, prompt.ids.count] {
                         let row = try model.logits(appending: Array(prompt.ids[start..<end]), to: &caches, lastOnly: true, options: run.options)
-                        worst = max(worst, compare(row.scalars[...], ids: prompt.topIds[end - 1], values: prompt.topLogits[end - 1], tie: run.tie,
+                        worst = max(worst, compare(row.scalars[...], ids: prompt.topIds[end - 1], values: prompt.topLogits[end - 1], tie: run.positionTie ?? run.tie,
                                                    "\(run) long prompt position \(end - 1), capacity \(capacity)"))
                         start = end
                     }
@@ -107,7 +109,7 @@ struct Gemma3ModelTests {
                 // The whole prompt in one call: 512 positions, then the rest (the rings take 512 at once).
                 var rings = try model.makeCaches(capacity: 4096)
                 let row = try model.logits(appending: prompt.ids, to: &rings, lastOnly: true, options: run.options)
-                worst = max(worst, compare(row.scalars[...], ids: prompt.topIds.last!, values: prompt.topLogits.last!, tie: run.tie,
+                worst = max(worst, compare(row.scalars[...], ids: prompt.topIds.last!, values: prompt.topLogits.last!, tie: run.positionTie ?? run.tie,
                                            "\(run) long prompt in one call"))
                 #expect(rings.allSatisfy { $0.count == prompt.ids.count })
             }

@@ -103,6 +103,14 @@ public struct QuantizedMatrix: Sendable {
     }
     private var keepsFloatProducts = false
 
+    /// Whether products with integer units (``usesIntegerProducts``, under ``QuantizedPrecision/int8``)
+    /// round the input in two passes: to 8 bits per block of 32, then what that rounding left out,
+    /// again to 8 bits per block; the integer products run on both and add. Twice the integer work
+    /// (still well ahead of Float products), and the input keeps about 15 bits: for a matrix whose
+    /// input has outliers that 8 bits per block do not carry (Gemma 3's down projections, after
+    /// the gated GELU). Off by default.
+    public var refinesIntegerInput = false
+
     /// A matrix over stored blocks.
     /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` if `rows` is not positive,
     ///   `columns` is not a positive multiple of the block's values, or `bytes` does not hold exactly
@@ -244,7 +252,7 @@ public struct QuantizedMatrix: Sendable {
         guard let isa = execution.instructionSet else {
             let w = dequantized().scalars
             // The reference rounds the input as the integer products do, then multiplies in Double.
-            let input = integer ? int8Rounded(x.scalars) : x.scalars.map(Double.init)
+            let input = integer ? int8Rounded(x.scalars, passes: refinesIntegerInput ? 2 : 1) : x.scalars.map(Double.init)
             var y = [Float](repeating: 0, count: m * rows)
             for r in 0..<m {
                 for o in 0..<rows {
@@ -260,7 +268,7 @@ public struct QuantizedMatrix: Sendable {
                 x.withUnsafeBufferPointer { xs in
                     bytes.withUnsafeBytes { raw in
                         multiplyInteger(xs.baseAddress!, rows: m, [IntegerOperand(matrix: self, stored: raw.baseAddress!)], into: outputs,
-                                        k: columns, threads: execution.threads, isa: isa)
+                                        k: columns, threads: execution.threads, isa: isa, refined: refinesIntegerInput)
                     }
                 }
             }
@@ -305,12 +313,15 @@ extension QuantizedMatrix {
         let m = x.count / max(1, first.columns)
         let total = matrices.reduce(0) { $0 + $1.rows }, k = first.columns
         let integer = matrices.indices.filter { matrices[$0].usesIntegerProducts }
-        if options.quantizedPrecision == .int8, !integer.isEmpty, integer.count < matrices.count {
-            // The matrices with integer products together, the others together, each in its own way.
-            let others = matrices.indices.filter { !matrices[$0].usesIntegerProducts }
-            let products = try multiply(x, by: integer.map { matrices[$0] }, argument: argument, options: options)
-                + multiply(x, by: others.map { matrices[$0] }, argument: argument, options: options)
-            let order = integer + others
+        // How each matrix's products run under int8: Float, integer, integer on a refined input.
+        let kinds = matrices.map { !$0.usesIntegerProducts ? 0 : $0.refinesIntegerInput ? 2 : 1 }
+        if options.quantizedPrecision == .int8, Set(kinds).count > 1 {
+            // The matrices of each kind together, each kind in its own way.
+            let order = kinds.indices.sorted { (kinds[$0], $0) < (kinds[$1], $1) }
+            var products: [Tensor<Float>] = []
+            for kind in Set(kinds).sorted() {
+                products += try multiply(x, by: order.filter { kinds[$0] == kind }.map { matrices[$0] }, argument: argument, options: options)
+            }
             return matrices.indices.map { products[order.firstIndex(of: $0)!] }
         }
         if matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, options.quantizedPrecision == .int8,
@@ -321,7 +332,7 @@ extension QuantizedMatrix {
                 Self.makeArrays(matrices.map { m * $0.rows }[...]) { outputs in
                     x.withUnsafeBufferPointer { xs in
                         multiplyInteger(xs.baseAddress!, rows: m, matrices.indices.map { IntegerOperand(matrix: matrices[$0], stored: weights[$0]) },
-                                        into: outputs, k: k, threads: execution.threads, isa: isa)
+                                        into: outputs, k: k, threads: execution.threads, isa: isa, refined: first.refinesIntegerInput)
                     }
                 }
             }
@@ -548,18 +559,26 @@ extension QuantizedMatrix.Format {
 
 /// `x` rounded per block of 32 as ``QuantizedPrecision/int8`` rounds an input, written plainly: the
 /// scale `d = max|x| / 127`, each value `round(x / d)·d` (halves away from zero), in Double; a block
-/// with a NaN or an infinity all NaN. The reference for the integer products.
-func int8Rounded(_ x: [Float]) -> [Double] {
-    var out = [Double](repeating: 0, count: x.count)
-    for start in stride(from: 0, to: x.count, by: 32) {
-        let block = x[start..<min(x.count, start + 32)]
-        guard block.allSatisfy(\.isFinite) else {
-            for j in block.indices { out[j] = .nan }
-            continue
+/// with a NaN or an infinity all NaN. With two `passes` (``QuantizedMatrix/refinesIntegerInput``)
+/// the remainder `x − round(x / d)·d`, computed in Float, is rounded the same way and added. The
+/// reference for the integer products.
+func int8Rounded(_ x: [Float], passes: Int = 1) -> [Double] {
+    var out = [Double](repeating: 0, count: x.count), rest = x
+    for _ in 0..<passes {
+        for start in stride(from: 0, to: x.count, by: 32) {
+            let block = rest[start..<min(x.count, start + 32)]
+            guard block.allSatisfy(\.isFinite) else {
+                for j in block.indices { (out[j], rest[j]) = (.nan, .nan) }
+                continue
+            }
+            let d = block.map(\.magnitude).max()! / 127
+            let inverse: Float = d != 0 ? 1 / d : 0
+            for j in block.indices {
+                let q = (rest[j] * inverse).rounded(.toNearestOrAwayFromZero)
+                out[j] += Double(q) * Double(d)
+                rest[j] -= q * d
+            }
         }
-        let d = block.map(\.magnitude).max()! / 127
-        let inverse: Float = d != 0 ? 1 / d : 0
-        for j in block.indices { out[j] = Double((x[j] * inverse).rounded(.toNearestOrAwayFromZero)) * Double(d) }
     }
     return out
 }
@@ -582,19 +601,52 @@ struct IntegerOperand {
 /// numbering, shared among the threads in contiguous ranges. A range takes the interleaved groups
 /// whose first output it holds and the stored rows it holds, so each output is computed the same
 /// way whatever the threads and the matrices beside it.
+///
+/// With `refined` (``QuantizedMatrix/refinesIntegerInput``) what the rounding left out, `x −
+/// round(x / dx)·dx` in Float, is rounded the same way as `m` more rows of the input, multiplied
+/// in the same loop (four rows at a time share each block's loads), and added.
 func multiplyInteger(
     _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [IntegerOperand], into outputs: [UnsafeMutablePointer<Float>], k: Int, threads: Int,
-    isa: KernelInstructionSet
+    isa: KernelInstructionSet, refined: Bool = false
 ) {
     guard m > 0 else { return }
-    let kernels = isa.kernels, blocks = k / 32
-    let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }, total = starts[matrices.count]
-    let values = UnsafeMutablePointer<Int8>.allocate(capacity: m * k)
+    let blocks = k / 32, rows = refined ? 2 * m : m
+    let values = UnsafeMutablePointer<Int8>.allocate(capacity: rows * k)
     // The blocks' sums, then the sums of their first sixteen values.
-    let scales = UnsafeMutablePointer<Float>.allocate(capacity: m * blocks), sums = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * m * blocks)
+    let scales = UnsafeMutablePointer<Float>.allocate(capacity: rows * blocks), sums = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * rows * blocks)
     defer { values.deallocate(); scales.deallocate(); sums.deallocate() }
-    kernels.quantizeInput(x, m, k, values, scales, sums)
-    let input = QuantizedInput(values: values, scales: scales, sums: sums, firstHalfSums: sums + m * blocks, k: k)
+    let input = QuantizedInput(values: values, scales: scales, sums: sums, firstHalfSums: sums + rows * blocks, k: k)
+    guard refined else {
+        isa.kernels.quantizeInput(x, m, k, values, scales, sums)
+        multiplyQuantizedInput(input, rows: m, matrices, into: outputs, threads: threads, isa: isa)
+        return
+    }
+    // Rows 0 ..< m the input, m ..< 2m what its rounding left out; the products of both into scratch.
+    let both = UnsafeMutablePointer<Float>.allocate(capacity: rows * k)
+    defer { both.deallocate() }
+    both.update(from: x, count: m * k)
+    isa.kernels.quantizeInput(x, m, k, values, scales, sums)
+    for b in 0..<(m * blocks) {
+        for e in (32 * b)..<(32 * b + 32) { both[m * k + e] = x[e] - Float(values[e]) * scales[b] }
+    }
+    isa.kernels.quantizeInput(both, rows, k, values, scales, sums)
+    let products = matrices.map { UnsafeMutablePointer<Float>.allocate(capacity: rows * $0.rows) }
+    defer { products.forEach { $0.deallocate() } }
+    multiplyQuantizedInput(input, rows: rows, matrices, into: products, threads: threads, isa: isa)
+    for (i, matrix) in matrices.enumerated() {
+        let n = m * matrix.rows
+        for j in 0..<n { outputs[i][j] = products[i][j] + products[i][n + j] }
+    }
+}
+
+/// The integer products of ``multiplyInteger(_:rows:_:into:k:threads:isa:refined:)`` with an input
+/// already quantized, `rows` rows.
+private func multiplyQuantizedInput(
+    _ input: QuantizedInput, rows m: Int, _ matrices: [IntegerOperand], into outputs: [UnsafeMutablePointer<Float>], threads: Int,
+    isa: KernelInstructionSet
+) {
+    let kernels = isa.kernels, k = input.k
+    let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }, total = starts[matrices.count]
     let shares = max(1, min(m * total * k < quantizedParallelWork ? 1 : threads, total / quantizedGroupRows))
     let shared = UncheckedSendable(outputs)
     parallelFor(shares, threads: shares) { share, _ in

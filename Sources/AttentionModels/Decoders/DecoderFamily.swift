@@ -45,6 +45,9 @@ public struct DecoderFamily: Sendable, Equatable {
     /// `QuantizedPrecision.int8`, because rounding their input to 8 bits moves the logits too far
     /// (`QuantizedMatrix.usesIntegerProducts`).
     public var floatProductMatrices: Set<String> = []
+    /// The block matrices whose integer products round their input in two passes
+    /// (`QuantizedMatrix.refinesIntegerInput`), because one pass of 8 bits moves the logits too far.
+    public var refinedInputMatrices: Set<String> = []
 
     /// Llama's architecture as llama.cpp writes it.
     public static let llama = DecoderFamily(
@@ -67,11 +70,12 @@ public struct DecoderFamily: Sendable, Equatable {
         // Measured on Gemma 3 270M Q4_K_M against transformers: with the value projections (Q8_0) on
         // int8 products too, the top logits moved by up to 3.7 (1.3 without) and a greedy token
         // changed at the second step of a prompt; they are 1% of the bytes a decoding step reads.
-        // With the down projections' (Q4_K) on int8 products beside the attention outputs' (Q4_K),
-        // the top logits moved by up to 1.02 (0.68 without) and a greedy token changed where
-        // transformers' two best were 0.157 apart: their input, the gated GELU, has outliers that
-        // 8 bits per block of 32 do not carry.
-        floatProductMatrices: ["attn_v", "ffn_down"])
+        // With the down projections' and the attention outputs' (Q4_K, Q6_K) inputs rounded once to
+        // 8 bits, the top logits moved by up to 1.78 (1.51 with the attention outputs in Float, 0.64
+        // with both in Float) and a greedy token changed where transformers' two best were 0.157
+        // apart: the gated GELU's outputs have outliers that 8 bits per block of 32 do not carry.
+        // Rounded in two passes (about 15 bits), 0.49, and the greedy tokens hold.
+        floatProductMatrices: ["attn_v"], refinedInputMatrices: ["ffn_down", "attn_output"])
 
     /// Every family the loader reads.
     public static let all: [DecoderFamily] = [.llama, .gemma3]

@@ -198,7 +198,9 @@ public struct LlamaModel: Sendable {
         func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> Linear<Float> {
             if var q = try quantized(name + ".weight", [outputs, inputs]) {
                 // `blk.N.attn_v` → `attn_v`.
-                if c.family.floatProductMatrices.contains(String(name.split(separator: ".").last ?? "")) { q.usesIntegerProducts = false }
+                let kind = String(name.split(separator: ".").last ?? "")
+                if c.family.floatProductMatrices.contains(kind) { q.usesIntegerProducts = false }
+                q.refinesIntegerInput = c.family.refinedInputMatrices.contains(kind)
                 return try Linear(quantizedWeight: q, bias: nil)
             }
             return try Linear(weight: tensor(name + ".weight", [outputs, inputs]), bias: nil)

@@ -97,12 +97,18 @@ struct QuantizedMatrixTests {
     /// `x` rounded per block of 32 as the int8 products round it, written here from the rule: `d =
     /// max|x| / 127`, each value `round(x / d)·d` with halves away from zero (`x / d` computed as
     /// `x · (1 / d)`, in Float, as llama.cpp does).
-    static func int8Rounded(_ x: [Float]) -> [Double] {
+    /// With `refined`, what that rounding leaves out (`x − round(x / d)·d` in Float) is rounded the
+    /// same way and added.
+    static func int8Rounded(_ x: [Float], refined: Bool = false) -> [Double] {
         stride(from: 0, to: x.count, by: 32).flatMap { start -> [Double] in
             let block = Array(x[start..<(start + 32)])
             let d = block.map(abs).max()! / 127
             let inverse: Float = d == 0 ? 0 : 1 / d
-            return block.map { Double(($0 * inverse).rounded(.toNearestOrAwayFromZero)) * Double(d) }
+            let q = block.map { ($0 * inverse).rounded(.toNearestOrAwayFromZero) }
+            let first = q.map { Double($0) * Double(d) }
+            guard refined else { return first }
+            let rest = zip(block, q).map { $0 - $1 * d }
+            return zip(first, int8Rounded(rest)).map { $0 + $1 }
         }
     }
 
@@ -119,12 +125,15 @@ struct QuantizedMatrixTests {
                (outputs: 9, inputs: 224), (outputs: 50, inputs: 128), (outputs: 100, inputs: 1536)]
             : [(outputs: 1, inputs: 256), (outputs: 7, inputs: 512), (outputs: 33, inputs: 768), (outputs: 64, inputs: 256),
                (outputs: 50, inputs: 512), (outputs: 100, inputs: 1536)]
-        for shape in shapes {
-            let matrix = try Self.randomMatrix(format, rows: shape.outputs, columns: shape.inputs, using: &g)
+        // Every other shape with the input refined (two passes of rounding).
+        for (index, shape) in shapes.enumerated() {
+            var matrix = try Self.randomMatrix(format, rows: shape.outputs, columns: shape.inputs, using: &g)
+            let refined = index % 2 == 1
+            matrix.refinesIntegerInput = refined
             let w = matrix.dequantized()
             for rows in [1, 2, 4, 5, 7, 9, 40] where rows * shape.outputs * shape.inputs < 3_000_000 {
                 let x = try Tensor<Float>.randomUniform(shape: [rows, shape.inputs], in: -2...2, using: &g)
-                let rounded = Self.int8Rounded(x.scalars)
+                let rounded = Self.int8Rounded(x.scalars, refined: refined)
                 var exact = [Double](repeating: 0, count: rows * shape.outputs), magnitude = exact, unrounded = exact
                 for r in 0..<rows {
                     for o in 0..<shape.outputs {
@@ -152,9 +161,22 @@ struct QuantizedMatrixTests {
                 }
                 let plain = try matrix.multiply(x, options: AttentionOptions(implementation: .reference))
                 #expect(zip(zip(plain.scalars, exact), bound).allSatisfy { abs(Double($0.0) - $0.1) <= $1 }, "\(format) \(shape) reference")
-                // The rounding is real: the result is the rounded input's product, not the input's, which is
-                // further away than the bound (a kernel that skipped the rounding would fail above).
-                #expect(zip(zip(exact, unrounded), bound).contains { abs($0.0 - $0.1) > $1 }, "\(format) \(shape) rows \(rows)")
+                if refined {
+                    // Two passes keep about 15 bits: within 1/2000 of the unrounded product's magnitude. The
+                    // second pass is real: one pass's product is further away than the bound.
+                    let error = zip(exact, unrounded).map { abs($0 - $1) }.max() ?? 0, size = magnitude.max() ?? 0
+                    #expect(error < size / 2000, "\(format) \(shape) rows \(rows): \(error) of \(size)")
+                    let once = Self.int8Rounded(x.scalars)
+                    let onePass = (0..<(rows * shape.outputs)).map { i in
+                        let (r, o) = i.quotientAndRemainder(dividingBy: shape.outputs)
+                        return (0..<shape.inputs).reduce(0.0) { $0 + once[r * shape.inputs + $1] * Double(w.scalars[o * shape.inputs + $1]) }
+                    }
+                    #expect(zip(zip(exact, onePass), bound).contains { abs($0.0 - $0.1) > $1 }, "\(format) \(shape) rows \(rows)")
+                } else {
+                    // The rounding is real: the result is the rounded input's product, not the input's, which
+                    // is further away than the bound (a kernel that skipped the rounding would fail above).
+                    #expect(zip(zip(exact, unrounded), bound).contains { abs($0.0 - $0.1) > $1 }, "\(format) \(shape) rows \(rows)")
+                }
             }
         }
     }
@@ -201,6 +223,13 @@ struct QuantizedMatrixTests {
                 #expect(try floats.multiply(input).scalars != matrix.multiply(input).scalars, "\(format) \(rows) rows")
                 let pair = try QuantizedMatrix.multiply(input, by: [floats, matrix])
                 #expect(try pair[0].scalars == floats.multiply(input).scalars && pair[1].scalars == matrix.multiply(input).scalars)
+                // A matrix whose input is refined beside the others: each its own products, in order.
+                var refined = matrix
+                refined.refinesIntegerInput = true
+                let three = try QuantizedMatrix.multiply(input, by: [refined, floats, matrix, refined])
+                #expect(try three[0].scalars == refined.multiply(input).scalars && three[1].scalars == floats.multiply(input).scalars
+                        && three[2].scalars == matrix.multiply(input).scalars && three[3].scalars == three[0].scalars, "\(format) \(rows) rows")
+                #expect(try refined.multiply(input).scalars != matrix.multiply(input).scalars, "\(format) \(rows) rows")
             }
             // On again: the integer products as before (a k-quant's copy, dropped when they went off, made anew).
             var again = floats
