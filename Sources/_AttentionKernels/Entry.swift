@@ -39,9 +39,10 @@ public struct KernelEntryPoints: Sendable {
     /// The products over block-quantized weights, compiled for `format` (see ``QuantizedFormatKernels``).
     public let quantized: @Sendable (_ format: QuantizedBlockFormat) -> QuantizedFormatKernels
     /// Rows of an input quantized to 8-bit integers per block of 32, for the integer products (see
-    /// ``quantizeInput(_:rows:k:values:scales:sums:_:)``: `sums` holds `2·rows·(k / 32)` integers).
+    /// ``quantizeInput(_:rows:k:values:scales:sums:firstHalfSums:_:)``).
     public let quantizeInput: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ k: Int, _ values: UnsafeMutablePointer<Int8>,
-                                         _ scales: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Int32>) -> Void
+                                         _ scales: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Int32>,
+                                         _ firstHalfSums: UnsafeMutablePointer<Int32>) -> Void
     /// What the integer products run on: ``IntegerDotUnit``.
     public let integerDot: IntegerDotUnit
     /// GELU (erf form, absolute error below 2e-7) in place.
@@ -77,7 +78,7 @@ public struct KernelEntryPoints: Sendable {
             multiplyOutputMajor: { _AttentionKernels.multiplyOutputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, outputs: $5, n: $6, k: $7, M.self) },
             multiplyInputMajor: { _AttentionKernels.multiplyInputMajor(x: $0, rows: $1, weight: $2, bias: $3, y: $4, columns: $5, n: $6, k: $7, M.self) },
             quantized: { $0.apply(QuantizedKernelsOf<M>()) },
-            quantizeInput: { _AttentionKernels.quantizeInput($0, rows: $1, k: $2, values: $3, scales: $4, sums: $5, M.self) },
+            quantizeInput: { _AttentionKernels.quantizeInput($0, rows: $1, k: $2, values: $3, scales: $4, sums: $5, firstHalfSums: $6, M.self) },
             integerDot: IntegerDotUnit.compiled,
             gelu: { geluInPlace($0, count: $1, M.self) },
             geluTanh: { geluTanhInPlace($0, count: $1, M.self) },
@@ -106,7 +107,7 @@ public struct KernelEntryPoints: Sendable {
                                                  UnsafeMutablePointer<Float>, Range<Int>, Int, Int) -> Void,
         quantized: @escaping @Sendable (QuantizedBlockFormat) -> QuantizedFormatKernels,
         quantizeInput: @escaping @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>,
-                                            UnsafeMutablePointer<Int32>) -> Void,
+                                            UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void,
         integerDot: IntegerDotUnit,
         gelu: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
         geluTanh: @escaping @Sendable (UnsafeMutablePointer<Float>, Int) -> Void,
@@ -158,7 +159,8 @@ extension KernelEntryPoints {
 public struct QuantizedEntryPoints: Sendable {
     public let quantized: @Sendable (_ format: QuantizedBlockFormat) -> QuantizedFormatKernels
     public let quantizeInput: @Sendable (_ x: UnsafePointer<Float>, _ rows: Int, _ k: Int, _ values: UnsafeMutablePointer<Int8>,
-                                         _ scales: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Int32>) -> Void
+                                         _ scales: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Int32>,
+                                         _ firstHalfSums: UnsafeMutablePointer<Int32>) -> Void
     public let integerDot: IntegerDotUnit
 
     /// The products specialized for `M` and inlined into the calling module.
@@ -166,14 +168,14 @@ public struct QuantizedEntryPoints: Sendable {
     public static func compiled<M: MultiplyAdd>(for _: M.Type) -> QuantizedEntryPoints {
         QuantizedEntryPoints(
             quantized: { $0.apply(QuantizedKernelsOf<M>()) },
-            quantizeInput: { _AttentionKernels.quantizeInput($0, rows: $1, k: $2, values: $3, scales: $4, sums: $5, M.self) },
+            quantizeInput: { _AttentionKernels.quantizeInput($0, rows: $1, k: $2, values: $3, scales: $4, sums: $5, firstHalfSums: $6, M.self) },
             integerDot: IntegerDotUnit.compiled)
     }
 
     @inlinable
     init(quantized: @escaping @Sendable (QuantizedBlockFormat) -> QuantizedFormatKernels,
          quantizeInput: @escaping @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>,
-                                             UnsafeMutablePointer<Int32>) -> Void,
+                                             UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void,
          integerDot: IntegerDotUnit) {
         (self.quantized, self.quantizeInput, self.integerDot) = (quantized, quantizeInput, integerDot)
     }

@@ -38,19 +38,18 @@ public struct QuantizedInput: @unchecked Sendable {
     @inlinable public var blocks: Int { k / 32 }
 }
 
-/// `rows` rows of `x [rows, k]` (`k` a multiple of 32) quantized per block into `values`, `scales`
-/// and `sums`, which holds `2·rows·(k / 32)` integers: the blocks' sums, then the sums of their
-/// first sixteen values (see ``QuantizedInput``). A block holding a NaN or an infinity gets the
-/// scale NaN, so the outputs it reaches are NaN rather than quietly finite.
+/// `rows` rows of `x [rows, k]` (`k` a multiple of 32) quantized per block into `values`, `scales`,
+/// `sums` and `firstHalfSums` (see ``QuantizedInput``). A block holding a NaN or an infinity gets
+/// the scale NaN, so the outputs it reaches are NaN rather than quietly finite.
 @inlinable @inline(__always)
 public func quantizeInput<M: MultiplyAdd>(_ x: UnsafePointer<Float>, rows: Int, k: Int, values: UnsafeMutablePointer<Int8>,
-                                          scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Int32>, _: M.Type) {
-    let blocks = rows * (k / 32)
-    for b in 0..<blocks {
+                                          scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Int32>,
+                                          firstHalfSums: UnsafeMutablePointer<Int32>, _: M.Type) {
+    for b in 0..<(rows * (k / 32)) {
         var sum: Int32 = 0, firstHalf: Int32 = 0
         scales[b] = attention_quantize_block(x + 32 * b, values + 32 * b, &sum, &firstHalf)
         sums[b] = sum
-        sums[blocks + b] = firstHalf
+        firstHalfSums[b] = firstHalf
     }
 }
 

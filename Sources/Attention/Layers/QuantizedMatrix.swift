@@ -611,25 +611,34 @@ func multiplyInteger(
 ) {
     guard m > 0 else { return }
     let blocks = k / 32, rows = refined ? 2 * m : m
-    let values = UnsafeMutablePointer<Int8>.allocate(capacity: rows * k)
-    // The blocks' sums, then the sums of their first sixteen values.
-    let scales = UnsafeMutablePointer<Float>.allocate(capacity: rows * blocks), sums = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * rows * blocks)
+    let values = UnsafeMutablePointer<Int8>.allocate(capacity: rows * k), scales = UnsafeMutablePointer<Float>.allocate(capacity: rows * blocks)
+    let sums = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * rows * blocks)
     defer { values.deallocate(); scales.deallocate(); sums.deallocate() }
     let input = QuantizedInput(values: values, scales: scales, sums: sums, firstHalfSums: sums + rows * blocks, k: k)
+    // Rows 0 ..< m the input; with `refined`, rows m ..< 2m what its rounding left out. Shared
+    // among the threads by rows (a prompt's input is megabytes).
+    let rest = refined ? UnsafeMutablePointer<Float>.allocate(capacity: m * k) : nil
+    defer { rest?.deallocate() }
+    let quantize = isa.kernels.quantizeInput
+    let shares = max(1, min(m * k < quantizedParallelWork ? 1 : threads, m))
+    let buffers = UncheckedSendable((values, scales, sums, rest))
+    parallelFor(shares, threads: shares) { share, _ in
+        let (values, scales, sums, rest) = buffers.value
+        let first = share * m / shares, count = (share + 1) * m / shares - first
+        let (b0, half) = (first * blocks, rows * blocks)
+        quantize(x + first * k, count, k, values + first * k, scales + b0, sums + b0, sums + half + b0)
+        guard let rest else { return }
+        for b in b0..<(b0 + count * blocks) {
+            let d = scales[b]
+            for e in (32 * b)..<(32 * b + 32) { rest[e] = x[e] - Float(values[e]) * d }
+        }
+        let r0 = (m + first) * blocks
+        quantize(rest + first * k, count, k, values + (m + first) * k, scales + r0, sums + r0, sums + half + r0)
+    }
     guard refined else {
-        isa.kernels.quantizeInput(x, m, k, values, scales, sums)
         multiplyQuantizedInput(input, rows: m, matrices, into: outputs, threads: threads, isa: isa)
         return
     }
-    // Rows 0 ..< m the input, m ..< 2m what its rounding left out; the products of both into scratch.
-    let both = UnsafeMutablePointer<Float>.allocate(capacity: rows * k)
-    defer { both.deallocate() }
-    both.update(from: x, count: m * k)
-    isa.kernels.quantizeInput(x, m, k, values, scales, sums)
-    for b in 0..<(m * blocks) {
-        for e in (32 * b)..<(32 * b + 32) { both[m * k + e] = x[e] - Float(values[e]) * scales[b] }
-    }
-    isa.kernels.quantizeInput(both, rows, k, values, scales, sums)
     let products = matrices.map { UnsafeMutablePointer<Float>.allocate(capacity: rows * $0.rows) }
     defer { products.forEach { $0.deallocate() } }
     multiplyQuantizedInput(input, rows: rows, matrices, into: products, threads: threads, isa: isa)
