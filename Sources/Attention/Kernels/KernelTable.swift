@@ -119,8 +119,10 @@ public enum QuantizedPrecision: String, Sendable, CaseIterable {
     /// block, as llama.cpp quantizes activations), then integer dot products with the weights'
     /// integers (AVX-512 VNNI where the CPU has it): about four times the products per instruction.
     /// The result is the exact product of the weights with that rounded input, so it differs from
-    /// ``float32`` by the input's rounding, about 0.4% of each block's largest value. For Q4_0, Q4_1
-    /// and Q5_0; the other formats compute as ``float32``.
+    /// ``float32`` by the input's rounding, about 0.4% of each block's largest value (a matrix that
+    /// ``QuantizedMatrix/refinesIntegerInput`` rounds it in two passes, keeping about 15 bits). For
+    /// every ``QuantizedMatrix/Format``; a matrix can keep Float products
+    /// (``QuantizedMatrix/usesIntegerProducts``).
     case int8
     /// Each weight dequantized exactly to Float and multiplied with the Float input.
     case float32

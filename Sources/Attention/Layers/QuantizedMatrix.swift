@@ -12,7 +12,9 @@ import _AttentionKernels
 /// because sixteen rows' integers load as one vector and their sums need no reduction, and products
 /// of more rows dequantize sixteen rows per vector. Every product and row lookup reads the copy, and
 /// the stored pages it replaces are handed back to the system, so a model from a mapped GGUF file
-/// stays about the file's size in memory.
+/// stays about the file's size in memory. A k-quant matrix likewise keeps its rows repacked by
+/// sixteen for its integer products (148, 180 and 210 bytes per row and super-block for Q4_K, Q5_K
+/// and Q6_K, against the file's 144, 176 and 210); its Float products read the stored blocks.
 ///
 /// The values are those ``GGUF/TensorType/dequantize(_:into:)`` gives (``dequantized()``), bit for
 /// bit: the kernels compute each block's values the same way, in registers.
@@ -552,8 +554,8 @@ func multiplyInterleaved(
 }
 
 extension QuantizedMatrix.Format {
-    /// Whether products with this format run on the integer units under ``QuantizedPrecision/int8``
-    /// (the others compute in Float under either precision).
+    /// Whether products with this format run on the integer units under ``QuantizedPrecision/int8``:
+    /// every format the kernels read has them.
     public var hasIntegerProducts: Bool { kernelFormat.hasIntegerProducts }
 }
 

@@ -57,5 +57,5 @@ extension QuantizedPrecision: ExpressibleByArgument {
 
 /// The help of `--precision`, the same for every command that takes it.
 let precisionHelp = ArgumentHelp(
-    "Products with block-quantized weights: int8 rounds each input row to 8-bit integers per block of 32 and multiplies on the integer units (as llama.cpp does; Q4_0, Q4_1 and Q5_0), float32 dequantizes the weights exactly and multiplies in Float.",
+    "Products with block-quantized weights: int8 rounds each input row to 8-bit integers per block of 32 and multiplies on the integer units (as llama.cpp does; every block format), float32 dequantizes the weights exactly and multiplies in Float.",
     valueName: "int8|float32")
