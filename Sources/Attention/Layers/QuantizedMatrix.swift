@@ -109,8 +109,9 @@ public struct QuantizedMatrix: Sendable {
     /// round the input in two passes: to 8 bits per block of 32, then what that rounding left out,
     /// again to 8 bits per block; the integer products run on both and add. Twice the integer work
     /// (still well ahead of Float products), and the input keeps about 15 bits: for a matrix whose
-    /// input has outliers that 8 bits per block do not carry (Gemma 3's down projections, after
-    /// the gated GELU). Off by default.
+    /// input has outliers that 8 bits per block do not carry (Gemma 3's down projections, after the
+    /// gated GELU, and its attention outputs). Off by default; under ``QuantizedPrecision/float32``,
+    /// or with integer products off, it changes nothing.
     public var refinesIntegerInput = false
 
     /// A matrix over stored blocks.
