@@ -72,6 +72,32 @@ static inline __attribute__((always_inline)) __mmask64 attention_fifth_bits512(_
                                                                 _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0)));
     return _mm512_test_epi8_mask(spread, _mm512_set1_epi32(c % 2 ? (int)0x80402010 : 0x08040201));
 }
+
+/// The four chunks of nibble words at `w` unpacked into bytes: `lo[c]` the low nibbles (elements
+/// `4c + i`), `hi[c]` the high ones (`4c + i + 16`), with `high4`'s bits added as 16 and `high5`'s
+/// as 32 where given (the words of attention_nibble_block_idot and attention_six_bit_block_idot).
+static inline __attribute__((always_inline)) void attention_nibbles512(const void *w, const void *high4, const void *high5,
+                                                                        __m512i lo[4], __m512i hi[4]) {
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512i h4 = high4 ? _mm512_loadu_si512(high4) : _mm512_setzero_si512();
+    __m512i h5 = high5 ? _mm512_loadu_si512(high5) : _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) {
+        __m512i v = _mm512_loadu_si512((const char *)w + 64 * c);
+        lo[c] = _mm512_and_si512(v, mask);
+        hi[c] = _mm512_and_si512(_mm512_srli_epi32(v, 4), mask);
+        if (high4) {
+            const __m512i sixteen = _mm512_set1_epi8(0x10);
+            lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h4, c, 0), lo[c], sixteen);
+            hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h4, c, 1), hi[c], sixteen);
+        }
+        if (high5) {
+            const __m512i thirtyTwo = _mm512_set1_epi8(0x20);
+            lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h5, c, 0), lo[c], thirtyTwo);
+            hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h5, c, 1), hi[c], thirtyTwo);
+        }
+    }
+}
 #endif
 
 #if defined(__AVX2__) && !defined(__AVX512BW__)
@@ -96,20 +122,8 @@ static inline __attribute__((always_inline)) __m256i attention_fifth_bits256(__m
 static inline __attribute__((always_inline)) void attention_nibble_block_idot(const void *w, const void *high, const signed char *x,
                                                                                long stride, int rows, attention_i_int16v *out) {
 #if defined(__AVX512BW__)
-    const __m512i mask = _mm512_set1_epi8(0x0F);
     __m512i lo[4], hi[4];
-    __m512i h = high ? _mm512_loadu_si512(high) : _mm512_setzero_si512();
-#pragma clang loop unroll(full)
-    for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_loadu_si512((const char *)w + 64 * c);
-        lo[c] = _mm512_and_si512(v, mask);
-        hi[c] = _mm512_and_si512(_mm512_srli_epi32(v, 4), mask);
-        if (high) {
-            const __m512i sixteen = _mm512_set1_epi8(0x10);
-            lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h, c, 0), lo[c], sixteen);
-            hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h, c, 1), hi[c], sixteen);
-        }
-    }
+    attention_nibbles512(w, high, 0, lo, hi);
 #if defined(__AVX512VNNI__)
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
@@ -233,19 +247,8 @@ static inline __attribute__((always_inline)) void attention_six_bit_block_idot(c
                                                                                 const signed char *x, long stride, int rows,
                                                                                 attention_i_int16v *first, attention_i_int16v *second) {
 #if defined(__AVX512BW__)
-    const __m512i mask = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(0x10), thirtyTwo = _mm512_set1_epi8(0x20);
     __m512i lo[4], hi[4];
-    __m512i h4 = _mm512_loadu_si512(high4), h5 = _mm512_loadu_si512(high5);
-#pragma clang loop unroll(full)
-    for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_loadu_si512((const char *)w + 64 * c);
-        lo[c] = _mm512_and_si512(v, mask);
-        hi[c] = _mm512_and_si512(_mm512_srli_epi32(v, 4), mask);
-        lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h4, c, 0), lo[c], sixteen);
-        hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h4, c, 1), hi[c], sixteen);
-        lo[c] = _mm512_mask_add_epi8(lo[c], attention_fifth_bits512(h5, c, 0), lo[c], thirtyTwo);
-        hi[c] = _mm512_mask_add_epi8(hi[c], attention_fifth_bits512(h5, c, 1), hi[c], thirtyTwo);
-    }
+    attention_nibbles512(w, high4, high5, lo, hi);
 #if defined(__AVX512VNNI__)
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
