@@ -351,18 +351,7 @@ public struct LlamaModel: Sendable {
     public func logits(appending ids: [Int], to caches: inout [KVCache], lastOnly: Bool = false,
                        options: AttentionOptions = AttentionOptions()) throws -> Tensor<Float> {
         let c = configuration
-        guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.keyValueHeads && $0.headDimension == c.headDimension && $0.batchSize == 1 }),
-              caches.allSatisfy({ $0.count == caches[0].count }),
-              caches.indices.allSatisfy({ caches[$0].slidingWindow == nil || (!c.isGlobal($0) && caches[$0].slidingWindow == c.slidingWindow) }) else {
-            throw AttentionError.invalidArgument(
-                argument: "caches",
-                reason: "need \(c.layers) caches of \(c.keyValueHeads) heads of \(c.headDimension), all of one length, windowed only on windowed layers (from makeCaches)")
-        }
-        let start = caches[0].count, capacity = capacity(of: caches)
-        try check(ids, from: start)
-        guard start + ids.count <= capacity else {
-            throw AttentionError.invalidArgument(argument: "ids", reason: "\(ids.count) tokens after \(start) exceed the caches' capacity of \(capacity)")
-        }
+        try check(ids, appendingTo: caches)
         try options.validate(for: Float.self)
         let chunk = caches.compactMap(\.largestChunk).reduce(Self.prefillChunk, min)
         var rows: [Float] = []
@@ -373,6 +362,66 @@ public struct LlamaModel: Sendable {
             if !lastOnly { rows += last.scalars }
         }
         return lastOnly || ids.count <= chunk ? last : Tensor(uncheckedShape: [ids.count, c.vocabularySize], scalars: rows)
+    }
+
+    /// One step of several sequences at once, each with its own caches (from ``makeCaches(capacity:storage:)``):
+    /// `pieces[i]` is appended to `caches[i]`, and the result's element i is the logits of the last
+    /// position of `pieces[i]` (nil where `needed[i]` is false; every sequence's when `needed` is nil).
+    ///
+    /// The products and norms run on the rows of every sequence together, so that each weight is read
+    /// once per step for all of them (a server's batched decoding); each sequence attends only to its
+    /// own caches. A sequence's logits are those it would get on its own, up to the rounding of
+    /// products of another number of rows. Pieces longer than ``prefillChunk`` run in rounds of chunks.
+    /// - Throws: `AttentionError.invalidArgument(argument:reason:)` if the counts differ, a sequence's
+    ///   caches are not this model's or would overflow, an id is outside the vocabulary, or the options
+    ///   cannot run; every check is made before any cache changes.
+    public func nextTokenLogits(appendingEach pieces: [[Int]], to caches: inout [[KVCache]], needed: [Bool]?,
+                                options: AttentionOptions = AttentionOptions()) throws -> [[Float]?] {
+        guard caches.count == pieces.count, needed.map({ $0.count == pieces.count }) ?? true else {
+            throw AttentionError.invalidArgument(
+                argument: "caches", reason: "need one set of caches (and one needed flag) per sequence: \(pieces.count) sequences, \(caches.count) sets of caches")
+        }
+        for i in pieces.indices { try check(pieces[i], appendingTo: caches[i]) }
+        try options.validate(for: Float.self)
+        let chunk = caches.joined().compactMap(\.largestChunk).reduce(Self.prefillChunk, min)
+        var result = [[Float]?](repeating: nil, count: pieces.count)
+        for from in stride(from: 0, to: pieces.map(\.count).max() ?? 0, by: chunk) {
+            let round = pieces.indices.filter { pieces[$0].count > from }.map { (sequence: $0, ids: Array(pieces[$0][from..<min(pieces[$0].count, from + chunk)])) }
+            let wanted = round.map { from + chunk >= pieces[$0.sequence].count && needed?[$0.sequence] ?? true }
+            for (piece, row) in zip(round.map(\.sequence), try logits(appendingChunks: round, to: &caches, wanted: wanted, options: options)) {
+                result[piece] = row
+            }
+        }
+        return result
+    }
+
+    /// One round of ``nextTokenLogits(appendingEach:to:needed:options:)``: pieces every cache takes at
+    /// once; the last row's logits of each piece whose `wanted` flag is set (nil for the others).
+    private func logits(appendingChunks pieces: [(sequence: Int, ids: [Int])], to caches: inout [[KVCache]], wanted: [Bool],
+                        options: AttentionOptions) throws -> [[Float]?] {
+        let c = configuration
+        var x = try embed(pieces.flatMap(\.ids))
+        var segments: [(rows: Range<Int>, angles: StepAngles)] = []
+        for piece in pieces {
+            let start = segments.last?.rows.upperBound ?? 0
+            segments.append((start..<(start + piece.ids.count), try rotaryAngles(positions: piece.ids.count, startingAt: caches[piece.sequence][0].count)))
+        }
+        for (layer, block) in blocks.enumerated() {
+            x = try apply(block, layer: layer, to: x, segments: segments, options: options) { s, q, k, v in
+                let sequence = pieces[s].sequence
+                try caches[sequence][layer].append(key: k, value: v)
+                return try scaledDotProductAttention(query: q, cache: caches[sequence][layer], mask: mask(layer: layer, queries: pieces[s].ids.count),
+                                                     options: options).output
+            }
+        }
+        let rows = pieces.indices.filter { wanted[$0] }
+        guard !rows.isEmpty else { return wanted.map { _ in nil } }
+        var last: [Float] = []
+        for s in rows { last += x.scalars[((segments[s].rows.upperBound - 1) * c.width)..<(segments[s].rows.upperBound * c.width)] }
+        let logits = try head(finalNorm(Tensor(shape: [rows.count, c.width], scalars: last)), options: options)
+        var result = [[Float]?](repeating: nil, count: pieces.count)
+        for (n, s) in rows.enumerated() { result[s] = Array(logits.scalars[(n * c.vocabularySize)..<((n + 1) * c.vocabularySize)]) }
+        return result
     }
 
     /// ``logits(appending:to:lastOnly:options:)`` for a chunk that every cache takes at once.
@@ -390,6 +439,23 @@ public struct LlamaModel: Sendable {
             x = try Tensor(shape: [1, c.width], scalars: Array(x.scalars[((ids.count - 1) * c.width)...]))
         }
         return try head(finalNorm(x), options: options)
+    }
+
+    /// Checks that `caches` are this model's (from ``makeCaches(capacity:storage:)``) and take `ids` after their positions.
+    func check(_ ids: [Int], appendingTo caches: [KVCache]) throws {
+        let c = configuration
+        guard caches.count == c.layers, caches.allSatisfy({ $0.keyValueHeads == c.keyValueHeads && $0.headDimension == c.headDimension && $0.batchSize == 1 }),
+              caches.allSatisfy({ $0.count == caches[0].count }),
+              caches.indices.allSatisfy({ caches[$0].slidingWindow == nil || (!c.isGlobal($0) && caches[$0].slidingWindow == c.slidingWindow) }) else {
+            throw AttentionError.invalidArgument(
+                argument: "caches",
+                reason: "need \(c.layers) caches of \(c.keyValueHeads) heads of \(c.headDimension), all of one length, windowed only on windowed layers (from makeCaches)")
+        }
+        let start = caches[0].count, capacity = capacity(of: caches)
+        try check(ids, from: start)
+        guard start + ids.count <= capacity else {
+            throw AttentionError.invalidArgument(argument: "ids", reason: "\(ids.count) tokens after \(start) exceed the caches' capacity of \(capacity)")
+        }
     }
 
     func check(_ ids: [Int], from start: Int) throws {
@@ -428,28 +494,53 @@ public struct LlamaModel: Sendable {
 
     /// The rotations of `positions` positions from `start` for the global layers and the windowed
     /// ones (the same when their bases are): computed once per forward pass, for every layer.
-    private func rotaryAngles(positions: Int, startingAt start: Int) throws -> (global: RotaryEmbedding.Angles, windowed: RotaryEmbedding.Angles) {
+    private func rotaryAngles(positions: Int, startingAt start: Int) throws -> StepAngles {
         let global = try rotary.angles(positions: positions, startingAt: start)
         return (global, windowedRotary == rotary ? global : try windowedRotary.angles(positions: positions, startingAt: start))
     }
 
+    /// The rotations of one step's positions: the global layers' and the windowed ones'.
+    typealias StepAngles = (global: RotaryEmbedding.Angles, windowed: RotaryEmbedding.Angles)
+
     /// One block on `x` `[T, C]` whose rows are at the positions of `angles`; `attend` maps queries
     /// `[1, H, T, D]`, keys and values `[1, Hkv, T, D]` (rotated) to the attention output `[1, H, T, D]`.
     private func apply(
-        _ block: Block, layer: Int, to x: Tensor<Float>, angles: (global: RotaryEmbedding.Angles, windowed: RotaryEmbedding.Angles),
-        options: AttentionOptions, attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
+        _ block: Block, layer: Int, to x: Tensor<Float>, angles: StepAngles, options: AttentionOptions,
+        attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
-        let c = configuration, t = x.shape[0]
+        try apply(block, layer: layer, to: x, segments: [(0..<x.shape[0], angles)], options: options) { _, q, k, v in try attend(q, k, v) }
+    }
+
+    /// One block on `x` `[T, C]`, the rows of several sequences stacked: `segments[s]` gives the rows
+    /// of sequence s and their rotations. The products and norms run on every row at once; each
+    /// sequence's rows are rotated and attend on their own, `attend(s, q, k, v)` as above.
+    private func apply(
+        _ block: Block, layer: Int, to x: Tensor<Float>, segments: [(rows: Range<Int>, angles: StepAngles)], options: AttentionOptions,
+        attend: (Int, Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
+    ) throws -> Tensor<Float> {
+        let c = configuration
         let (qWidth, kvWidth) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
-        let (rotate, rotations) = c.isGlobal(layer) ? (rotary, angles.global) : (windowedRotary, angles.windowed)
         let normed = try block.attentionNorm(x)
         let projected = try Self.project(normed, by: [block.query, block.key, block.value], options: options)
-        var q = try splitHeads(projected[0], batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1)
-        var k = try splitHeads(projected[1], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
-        if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm { (q, k) = (try queryNorm(q), try keyNorm(k)) }
-        (q, k) = (try rotate(q, angles: rotations), try rotate(k, angles: rotations))
-        let v = try splitHeads(projected[2], batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
-        let attended = try mergeHeads([attend(q, k, v)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
+        var attended = projected[0]
+        var stacked: [Float] = []
+        for (s, segment) in segments.enumerated() {
+            let t = segment.rows.count
+            // The segment's rows of a projection `[T, width]` (the whole tensor for one sequence).
+            func rows(_ m: Tensor<Float>, width: Int) -> Tensor<Float> {
+                segments.count == 1 ? m : Tensor(uncheckedShape: [t, width],
+                                                 scalars: Array(m.scalars[(segment.rows.lowerBound * width)..<(segment.rows.upperBound * width)]))
+            }
+            let (rotate, rotations) = c.isGlobal(layer) ? (rotary, segment.angles.global) : (windowedRotary, segment.angles.windowed)
+            var q = try splitHeads(rows(projected[0], width: qWidth), batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1)
+            var k = try splitHeads(rows(projected[1], width: kvWidth), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
+            if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm { (q, k) = (try queryNorm(q), try keyNorm(k)) }
+            (q, k) = (try rotate(q, angles: rotations), try rotate(k, angles: rotations))
+            let v = try splitHeads(rows(projected[2], width: kvWidth), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
+            let merged = try mergeHeads([attend(s, q, k, v)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
+            if segments.count == 1 { attended = merged } else { stacked += merged.scalars }
+        }
+        if segments.count > 1 { attended = Tensor(uncheckedShape: [x.shape[0], qWidth], scalars: stacked) }
         var output = try block.attentionOutput(attended, options: options)
         if let norm = block.attentionOutputNorm { output = try norm(output) }
         var residual = try add(x, output)

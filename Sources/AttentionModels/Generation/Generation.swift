@@ -138,9 +138,28 @@ public protocol AutoregressiveModel: Sendable {
     /// changes nothing `sampling` picks. The default is the whole row of
     /// ``logits(appending:to:lastOnly:options:)``.
     func nextTokenLogits(appending ids: [Int], to caches: inout [KVCache], sampling: Sampling, options: AttentionOptions) throws -> [Float]
+    /// One step of several sequences, each with its own caches: `pieces[i]` appended to `caches[i]`,
+    /// and the last position's logits of each (nil where `needed[i]` is false). A model that batches
+    /// (``LlamaModel``) reads each weight once for all of them and checks every sequence before any
+    /// cache changes; the default runs the sequences one after another through
+    /// ``logits(appending:to:lastOnly:options:)``, so a failing sequence leaves those before it appended.
+    func nextTokenLogits(appendingEach pieces: [[Int]], to caches: inout [[KVCache]], needed: [Bool]?, options: AttentionOptions) throws -> [[Float]?]
 }
 
 extension AutoregressiveModel {
+    /// Each sequence through ``logits(appending:to:lastOnly:options:)`` in turn.
+    public func nextTokenLogits(appendingEach pieces: [[Int]], to caches: inout [[KVCache]], needed: [Bool]?,
+                                options: AttentionOptions) throws -> [[Float]?] {
+        guard caches.count == pieces.count, needed.map({ $0.count == pieces.count }) ?? true else {
+            throw AttentionError.invalidArgument(
+                argument: "caches", reason: "need one set of caches (and one needed flag) per sequence: \(pieces.count) sequences, \(caches.count) sets of caches")
+        }
+        return try pieces.indices.map { i in
+            let row = lastRow(of: try logits(appending: pieces[i], to: &caches[i], lastOnly: true, options: options))
+            return needed?[i] ?? true ? Array(row) : nil
+        }
+    }
+
     /// The whole last row of ``logits(appending:to:lastOnly:options:)``, whatever `sampling` is.
     public func nextTokenLogits(appending ids: [Int], to caches: inout [KVCache], sampling: Sampling, options: AttentionOptions) throws -> [Float] {
         Array(lastRow(of: try logits(appending: ids, to: &caches, lastOnly: true, options: options)))
