@@ -69,9 +69,11 @@ let package = Package(
         // The explorer's answers (page, status, attend, explain) apart from HTTP: what the fuzz target
         // and most tests call, with no server framework to build.
         .target(name: "AttentionExplorer", dependencies: ["Attention", "AttentionModels"]),
+        // OpenAI's completion API over batched generation, apart from HTTP (like the explorer's answers).
+        .target(name: "AttentionServing", dependencies: ["Attention", "AttentionModels"]),
         .target(
             name: "AttentionServer",
-            dependencies: ["AttentionExplorer", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["AttentionExplorer", "AttentionServing", .product(name: "Hummingbird", package: "hummingbird")],
             // The explorer page: index.html, explorer.css and explorer.js, served as they are.
             resources: [.copy("Resources")]),
         .target(
@@ -85,6 +87,7 @@ let package = Package(
                 "AttentionRendering",
                 "AttentionExplorer",
                 "AttentionServer",
+                "AttentionServing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -108,7 +111,7 @@ let package = Package(
         // A real server on a free port, driven by a real browser; no HTTP client library (Foundation's).
         .testTarget(
             name: "AttentionServerTests",
-            dependencies: ["AttentionServer", "AttentionExplorer", "AttentionModels", "AttentionTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["AttentionServer", "AttentionServing", "AttentionExplorer", "AttentionModels", "AttentionTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import AttentionExplorer
+import AttentionServing
 import Foundation
 import Hummingbird
 import NIOCore
@@ -34,15 +35,53 @@ public enum ExplorerServer {
         return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
-    /// The server, bound to `host:port` (port 0 picks a free one); `onRunning` gets the page's URL.
+    /// `api`'s answer to `request` (a path ``CompletionService/handles(path:)``): a JSON body, or
+    /// server-sent events written as the tokens come. A client that goes away ends the writing,
+    /// which drops the events and so cancels the generation.
+    public static func response(to request: Request, from api: CompletionService) async -> Response {
+        let answer: ServingResponse
+        do {
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > CompletionService.maxBodyBytes {
+                throw OpenAIError(status: 413, "the body has \(length) bytes; the limit is \(CompletionService.maxBodyBytes)")
+            }
+            let buffer = try await request.body.collect(upTo: CompletionService.maxBodyBytes)
+            answer = await api.respond(method: request.method.rawValue, path: request.uri.path, authorization: request.headers[.authorization],
+                                       body: Data(buffer.readableBytesView))
+        } catch let error as OpenAIError {
+            answer = .complete(status: error.status, contentType: "application/json", body: error.json)
+        } catch is NIOTooManyBytesError {
+            let error = OpenAIError(status: 413, "the body is over the limit of \(CompletionService.maxBodyBytes) bytes")
+            answer = .complete(status: 413, contentType: "application/json", body: error.json)
+        } catch {
+            let error = OpenAIError(status: 400, "the body could not be read: \(error)")
+            answer = .complete(status: 400, contentType: "application/json", body: error.json)
+        }
+        switch answer {
+        case let .complete(status, contentType, body):
+            return Response(status: .init(code: status), headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        case let .events(events):
+            let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                for try await event in events { try await writer.write(ByteBuffer(bytes: event)) }
+                try await writer.finish(nil)
+            })
+        }
+    }
+
+    /// The server, bound to `host:port` (port 0 picks a free one): the explorer, and `api` under
+    /// `/v1/` and `/health` when given. `onRunning` gets the page's URL.
     ///
     /// - Throws: ``ExplorerPageError`` when the page's files cannot be read.
     public static func application(
-        host: String, port: Int, model: ExplorerModel, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
+        host: String, port: Int, model: ExplorerModel, api: CompletionService? = nil,
+        onRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let service = try service(model: model)
         return Application(
-            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in await response(to: request, from: service) },
+            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
+                if let api, CompletionService.handles(path: request.uri.path) { return await response(to: request, from: api) }
+                return await response(to: request, from: service)
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: "attention-explorer"),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port

@@ -1,5 +1,6 @@
 import AttentionExplorer
 import AttentionServer
+import AttentionServing
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -15,13 +16,14 @@ enum LiveExplorer {
         var description: String { "the explorer's server stopped before it listened" }
     }
 
-    /// Serves the explorer of `model` (and `extraPages`, path → HTML, beside it) while `body` runs
+    /// Serves the explorer of `model` (and `api` under /v1/, and `extraPages`, path → HTML, beside it) while `body` runs
     /// with the server's base URL; the server stops when `body` returns or throws.
     static func serve<T: Sendable>(
-        model: ExplorerModel, extraPages: [String: String] = [:], _ body: @escaping @Sendable (URL) async throws -> T
+        model: ExplorerModel, api: CompletionService? = nil, extraPages: [String: String] = [:], _ body: @escaping @Sendable (URL) async throws -> T
     ) async throws -> T {
         let service = try ExplorerServer.service(model: model)
         let responder = CallbackResponder { (request: Request, _: BasicRequestContext) in
+            if let api, CompletionService.handles(path: request.uri.path) { return await ExplorerServer.response(to: request, from: api) }
             if let html = extraPages[request.uri.path] {
                 return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
             }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import AttentionExplorer
 import AttentionModels
+import Attention
 import AttentionServer
+import AttentionServing
 import Foundation
 
 struct Serve: AsyncParsableCommand {
@@ -48,31 +50,91 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on; the default serves this machine only.") var host = "127.0.0.1"
     @Option(help: "Port (0 picks a free one).") var port = 8080
     @OptionGroup var location: ModelLocation
-    @Option(help: ArgumentHelp("A GGUF file of a decoder (Llama, SmolLM2, Gemma 3) to explain instead of --model-dir's model.", valueName: "FILE.gguf"))
+    @Option(help: ArgumentHelp("A GGUF file of a decoder (Llama, SmolLM2, Gemma 3) to serve over OpenAI's API and explain instead of --model-dir's model.", valueName: "FILE.gguf"))
     var model: String?
+    @Option(help: "With --model: requests decoded together, each in a slot with its own KV cache.") var slots = 8
+    @Option(help: "With --model: tokens per slot, prompt and answer (default: the model's context, at most 4096).") var context: Int?
+    @Option(help: "With --model: requests that may wait for a slot; more are answered 429.") var queueLimit = 64
+    @Option(help: ArgumentHelp("With --model: require Authorization: Bearer KEY on /v1/ requests.", valueName: "KEY")) var apiKey: String?
+    @Option(help: "Worker threads (default: every active processor).") var threads: Int?
+    @Option(help: precisionHelp) var precision: QuantizedPrecision = .int8
+
+    /// The most slots and queued requests `--slots` and `--queue-limit` take.
+    static let maximumSlots = 64, maximumQueue = 4096
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         if model != nil && location.modelDir != nil { throw ValidationError("give --model-dir or --model, not both") }
+        guard (1...Self.maximumSlots).contains(slots) else { throw ValidationError("--slots must be in 1...\(Self.maximumSlots), got \(slots)") }
+        guard (1...Self.maximumQueue).contains(queueLimit) else {
+            throw ValidationError("--queue-limit must be in 1...\(Self.maximumQueue), got \(queueLimit)")
+        }
+        if let context, context < 2 { throw ValidationError("--context must be at least 2, got \(context)") }
+        if let apiKey, apiKey.isEmpty || apiKey.contains(where: { $0.isWhitespace || !$0.isASCII }) {
+            throw ValidationError("--api-key must be printable ASCII without spaces")
+        }
+        try LlamaFile.validate(weights: "as-stored", threads: threads, kvDtype: "float32")
+        if model == nil {
+            for (flag, given) in [("--context", context != nil), ("--api-key", apiKey != nil)] where given {
+                throw ValidationError("\(flag) applies to the API, which needs --model FILE.gguf")
+            }
+        }
     }
 
     func run() async throws { try await serve() }
 
     /// Runs the server until interrupted.
     func serve() async throws {
-        if let model { try UserPath.input(model, flag: "--model") }
-        let model = self.model.map { ExplorerModel.load(gguf: URL(fileURLWithPath: $0)) } ?? ExplorerModel.load(from: location.directory)
-        if case let .unavailable(message) = model { print("Model explorer off: \(message)") }
-        let app = try ExplorerServer.application(host: host, port: port, model: model) { url in
+        let explored: ExplorerModel
+        var api: CompletionService?
+        if let model {
+            try UserPath.input(model, flag: "--model")
+            Allocator.reuseLargeBlocks()
+            let file = try LlamaFile(path: model, weights: "as-stored")
+            let name = URL(fileURLWithPath: model).lastPathComponent
+            explored = .decoder(file.model, file.tokenizer, name: name)
+            api = try completionService(file, id: name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name)
+        } else {
+            explored = ExplorerModel.load(from: location.directory)
+        }
+        if case let .unavailable(message) = explored { print("Model explorer off: \(message)") }
+        if !["127.0.0.1", "::1", "localhost"].contains(host) {
+            let exposure = api != nil && apiKey == nil ? " and its model to anyone who reaches it (no --api-key)" : ""
+            FileHandle.standardError.write(Data("warning: --host \(host) serves the explorer\(exposure) beyond this machine\n".utf8))
+        }
+        let served = api?.served.id
+        let app = try ExplorerServer.application(host: host, port: port, model: explored, api: api) { url in
             // Unbuffered: scripts wait for this line even when stdout is a pipe.
             FileHandle.standardOutput.write(Data("Attention explorer at \(url) (Ctrl-C to stop)\n".utf8))
+            if let served { FileHandle.standardOutput.write(Data("OpenAI API at \(url)v1/ serving \(served)\n".utf8)) }
         }
+        defer { api?.generator.shutdown() }
         do {
             try await app.runService()
         } catch where ExplorerServer.isAddressInUse(error) {
             throw CommandError(
                 "--port \(port): the port is in use on \(host) (another attention serve?); stop that program, or pick another port (--port 0 takes a free one)",
                 status: .unavailable)
+        }
+    }
+}
+
+extension Serve {
+    /// The API of `file`'s model, served as `id`: a batched generator of `--slots` slots of `--context` tokens.
+    func completionService(_ file: LlamaFile, id: String) throws -> CompletionService {
+        let positions = file.model.configuration.contextLength
+        if let context, context > positions {
+            throw ValidationError("--context must be at most the model's \(positions) positions, got \(context)")
+        }
+        let configuration = BatchedGenerator.Configuration(
+            slots: slots, capacity: context ?? min(positions, 4096), queueLimit: queueLimit,
+            options: AttentionOptions(threads: threads, quantizedPrecision: precision))
+        let generator = try BatchedGenerator(model: file.model, configuration: configuration)
+        let template = try file.chatTemplate.map { try ChatTemplate($0) }
+        let served = ServedModel(id: id, model: file.model, tokenizer: file.tokenizer, template: template,
+                                 endOfText: file.endOfText, endOfTurn: file.endOfTurn)
+        return CompletionService(served: served, generator: generator, apiKey: apiKey) { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
     }
 }

@@ -179,51 +179,9 @@ struct LlamaFile {
         let file = try GGUF(contentsOf: URL(fileURLWithPath: path))
         tokenizer = try ggufTokenizer(file)
         model = try LlamaModel(gguf: file, precision: LlamaModel.WeightPrecision(rawValue: weights) ?? .asStored)
-        endOfText = file.metadata["tokenizer.ggml.eos_token_id"]?.integer
+        endOfText = file.endOfText
         start = file.metadata["tokenizer.ggml.bos_token_id"]?.integer ?? endOfText
-        // A base model's file has no template: its family's turns, if it has them.
-        let family = model.configuration.family
-        chatTemplate = file.metadata["tokenizer.chat_template"]?.string ?? family.turnTemplate
-        endOfTurn = family.endOfTurn.flatMap { file.metadata["tokenizer.ggml.tokens"]?.strings?.firstIndex(of: $0) } ?? endOfText
-    }
-}
-
-/// Passes bytes on as soon as they form whole UTF-8 characters (a token can end inside one), so
-/// that text streamed token by token never shows a broken character. By default it writes to
-/// standard output, unbuffered, so that text appears as it is generated.
-public struct UTF8Stream {
-    private var pending: [UInt8] = []
-    private let sink: (String) -> Void
-
-    /// A stream that hands whole characters to `sink`.
-    public init(sink: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
-        self.sink = sink
-    }
-
-    /// Adds bytes; passes on every complete character so far.
-    public mutating func write(_ bytes: [UInt8]) {
-        pending += bytes
-        // Keep back the bytes of an unfinished character at the end (at most 3).
-        var complete = pending.count
-        for back in 1...min(3, max(pending.count, 1)) where back <= pending.count {
-            let byte = pending[pending.count - back]
-            if byte & 0xC0 == 0x80 { continue }                     // a continuation byte
-            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
-            if length > back { complete = pending.count - back }
-            break
-        }
-        emit(Array(pending[..<complete]))
-        pending.removeFirst(complete)
-    }
-
-    /// Passes on what is left (an unfinished character as U+FFFD).
-    public mutating func finish() {
-        emit(pending)
-        pending = []
-    }
-
-    private func emit(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
-        sink(String(decoding: bytes, as: UTF8.self))
+        chatTemplate = file.chatTemplate(of: model.configuration.family)
+        endOfTurn = file.endOfTurn(of: model.configuration.family)
     }
 }

@@ -80,3 +80,19 @@ public struct DecoderFamily: Sendable, Equatable {
     /// Every family the loader reads.
     public static let all: [DecoderFamily] = [.llama, .gemma3]
 }
+
+extension GGUF {
+    /// `tokenizer.ggml.eos_token_id`: the token that ends a text.
+    public var endOfText: Int? { metadata["tokenizer.ggml.eos_token_id"]?.integer }
+
+    /// The token that ends an answer in a chat with a model of `family`: the family's end-of-turn
+    /// token (Gemma's `<end_of_turn>`) if the vocabulary has it, else ``endOfText``.
+    public func endOfTurn(of family: DecoderFamily) -> Int? {
+        family.endOfTurn.flatMap { metadata["tokenizer.ggml.tokens"]?.strings?.firstIndex(of: $0) } ?? endOfText
+    }
+
+    /// `tokenizer.chat_template`; a base model's file has none, and takes its family's turns if it has them.
+    public func chatTemplate(of family: DecoderFamily) -> String? {
+        metadata["tokenizer.chat_template"]?.string ?? family.turnTemplate
+    }
+}
