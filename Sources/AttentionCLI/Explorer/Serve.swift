@@ -8,7 +8,7 @@ import Foundation
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the attention explorer: a page to watch attention weights move, and its JSON API.",
+        abstract: "Serve the attention explorer, and with --model a chat model over OpenAI's API.",
         usage: "attention serve [<options>]",
         discussion: """
             Open the printed URL in a browser. The toy explorer edits tokens' keys and
@@ -37,11 +37,27 @@ struct Serve: AsyncParsableCommand {
                                  or "decoder")
             Bodies over 1 MiB and texts over 512 tokens are refused.
 
+            With --model FILE.gguf the model is also served over OpenAI's API, for any
+            OpenAI client (base URL http://127.0.0.1:8080/v1):
+              POST /v1/chat/completions  {"messages": [{"role": "user", "content": ".."}],
+                                          "max_tokens", "temperature", "top_p", "top_k",
+                                          "seed", "stop", "stream"}
+              POST /v1/completions       {"prompt": "..", the same fields}
+              GET  /v1/models, GET /health
+            Requests in flight decode together (--slots of them, each with its own KV
+            cache of --context tokens); more wait in a queue of --queue-limit, and past
+            it are answered 429. Errors are OpenAI's {"error": {"message", "type",
+            "param", "code"}}. With --api-key KEY, /v1/ requests need
+            "Authorization: Bearer KEY". Each request logs a line: its id, tokens and
+            timings.
+
             Examples:
               attention serve
               attention serve --port 9000
               attention serve --model-dir shakespeare-gpt
               attention serve --model SmolLM2-135M-Instruct.Q4_1.gguf
+              curl -s localhost:8080/v1/chat/completions \\
+                  -d '{"messages": [{"role": "user", "content": "Hi!"}], "max_tokens": 20}'
               curl -s localhost:8080/api/attend \\
                   -d '{"query": [[1, 0]], "key": [[1, 0], [0, 1]], "value": [[1], [2]]}'
             """
