@@ -67,3 +67,35 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
 }
+
+extension AttentionOptions {
+    /// Runs `body(item)` for every item of `0..<count` on the library's worker threads: up to
+    /// ``threads`` of them (every active processor by default), the threads its own loops use.
+    ///
+    /// For work a caller splits itself, such as the sequences of a batched decoding step, each
+    /// running calls of its own with `threads = 1`: one loop over the sequences instead of a
+    /// loop inside every call. Items run at once and in any order, so `body` must touch only what
+    /// its item owns. After an item throws, the items not yet started are skipped and the first
+    /// error is rethrown once the others have finished.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for `threads` outside
+    ///   1...``maximumThreads``; the first error `body` throws.
+    public func forEach(_ count: Int, _ body: (Int) throws -> Void) throws {
+        let threads = try execution(tiledComputes: false, scalar: Float.self).threads
+        let failure = FirstError()
+        parallelFor(max(0, count), threads: threads) { item, _ in
+            guard !failure.isSet else { return }
+            do { try body(item) } catch { failure.record(error) }
+        }
+        if let error = failure.error { throw error }
+    }
+}
+
+/// The first error thrown by a loop's items, recorded under a lock.
+private final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: (any Error)?
+
+    var isSet: Bool { lock.withLock { first != nil } }
+    var error: (any Error)? { lock.withLock { first } }
+    func record(_ error: any Error) { lock.withLock { if first == nil { first = error } } }
+}

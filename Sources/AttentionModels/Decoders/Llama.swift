@@ -406,12 +406,16 @@ public struct LlamaModel: Sendable {
             let start = segments.last?.rows.upperBound ?? 0
             segments.append((start..<(start + piece.ids.count), try rotaryAngles(positions: piece.ids.count, startingAt: caches[piece.sequence][0].count)))
         }
-        for (layer, block) in blocks.enumerated() {
-            x = try apply(block, layer: layer, to: x, segments: segments, options: options) { s, q, k, v in
-                let sequence = pieces[s].sequence
-                try caches[sequence][layer].append(key: k, value: v)
-                return try scaledDotProductAttention(query: q, cache: caches[sequence][layer], mask: mask(layer: layer, queries: pieces[s].ids.count),
-                                                     options: options).output
+        // The sequences attend at once, each to its own caches: through the buffer's pointer, each
+        // changes only its own element.
+        try caches.withUnsafeMutableBufferPointer { caches in
+            for (layer, block) in blocks.enumerated() {
+                x = try apply(block, layer: layer, to: x, segments: segments, options: options) { s, q, k, v, options in
+                    let sequence = pieces[s].sequence
+                    try caches[sequence][layer].append(key: k, value: v)
+                    return try scaledDotProductAttention(query: q, cache: caches[sequence][layer], mask: mask(layer: layer, queries: pieces[s].ids.count),
+                                                         options: options).output
+                }
             }
         }
         let rows = pieces.indices.filter { wanted[$0] }
@@ -508,24 +512,28 @@ public struct LlamaModel: Sendable {
         _ block: Block, layer: Int, to x: Tensor<Float>, angles: StepAngles, options: AttentionOptions,
         attend: (Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
-        try apply(block, layer: layer, to: x, segments: [(0..<x.shape[0], angles)], options: options) { _, q, k, v in try attend(q, k, v) }
+        try apply(block, layer: layer, to: x, segments: [(0..<x.shape[0], angles)], options: options) { _, q, k, v, _ in try attend(q, k, v) }
     }
 
     /// One block on `x` `[T, C]`, the rows of several sequences stacked: `segments[s]` gives the rows
     /// of sequence s and their rotations. The products and norms run on every row at once; each
-    /// sequence's rows are rotated and attend on their own, `attend(s, q, k, v)` as above.
+    /// sequence's rows are rotated and attend on their own, `attend(s, q, k, v, options)` as above.
+    /// With several sequences, they run at once on the worker threads, each single-threaded (the
+    /// options `attend` gets): a loop per layer rather than a few inside each sequence's calls, which
+    /// for one token each cost more than the work.
     private func apply(
         _ block: Block, layer: Int, to x: Tensor<Float>, segments: [(rows: Range<Int>, angles: StepAngles)], options: AttentionOptions,
-        attend: (Int, Tensor<Float>, Tensor<Float>, Tensor<Float>) throws -> Tensor<Float>
+        attend: (Int, Tensor<Float>, Tensor<Float>, Tensor<Float>, AttentionOptions) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
         let c = configuration
         let (qWidth, kvWidth) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
         let normed = try block.attentionNorm(x)
         let projected = try Self.project(normed, by: [block.query, block.key, block.value], options: options)
-        var attended = projected[0]
-        var stacked: [Float] = []
-        for (s, segment) in segments.enumerated() {
-            let t = segment.rows.count
+        var single = options
+        if segments.count > 1 { single.threads = 1 }
+        /// Sequence s's attention output `[t, H·D]`.
+        func attention(_ s: Int) throws -> Tensor<Float> {
+            let segment = segments[s], t = segment.rows.count
             // The segment's rows of a projection `[T, width]` (the whole tensor for one sequence).
             func rows(_ m: Tensor<Float>, width: Int) -> Tensor<Float> {
                 segments.count == 1 ? m : Tensor(uncheckedShape: [t, width],
@@ -537,10 +545,24 @@ public struct LlamaModel: Sendable {
             if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm { (q, k) = (try queryNorm(q), try keyNorm(k)) }
             (q, k) = (try rotate(q, angles: rotations), try rotate(k, angles: rotations))
             let v = try splitHeads(rows(projected[2], width: kvWidth), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
-            let merged = try mergeHeads([attend(s, q, k, v)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
-            if segments.count == 1 { attended = merged } else { stacked += merged.scalars }
+            return try mergeHeads([attend(s, q, k, v, single)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
         }
-        if segments.count > 1 { attended = Tensor(uncheckedShape: [x.shape[0], qWidth], scalars: stacked) }
+        var attended: Tensor<Float>
+        if segments.count == 1 {
+            attended = try attention(0)
+        } else {
+            var stacked = [Float](repeating: 0, count: x.shape[0] * qWidth)
+            try stacked.withUnsafeMutableBufferPointer { out in
+                try options.forEach(segments.count) { s in
+                    let merged = try attention(s)
+                    merged.withUnsafeBufferPointer { m in
+                        // Each sequence writes only its own rows.
+                        out.baseAddress!.advanced(by: segments[s].rows.lowerBound * qWidth).update(from: m.baseAddress!, count: m.count)
+                    }
+                }
+            }
+            attended = Tensor(uncheckedShape: [x.shape[0], qWidth], scalars: stacked)
+        }
         var output = try block.attentionOutput(attended, options: options)
         if let norm = block.attentionOutputNorm { output = try norm(output) }
         var residual = try add(x, output)

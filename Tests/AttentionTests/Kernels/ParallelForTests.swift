@@ -31,4 +31,33 @@ struct ParallelForTests {
             #expect(threads < 200, "the process has \(threads) threads after a call asked for 1024")
         }
     }
+
+    @Test("forEach runs every item once, on up to the options' threads; after an item throws it rethrows the first error; bad threads are refused")
+    func forEach() throws {
+        let lock = NSLock()
+        for (count, threads) in [(0, 2), (1, 2), (7, 1), (97, 2), (97, 8)] {
+            var seen = [Int](repeating: 0, count: count)
+            var threadIDs = Set<ObjectIdentifier>()
+            try AttentionOptions(threads: threads).forEach(count) { item in
+                lock.withLock {
+                    seen[item] += 1
+                    threadIDs.insert(ObjectIdentifier(Thread.current))
+                }
+            }
+            #expect(seen == [Int](repeating: 1, count: count), "\(count) items on \(threads) threads")
+            #expect(threadIDs.count <= max(1, threads))
+        }
+        struct Failure: Error, Equatable { let item: Int }
+        var ran = 0
+        #expect(throws: Failure(item: 3)) {
+            try AttentionOptions(threads: 1).forEach(10) { item in
+                ran += 1
+                if item >= 3 { throw Failure(item: item) }
+            }
+        }
+        #expect(ran == 4, "items after the failing one are skipped")
+        #expect(throws: AttentionError.invalidArgument(argument: "threads", reason: "must be in 1...1024, got 0")) {
+            try AttentionOptions(threads: 0).forEach(3) { _ in }
+        }
+    }
 }
