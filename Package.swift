@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // Already in Hummingbird's graph; the server tests stop their server with its graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        // `attention serve`'s /metrics page, in Prometheus's text format.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // `swift package generate-documentation` (scripts/docs.sh): a command plugin, linked into nothing.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -70,7 +72,7 @@ let package = Package(
         // and most tests call, with no server framework to build.
         .target(name: "AttentionExplorer", dependencies: ["Attention", "AttentionModels"]),
         // OpenAI's completion API over batched generation, apart from HTTP (like the explorer's answers).
-        .target(name: "AttentionServing", dependencies: ["Attention", "AttentionModels"]),
+        .target(name: "AttentionServing", dependencies: ["Attention", "AttentionModels", .product(name: "Prometheus", package: "swift-prometheus")]),
         .target(
             name: "AttentionServer",
             dependencies: ["AttentionExplorer", "AttentionServing", .product(name: "Hummingbird", package: "hummingbird")],

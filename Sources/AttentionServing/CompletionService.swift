@@ -58,7 +58,9 @@ public enum ServingResponse: Sendable {
 ///
 /// - `POST /v1/chat/completions`: `messages` rendered through the model's chat template;
 /// - `POST /v1/completions`: a `prompt` continued;
-/// - `GET /v1/models`: the one model; `GET /health`: `{"status": "ok"}` and the generator's counts.
+/// - `GET /v1/models`: the one model; `GET /health`: `{"status": "ok"}` and the generator's counts;
+/// - `GET /metrics`: Prometheus's text format (requests, tokens, the queue, and histograms of the
+///   time to the first token, of requests and of steps). `/health` and `/metrics` need no API key.
 ///
 /// Both completions read `model`, `max_tokens` (or `max_completion_tokens`), `temperature` (default
 /// 1), `top_p`, `top_k` (0: no cut), `seed`, `stop` (up to 4 strings), `stream` and
@@ -81,6 +83,7 @@ public final class CompletionService: Sendable {
 
     private let log: @Sendable (String) -> Void
     private let requests = Atomic<Int>(0)
+    private let metrics: ServingMetrics
 
     /// The API of `served` on `generator` (which must run `served.model`); `log` gets one line per
     /// request: its id, status, tokens and timings.
@@ -89,26 +92,36 @@ public final class CompletionService: Sendable {
         self.generator = generator
         self.apiKey = apiKey
         self.log = log
+        metrics = ServingMetrics(generator: generator)
     }
 
     /// Whether `path` is this API's (the rest belongs to the explorer).
-    public static func handles(path: String) -> Bool { path.hasPrefix("/v1/") || path == "/health" }
+    public static func handles(path: String) -> Bool { path.hasPrefix("/v1/") || path == "/health" || path == "/metrics" }
 
     /// The answer to `method` on `path`. Never throws: a failure is an OpenAI error body.
     public func respond(method: String, path: String, authorization: String?, body: Data) async -> ServingResponse {
         let number = requests.add(1, ordering: .relaxed).newValue
+        let endpoint = Self.endpoints[path] == nil ? "other" : path
         do {
-            return try await route(method: method.uppercased(), path: path, authorization: authorization, body: body, number: number)
+            let answer = try await route(method: method.uppercased(), path: path, authorization: authorization, body: body, number: number)
+            metrics.request(endpoint, status: 200)
+            return answer
         } catch {
             log("request \(number) \(method) \(path) \(error.status): \(error.message)")
+            metrics.request(endpoint, status: error.status)
             return .complete(status: error.status, contentType: "application/json", body: error.json)
         }
     }
 
+    /// The paths and the method each answers.
+    static let endpoints = ["/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/models": "GET", "/health": "GET", "/metrics": "GET"]
+
     private func route(method: String, path: String, authorization: String?, body: Data, number: Int) async throws(OpenAIError) -> ServingResponse {
-        let allowed = ["/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/models": "GET", "/health": "GET"]
-        guard let verb = allowed[path] else { throw OpenAIError(status: 404, "no such endpoint: \(method) \(path)", code: "not_found") }
+        guard let verb = Self.endpoints[path] else { throw OpenAIError(status: 404, "no such endpoint: \(method) \(path)", code: "not_found") }
         guard method == verb else { throw OpenAIError(status: 405, "\(path) answers \(verb), not \(method)", code: "method_not_allowed") }
+        if path == "/metrics" {
+            return .complete(status: 200, contentType: "text/plain; version=0.0.4", body: Data(metrics.page(generator.currentStatistics).utf8))
+        }
         if path == "/health" {
             let s = generator.currentStatistics
             return Self.json(Health(status: "ok", model: served.id, running: s.running, queued: s.queued, slots: generator.configuration.slots))
@@ -296,6 +309,7 @@ public final class CompletionService: Sendable {
                                         choices: [choice], usage: usage)))
         }
         let seconds = (clock.now - started).seconds
+        metrics.answered(firstToken: firstToken, total: clock.now - started)
         let first = firstToken.map { String(format: "%.3f s", $0.seconds) } ?? "none"
         log("request \(number) \(job.id) 200 prompt \(job.prompt.count) completion \(generated) tokens, first token \(first), "
             + String(format: "%.3f", seconds) + " s in all, finish \(finish)")

@@ -238,6 +238,30 @@ struct CompletionAPITests {
         }
     }
 
+    @Test("/metrics counts requests by endpoint and status, the tokens of every step, and records the time to the first token and the steps")
+    func metrics() async throws {
+        try await Self.withService(apiKey: "sesame") { service in
+            for _ in 0..<2 {
+                #expect(try await Self.call(service, "/v1/completions", #"{"prompt": "Hello", "max_tokens": 5}"#, authorization: "Bearer sesame").status == 200)
+            }
+            #expect(try await Self.call(service, "/v1/completions", #"{"prompt": "Hello", "max_tokens": 0}"#, authorization: "Bearer sesame").status == 400)
+            let answer = await service.respond(method: "GET", path: "/metrics", authorization: nil, body: Data())
+            guard case let .complete(status, contentType, body) = answer else { Issue.record("no page"); return }
+            #expect(status == 200 && contentType.hasPrefix("text/plain"))
+            let lines = String(decoding: body, as: UTF8.self).split(separator: "\n").map(String.init)
+            func value(_ prefix: String) -> Double? { lines.first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last!) } }
+            #expect(value(#"attention_requests_total{endpoint="/v1/completions",status="200"}"#) == 2, "\(lines)")
+            #expect(value(#"attention_requests_total{endpoint="/v1/completions",status="400"}"#) == 1)
+            #expect(value("attention_generated_tokens_total") == 10)
+            let promptTokens = try Self.served.get().tokenizer.encode("Hello").count
+            #expect(value("attention_prompt_tokens_total") == Double(2 * promptTokens))
+            #expect(value("attention_time_to_first_token_seconds_count") == 2)
+            #expect(value("attention_request_duration_seconds_count") == 2)
+            #expect((value("attention_step_duration_seconds_count") ?? 0) >= 5)
+            #expect(value("attention_queue_length") == 0 && value("attention_running_requests") == 0)
+        }
+    }
+
     @Test("Over HTTP: a streamed answer arrives as server-sent events; a client that goes away frees its slot at once")
     func http() async throws {
         let served = try Self.served.get()

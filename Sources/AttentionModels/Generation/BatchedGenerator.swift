@@ -117,6 +117,18 @@ public final class BatchedGenerator: @unchecked Sendable {
         public var finished = 0
     }
 
+    /// What one step did, for a step-latency histogram.
+    public struct StepReport: Sendable {
+        /// Sequences in the step.
+        public let sequences: Int
+        /// Prompt tokens it ran.
+        public let promptTokens: Int
+        /// Tokens it generated.
+        public let newTokens: Int
+        /// Its length: the model's step, sampling and delivery.
+        public let duration: Duration
+    }
+
     /// The model.
     public let model: any AutoregressiveModel
     /// The configuration it runs with.
@@ -147,6 +159,7 @@ public final class BatchedGenerator: @unchecked Sendable {
     private var nextID = 0
     private var statistics = Statistics()
     private var thread: Thread?
+    private var stepObserver: (@Sendable (StepReport) -> Void)?
 
     /// A generator of `model`'s tokens with `configuration.slots` slots, whose thread starts now and
     /// runs (keeping the generator alive) until ``shutdown()``.
@@ -193,6 +206,14 @@ public final class BatchedGenerator: @unchecked Sendable {
         statistics.queued = queue.count
         condition.signal()
         return stream
+    }
+
+    /// Calls `observer` after every step, on the generator's thread (it must return quickly),
+    /// instead of the observer given before.
+    public func observeSteps(_ observer: @escaping @Sendable (StepReport) -> Void) {
+        condition.lock()
+        stepObserver = observer
+        condition.unlock()
     }
 
     /// The counts now.
@@ -310,6 +331,7 @@ public final class BatchedGenerator: @unchecked Sendable {
                     needed.append(true)
                 }
             }
+            let stepStart = clock.now
             var stepCaches = active.map { caches[$0] }
             for s in active { caches[s] = [] }                  // moved out: appending does not copy them
             let rows: [[Float]?]
@@ -349,7 +371,10 @@ public final class BatchedGenerator: @unchecked Sendable {
                     outbox.append(end(&slots[s], reason: reason, clock: clock))
                 }
             }
-            record(ended: ended, promptTokens: promptTokens, newTokens: newTokens, running: slots.count { $0 != nil }, stepped: true)
+            let observer = record(ended: ended, promptTokens: promptTokens, newTokens: newTokens, running: slots.count { $0 != nil }, stepped: true)
+            // Observed before the events go out, as the counts are recorded: a consumer who has seen
+            // its request end finds the step in both.
+            observer?(StepReport(sequences: active.count, promptTokens: promptTokens, newTokens: newTokens, duration: clock.now - stepStart))
             send(outbox)
         }
     }
@@ -362,7 +387,9 @@ public final class BatchedGenerator: @unchecked Sendable {
     }
 
     /// Adds a step's counts to ``currentStatistics``; requests that `ended` no longer need cancelling.
-    private func record(ended: [Int], promptTokens: Int, newTokens: Int, running: Int, stepped: Bool) {
+    /// Returns the step observer.
+    @discardableResult
+    private func record(ended: [Int], promptTokens: Int, newTokens: Int, running: Int, stepped: Bool) -> (@Sendable (StepReport) -> Void)? {
         condition.lock()
         defer { condition.unlock() }
         if stepped { statistics.steps += 1 }
@@ -371,6 +398,7 @@ public final class BatchedGenerator: @unchecked Sendable {
         statistics.finished += ended.count
         statistics.running = running
         cancelled.subtract(ended)
+        return stepObserver
     }
 
     /// Frees `slot` (which must hold a request) and returns its last event: how it ended, by `reason`.
