@@ -215,7 +215,7 @@ public final class CompletionService: Sendable {
             throw OpenAIError.invalid(chat ? "messages" : "prompt", "the prompt is \(prompt.count) tokens; the context holds \(context), answer included",
                                       code: "context_length_exceeded")
         }
-        if let requested, prompt.count + requested > context {
+        if let requested, requested > context - prompt.count {           // not prompt + requested: that can overflow
             throw OpenAIError.invalid(name, "the prompt's \(prompt.count) tokens and \(name) \(requested) exceed the context of \(context) tokens",
                                       code: "context_length_exceeded")
         }

@@ -1,4 +1,5 @@
 import AttentionTestSupport
+import AttentionModels
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -52,14 +53,75 @@ struct ServeTests {
     }
 }
 
+/// `attention serve --model` with SmolLM2: OpenAI's API on the real executable.
+@Suite("OpenAI API of a running server", .serialized, .timeLimit(.minutes(3)))
+struct ServeAPITests {
+    static var model: String { SmolLM2Store.file(in: SmolLM2Store.defaultDirectory()).path }
+
+    @Test("Every integer field of the completions at the extremes gets an answer or a 400 naming it; the server keeps serving")
+    func hostileIntegers() async throws {
+        try SmolLM2Store.fetch(into: SmolLM2Store.defaultDirectory()) { print($0) }
+        let server = try ServerProcess(arguments: ["--model", Self.model, "--context", "64"])
+        defer { server.stop() }
+        for n in ServeTests.integers {
+            for (field, body) in [("max_tokens", #"{"prompt": "Hi", "max_tokens": \#(n)}"#),
+                                  ("max_completion_tokens", #"{"messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": \#(n)}"#),
+                                  ("top_k", #"{"prompt": "Hi", "max_tokens": 1, "top_k": \#(n)}"#),
+                                  ("seed", #"{"prompt": "Hi", "max_tokens": 1, "seed": \#(n)}"#),
+                                  ("n", #"{"prompt": "Hi", "max_tokens": 1, "n": \#(n)}"#)] {
+                let path = body.contains("messages") ? "/v1/chat/completions" : "/v1/completions"
+                let (status, json) = try await server.post(path, body)
+                #expect(status == 200 || status == 400, "\(body): \(status) \(json)")
+                if status == 400 {
+                    let error = try #require(json["error"] as? [String: Any], "\(body): \(json)")
+                    #expect(error["type"] as? String == "invalid_request_error")
+                    if !["1e300", "9223372036854775808", "-9223372036854775809"].contains(n) {
+                        #expect(error["param"] as? String == field, "\(body): \(error)")
+                    }
+                } else {
+                    #expect(json["choices"] is [Any], "\(body): \(json)")
+                }
+            }
+        }
+        let (after, answer) = try await server.post("/v1/completions", #"{"prompt": "Hi", "max_tokens": 2}"#)
+        #expect(after == 200 && answer["usage"] != nil)
+        #expect(server.isRunning)
+    }
+
+    @Test("SIGTERM finishes the answer in flight, then the server exits 0")
+    func gracefulShutdown() async throws {
+        try SmolLM2Store.fetch(into: SmolLM2Store.defaultDirectory()) { print($0) }
+        let server = try ServerProcess(arguments: ["--model", Self.model])
+        defer { server.stop() }
+        // The answer's status and completion tokens.
+        let answer = Task { () async throws -> (Int, Int?) in
+            let (status, json) = try await server.post("/v1/completions", #"{"prompt": "Once upon a time", "max_tokens": 150, "temperature": 0}"#)
+            return (status, (json["usage"] as? [String: Int])?["completion_tokens"])
+        }
+        let health = server.base.appendingPathComponent("health")
+        var running = 0
+        for _ in 0..<500 where running == 0 {
+            let (data, _) = try await URLSession.shared.data(from: health)
+            running = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["running"] as? Int ?? 0
+            if running == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(running == 1)
+        server.process.terminate()            // SIGTERM
+        let (status, tokens) = try await answer.value
+        #expect(status == 200 && tokens == 150)
+        server.process.waitUntilExit()
+        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
+    }
+}
+
 /// `attention serve --port 0` in a process of its own, at the address it prints.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let base: URL
 
-    init() throws {
+    init(arguments: [String] = []) throws {
         process.executableURL = ExitStatusTests.executable
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0"]
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0"] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

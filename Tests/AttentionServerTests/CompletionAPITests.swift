@@ -170,6 +170,7 @@ struct CompletionAPITests {
                 ("/v1/chat/completions", #"{\#(chat), "max_tokens": 0}"#, 400, "max_tokens"),
                 ("/v1/chat/completions", #"{\#(chat), "max_tokens": -5}"#, 400, "max_tokens"),
                 ("/v1/chat/completions", #"{\#(chat), "max_tokens": 1000}"#, 400, "max_tokens"),
+                ("/v1/chat/completions", #"{\#(chat), "max_tokens": 9223372036854775807}"#, 400, "max_tokens"),
                 ("/v1/chat/completions", #"{\#(chat), "max_completion_tokens": 1000}"#, 400, "max_completion_tokens"),
                 ("/v1/chat/completions", #"{\#(chat), "max_tokens": "ten"}"#, 400, "max_tokens"),
                 ("/v1/chat/completions", #"{\#(chat), "max_tokens": 1.5}"#, 400, nil),
