@@ -127,6 +127,20 @@ struct BatchedGeneratorTests {
     @Test("Bad requests, a full queue and a shut-down generator are refused by name; a consumer that stops frees its slot")
     func refusals() async throws {
         let model = try Self.model()
+        for (configuration, argument) in [(BatchedGenerator.Configuration(slots: 0, capacity: 64), "slots"), (.init(slots: 1025, capacity: 64), "slots"),
+                                          (.init(capacity: 64, queueLimit: 0), "queueLimit"), (.init(capacity: 64, prefillChunk: -1), "prefillChunk"),
+                                          (.init(capacity: 0), "capacity"), (.init(capacity: model.maximumPositions + 1), "capacity"),
+                                          (.init(capacity: 64, options: AttentionOptions(threads: 0)), "threads")] {
+            #expect { try BatchedGenerator(model: model, configuration: configuration) } throws: { error in
+                guard case let AttentionError.invalidArgument(name, _) = error else { return false }
+                return name == argument
+            }
+        }
+        // A prefill chunk of Int.max reads a prompt in one step.
+        let whole = try BatchedGenerator(model: model, configuration: .init(slots: 1, capacity: 64, prefillChunk: .max))
+        #expect(try await Self.collect(whole.submit(.init(prompt: [1, 2, 3], maxTokens: 2))).count == 2)
+        whole.shutdown()
+
         let generator = try BatchedGenerator(model: model, configuration: .init(slots: 1, capacity: 64, queueLimit: 1))
         func refusal(_ request: BatchedGenerator.Request) -> BatchedGenerator.SubmitError? {
             do { _ = try generator.submit(request); return nil } catch { return error }

@@ -129,6 +129,9 @@ public final class BatchedGenerator: @unchecked Sendable {
         public let duration: Duration
     }
 
+    /// The most slots a generator has: each holds caches for its whole capacity.
+    public static let maximumSlots = 1024
+
     /// The model.
     public let model: any AutoregressiveModel
     /// The configuration it runs with.
@@ -164,11 +167,14 @@ public final class BatchedGenerator: @unchecked Sendable {
     /// A generator of `model`'s tokens with `configuration.slots` slots, whose thread starts now and
     /// runs (keeping the generator alive) until ``shutdown()``.
     /// - Throws: `AttentionError.invalidArgument(argument:reason:)` for a slot count, queue limit or
-    ///   prefill chunk below 1, a capacity outside 1 through the model's positions, or options this
+    ///   prefill chunk below 1, more than ``maximumSlots`` slots, a capacity outside 1 through the model's positions, or options this
     ///   CPU cannot run; what the model throws for its caches.
     public init(model: any AutoregressiveModel, configuration: Configuration) throws {
         for (name, value) in [("slots", configuration.slots), ("queueLimit", configuration.queueLimit), ("prefillChunk", configuration.prefillChunk)] where value < 1 {
             throw AttentionError.invalidArgument(argument: name, reason: "must be at least 1, got \(value)")
+        }
+        guard configuration.slots <= Self.maximumSlots else {
+            throw AttentionError.invalidArgument(argument: "slots", reason: "must be at most \(Self.maximumSlots), got \(configuration.slots)")
         }
         guard (1...model.maximumPositions).contains(configuration.capacity) else {
             throw AttentionError.invalidArgument(
@@ -323,7 +329,7 @@ public final class BatchedGenerator: @unchecked Sendable {
             for s in active {
                 let running = slots[s]!, prompt = running.waiting.request.prompt
                 if running.fed < prompt.count {
-                    let end = min(prompt.count, running.fed + configuration.prefillChunk)
+                    let end = running.fed + min(prompt.count - running.fed, configuration.prefillChunk)
                     pieces.append(Array(prompt[running.fed..<end]))
                     needed.append(end == prompt.count)
                 } else {
