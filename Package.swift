@@ -75,8 +75,8 @@ let package = Package(
         .target(name: "AttentionServing", dependencies: ["Attention", "AttentionModels", .product(name: "Prometheus", package: "swift-prometheus")]),
         .target(
             name: "AttentionServer",
-            dependencies: ["AttentionExplorer", "AttentionServing", .product(name: "Hummingbird", package: "hummingbird")],
-            // The explorer page: index.html, explorer.css and explorer.js, served as they are.
+            dependencies: ["AttentionExplorer", "AttentionModels", "AttentionServing", .product(name: "Hummingbird", package: "hummingbird")],
+            // The explorer page (index.html, explorer.css, explorer.js) and the chat explorer (chat.html, chat.js), served as they are.
             resources: [.copy("Resources")]),
         .target(
             name: "AttentionCLI",

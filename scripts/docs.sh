@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(Attention AttentionModels AttentionDistributed AttentionRendering AttentionExperiments AttentionExplorer AttentionServer AttentionCLI)
+    targets=(Attention AttentionModels AttentionDistributed AttentionRendering AttentionExperiments AttentionExplorer AttentionServing AttentionServer AttentionCLI)
 fi
 python3 scripts/doc-coverage.py "${targets[@]}"
 arguments=()

@@ -345,3 +345,99 @@ public enum ExplorerAPI {
         keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
     }
 }
+
+/// `POST /api/chat/attention`: a conversation with a chat model, rendered through its chat template,
+/// and which token's attention to show.
+public struct ChatAttentionRequest: Codable, Sendable {
+    /// One message: `system`, `user` or `assistant`, and its text.
+    public struct Message: Codable, Sendable {
+        /// Who speaks.
+        public let role: String
+        /// What they say.
+        public let content: String
+
+        /// A message of `role`.
+        public init(role: String, content: String) {
+            self.role = role
+            self.content = content
+        }
+    }
+
+    /// The conversation so far, the model's answers included.
+    public let messages: [Message]
+    /// The token whose attention is wanted, from 0 in the rendered conversation; nil: the last.
+    public let query: Int?
+
+    /// A request for token `query` of `messages`.
+    public init(messages: [Message], query: Int?) {
+        self.messages = messages
+        self.query = query
+    }
+}
+
+/// What one token of a conversation attends to, in every layer and head.
+public struct ChatAttentionResponse: Codable, Sendable, Equatable {
+    /// The rendered conversation's tokens (the template's markers included), as labels.
+    public let tokens: [String]
+    /// The token the weights are of.
+    public let query: Int
+    /// Layers and query heads of the model.
+    public let layers: Int, heads: Int
+    /// For each query head, the key/value head it reads, from 1 (grouped-query attention).
+    public let keyValueHeads: [Int]
+    /// `"uint16le"`: each weight as `round(w · 65535)`, little-endian.
+    public let encoding: String
+    /// `[layer][head][key]` for keys 0...query, base64 in JSON.
+    public let weights: Data
+
+    /// The weight of `head` in `layer` (from 0) on `key`.
+    public func weight(layer: Int, head: Int, key: Int) -> Double {
+        let index = 2 * ((layer * heads + head) * (query + 1) + key)
+        return Double(UInt16(weights[weights.startIndex + index]) | UInt16(weights[weights.startIndex + index + 1]) << 8) / 65535
+    }
+}
+
+extension ExplorerAPI {
+    /// The most tokens a conversation in the chat explorer reaches.
+    public static let maxChatTokens = 1024
+
+    /// What token `r.query` of the conversation attends to, in every layer and head of `decoder`.
+    /// - Throws: ``APIError``: 400 for no messages, a role other than system, user or assistant, a
+    ///   conversation the template cannot render, or a query outside the tokens; 413 over
+    ///   ``maxChatTokens`` tokens.
+    public static func chatAttention(_ r: ChatAttentionRequest, decoder: LlamaModel, tokenizer: any TextTokenizer,
+                                     template: ChatTemplate) throws(APIError) -> ChatAttentionResponse {
+        guard !r.messages.isEmpty else { throw .badRequest("messages is empty") }
+        if let bad = r.messages.first(where: { !["system", "user", "assistant"].contains($0.role) }) {
+            throw .badRequest("messages: the role '\(bad.role)' is not system, user or assistant")
+        }
+        let text: String
+        do {
+            text = try template.render(r.messages.map { ChatTemplate.Message(role: $0.role, content: $0.content) }, addGenerationPrompt: false)
+        } catch {
+            throw .badRequest("messages: the chat template cannot render them: \(error)")
+        }
+        let ids = tokenizer.encode(text)
+        guard !ids.isEmpty else { throw .badRequest("the conversation has no tokens") }
+        let limit = min(maxChatTokens, decoder.configuration.contextLength)
+        guard ids.count <= limit else { throw APIError(status: 413, "the conversation has \(ids.count) tokens; the limit is \(limit)") }
+        let query = r.query ?? ids.count - 1
+        guard ids.indices.contains(query) else { throw .badRequest("query must be in 0..<\(ids.count) (the tokens), got \(query)") }
+        do {
+            let maps = try decoder.attentions(ids, row: query)
+            var data = Data(capacity: 2 * maps.count * decoder.configuration.heads * (query + 1))
+            for map in maps {
+                for x in map.scalars {
+                    let q = UInt16(min(max(x.isNaN ? 0 : x, 0), 1) * 65535 + 0.5)
+                    data.append(UInt8(q & 0xFF))
+                    data.append(UInt8(q >> 8))
+                }
+            }
+            let c = decoder.configuration
+            return ChatAttentionResponse(tokens: try tokenizer.labels(of: ids), query: query, layers: c.layers, heads: c.heads,
+                                         keyValueHeads: (0..<c.heads).map { decoder.keyValueHead(of: $0) + 1 }, encoding: "uint16le", weights: data)
+        } catch {
+            throw APIError(status: 500, "the model failed: \(error)")
+        }
+    }
+}

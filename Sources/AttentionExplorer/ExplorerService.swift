@@ -1,4 +1,5 @@
 import Foundation
+import AttentionModels
 
 /// One answer of the explorer: an HTTP status, a content type and a body.
 public struct ExplorerResponse: Sendable, Equatable {
@@ -32,7 +33,8 @@ public struct ExplorerResponse: Sendable, Equatable {
 /// - `GET` each of the page's files (``files``);
 /// - `GET /api/status` whether the model explorer has its model, and which kind;
 /// - `POST /api/attend` ``AttendRequest`` → ``AttendResponse``;
-/// - `POST /api/explain` ``ExplainRequest`` → ``ExplainResponse``.
+/// - `POST /api/explain` ``ExplainRequest`` → ``ExplainResponse``;
+/// - `POST /api/chat/attention` ``ChatAttentionRequest`` → ``ChatAttentionResponse`` (a chat model's).
 ///
 /// Every error is JSON, `{"error": "...", "status": "..."}`, with a 4xx status for a bad request: 400
 /// for a body that is not the request, 404 for a path the explorer does not have, 405 for a method a
@@ -57,11 +59,15 @@ public struct ExplorerService: Sendable {
     public let model: ExplorerModel
     /// The page's files by the path that serves them (`/`, `/explorer.js`, ...).
     public let files: [String: File]
+    /// The chat template of a decoder `model`, for `/api/chat/attention` (nil: that endpoint answers 503).
+    public let chatTemplate: ChatTemplate?
 
-    /// The explorer of `model`, serving `files` as its page.
-    public init(model: ExplorerModel, files: [String: File] = [:]) {
+    /// The explorer of `model`, serving `files` as its page; `chatTemplate` renders the chat
+    /// explorer's conversations.
+    public init(model: ExplorerModel, files: [String: File] = [:], chatTemplate: ChatTemplate? = nil) {
         self.model = model
         self.files = files
+        self.chatTemplate = chatTemplate
     }
 
     /// The answer to `method` (`GET`, `POST`, ...) on `path` (without the query string) with `body`.
@@ -80,7 +86,7 @@ public struct ExplorerService: Sendable {
         }
         let allowed: String
         switch path {
-        case "/api/attend", "/api/explain": allowed = "POST"
+        case "/api/attend", "/api/explain", "/api/chat/attention": allowed = "POST"
         case "/api/status": allowed = "GET"
         default:
             guard let file = files[path] else { throw APIError(status: 404, "no such page or endpoint: \(method) \(path)") }
@@ -91,6 +97,12 @@ public struct ExplorerService: Sendable {
         switch path {
         case "/api/attend":
             return try Self.json(ExplorerAPI.attend(ExplorerAPI.decode(AttendRequest.self, from: body)))
+        case "/api/chat/attention":
+            let request = try ExplorerAPI.decode(ChatAttentionRequest.self, from: body)
+            guard case let .decoder(decoder, tokenizer, _) = model, let chatTemplate else {
+                throw APIError(status: 503, "the chat explorer needs a chat model: attention serve --model FILE.gguf")
+            }
+            return try Self.json(ExplorerAPI.chatAttention(request, decoder: decoder, tokenizer: tokenizer, template: chatTemplate))
         case "/api/explain":
             let request = try ExplorerAPI.decode(ExplainRequest.self, from: body)
             switch model {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The explorer's page: `index.html`, `explorer.css` and `explorer.js`, package resources of this
+/// The explorer's pages: `index.html`, `explorer.css`, `explorer.js`, `chat.html` and `chat.js`, package resources of this
 /// module (`Sources/AttentionServer/Resources`), read once when the server is made and served as
 /// they are.
 ///
@@ -21,6 +21,8 @@ struct ExplorerPage: Sendable {
         ("/", "index.html", "text/html; charset=utf-8"),
         ("/explorer.css", "explorer.css", "text/css; charset=utf-8"),
         ("/explorer.js", "explorer.js", "text/javascript; charset=utf-8"),
+        ("/chat", "chat.html", "text/html; charset=utf-8"),
+        ("/chat.js", "chat.js", "text/javascript; charset=utf-8"),
     ]
 
     /// Reads the page's files from the module's resource bundle.

@@ -1,4 +1,5 @@
 import AttentionExplorer
+import AttentionModels
 import AttentionServing
 import Foundation
 import Hummingbird
@@ -7,14 +8,15 @@ import NIOCore
 /// The attention explorer over HTTP: Hummingbird moves the bytes, `ExplorerService` (in
 /// `AttentionExplorer`) decides every answer, the page's files included.
 public enum ExplorerServer {
-    /// The explorer of `model` with the page's files (this module's resources).
+    /// The explorer of `model` with the page's files (this module's resources); `chatTemplate`
+    /// renders the chat explorer's conversations.
     ///
     /// - Throws: ``ExplorerPageError`` when the page's files cannot be read.
-    public static func service(model: ExplorerModel) throws -> ExplorerService {
+    public static func service(model: ExplorerModel, chatTemplate: ChatTemplate? = nil) throws -> ExplorerService {
         let page = try ExplorerPage.load()
         return ExplorerService(model: model, files: page.files.mapValues {
             ExplorerService.File(contentType: $0.contentType, body: Data($0.body.utf8))
-        })
+        }, chatTemplate: chatTemplate)
     }
 
     /// `service`'s answer to `request`. The body is read up to `ExplorerAPI.maxBodyBytes` bytes; a
@@ -76,7 +78,7 @@ public enum ExplorerServer {
         host: String, port: Int, model: ExplorerModel, api: CompletionService? = nil,
         onRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let service = try service(model: model)
+        let service = try service(model: model, chatTemplate: api?.served.template)
         return Application(
             responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
                 if let api, CompletionService.handles(path: request.uri.path) { return await response(to: request, from: api) }

@@ -36,6 +36,7 @@ public struct OpenAIError: Error, Sendable, Equatable, CustomStringConvertible {
         OpenAIError(status: 400, "\(param): \(message)", param: param, code: code)
     }
 
+    /// `status: message`.
     public var description: String { "\(status): \(message)" }
 
     /// The JSON body.

@@ -1,6 +1,8 @@
 import AttentionExplorer
+import Attention
 import AttentionModels
 import AttentionServer
+import AttentionServing
 import AttentionTestSupport
 import Foundation
 import Testing
@@ -137,17 +139,83 @@ struct BrowserTests {
         #expect(report.keyValueMarks == 9)
     }
 
+    /// Loads the chat explorer, sends a message, waits for the answer and the conversation's tokens,
+    /// clicks the answer's third token from the end, and reports what the page shows.
+    static let chatHarness = #"""
+        \#(harnessStart.replacingOccurrences(of: #"src="/""#, with: #"src="/chat""#))
+        document.getElementById("explorer").addEventListener("load", async () => {
+          const doc = document.getElementById("explorer").contentDocument;
+          // A streamed answer does not hold the browser's virtual time: wait up to 1,000,000 polls of it.
+          const longUntil = async (check) => { for (let i = 0; i < 1000000; i++) { const v = check(); if (v) return v; await sleep(50); } return null; };
+          await longUntil(() => doc.querySelectorAll("#head option").length > 1 || null);
+          doc.getElementById("message").value = "What is the capital of France?";
+          doc.getElementById("maxTokens").value = "24";
+          doc.getElementById("send").requestSubmit();
+          await longUntil(() => doc.querySelector(".message.assistant[data-done]"));
+          const tokens = await longUntil(() => { const t = doc.querySelectorAll("#tokens .token"); return t.length > 0 ? t : null; });
+          const chosen = tokens ? tokens.length - 3 : 0;
+          if (tokens) tokens[chosen].click();
+          await longUntil(() => doc.querySelector('#tokens .token.query[data-index="' + chosen + '"]'));
+          const spans = Array.from(doc.querySelectorAll("#tokens .token"));
+          const weights = spans.filter((s) => s.dataset.weight !== undefined).map((s) => Number(s.dataset.weight));
+          document.getElementById("result").textContent = JSON.stringify({
+            answer: doc.querySelector(".message.assistant").textContent, tokens: spans.length, chosen,
+            weighted: weights.length, sum: weights.reduce((a, b) => a + b, 0),
+            headOptions: Array.from(doc.querySelectorAll("#head option")).map((o) => o.textContent),
+            caption: doc.getElementById("queryText").textContent, status: doc.getElementById("status").textContent });
+        });
+        </script>
+        </body></html>
+        """#
+
+    struct ChatReport: Decodable {
+        let answer: String
+        let tokens: Int
+        let chosen: Int
+        let weighted: Int
+        let sum: Double
+        let headOptions: [String]
+        let caption: String
+        let status: String
+    }
+
+    @Test("The chat explorer: the answer streams in and is the API's greedy answer; a clicked token shows its weights over the tokens before it",
+          .enabled(if: browser != nil || required, Self.skipReason))
+    func chatExplorer() async throws {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        let file = try GGUF(contentsOf: SmolLM2Store.file(in: directory))
+        let decoder = try LlamaModel(gguf: file)
+        let served = try ServedModel(gguf: file, model: decoder, id: "smollm2")
+        let generator = try BatchedGenerator(model: decoder, configuration: .init(slots: 2, capacity: 512))
+        defer { generator.shutdown() }
+        let api = CompletionService(served: served, generator: generator)
+        let report = try await Self.report(ChatReport.self, harness: Self.chatHarness, model: .decoder(decoder, served.tokenizer, name: "smollm2"), api: api,
+                                           virtualTime: 100_000_000)
+        // The page's answer is the API's greedy answer to the same message.
+        let template = try #require(served.template)
+        let ids = served.tokenizer.encode(try template.render([.init(role: "user", content: "What is the capital of France?")], addGenerationPrompt: true))
+        let stop = Set([served.endOfTurn, served.endOfText].compactMap { $0 })
+        let run = try decoder.generate(prompt: ids, maxTokens: 24, endOfText: served.endOfTurn)
+        #expect(report.answer == (try served.tokenizer.decode(run.generatedIDs.filter { !stop.contains($0) })), "\(report)")
+        #expect(report.tokens > ids.count && report.weighted == report.chosen + 1, "\(report)")
+        #expect(abs(report.sum - 1) < 0.01, "the mean of the heads' weights sums to 1: \(report.sum)")
+        #expect(report.headOptions.count == 10 && report.headOptions.filter { $0.contains("key/value head") }.count == 9)
+        #expect(report.caption.contains("Token \(report.chosen + 1) of \(report.tokens)") && report.caption.contains("layer 30"), "\(report.caption)")
+    }
+
     /// Serves the explorer for `model` with `harness` at /harness, loads that in the browser, and decodes
     /// the JSON the harness writes into its `#result`.
-    static func report<Report: Decodable>(_: Report.Type, harness: String, model: ExplorerModel) async throws -> Report {
+    static func report<Report: Decodable>(_: Report.Type, harness: String, model: ExplorerModel, api: CompletionService? = nil,
+                                          virtualTime: Int = 30000) async throws -> Report {
         let browser = try #require(Self.browser, "no Chromium found (set ATTENTION_BROWSER or install the chromium package)")
-        let dom = try await LiveExplorer.serve(model: model, extraPages: ["/harness": harness]) { base in
+        let dom = try await LiveExplorer.serve(model: model, api: api, extraPages: ["/harness": harness]) { base in
             try await Self.run(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                         "--virtual-time-budget=30000", "--dump-dom", base.appendingPathComponent("harness").absoluteString])
+                                         "--virtual-time-budget=\(virtualTime)", "--dump-dom", base.appendingPathComponent("harness").absoluteString])
         }
         let start = try #require(dom.range(of: "<pre id=\"result\">")), end = try #require(dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex))
         let text = dom[start.upperBound..<end.lowerBound].replacingOccurrences(of: "&quot;", with: "\"")
-        return try JSONDecoder().decode(Report.self, from: Data(text.utf8))
+        do { return try JSONDecoder().decode(Report.self, from: Data(text.utf8)) } catch { throw ReportError(description: "the harness reported: \(text.prefix(500))") }
     }
 
     /// Runs the browser and returns what it printed, killing it after two minutes.
@@ -176,4 +244,9 @@ struct BrowserTests {
         watchdog.cancel()
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// A harness whose report is not the JSON the test expects (still "pending": it did not finish).
+struct ReportError: Error, CustomStringConvertible {
+    let description: String
 }

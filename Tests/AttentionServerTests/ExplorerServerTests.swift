@@ -21,7 +21,7 @@ enum LiveExplorer {
     static func serve<T: Sendable>(
         model: ExplorerModel, api: CompletionService? = nil, extraPages: [String: String] = [:], _ body: @escaping @Sendable (URL) async throws -> T
     ) async throws -> T {
-        let service = try ExplorerServer.service(model: model)
+        let service = try ExplorerServer.service(model: model, chatTemplate: api?.served.template)
         let responder = CallbackResponder { (request: Request, _: BasicRequestContext) in
             if let api, CompletionService.handles(path: request.uri.path) { return await ExplorerServer.response(to: request, from: api) }
             if let html = extraPages[request.uri.path] {

@@ -44,6 +44,9 @@ struct Serve: AsyncParsableCommand {
                                           "seed", "stop", "stream"}
               POST /v1/completions       {"prompt": "..", the same fields}
               GET  /v1/models, GET /health
+            The chat explorer at /chat talks to the model and shows, for any token of
+            the conversation, what it attended to in each layer and head
+            (POST /api/chat/attention {"messages": [..], "query": N}).
             Requests in flight decode together (--slots of them, each with its own KV
             cache of --context tokens); more wait in a queue of --queue-limit, and past
             it are answered 429. Errors are OpenAI's {"error": {"message", "type",

@@ -311,6 +311,36 @@ public struct LlamaModel: Sendable {
         return (weights, queries, keys)
     }
 
+    /// What token `query` of `ids` attends to in every layer: per layer `[heads, query + 1]`, row h
+    /// the weights of head h over tokens 0...query (zero outside a windowed layer's window). The tokens
+    /// before it run through the caches, so memory stays linear in the length: for one token of a long
+    /// conversation where ``attentions(_:options:)`` would hold every layer's T×T maps.
+    /// - Throws: as ``logits(_:options:)``, or `AttentionError.invalidArgument` for a query outside `ids`.
+    public func attentions(_ ids: [Int], row query: Int, options: AttentionOptions = AttentionOptions()) throws -> [Tensor<Float>] {
+        guard ids.indices.contains(query) else {
+            throw AttentionError.invalidArgument(argument: "query", reason: "must be in 0..<\(ids.count) (the tokens), got \(query)")
+        }
+        try check(ids, from: 0)
+        // Caches of every position up to the query: plain ones, so that the weights cover them all.
+        var caches = try (0..<configuration.layers).map { _ in
+            try KVCache(keyValueHeads: configuration.keyValueHeads, headDimension: configuration.headDimension, capacity: query + 1)
+        }
+        if query > 0 { _ = try logits(appending: Array(ids[..<query]), to: &caches, lastOnly: true, options: options) }
+        var x = try embed([ids[query]])
+        let angles = try rotaryAngles(positions: 1, startingAt: query)
+        var weights: [Tensor<Float>] = []
+        for (layer, block) in blocks.enumerated() {
+            x = try apply(block, layer: layer, to: x, angles: angles, options: options) { q, k, v in
+                try caches[layer].append(key: k, value: v)
+                let result = try scaledDotProductAttention(query: q, cache: caches[layer], mask: mask(layer: layer, queries: 1), returning: .weights,
+                                                           options: options)
+                if let w = result.weights { weights.append(try w.reshaped([configuration.heads, query + 1])) }
+                return result.output
+            }
+        }
+        return weights
+    }
+
     /// The key/value head that query head `head` (from 0) reads: consecutive query heads share
     /// one, `head / (heads / keyValueHeads)`, as transformers' `repeat_kv` pairs them.
     public func keyValueHead(of head: Int) -> Int {

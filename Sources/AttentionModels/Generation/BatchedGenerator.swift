@@ -92,6 +92,7 @@ public final class BatchedGenerator: @unchecked Sendable {
         /// ``shutdown()`` was called.
         case shutDown
 
+        /// What went wrong, for a message.
         public var description: String {
             switch self {
             case let .queueFull(limit): "\(limit) requests are waiting already; try again later"
