@@ -340,10 +340,13 @@ struct Health: Encodable { let status: String, model: String, running: Int, queu
 
 struct ModelList: Encodable {
     struct Model: Encodable {
-        let id: String, object = "model", created: Int, ownedBy: String
+        let id: String
+        var object = "model"
+        let created: Int
+        let ownedBy: String
         enum CodingKeys: String, CodingKey { case id, object, created, ownedBy = "owned_by" }
     }
-    let object = "list"
+    var object = "list"
     let data: [Model]
 }
 
@@ -356,7 +359,10 @@ struct Usage: Encodable {
 struct CompleteChoice: Encodable {
     let chat: Bool, text: String, finishReason: String
     enum CodingKeys: String, CodingKey { case index, message, text, logprobs, finishReason = "finish_reason" }
-    struct Message: Encodable { let role = "assistant", content: String }
+    struct Message: Encodable {
+        var role = "assistant"
+        let content: String
+    }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(0, forKey: .index)

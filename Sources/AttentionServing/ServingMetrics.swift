@@ -18,17 +18,17 @@ final class ServingMetrics: Sendable {
     init(generator: BatchedGenerator) {
         let seconds: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
                                    .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30)]
-        promptTokens = registry.makeCounter(name: "attention_prompt_tokens_total", help: "Prompt tokens run through the model.")
-        generatedTokens = registry.makeCounter(name: "attention_generated_tokens_total", help: "Tokens generated; rate() of it is tokens/s.")
-        queued = registry.makeGauge(name: "attention_queue_length", help: "Requests waiting for a slot.")
-        running = registry.makeGauge(name: "attention_running_requests", help: "Requests in slots, decoding together.")
-        tokensPerSecond = registry.makeGauge(name: "attention_step_tokens_per_second", help: "Tokens per second of the last step.")
-        firstToken = registry.makeDurationHistogram(name: "attention_time_to_first_token_seconds", buckets: seconds,
-                                                    help: "From a request's arrival to its first token.")
-        requestDuration = registry.makeDurationHistogram(name: "attention_request_duration_seconds", buckets: seconds,
-                                                         help: "From a request's arrival to its last token.")
-        step = registry.makeDurationHistogram(name: "attention_step_duration_seconds", buckets: seconds,
-                                              help: "One step of the model for every sequence in flight.")
+        promptTokens = registry.makeCounter(descriptor: Self.name("prompt_tokens", "total", "Prompt tokens run through the model."), labels: [])
+        generatedTokens = registry.makeCounter(descriptor: Self.name("generated_tokens", "total", "Tokens generated; rate() of it is tokens/s."), labels: [])
+        queued = registry.makeGauge(descriptor: Self.name("queue_length", "", "Requests waiting for a slot."))
+        running = registry.makeGauge(descriptor: Self.name("running_requests", "", "Requests in slots, decoding together."))
+        tokensPerSecond = registry.makeGauge(descriptor: Self.name("step_tokens_per_second", "", "Tokens per second of the last step."))
+        firstToken = registry.makeDurationHistogram(descriptor: Self.name("time_to_first_token", "seconds", "From a request's arrival to its first token."),
+                                                    buckets: seconds)
+        requestDuration = registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "From a request's arrival to its last token."),
+                                                         buckets: seconds)
+        step = registry.makeDurationHistogram(descriptor: Self.name("step_duration", "seconds", "One step of the model for every sequence in flight."),
+                                              buckets: seconds)
         generator.observeSteps { [step, promptTokens, generatedTokens, tokensPerSecond] report in
             step.record(report.duration)
             promptTokens.increment(by: Int64(report.promptTokens))
@@ -40,8 +40,13 @@ final class ServingMetrics: Sendable {
 
     /// Counts a request that got `status` on `endpoint`.
     func request(_ endpoint: String, status: Int) {
-        registry.makeCounter(name: "attention_requests_total", labels: [("endpoint", endpoint), ("status", String(status))],
-                             help: "Requests by endpoint and status.").increment()
+        registry.makeCounter(descriptor: Self.name("requests", "total", "Requests by endpoint and status."),
+                             labels: [("endpoint", endpoint), ("status", String(status))]).increment()
+    }
+
+    /// `attention_NAME_UNIT` (no unit: `attention_NAME`) with its help line.
+    private static func name(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "attention", metricName: name, unitName: unit, helpText: help)
     }
 
     /// Records an answered request's time to its first token and in all.
