@@ -37,7 +37,7 @@ public enum ExplorerServer {
         return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
-    /// `api`'s answer to `request` (a path ``CompletionService/handles(path:)``): a JSON body, or
+    /// `api`'s answer to `request` (a path `CompletionService.handles(path:)` accepts): a JSON body, or
     /// server-sent events written as the tokens come. A client that goes away ends the writing,
     /// which drops the events and so cancels the generation.
     public static func response(to request: Request, from api: CompletionService) async -> Response {

@@ -53,7 +53,7 @@ public enum ServingResponse: Sendable {
     case events(AsyncThrowingStream<Data, any Error>)
 }
 
-/// OpenAI's completion API over a ``BatchedGenerator``, apart from any HTTP server: a request's
+/// OpenAI's completion API over a `BatchedGenerator` (AttentionModels), apart from any HTTP server: a request's
 /// method, path, `Authorization` header and body in, a ``ServingResponse`` out.
 ///
 /// - `POST /v1/chat/completions`: `messages` rendered through the model's chat template;
