@@ -103,22 +103,31 @@ public struct AttentionMaps: Codable, Sendable, Equatable {
         self.heads = heads
         tokens = t
         encoding = "uint16le"
-        var bytes = [UInt8](repeating: 0, count: weights.count * heads * t * t * 2)
-        var n = 0
-        for w in weights {
-            for x in w.scalars.prefix(heads * t * t) {
-                let q = UInt16(min(max(x.isNaN ? 0 : x, 0), 1) * 65535 + 0.5)
-                bytes[n] = UInt8(truncatingIfNeeded: q); bytes[n + 1] = UInt8(truncatingIfNeeded: q >> 8)
-                n += 2
-            }
-        }
-        data = Data(bytes)
+        data = Self.encode(weights.map { $0.scalars.prefix(heads * t * t) })
     }
 
     /// The weight of `key` for `query` in a head of a layer (0-based), as sent (to 7.7e-6).
     public func weight(layer: Int, head: Int, query: Int, key: Int) -> Double {
-        let index = 2 * (((layer * heads + head) * tokens + query) * tokens + key)
-        return Double(UInt16(data[data.startIndex + index]) | UInt16(data[data.startIndex + index + 1]) << 8) / 65535
+        Self.decode(data, at: ((layer * heads + head) * tokens + query) * tokens + key)
+    }
+
+    /// Weights in [0, 1] as `"uint16le"`: `round(w · 65535)`, little-endian, two bytes each (NaN as 0).
+    static func encode(_ parts: [some Collection<Float>]) -> Data {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(2 * parts.reduce(0) { $0 + $1.count })
+        for part in parts {
+            for x in part {
+                let q = UInt16(min(max(x.isNaN ? 0 : x, 0), 1) * 65535 + 0.5)
+                bytes.append(UInt8(truncatingIfNeeded: q))
+                bytes.append(UInt8(truncatingIfNeeded: q >> 8))
+            }
+        }
+        return Data(bytes)
+    }
+
+    /// Weight `index` of `data` in ``encode(_:)``'s encoding.
+    static func decode(_ data: Data, at index: Int) -> Double {
+        Double(UInt16(data[data.startIndex + 2 * index]) | UInt16(data[data.startIndex + 2 * index + 1]) << 8) / 65535
     }
 
     /// All weights as `[layer][head][query][key]`.
@@ -349,27 +358,13 @@ public enum ExplorerAPI {
 /// `POST /api/chat/attention`: a conversation with a chat model, rendered through its chat template,
 /// and which token's attention to show.
 public struct ChatAttentionRequest: Codable, Sendable {
-    /// One message: `system`, `user` or `assistant`, and its text.
-    public struct Message: Codable, Sendable {
-        /// Who speaks.
-        public let role: String
-        /// What they say.
-        public let content: String
-
-        /// A message of `role`.
-        public init(role: String, content: String) {
-            self.role = role
-            self.content = content
-        }
-    }
-
-    /// The conversation so far, the model's answers included.
-    public let messages: [Message]
+    /// The conversation so far, the model's answers included: `{"role", "content"}` each.
+    public let messages: [ChatTemplate.Message]
     /// The token whose attention is wanted, from 0 in the rendered conversation; nil: the last.
     public let query: Int?
 
     /// A request for token `query` of `messages`.
-    public init(messages: [Message], query: Int?) {
+    public init(messages: [ChatTemplate.Message], query: Int?) {
         self.messages = messages
         self.query = query
     }
@@ -392,8 +387,7 @@ public struct ChatAttentionResponse: Codable, Sendable, Equatable {
 
     /// The weight of `head` in `layer` (from 0) on `key`.
     public func weight(layer: Int, head: Int, key: Int) -> Double {
-        let index = 2 * ((layer * heads + head) * (query + 1) + key)
-        return Double(UInt16(weights[weights.startIndex + index]) | UInt16(weights[weights.startIndex + index + 1]) << 8) / 65535
+        AttentionMaps.decode(weights, at: (layer * heads + head) * (query + 1) + key)
     }
 }
 
@@ -413,7 +407,7 @@ extension ExplorerAPI {
         }
         let text: String
         do {
-            text = try template.render(r.messages.map { ChatTemplate.Message(role: $0.role, content: $0.content) }, addGenerationPrompt: false)
+            text = try template.render(r.messages, addGenerationPrompt: false)
         } catch {
             throw .badRequest("messages: the chat template cannot render them: \(error)")
         }
@@ -424,15 +418,7 @@ extension ExplorerAPI {
         let query = r.query ?? ids.count - 1
         guard ids.indices.contains(query) else { throw .badRequest("query must be in 0..<\(ids.count) (the tokens), got \(query)") }
         do {
-            let maps = try decoder.attentions(ids, row: query)
-            var data = Data(capacity: 2 * maps.count * decoder.configuration.heads * (query + 1))
-            for map in maps {
-                for x in map.scalars {
-                    let q = UInt16(min(max(x.isNaN ? 0 : x, 0), 1) * 65535 + 0.5)
-                    data.append(UInt8(q & 0xFF))
-                    data.append(UInt8(q >> 8))
-                }
-            }
+            let data = AttentionMaps.encode(try decoder.attentions(ids, row: query).map(\.scalars))
             let c = decoder.configuration
             return ChatAttentionResponse(tokens: try tokenizer.labels(of: ids), query: query, layers: c.layers, heads: c.heads,
                                          keyValueHeads: (0..<c.heads).map { decoder.keyValueHead(of: $0) + 1 }, encoding: "uint16le", weights: data)

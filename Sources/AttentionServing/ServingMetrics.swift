@@ -33,7 +33,7 @@ final class ServingMetrics: Sendable {
             step.record(report.duration)
             promptTokens.increment(by: Int64(report.promptTokens))
             generatedTokens.increment(by: Int64(report.newTokens))
-            let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) * 1e-18
+            let seconds = report.duration.seconds
             if report.newTokens > 0, seconds > 0 { tokensPerSecond.set(Double(report.newTokens) / seconds) }
         }
     }

@@ -407,10 +407,7 @@ public struct LlamaModel: Sendable {
     ///   cannot run; every check is made before any cache changes.
     public func nextTokenLogits(appendingEach pieces: [[Int]], to caches: inout [[KVCache]], needed: [Bool]?,
                                 options: AttentionOptions = AttentionOptions()) throws -> [[Float]?] {
-        guard caches.count == pieces.count, needed.map({ $0.count == pieces.count }) ?? true else {
-            throw AttentionError.invalidArgument(
-                argument: "caches", reason: "need one set of caches (and one needed flag) per sequence: \(pieces.count) sequences, \(caches.count) sets of caches")
-        }
+        try checkBatch(pieces, caches, needed)
         for i in pieces.indices { try check(pieces[i], appendingTo: caches[i]) }
         try options.validate(for: Float.self)
         let chunk = caches.joined().compactMap(\.largestChunk).reduce(Self.prefillChunk, min)

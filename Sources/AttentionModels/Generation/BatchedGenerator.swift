@@ -287,11 +287,10 @@ public final class BatchedGenerator: @unchecked Sendable {
                 for continuation in everyone { continuation.finish(throwing: CancellationError()) }
                 return
             }
-            var freed: [Int] = []
+            var admitted: [Int] = []
             for s in slots.indices where slots[s].map({ cancelled.contains($0.waiting.id) }) ?? false {
                 cancelled.remove(slots[s]!.waiting.id)
                 slots[s] = nil
-                freed.append(s)
                 statistics.finished += 1
             }
             let dropped = queue.filter { cancelled.contains($0.id) }
@@ -303,12 +302,13 @@ public final class BatchedGenerator: @unchecked Sendable {
                 let r = waiting.request
                 let budget = min(r.maxTokens, configuration.capacity - r.prompt.count + 1, model.maximumPositions - r.prompt.count)
                 slots[s] = Running(waiting: waiting, generator: SplitMix64(seed: r.sampling.seed), budget: budget)
-                freed.append(s)
+                admitted.append(s)
             }
             statistics.queued = queue.count
             statistics.running = slots.count { $0 != nil }
             condition.unlock()
-            for s in Set(freed) { for layer in caches[s].indices { caches[s][layer].removeAll() } }
+            // A slot's caches are emptied once, when a request takes it.
+            for s in admitted { for layer in caches[s].indices { caches[s][layer].removeAll() } }
 
             // Events go out after the step's counts are recorded, so that a consumer who has seen
             // its request end finds it counted. Requests with nothing to generate end at once.
@@ -352,7 +352,6 @@ public final class BatchedGenerator: @unchecked Sendable {
                     slots[s]!.waiting.continuation.finish(throwing: error)
                     slots[s] = nil
                 }
-                for s in active { for layer in caches[s].indices { caches[s][layer].removeAll() } }
                 record(ended: ended, promptTokens: 0, newTokens: 0, running: 0, stepped: true)
                 continue
             }

@@ -150,13 +150,18 @@ extension AutoregressiveModel {
     /// Each sequence through ``logits(appending:to:lastOnly:options:)`` in turn.
     public func nextTokenLogits(appendingEach pieces: [[Int]], to caches: inout [[KVCache]], needed: [Bool]?,
                                 options: AttentionOptions) throws -> [[Float]?] {
-        guard caches.count == pieces.count, needed.map({ $0.count == pieces.count }) ?? true else {
-            throw AttentionError.invalidArgument(
-                argument: "caches", reason: "need one set of caches (and one needed flag) per sequence: \(pieces.count) sequences, \(caches.count) sets of caches")
-        }
+        try checkBatch(pieces, caches, needed)
         return try pieces.indices.map { i in
             let row = lastRow(of: try logits(appending: pieces[i], to: &caches[i], lastOnly: true, options: options))
             return needed?[i] ?? true ? Array(row) : nil
+        }
+    }
+
+    /// Checks that a batched step has one set of caches (and one `needed` flag) per sequence.
+    func checkBatch(_ pieces: [[Int]], _ caches: [[KVCache]], _ needed: [Bool]?) throws {
+        guard caches.count == pieces.count, needed.map({ $0.count == pieces.count }) ?? true else {
+            throw AttentionError.invalidArgument(
+                argument: "caches", reason: "need one set of caches (and one needed flag) per sequence: \(pieces.count) sequences, \(caches.count) sets of caches")
         }
     }
 

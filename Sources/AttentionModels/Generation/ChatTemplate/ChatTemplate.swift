@@ -19,7 +19,7 @@ import Foundation
 /// parsed, with an error that names the construct and where it is.
 public struct ChatTemplate: Sendable {
     /// One turn of a conversation.
-    public struct Message: Sendable, Equatable {
+    public struct Message: Sendable, Equatable, Codable {
         /// `system`, `user` or `assistant`.
         public var role: String
         /// The turn's text.
