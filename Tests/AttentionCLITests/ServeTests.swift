@@ -1,8 +1,8 @@
 import AttentionTestSupport
 import AttentionModels
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
+#if canImport(Glibc)
+import Glibc
 #endif
 import Testing
 
@@ -98,26 +98,28 @@ struct ServeAPITests {
             let (status, json) = try await server.post("/v1/completions", #"{"prompt": "Once upon a time", "max_tokens": 150, "temperature": 0}"#)
             return (status, (json["usage"] as? [String: Int])?["completion_tokens"])
         }
-        let health = server.base.appendingPathComponent("health")
         var running = 0
         for _ in 0..<500 where running == 0 {
-            let (data, _) = try await URLSession.shared.data(from: health)
-            running = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["running"] as? Int ?? 0
+            running = try await server.request("GET", "/health").1["running"] as? Int ?? 0
             if running == 0 { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(running == 1)
         server.process.terminate()            // SIGTERM
         let (status, tokens) = try await answer.value
         #expect(status == 200 && tokens == 150)
-        server.process.waitUntilExit()
+        let exited = try await server.waitForExit(within: .seconds(60))
+        #expect(exited, "the server did not exit within a minute of SIGTERM")
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
     }
 }
 
-/// `attention serve --port 0` in a process of its own, at the address it prints.
+/// `attention serve --port 0` in a process of its own, at the address it prints. Every wait is
+/// bounded: a server that does not start, answer or exit fails the test instead of hanging it.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
-    let base: URL
+    let port: Int
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
 
     init(arguments: [String] = []) throws {
         process.executableURL = ExitStatusTests.executable
@@ -127,37 +129,54 @@ final class ServerProcess: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // The line "Attention explorer at http://127.0.0.1:PORT/ (Ctrl-C to stop)", within a minute.
+        let descriptor = output.fileHandleForReading.fileDescriptor
         var printed = ""
-        let deadline = Date().addingTimeInterval(60)
-        while !printed.contains("(Ctrl-C"), Date() < deadline, process.isRunning {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            printed += String(decoding: data, as: UTF8.self)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !printed.contains("(Ctrl-C"), ContinuousClock.now < deadline {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 100) >= 0 else { break }
+            if ready.revents == 0 { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = read(descriptor, &buffer, buffer.count)
+            guard n > 0 else { break }
+            printed += String(decoding: buffer[..<n], as: UTF8.self)
         }
-        guard let start = printed.range(of: "http://"), let end = printed.range(of: " (Ctrl-C", range: start.lowerBound..<printed.endIndex),
-              let url = URL(string: String(printed[start.lowerBound..<end.lowerBound])) else {
+        guard let start = printed.range(of: "http://127.0.0.1:"), let end = printed[start.upperBound...].firstIndex(of: "/"),
+              let port = Int(printed[start.upperBound..<end]) else {
             process.terminate()
-            throw URLError(.cannotConnectToHost, userInfo: [NSLocalizedDescriptionKey: "attention serve printed: \(printed)"])
+            throw Failure(description: "attention serve printed no address within a minute: \(printed)")
         }
-        base = url
+        self.port = port
     }
 
     var isRunning: Bool { process.isRunning }
 
+    /// Waits up to `limit` for the process to end on its own; then kills it and returns false.
+    func waitForExit(within limit: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        guard process.isRunning else { process.waitUntilExit(); return true }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return false
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after ten seconds).
     func stop() {
         if process.isRunning { process.terminate() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
-    /// POSTs `body`; the status and the decoded JSON object of the answer.
-    func post(_ path: String, _ body: String) async throws -> (Int, [String: Any]) {
-        var request = URLRequest(url: base.appendingPathComponent(String(path.dropFirst())))
-        request.httpMethod = "POST"
-        request.httpBody = Data(body.utf8)
-        request.timeoutInterval = 60
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? ["unparsed": String(decoding: data, as: UTF8.self)]
-        return (status, json)
+    /// Sends `method path` with `body`; the status and the decoded JSON object of the answer.
+    func request(_ method: String, _ path: String, _ body: String? = nil) async throws -> (Int, [String: Any]) {
+        let answer = try await LoopbackHTTP.request(port: port, method, path, body: body.map { Data($0.utf8) })
+        let json = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] ?? ["unparsed": answer.text]
+        return (answer.status, json)
     }
+
+    /// POSTs `body` to `path`; the status and the decoded JSON object of the answer.
+    func post(_ path: String, _ body: String) async throws -> (Int, [String: Any]) { try await request("POST", path, body) }
 }

@@ -6,7 +6,7 @@ import Testing
 
 /// Batched decoding on SmolLM2-135M-Instruct's GGUF file: a step of several sequences gives each
 /// what it gets alone, and the generator's answers do not depend on who else is running.
-@Suite("Batched generation", .serialized)
+@Suite("Batched generation", .serialized, .timeLimit(.minutes(5)))
 struct BatchedGeneratorTests {
     static func model() throws -> LlamaModel { try SmolLM2Tests.model(.asStored) }
 
@@ -154,7 +154,10 @@ struct BatchedGeneratorTests {
         #expect(refusal(.init(prompt: [1], maxTokens: 1, sampling: Sampling(temperature: .nan)))?.description.hasPrefix("temperature") == true)
 
         // One request runs (a long one), one waits, the third is refused; the running one's consumer
-        // stops after two tokens and the waiting one then runs to its end.
+        // stops after two tokens and the waiting one then runs to its end. The generator waits after
+        // each step until the consumer lets it go on, so the order holds on a machine of any speed.
+        let gate = DispatchSemaphore(value: 0)
+        generator.observeSteps { _ in _ = gate.wait(timeout: .now() + 60) }
         let waiting: AsyncThrowingStream<BatchedGenerator.Event, any Error>
         do {
             // The stream is released at the end of this block: that cancels the request.
@@ -162,15 +165,21 @@ struct BatchedGeneratorTests {
             while generator.currentStatistics.running == 0 { try await Task.sleep(for: .milliseconds(2)) }
             waiting = try generator.submit(.init(prompt: [1, 2], maxTokens: 3))
             #expect(refusal(.init(prompt: [1], maxTokens: 1)) == .queueFull(limit: 1))
-            var seen = 0
-            for try await event in long {
+            var events = long.makeAsyncIterator(), seen = 0
+            while seen < 2 {
+                gate.signal()                   // the step whose token comes next may hand it over
+                guard let event = try await events.next() else { break }
                 if case .token = event { seen += 1 }
-                if seen == 2 { break }
             }
+            #expect(seen == 2)
         }
+        generator.observeSteps { _ in }
+        gate.signal()                           // the step held now ends; the cancellation takes effect before the next
         let rest = try await Self.collect(waiting)
         #expect(rest.count == 3)
-        #expect(generator.currentStatistics.generatedTokens < 60)
+        // The waiting request's 3 tokens and the cancelled one's 2, or 3 if its next step began before
+        // the cancellation arrived; never more.
+        #expect((5...6).contains(generator.currentStatistics.generatedTokens), "the cancelled request went on: \(generator.currentStatistics)")
         generator.shutdown()
         #expect(refusal(.init(prompt: [1], maxTokens: 1)) == .shutDown)
     }

@@ -4,12 +4,6 @@ import AttentionServing
 import AttentionServer
 import AttentionTestSupport
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
@@ -270,19 +264,16 @@ struct CompletionAPITests {
         defer { generator.shutdown() }
         let service = CompletionService(served: served, generator: generator)
         try await LiveExplorer.serve(model: .unavailable("no explorer model in this test"), api: service) { base in
-            var request = URLRequest(url: base.appendingPathComponent("/v1/completions"))
-            request.httpMethod = "POST"
-            request.httpBody = Data(#"{"prompt": "The capital of France is", "max_tokens": 5, "temperature": 0, "stream": true}"#.utf8)
-            let (data, response) = try await URLSession.shared.data(for: request)
-            let http = try #require(response as? HTTPURLResponse)
-            #expect(http.statusCode == 200 && (http.allHeaderFields["Content-Type"] as? String)?.hasPrefix("text/event-stream") == true)
-            let events = try Self.parse(events: data)
+            let port = try #require(base.port)
+            let answer = try await LoopbackHTTP.request(
+                port: port, "POST", "/v1/completions", body: Data(#"{"prompt": "The capital of France is", "max_tokens": 5, "temperature": 0, "stream": true}"#.utf8))
+            #expect(answer.status == 200 && answer.headers["content-type"]?.hasPrefix("text/event-stream") == true)
+            let events = try Self.parse(events: answer.body)
             #expect(events.done && events.chunks.count == 6)
 
             // A raw connection that asks for 1,000 tokens, reads the first event, and closes.
-            let port = try #require(base.port)
             let body = #"{"prompt": "Once upon a time", "max_tokens": 1000, "stream": true}"#
-            let socket = try RawConnection(port: port)
+            let socket = try LoopbackConnection(port: port)
             try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             let head = try socket.receive(until: "data: ")
             #expect(head.hasPrefix("HTTP/1.1 200"))
@@ -310,43 +301,4 @@ struct CompletionAPITests {
         #expect(plain.add([0xE2, 0x82]) == "" && plain.add([0xAC, 0x41]) == "€A")
         #expect(plain.add([0xF0]) == "" && plain.finish() == "\u{FFFD}")
     }
-}
-
-/// A TCP connection to 127.0.0.1 without an HTTP client: it can leave in the middle of an answer.
-final class RawConnection {
-    private let descriptor: Int32
-
-    struct Failure: Error, CustomStringConvertible { let description: String }
-
-    init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure(description: "socket() failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure(description: "connect() to port \(port) failed") }
-    }
-
-    func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
-        guard write(descriptor, bytes, bytes.count) == bytes.count else { throw Failure(description: "write() failed") }
-    }
-
-    /// Reads until `marker` has arrived; everything read.
-    func receive(until marker: String) throws -> String {
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !String(decoding: received, as: UTF8.self).contains(marker) {
-            let n = read(descriptor, &buffer, buffer.count)
-            guard n > 0 else { throw Failure(description: "the connection closed before '\(marker)'") }
-            received += buffer[..<n]
-        }
-        return String(decoding: received, as: UTF8.self)
-    }
-
-    func close() { _ = Glibc.close(descriptor) }
 }

@@ -1,16 +1,14 @@
 import AttentionExplorer
 import AttentionServer
 import AttentionServing
+import AttentionTestSupport
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
 import Testing
 
-/// A real explorer server on a free port of 127.0.0.1, reached over HTTP by Foundation's client.
+/// A real explorer server on a free port of 127.0.0.1, reached over HTTP by the tests' loopback client.
 enum LiveExplorer {
     struct NotStarted: Error, CustomStringConvertible {
         var description: String { "the explorer's server stopped before it listened" }
@@ -55,17 +53,10 @@ enum LiveExplorer {
         }
     }
 
-    /// Sends `method` to `path` with `body`, and returns the status, the headers and the body.
+    /// Sends `method` to `path` with `body`, and returns the status, the headers (in lower case) and the body.
     static func request(_ base: URL, _ method: String, _ path: String, body: Data? = nil) async throws -> (status: Int, headers: [String: String], body: Data) {
-        var request = URLRequest(url: base.appendingPathComponent(path))
-        request.httpMethod = method
-        request.httpBody = body
-        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = try #require(response as? HTTPURLResponse)
-        var headers: [String: String] = [:]
-        for (key, value) in http.allHeaderFields { headers["\(key)".lowercased()] = "\(value)" }
-        return (http.statusCode, headers, data)
+        let answer = try await LoopbackHTTP.request(port: try #require(base.port), method, path, body: body)
+        return (answer.status, answer.headers, answer.body)
     }
 }
 
