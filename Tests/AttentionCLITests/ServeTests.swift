@@ -98,10 +98,17 @@ struct ServeAPITests {
             let (status, json) = try await server.post("/v1/completions", #"{"prompt": "Once upon a time", "max_tokens": 150, "temperature": 0}"#)
             return (status, (json["usage"] as? [String: Int])?["completion_tokens"])
         }
-        var running = 0
-        for _ in 0..<500 where running == 0 {
-            running = try await server.request("GET", "/health").1["running"] as? Int ?? 0
-            if running == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        // Polled on a thread of its own, so a busy test pool cannot make it miss the answer running.
+        let port = server.port
+        let running = try await LoopbackHTTP.onThread { () throws -> Int in
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                let health = try LoopbackHTTP.exchange(port: port, "GET", "/health", timeout: .seconds(30))
+                let running = (try? JSONSerialization.jsonObject(with: health.body) as? [String: Any])?["running"] as? Int ?? 0
+                if running > 0 { return running }
+                usleep(5_000)
+            }
+            return 0
         }
         #expect(running == 1)
         server.process.terminate()            // SIGTERM

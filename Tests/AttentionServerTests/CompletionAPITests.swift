@@ -11,7 +11,7 @@ import Testing
 
 /// OpenAI's completion API on SmolLM2-135M-Instruct's GGUF file: the service's answers and errors,
 /// then the same over HTTP with a real server (streaming, and a client that goes away).
-@Suite("OpenAI API", .serialized)
+@Suite("OpenAI API", .serialized, .timeLimit(.minutes(5)))
 struct CompletionAPITests {
     static let file: Result<GGUF, Error> = Result {
         let directory = SmolLM2Store.defaultDirectory()
@@ -222,7 +222,15 @@ struct CompletionAPITests {
                 let (status, json) = try await Self.call(service, "/v1/models", method: "GET", authorization: authorization)
                 #expect(status == 401 && (json["error"] as? [String: Any])?["type"] as? String == "authentication_error")
             }
-            // One request runs, one waits, the third is refused.
+            // One request runs, one waits, the third is refused. The generator waits after each step
+            // until the test ends, so the first is still running when the others come, however slow
+            // the machine is.
+            let gate = DispatchSemaphore(value: 0)
+            service.generator.observeSteps { _ in _ = gate.wait(timeout: .now() + 60) }
+            defer {
+                service.generator.observeSteps { _ in }
+                gate.signal()
+            }
             let long = #"{"prompt": "Once upon a time", "max_tokens": 200, "stream": true}"#
             let first = await service.respond(method: "POST", path: "/v1/completions", authorization: "Bearer sesame", body: Data(long.utf8))
             while service.generator.currentStatistics.running == 0 { try await Task.sleep(for: .milliseconds(2)) }
@@ -277,9 +285,11 @@ struct CompletionAPITests {
             try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             let head = try socket.receive(until: "data: ")
             #expect(head.hasPrefix("HTTP/1.1 200"))
-            while generator.currentStatistics.generatedTokens < 6 { try await Task.sleep(for: .milliseconds(5)) }
+            let clock = ContinuousClock(), opened = clock.now
+            while generator.currentStatistics.generatedTokens < 6 && clock.now - opened < .seconds(20) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(generator.currentStatistics.generatedTokens >= 6, "the raw request generated nothing")
             socket.close()
-            let clock = ContinuousClock(), closed = clock.now
+            let closed = clock.now
             while generator.currentStatistics.running > 0 && clock.now - closed < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
             let statistics = generator.currentStatistics
             #expect(statistics.running == 0)

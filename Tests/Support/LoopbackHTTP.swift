@@ -28,18 +28,23 @@ public enum LoopbackHTTP {
     public static func request(
         port: Int, _ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:], timeout: Duration = .seconds(60)
     ) async throws -> Response {
-        try await onThread {
-            let connection = try LoopbackConnection(port: port, timeout: timeout)
-            defer { connection.close() }
-            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
-            for (name, value) in headers { head += "\(name): \(value)\r\n" }
-            if let body {
-                if headers.keys.allSatisfy({ $0.lowercased() != "content-type" }) { head += "Content-Type: application/json\r\n" }
-                head += "Content-Length: \(body.count)\r\n"
-            }
-            try connection.send(Array((head + "\r\n").utf8) + (body.map(Array.init) ?? []))
-            return try parse(connection.receiveAll())
+        try await onThread { try exchange(port: port, method, path, body: body, headers: headers, timeout: timeout) }
+    }
+
+    /// ``request(port:_:_:body:headers:timeout:)`` on the calling thread, which it blocks.
+    public static func exchange(
+        port: Int, _ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:], timeout: Duration = .seconds(60)
+    ) throws -> Response {
+        let connection = try LoopbackConnection(port: port, timeout: timeout)
+        defer { connection.close() }
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if let body {
+            if headers.keys.allSatisfy({ $0.lowercased() != "content-type" }) { head += "Content-Type: application/json\r\n" }
+            head += "Content-Length: \(body.count)\r\n"
         }
+        try connection.send(Array((head + "\r\n").utf8) + (body.map(Array.init) ?? []))
+        return try parse(connection.receiveAll())
     }
 
     /// Runs `work` on a new thread and returns what it returns or throws.
