@@ -148,8 +148,9 @@ extension IntegerInterleavedBlock {
 
 /// `y[r·n + 16g + i] = Σ_j w[16g + i][j] · x[r][j]` for the interleaved groups `groups`, every input
 /// row `r < rows` of `input` (see the top of the file). Four input rows at a time share each weight
-/// block's loads and nibble masks; the rows left over go one by one. A single row (a decoding step)
-/// reads each block once, prefetching ahead.
+/// block's loads and nibble masks; the rows left over go one by one. The first pass over a group
+/// (four rows, or a single row in a decoding step) prefetches the blocks ahead: without it, a
+/// batch of eight decoding rows ran at 60% of its speed on a product with k = 1536 (Zen 4).
 @inlinable @inline(__always)
 public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
     _ input: QuantizedInput, rows: Int, interleaved: InterleavedRows, groups: Range<Int>,
@@ -169,6 +170,8 @@ public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
             let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks
             var p = w
             for b in 0..<blocks {
+                // The first pass over a group reads its blocks from memory: ask for those ahead.
+                if r == 0 { prefetchAhead(p, groupBlock) }
                 let (i0, i1, i2, i3) = B.interleavedIntegerDot4(p + B.interleavedIntegers, x + 32 * b, stride: k)
                 let (d, m) = scales(p)
                 B.accumulateInteger(d, m, i0, scale: dx[b], sum: s[b], &a0, M.self)

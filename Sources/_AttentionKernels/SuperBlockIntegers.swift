@@ -57,8 +57,8 @@ extension QuantizedFormatKernels {
 }
 
 /// `y[r·n + 16g + i]` for the repacked groups `groups` of a super-block matrix and every input row
-/// `r < rows`: four input rows at a time share each block's loads, the rows left over go one by one
-/// (a decoding step reads each block once, prefetching ahead).
+/// `r < rows`: four input rows at a time share each block's loads, the rows left over go one by one;
+/// the first pass over a group (four rows, or the one row of a decoding step) prefetches ahead.
 @inlinable @inline(__always)
 public func multiplyIntegerSuperGroups<B: IntegerSuperBlock, M: MultiplyAdd>(
     _ input: QuantizedInput, rows: Int, repacked: InterleavedRows, groups: Range<Int>,
@@ -72,6 +72,8 @@ public func multiplyIntegerSuperGroups<B: IntegerSuperBlock, M: MultiplyAdd>(
         while r + 4 <= rows {
             var acc = (SIMD16<Float>.zero, SIMD16<Float>.zero, SIMD16<Float>.zero, SIMD16<Float>.zero)
             for b in 0..<superBlocks {
+                // The first pass over a group reads its blocks from memory: ask for those ahead.
+                if r == 0 { prefetchAhead(w + b * groupBlock, groupBlock) }
                 B.accumulateIntegerGroup(w + b * groupBlock, input, row: r, superBlock: b, four: true, &acc, M.self)
             }
             let out = y + r * n + lanes * g
