@@ -13,4 +13,14 @@ enum Allocator {
     static func reuseLargeBlocks() {
         _ = attention_reuse_large_blocks()
     }
+
+    /// Every thread of the process allocates from one heap (glibc's main arena), so that blocks freed
+    /// by one step are reused by the next whatever thread runs it. glibc gives threads other than the
+    /// first arenas of their own, whose heaps it shrinks and unmaps as blocks come and go: `serve`'s
+    /// generator thread then spent 6% of its time in page faults and zeroing fresh pages for each
+    /// step's arrays (perf, eight clients, AMD EPYC Zen 4); with one arena none. Call it first thing
+    /// in the process: glibc fixes the number of arenas when a second thread first allocates.
+    static func useOneArena() {
+        _ = attention_use_one_arena()
+    }
 }

@@ -40,6 +40,12 @@ public struct AttentionCommand: AsyncParsableCommand {
 }
 
 extension AttentionCommand {
+    /// Process-wide settings the executable makes before anything else runs (and before its first
+    /// `await`): one allocator arena for every thread (see `Allocator.useOneArena()`).
+    public static func prepareProcess() {
+        Allocator.useOneArena()
+    }
+
     /// Parses the process's arguments and runs the chosen command, awaiting the asynchronous one
     /// (`serve`). The executable calls this: from top-level code, `main()` resolves to the synchronous
     /// overload and so does `run()` on an existential command, which would answer `serve` with its help.
