@@ -32,8 +32,23 @@ public struct RMSNorm<Scalar: AttentionScalar>: Sendable {
             throw AttentionError.shapeMismatch(argument: "input", shape: x.shape, other: "RMS norm weight", otherShape: weight.shape,
                                                reason: "the last dimension must be \(n)")
         }
-        if Scalar.self == Float.self, let x = x as? Tensor<Float>, let gamma = weight.scalars as? [Float] {
-            return Tensor(uncheckedShape: x.shape, scalars: Self.normalized(x.scalars, gamma: gamma, epsilon: epsilon) as! [Scalar])
+        if Scalar.self == Float.self {
+            // Through rebound pointers: casting the arrays (`as? [Float]`, `as! [Scalar]`) copied them
+            // element by element.
+            let count = x.count
+            let scalars = [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+                x.scalars.withUnsafeBufferPointer { xs in
+                    weight.scalars.withUnsafeBufferPointer { gs in
+                        xs.withMemoryRebound(to: Float.self) { xf in
+                            gs.withMemoryRebound(to: Float.self) { gf in
+                                out.withMemoryRebound(to: Float.self) { of in Self.normalize(xf, gamma: gf, into: of, epsilon: epsilon) }
+                            }
+                        }
+                    }
+                }
+                initialized = count
+            }
+            return Tensor(uncheckedShape: x.shape, scalars: scalars)
         }
         var out = x.scalars
         let gamma = weight.scalars
@@ -48,34 +63,28 @@ public struct RMSNorm<Scalar: AttentionScalar>: Sendable {
         return Tensor(uncheckedShape: x.shape, scalars: out)
     }
 
-    /// The `Float` rows of `x` normalized: the same arithmetic as the loop above (squares summed in
-    /// `Double`, each output `x·inverse·γ` in `Double`, rounded once), in vectors of eight, the
-    /// squares in eight partial sums added at the end.
-    private static func normalized(_ x: [Float], gamma: [Float], epsilon: Double) -> [Float] {
+    /// The `Float` rows of `x` normalized into `out` (as many): the same arithmetic as the generic
+    /// loop above (squares summed in `Double`, each output `x·inverse·γ` in `Double`, rounded once),
+    /// in vectors of eight, the squares in eight partial sums added at the end.
+    private static func normalize(_ x: UnsafeBufferPointer<Float>, gamma: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>,
+                                  epsilon: Double) {
         let n = gamma.count, rows = x.count / n, vectors = n / 8
-        return [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
-            x.withUnsafeBufferPointer { x in
-                gamma.withUnsafeBufferPointer { g in
-                    guard let x = x.baseAddress, let g = g.baseAddress, let o = out.baseAddress else { return }
-                    @inline(__always) func wide(_ p: UnsafePointer<Float>) -> SIMD8<Double> {
-                        SIMD8<Double>(UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self))
-                    }
-                    for row in 0..<rows {
-                        let xr = x + row * n, orow = o + row * n
-                        var partial = SIMD8<Double>.zero
-                        for v in 0..<vectors { let w = wide(xr + 8 * v); partial += w * w }
-                        var squares = partial.sum()
-                        for c in (8 * vectors)..<n { let d = Double(xr[c]); squares += d * d }
-                        let inverse = 1 / (squares / Double(n) + epsilon).squareRoot()
-                        for v in 0..<vectors {
-                            let y = SIMD8<Float>(wide(xr + 8 * v) * inverse * wide(g + 8 * v))
-                            UnsafeMutableRawPointer(orow + 8 * v).storeBytes(of: y, as: SIMD8<Float>.self)
-                        }
-                        for c in (8 * vectors)..<n { orow[c] = Float(Double(xr[c]) * inverse * Double(g[c])) }
-                    }
-                }
+        guard let x = x.baseAddress, let g = gamma.baseAddress, let o = out.baseAddress else { return }
+        @inline(__always) func wide(_ p: UnsafePointer<Float>) -> SIMD8<Double> {
+            SIMD8<Double>(UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self))
+        }
+        for row in 0..<rows {
+            let xr = x + row * n, orow = o + row * n
+            var partial = SIMD8<Double>.zero
+            for v in 0..<vectors { let w = wide(xr + 8 * v); partial += w * w }
+            var squares = partial.sum()
+            for c in (8 * vectors)..<n { let d = Double(xr[c]); squares += d * d }
+            let inverse = 1 / (squares / Double(n) + epsilon).squareRoot()
+            for v in 0..<vectors {
+                let y = SIMD8<Float>(wide(xr + 8 * v) * inverse * wide(g + 8 * v))
+                UnsafeMutableRawPointer(orow + 8 * v).storeBytes(of: y, as: SIMD8<Float>.self)
             }
-            initialized = x.count
+            for c in (8 * vectors)..<n { orow[c] = Float(Double(xr[c]) * inverse * Double(g[c])) }
         }
     }
 }
