@@ -18,7 +18,7 @@ public struct _ScalarKernels<Scalar: AttentionScalar>: Sendable {
     /// An activation applied in place, then (when given) multiplied element by element by a tensor
     /// of the same size, on the instruction set the call resolved (as every entry point here: none
     /// picks one itself).
-    let activation: @Sendable (inout [Scalar], _ multiplier: [Scalar]?, Activation, KernelInstructionSet) -> Void
+    let activation: @Sendable (inout [Scalar], _ multiplier: [Scalar]?, Activation, KernelInstructionSet, _ threads: Int) -> Void
     /// Layer normalization of every `n`-wide row of `x` in place, after adding `residual` (of `x`'s
     /// size) when given; γ and β of `n` each.
     let layerNorm: @Sendable (_ x: inout [Scalar], _ residual: [Scalar]?, _ weight: [Scalar], _ bias: [Scalar], _ epsilon: Double,
@@ -44,14 +44,22 @@ extension _ScalarKernels where Scalar == Float {
         attention: { TiledAttention.forward($0, outputs: $1, isa: $2, threads: $3) },
         attentionOverSource: { TiledAttention.forward($0, source: $1, outputs: $2, isa: $3, threads: $4) },
         attentionBackward: { TiledAttention.backward($0, outputGradient: $1, saved: $2, isa: $3, threads: $4) },
-        activation: { values, multiplier, activation, isa in
+        activation: { values, multiplier, activation, isa, threads in
+            // One piece per thread, each of at least 4 Ki elements: an element costs a nanosecond or
+            // two (an exponential), so smaller pieces are not worth waking a thread for.
+            let count = values.count, pieces = max(1, min(threads, count / 4096))
+            let kernel = activation.kernel(isa.kernels)
             values.withUnsafeMutableBufferPointer { buffer in
-                guard let base = buffer.baseAddress else { return }
-                activation.kernel(isa.kernels)(base, buffer.count)
-                guard let multiplier else { return }
-                multiplier.withUnsafeBufferPointer { m in
-                    guard let m = m.baseAddress else { return }
-                    for i in 0..<buffer.count { base[i] *= m[i] }
+                (multiplier ?? []).withUnsafeBufferPointer { m in
+                    guard let base = buffer.baseAddress else { return }
+                    let shared = UncheckedSendable((base, multiplier == nil ? nil : m.baseAddress))
+                    parallelFor(pieces, threads: threads) { p, _ in
+                        let (base, m) = shared.value
+                        let range = (p * count / pieces)..<((p + 1) * count / pieces)
+                        kernel(base + range.lowerBound, range.count)
+                        guard let m else { return }
+                        for i in range { base[i] *= m[i] }
+                    }
                 }
             }
         },

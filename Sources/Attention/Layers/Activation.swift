@@ -20,7 +20,7 @@ public enum Activation: String, Sendable, CaseIterable {
         let execution = try options.execution(tiledComputes: Scalar._kernels != nil, scalar: Scalar.self)
         if let kernels = Scalar._kernels, let isa = execution.instructionSet {
             var values = x.scalars
-            kernels.activation(&values, nil, self, isa)
+            kernels.activation(&values, nil, self, isa, execution.threads)
             return Tensor(uncheckedShape: x.shape, scalars: values)
         }
         return x.map { Scalar(fromDouble: reference($0.doubleValue)) }
@@ -46,7 +46,7 @@ public enum Activation: String, Sendable, CaseIterable {
             })
         }
         var values = gate.scalars
-        kernels.activation(&values, up.scalars, self, isa)
+        kernels.activation(&values, up.scalars, self, isa, execution.threads)
         return Tensor(uncheckedShape: gate.shape, scalars: values)
     }
 
