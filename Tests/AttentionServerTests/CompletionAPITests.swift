@@ -279,21 +279,29 @@ struct CompletionAPITests {
             let events = try Self.parse(events: answer.body)
             #expect(events.done && events.chunks.count == 6)
 
-            // A raw connection that asks for 1,000 tokens, reads the first event, and closes.
+            // A raw connection that asks for 1,000 tokens, reads the first event, and closes. The
+            // generator may take six steps, then waits until the client has gone, so that the request
+            // cannot run to its end first however long this test's task waits for a thread.
+            let gate = DispatchSemaphore(value: 0)
+            generator.observeSteps { _ in _ = gate.wait(timeout: .now() + 60) }
+            for _ in 0..<6 { gate.signal() }
+            let before = generator.currentStatistics.generatedTokens
             let body = #"{"prompt": "Once upon a time", "max_tokens": 1000, "stream": true}"#
             let socket = try LoopbackConnection(port: port)
             try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             let head = try socket.receive(until: "data: ")
             #expect(head.hasPrefix("HTTP/1.1 200"))
             let clock = ContinuousClock(), opened = clock.now
-            while generator.currentStatistics.generatedTokens < 6 && clock.now - opened < .seconds(20) { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(generator.currentStatistics.generatedTokens >= 6, "the raw request generated nothing")
+            while generator.currentStatistics.generatedTokens < before + 6 && clock.now - opened < .seconds(60) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(generator.currentStatistics.generatedTokens >= before + 6, "the raw request did not take its six steps")
             socket.close()
+            generator.observeSteps { _ in }
+            gate.signal()
             let closed = clock.now
             while generator.currentStatistics.running > 0 && clock.now - closed < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
             let statistics = generator.currentStatistics
             #expect(statistics.running == 0)
-            #expect(statistics.generatedTokens < 500, "the generation went on after the client left: \(statistics)")
+            #expect(statistics.generatedTokens < before + 500, "the generation went on after the client left: \(statistics)")
         }
     }
 
