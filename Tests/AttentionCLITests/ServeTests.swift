@@ -158,32 +158,33 @@ final class ServerProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
-    /// Waits up to `limit` for the process to end on its own; then kills it and returns false.
+    /// Waits up to `limit` (off the test pool) for the process to end on its own; then kills it and
+    /// returns false.
     func waitForExit(within limit: Duration) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        guard process.isRunning else { process.waitUntilExit(); return true }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        return false
+        try await LoopbackHTTP.onThread { self.reap(within: limit) }
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after ten seconds).
     func stop() {
         if process.isRunning { process.terminate() }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        _ = reap(within: .seconds(10))
     }
 
-    /// Sends `method path` with `body`; the status and the decoded JSON object of the answer.
-    func request(_ method: String, _ path: String, _ body: String? = nil) async throws -> (Int, [String: Any]) {
-        let answer = try await LoopbackHTTP.request(port: port, method, path, body: body.map { Data($0.utf8) })
-        let json = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] ?? ["unparsed": answer.text]
-        return (answer.status, json)
+    /// Waits up to `limit` for the process to end, SIGKILLs it if it has not, and reaps it; whether
+    /// it ended on its own.
+    private func reap(within limit: Duration) -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+        let ended = !process.isRunning
+        if !ended { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return ended
     }
 
     /// POSTs `body` to `path`; the status and the decoded JSON object of the answer.
-    func post(_ path: String, _ body: String) async throws -> (Int, [String: Any]) { try await request("POST", path, body) }
+    func post(_ path: String, _ body: String) async throws -> (Int, [String: Any]) {
+        let answer = try await LoopbackHTTP.request(port: port, "POST", path, body: Data(body.utf8))
+        let json = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] ?? ["unparsed": answer.text]
+        return (answer.status, json)
+    }
 }

@@ -156,8 +156,8 @@ struct BatchedGeneratorTests {
         // One request runs (a long one), one waits, the third is refused; the running one's consumer
         // stops after two tokens and the waiting one then runs to its end. The generator waits after
         // each step until the consumer lets it go on, so the order holds on a machine of any speed.
-        let gate = DispatchSemaphore(value: 0)
-        generator.observeSteps { _ in _ = gate.wait(timeout: .now() + 60) }
+        let gate = StepGate()
+        generator.observeSteps { _ in gate.hold() }
         let waiting: AsyncThrowingStream<BatchedGenerator.Event, any Error>
         do {
             // The stream is released at the end of this block: that cancels the request.
@@ -167,14 +167,14 @@ struct BatchedGeneratorTests {
             #expect(refusal(.init(prompt: [1], maxTokens: 1)) == .queueFull(limit: 1))
             var events = long.makeAsyncIterator(), seen = 0
             while seen < 2 {
-                gate.signal()                   // the step whose token comes next may hand it over
+                gate.allow()                    // the step whose token comes next may hand it over
                 guard let event = try await events.next() else { break }
                 if case .token = event { seen += 1 }
             }
             #expect(seen == 2)
         }
         generator.observeSteps { _ in }
-        gate.signal()                           // the step held now ends; the cancellation takes effect before the next
+        gate.allow()                            // the step held now ends; the cancellation takes effect before the next
         let rest = try await Self.collect(waiting)
         #expect(rest.count == 3)
         // The waiting request's 3 tokens and the cancelled one's 2, or 3 if its next step began before

@@ -225,11 +225,11 @@ struct CompletionAPITests {
             // One request runs, one waits, the third is refused. The generator waits after each step
             // until the test ends, so the first is still running when the others come, however slow
             // the machine is.
-            let gate = DispatchSemaphore(value: 0)
-            service.generator.observeSteps { _ in _ = gate.wait(timeout: .now() + 60) }
+            let gate = StepGate()
+            service.generator.observeSteps { _ in gate.hold() }
             defer {
                 service.generator.observeSteps { _ in }
-                gate.signal()
+                gate.allow()
             }
             let long = #"{"prompt": "Once upon a time", "max_tokens": 200, "stream": true}"#
             let first = await service.respond(method: "POST", path: "/v1/completions", authorization: "Bearer sesame", body: Data(long.utf8))
@@ -282,9 +282,9 @@ struct CompletionAPITests {
             // A raw connection that asks for 1,000 tokens, reads the first event, and closes. The
             // generator may take six steps, then waits until the client has gone, so that the request
             // cannot run to its end first however long this test's task waits for a thread.
-            let gate = DispatchSemaphore(value: 0)
-            generator.observeSteps { _ in _ = gate.wait(timeout: .now() + 60) }
-            for _ in 0..<6 { gate.signal() }
+            let gate = StepGate()
+            generator.observeSteps { _ in gate.hold() }
+            gate.allow(6)
             let before = generator.currentStatistics.generatedTokens
             let body = #"{"prompt": "Once upon a time", "max_tokens": 1000, "stream": true}"#
             let socket = try LoopbackConnection(port: port)
@@ -296,7 +296,7 @@ struct CompletionAPITests {
             #expect(generator.currentStatistics.generatedTokens >= before + 6, "the raw request did not take its six steps")
             socket.close()
             generator.observeSteps { _ in }
-            gate.signal()
+            gate.allow()
             let closed = clock.now
             while generator.currentStatistics.running > 0 && clock.now - closed < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
             let statistics = generator.currentStatistics
