@@ -80,9 +80,8 @@ public enum ExplorerServer {
     ) throws -> some ApplicationProtocol {
         let service = try service(model: model, chatTemplate: api?.served.template)
         return Application(
-            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
-                if let api, CompletionService.handles(path: request.uri.path) { return await response(to: request, from: api) }
-                return await response(to: request, from: service)
+            responder: CallbackResponder { (request: Request, context: ConnectionContext) in
+                await response(to: request, context: context, service: service, api: api)
             },
             configuration: .init(address: .hostname(host, port: port), serverName: "attention-explorer"),
             onServerRunning: { channel in
@@ -90,6 +89,62 @@ public enum ExplorerServer {
                 let shown = host.contains(":") ? "[\(host)]" : host
                 await onRunning("http://\(shown):\(bound)/")
             })
+    }
+
+    /// A request's context that knows its connection, so that an answer still being computed can
+    /// stop when the client goes away.
+    public struct ConnectionContext: RequestContext {
+        public var coreContext: CoreRequestContextStorage
+        /// The client's connection.
+        public let channel: any Channel
+
+        public init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            channel = source.channel
+        }
+    }
+
+    /// The server's answer to `request`: `api`'s for the paths it handles (cancelled when the client
+    /// goes away before the answer is complete), else the explorer `service`'s.
+    public static func response(to request: Request, context: ConnectionContext, service: ExplorerService, api: CompletionService?) async -> Response {
+        if let api, CompletionService.handles(path: request.uri.path) {
+            return await cancelling(on: context.channel) { await response(to: request, from: api) }
+        }
+        return await response(to: request, from: service)
+    }
+
+    /// `work`'s result, computed in a task that is cancelled when the client goes away. A
+    /// non-streamed completion is computed whole before any byte is written, and while the handler
+    /// works the server reads nothing more from the connection, so a close would go unseen: a
+    /// watcher asks the socket every 100 ms whether the client has closed its end (TCP_INFO's
+    /// state, on Linux) or the connection is gone, and cancels the work then. Cancelling drops the
+    /// request's events, which frees its slot in the generator at once. (A streamed answer stops
+    /// when writing its events fails.)
+    static func cancelling<T: Sendable>(on channel: any Channel, _ work: @escaping @Sendable () async -> T) async -> T {
+        let task = Task { await work() }
+        let watcher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                if await clientLeft(channel) {
+                    task.cancel()
+                    return
+                }
+            }
+        }
+        defer { watcher.cancel() }
+        return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    }
+
+    /// Whether `channel`'s client has closed its end of the connection, or the connection is closed.
+    static func clientLeft(_ channel: any Channel) async -> Bool {
+        guard channel.isActive else { return true }
+        #if os(Linux)
+        guard let socket = channel as? any SocketOptionProvider, let info = try? await socket.getTCPInfo().get() else { return false }
+        // The peer's FIN moves the socket to CLOSE_WAIT; a reset closes it.
+        return [UInt8(TCP_CLOSE_WAIT), UInt8(TCP_CLOSE)].contains(info.tcpi_state)
+        #else
+        return false
+        #endif
     }
 
     static func collect(_ request: Request) async throws -> Data {

@@ -247,6 +247,9 @@ public final class CompletionService: Sendable {
                     try await answer(job, events: events, created: created, number: number) { continuation.yield($0) }
                     continuation.yield(Data("data: [DONE]\n\n".utf8))
                     continuation.finish()
+                } catch let gone as ClientGone {
+                    log("request \(number) \(job.id) 499: \(gone.message)")
+                    continuation.finish(throwing: gone)
                 } catch {
                     continuation.finish(throwing: error)
                 }
@@ -257,6 +260,9 @@ public final class CompletionService: Sendable {
         var body = Data()
         do {
             try await answer(job, events: events, created: created, number: number) { body = $0 }
+        } catch let gone as ClientGone {
+            // No one reads this answer; it names the outcome in the log and the metrics.
+            throw OpenAIError(status: 499, gone.message, code: "client_closed_request")
         } catch {
             throw OpenAIError(status: 500, "the generation failed: \(error)")
         }
@@ -296,6 +302,8 @@ public final class CompletionService: Sendable {
                 if job.stream && !rest.isEmpty { chunk(rest) }
             }
         }
+        // A cancelled task's events end early: the client went away (its request is cancelled).
+        if Task.isCancelled { throw ClientGone(generated: generated, maxTokens: job.maxTokens) }
         let usage = Usage(promptTokens: job.prompt.count, completionTokens: generated, totalTokens: job.prompt.count + generated)
         if job.stream {
             chunk(nil, reason: finish)
@@ -313,6 +321,12 @@ public final class CompletionService: Sendable {
         let first = firstToken.map { String(format: "%.3f s", $0.seconds) } ?? "none"
         log("request \(number) \(job.id) 200 prompt \(job.prompt.count) completion \(generated) tokens, first token \(first), "
             + String(format: "%.3f", seconds) + " s in all, finish \(finish)")
+    }
+
+    /// The client of a request closed its connection before the answer was complete.
+    struct ClientGone: Error {
+        let generated: Int, maxTokens: Int
+        var message: String { "the client closed the connection after \(generated) of at most \(maxTokens) tokens; the request was cancelled" }
     }
 
     // MARK: JSON

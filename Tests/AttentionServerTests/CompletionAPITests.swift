@@ -305,6 +305,37 @@ struct CompletionAPITests {
         }
     }
 
+    @Test("Over HTTP: a client that goes away before its whole (non-streamed) answer frees its slot at once; the request counts as 499")
+    func httpNonStreamedDisconnect() async throws {
+        let served = try Self.served.get()
+        let generator = try BatchedGenerator(model: served.model, configuration: .init(slots: 2, capacity: 1024))
+        defer { generator.shutdown() }
+        let service = CompletionService(served: served, generator: generator)
+        try await LiveExplorer.serve(model: .unavailable("no explorer model in this test"), api: service) { base in
+            let port = try #require(base.port)
+            // As in the streamed case: six steps, then the generator waits until the client has gone.
+            let gate = StepGate()
+            generator.observeSteps { _ in gate.hold() }
+            gate.allow(6)
+            let body = #"{"prompt": "Once upon a time", "max_tokens": 1000}"#
+            let socket = try LoopbackConnection(port: port)
+            try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let clock = ContinuousClock(), opened = clock.now
+            while generator.currentStatistics.generatedTokens < 6 && clock.now - opened < .seconds(60) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(generator.currentStatistics.generatedTokens >= 6, "the request did not take its six steps")
+            socket.close()
+            generator.observeSteps { _ in }
+            gate.allow()
+            let closed = clock.now
+            while generator.currentStatistics.running > 0 && clock.now - closed < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
+            let statistics = generator.currentStatistics
+            #expect(statistics.running == 0)
+            #expect(statistics.generatedTokens < 500, "the generation went on after the client left: \(statistics)")
+            let metrics = try await LoopbackHTTP.request(port: port, "GET", "/metrics")
+            #expect(String(decoding: metrics.body, as: UTF8.self).contains(#"attention_requests_total{endpoint="/v1/completions",status="499"} 1"#))
+        }
+    }
+
     @Test("Answer text: whole characters only, a stop string held back across tokens and never sent, text that only began one sent")
     func answerText() {
         var text = AnswerText(stops: ["END", "é!"])

@@ -20,12 +20,11 @@ enum LiveExplorer {
         model: ExplorerModel, api: CompletionService? = nil, extraPages: [String: String] = [:], _ body: @escaping @Sendable (URL) async throws -> T
     ) async throws -> T {
         let service = try ExplorerServer.service(model: model, chatTemplate: api?.served.template)
-        let responder = CallbackResponder { (request: Request, _: BasicRequestContext) in
-            if let api, CompletionService.handles(path: request.uri.path) { return await ExplorerServer.response(to: request, from: api) }
+        let responder = CallbackResponder { (request: Request, context: ExplorerServer.ConnectionContext) in
             if let html = extraPages[request.uri.path] {
                 return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
             }
-            return await ExplorerServer.response(to: request, from: service)
+            return await ExplorerServer.response(to: request, context: context, service: service, api: api)
         }
         let (ports, listening) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
