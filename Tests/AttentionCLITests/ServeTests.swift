@@ -88,6 +88,27 @@ struct ServeAPITests {
         #expect(server.isRunning)
     }
 
+    @Test("--kv-dtype float16: a greedy answer equals generate's over the same cache storage; an unknown storage, or the flag without --model, is refused by name")
+    func halfPrecisionCaches() async throws {
+        try SmolLM2Store.fetch(into: SmolLM2Store.defaultDirectory()) { print($0) }
+        let unknown = try ExitStatusTests.run(["serve", "--model", Self.model, "--kv-dtype", "float8"])
+        #expect(unknown.status == 64 && unknown.error.contains("--kv-dtype must be float32, float16 or bfloat16, got 'float8'"), "\(unknown.error)")
+        let alone = try ExitStatusTests.run(["serve", "--port", "0", "--kv-dtype", "float16"])
+        #expect(alone.status == 64 && alone.error.contains("--kv-dtype applies to the API, which needs --model FILE.gguf"), "\(alone.error)")
+
+        let prompt = "The capital of France is"
+        let generated = try ExitStatusTests.run(["generate", "--model", Self.model, "--greedy", "--max-tokens", "12",
+                                                 "--kv-dtype", "float16", "--json", prompt])
+        #expect(generated.status == 0, "\(generated.error)")
+        let expected = try #require(JSONSerialization.jsonObject(with: Data(generated.output.utf8)) as? [String: Any])["text"] as? String
+        let server = try ServerProcess(arguments: ["--model", Self.model, "--context", "64", "--kv-dtype", "float16"])
+        defer { server.stop() }
+        let (status, answer) = try await server.post("/v1/completions", #"{"prompt": "\#(prompt)", "max_tokens": 12, "temperature": 0}"#)
+        #expect(status == 200, "\(answer)")
+        let choices = try #require(answer["choices"] as? [[String: Any]], "\(answer)")
+        #expect(choices.first?["text"] as? String == expected, "\(answer)")
+    }
+
     @Test("SIGTERM finishes the answer in flight, then the server exits 0")
     func gracefulShutdown() async throws {
         try SmolLM2Store.fetch(into: SmolLM2Store.defaultDirectory()) { print($0) }

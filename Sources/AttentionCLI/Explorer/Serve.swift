@@ -48,8 +48,8 @@ struct Serve: AsyncParsableCommand {
             the conversation, what it attended to in each layer and head
             (POST /api/chat/attention {"messages": [..], "query": N}).
             Requests in flight decode together (--slots of them, each with its own KV
-            cache of --context tokens); more wait in a queue of --queue-limit, and past
-            it are answered 429. Errors are OpenAI's {"error": {"message", "type",
+            cache of --context tokens, stored as --kv-dtype); more wait in a queue of
+            --queue-limit, and past it are answered 429. Errors are OpenAI's {"error": {"message", "type",
             "param", "code"}}. With --api-key KEY, /v1/ requests need
             "Authorization: Bearer KEY". Each request logs a line: its id, tokens and
             timings.
@@ -77,6 +77,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --model: require Authorization: Bearer KEY on /v1/ requests.", valueName: "KEY")) var apiKey: String?
     @Option(help: "Worker threads (default: every active processor).") var threads: Int?
     @Option(help: precisionHelp) var precision: QuantizedPrecision = .int8
+    @Option(help: "With --model: storage of the slots' KV caches: float32, float16 or bfloat16 (half the memory and the bytes each step reads).")
+    var kvDtype = "float32"
 
     /// The most slots and queued requests `--slots` and `--queue-limit` take.
     static let maximumSlots = 64, maximumQueue = 4096
@@ -92,9 +94,9 @@ struct Serve: AsyncParsableCommand {
         if let apiKey, apiKey.isEmpty || apiKey.contains(where: { $0.isWhitespace || !$0.isASCII }) {
             throw ValidationError("--api-key must be printable ASCII without spaces")
         }
-        try LlamaFile.validate(weights: "as-stored", threads: threads, kvDtype: "float32")
+        try LlamaFile.validate(weights: "as-stored", threads: threads, kvDtype: kvDtype)
         if model == nil {
-            for (flag, given) in [("--context", context != nil), ("--api-key", apiKey != nil)] where given {
+            for (flag, given) in [("--context", context != nil), ("--api-key", apiKey != nil), ("--kv-dtype", kvDtype != "float32")] where given {
                 throw ValidationError("\(flag) applies to the API, which needs --model FILE.gguf")
             }
         }
@@ -146,7 +148,7 @@ extension Serve {
             throw ValidationError("--context must be at most the model's \(positions) positions, got \(context)")
         }
         let configuration = BatchedGenerator.Configuration(
-            slots: slots, capacity: context ?? min(positions, 4096), queueLimit: queueLimit,
+            slots: slots, capacity: context ?? min(positions, 4096), queueLimit: queueLimit, storage: KVCache.Storage(rawValue: kvDtype) ?? .float32,
             options: AttentionOptions(threads: threads, quantizedPrecision: precision))
         let generator = try BatchedGenerator(model: file.model, configuration: configuration)
         let template = try file.chatTemplate.map { try ChatTemplate($0) }
