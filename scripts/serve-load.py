@@ -111,12 +111,14 @@ def main():
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--kv-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                        help="our slots' KV cache storage (llama-server keeps its default, f16)")
     parser.add_argument("--peer", help="a llama-server binary, run with -np CLIENTS -cb on the same file")
     args = parser.parse_args()
     if not (1 <= args.clients <= 64 and 1 <= args.requests <= 64 and 1 <= args.max_tokens <= 512):
         sys.exit("--clients and --requests must be in 1...64, --max-tokens in 1...512")
     servers = [("attention serve", [args.attention, "serve", "--model", args.model, "--slots", str(args.clients),
-                                    "--threads", str(args.threads), "--context", "512"])]
+                                    "--threads", str(args.threads), "--context", "512", "--kv-dtype", args.kv_dtype])]
     if args.peer:
         servers.append(("llama-server", [args.peer, "-m", args.model, "-t", str(args.threads), "-np", str(args.clients), "-cb",
                                          "-c", str(512 * args.clients)]))
@@ -136,7 +138,8 @@ def main():
             print(f"{name}: {error}", file=sys.stderr)
         if name == "attention serve" and (errors or incomplete or different or done != args.clients * args.requests):
             failed = True
-    print(f"\n{args.clients} clients x {args.requests} requests, {args.max_tokens} tokens each, greedy, {args.threads} threads")
+    print(f"\n{args.clients} clients x {args.requests} requests, {args.max_tokens} tokens each, greedy, {args.threads} threads, "
+          f"our KV cache {args.kv_dtype}")
     print("| server | 1 stream tok/s | %d streams tok/s | ratio | answers | differ from 1 stream |" % args.clients)
     print("|---|---|---|---|---|---|")
     for name, one, many, done, errors, incomplete, different in rows:
