@@ -99,7 +99,7 @@ let package = Package(
         .target(name: "_FuzzDriver"),
         .executableTarget(
             name: "AttentionFuzz",
-            dependencies: ["_FuzzDriver", "Attention", "AttentionModels", "AttentionRendering", "AttentionExplorer"]),
+            dependencies: ["_FuzzDriver", "Attention", "AttentionModels", "AttentionRendering", "AttentionExplorer", "AttentionServing"]),
 
         // MARK: test targets
         .target(name: "AttentionTestSupport", dependencies: ["Attention"], path: "Tests/Support"),

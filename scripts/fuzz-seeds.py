@@ -166,6 +166,22 @@ write("explorer", "explain-head", b"\x01" + json.dumps({"text": "attention", "la
 write("explorer", "explain-bad-head", b"\x01" + json.dumps({"text": "x", "layer": 9223372036854775807, "head": -1}).encode())
 write("explorer", "explain-pair", b"\x01" + json.dumps({"text": "a", "pair": "b"}).encode())
 
+# OpenAI API bodies: the first byte picks the endpoint (even: /v1/chat/completions, odd: /v1/completions).
+chat = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}], "max_tokens": 4}
+write("openai", "chat", b"\x00" + json.dumps(chat).encode())
+write("openai", "chat-stream-usage", b"\x00" + json.dumps({**chat, "stream": True, "stream_options": {"include_usage": True}}).encode())
+write("openai", "chat-parts", b"\x00" + json.dumps({"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+                                                      "max_completion_tokens": 2}).encode())
+write("openai", "chat-bad-role", b"\x00" + json.dumps({"messages": [{"role": "tool", "content": "x"}]}).encode())
+write("openai", "completion", b"\x01" + json.dumps({"prompt": "The cat", "max_tokens": 3, "temperature": 0, "seed": 1}).encode())
+write("openai", "completion-sampled", b"\x01" + json.dumps({"prompt": "The cat", "max_tokens": 3, "temperature": 2, "top_p": 0.5,
+                                                              "top_k": 5, "seed": -1, "stop": ["x", "y"]}).encode())
+write("openai", "completion-stream", b"\x01" + json.dumps({"prompt": "a b c", "max_tokens": 5, "stream": True, "stop": "b"}).encode())
+write("openai", "completion-extremes", b"\x01" + json.dumps({"prompt": "x", "max_tokens": 9223372036854775807, "top_k": -9223372036854775808,
+                                                               "seed": 9223372036854775808, "n": 0, "temperature": 1e308}).encode())
+write("openai", "completion-long", b"\x01" + json.dumps({"prompt": "word " * 80, "max_tokens": 1}).encode())
+write("openai", "completion-null", b"\x01" + b'{"prompt": null, "max_tokens": null, "stop": [null]}')
+
 # heatmap: weights of each rank, extreme values, mismatched shapes.
 write("heatmap", "2d", npy(rng.random((3, 3))))
 write("heatmap", "3d", npy(rng.random((2, 3, 4)).astype(np.float32)))

@@ -2,7 +2,7 @@
 # Fuzz one input path of the library with libFuzzer and AddressSanitizer.
 #
 #   scripts/fuzz.sh TARGET [SECONDS] [libFuzzer flags...]
-#   TARGET: npy, safetensors, gguf, wordpiece, bpe, explorer, heatmap (or "all": SECONDS each, as
+#   TARGET: npy, safetensors, gguf, wordpiece, bpe, explorer, heatmap, openai (or "all": SECONDS each, as
 #           many at once as there are processors)
 #
 # Builds the attention-fuzz product with -sanitize=fuzzer,address, linked by lld (gold fails on it),
@@ -66,7 +66,7 @@ finish() {  # finish INDEX: waits for job INDEX and reports it
 }
 parallel="$(nproc 2>/dev/null || echo 1)"
 next=0
-for t in npy safetensors gguf wordpiece bpe explorer heatmap; do
+for t in npy safetensors gguf wordpiece bpe explorer heatmap openai; do
     fuzz_one "$t" > ".build-fuzz/logs/$t.log" 2>&1 &
     pids+=($!) names+=("$t")
     if [ $(( ${#pids[@]} - next )) -ge "$parallel" ]; then finish "$next"; next=$((next + 1)); fi

@@ -2,6 +2,7 @@ import Attention
 import AttentionExplorer
 import AttentionModels
 import AttentionRendering
+import AttentionServing
 import Foundation
 
 /// The fuzz targets. Each takes any bytes and must return (an error is a fine answer) without trapping,
@@ -24,11 +25,29 @@ enum FuzzTarget: String, CaseIterable {
     case explorer
     /// `attention heatmap`'s input path: `.npy` bytes to the drawing, terminal and SVG.
     case heatmap
+    /// OpenAI's completion API as `attention serve --model` answers it, on the GPT fixture with a
+    /// chat template: the body of `POST /v1/chat/completions` (first byte even) or
+    /// `/v1/completions` (odd), decoded, validated and, when valid, generated (streamed or not)
+    /// through a batched generator: a 200 (JSON, or events ending in `[DONE]`), or a 4xx.
+    case openai
 
     nonisolated(unsafe) static var selected: FuzzTarget?
     nonisolated(unsafe) private static var wordPiece: WordPieceTokenizer?
     nonisolated(unsafe) private static var bytePair: ByteLevelBPETokenizer?
     nonisolated(unsafe) private static var explorerService: ExplorerService?
+    nonisolated(unsafe) private static var completionService: CompletionService?
+
+    /// `work`'s result, waited for on this thread (libFuzzer calls the target synchronously).
+    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+        let box = ResultBox<T>(), done = DispatchSemaphore(value: 0)
+        Task {
+            box.value = await work()
+            done.signal()
+        }
+        done.wait()
+        guard let value = box.value else { fatalError("the task ended without a result") }
+        return value
+    }
 
     /// The repository's test fixtures (this file is Sources/AttentionFuzz/FuzzTargets.swift).
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -42,6 +61,13 @@ enum FuzzTarget: String, CaseIterable {
         case .explorer:
             let directory = Self.fixtures.appendingPathComponent("gpt2")
             Self.explorerService = ExplorerService(model: .gpt2(try GPT2Model(directory: directory), try ByteLevelBPETokenizer(directory: directory)))
+        case .openai:
+            let directory = Self.fixtures.appendingPathComponent("gpt2")
+            let model = try GPT2Model(directory: directory)
+            let served = ServedModel(id: "gpt2-fixture", model: model, tokenizer: try ByteLevelBPETokenizer(directory: directory),
+                                     template: try DecoderFamily.gemma3.turnTemplate.map { try ChatTemplate($0) }, endOfText: 0, endOfTurn: 0)
+            let generator = try BatchedGenerator(model: model, configuration: .init(slots: 2, capacity: model.maximumPositions))
+            Self.completionService = CompletionService(served: served, generator: generator)
         case .npy, .safetensors, .gguf, .heatmap: break
         }
     }
@@ -95,6 +121,30 @@ enum FuzzTarget: String, CaseIterable {
             case 400..<500: break
             default: fatalError("the explorer answered \(answer.status): \(answer.text)")
             }
+        case .openai:
+            guard let first = data.first, let service = Self.completionService else { return }
+            let path = first % 2 == 0 ? "/v1/chat/completions" : "/v1/completions"
+            let (status, body) = Self.wait {
+                switch await service.respond(method: "POST", path: path, authorization: nil, body: data.dropFirst()) {
+                case let .complete(status, _, body): return (status, body)
+                case let .events(events):
+                    var all = Data()
+                    do {
+                        for try await event in events { all += event }
+                    } catch {
+                        fatalError("a stream failed: \(error)")
+                    }
+                    return (200, all)
+                }
+            }
+            switch status {
+            case 200:
+                let done = body.starts(with: Data("data: ".utf8)) ? String(decoding: body, as: UTF8.self).hasSuffix("data: [DONE]\n\n")
+                    : (try? JSONSerialization.jsonObject(with: body)) != nil
+                guard done else { fatalError("a 200 that is neither JSON nor events ending in [DONE]: \(String(decoding: body, as: UTF8.self))") }
+            case 400..<500: break
+            default: fatalError("the API answered \(status): \(String(decoding: body, as: UTF8.self))")
+            }
         case .heatmap:
             // Small drawings only: a real 10,000 × 10,000 heatmap is valid, and slow to fuzz.
             guard data.count <= 1 << 16, let drawing = try? HeatmapDrawing(npy: data, path: "<fuzz>"),
@@ -126,4 +176,9 @@ enum FuzzTarget: String, CaseIterable {
                      "##s", "##ing", "##ed", "play", "##ful", "trans", "##former", "token", "##izer", "word", "##piece"]
         return specials + ascii + ascii.map { "##" + $0 } + other + other.map { "##" + $0 } + words
     }()
+}
+
+/// A result handed from a task to the thread that waits for it (the semaphore orders the two).
+private final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
 }

@@ -336,6 +336,38 @@ struct CompletionAPITests {
         }
     }
 
+    @Test("Every committed fuzz seed of the API (Fuzz/corpus/openai) gets a 200 (JSON, or events ending [DONE]) or a 4xx, as the fuzz target checks")
+    func fuzzSeeds() async throws {
+        let served = try Self.served.get()
+        let generator = try BatchedGenerator(model: served.model, configuration: .init(slots: 2, capacity: 256))
+        defer { generator.shutdown() }
+        let service = CompletionService(served: served, generator: generator)
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus/openai")
+        var answered = 0, refused = 0
+        for name in try FileManager.default.contentsOfDirectory(atPath: corpus.path).sorted() {
+            let data = try Data(contentsOf: corpus.appendingPathComponent(name))
+            guard let first = data.first else { continue }
+            let path = first % 2 == 0 ? "/v1/chat/completions" : "/v1/completions"
+            switch await service.respond(method: "POST", path: path, authorization: nil, body: data.dropFirst()) {
+            case let .complete(status, _, body):
+                if status == 200 {
+                    #expect((try? JSONSerialization.jsonObject(with: body)) != nil, "\(name)")
+                    answered += 1
+                } else {
+                    #expect((400..<500).contains(status), "\(name): \(status) \(String(decoding: body, as: UTF8.self))")
+                    refused += 1
+                }
+            case let .events(events):
+                var all = Data()
+                for try await event in events { all += event }
+                #expect(String(decoding: all, as: UTF8.self).hasSuffix("data: [DONE]\n\n"), "\(name)")
+                answered += 1
+            }
+        }
+        #expect(answered >= 5 && refused >= 3, "answered \(answered), refused \(refused)")
+    }
+
     @Test("Answer text: whole characters only, a stop string held back across tokens and never sent, text that only began one sent")
     func answerText() {
         var text = AnswerText(stops: ["END", "é!"])
