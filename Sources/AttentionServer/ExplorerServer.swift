@@ -94,10 +94,12 @@ public enum ExplorerServer {
     /// A request's context that knows its connection, so that an answer still being computed can
     /// stop when the client goes away.
     public struct ConnectionContext: RequestContext {
+        /// Hummingbird's state of the request (its logger, allocator, and so on).
         public var coreContext: CoreRequestContextStorage
         /// The client's connection.
         public let channel: any Channel
 
+        /// The context of a request that arrived on `source`'s connection.
         public init(source: ApplicationRequestContextSource) {
             coreContext = .init(source: source)
             channel = source.channel
