@@ -49,10 +49,11 @@ struct Serve: AsyncParsableCommand {
             (POST /api/chat/attention {"messages": [..], "query": N}).
             Requests in flight decode together (--slots of them, each with its own KV
             cache of --context tokens, stored as --kv-dtype); more wait in a queue of
-            --queue-limit, and past it are answered 429. Errors are OpenAI's {"error": {"message", "type",
-            "param", "code"}}. With --api-key KEY, /v1/ requests need
-            "Authorization: Bearer KEY". Each request logs a line: its id, tokens and
-            timings.
+            --queue-limit, and past it are answered 429. Errors are OpenAI's
+            {"error": {"message", "type", "param", "code"}}. With --api-key KEY, /v1/
+            requests need "Authorization: Bearer KEY". Each request logs a line: its
+            id, tokens and timings; a client that leaves before its answer is complete
+            cancels its request (logged as 499).
 
             Examples:
               attention serve
