@@ -99,6 +99,16 @@ public struct RotaryEmbedding: Sendable, Equatable {
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func callAsFunction<Scalar: AttentionScalar>(_ x: Tensor<Scalar>, angles: Angles) throws -> Tensor<Scalar> {
+        var out = x
+        try rotate(&out, angles: angles)
+        return out
+    }
+
+    /// ``callAsFunction(_:angles:)`` in place: `x` rotated, bit for bit the same, without a new
+    /// tensor (a decoding step rotates one position of every layer's queries and keys).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public func rotate<Scalar: AttentionScalar>(_ x: inout Tensor<Scalar>, angles: Angles) throws {
         let d = headDimension, half = d / 2
         guard x.rank >= 2, x.shape.last == d else {
             throw AttentionError.invalidShape(argument: "input", shape: x.shape, reason: "rotary embedding needs [..., positions, \(d)]")
@@ -110,18 +120,20 @@ public struct RotaryEmbedding: Sendable, Equatable {
                 reason: "need this embedding's angles for the input's \(positions) positions, got \(angles.positions) positions"
                     + (angles.embedding == self ? "" : " of another embedding (base \(angles.embedding.base), D \(angles.embedding.headDimension))"))
         }
-        let rotations = angles.values
-        var out = x.scalars
-        for row in 0..<(x.count / d) {
-            let p = row % positions
-            for j in 0..<half {
-                let (c, s) = rotations[p * half + j]
-                let (i0, i1) = pairing == .adjacent ? (2 * j, 2 * j + 1) : (j, j + half)
-                let a = out[row * d + i0].doubleValue, b = out[row * d + i1].doubleValue
-                out[row * d + i0] = Scalar(fromDouble: a * c - b * s)
-                out[row * d + i1] = Scalar(fromDouble: b * c + a * s)
+        let rows = x.count / d, adjacent = pairing == .adjacent
+        angles.values.withUnsafeBufferPointer { rotations in
+            x.withUnsafeMutableBufferPointer { out in
+                for row in 0..<rows {
+                    let p = row % positions
+                    for j in 0..<half {
+                        let (c, s) = rotations[p * half + j]
+                        let (i0, i1) = adjacent ? (2 * j, 2 * j + 1) : (j, j + half)
+                        let a = out[row * d + i0].doubleValue, b = out[row * d + i1].doubleValue
+                        out[row * d + i0] = Scalar(fromDouble: a * c - b * s)
+                        out[row * d + i1] = Scalar(fromDouble: b * c + a * s)
+                    }
+                }
             }
         }
-        return Tensor(uncheckedShape: x.shape, scalars: out)
     }
 }

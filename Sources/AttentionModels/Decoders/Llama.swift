@@ -561,18 +561,24 @@ public struct LlamaModel: Sendable {
         /// Sequence s's attention output `[t, H·D]`.
         func attention(_ s: Int) throws -> Tensor<Float> {
             let segment = segments[s], t = segment.rows.count
-            // The segment's rows of a projection `[T, width]` (the whole tensor for one sequence).
-            func rows(_ m: Tensor<Float>, width: Int) -> Tensor<Float> {
-                segments.count == 1 ? m : Tensor(uncheckedShape: [t, width],
-                                                 scalars: Array(m.scalars[(segment.rows.lowerBound * width)..<(segment.rows.upperBound * width)]))
+            // Sequence s's heads of a projection `[T, heads·D]`: `[1, heads, t, D]`. One position's
+            // row already lies in that order (decoding): a copy of it, not a transpose.
+            func heads(_ m: Tensor<Float>, _ count: Int) throws -> Tensor<Float> {
+                let width = count * c.headDimension
+                let rows = (segment.rows.lowerBound * width)..<(segment.rows.upperBound * width)
+                if t == 1 { return Tensor(uncheckedShape: [1, count, 1, c.headDimension], scalars: Array(m.scalars[rows])) }
+                let mine = segments.count == 1 ? m : Tensor(uncheckedShape: [t, width], scalars: Array(m.scalars[rows]))
+                return try splitHeads(mine, batch: 1, tokens: t, width: width, heads: count, part: 0, parts: 1)
             }
             let (rotate, rotations) = c.isGlobal(layer) ? (rotary, segment.angles.global) : (windowedRotary, segment.angles.windowed)
-            var q = try splitHeads(rows(projected[0], width: qWidth), batch: 1, tokens: t, width: qWidth, heads: c.heads, part: 0, parts: 1)
-            var k = try splitHeads(rows(projected[1], width: kvWidth), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
+            var q = try heads(projected[0], c.heads), k = try heads(projected[1], c.keyValueHeads)
             if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm { (q, k) = (try queryNorm(q), try keyNorm(k)) }
-            (q, k) = (try rotate(q, angles: rotations), try rotate(k, angles: rotations))
-            let v = try splitHeads(rows(projected[2], width: kvWidth), batch: 1, tokens: t, width: kvWidth, heads: c.keyValueHeads, part: 0, parts: 1)
-            return try mergeHeads([attend(s, q, k, v, single)], batch: 1, tokens: t, width: qWidth, heads: c.heads)
+            try rotate.rotate(&q, angles: rotations)
+            try rotate.rotate(&k, angles: rotations)
+            let attended = try attend(s, q, k, try heads(projected[2], c.keyValueHeads), single)
+            // One position's output `[1, H, 1, D]` is already its row of `[t, H·D]`.
+            return t == 1 ? Tensor(uncheckedShape: [1, qWidth], scalars: attended.scalars)
+                : try mergeHeads([attended], batch: 1, tokens: t, width: qWidth, heads: c.heads)
         }
         var attended: Tensor<Float>
         if segments.count == 1 {
