@@ -185,15 +185,29 @@ public struct AttentionPath: Sendable, Equatable, CustomStringConvertible {
     /// The code that ran: ``AttentionImplementation/reference`` or ``AttentionImplementation/tiled(_:)``.
     public let implementation: AttentionImplementation
     /// Why this path, and how the work was cut (threads, tiles, key splits).
-    public let detail: String
+    public var detail: String { givenDetail ?? plan?.description ?? "" }
     /// The tiled forward pass's plan, when it ran.
     public let plan: ForwardPlan?
+    /// The detail given, or nil for the plan's description: written out only when asked for, since
+    /// a decoding step makes hundreds of calls that no one asks.
+    private let givenDetail: String?
 
     /// A path that ran `implementation`, described by `detail`.
     public init(implementation: AttentionImplementation, detail: String, plan: ForwardPlan? = nil) {
         self.implementation = implementation
-        self.detail = detail
+        self.givenDetail = detail
         self.plan = plan
+    }
+
+    /// The tiled forward pass that ran `plan`, described by it.
+    init(tiled isa: KernelInstructionSet, plan: ForwardPlan) {
+        implementation = .tiled(isa)
+        givenDetail = nil
+        self.plan = plan
+    }
+
+    public static func == (a: AttentionPath, b: AttentionPath) -> Bool {
+        a.implementation == b.implementation && a.plan == b.plan && a.detail == b.detail
     }
 
     /// `implementation: detail`, as `attend --explain` prints it.

@@ -104,7 +104,7 @@ enum TiledAttention {
         }
         }
         }
-        let path = AttentionPath(implementation: .tiled(isa), detail: plan.description, plan: plan)
+        let path = AttentionPath(tiled: isa, plan: plan)
         return AttentionResult(
             output: Tensor(uncheckedShape: s.outputShape, scalars: output),
             weights: outputs.contains(.weights) ? Tensor(uncheckedShape: s.weightsShape, scalars: weights) : nil,
