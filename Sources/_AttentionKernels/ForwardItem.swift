@@ -21,6 +21,7 @@ public func forwardItem<M: MultiplyAdd>(
     let x = ForwardItem(d, item: item, scratch: scratch)
     if let keys = loadQueryRows(d, x, M.self) {
         let Bc = d.keyBlock
+        if x.rowsPadded <= 8 && d.packedKeys == nil { prefetchFirstBlock(d, x, block: keys.lowerBound / Bc) }
         for t in (keys.lowerBound / Bc)...((keys.upperBound - 1) / Bc) {
             let j0 = t * Bc, n = min(Bc, d.Nk - j0)
             computeBlockScores(d, x, block: t, count: n, M.self)
@@ -112,6 +113,23 @@ func prefetchKeysAndValues(_ d: ForwardDescriptor, _ x: ForwardItem, keys kj: In
     let k = x.kBase + kj * d.D * bytes, v = x.vBase + vj * d.Dv * bytes
     prefetchLines(k, bytes: n * d.D * bytes)
     prefetchLines(v, bytes: n * d.Dv * bytes)
+}
+
+/// Asks for the keys and values of key block `t` in L2 before the few-row loop reads them: the loop
+/// asks for each next block as it goes, but nothing asked for the first. In batched decoding each
+/// sequence's cache was last read a step ago and is cold, and a block's values are read only after
+/// its scores: asked for together, their fetches overlap.
+@inlinable @inline(__always)
+func prefetchFirstBlock(_ d: ForwardDescriptor, _ x: ForwardItem, block t: Int) {
+    let bytes = d.storage.byteCount, j0 = t * d.keyBlock, n = min(d.keyBlock, d.Nk - j0)
+    if d.keysInterleaved {
+        let first = x.keyFirstRow + j0, tile = keyTilePositions
+        let firstTile = first / tile, tiles = (first + n + tile - 1) / tile - firstTile
+        prefetchLines(x.kBase + firstTile * tile * d.D * bytes, bytes: tiles * tile * d.D * bytes)
+    } else {
+        prefetchLines(x.kBase + j0 * d.D * bytes, bytes: n * d.D * bytes)
+    }
+    prefetchLines(x.vBase + j0 * d.Dv * bytes, bytes: n * d.Dv * bytes)
 }
 
 /// Asks for the cache lines of `[p, p + bytes)` in L2, one hint per 64-byte line. Hints past the end
