@@ -553,7 +553,7 @@ public struct LlamaModel: Sendable {
         attend: (Int, Tensor<Float>, Tensor<Float>, Tensor<Float>, AttentionOptions) throws -> Tensor<Float>
     ) throws -> Tensor<Float> {
         let c = configuration
-        let (qWidth, kvWidth) = (c.heads * c.headDimension, c.keyValueHeads * c.headDimension)
+        let qWidth = c.heads * c.headDimension
         let normed = try block.attentionNorm(x)
         let projected = try Self.project(normed, by: [block.query, block.key, block.value], options: options)
         var single = options
