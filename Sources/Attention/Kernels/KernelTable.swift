@@ -206,6 +206,7 @@ public struct AttentionPath: Sendable, Equatable, CustomStringConvertible {
         self.plan = plan
     }
 
+    /// Whether two paths ran the same code the same way: implementation, plan and detail.
     public static func == (a: AttentionPath, b: AttentionPath) -> Bool {
         a.implementation == b.implementation && a.plan == b.plan && a.detail == b.detail
     }
