@@ -279,27 +279,9 @@ struct CompletionAPITests {
             let events = try Self.parse(events: answer.body)
             #expect(events.done && events.chunks.count == 6)
 
-            // A raw connection that asks for 1,000 tokens, reads the first event, and closes. The
-            // generator may take six steps, then waits until the client has gone, so that the request
-            // cannot run to its end first however long this test's task waits for a thread.
-            let gate = StepGate()
-            generator.observeSteps { _ in gate.hold() }
-            gate.allow(6)
-            let before = generator.currentStatistics.generatedTokens
-            let body = #"{"prompt": "Once upon a time", "max_tokens": 1000, "stream": true}"#
-            let socket = try LoopbackConnection(port: port)
-            try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-            let head = try socket.receive(until: "data: ")
-            #expect(head.hasPrefix("HTTP/1.1 200"))
-            let clock = ContinuousClock(), opened = clock.now
-            while generator.currentStatistics.generatedTokens < before + 6 && clock.now - opened < .seconds(60) { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(generator.currentStatistics.generatedTokens >= before + 6, "the raw request did not take its six steps")
-            socket.close()
-            generator.observeSteps { _ in }
-            gate.allow()
-            let closed = clock.now
-            while generator.currentStatistics.running > 0 && clock.now - closed < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
-            let statistics = generator.currentStatistics
+            // A raw connection that asks for 1,000 tokens, reads the first event, and closes.
+            let (before, statistics) = try await Self.leave(#"{"prompt": "Once upon a time", "max_tokens": 1000, "stream": true}"#, port: port,
+                                                            generator: generator, readingUntil: "data: ")
             #expect(statistics.running == 0)
             #expect(statistics.generatedTokens < before + 500, "the generation went on after the client left: \(statistics)")
         }
@@ -313,27 +295,37 @@ struct CompletionAPITests {
         let service = CompletionService(served: served, generator: generator)
         try await LiveExplorer.serve(model: .unavailable("no explorer model in this test"), api: service) { base in
             let port = try #require(base.port)
-            // As in the streamed case: six steps, then the generator waits until the client has gone.
-            let gate = StepGate()
-            generator.observeSteps { _ in gate.hold() }
-            gate.allow(6)
-            let body = #"{"prompt": "Once upon a time", "max_tokens": 1000}"#
-            let socket = try LoopbackConnection(port: port)
-            try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-            let clock = ContinuousClock(), opened = clock.now
-            while generator.currentStatistics.generatedTokens < 6 && clock.now - opened < .seconds(60) { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(generator.currentStatistics.generatedTokens >= 6, "the request did not take its six steps")
-            socket.close()
-            generator.observeSteps { _ in }
-            gate.allow()
-            let closed = clock.now
-            while generator.currentStatistics.running > 0 && clock.now - closed < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
-            let statistics = generator.currentStatistics
+            let (before, statistics) = try await Self.leave(#"{"prompt": "Once upon a time", "max_tokens": 1000}"#, port: port, generator: generator)
             #expect(statistics.running == 0)
-            #expect(statistics.generatedTokens < 500, "the generation went on after the client left: \(statistics)")
+            #expect(statistics.generatedTokens < before + 500, "the generation went on after the client left: \(statistics)")
             let metrics = try await LoopbackHTTP.request(port: port, "GET", "/metrics")
             #expect(String(decoding: metrics.body, as: UTF8.self).contains(#"attention_requests_total{endpoint="/v1/completions",status="499"} 1"#))
         }
+    }
+
+    /// Sends `body` to `/v1/completions` on a raw connection (and reads its answer up to `marker`, if
+    /// given), lets the request take six steps, and closes the connection. The generator waits after
+    /// those six until the client has gone, so that the request cannot run to its end first however
+    /// long this test's task waits for a thread. Returns the tokens generated before the request, and
+    /// the generator's counts once no request runs (or after 20 s).
+    static func leave(_ body: String, port: Int, generator: BatchedGenerator, readingUntil marker: String? = nil) async throws
+        -> (before: Int, after: BatchedGenerator.Statistics) {
+        let gate = StepGate()
+        generator.observeSteps { _ in gate.hold() }
+        gate.allow(6)
+        let before = generator.currentStatistics.generatedTokens
+        let socket = try LoopbackConnection(port: port)
+        try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        if let marker { #expect(try socket.receive(until: marker).hasPrefix("HTTP/1.1 200")) }
+        let clock = ContinuousClock(), opened = clock.now
+        while generator.currentStatistics.generatedTokens < before + 6 && clock.now - opened < .seconds(60) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(generator.currentStatistics.generatedTokens >= before + 6, "the raw request did not take its six steps")
+        socket.close()
+        generator.observeSteps { _ in }
+        gate.allow()
+        let closed = clock.now
+        while generator.currentStatistics.running > 0 && clock.now - closed < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
+        return (before, generator.currentStatistics)
     }
 
     @Test("Every committed fuzz seed of the API (Fuzz/corpus/openai) gets a 200 (JSON, or events ending [DONE]) or a 4xx, as the fuzz target checks")
