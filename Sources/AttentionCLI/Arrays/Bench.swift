@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attention
+import AttentionModels
 import Foundation
 
 /// `attention bench`: time the forward pass on random inputs.
@@ -63,6 +64,11 @@ struct Bench: ParsableCommand {
     var weights: QuantizedMatrix.Format?
     @Option(help: precisionHelp) var precision: QuantizedPrecision = .int8
     @OptionGroup var location: ModelLocation
+    @Option(help: ArgumentHelp("Instead of attention: time batched decoding of this GGUF chat model (any family generate reads), one stream against --streams streams stepping together, as attention serve decodes.",
+                               valueName: "FILE.gguf"))
+    var model: String?
+    @Option(help: "With --model: the sequences decoding together, each its own prompt and caches (default 8).") var streams = 8
+    @Option(help: "With --model: the tokens each stream generates after its prompt (default 48).") var tokens = 48
     @Flag(help: "Ring attention across the processes of 'mpirun -np P' (each makes its shard of the inputs): time, GFLOP/s, each rank's traffic, wait and memory, and a model of the time on P hosts.")
     var distributed = false
     @Option(help: ArgumentHelp("With --distributed: the link speed between hosts that the scaling model assumes (default 1.25, 10 Gb Ethernet).",
@@ -107,6 +113,15 @@ struct Bench: ParsableCommand {
                     "--weights \(weights.rawValue.lowercased()) needs --linear's IN to be a multiple of \(weights.valuesPerBlock) (the block size), got \(linear.inputs)")
             }
         }
+        if model != nil, let other = (modes.dropFirst() + [("--linear", linear != nil), ("--distributed", distributed)]).first(where: { $0.1 }) {
+            throw ValidationError("--model times a chat model's decoding; it does not combine with \(other.0)")
+        }
+        for (name, value, limit) in [("--streams", streams, BatchedGenerator.maximumSlots), ("--tokens", tokens, 4096)] where !(1...limit).contains(value) {
+            throw ValidationError("\(name) must be in 1...\(limit), got \(value)")
+        }
+        if model != nil, tokens < 2 {
+            throw ValidationError("--tokens must be at least 2 with --model (the first comes from the prompt's step), got \(tokens)")
+        }
         if mixedLengths, embedBatch == nil { throw ValidationError("--mixed-lengths shapes the batches of --embed-batch; give --embed-batch B") }
         if let embedBatch, embedBatch > Self.largestEmbedBatch {
             throw ValidationError("--embed-batch must be at most \(Self.largestEmbedBatch), got \(embedBatch)")
@@ -135,6 +150,7 @@ struct Bench: ParsableCommand {
         }
         let options = AttentionOptions(implementation: try implementation.parsed(), threads: threadCount, quantizedPrecision: precision)
         if let embedBatch { return try benchEmbeddings(batch: embedBatch, options: options) }
+        if let model { return try benchStreams(model, options: options, threads: threadCount) }
         if let linear, let weights { return try benchQuantized(linear, format: weights, options: options, threads: threadCount) }
         if let linear { return try benchLinear(linear, options: options, threads: threadCount) }
         let nq = queryLen ?? seq, hkv = kvHeads ?? heads
