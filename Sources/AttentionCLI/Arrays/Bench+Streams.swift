@@ -12,14 +12,22 @@ extension Bench {
     /// token. What this leaves out of a server's load (HTTP, prompts joining between steps,
     /// sampling other than greedy) `scripts/serve-load.py` measures end to end.
     func benchStreams(_ path: String, options: AttentionOptions, threads: Int) throws {
+        Allocator.reuseLargeBlocks()   // as serve and generate do
         let file = try LlamaFile(path: path, weights: "as-stored")
         let model = file.model, storage = kvDtype ?? .float32
         let prompts = (0..<streams).map { file.tokenizer.encode("Here is a short story about topic \($0):") }
         let capacity = min(model.configuration.contextLength, prompts.map(\.count).max()! + tokens)
 
+        // Each stream's caches, allocated once and emptied between runs, as a server's slots are.
+        var slots = try (0..<streams).map { _ in try model.makeCaches(capacity: capacity, storage: storage) }
         /// Seconds of the timed steps for the first `count` streams, and the tokens they made.
         func decode(_ count: Int) throws -> (seconds: Double, tokens: [[Int]]) {
-            var caches = try (0..<count).map { _ in try model.makeCaches(capacity: capacity, storage: storage) }
+            var caches = Array(slots[0..<count])
+            slots.replaceSubrange(0..<count, with: [[KVCache]](repeating: [], count: count))   // the buffers stay unshared
+            defer {
+                for s in 0..<count { for layer in caches[s].indices { caches[s][layer].removeAll() } }
+                slots.replaceSubrange(0..<count, with: caches)
+            }
             var made: [[Int]] = Array(repeating: [], count: count)
             var pieces = Array(prompts[0..<count])
             var start: UInt64 = 0
