@@ -58,6 +58,24 @@ public func horizontalMax(_ v: SIMD16<Float>) -> Float {
     return max(v2[0], v2[1])
 }
 
+/// `|x|` lane by lane, by clearing the sign bits. (`x.replacing(with: -x, where: x .< 0)` compiles,
+/// for sixteen lanes, to some thirty instructions that rebuild the comparison's mask lane by lane:
+/// it made SiLU cost 5 ns an element.)
+@inlinable @inline(__always)
+public func lanewiseMagnitude(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: SIMD16<Float>.self)
+}
+
+/// `negative` in the lanes where `x` has its sign bit set, `nonNegative` in the others: the blend
+/// of `nonNegative.replacing(with: negative, where: x .< 0)` by bit operations (see
+/// ``lanewiseMagnitude(_:)``). The lanes differ from that only where `x` is −0 or a NaN.
+@inlinable @inline(__always)
+public func selectBySign(_ x: SIMD16<Float>, negative: SIMD16<Float>, nonNegative: SIMD16<Float>) -> SIMD16<Float> {
+    let sign = unsafeBitCast(x, to: SIMD16<Int32>.self) &>> 31   // all ones where negative
+    let bits = (unsafeBitCast(negative, to: SIMD16<Int32>.self) & sign) | (unsafeBitCast(nonNegative, to: SIMD16<Int32>.self) & ~sign)
+    return unsafeBitCast(bits, to: SIMD16<Float>.self)
+}
+
 /// The sum of the lanes, by halving.
 @inlinable @inline(__always)
 public func horizontalSum(_ v: SIMD8<Float>) -> Float {
@@ -80,7 +98,7 @@ public func horizontalSum(_ v: SIMD16<Float>) -> Float {
 @inlinable @inline(__always)
 public func geluVector<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD16<Float> {
     let z = x * 0.707_106_78
-    let a = z.replacing(with: -z, where: z .< 0)
+    let a = lanewiseMagnitude(z)
     let t = 1 / M.multiplyAdd(a, SIMD16(repeating: 0.327_591_1), SIMD16(repeating: 1))
     var p = SIMD16<Float>(repeating: 1.061_405_429)
     p = M.multiplyAdd(p, t, SIMD16(repeating: -1.453_152_027))
@@ -90,7 +108,7 @@ public func geluVector<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD16<
     p = p * t
     let e = exp2Vector(-(a * a) * 1.442_695_04, M.self)
     let erfMagnitude = 1 - p * e
-    let erf = erfMagnitude.replacing(with: -erfMagnitude, where: z .< 0)
+    let erf = selectBySign(z, negative: -erfMagnitude, nonNegative: erfMagnitude)
     return 0.5 * x * (1 + erf)
 }
 
@@ -115,9 +133,8 @@ public func geluInPlace<M: MultiplyAdd>(_ p: UnsafeMutablePointer<Float>, count:
 @inlinable @inline(__always)
 public func geluTanhGate<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD16<Float> {
     let u = 0.797_884_56 * M.multiplyAdd(0.044_715 * x * x, x, x)
-    let magnitude = u.replacing(with: -u, where: u .< 0)
-    let e = exp2Vector(-2 * 1.442_695_04 * magnitude, M.self)
-    let numerator = SIMD16<Float>(repeating: 1).replacing(with: e, where: u .< 0)
+    let e = exp2Vector(-2 * 1.442_695_04 * lanewiseMagnitude(u), M.self)
+    let numerator = selectBySign(u, negative: e, nonNegative: SIMD16(repeating: 1))
     return numerator / (1 + e)
 }
 
@@ -128,9 +145,8 @@ public func geluTanhGate<M: MultiplyAdd>(_ x: SIMD16<Float>, _: M.Type) -> SIMD1
 public func siluInPlace<M: MultiplyAdd>(_ p: UnsafeMutablePointer<Float>, count: Int, _: M.Type) {
     forEachVector(count) { i, n in
         let x = loadPartial(p + i, n)
-        let magnitude = x.replacing(with: -x, where: x .< 0)
-        let e = exp2Vector(-1.442_695_04 * magnitude, M.self)
-        let numerator = SIMD16<Float>(repeating: 1).replacing(with: e, where: x .< 0)
+        let e = exp2Vector(-1.442_695_04 * lanewiseMagnitude(x), M.self)
+        let numerator = selectBySign(x, negative: e, nonNegative: SIMD16(repeating: 1))
         storePartial(x * (numerator / (1 + e)), p + i, n)
     }
 }
@@ -160,13 +176,18 @@ public func geluTanhBackward<M: MultiplyAdd>(
 }
 
 /// Calls `body(i, n)` for `count` elements in pieces of sixteen (`n` = 16, or fewer for the last).
+/// The whole pieces and the last partial one are separate calls, so that in the loop `n` is the
+/// constant 16 and ``loadPartial(_:_:)`` and ``storePartial(_:_:_:)`` are plain vector moves: with
+/// one call for both, the optimizer split each vector into pieces of 8, 4, 3 and 1 lanes around the
+/// partial moves' per-lane loops (SiLU then took 5 ns an element on a Zen 4).
 @inlinable @inline(__always)
 func forEachVector(_ count: Int, _ body: (Int, Int) -> Void) {
     var i = 0
-    while i < count {
-        body(i, min(16, count - i))
+    while i + 16 <= count {
+        body(i, 16)
         i += 16
     }
+    if i < count { body(i, count - i) }
 }
 
 /// `n ≤ 16` floats from `p` (zeros past them).
