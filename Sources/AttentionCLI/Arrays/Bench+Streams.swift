@@ -31,12 +31,12 @@ extension Bench {
             var made: [[Int]] = Array(repeating: [], count: count)
             var pieces = Array(prompts[0..<count])
             var start: UInt64 = 0
+            var random = SplitMix64(seed: 0)   // greedy draws nothing
             for step in 0..<tokens {
                 if step == 1 { start = DispatchTime.now().uptimeNanoseconds }
                 let logits = try model.nextTokenLogits(appendingEach: pieces, to: &caches, needed: nil, options: options)
                 for s in 0..<count {
-                    let row = logits[s] ?? []
-                    let best = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) } ?? 0
+                    let best = Sampling.greedy.next((logits[s] ?? [0])[...], using: &random)   // what serve runs
                     made[s].append(best)
                     pieces[s] = [best]
                 }
