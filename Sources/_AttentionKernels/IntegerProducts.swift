@@ -111,6 +111,24 @@ extension IntegerInterleavedBlock {
         return s
     }
 
+    /// The same for eight input rows at `x + stride·r`.
+    @inlinable @inline(__always)
+    static func interleavedIntegerDot8(_ p: UnsafeRawPointer, _ x: UnsafePointer<Int8>, stride: Int)
+        -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+        let zero = SIMD16<Int32>.zero
+        var s = (zero, zero, zero, zero, zero, zero, zero, zero)
+        withUnsafeMutableBytes(of: &s) {
+            let out = OpaquePointer($0.baseAddress!)
+            if integerLayout == .signedBytes {
+                attention_byte_block_idot8(p, x, stride, out)
+            } else {
+                let words = integerWords(p)
+                attention_nibble_block_idot8(words.nibbles, words.fifthBits, x, stride, out)
+            }
+        }
+        return s
+    }
+
     /// What the interleaved products add to each weight: 128 for bytes on `vpdpbusd` (which takes
     /// them unsigned), else 0. Compiled with the products, in the same module.
     @inlinable static var integerBias: Int32 { integerLayout == .signedBytes ? Int32(attention_byte_idot_bias()) : 0 }
@@ -165,6 +183,32 @@ public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
     for g in groups {
         let w = base + g * blocks * groupBlock
         var r = 0
+        // With 32 registers, eight rows at a time: each block is unpacked once for all eight, and
+        // the group is read from memory in one pass that computes as it reads (two passes of four
+        // rows read it, then compute on it from the cache while memory idles).
+        while M.registers == .wide && r + 8 <= rows {
+            var a0 = SIMD16<Float>.zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks
+            var p = w
+            for b in 0..<blocks {
+                if r == 0 { prefetchAhead(p, groupBlock) }
+                let i = B.interleavedIntegerDot8(p + B.interleavedIntegers, x + 32 * b, stride: k)
+                let (d, m) = scales(p)
+                B.accumulateInteger(d, m, i.0, scale: dx[b], sum: s[b], &a0, M.self)
+                B.accumulateInteger(d, m, i.1, scale: dx[b + blocks], sum: s[b + blocks], &a1, M.self)
+                B.accumulateInteger(d, m, i.2, scale: dx[b + 2 * blocks], sum: s[b + 2 * blocks], &a2, M.self)
+                B.accumulateInteger(d, m, i.3, scale: dx[b + 3 * blocks], sum: s[b + 3 * blocks], &a3, M.self)
+                B.accumulateInteger(d, m, i.4, scale: dx[b + 4 * blocks], sum: s[b + 4 * blocks], &a4, M.self)
+                B.accumulateInteger(d, m, i.5, scale: dx[b + 5 * blocks], sum: s[b + 5 * blocks], &a5, M.self)
+                B.accumulateInteger(d, m, i.6, scale: dx[b + 6 * blocks], sum: s[b + 6 * blocks], &a6, M.self)
+                B.accumulateInteger(d, m, i.7, scale: dx[b + 7 * blocks], sum: s[b + 7 * blocks], &a7, M.self)
+                p += groupBlock
+            }
+            let out = y + r * n + lanes * g
+            storeUnaligned(a0, out); storeUnaligned(a1, out + n); storeUnaligned(a2, out + 2 * n); storeUnaligned(a3, out + 3 * n)
+            storeUnaligned(a4, out + 4 * n); storeUnaligned(a5, out + 5 * n); storeUnaligned(a6, out + 6 * n); storeUnaligned(a7, out + 7 * n)
+            r += 8
+        }
         while r + 4 <= rows {
             var a0 = SIMD16<Float>.zero, a1 = a0, a2 = a0, a3 = a0
             let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks

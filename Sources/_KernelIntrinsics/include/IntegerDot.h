@@ -236,6 +236,13 @@ static inline __attribute__((always_inline)) void attention_nibble_block_idot4(c
     attention_nibble_block_idot(w, high, x, stride, 4, out);
 }
 
+/// ``attention_nibble_block_idot`` for eight input rows at `x + stride·r`, into `out[0 ..< 8]` (for
+/// targets with 32 vector registers: the unpacked block and eight rows' sums stay in them).
+static inline __attribute__((always_inline)) void attention_nibble_block_idot8(const void *w, const void *high, const signed char *x,
+                                                                                long stride, attention_i_int16v *out) {
+    attention_nibble_block_idot(w, high, x, stride, 8, out);
+}
+
 /// `Σ q·x` over one block of sixteen interleaved rows of six-bit integers, its first sixteen elements
 /// and its last sixteen apart (Q6_K's scales cover sixteen values): the nibbles at `w` as
 /// attention_nibble_block_idot reads them, `high4` and `high5` sixteen 32-bit words each whose bit
@@ -458,6 +465,12 @@ static inline __attribute__((always_inline)) attention_i_int16v attention_byte_b
 static inline __attribute__((always_inline)) void attention_byte_block_idot4(const void *w, const signed char *x, long stride,
                                                                               attention_i_int16v *out) {
     attention_byte_block_idot(w, x, stride, 4, out);
+}
+
+/// ``attention_byte_block_idot`` for eight input rows at `x + stride·r`, into `out[0 ..< 8]`.
+static inline __attribute__((always_inline)) void attention_byte_block_idot8(const void *w, const signed char *x, long stride,
+                                                                              attention_i_int16v *out) {
+    attention_byte_block_idot(w, x, stride, 8, out);
 }
 
 /// 1 when the nibble products above are `vpdpbusd` (AVX-512 VNNI) on the target this header is

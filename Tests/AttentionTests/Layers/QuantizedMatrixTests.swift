@@ -118,8 +118,9 @@ struct QuantizedMatrixTests {
         var g = SplitMix64(seed: 0x1B7E)
         // Outputs: 1, 7 and 9 rows stored only (too few to interleave), 33 and 50 with remainders,
         // 64 interleaved only; inputs of 1 to 48 blocks (1 to 6 super-blocks for the k-quants, whose
-        // copies are repacked). Input rows: one (a decoding step), fewer than four, four, and
-        // four-row tiles with one to three left.
+        // copies are repacked). Input rows: one (a decoding step), fewer than four, four, eight (a
+        // batched decoding step: one pass of eight rows on AVX-512), and passes of eight and four
+        // rows with one to seven left.
         let shapes = format.valuesPerBlock == 32
             ? [(outputs: 1, inputs: 32), (outputs: 7, inputs: 96), (outputs: 33, inputs: 160), (outputs: 64, inputs: 64),
                (outputs: 9, inputs: 224), (outputs: 50, inputs: 128), (outputs: 100, inputs: 1536)]
@@ -131,7 +132,7 @@ struct QuantizedMatrixTests {
             let refined = index % 2 == 1
             matrix.refinesIntegerInput = refined
             let w = matrix.dequantized()
-            for rows in [1, 2, 4, 5, 7, 9, 40] where rows * shape.outputs * shape.inputs < 3_000_000 {
+            for rows in [1, 2, 4, 5, 7, 8, 9, 13, 40] where rows * shape.outputs * shape.inputs < 3_000_000 {
                 let x = try Tensor<Float>.randomUniform(shape: [rows, shape.inputs], in: -2...2, using: &g)
                 let rounded = Self.int8Rounded(x.scalars, refined: refined)
                 var exact = [Double](repeating: 0, count: rows * shape.outputs), magnitude = exact, unrounded = exact
@@ -352,6 +353,27 @@ struct QuantizedMatrixTests {
             // The plain loop on the dequantized weight agrees.
             let plain = try layer(x, options: AttentionOptions(implementation: .reference))
             #expect(maxAbsDifference(plain.scalars, y.scalars) < 1e-4, "\(rows) rows, reference")
+        }
+    }
+
+    @Test("Int8 products give each input row what it gets alone, bit for bit, whatever the rows beside it (passes of eight, four and one rows)",
+          arguments: [QuantizedMatrix.Format.q4_0, .q4_1, .q5_0, .q8_0])
+    func int8RowsDoNotDependOnTheirNeighbours(format: QuantizedMatrix.Format) throws {
+        var g = SplitMix64(seed: 0x8E1)
+        // 48 interleaved outputs and 5 stored ones, over 320 inputs (ten blocks).
+        let matrix = try Self.randomMatrix(format, rows: 53, columns: 320, using: &g)
+        let x = try Tensor<Float>.randomUniform(shape: [19, 320], in: -3...3, using: &g)
+        for isa in KernelInstructionSet.allCases where isa.isSupported {
+            let options = AttentionOptions(implementation: .tiled(isa), threads: 2, quantizedPrecision: .int8)
+            let single = try (0..<19).map { r in
+                try matrix.multiply(Tensor(shape: [1, 320], scalars: Array(x.scalars[(r * 320)..<((r + 1) * 320)])), options: options).scalars
+            }
+            for rows in [2, 4, 7, 8, 9, 12, 15, 16, 19] {
+                let y = try matrix.multiply(Tensor(shape: [rows, 320], scalars: Array(x.scalars[..<(rows * 320)])), options: options)
+                for r in 0..<rows {
+                    #expect(Array(y.scalars[(r * 53)..<((r + 1) * 53)]) == single[r], "\(format) \(isa): row \(r) of \(rows)")
+                }
+            }
         }
     }
 
