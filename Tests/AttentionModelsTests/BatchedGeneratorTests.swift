@@ -124,6 +124,30 @@ struct BatchedGeneratorTests {
         #expect(statistics.generatedTokens == requests.map(\.maxTokens).reduce(0, +) + 3 + 3)
     }
 
+    @Test("A slot's caches start at its request's size and grow with it, and the next request in the slot starts small again: the tokens stay generate's")
+    func cachesGrowWithTheSequence() async throws {
+        let model = try Self.model()
+        let prompts = try Self.prompts()
+        // Two slots, three requests: the short ones' positions pass 64 and 128 while they decode (the
+        // caches are copied into larger ones twice); the long prompt (over 128 tokens) starts above
+        // 64; the third request takes the slot of the first to end, whose caches had grown.
+        let requests = [prompts[4], prompts[3], prompts[1]].map { BatchedGenerator.Request(prompt: $0, maxTokens: 90) }
+        #expect(requests[0].prompt.count < BatchedGenerator.initialSlotCapacity && requests[1].prompt.count > 128)
+        let generator = try BatchedGenerator(model: model, configuration: .init(slots: 2, capacity: 400))
+        defer { generator.shutdown() }
+        let first = try await Self.run(requests, on: generator)
+        for (n, request) in requests.enumerated() {
+            #expect(first[n].0.count == 90 && first[n].1 == .maxTokens, "request \(n)")
+            if request.prompt.count <= 128 {
+                let reference = try model.generate(prompt: request.prompt, maxTokens: request.maxTokens, sampling: request.sampling)
+                #expect(reference.generatedIDs == first[n].0, "request \(n) against generate")
+            }
+        }
+        // Again, in slots whose caches have grown: the same tokens.
+        let again = try await Self.run(requests.reversed(), on: generator)
+        #expect(again.reversed().map(\.0) == first.map(\.0))
+    }
+
     @Test("Bad requests, a full queue and a shut-down generator are refused by name; a consumer that stops frees its slot")
     func refusals() async throws {
         let model = try Self.model()

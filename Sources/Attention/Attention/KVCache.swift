@@ -246,6 +246,40 @@ public struct KVCache: Sendable {
         return full[2]
     }
 
+    // MARK: resizing
+
+    /// A copy with room for `capacity` positions per batch element: the same lengths, storage and
+    /// stored keys and values, bit for bit, so attention over it gives the same results. For a cache
+    /// that grows with its sequence (a server's slot: ``capacity`` sized to what the sequence holds
+    /// rather than to the longest it may get) or shrinks back. A cache spreads its heads `capacity`
+    /// positions apart: a few positions in a large cache are scattered over memory, which made a
+    /// batched decoding step's attention 40% slower on an AMD Zen 4 (eight sequences of about 40
+    /// positions, caches of 4,096 against 64).
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` for a sliding-window cache (its
+    ///   ring keeps the capacity it was made with), a capacity below the positions held (``count``),
+    ///   or one beyond what ``init(batchSize:keyValueHeads:headDimension:valueHeadDimension:capacity:storage:slidingWindow:)`` accepts.
+    public func resized(capacity newCapacity: Int) throws -> KVCache {
+        guard slidingWindow == nil else {
+            throw AttentionError.invalidArgument(argument: "capacity", reason: "a sliding-window cache keeps its capacity of \(capacity) positions")
+        }
+        guard newCapacity >= count else {
+            throw AttentionError.invalidArgument(argument: "capacity", reason: "must hold the \(count) positions appended, got \(newCapacity)")
+        }
+        var copy = try KVCache(batchSize: batchSize, keyValueHeads: keyValueHeads, headDimension: headDimension,
+                               valueHeadDimension: valueHeadDimension, capacity: newCapacity, storage: storage)
+        copy.lengths = lengths
+        // Each head's first rows, whole tiles of interleaved keys: the same bytes at the new head stride.
+        let rows = (count + keyTilePositions - 1) / keyTilePositions * keyTilePositions
+        let size = storage.bytesPerElement, (from, to) = (rowsPerHead, copy.rowsPerHead)
+        for head in 0..<(batchSize * keyValueHeads) where rows > 0 {
+            (copy.buffer.keys + head * to * headDimension * size)
+                .copyMemory(from: buffer.keys + head * from * headDimension * size, byteCount: rows * headDimension * size)
+            (copy.buffer.values + head * to * valueHeadDimension * size)
+                .copyMemory(from: buffer.values + head * from * valueHeadDimension * size, byteCount: rows * valueHeadDimension * size)
+        }
+        return copy
+    }
+
     // MARK: removing
 
     /// Forgets every position; the capacity stays allocated.

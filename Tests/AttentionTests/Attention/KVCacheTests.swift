@@ -269,6 +269,40 @@ struct KVCacheTests {
         #expect(thrownError { try scaledDotProductAttention(query: q, cache: rolledBack) } == .emptySequence("cache"))
     }
 
+    @Test("A resized cache holds the same keys and values bit for bit, attends alike and appends on; rings and too small a capacity are refused",
+          arguments: KVCache.Storage.allCases)
+    func resized(storage: KVCache.Storage) throws {
+        var g = SplitMix64(seed: 0x5E5)
+        let (B, Hkv, D, Dv) = (2, 3, 16, 8)
+        let k = try Tensor<Float>.randomNormal(shape: [B, Hkv, 60, D], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [B, Hkv, 60, Dv], using: &g)
+        let q = try Tensor<Float>.randomNormal(shape: [B, 6, 1, D], using: &g)
+        var small = try KVCache(batchSize: B, keyValueHeads: Hkv, headDimension: D, valueHeadDimension: Dv, capacity: 37, storage: storage)
+        // 37 positions, batch element 1 holding 29 of them (left-padded chunk): not a whole tile, lengths differ.
+        try small.append(key: Self.positions(k, 0..<37), value: Self.positions(v, 0..<37), validLengths: [37, 29])
+        for capacity in [37, 40, 100, 1000] {
+            var grown = try small.resized(capacity: capacity)
+            #expect(grown.capacity == capacity && grown.lengths == small.lengths && grown.storage == storage)
+            #expect(grown.keys.scalars == small.keys.scalars && grown.values.scalars == small.values.scalars, "\(capacity)")
+            #expect(try scaledDotProductAttention(query: q, cache: grown).output.scalars
+                    == scaledDotProductAttention(query: q, cache: small).output.scalars, "\(capacity)")
+            // It appends after the positions it holds, as the original would (where the original has room).
+            guard capacity >= 40 else { continue }
+            var original = try small.resized(capacity: 60)
+            try grown.append(key: Self.positions(k, 37..<40), value: Self.positions(v, 37..<40))
+            try original.append(key: Self.positions(k, 37..<40), value: Self.positions(v, 37..<40))
+            #expect(try scaledDotProductAttention(query: q, cache: grown).output.scalars
+                    == scaledDotProductAttention(query: q, cache: original).output.scalars, "\(capacity)")
+        }
+        // Shrunk to what it holds, and an empty cache resized.
+        #expect(try small.resized(capacity: 1000).resized(capacity: 37).keys.scalars == small.keys.scalars)
+        #expect(try KVCache(keyValueHeads: 1, headDimension: 4, capacity: 8).resized(capacity: 2).count == 0)
+        #expect(thrownError { try small.resized(capacity: 36) } == .invalidArgument("capacity"))
+        #expect(thrownError { try small.resized(capacity: Int.max) } == .invalidArgument("capacity"))
+        let ring = try KVCache(keyValueHeads: 1, headDimension: 4, capacity: 8, slidingWindow: 4)
+        #expect(thrownError { try ring.resized(capacity: 16) } == .invalidArgument("capacity"))
+    }
+
     @Test("Masks, bias, weights and log-sum-exp over a cache equal attention over its keys and values")
     func masksBiasAndOutputs() throws {
         var g = SplitMix64(seed: 33)
