@@ -37,14 +37,32 @@ public struct Sampling: Sendable, Equatable {
     /// when set, nil when any token can be drawn. The logits of the others do not change its choice.
     public var candidateCount: Int? { temperature == 0 ? 1 : topK }
 
+    /// The index of the first largest element of `x` (NaNs never win, unless the first is NaN: then
+    /// 0), what `for i in x.indices where x[i] > x[best] { best = i }` from `best = 0` finds, in
+    /// vectors of sixteen: a maximum, then its first place. (The loop took 30 µs for SmolLM2's
+    /// 49,152 logits, a step of eight sequences 0.2 ms on the generator's thread.)
+    static func firstLargest(_ x: UnsafeBufferPointer<Float>) -> Int {
+        guard let p = x.baseAddress, !x.isEmpty, !x[0].isNaN else { return 0 }
+        let raw = UnsafeRawPointer(p), whole = x.count / 16 * 16
+        var top = SIMD16<Float>(repeating: x[0])
+        for i in stride(from: 0, to: whole, by: 16) {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            top.replace(with: v, where: v .> top)          // a NaN lane of v never replaces
+        }
+        var m = top.max()
+        for i in whole..<x.count where x[i] > m { m = x[i] }
+        let target = SIMD16<Float>(repeating: m)
+        for i in stride(from: 0, to: whole, by: 16) where any(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) .== target) {
+            for j in i..<(i + 16) where x[j] == m { return j }
+        }
+        for i in whole..<x.count where x[i] == m { return i }
+        return 0
+    }
+
     /// The next token for `logits` (one row), drawing from `generator` unless greedy.
     public func next(_ logits: ArraySlice<Float>, using generator: inout SplitMix64) -> Int {
         let start = logits.startIndex
-        if temperature == 0 {
-            var best = start
-            for i in logits.indices where logits[i] > logits[best] { best = i }
-            return best - start
-        }
+        if temperature == 0 { return logits.withUnsafeBufferPointer(Self.firstLargest) }
         // Candidates by decreasing logit (the lower index first on ties), cut by top-k, then
         // softmax at the temperature, cut by top-p. Sorting a whole vocabulary every step costs
         // milliseconds, so with a cut only the tokens within a factor 1e-9 of the most likely are
