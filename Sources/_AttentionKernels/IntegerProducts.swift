@@ -144,12 +144,20 @@ extension IntegerInterleavedBlock {
     /// One block's share of sixteen outputs (see the formula at the top of the file): `d` and `m` the
     /// rows' scales (`m` read only for formats with a minimum), `dot` the interleaved products' sums
     /// (with their ``integerBias``), or the exact `Σ q·x` when not `biased`.
+    /// `minimum` is the block's ``minimumTerm(scale:sum:)``, which the kernels compute once per input
+    /// row and block rather than for every group of sixteen outputs (on a batched decoding step, a
+    /// scalar conversion and product per row and block that took the vector units' time).
     @inlinable @inline(__always)
     static func accumulateInteger<M: MultiplyAdd>(_ d: SIMD16<Float>, _ m: SIMD16<Float>, _ dot: SIMD16<Int32>, scale dx: Float, sum s: Int32,
-                                                  biased: Bool = true, _ acc: inout SIMD16<Float>, _: M.Type) {
+                                                  minimum: Float, biased: Bool = true, _ acc: inout SIMD16<Float>, _: M.Type) {
         acc = M.multiplyAdd(d * dx, exactFloats(offsetSum(dot, s, biased: biased)), acc)
-        if minimumWeights.odd != 0 { acc = M.multiplyAdd(m, SIMD16(repeating: minimumWeights.odd * (dx * Float(s))), acc) }
+        if minimumWeights.odd != 0 { acc = M.multiplyAdd(m, SIMD16(repeating: minimum), acc) }
     }
+
+    /// `odd · (dx · S)`: what multiplies a block's minimums `m` in the formula at the top of the file,
+    /// for an input block of scale `dx` and integer sum `S`.
+    @inlinable @inline(__always)
+    static func minimumTerm(scale dx: Float, sum s: Int32) -> Float { minimumWeights.odd * (dx * Float(s)) }
 
     /// The same for one row from the file's layout, `dot` its exact `Σ q·x`, as lane 0 of the vector
     /// steps (so the value is the one the interleaved rows would give).
@@ -159,7 +167,7 @@ extension IntegerInterleavedBlock {
         let d = SIMD16<Float>(repeating: blockScale(block, M.self))
         let m = minimumWeights.odd != 0 ? SIMD16<Float>(repeating: blockScale(block + 2, M.self)) : .zero
         var lanes = SIMD16<Float>(repeating: acc)
-        accumulateInteger(d, m, SIMD16(repeating: dot), scale: dx, sum: s, biased: false, &lanes, M.self)
+        accumulateInteger(d, m, SIMD16(repeating: dot), scale: dx, sum: s, minimum: minimumTerm(scale: dx, sum: s), biased: false, &lanes, M.self)
         acc = lanes[0]
     }
 }
@@ -180,6 +188,12 @@ public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
     @inline(__always) func scales(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
         (B.interleavedScales(p, 0, M.self), hasMinimum ? B.interleavedScales(p, 1, M.self) : .zero)
     }
+    // Each input row and block's minimum term, once for all the groups. (Allocated, not a temporary
+    // allocation: its closure would be compiled apart, in this module's baseline build, and the
+    // whole kernel with it.)
+    let minimums = UnsafeMutablePointer<Float>.allocate(capacity: hasMinimum ? rows * blocks : 1)
+    defer { minimums.deallocate() }
+    if hasMinimum { for i in 0..<(rows * blocks) { minimums[i] = B.minimumTerm(scale: input.scales[i], sum: input.sums[i]) } }
     for g in groups {
         let w = base + g * blocks * groupBlock
         var r = 0
@@ -188,20 +202,20 @@ public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
         // rows read it, then compute on it from the cache while memory idles).
         while M.registers == .wide && r + 8 <= rows {
             var a0 = SIMD16<Float>.zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks
+            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks, t = minimums + r * blocks
             var p = w
             for b in 0..<blocks {
                 if r == 0 { prefetchAhead(p, groupBlock) }
                 let i = B.interleavedIntegerDot8(p + B.interleavedIntegers, x + 32 * b, stride: k)
                 let (d, m) = scales(p)
-                B.accumulateInteger(d, m, i.0, scale: dx[b], sum: s[b], &a0, M.self)
-                B.accumulateInteger(d, m, i.1, scale: dx[b + blocks], sum: s[b + blocks], &a1, M.self)
-                B.accumulateInteger(d, m, i.2, scale: dx[b + 2 * blocks], sum: s[b + 2 * blocks], &a2, M.self)
-                B.accumulateInteger(d, m, i.3, scale: dx[b + 3 * blocks], sum: s[b + 3 * blocks], &a3, M.self)
-                B.accumulateInteger(d, m, i.4, scale: dx[b + 4 * blocks], sum: s[b + 4 * blocks], &a4, M.self)
-                B.accumulateInteger(d, m, i.5, scale: dx[b + 5 * blocks], sum: s[b + 5 * blocks], &a5, M.self)
-                B.accumulateInteger(d, m, i.6, scale: dx[b + 6 * blocks], sum: s[b + 6 * blocks], &a6, M.self)
-                B.accumulateInteger(d, m, i.7, scale: dx[b + 7 * blocks], sum: s[b + 7 * blocks], &a7, M.self)
+                B.accumulateInteger(d, m, i.0, scale: dx[b], sum: s[b], minimum: t[b], &a0, M.self)
+                B.accumulateInteger(d, m, i.1, scale: dx[b + blocks], sum: s[b + blocks], minimum: t[b + blocks], &a1, M.self)
+                B.accumulateInteger(d, m, i.2, scale: dx[b + 2 * blocks], sum: s[b + 2 * blocks], minimum: t[b + 2 * blocks], &a2, M.self)
+                B.accumulateInteger(d, m, i.3, scale: dx[b + 3 * blocks], sum: s[b + 3 * blocks], minimum: t[b + 3 * blocks], &a3, M.self)
+                B.accumulateInteger(d, m, i.4, scale: dx[b + 4 * blocks], sum: s[b + 4 * blocks], minimum: t[b + 4 * blocks], &a4, M.self)
+                B.accumulateInteger(d, m, i.5, scale: dx[b + 5 * blocks], sum: s[b + 5 * blocks], minimum: t[b + 5 * blocks], &a5, M.self)
+                B.accumulateInteger(d, m, i.6, scale: dx[b + 6 * blocks], sum: s[b + 6 * blocks], minimum: t[b + 6 * blocks], &a6, M.self)
+                B.accumulateInteger(d, m, i.7, scale: dx[b + 7 * blocks], sum: s[b + 7 * blocks], minimum: t[b + 7 * blocks], &a7, M.self)
                 p += groupBlock
             }
             let out = y + r * n + lanes * g
@@ -211,17 +225,17 @@ public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
         }
         while r + 4 <= rows {
             var a0 = SIMD16<Float>.zero, a1 = a0, a2 = a0, a3 = a0
-            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks
+            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks, t = minimums + r * blocks
             var p = w
             for b in 0..<blocks {
                 // The first pass over a group reads its blocks from memory: ask for those ahead.
                 if r == 0 { prefetchAhead(p, groupBlock) }
                 let (i0, i1, i2, i3) = B.interleavedIntegerDot4(p + B.interleavedIntegers, x + 32 * b, stride: k)
                 let (d, m) = scales(p)
-                B.accumulateInteger(d, m, i0, scale: dx[b], sum: s[b], &a0, M.self)
-                B.accumulateInteger(d, m, i1, scale: dx[b + blocks], sum: s[b + blocks], &a1, M.self)
-                B.accumulateInteger(d, m, i2, scale: dx[b + 2 * blocks], sum: s[b + 2 * blocks], &a2, M.self)
-                B.accumulateInteger(d, m, i3, scale: dx[b + 3 * blocks], sum: s[b + 3 * blocks], &a3, M.self)
+                B.accumulateInteger(d, m, i0, scale: dx[b], sum: s[b], minimum: t[b], &a0, M.self)
+                B.accumulateInteger(d, m, i1, scale: dx[b + blocks], sum: s[b + blocks], minimum: t[b + blocks], &a1, M.self)
+                B.accumulateInteger(d, m, i2, scale: dx[b + 2 * blocks], sum: s[b + 2 * blocks], minimum: t[b + 2 * blocks], &a2, M.self)
+                B.accumulateInteger(d, m, i3, scale: dx[b + 3 * blocks], sum: s[b + 3 * blocks], minimum: t[b + 3 * blocks], &a3, M.self)
                 p += groupBlock
             }
             let out = y + r * n + lanes * g
@@ -230,12 +244,12 @@ public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
         }
         while r < rows {
             var acc = SIMD16<Float>.zero
-            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks
+            let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks, t = minimums + r * blocks
             var p = w
             for b in 0..<blocks {
                 prefetchAhead(p, groupBlock)
                 let (d, m) = scales(p)
-                B.accumulateInteger(d, m, B.interleavedIntegerDot(p + B.interleavedIntegers, x + 32 * b), scale: dx[b], sum: s[b], &acc, M.self)
+                B.accumulateInteger(d, m, B.interleavedIntegerDot(p + B.interleavedIntegers, x + 32 * b), scale: dx[b], sum: s[b], minimum: t[b], &acc, M.self)
                 p += groupBlock
             }
             storeUnaligned(acc, y + r * n + lanes * g)
