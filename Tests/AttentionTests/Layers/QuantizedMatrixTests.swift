@@ -368,7 +368,7 @@ struct QuantizedMatrixTests {
             let single = try (0..<19).map { r in
                 try matrix.multiply(Tensor(shape: [1, 320], scalars: Array(x.scalars[(r * 320)..<((r + 1) * 320)])), options: options).scalars
             }
-            for rows in [2, 4, 7, 8, 9, 12, 15, 16, 19] {
+            for rows in [2, 4, 7, 8, 9, 12, 13, 15, 16, 19] {
                 let y = try matrix.multiply(Tensor(shape: [rows, 320], scalars: Array(x.scalars[..<(rows * 320)])), options: options)
                 for r in 0..<rows {
                     #expect(Array(y.scalars[(r * 53)..<((r + 1) * 53)]) == single[r], "\(format) \(isa): row \(r) of \(rows)")
