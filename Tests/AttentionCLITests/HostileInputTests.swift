@@ -180,6 +180,22 @@ struct HostileInputTests {
         }
     }
 
+    @Test("bench --model refuses the other modes and --streams or --tokens out of range; --streams and --tokens need --model",
+          arguments: [(["bench", "--model", "x.gguf", "--linear", "8x8x8"], "--linear"), (["bench", "--model", "x.gguf", "--backward"], "--backward"),
+                      (["bench", "--model", "x.gguf", "--embed-batch", "2"], "--embed-batch"), (["bench", "--model", "x.gguf", "--distributed"], "--distributed"),
+                      (["bench", "--model", "x.gguf", "--streams", "0"], "--streams"), (["bench", "--model", "x.gguf", "--streams", "1025"], "--streams"),
+                      (["bench", "--model", "x.gguf", "--tokens", "1"], "--tokens"), (["bench", "--streams", "8"], "--streams"),
+                      (["bench", "--tokens", "8"], "--tokens")])
+    func modelBenchArguments(_ arguments: [String], names flag: String) {
+        do {
+            _ = try AttentionCommand.parseAsRoot(arguments)
+            Issue.record("\(arguments) parsed")
+        } catch {
+            let message = AttentionCommand.message(for: error)
+            #expect(message.contains(flag) && message.contains("--model"), "\(message)")
+        }
+    }
+
     @Test("The element-count check names the argument and refuses overflow, negatives and excess")
     func elementCount() throws {
         #expect(try checkedElementCount([2, 3, 4], argument: "x") == 24)

@@ -59,6 +59,23 @@ struct JSONOutputTests {
         #expect(neither.status == 64 && neither.error.contains("give --model-dir DIR (a GPT-2 folder) or --model FILE.gguf"))
     }
 
+    @Test("bench --model FILE.gguf --streams N --json times one stream and N, and stream 0's tokens are the same in both")
+    func benchStreams() throws {
+        let directory = SmolLM2Store.defaultDirectory()
+        try SmolLM2Store.fetch(into: directory) { print($0) }
+        let r = try ExitStatusTests.run(["bench", "--model", SmolLM2Store.file(in: directory).path, "--streams", "3", "--tokens", "4",
+                                         "--repeat", "1", "--kv-dtype", "float16", "--json"])
+        #expect(r.status == 0, "\(r.error)")
+        struct Report: Decodable {
+            let streams: Int, tokens: Int, kvDtype: String, oneStreamTokensPerSecond: Double, tokensPerSecond: Double, ratio: Double,
+                stepSeconds: Double, sameTokens: Bool
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(r.output.utf8))
+        #expect(report.streams == 3 && report.tokens == 4 && report.kvDtype == "float16" && report.sameTokens)
+        #expect(report.oneStreamTokensPerSecond > 0 && report.tokensPerSecond > 0 && report.stepSeconds > 0)
+        #expect(abs(report.ratio - report.tokensPerSecond / report.oneStreamTokensPerSecond) < 1e-9 * report.ratio)
+    }
+
     @Test("attend --json names the path that ran and every file written, with shapes and dtypes")
     func attend() throws {
         let (q, k, v) = (scratch.file("q.npy"), scratch.file("k.npy"), scratch.file("v.npy"))

@@ -14,7 +14,7 @@ extension Bench {
     func benchStreams(_ path: String, options: AttentionOptions, threads: Int) throws {
         Allocator.reuseLargeBlocks()   // as serve and generate do
         let file = try LlamaFile(path: path, weights: "as-stored")
-        let model = file.model, storage = kvDtype ?? .float32
+        let model = file.model, storage = kvDtype ?? .float32, streams = self.streams ?? 8, tokens = self.tokens ?? 48
         let prompts = (0..<streams).map { file.tokenizer.encode("Here is a short story about topic \($0):") }
         let capacity = min(model.configuration.contextLength, prompts.map(\.count).max()! + tokens)
 

@@ -32,6 +32,7 @@ struct Bench: ParsableCommand {
                   --query-len 1 --dim 128 --kv-dtype float16
               swift run -c release attention bench --embed-batch 32   # the real model
               swift run -c release attention bench --linear 512x384x1536   # one product
+              swift run -c release attention bench --model FILE.gguf --streams 8
               mpirun -np 2 .build/release/attention bench --distributed --heads 8 \\
                   --seq 16384 --causal --threads 1
             """
@@ -67,8 +68,8 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Instead of attention: time batched decoding of this GGUF chat model (any family generate reads), one stream against --streams streams stepping together, as attention serve decodes.",
                                valueName: "FILE.gguf"))
     var model: String?
-    @Option(help: "With --model: the sequences decoding together, each its own prompt and caches (default 8).") var streams = 8
-    @Option(help: "With --model: the tokens each stream generates after its prompt (default 48).") var tokens = 48
+    @Option(help: "With --model: the sequences decoding together, each its own prompt and caches (default 8).") var streams: Int?
+    @Option(help: "With --model: the tokens each stream generates after its prompt (default 48).") var tokens: Int?
     @Flag(help: "Ring attention across the processes of 'mpirun -np P' (each makes its shard of the inputs): time, GFLOP/s, each rank's traffic, wait and memory, and a model of the time on P hosts.")
     var distributed = false
     @Option(help: ArgumentHelp("With --distributed: the link speed between hosts that the scaling model assumes (default 1.25, 10 Gb Ethernet).",
@@ -116,11 +117,14 @@ struct Bench: ParsableCommand {
         if model != nil, let other = (modes.dropFirst() + [("--linear", linear != nil), ("--distributed", distributed)]).first(where: { $0.1 }) {
             throw ValidationError("--model times a chat model's decoding; it does not combine with \(other.0)")
         }
-        for (name, value, limit) in [("--streams", streams, BatchedGenerator.maximumSlots), ("--tokens", tokens, 4096)] where !(1...limit).contains(value) {
-            throw ValidationError("\(name) must be in 1...\(limit), got \(value)")
+        for (name, value) in [("--streams", streams), ("--tokens", tokens)] where value != nil && model == nil {
+            throw ValidationError("\(name) shapes the decoding of --model; give --model FILE.gguf")
         }
-        if model != nil, tokens < 2 {
-            throw ValidationError("--tokens must be at least 2 with --model (the first comes from the prompt's step), got \(tokens)")
+        if let streams, !(1...BatchedGenerator.maximumSlots).contains(streams) {
+            throw ValidationError("--streams must be in 1...\(BatchedGenerator.maximumSlots) (the sequences --model decodes together), got \(streams)")
+        }
+        if let tokens, !(2...4096).contains(tokens) {
+            throw ValidationError("--tokens must be in 2...4096 (the first of each --model stream comes from its prompt's step), got \(tokens)")
         }
         if mixedLengths, embedBatch == nil { throw ValidationError("--mixed-lengths shapes the batches of --embed-batch; give --embed-batch B") }
         if let embedBatch, embedBatch > Self.largestEmbedBatch {
