@@ -199,7 +199,11 @@ public final class BatchedGenerator: @unchecked Sendable {
         let caches = try (0..<configuration.slots).map { _ in
             grows ? [] : try model.generationCaches(capacity: configuration.capacity, storage: configuration.storage)
         }
-        let thread = Thread { [self] in run(caches: caches, grows: grows) }
+        // The thread takes the caches from a box it empties: a reference kept in the closure made
+        // each cache's first append copy its storage (Gemma 3, eight slots: 0.7 GB more resident,
+        // 0.6 s to the first token).
+        let handoff = Handoff(caches)
+        let thread = Thread { [self] in run(caches: handoff.take(), grows: grows) }
         thread.name = "attention-batched-generator"
         self.thread = thread
         thread.start()
@@ -284,8 +288,7 @@ public final class BatchedGenerator: @unchecked Sendable {
     }
 
     /// The loop: admit, step, deliver, until ``shutdown()``.
-    private func run(caches: [[KVCache]], grows: Bool) {
-        var caches = caches
+    private func run(caches: consuming [[KVCache]], grows: Bool) {
         var slots = [Running?](repeating: nil, count: configuration.slots)
         let clock = ContinuousClock()
         while true {
@@ -399,6 +402,17 @@ public final class BatchedGenerator: @unchecked Sendable {
             // its request end finds the step in both.
             observer?(StepReport(sequences: active.count, promptTokens: promptTokens, newTokens: newTokens, duration: clock.now - stepStart))
             send(outbox)
+        }
+    }
+
+    /// The slots' caches on their way to the generator's thread, which takes them whole.
+    private final class Handoff: @unchecked Sendable {
+        private var caches: [[KVCache]]
+        init(_ caches: [[KVCache]]) { self.caches = caches }
+        /// The caches, leaving none here.
+        func take() -> [[KVCache]] {
+            defer { caches = [] }
+            return caches
         }
     }
 
