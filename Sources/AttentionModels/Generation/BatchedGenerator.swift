@@ -9,7 +9,7 @@ import Foundation
 ///
 /// Each slot has its own key/value caches, sized to its sequence: a request's caches start at
 /// ``initialSlotCapacity`` positions (or its first prompt chunk's) and double as it grows, up to
-/// ``Configuration/capacity`` (``KVCache/resized(capacity:)``). Caches of the whole capacity spread
+/// ``Configuration/capacity`` (`KVCache.resized(capacity:)`). Caches of the whole capacity spread
 /// each sequence's few keys over megabytes: on an AMD Zen 4 that made a step's attention over eight
 /// short sequences 40% slower than over caches of their size. A model whose caches include
 /// sliding-window rings (Gemma 3) keeps caches of the whole capacity, allocated once and reused. A request's prompt always runs in the same chunks, and
