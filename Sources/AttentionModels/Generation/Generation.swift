@@ -76,13 +76,13 @@ public struct Sampling: Sendable, Equatable {
         func byLogit(_ a: Int, _ b: Int) -> Bool { logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
         // The sum over every token, which top-p (without top-k) divides by.
         let everything = topK == nil ? logits.indices.reduce(0.0) { $0 + weight($1) } : 0
+        let floor = Float(Double(top) - 9 * log(10.0) * temperature)   // weight 1e-9
         if topK == nil, (topP ?? 1) >= 1 {
             // No cut (top-p 1 cuts nothing but rounding's crumbs): the draw walks the tokens by
             // decreasing logit until it has passed u. It almost always stops among those within a
             // factor 1e-9 of the most likely, so those are sorted first, and the others only when u
             // passes them all. (Sorting a whole vocabulary took 30 ms a token for Gemma 3's 262,144,
             // at OpenAI's default temperature of 1.) u is drawn against the sum of every weight.
-            let floor = Float(Double(top) - 9 * log(10.0) * temperature)
             var u = generator.nextUnit() * everything, last = start
             for likely in [true, false] {
                 var order = logits.indices.filter { (logits[$0] >= floor) == likely }
@@ -97,7 +97,6 @@ public struct Sampling: Sendable, Equatable {
         }
         var order: [Int] = []
         if topK != nil || topP != nil {
-            let floor = Float(Double(top) - 9 * log(10.0) * temperature)   // weight 1e-9
             order = logits.indices.filter { logits[$0] >= floor }
             let enough: Bool
             if let topK {
