@@ -12,8 +12,9 @@ import Foundation
 /// ``Configuration/capacity`` (`KVCache.resized(capacity:)`). Caches of the whole capacity spread
 /// each sequence's few keys over megabytes: on an AMD Zen 4 that made a step's attention over eight
 /// short sequences 40% slower than over caches of their size. A model whose caches include
-/// sliding-window rings (Gemma 3) keeps caches of the whole capacity, allocated once and reused. A request's prompt always runs in the same chunks, and
-/// int8 products give each row what that row alone gives (each row's input is rounded on its own,
+/// sliding-window rings (Gemma 3) keeps caches of the whole capacity, allocated once and reused.
+///
+/// A request's prompt always runs in the same chunks, and int8 products give each row what that row alone gives (each row's input is rounded on its own,
 /// the sums are integers): with int8 products on every matrix (SmolLM2's Q4_1 and Q8_0), a
 /// request's tokens do not depend on what runs beside it, bit for bit; the tests check it. Float
 /// products (`--precision float32`, Gemma 3's `attn_v`) round a little differently for another
@@ -134,7 +135,7 @@ public final class BatchedGenerator: @unchecked Sendable {
         public let duration: Duration
     }
 
-    /// The most slots a generator has: each holds caches for its whole capacity.
+    /// The most slots a generator has: each may hold caches for the whole capacity.
     public static let maximumSlots = 1024
 
     /// Positions a slot's caches hold when a request takes it (see the type's discussion), or the
@@ -196,8 +197,8 @@ public final class BatchedGenerator: @unchecked Sendable {
         // now; a model without rings then gets caches of each sequence's size (see above).
         let whole = try model.generationCaches(capacity: configuration.capacity, storage: configuration.storage)
         let grows = whole.allSatisfy { $0.slidingWindow == nil }
-        let caches = try (0..<configuration.slots).map { _ in
-            grows ? [] : try model.generationCaches(capacity: configuration.capacity, storage: configuration.storage)
+        let caches = try (0..<configuration.slots).map { slot in
+            grows ? [] : slot == 0 ? whole : try model.generationCaches(capacity: configuration.capacity, storage: configuration.storage)
         }
         // The thread takes the caches from a box it empties: a reference kept in the closure made
         // each cache's first append copy its storage (Gemma 3, eight slots: 0.7 GB more resident,
