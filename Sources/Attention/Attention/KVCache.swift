@@ -1,4 +1,5 @@
 import _AttentionKernels
+import _KernelIntrinsics
 
 /// The keys and values of one attention layer, kept across the steps of autoregressive decoding.
 ///
@@ -158,6 +159,60 @@ public struct KVCache: Sendable {
     public var largestChunk: Int? { slidingWindow.map { capacity - $0 + 1 } }
 
     // MARK: appending
+
+    /// Asks the CPU to bring close the memory that the next ``append(key:value:validLengths:)`` of
+    /// `count` positions and the attention after it will touch: the cache lines the new keys and
+    /// values are stored into (for writing), then the keys and values held, up to `readBudget` bytes
+    /// in all (the nearest cache level beyond L1 holds them). Hints only: nothing is checked or changed,
+    /// and a cache about to overflow is not an error here.
+    ///
+    /// A decoding step calls it for a layer's cache before computing that layer's keys and values,
+    /// so that the fetches overlap the projections' reads. Without it, each append waited for the
+    /// `D` cache lines one position's key is spread over in the interleaved layout (lines a step's
+    /// weights had evicted), and attention over a short history waited for its keys and values one
+    /// miss at a time on a single thread.
+    public func prefetch(appending count: Int = 1, readBudget: Int = 256 << 10) {
+        let (H, D, Dv, rows, size) = (keyValueHeads, headDimension, valueHeadDimension, rowsPerHead, storage.bytesPerElement)
+        let keys = UnsafeRawPointer(buffer.keys), values = UnsafeRawPointer(buffer.values)
+        for b in 0..<batchSize {
+            for p in 0..<max(0, min(count, capacity)) {
+                let position = lengths[b] + p
+                let row = slidingWindow == nil ? position : position % capacity
+                guard row < capacity else { break }
+                for h in 0..<H {
+                    let destination = (b * H + h) * rows + row
+                    // One position's key: an element in each of `D` rows of its tile.
+                    for c in 0..<D {
+                        attention_prefetch_for_writing(keys + interleavedKeyIndex(row: destination, column: c, D: D) * size)
+                    }
+                    Self.prefetchLines(values, bytes: (destination * Dv * size)..<((destination + 1) * Dv * size), forWriting: true)
+                }
+            }
+        }
+        // The held rows of each head from its first, up to the budget: their tiles of keys, and
+        // their values.
+        let rowBytes = (D + Dv) * size * batchSize * H
+        let heldRows = min((0..<batchSize).map(held).max() ?? 0, max(0, readBudget) / max(1, rowBytes))
+        guard heldRows > 0 else { return }
+        for b in 0..<batchSize {
+            for h in 0..<H {
+                let start = (b * H + h) * rows + firstRow(b)
+                let (firstTile, endTile) = (start / keyTilePositions, (start + heldRows - 1) / keyTilePositions + 1)
+                let tileBytes = keyTilePositions * D * size
+                Self.prefetchLines(keys, bytes: (firstTile * tileBytes)..<(endTile * tileBytes), forWriting: false)
+                Self.prefetchLines(values, bytes: (start * Dv * size)..<((start + heldRows) * Dv * size), forWriting: false)
+            }
+        }
+    }
+
+    /// Prefetches every cache line (of 64 bytes) that bytes `bytes` from `base` fall in.
+    private static func prefetchLines(_ base: UnsafeRawPointer, bytes: Range<Int>, forWriting: Bool) {
+        guard !bytes.isEmpty else { return }
+        let first = base + bytes.lowerBound, misalignment = Int(bitPattern: first) & 63
+        for offset in stride(from: -misalignment, to: bytes.count, by: 64) {
+            if forWriting { attention_prefetch_for_writing(first + offset) } else { attention_prefetch_l2(first + offset) }
+        }
+    }
 
     /// Appends the keys and values of `n` new positions to every batch element, after each one's
     /// last position.

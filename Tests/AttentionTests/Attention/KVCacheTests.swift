@@ -303,6 +303,38 @@ struct KVCacheTests {
         #expect(thrownError { try ring.resized(capacity: 16) } == .invalidArgument("capacity"))
     }
 
+    @Test("Prefetching is only a hint: any count and budget, on any storage, ring, empty or full cache, leaves the cache as it was and attends alike",
+          arguments: KVCache.Storage.allCases)
+    func prefetchChangesNothing(storage: KVCache.Storage) throws {
+        var g = SplitMix64(seed: 0xFE7C)
+        let (B, Hkv, D, Dv) = (2, 3, 59, 40)   // odd widths: rows of 16-bit keys and values straddle cache lines
+        let k = try Tensor<Float>.randomNormal(shape: [B, Hkv, 30, D], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [B, Hkv, 30, Dv], using: &g)
+        let q = try Tensor<Float>.randomNormal(shape: [B, 6, 1, D], using: &g)
+        for window in [nil, 7] as [Int?] {
+            let capacity = window == nil ? 30 : 12
+            var cache = try KVCache(batchSize: B, keyValueHeads: Hkv, headDimension: D, valueHeadDimension: Dv, capacity: capacity,
+                                    storage: storage, slidingWindow: window)
+            cache.prefetch(appending: 1)   // empty
+            // Then 5 positions (batch element 1 holding 3), then one at a time until full (or around the ring).
+            try cache.append(key: Self.positions(k, 0..<5), value: Self.positions(v, 0..<5), validLengths: [5, 3])
+            for t in 5..<30 {
+                let before = (cache.keys.scalars, cache.values.scalars, cache.lengths)
+                let attended = try scaledDotProductAttention(query: q, cache: cache).output.scalars
+                for (count, budget) in [(1, 256 << 10), (0, 0), (-3, -1), (16, Int.max), (Int.max, 64), (capacity, 1)] {
+                    cache.prefetch(appending: count, readBudget: budget)
+                }
+                #expect(cache.keys.scalars == before.0 && cache.values.scalars == before.1 && cache.lengths == before.2, "\(window as Any) \(t)")
+                #expect(try scaledDotProductAttention(query: q, cache: cache).output.scalars == attended, "\(window as Any) \(t)")
+                guard window != nil || cache.lengths[0] < capacity else { break }
+                try cache.append(key: Self.positions(k, t..<(t + 1)), value: Self.positions(v, t..<(t + 1)))
+            }
+            // Full (or a ring that has wrapped): still only a hint.
+            cache.prefetch(appending: 3)
+            #expect(window != nil || cache.lengths == [30, 28])
+        }
+    }
+
     @Test("Masks, bias, weights and log-sum-exp over a cache equal attention over its keys and values")
     func masksBiasAndOutputs() throws {
         var g = SplitMix64(seed: 33)
