@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "_AllocatorTuning"),
         .target(name: "AttentionRendering", dependencies: ["Attention"]),
         .target(name: "AttentionExperiments", dependencies: ["Attention"]),
-        .target(name: "AttentionModels", dependencies: ["Attention"]),
+        .target(name: "AttentionModels", dependencies: ["Attention", "_AttentionKernels"]),
         .target(name: "AttentionDistributed", dependencies: ["Attention", "_MPIShim"]),
         .target(name: "_MPIShim", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         // The explorer's answers (page, status, attend, explain) apart from HTTP: what the fuzz target

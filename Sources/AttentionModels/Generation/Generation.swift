@@ -1,4 +1,5 @@
 import Attention
+import _AttentionKernels
 import Foundation
 
 /// How the next token is chosen from a row of logits.
@@ -59,73 +60,191 @@ public struct Sampling: Sendable, Equatable {
         return 0
     }
 
-    /// The next token for `logits` (one row), drawing from `generator` unless greedy.
+    /// The next token for `logits` (one row), drawing from `generator` unless greedy (a temperature
+    /// of 0, or one ``validate()`` refuses: the first largest logit).
+    ///
+    /// With a temperature, token i has the weight ``weights(_:temperature:)`` gives it, and:
+    /// - without a cut (no `topK`, `topP` nil or 1), `u` = a unit draw times the sum of every weight
+    ///   (``weightSum(_:)``: sixteen tokens at a time), and the draw walks the tokens in index order,
+    ///   sixteen at a time and then one by one, until it has passed `u`: a token comes out with
+    ///   probability its weight over the sum, and no sort is needed (a vocabulary's sort cost 30 ms a
+    ///   token for Gemma 3's 262,144 logits, and in a server the draws of every stream are serial);
+    /// - with a cut, the tokens by decreasing logit (the lower index first on ties), the first
+    ///   `topK`, then the fewest whose weights reach `topP` of the sum (of all the weights, or of the
+    ///   `topK` kept), and the draw walks those. Only the tokens above a threshold (lowered a
+    ///   factor 10 of weight at a time) are sorted, when they provably hold the cut.
     public func next(_ logits: ArraySlice<Float>, using generator: inout SplitMix64) -> Int {
-        let start = logits.startIndex
-        if temperature == 0 { return logits.withUnsafeBufferPointer(Self.firstLargest) }
-        // Candidates by decreasing logit (the lower index first on ties), cut by top-k, then
-        // softmax at the temperature, cut by top-p. Sorting a whole vocabulary every step costs
-        // milliseconds, so with a cut only the tokens within a factor 1e-9 of the most likely are
-        // sorted when that provably gives the same candidates: at least top-k of them, or
-        // enough probability among them to reach top-p. Otherwise (no cut, or p near 1) all.
-        // validate() refuses a topK below 1; here, not throwing, it is brought into 1...count.
-        let topK = self.topK.map { $0.clamped(to: 1...Swift.max(1, logits.count)) }
-        let top = logits.max() ?? 0
-        let scale = 1 / temperature
-        func weight(_ i: Int) -> Double { exp((Double(logits[i]) - Double(top)) * scale) }
-        func byLogit(_ a: Int, _ b: Int) -> Bool { logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
-        // The sum over every token, which top-p (without top-k) divides by.
-        let everything = topK == nil ? logits.indices.reduce(0.0) { $0 + weight($1) } : 0
-        let floor = Float(Double(top) - 9 * log(10.0) * temperature)   // weight 1e-9
+        logits.withUnsafeBufferPointer { x in
+            guard temperature > 0, temperature.isFinite, !x.isEmpty else { return Self.firstLargest(x) }
+            var drawn = 0
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: x.count) { w in
+                drawn = draw(x, weights: w, using: &generator)
+            }
+            return drawn
+        }
+    }
+
+    /// ``next(_:using:)`` with a temperature, `w` scratch for the weights.
+    private func draw(_ x: UnsafeBufferPointer<Float>, weights w: UnsafeMutableBufferPointer<Float>, using generator: inout SplitMix64) -> Int {
+        let best = Self.firstLargest(x)
+        guard x[best].isFinite else { return best }   // an infinite logit takes every draw (NaNs never win)
+        Self.fillWeights(x, top: x[best], temperature: temperature, into: w)
+        let w = UnsafeBufferPointer(w)
+        let topK = self.topK.map { $0.clamped(to: 1...Swift.max(1, x.count)) }
         if topK == nil, (topP ?? 1) >= 1 {
-            // No cut (top-p 1 cuts nothing but rounding's crumbs): the draw walks the tokens by
-            // decreasing logit until it has passed u. It almost always stops among those within a
-            // factor 1e-9 of the most likely, so those are sorted first, and the others only when u
-            // passes them all. (Sorting a whole vocabulary took 30 ms a token for Gemma 3's 262,144,
-            // at OpenAI's default temperature of 1.) u is drawn against the sum of every weight.
-            var u = generator.nextUnit() * everything, last = start
-            for likely in [true, false] {
-                var order = logits.indices.filter { (logits[$0] >= floor) == likely }
-                order.sort(by: byLogit)
-                for i in order {
-                    u -= weight(i)
-                    if u < 0 { return i - start }
-                    last = i
-                }
-            }
-            return last - start   // rounding left u at 0: the last token
+            var u = generator.nextUnit() * Self.weightSum(w)
+            return Self.walk(w, to: &u) ?? best
         }
-        var order: [Int] = []
-        if topK != nil || topP != nil {
-            order = logits.indices.filter { logits[$0] >= floor }
-            let enough: Bool
-            if let topK {
-                enough = order.count >= min(topK, logits.count)
-            } else {
-                enough = order.reduce(0.0) { $0 + weight($1) } >= (topP ?? 1) * everything
-            }
-            if !enough { order = Array(logits.indices) }
-        } else {
-            order = Array(logits.indices)
-        }
-        order.sort(by: byLogit)
-        if let topK, topK < order.count { order.removeSubrange(topK...) }
-        var weights = order.map(weight)
-        let total = topK == nil ? everything : weights.reduce(0, +)
+        let total = topK == nil ? Self.weightSum(w) : 0
+        let order = candidates(x, w, top: x[best], topK: topK, total: total)
+        var kept = order.map { Double(w[$0]) }
+        if let topK, topK < kept.count { kept.removeSubrange(topK...) }
+        let keptTotal = topK == nil ? total : kept.reduce(0, +)
         if let topP {
-            var cumulative = 0.0, keep = weights.count
-            for (n, w) in weights.enumerated() {
-                cumulative += w / total
+            var cumulative = 0.0, keep = kept.count
+            for (n, weight) in kept.enumerated() {
+                cumulative += weight / keptTotal
                 if cumulative >= topP { keep = n + 1; break }
             }
-            weights.removeSubrange(keep...)
+            kept.removeSubrange(keep...)
         }
-        var u = generator.nextUnit() * weights.reduce(0, +)
-        for (n, w) in weights.enumerated() {
-            u -= w
-            if u < 0 { return order[n] - start }
+        var u = generator.nextUnit() * kept.reduce(0, +)
+        for (n, weight) in kept.enumerated() {
+            u -= weight
+            if u < 0 { return order[n] }
         }
-        return order[weights.count - 1] - start
+        return order[kept.count - 1]   // rounding left u at 0: the last kept token
+    }
+
+    /// The tokens by decreasing logit (the lower index first on ties) that the cut can keep: those
+    /// down to the highest threshold `top − j·T·ln 10` (j = 1 ... 9: weights down to 1e-j) above
+    /// which lie at least `topK` tokens, or (without `topK`) weights reaching `topP` of `total`;
+    /// every token when none does. Each threshold is tried in one pass of sixteen lanes (weights
+    /// summed in Float, with a margin); the tokens above the one chosen are then collected, checked
+    /// in Double and sorted.
+    private func candidates(_ x: UnsafeBufferPointer<Float>, _ w: UnsafeBufferPointer<Float>, top: Float, topK: Int?, total: Double) -> [Int] {
+        let tenfold = Float(log(10.0) * temperature)
+        let needed = (topP ?? 1) * total
+        let byLogit = { (a: Int, b: Int) in x[a] > x[b] || (x[a] == x[b] && a < b) }
+        for j in 1...9 {
+            let threshold = top - Float(j) * tenfold
+            let (count, mass) = Self.countAndMass(x, w, atLeast: threshold, withMass: topK == nil)
+            guard topK.map({ count >= $0 }) ?? (Double(mass) >= needed * (1 + 1e-3)) else { continue }
+            let above = (0..<x.count).filter { x[$0] >= threshold }
+            if topK != nil || above.reduce(0.0, { $0 + Double(w[$1]) }) >= needed * (1 + 1e-5) { return above.sorted(by: byLogit) }
+        }
+        return Array(0..<x.count).sorted(by: byLogit)
+    }
+
+    /// How many of `x` are at least `threshold`, and (with `withMass`) the sum in Float of their weights.
+    private static func countAndMass(_ x: UnsafeBufferPointer<Float>, _ w: UnsafeBufferPointer<Float>, atLeast threshold: Float,
+                                     withMass: Bool) -> (Int, Float) {
+        guard let xs = x.baseAddress, let ws = w.baseAddress else { return (0, 0) }
+        let (rx, rw) = (UnsafeRawPointer(xs), UnsafeRawPointer(ws)), t = SIMD16<Float>(repeating: threshold)
+        var counts = SIMD16<Int32>.zero, masses = SIMD16<Float>.zero, i = 0
+        while i + 16 <= x.count {
+            let above = rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) .>= t
+            counts.replace(with: counts &+ 1, where: above)
+            if withMass { masses += rw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self).replacing(with: 0, where: .!above) }
+            i += 16
+        }
+        var count = Int(counts.wrappedSum()), mass = masses.sum()
+        for k in i..<x.count where xs[k] >= threshold {
+            count += 1
+            mass += ws[k]
+        }
+        return (count, mass)
+    }
+
+    /// The weights a draw at `temperature` gives `logits`: wᵢ = exp((xᵢ − max)/T) in Float, as
+    /// 2^((xᵢ − max)·(log₂e / T)) by the attention kernels' sixteen-lane exponential (relative error
+    /// about 1e-7; exactly 0 where the exponent is below −126.5, and for NaN logits). With an
+    /// infinite largest logit, or no temperature (0, negative, not finite), the token greedy
+    /// decoding takes weighs 1 and every other 0.
+    public static func weights(_ logits: [Float], temperature: Double) -> [Float] {
+        logits.withUnsafeBufferPointer { x in
+            guard !x.isEmpty else { return [] }
+            let best = firstLargest(x)
+            guard temperature > 0, temperature.isFinite, x[best].isFinite else {
+                return x.indices.map { $0 == best ? Float(1) : 0 }
+            }
+            return [Float](unsafeUninitializedCapacity: x.count) { w, initialized in
+                fillWeights(x, top: x[best], temperature: temperature, into: w)
+                initialized = x.count
+            }
+        }
+    }
+
+    /// The sum of `weights` that draws divide by: in Double, of each run of sixteen's Float sum
+    /// (summed pairwise, lanes 0 ... 15), run after run, the last run's weights one by one.
+    public static func weightSum(_ weights: UnsafeBufferPointer<Float>) -> Double {
+        var total = 0.0, i = 0
+        if let base = weights.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 16 <= weights.count {
+                total += Double(horizontalSum(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)))
+                i += 16
+            }
+        }
+        while i < weights.count {
+            total += Double(weights[i])
+            i += 1
+        }
+        return total
+    }
+
+    /// The token a draw `u` (in `0 ..< weightSum(w)`) falls on, walking the runs of sixteen as
+    /// ``weightSum(_:)`` sums them, then the tokens of the run it falls in: nil when rounding left `u`
+    /// past every token (then the most likely is taken). Within a run whose own tokens' Doubles add
+    /// up to less than its Float sum, a `u` past them takes the run's last token of nonzero weight.
+    static func walk(_ w: UnsafeBufferPointer<Float>, to u: inout Double) -> Int? {
+        var i = 0
+        if let base = w.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 16 <= w.count {
+                let run = Double(horizontalSum(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)))
+                if u < run {
+                    var last: Int?
+                    for j in i..<(i + 16) where w[j] > 0 {
+                        u -= Double(w[j])
+                        if u < 0 { return j }
+                        last = j
+                    }
+                    return last
+                }
+                u -= run
+                i += 16
+            }
+        }
+        while i < w.count {
+            u -= Double(w[i])
+            if u < 0 && w[i] > 0 { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// ``weights(_:temperature:)`` for a finite largest logit `top` and a positive temperature, into `w`.
+    static func fillWeights(_ x: UnsafeBufferPointer<Float>, top: Float, temperature: Double, into w: UnsafeMutableBufferPointer<Float>) {
+        guard let xs = x.baseAddress, let ws = w.baseAddress else { return }
+        let scale = Float(1.442_695_040_888_963_4 / temperature), shift = SIMD16<Float>(repeating: top), s = SIMD16<Float>(repeating: scale)
+        let raw = UnsafeRawPointer(xs), out = UnsafeMutableRawPointer(ws)
+        var i = 0
+        // (x − top)·scale ≤ 0 for every x but NaN, whose lanes come out NaN and are zeroed.
+        @inline(__always) func weights(_ v: SIMD16<Float>) -> SIMD16<Float> {
+            let e = exp2Vector((v - shift) * s, SeparateMultiplyAdd.self)
+            return e.replacing(with: 0, where: .!(e .== e))
+        }
+        while i + 16 <= x.count {
+            out.storeBytes(of: weights(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
+        if i < x.count {
+            var v = SIMD16<Float>(repeating: -.infinity)
+            for j in i..<x.count { v[j - i] = xs[j] }
+            let e = weights(v)
+            for j in i..<x.count { ws[j] = e[j - i] }
+        }
     }
 }
 
