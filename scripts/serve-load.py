@@ -10,6 +10,7 @@ differ from the single stream. Exits 1 if one of our answers is lost, incomplete
 
     scripts/serve-load.py                                   # ours, SmolLM2 Q4_1, 8 x 16
     scripts/serve-load.py --peer ~/.cache/llamacpp-peer/llama-server   # and llama-server -np 8 -cb, same file
+    scripts/serve-load.py --temperature 1                   # OpenAI's default sampling instead of greedy
 
 The peer is built by ../shared/tools/llamacpp-peer.sh with LLAMA_SERVER=1. Name the CPU with the figures.
 """
@@ -53,8 +54,13 @@ def wait_ready(base, process, seconds=180):
     sys.exit("the server did not answer /health in time")
 
 
+# The sampling every request asks for: greedy unless --temperature (then with a fixed seed, so that a
+# request draws the same way alone and among others, up to the products' rounding).
+SAMPLING = {"temperature": 0}
+
+
 def complete(base, prompt, max_tokens):
-    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "temperature": 0}).encode()
+    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, **SAMPLING}).encode()
     request = urllib.request.Request(base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=600) as response:
         answer = json.load(response)
@@ -113,8 +119,13 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kv-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                         help="our slots' KV cache storage (llama-server keeps its default, f16)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="sample at this temperature (seed 7) instead of greedily; answers that differ from one stream "
+                             "are then counted but do not fail the run (batched products round differently)")
     parser.add_argument("--peer", help="a llama-server binary, run with -np CLIENTS -cb on the same file")
     args = parser.parse_args()
+    if args.temperature > 0:
+        SAMPLING.update(temperature=args.temperature, seed=7)
     if not (1 <= args.clients <= 64 and 1 <= args.requests <= 64 and 1 <= args.max_tokens <= 512):
         sys.exit("--clients and --requests must be in 1...64, --max-tokens in 1...512")
     servers = [("attention serve", [args.attention, "serve", "--model", args.model, "--slots", str(args.clients),
@@ -136,9 +147,11 @@ def main():
         rows.append((name, one, many, done, errors, incomplete, different))
         for error in errors[:5]:
             print(f"{name}: {error}", file=sys.stderr)
-        if name == "attention serve" and (errors or incomplete or different or done != args.clients * args.requests):
+        if name == "attention serve" and (errors or incomplete or (different and args.temperature == 0)
+                                          or done != args.clients * args.requests):
             failed = True
-    print(f"\n{args.clients} clients x {args.requests} requests, {args.max_tokens} tokens each, greedy, {args.threads} threads, "
+    print(f"\n{args.clients} clients x {args.requests} requests, {args.max_tokens} tokens each, "
+          f"{'greedy' if args.temperature == 0 else f'temperature {args.temperature}'}, {args.threads} threads, "
           f"our KV cache {args.kv_dtype}")
     print("| server | 1 stream tok/s | %d streams tok/s | ratio | answers | differ from 1 stream |" % args.clients)
     print("|---|---|---|---|---|---|")

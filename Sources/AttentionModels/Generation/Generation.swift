@@ -65,7 +65,7 @@ public struct Sampling: Sendable, Equatable {
     ///
     /// With a temperature, token i has the weight ``weights(_:temperature:)`` gives it, and:
     /// - without a cut (no `topK`, `topP` nil or 1), `u` = a unit draw times the sum of every weight
-    ///   (``weightSum(_:)``: sixteen tokens at a time), and the draw walks the tokens in index order,
+    ///   (in Double, of each run of sixteen's Float sum), and the draw walks the tokens in index order,
     ///   sixteen at a time and then one by one, until it has passed `u`: a token comes out with
     ///   probability its weight over the sum, and no sort is needed (a vocabulary's sort cost 30 ms a
     ///   token for Gemma 3's 262,144 logits, and in a server the draws of every stream are serial);
@@ -177,7 +177,7 @@ public struct Sampling: Sendable, Equatable {
 
     /// The sum of `weights` that draws divide by: in Double, of each run of sixteen's Float sum
     /// (summed pairwise, lanes 0 ... 15), run after run, the last run's weights one by one.
-    public static func weightSum(_ weights: UnsafeBufferPointer<Float>) -> Double {
+    static func weightSum(_ weights: UnsafeBufferPointer<Float>) -> Double {
         var total = 0.0, i = 0
         if let base = weights.baseAddress {
             let raw = UnsafeRawPointer(base)
@@ -194,7 +194,7 @@ public struct Sampling: Sendable, Equatable {
     }
 
     /// The token a draw `u` (in `0 ..< weightSum(w)`) falls on, walking the runs of sixteen as
-    /// ``weightSum(_:)`` sums them, then the tokens of the run it falls in: nil when rounding left `u`
+    /// `weightSum(_:)` sums them, then the tokens of the run it falls in: nil when rounding left `u`
     /// past every token (then the most likely is taken). Within a run whose own tokens' Doubles add
     /// up to less than its Float sum, a `u` past them takes the run's last token of nonzero weight.
     static func walk(_ w: UnsafeBufferPointer<Float>, to u: inout Double) -> Int? {
