@@ -93,7 +93,7 @@ public struct Sampling: Sendable, Equatable {
         let topK = self.topK.map { $0.clamped(to: 1...Swift.max(1, x.count)) }
         if topK == nil, (topP ?? 1) >= 1 {
             var u = generator.nextUnit() * Self.weightSum(w)
-            return Self.walk(w, to: &u) ?? best
+            return Self.walk(w, to: &u) ?? w.lastIndex { $0 > 0 } ?? best
         }
         let total = topK == nil ? Self.weightSum(w) : 0
         let order = candidates(x, w, top: x[best], topK: topK, total: total)
@@ -195,8 +195,9 @@ public struct Sampling: Sendable, Equatable {
 
     /// The token a draw `u` (in `0 ..< weightSum(w)`) falls on, walking the runs of sixteen as
     /// `weightSum(_:)` sums them, then the tokens of the run it falls in: nil when rounding left `u`
-    /// past every token (then the most likely is taken). Within a run whose own tokens' Doubles add
-    /// up to less than its Float sum, a `u` past them takes the run's last token of nonzero weight.
+    /// past every token (then the last token of nonzero weight is taken, as within a run). Within a
+    /// run whose own tokens' Doubles add up to less than its Float sum, a `u` past them takes the
+    /// run's last token of nonzero weight.
     static func walk(_ w: UnsafeBufferPointer<Float>, to u: inout Double) -> Int? {
         var i = 0
         if let base = w.baseAddress {
