@@ -88,16 +88,27 @@ public struct Sampling: Sendable, Equatable {
     private func draw(_ x: UnsafeBufferPointer<Float>, weights w: UnsafeMutableBufferPointer<Float>, using generator: inout SplitMix64) -> Int {
         let best = Self.firstLargest(x)
         guard x[best].isFinite else { return best }   // an infinite logit takes every draw (NaNs never win)
-        Self.fillWeights(x, top: x[best], temperature: temperature, into: w)
-        let w = UnsafeBufferPointer(w)
         let topK = self.topK.map { $0.clamped(to: 1...Swift.max(1, x.count)) }
+        // Every token's weight, except under top-k: then only the candidates' (the same values,
+        // the exponential being lane by lane), computed below.
+        if topK == nil { Self.fillWeights(x, top: x[best], temperature: temperature, into: w) }
+        let all = UnsafeBufferPointer(w)
         if topK == nil, (topP ?? 1) >= 1 {
-            var u = generator.nextUnit() * Self.weightSum(w)
-            return Self.walk(w, to: &u) ?? w.lastIndex { $0 > 0 } ?? best
+            var u = generator.nextUnit() * Self.weightSum(all)
+            return Self.walk(all, to: &u) ?? all.lastIndex { $0 > 0 } ?? best
         }
-        let total = topK == nil ? Self.weightSum(w) : 0
-        let order = candidates(x, w, top: x[best], topK: topK, total: total)
-        var kept = order.map { Double(w[$0]) }
+        let total = topK == nil ? Self.weightSum(all) : 0
+        let order = candidates(x, all, top: x[best], topK: topK, total: total)
+        var kept: [Double]
+        if topK == nil {
+            kept = order.map { Double(all[$0]) }
+        } else {
+            let logits = order.map { x[$0] }
+            kept = logits.withUnsafeBufferPointer { candidates in
+                Self.fillWeights(candidates, top: x[best], temperature: temperature, into: w)
+                return (0..<order.count).map { Double(w[$0]) }
+            }
+        }
         if let topK, topK < kept.count { kept.removeSubrange(topK...) }
         let keptTotal = topK == nil ? total : kept.reduce(0, +)
         if let topP {
@@ -136,7 +147,8 @@ public struct Sampling: Sendable, Equatable {
         return Array(0..<x.count).sorted(by: byLogit)
     }
 
-    /// How many of `x` are at least `threshold`, and (with `withMass`) the sum in Float of their weights.
+    /// How many of `x` are at least `threshold`, and (with `withMass`) the sum in Float of their
+    /// weights (`w` is read only then).
     private static func countAndMass(_ x: UnsafeBufferPointer<Float>, _ w: UnsafeBufferPointer<Float>, atLeast threshold: Float,
                                      withMass: Bool) -> (Int, Float) {
         guard let xs = x.baseAddress, let ws = w.baseAddress else { return (0, 0) }
@@ -151,7 +163,7 @@ public struct Sampling: Sendable, Equatable {
         var count = Int(counts.wrappedSum()), mass = masses.sum()
         for k in i..<x.count where xs[k] >= threshold {
             count += 1
-            mass += ws[k]
+            if withMass { mass += ws[k] }
         }
         return (count, mass)
     }
