@@ -91,6 +91,19 @@ extension SamplingTests {
                 }
             }
         }
+        // Temperatures at the ends of Double's range: the weights of greedy, and of a uniform draw.
+        for tiny in [1e-40, 1e-300] {
+            #expect(Sampling.weights([1, 3, 3, 2], temperature: tiny) == [0, 1, 1, 0])
+            var r = SplitMix64(seed: 3)
+            // The two tied most likely tokens, each half the time; top-p 0.5 keeps the first of them.
+            for sampling in [Sampling(temperature: tiny), Sampling(temperature: tiny, topK: 3)] {
+                let drawn = Set((0..<40).map { _ in sampling.next([1, 3, 3, 2][...], using: &r) })
+                #expect(drawn == [1, 2], "\(sampling)")
+            }
+            let half = Sampling(temperature: tiny, topP: 0.5)
+            #expect((0..<20).allSatisfy { _ in half.next([1, 3, 3, 2][...], using: &r) == 1 })
+        }
+        #expect(Sampling.weights([1, 3, 3, 2], temperature: 1e300) == [1, 1, 1, 1])
         #expect(Sampling.weights([1, 3, 3, 2], temperature: 0) == [0, 1, 0, 0])
         #expect(Sampling.weights([1, .infinity, 3, .infinity], temperature: 1) == [0, 1, 0, 0])
         #expect(Sampling.weights([], temperature: 1) == [])

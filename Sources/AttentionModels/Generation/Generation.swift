@@ -240,7 +240,10 @@ public struct Sampling: Sendable, Equatable {
     /// ``weights(_:temperature:)`` for a finite largest logit `top` and a positive temperature, into `w`.
     static func fillWeights(_ x: UnsafeBufferPointer<Float>, top: Float, temperature: Double, into w: UnsafeMutableBufferPointer<Float>) {
         guard let xs = x.baseAddress, let ws = w.baseAddress else { return }
-        let scale = Float(1.442_695_040_888_963_4 / temperature), shift = SIMD16<Float>(repeating: top), s = SIMD16<Float>(repeating: scale)
+        // At most the largest Float: a temperature below about 1e-38 would make it infinite, and
+        // the most likely token's 0·∞ a NaN (then weight 0) instead of 1.
+        let scale = Float(Swift.min(1.442_695_040_888_963_4 / temperature, Double(Float.greatestFiniteMagnitude)))
+        let shift = SIMD16<Float>(repeating: top), s = SIMD16<Float>(repeating: scale)
         let raw = UnsafeRawPointer(xs), out = UnsafeMutableRawPointer(ws)
         var i = 0
         // (x − top)·scale ≤ 0 for every x but NaN, whose lanes come out NaN and are zeroed.
