@@ -171,13 +171,7 @@ struct HostileInputTests {
                       (["bench", "--linear", "8x8x8", "--backward"], "--backward"),
                       (["bench", "--weights", "q4_1"], "--weights"), (["bench", "--linear", "1x48x16", "--weights", "q8_0"], "--weights")])
     func linearBenchArguments(_ arguments: [String], names flag: String) {
-        do {
-            _ = try AttentionCommand.parseAsRoot(arguments)
-            Issue.record("\(arguments) parsed")
-        } catch {
-            let message = AttentionCommand.message(for: error)
-            #expect(message.contains(flag) && message.contains("--linear"), "\(message)")
-        }
+        Self.expectRefused(arguments, naming: [flag, "--linear"])
     }
 
     @Test("bench --model refuses the other modes and --streams or --tokens out of range; --streams and --tokens need --model",
@@ -187,12 +181,17 @@ struct HostileInputTests {
                       (["bench", "--model", "x.gguf", "--tokens", "1"], "--tokens"), (["bench", "--streams", "8"], "--streams"),
                       (["bench", "--tokens", "8"], "--tokens")])
     func modelBenchArguments(_ arguments: [String], names flag: String) {
+        Self.expectRefused(arguments, naming: [flag, "--model"])
+    }
+
+    /// Expects the parser to refuse `arguments` with a message that names every one of `names`.
+    static func expectRefused(_ arguments: [String], naming names: [String]) {
         do {
             _ = try AttentionCommand.parseAsRoot(arguments)
             Issue.record("\(arguments) parsed")
         } catch {
             let message = AttentionCommand.message(for: error)
-            #expect(message.contains(flag) && message.contains("--model"), "\(message)")
+            #expect(names.allSatisfy(message.contains), "\(message)")
         }
     }
 
