@@ -8,7 +8,11 @@ import _KernelIntrinsics
 /// (SSE2 on x86-64, NEON on arm64); `_AttentionKernelsAVX2` and `_AttentionKernelsAVX512` build the
 /// same table for their instruction sets. Pointers in, nothing returned by SIMD value: a SIMD value
 /// crossing a non-inlined call is split into 128-bit pieces.
-public struct KernelEntryPoints: Sendable {
+///
+/// A class: every call that runs a kernel takes its instruction set's table, and copying a struct of
+/// some twenty closures retained and released each (one contended cache line per closure when two
+/// threads take the table at once); a reference is one count.
+public final class KernelEntryPoints: Sendable {
     /// One work item of the tiled forward pass (see ``forwardItem(_:item:scratch:_:)``).
     public let forward: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ item: Int, _ scratch: ForwardScratch) -> Void
     /// Key block `block` (of `B·Hkv·keyBlocks`) packed transposed, in the panels this instruction
