@@ -33,7 +33,82 @@ static long job_items, job_threads;  // written under job_lock, before the gener
 static attention_pool_task job_task;
 static void *job_context;
 static long workers = 0;             // started so far (under job_lock); ids 1 ... workers
+static atomic_long started = 0;      // `workers`, for readers without job_lock
 static long start_generation = 0;    // what a new worker has already seen
+
+// The read-ahead request (attention_pool_read_ahead): IDLE, WRITING (the caller fills the fields),
+// POSTED (a worker may take it), RUNNING (a worker reads).
+enum { READ_IDLE, READ_WRITING, READ_POSTED, READ_RUNNING };
+static atomic_int read_state = READ_IDLE;
+static const char *read_bases[ATTENTION_READ_AHEAD_RANGES];
+static long read_bytes[ATTENTION_READ_AHEAD_RANGES];
+static int read_count, read_split;
+static volatile long read_sink;
+static atomic_int read_cancelled = 0;
+
+void attention_pool_cancel_read_ahead(void) {
+    int expected = READ_POSTED;
+    if (atomic_compare_exchange_strong(&read_state, &expected, READ_IDLE)) return;
+    if (expected == READ_IDLE) return;
+    // Being written (by another caller) or read: stop the reader and wait for it.
+    atomic_store(&read_cancelled, 1);
+    for (;;) {
+        expected = READ_POSTED;
+        if (atomic_compare_exchange_strong(&read_state, &expected, READ_IDLE) || expected == READ_IDLE) break;
+        CPU_RELAX();
+    }
+    atomic_store(&read_cancelled, 0);
+}
+
+int attention_pool_read_ahead(const void *const *bases, const long *bytes, int count, int split) {
+    // A thread must be there, awake: a sleeping one takes nothing until the next loop wakes it.
+    if (count <= 0 || count > ATTENTION_READ_AHEAD_RANGES || atomic_load(&started) == 0 || atomic_load(&sleepers) > 0) return 0;
+    int expected = READ_IDLE;
+    if (!atomic_compare_exchange_strong(&read_state, &expected, READ_WRITING)) return 0;
+    for (int i = 0; i < count; i++) {
+        read_bases[i] = (const char *)bases[i];
+        read_bytes[i] = bytes[i];
+    }
+    read_count = count;
+    read_split = split < 0 ? 0 : split > count ? count : split;
+    atomic_store(&read_state, READ_POSTED);
+    return 1;
+}
+
+// Reads the posted ranges, a byte of each 64-byte line, until done, cancelled, or a loop newer than
+// `seen` starts (checked every 1 KiB).
+static void read_ahead(long seen) {
+    int expected = READ_POSTED;
+    if (!atomic_compare_exchange_strong(&read_state, &expected, READ_RUNNING)) return;
+    const char *bases[ATTENTION_READ_AHEAD_RANGES];
+    long bytes[ATTENTION_READ_AHEAD_RANGES], done[ATTENTION_READ_AHEAD_RANGES];
+    int count = read_count, split = read_split;
+    for (int i = 0; i < count; i++) { bases[i] = read_bases[i]; bytes[i] = read_bytes[i]; done[i] = 0; }
+    // The two streams' current ranges.
+    int current[2] = {0, split};
+    const int end[2] = {split, count};
+    long sum = 0;
+    for (int stream = 0;; stream ^= 1) {
+        int other = stream ^ 1;
+        while (current[stream] < end[stream] && done[current[stream]] >= bytes[current[stream]]) current[stream]++;
+        if (current[stream] >= end[stream]) {
+            while (current[other] < end[other] && done[current[other]] >= bytes[current[other]]) current[other]++;
+            if (current[other] >= end[other]) break;
+            continue;
+        }
+        int r = current[stream];
+        long stop = done[r] + 4096 < bytes[r] ? done[r] + 4096 : bytes[r];
+        for (long offset = done[r]; offset < stop; offset += 64) {
+            if ((offset & 1023) == 0 && (atomic_load_explicit(&generation, memory_order_relaxed) != seen ||
+                                         atomic_load_explicit(&read_cancelled, memory_order_relaxed))) goto finished;
+            sum += *(const volatile char *)(bases[r] + offset);
+        }
+        done[r] = stop;
+    }
+finished:
+    read_sink = sum;
+    atomic_store(&read_state, READ_IDLE);
+}
 
 static void run_items(long worker) {
     for (;;) {
@@ -49,6 +124,7 @@ static void *worker_main(void *argument) {
     for (;;) {
         long current = atomic_load(&generation);
         for (int spins = 0; current == seen && spins < SPIN_LIMIT; spins++) {
+            if (atomic_load_explicit(&read_state, memory_order_relaxed) == READ_POSTED) read_ahead(seen);
             CPU_RELAX();
             current = atomic_load(&generation);
         }
@@ -83,11 +159,15 @@ int attention_pool_run(long items, long threads, attention_pool_task task, void 
         pthread_attr_destroy(&attributes);
         if (failed) break;
         workers += 1;
+        atomic_store(&started, workers);
     }
     if (workers == 0) {
         pthread_mutex_unlock(&job_lock);
         return 0;
     }
+    // A read-ahead no thread has taken yet is dropped: its memory is promised only until now.
+    int posted = READ_POSTED;
+    atomic_compare_exchange_strong(&read_state, &posted, READ_IDLE);
     job_items = items;
     job_threads = threads;
     job_task = task;

@@ -1,5 +1,6 @@
 import Foundation
 import _AttentionKernels
+import _WorkerPool
 
 /// A matrix kept in one of ggml's block formats, as a GGUF file stores it: `[rows, columns]`
 /// row-major, each row `columns / ` ``Format/valuesPerBlock`` blocks (32 values, or 256 for the
@@ -296,6 +297,50 @@ public struct QuantizedMatrix: Sendable {
 }
 
 extension QuantizedMatrix {
+    /// Asks an idle thread of the worker pool to read, while the caller works on its own, the weights
+    /// that the next product with `matrices` reads (``multiply(_:by:argument:options:)``, or
+    /// ``multiply(_:argument:options:)`` for one matrix): of each, the copy its products read under
+    /// ``QuantizedPrecision/int8`` (sixteen rows interleaved, or a k-quant's repacked rows).
+    ///
+    /// For decoding: a step reads every weight from memory once, and between its products
+    /// (attention, norms) one thread works while memory idles. The reader takes the first and the
+    /// second half of the product's outputs in turn (on two threads, what each will take), each from
+    /// its start, and stops as soon as the caller's next parallel loop starts; what it brought in,
+    /// the product then finds in cache. A hint that changes no result. Returns whether a pool thread
+    /// was given the request: false when `options` allow one thread, no pool thread is awake and
+    /// idle, another request is being read, or no matrix has such a copy (nothing happens then).
+    ///
+    /// Releasing a matrix waits for a reader of its copy to stop, so the memory read is never freed
+    /// under it.
+    @discardableResult
+    public static func readAhead(_ matrices: [QuantizedMatrix], options: AttentionOptions = AttentionOptions()) -> Bool {
+        guard min(options.threads ?? availableProcessors, availableProcessors) > 1 else { return false }
+        let copies = matrices.compactMap { matrix -> (base: UnsafeRawPointer, bytes: Int, rows: Int)? in
+            guard let copy = matrix.usesIntegerProducts ? (matrix.interleaved ?? matrix.repacked) : matrix.interleaved,
+                  copy.groups > 0 else { return nil }
+            return (UnsafeRawPointer(copy.base), copy.byteCount, quantizedGroupRows * copy.groups)
+        }
+        let total = copies.reduce(0) { $0 + $1.rows }
+        // Each half's rows as byte ranges of the copies, in whole groups.
+        var halves: [[(base: UnsafeRawPointer, bytes: Int)]] = [[], []]
+        for (half, rows) in [0..<(total / 2), (total / 2)..<total].enumerated() {
+            var start = 0
+            for copy in copies {
+                defer { start += copy.rows }
+                let mine = rows.clamped(to: start..<(start + copy.rows))
+                guard !mine.isEmpty else { continue }
+                let groupBytes = copy.bytes / (copy.rows / quantizedGroupRows)
+                let first = (mine.lowerBound - start) / quantizedGroupRows
+                let end = (mine.upperBound - start + quantizedGroupRows - 1) / quantizedGroupRows
+                halves[half].append((copy.base + first * groupBytes, (end - first) * groupBytes))
+            }
+        }
+        let pieces = halves[0] + halves[1]
+        guard !pieces.isEmpty, pieces.count <= Int(ATTENTION_READ_AHEAD_RANGES) else { return false }
+        let bases: [UnsafeRawPointer?] = pieces.map(\.base), bytes = pieces.map(\.bytes)
+        return attention_pool_read_ahead(bases, bytes, Int32(pieces.count), Int32(halves[0].count)) != 0
+    }
+
     /// `x · Mᵢᵀ` for several matrices with the same ``columns`` (a layer's query, key and value
     /// projections, or its gate and up projections): the same values as ``multiply(_:argument:options:)``
     /// on each, bit for bit. For up to eight rows of `x` (decoding) the outputs of all the matrices are
@@ -448,6 +493,8 @@ final class InterleavedBlocks: @unchecked Sendable {
     // Written once, in init; only read after.
     let base: UnsafeMutableRawPointer
     let groups: Int
+    /// The copy's size.
+    let byteCount: Int
 
     /// The copy of `source`'s first `16·groups` rows; with `releasingSource`, the source's pages are
     /// handed back to the system (``releasePages(_:byteCount:)``) as each slice of 8 MiB is copied,
@@ -455,7 +502,7 @@ final class InterleavedBlocks: @unchecked Sendable {
     init(_ source: UnsafeRawPointer, format: any InterleavedQuantizedBlock.Type, groups: Int, blocks: Int, releasingSource: Bool = false) {
         let groupBytes = blocks * interleavedBlockBytes(format.format)
         base = .allocate(byteCount: groups * groupBytes, alignment: 64)
-        self.groups = groups
+        (self.groups, byteCount) = (groups, groups * groupBytes)
         let slice = max(1, (8 << 20) / max(1, groupBytes))
         for first in stride(from: 0, to: groups, by: slice) {
             let count = min(slice, groups - first)
@@ -472,7 +519,7 @@ final class InterleavedBlocks: @unchecked Sendable {
     init(repacking source: UnsafeRawPointer, format: any IntegerSuperBlock.Type, groups: Int, superBlocks: Int, releasingSource: Bool) {
         let groupBytes = superBlocks * format.integerGroupBlockBytes, sourceGroupBytes = quantizedGroupRows * superBlocks * format.bytes
         base = .allocate(byteCount: groups * groupBytes, alignment: 64)
-        self.groups = groups
+        (self.groups, byteCount) = (groups, groups * groupBytes)
         let slice = max(1, (8 << 20) / max(1, groupBytes))
         for first in stride(from: 0, to: groups, by: slice) {
             let count = min(slice, groups - first)
@@ -486,12 +533,17 @@ final class InterleavedBlocks: @unchecked Sendable {
     /// `groups` groups of `blocks` blocks written by `fill` (given the uninitialized memory) in the
     /// interleaved layout: for a matrix made in memory, without the file's layout in between.
     init(format: QuantizedBlockFormat, groups: Int, blocks: Int, fill: (UnsafeMutableRawPointer) -> Void) {
-        base = .allocate(byteCount: groups * blocks * interleavedBlockBytes(format), alignment: 64)
+        byteCount = groups * blocks * interleavedBlockBytes(format)
+        base = .allocate(byteCount: byteCount, alignment: 64)
         self.groups = groups
         fill(base)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        // A pool thread may be reading these bytes ahead of a product (QuantizedMatrix.readAhead).
+        attention_pool_cancel_read_ahead()
+        base.deallocate()
+    }
 }
 
 /// One matrix of a single-row product: its interleaved rows (nil below sixteen rows), its blocks

@@ -14,4 +14,18 @@ typedef void (*attention_pool_task)(void *context, long item, long worker);
 /// the caller should run the loop another way.
 int attention_pool_run(long items, long threads, attention_pool_task task, void *context);
 
+/// The most memory ranges one read-ahead takes.
+#define ATTENTION_READ_AHEAD_RANGES 8
+
+/// Hands an idle pool thread memory to read while the caller works alone: ranges `0 ..< split` and
+/// `split ..< count` (`bases[i]`, `bytes[i]` bytes each) are two streams, read in turn 4 KiB at a
+/// time, each range in order. The thread stops at the caller's next loop (it checks every 1 KiB),
+/// so the loop waits for it at most that long. Reads only: the memory must stay mapped until the
+/// next loop starts. Returns 1 if a thread took the request, 0 if none was free for it (nothing runs).
+int attention_pool_read_ahead(const void *const *bases, const long *bytes, int count, int split);
+
+/// Drops a read-ahead not yet taken and stops one being read, returning once no pool thread reads
+/// the memory it named: for code about to free that memory.
+void attention_pool_cancel_read_ahead(void);
+
 #endif

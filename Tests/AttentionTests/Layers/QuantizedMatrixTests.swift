@@ -408,4 +408,49 @@ struct QuantizedMatrixTests {
         #expect(thrownError { try QuantizedMatrix.multiply(Tensor<Float>(zeros: [1, 256]), by: []) } == .invalidArgument("matrices"))
         #expect(thrownError { try QuantizedMatrix.multiply(Tensor<Float>(zeros: [1, 128]), by: matrices) } == .shapeMismatch("input"))
     }
+
+    @Test("Reading a product's weights ahead (a pool thread reading them while the caller works) changes no product, runs on no second thread when one thread is asked for, and a matrix released while its weights are being read waits for the reader")
+    func readAhead() throws {
+        var g = SplitMix64(seed: 12)
+        // Interleaved copies, a k-quant's repacked one, and a matrix of nine rows that has none.
+        let matrices = [try Self.randomMatrix(.q4_1, rows: 256, columns: 256, using: &g),
+                        try Self.randomMatrix(.q8_0, rows: 64, columns: 256, using: &g),
+                        try Self.randomMatrix(.q6_k, rows: 48, columns: 256, using: &g),
+                        try Self.randomMatrix(.q5_0, rows: 9, columns: 256, using: &g)]
+        let x = try Tensor<Float>.randomUniform(shape: [1, 256], in: -2...2, using: &g)
+        let two = AttentionOptions(threads: 2)
+        let expected = try QuantizedMatrix.multiply(x, by: matrices, options: two).map(\.scalars)
+        for _ in 0..<50 {
+            QuantizedMatrix.readAhead(matrices, options: two)
+            #expect(try QuantizedMatrix.multiply(x, by: matrices, options: two).map(\.scalars) == expected)
+        }
+        #expect(!QuantizedMatrix.readAhead(matrices, options: AttentionOptions(threads: 1)))
+        #expect(!QuantizedMatrix.readAhead([matrices[3]], options: two))
+        #expect(!QuantizedMatrix.readAhead([], options: two))
+
+        // A matrix released while the reader is still to reach it. The reader takes a product's two
+        // halves in turn, so with a large matrix first and the released one last, it reaches the
+        // released one's rows only after some 150 MB of the other's. The released copy (49 MB) is
+        // larger than glibc's largest threshold for memory of its own (32 MiB), so freeing it
+        // unmaps its pages: the release must stop the reader, which would otherwise fault on them.
+        // (Nothing large is allocated meanwhile, which could map the same addresses again.)
+        func zeros(rows: Int) throws -> QuantizedMatrix {
+            try QuantizedMatrix(format: .q8_0, rows: rows, columns: 5632, bytes: Data(count: rows * 5632 / 32 * 34))
+        }
+        let kept = try zeros(rows: 32768)
+        var taken = 0
+        for _ in 0..<2 {
+            var released: QuantizedMatrix? = try zeros(rows: 8192)
+            // Tests beside this one use the pool too: a few tries until its thread is free.
+            for _ in 0..<2000 {
+                _ = try matrices[0].multiply(x, options: two)   // the pool's thread is awake after it
+                if QuantizedMatrix.readAhead([kept, released!], options: two) { taken += 1; break }
+            }
+            released = nil
+            let start = DispatchTime.now().uptimeNanoseconds
+            while DispatchTime.now().uptimeNanoseconds - start < 30_000_000 {}   // a reader left running faults now
+            _ = released
+        }
+        if ProcessInfo.processInfo.activeProcessorCount > 1 { #expect(taken > 0, "no read-ahead was taken: the test checked nothing") }
+    }
 }
