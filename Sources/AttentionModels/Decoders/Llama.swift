@@ -358,9 +358,10 @@ public struct LlamaModel: Sendable {
     static let prefetchedChunk = 16
 
     /// Products of up to this many rows have the next product's weights read ahead while the step
-    /// works on one thread (``QuantizedMatrix/readAhead(_:)``): SmolLM2's decoding steps took 4-6%
-    /// less time, alternating step by step in one process (AMD Zen 4, 2 threads); eight streams
-    /// stepping together, whose attention keeps both threads busy, 1-2% less.
+    /// works on one thread (``QuantizedMatrix/readAhead(_:options:)``): SmolLM2's single-stream
+    /// decoding steps took 4-8% less time, steps with and without alternating in one process (AMD
+    /// Zen 4, 2 threads). Eight streams stepping together gain less: their attention keeps both
+    /// threads busy, so the reader has only the short gaps around the norms.
     static let readAheadRows = 8
 
     /// Empty key/value caches, one per layer (`keyValueHeads` heads: grouped-query attention reads
@@ -569,7 +570,7 @@ public struct LlamaModel: Sendable {
         let c = configuration
         let qWidth = c.heads * c.headDimension
         /// While this thread works alone after a product (attention, norms), a pool thread reads the
-        /// next product's weights (``QuantizedMatrix/readAhead(_:)``): for decoding, whose steps read
+        /// next product's weights (``QuantizedMatrix/readAhead(_:options:)``): for decoding, whose steps read
         /// every weight from memory once.
         func readAhead(_ layers: [Linear<Float>]) {
             if x.shape[0] <= Self.readAheadRows { QuantizedMatrix.readAhead(layers.compactMap(\.quantizedWeight), options: options) }
