@@ -315,30 +315,42 @@ extension QuantizedMatrix {
     @discardableResult
     public static func readAhead(_ matrices: [QuantizedMatrix], options: AttentionOptions = AttentionOptions()) -> Bool {
         guard min(options.threads ?? availableProcessors, availableProcessors) > 1 else { return false }
-        let copies = matrices.compactMap { matrix -> (base: UnsafeRawPointer, bytes: Int, rows: Int)? in
+        // Called before every product of a decoding step: no arrays, the ranges on the stack.
+        func copy(_ matrix: QuantizedMatrix) -> InterleavedBlocks? {
             guard let copy = matrix.usesIntegerProducts ? (matrix.interleaved ?? matrix.repacked) : matrix.interleaved,
                   copy.groups > 0 else { return nil }
-            return (UnsafeRawPointer(copy.base), copy.byteCount, quantizedGroupRows * copy.groups)
+            return copy
         }
-        let total = copies.reduce(0) { $0 + $1.rows }
-        // Each half's rows as byte ranges of the copies, in whole groups.
-        var halves: [[(base: UnsafeRawPointer, bytes: Int)]] = [[], []]
-        for (half, rows) in [0..<(total / 2), (total / 2)..<total].enumerated() {
-            var start = 0
-            for copy in copies {
-                defer { start += copy.rows }
-                let mine = rows.clamped(to: start..<(start + copy.rows))
-                guard !mine.isEmpty else { continue }
-                let groupBytes = copy.bytes / (copy.rows / quantizedGroupRows)
-                let first = (mine.lowerBound - start) / quantizedGroupRows
-                let end = (mine.upperBound - start + quantizedGroupRows - 1) / quantizedGroupRows
-                halves[half].append((copy.base + first * groupBytes, (end - first) * groupBytes))
+        var total = 0
+        for matrix in matrices { total += quantizedGroupRows * (copy(matrix)?.groups ?? 0) }
+        guard total > 0 else { return false }
+        let limit = Int(ATTENTION_READ_AHEAD_RANGES)
+        return withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: limit) { bases in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: limit) { bytes in
+                // Each half's rows as byte ranges of the copies, in whole groups.
+                var count = 0, split = 0
+                for half in 0..<2 {
+                    if half == 1 { split = count }
+                    let rows = half == 0 ? 0..<(total / 2) : (total / 2)..<total
+                    var start = 0
+                    for matrix in matrices {
+                        guard let copy = copy(matrix) else { continue }
+                        let copyRows = quantizedGroupRows * copy.groups
+                        defer { start += copyRows }
+                        let mine = rows.clamped(to: start..<(start + copyRows))
+                        guard !mine.isEmpty else { continue }
+                        guard count < limit else { return false }
+                        let groupBytes = copy.byteCount / copy.groups
+                        let first = (mine.lowerBound - start) / quantizedGroupRows
+                        let end = (mine.upperBound - start + quantizedGroupRows - 1) / quantizedGroupRows
+                        bases[count] = UnsafeRawPointer(copy.base) + first * groupBytes
+                        bytes[count] = (end - first) * groupBytes
+                        count += 1
+                    }
+                }
+                return attention_pool_read_ahead(bases.baseAddress!, bytes.baseAddress!, Int32(count), Int32(split)) != 0
             }
         }
-        let pieces = halves[0] + halves[1]
-        guard !pieces.isEmpty, pieces.count <= Int(ATTENTION_READ_AHEAD_RANGES) else { return false }
-        let bases: [UnsafeRawPointer?] = pieces.map(\.base), bytes = pieces.map(\.bytes)
-        return attention_pool_read_ahead(bases, bytes, Int32(pieces.count), Int32(halves[0].count)) != 0
     }
 
     /// `x · Mᵢᵀ` for several matrices with the same ``columns`` (a layer's query, key and value
