@@ -19,9 +19,11 @@ int attention_pool_run(long items, long threads, attention_pool_task task, void 
 
 /// Hands an idle pool thread memory to read while the caller works alone: ranges `0 ..< split` and
 /// `split ..< count` (`bases[i]`, `bytes[i]` bytes each) are two streams, read in turn 4 KiB at a
-/// time, each range in order. The thread stops at the caller's next loop (it checks every 1 KiB),
-/// so the loop waits for it at most that long. Reads only: the memory must stay mapped until the
-/// next loop starts. Returns 1 if a thread took the request, 0 if none was free for it (nothing runs).
+/// time, each range in order. The reader stops within 1 KiB once the caller's next loop starts, and
+/// a request no thread has taken by then is dropped. Reads only: the memory must stay mapped until
+/// attention_pool_cancel_read_ahead returns (its owner calls that before freeing it). Returns 1 if
+/// the request was posted for an awake pool thread, 0 if there is none or another request is
+/// pending or being read (then nothing happens).
 int attention_pool_read_ahead(const void *const *bases, const long *bytes, int count, int split);
 
 /// Drops a read-ahead not yet taken and stops one being read, returning once no pool thread reads
