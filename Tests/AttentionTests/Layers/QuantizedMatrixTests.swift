@@ -47,6 +47,18 @@ struct QuantizedMatrixTests {
         return bytes
     }
 
+    /// Projections of mixed formats over 256 inputs, 521 outputs, so that the threads' shares of a
+    /// product cut across the matrices: interleaved copies, one of nine rows (too few to interleave:
+    /// index 4), and two k-quants (repacked, not interleaved).
+    static func mixedProjections(using g: inout SplitMix64) throws -> [QuantizedMatrix] {
+        [try randomMatrix(.q4_1, rows: 256, columns: 256, using: &g),
+         try randomMatrix(.q8_0, rows: 64, columns: 256, using: &g),
+         try randomMatrix(.q6_k, rows: 40, columns: 256, using: &g),
+         try randomMatrix(.q4_0, rows: 128, columns: 256, using: &g),
+         try randomMatrix(.q5_0, rows: 9, columns: 256, using: &g),
+         try randomMatrix(.q4_k, rows: 24, columns: 256, using: &g)]
+    }
+
     @Test("Float32 products read from the blocks equal the Double product of the dequantized matrix on awkward shapes, for every format, instruction set and thread count",
           arguments: QuantizedMatrix.Format.allCases)
     func productsMatchTheDequantizedReference(format: QuantizedMatrix.Format) throws {
@@ -380,15 +392,7 @@ struct QuantizedMatrixTests {
     @Test("Several matrices in one product give each matrix's own product bit for bit, whatever the rows, formats and threads; mismatched columns are refused")
     func severalMatricesAtOnce() throws {
         var g = SplitMix64(seed: 11)
-        // Projections of mixed formats, 521 outputs over 256 inputs, so that the threads' shares cut
-        // across the matrices: interleaved ones, one of nine rows (too few to interleave), and two
-        // k-quants (never interleaved).
-        let matrices = [try Self.randomMatrix(.q4_1, rows: 256, columns: 256, using: &g),
-                        try Self.randomMatrix(.q8_0, rows: 64, columns: 256, using: &g),
-                        try Self.randomMatrix(.q6_k, rows: 40, columns: 256, using: &g),
-                        try Self.randomMatrix(.q4_0, rows: 128, columns: 256, using: &g),
-                        try Self.randomMatrix(.q5_0, rows: 9, columns: 256, using: &g),
-                        try Self.randomMatrix(.q4_k, rows: 24, columns: 256, using: &g)]
+        let matrices = try Self.mixedProjections(using: &g)
         for rows in [1, 3, 8, 9] {
             let x = try Tensor<Float>.randomUniform(shape: [rows, 256], in: -2...2, using: &g)
             for isa in KernelInstructionSet.allCases where isa.isSupported {
@@ -412,11 +416,7 @@ struct QuantizedMatrixTests {
     @Test("Reading a product's weights ahead (a pool thread reading them while the caller works) changes no product, runs on no second thread when one thread is asked for, and a matrix released while its weights are being read waits for the reader")
     func readAhead() throws {
         var g = SplitMix64(seed: 12)
-        // Interleaved copies, a k-quant's repacked one, and a matrix of nine rows that has none.
-        let matrices = [try Self.randomMatrix(.q4_1, rows: 256, columns: 256, using: &g),
-                        try Self.randomMatrix(.q8_0, rows: 64, columns: 256, using: &g),
-                        try Self.randomMatrix(.q6_k, rows: 48, columns: 256, using: &g),
-                        try Self.randomMatrix(.q5_0, rows: 9, columns: 256, using: &g)]
+        let matrices = try Self.mixedProjections(using: &g)
         let x = try Tensor<Float>.randomUniform(shape: [1, 256], in: -2...2, using: &g)
         let two = AttentionOptions(threads: 2)
         let expected = try QuantizedMatrix.multiply(x, by: matrices, options: two).map(\.scalars)
@@ -425,7 +425,7 @@ struct QuantizedMatrixTests {
             #expect(try QuantizedMatrix.multiply(x, by: matrices, options: two).map(\.scalars) == expected)
         }
         #expect(!QuantizedMatrix.readAhead(matrices, options: AttentionOptions(threads: 1)))
-        #expect(!QuantizedMatrix.readAhead([matrices[3]], options: two))
+        #expect(!QuantizedMatrix.readAhead([matrices[4]], options: two))   // nine rows: no copy
         #expect(!QuantizedMatrix.readAhead([], options: two))
 
         // A matrix released while the reader is still to reach it. The reader takes a product's two
