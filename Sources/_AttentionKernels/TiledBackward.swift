@@ -7,6 +7,11 @@
 /// item owns, and `dQ += scale · dS·K` into its worker's own dQ buffer (summed over workers at the end),
 /// so no two threads ever write the same memory. With a bias, `dBias += dS` at the bias's own
 /// (broadcast) index, also into the worker's own buffer.
+///
+/// The key-side products run transposed, `dVᵀ += dOᵀ·P` and `dKᵀ += Qᵀ·dS`, from copies of Q and dO
+/// transposed once per call (``transposedQuery``, ``transposedOutputGradient``): P and dS are then
+/// read in the layout they were computed in, where transposing them for every (query block, key block)
+/// pair cost about a sixth of the backward's time. dKᵀ and dVᵀ are transposed back once per item.
 public struct BackwardDescriptor: @unchecked Sendable {
     public var forward: ForwardDescriptor
     public var dO: UnsafePointer<Float>
@@ -18,10 +23,15 @@ public struct BackwardDescriptor: @unchecked Sendable {
     public var dV: UnsafeMutablePointer<Float>
     /// The softmax scale: dK = scale · dSᵀ·Q and dQ = scale · dS·K.
     public var scale: Float
+    /// Q and dO per (b, head) transposed, `[B·Hq][paddedD][paddedRows]` and `[B·Hq][paddedDv][paddedRows]`,
+    /// zero in the padding (see ``transposeRowsForBackward(_:rows:columns:heads:into:)``).
+    public var transposedQuery: UnsafePointer<Float>
+    public var transposedOutputGradient: UnsafePointer<Float>
 
     @inlinable
     public init(forward: ForwardDescriptor, dO: UnsafePointer<Float>, output: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
-                dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>, scale: Float) {
+                dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>, scale: Float,
+                transposedQuery: UnsafePointer<Float>, transposedOutputGradient: UnsafePointer<Float>) {
         self.forward = forward
         self.dO = dO
         self.output = output
@@ -30,16 +40,42 @@ public struct BackwardDescriptor: @unchecked Sendable {
         self.dK = dK
         self.dV = dV
         self.scale = scale
+        self.transposedQuery = transposedQuery
+        self.transposedOutputGradient = transposedOutputGradient
     }
 
     @inlinable public var queryBlocksPerHead: Int { (forward.Nq + forward.rowBlock - 1) / forward.rowBlock }
     @inlinable public var keyItems: Int { forward.B * forward.Hkv * forward.keyBlocks }
+    /// Query rows and head dimensions rounded up to the micro-kernels' eight rows.
+    @inlinable public var paddedRows: Int { (forward.Nq + 7) & ~7 }
+    @inlinable public var paddedD: Int { (forward.D + 7) & ~7 }
+    @inlinable public var paddedDv: Int { (forward.Dv + 7) & ~7 }
 
     /// Floats of scratch one worker needs.
     @inlinable public var scratchFloats: Int {
         let d = forward, rows = (d.rowBlock + 7) & ~7, bc = d.keyBlock
-        return rows * d.D + rows * d.Dv + 2 * rows * bc + 2 * bc * rows + bc * d.D + bc * d.Dv
+        return rows * d.D + rows * d.Dv + 2 * rows * bc + paddedD * bc + paddedDv * bc
             + (d.D + d.Dv) * bc + rows * d.D + 2 * rows + 64
+    }
+}
+
+/// Copies `[heads][rows][columns]` into `[heads][paddedColumns][paddedRows]`, both rounded up to 8, zero in
+/// the padding: the layout of ``BackwardDescriptor/transposedQuery``.
+@inlinable
+public func transposeRowsForBackward(
+    _ source: UnsafePointer<Float>, rows: Int, columns: Int, heads: Int, into target: UnsafeMutablePointer<Float>
+) {
+    let paddedRows = (rows + 7) & ~7, paddedColumns = (columns + 7) & ~7
+    target.update(repeating: 0, count: heads * paddedRows * paddedColumns)
+    for h in 0..<heads {
+        let from = source + h * rows * columns, to = target + h * paddedRows * paddedColumns
+        // Eight rows at a time: eight consecutive floats of each target row, one cache line each.
+        for r0 in stride(from: 0, to: rows, by: 8) {
+            for c in 0..<columns {
+                let line = to + c * paddedRows + r0
+                for r in r0..<min(rows, r0 + 8) { line[r - r0] = from[r * columns + c] }
+            }
+        }
     }
 }
 
@@ -163,18 +199,21 @@ public func backwardKeyItem<M: MultiplyAdd>(
     let bd = bd.pointee, d = bd.forward
     let (D, Dv, Bc, Br, G) = (d.D, d.Dv, d.keyBlock, d.rowBlock, d.groupSize)
     let t = item % d.keyBlocks, kvh = (item / d.keyBlocks) % d.Hkv, b = item / (d.keyBlocks * d.Hkv)
-    let j0 = t * Bc, n = min(Bc, d.Nk - j0), keyRows = (n + 7) & ~7
+    let j0 = t * Bc, n = min(Bc, d.Nk - j0)
     let rowsMax = (Br + 7) & ~7
     var p = scratch.floats
     func take(_ count: Int) -> UnsafeMutablePointer<Float> { defer { p += count }; return p }
+    let (paddedD, paddedDv, paddedRows) = (bd.paddedD, bd.paddedDv, bd.paddedRows)
     let Qraw = take(rowsMax * D), dOt = take(rowsMax * Dv), P = take(rowsMax * Bc), dS = take(rowsMax * Bc)
-    let Pt = take(Bc * rowsMax), dSt = take(Bc * rowsMax), dKacc = take(Bc * D), dVacc = take(Bc * Dv)
+    // dKᵀ and dVᵀ: a row per head dimension, a column per key of the block.
+    let dKt = take(paddedD * Bc), dVt = take(paddedDv * Bc)
     let Kt = take(D * Bc), Vt = take(Dv * Bc), delta = take(rowsMax), lse2 = take(rowsMax), dQt = take(rowsMax * D)
     let kvHead = b * d.Hkv + kvh
     packKeysTransposed(d.floatKeys + (kvHead * d.Nk + j0) * D, D: D, count: n, panel: 32, into: Kt)
     packKeysTransposed(d.floatValues + (kvHead * d.Nk + j0) * Dv, D: Dv, count: n, panel: 32, into: Vt)
-    dKacc.update(repeating: 0, count: Bc * D)
-    dVacc.update(repeating: 0, count: Bc * Dv)
+    dKt.update(repeating: 0, count: paddedD * Bc)
+    dVt.update(repeating: 0, count: paddedDv * Bc)
+    let columns = (n + 31) & ~31
     for g in 0..<G {
         let h = kvh * G + g
         for qb in 0..<bd.queryBlocksPerHead {
@@ -197,17 +236,13 @@ public func backwardKeyItem<M: MultiplyAdd>(
                     for j in 0..<n { row[j * st.3] += dS[r * Bc + j] }
                 }
             }
-            // Pᵀ and dSᵀ for the key-side products: sequential writes, strided reads, no overflow checks.
-            for j in 0..<keyRows {
-                let sourceP = P + j, sourceS = dS + j
-                let targetP = Pt + j &* rowsMax, targetS = dSt + j &* rowsMax
-                for r in 0..<rowsPadded {
-                    targetP[r] = sourceP[r &* Bc]
-                    targetS[r] = sourceS[r &* Bc]
-                }
-            }
-            accumulateProduct(Pt, rowsMax, dOt, Dv, dVacc, Dv, rows: keyRows, cols: Dv, k: rowsPadded, M.self)
-            accumulateProduct(dSt, rowsMax, Qraw, D, dKacc, D, rows: keyRows, cols: D, k: rowsPadded, M.self)
+            // dVᵀ += dOᵀ·P and dKᵀ += Qᵀ·dS, over this block's (padded) query rows; P and dS are zero
+            // past the visible keys and in the padding rows, Qᵀ and dOᵀ zero in theirs.
+            let head = b * d.Hq + h
+            let dOT = bd.transposedOutputGradient + head * paddedDv * paddedRows + rowRange.lowerBound
+            let QT = bd.transposedQuery + head * paddedD * paddedRows + rowRange.lowerBound
+            accumulateProduct(dOT, paddedRows, P, Bc, dVt, Bc, rows: paddedDv, cols: columns, k: rowsPadded, M.self)
+            accumulateProduct(QT, paddedRows, dS, Bc, dKt, Bc, rows: paddedD, cols: columns, k: rowsPadded, M.self)
             dQt.update(repeating: 0, count: rowsPadded * D)
             accumulateProduct(dS, Bc, d.floatKeys + (kvHead * d.Nk + j0) * D, D, dQt, D, rows: rowsPadded, cols: D, k: n, M.self)
             let scale16 = SIMD16<Float>(repeating: bd.scale)
@@ -227,7 +262,7 @@ public func backwardKeyItem<M: MultiplyAdd>(
     }
     for j in 0..<n {
         let row = kvHead * d.Nk + j0 + j
-        for c in 0..<D { bd.dK[row * D + c] = bd.scale * dKacc[j * D + c] }
-        for c in 0..<Dv { bd.dV[row * Dv + c] = dVacc[j * Dv + c] }
+        for c in 0..<D { bd.dK[row * D + c] = bd.scale * dKt[c * Bc + j] }
+        for c in 0..<Dv { bd.dV[row * Dv + c] = dVt[c * Bc + j] }
     }
 }

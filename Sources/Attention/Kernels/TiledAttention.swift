@@ -189,7 +189,15 @@ extension TiledAttention {
             // The backward's tiles are the wide ones (8 × 32, keys in 32-key panels) on every instruction set.
             d.keyBlock = RegisterShape.wide.keyBlock(headDimension: max(s.D, s.Dv), rowsPerBlock: RegisterShape.rowBlock)
             d.bias = bias
-            let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale))
+            // Q and dO transposed once, for the key-side products (see BackwardDescriptor).
+            let heads = s.B * s.Hq, paddedRows = (s.Nq + 7) & ~7
+            let qT = UnsafeMutablePointer<Float>.allocate(capacity: heads * ((s.D + 7) & ~7) * paddedRows)
+            let dOT = UnsafeMutablePointer<Float>.allocate(capacity: heads * ((s.Dv + 7) & ~7) * paddedRows)
+            defer { qT.deallocate(); dOT.deallocate() }
+            transposeRowsForBackward(q, rows: s.Nq, columns: s.D, heads: heads, into: qT)
+            transposeRowsForBackward(dO, rows: s.Nq, columns: s.Dv, heads: heads, into: dOT)
+            let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale),
+                                        transposedQuery: qT, transposedOutputGradient: dOT)
             let workers = max(1, min(threads, bd.keyItems))
             let scratch = (0..<workers).map { _ in ForwardScratch(floats: bd.scratchFloats, rows: d.rowBlock + 8) }
             // Worker 0 accumulates straight into dQ; the others into their own buffers, summed after.
