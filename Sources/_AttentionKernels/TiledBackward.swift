@@ -23,8 +23,9 @@ public struct BackwardDescriptor: @unchecked Sendable {
     public var dV: UnsafeMutablePointer<Float>
     /// The softmax scale: dK = scale · dSᵀ·Q and dQ = scale · dS·K.
     public var scale: Float
-    /// Q and dO per (b, head) transposed, `[B·Hq][paddedD][paddedRows]` and `[B·Hq][paddedDv][paddedRows]`,
-    /// zero in the padding (see ``transposeRowsForBackward(_:rows:columns:heads:into:)``).
+    /// Q and dO per (b, head) transposed, `[B·Hq][paddedD][transposedStride]` and
+    /// `[B·Hq][paddedDv][transposedStride]`, zero in the padding (see
+    /// ``transposeForBackward(_:rows:columns:stride:into:)``).
     public var transposedQuery: UnsafePointer<Float>
     public var transposedOutputGradient: UnsafePointer<Float>
 
@@ -46,10 +47,16 @@ public struct BackwardDescriptor: @unchecked Sendable {
 
     @inlinable public var queryBlocksPerHead: Int { (forward.Nq + forward.rowBlock - 1) / forward.rowBlock }
     @inlinable public var keyItems: Int { forward.B * forward.Hkv * forward.keyBlocks }
-    /// Query rows and head dimensions rounded up to the micro-kernels' eight rows.
-    @inlinable public var paddedRows: Int { (forward.Nq + 7) & ~7 }
+    /// Head dimensions rounded up to the micro-kernels' eight rows.
     @inlinable public var paddedD: Int { (forward.D + 7) & ~7 }
     @inlinable public var paddedDv: Int { (forward.Dv + 7) & ~7 }
+    /// The row length of the transposed copies: the query rows rounded up to 8, and one cache line
+    /// more where that would be a multiple of 512 bytes, whose rows would all share a few of L1's sets.
+    @inlinable public static func transposedStride(rows: Int) -> Int {
+        let padded = (rows + 7) & ~7
+        return padded % 128 == 0 ? padded + 16 : padded
+    }
+    @inlinable public var transposedStride: Int { Self.transposedStride(rows: forward.Nq) }
 
     /// Floats of scratch one worker needs.
     @inlinable public var scratchFloats: Int {
@@ -59,24 +66,24 @@ public struct BackwardDescriptor: @unchecked Sendable {
     }
 }
 
-/// Copies `[heads][rows][columns]` into `[heads][paddedColumns][paddedRows]`, both rounded up to 8, zero in
-/// the padding: the layout of ``BackwardDescriptor/transposedQuery``.
+/// Copies one head's `[rows][columns]` into `[paddedColumns][stride]` (columns rounded up to 8, `stride`
+/// from ``BackwardDescriptor/transposedStride(rows:)``), zero in the padding: the layout of
+/// ``BackwardDescriptor/transposedQuery``.
 @inlinable
-public func transposeRowsForBackward(
-    _ source: UnsafePointer<Float>, rows: Int, columns: Int, heads: Int, into target: UnsafeMutablePointer<Float>
+public func transposeForBackward(
+    _ source: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, into target: UnsafeMutablePointer<Float>
 ) {
-    let paddedRows = (rows + 7) & ~7, paddedColumns = (columns + 7) & ~7
-    target.update(repeating: 0, count: heads * paddedRows * paddedColumns)
-    for h in 0..<heads {
-        let from = source + h * rows * columns, to = target + h * paddedRows * paddedColumns
-        // Eight rows at a time: eight consecutive floats of each target row, one cache line each.
-        for r0 in stride(from: 0, to: rows, by: 8) {
-            for c in 0..<columns {
-                let line = to + c * paddedRows + r0
-                for r in r0..<min(rows, r0 + 8) { line[r - r0] = from[r * columns + c] }
-            }
+    let paddedColumns = (columns + 7) & ~7
+    // Eight source rows at a time: eight consecutive floats of each target row.
+    for r0 in Swift.stride(from: 0, to: rows, by: 8) {
+        let count = min(8, rows - r0)
+        for c in 0..<columns {
+            let line = target + c * stride + r0, column = source + r0 * columns + c
+            for r in 0..<count { line[r] = column[r * columns] }
         }
     }
+    for c in 0..<columns { (target + c * stride + rows).update(repeating: 0, count: stride - rows) }
+    (target + columns * stride).update(repeating: 0, count: (paddedColumns - columns) * stride)
 }
 
 /// `C[rows × cols] += A[rows × k] · B[k × cols]`, rows a multiple of 8, any cols.
@@ -203,7 +210,7 @@ public func backwardKeyItem<M: MultiplyAdd>(
     let rowsMax = (Br + 7) & ~7
     var p = scratch.floats
     func take(_ count: Int) -> UnsafeMutablePointer<Float> { defer { p += count }; return p }
-    let (paddedD, paddedDv, paddedRows) = (bd.paddedD, bd.paddedDv, bd.paddedRows)
+    let (paddedD, paddedDv, stride) = (bd.paddedD, bd.paddedDv, bd.transposedStride)
     let Qraw = take(rowsMax * D), dOt = take(rowsMax * Dv), P = take(rowsMax * Bc), dS = take(rowsMax * Bc)
     // dKᵀ and dVᵀ: a row per head dimension, a column per key of the block.
     let dKt = take(paddedD * Bc), dVt = take(paddedDv * Bc)
@@ -213,7 +220,6 @@ public func backwardKeyItem<M: MultiplyAdd>(
     packKeysTransposed(d.floatValues + (kvHead * d.Nk + j0) * Dv, D: Dv, count: n, panel: 32, into: Vt)
     dKt.update(repeating: 0, count: paddedD * Bc)
     dVt.update(repeating: 0, count: paddedDv * Bc)
-    let columns = (n + 31) & ~31
     for g in 0..<G {
         let h = kvh * G + g
         for qb in 0..<bd.queryBlocksPerHead {
@@ -224,27 +230,31 @@ public func backwardKeyItem<M: MultiplyAdd>(
             var highest = min(d.Nk, rowRange.upperBound - 1 + d.upperOffset + 1)
             if let lengths = d.keyLengths { highest = min(highest, lengths[b]) }
             if highest <= j0 || lowest >= j0 + n { continue }
+            // Keys from `seen` on are hidden from every row of the block (the causal diagonal, key
+            // lengths): their scores, probabilities and products are skipped.
+            let seen = min(n, highest - j0), columns = (seen + 31) & ~31
             let rowsPadded = (rowRange.count + 7) & ~7
             loadQueryRows(bd, batch: b, head: h, rows: rowRange, Qraw: Qraw, dOt: dOt, delta: delta, lse2: lse2)
-            probabilitiesAndScoreGradients(d, batch: b, head: h, rows: rowRange, keys: j0, count: n, Qraw: Qraw, dOt: dOt,
+            probabilitiesAndScoreGradients(d, batch: b, head: h, rows: rowRange, keys: j0, count: seen, Qraw: Qraw, dOt: dOt,
                                            delta: delta, lse2: lse2, Kt: Kt, Vt: Vt, P: P, dS: dS, M.self)
             if let dBias = dBiasBuffer, let bias = d.bias {
                 // dS is ∂L/∂(scale·q·k + bias): summed into the bias's own entry (stride 0 where it broadcasts).
                 let st = bias.strides
                 for r in 0..<rowRange.count {
                     let row = dBias + b * st.0 + h * st.1 + (rowRange.lowerBound + r) * st.2 + j0 * st.3
-                    for j in 0..<n { row[j * st.3] += dS[r * Bc + j] }
+                    for j in 0..<seen { row[j * st.3] += dS[r * Bc + j] }
                 }
             }
-            // dVᵀ += dOᵀ·P and dKᵀ += Qᵀ·dS, over this block's (padded) query rows; P and dS are zero
-            // past the visible keys and in the padding rows, Qᵀ and dOᵀ zero in theirs.
+            // dVᵀ += dOᵀ·P and dKᵀ += Qᵀ·dS for the first `columns` keys, over this block's (padded)
+            // query rows; P and dS are zero past the visible keys and in the padding rows, Qᵀ and dOᵀ
+            // zero in theirs.
             let head = b * d.Hq + h
-            let dOT = bd.transposedOutputGradient + head * paddedDv * paddedRows + rowRange.lowerBound
-            let QT = bd.transposedQuery + head * paddedD * paddedRows + rowRange.lowerBound
-            accumulateProduct(dOT, paddedRows, P, Bc, dVt, Bc, rows: paddedDv, cols: columns, k: rowsPadded, M.self)
-            accumulateProduct(QT, paddedRows, dS, Bc, dKt, Bc, rows: paddedD, cols: columns, k: rowsPadded, M.self)
+            let dOT = bd.transposedOutputGradient + head * paddedDv * stride + rowRange.lowerBound
+            let QT = bd.transposedQuery + head * paddedD * stride + rowRange.lowerBound
+            accumulateProduct(dOT, stride, P, Bc, dVt, Bc, rows: paddedDv, cols: columns, k: rowsPadded, M.self)
+            accumulateProduct(QT, stride, dS, Bc, dKt, Bc, rows: paddedD, cols: columns, k: rowsPadded, M.self)
             dQt.update(repeating: 0, count: rowsPadded * D)
-            accumulateProduct(dS, Bc, d.floatKeys + (kvHead * d.Nk + j0) * D, D, dQt, D, rows: rowsPadded, cols: D, k: n, M.self)
+            accumulateProduct(dS, Bc, d.floatKeys + (kvHead * d.Nk + j0) * D, D, dQt, D, rows: rowsPadded, cols: D, k: seen, M.self)
             let scale16 = SIMD16<Float>(repeating: bd.scale)
             for r in 0..<rowRange.count {
                 let destination = dQBuffer + ((b * d.Hq + h) * d.Nq + rowRange.lowerBound + r) * D, source = dQt + r * D

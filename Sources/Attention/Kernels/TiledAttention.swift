@@ -173,9 +173,10 @@ extension TiledAttention {
             (output, lse) = (forwardResult.output.scalars, forwardResult.logSumExp?.scalars ?? [])
         }
         let kernels = isa.kernels
-        var dQ = [Float](repeating: 0, count: p.query.count)
-        var dK = [Float](repeating: 0, count: p.key.count)
-        var dV = [Float](repeating: 0, count: p.value.count)
+        // Not zeroed here: every key item writes all of its keys' rows of dK and dV, and dQ is zeroed
+        // head by head on the workers (fresh pages, faulted in once, on both threads instead of one).
+        func uninitialized(_ count: Int) -> [Float] { [Float](unsafeUninitializedCapacity: count) { _, n in n = count } }
+        var dQ = uninitialized(p.query.count), dK = uninitialized(p.key.count), dV = uninitialized(p.value.count)
         let biasCount = p.bias?.scalars.count ?? 0
         var dBias = [Float](repeating: 0, count: biasCount)
         var detail = ""
@@ -189,13 +190,10 @@ extension TiledAttention {
             // The backward's tiles are the wide ones (8 × 32, keys in 32-key panels) on every instruction set.
             d.keyBlock = RegisterShape.wide.keyBlock(headDimension: max(s.D, s.Dv), rowsPerBlock: RegisterShape.rowBlock)
             d.bias = bias
-            // Q and dO transposed once, for the key-side products (see BackwardDescriptor).
-            let heads = s.B * s.Hq, paddedRows = (s.Nq + 7) & ~7
-            let qT = UnsafeMutablePointer<Float>.allocate(capacity: heads * ((s.D + 7) & ~7) * paddedRows)
-            let dOT = UnsafeMutablePointer<Float>.allocate(capacity: heads * ((s.Dv + 7) & ~7) * paddedRows)
+            let heads = s.B * s.Hq, stride = BackwardDescriptor.transposedStride(rows: s.Nq)
+            let qT = UnsafeMutablePointer<Float>.allocate(capacity: heads * ((s.D + 7) & ~7) * stride)
+            let dOT = UnsafeMutablePointer<Float>.allocate(capacity: heads * ((s.Dv + 7) & ~7) * stride)
             defer { qT.deallocate(); dOT.deallocate() }
-            transposeRowsForBackward(q, rows: s.Nq, columns: s.D, heads: heads, into: qT)
-            transposeRowsForBackward(dO, rows: s.Nq, columns: s.Dv, heads: heads, into: dOT)
             let bd = BackwardDescriptor(forward: d, dO: dO, output: o, logSumExp: l, dQ: dQ, dK: dK, dV: dV, scale: Float(p.scale),
                                         transposedQuery: qT, transposedOutputGradient: dOT)
             let workers = max(1, min(threads, bd.keyItems))
@@ -203,8 +201,16 @@ extension TiledAttention {
             // Worker 0 accumulates straight into dQ; the others into their own buffers, summed after.
             let extra = (1..<max(1, workers)).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: s.B * s.Hq * s.Nq * s.D) }
             defer { extra.forEach { $0.deallocate() } }
-            for buffer in extra { buffer.initialize(repeating: 0, count: s.B * s.Hq * s.Nq * s.D) }
             let buffers = [dQ] + extra
+            // Per head, on the workers: Q and dO transposed for the key-side products (see
+            // BackwardDescriptor), and the dQ buffers zeroed.
+            let headFloats = s.Nq * s.D, paddedD = (s.D + 7) & ~7, paddedDv = (s.Dv + 7) & ~7
+            parallelFor(heads, threads: workers) { head, _ in
+                transposeForBackward(q + head * headFloats, rows: s.Nq, columns: s.D, stride: stride, into: qT + head * paddedD * stride)
+                transposeForBackward(dO + head * s.Nq * s.Dv, rows: s.Nq, columns: s.Dv, stride: stride,
+                                     into: dOT + head * paddedDv * stride)
+                for buffer in buffers { (buffer + head * headFloats).initialize(repeating: 0, count: headFloats) }
+            }
             // The bias gradient likewise: a broadcast bias entry collects from many items.
             let extraBias = bias == nil ? [] : (1..<max(1, workers)).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: biasCount) }
             defer { extraBias.forEach { $0.deallocate() } }
