@@ -23,10 +23,10 @@ public struct BackwardDescriptor: @unchecked Sendable {
     public var dV: UnsafeMutablePointer<Float>
     /// The softmax scale: dK = scale · dSᵀ·Q and dQ = scale · dS·K.
     public var scale: Float
-    /// Q and dO per (b, head) transposed, `[B·Hq][paddedD][transposedStride]` and
-    /// `[B·Hq][paddedDv][transposedStride]`, zero in the padding (see
+    /// Q per (b, head) transposed, `[B·Hq][paddedD][transposedStride]`, zero in the padding (see
     /// ``transposeForBackward(_:rows:columns:stride:into:)``).
     public var transposedQuery: UnsafePointer<Float>
+    /// dO per (b, head) transposed, `[B·Hq][paddedDv][transposedStride]`, zero in the padding.
     public var transposedOutputGradient: UnsafePointer<Float>
 
     @inlinable
@@ -47,8 +47,9 @@ public struct BackwardDescriptor: @unchecked Sendable {
 
     @inlinable public var queryBlocksPerHead: Int { (forward.Nq + forward.rowBlock - 1) / forward.rowBlock }
     @inlinable public var keyItems: Int { forward.B * forward.Hkv * forward.keyBlocks }
-    /// Head dimensions rounded up to the micro-kernels' eight rows.
+    /// The query head dimension rounded up to the micro-kernels' eight rows.
     @inlinable public var paddedD: Int { (forward.D + 7) & ~7 }
+    /// The value head dimension rounded up to eight.
     @inlinable public var paddedDv: Int { (forward.Dv + 7) & ~7 }
     /// The row length of the transposed copies: the query rows rounded up to 8, and one cache line
     /// more where that would be a multiple of 512 bytes, whose rows would all share a few of L1's sets.
@@ -56,6 +57,7 @@ public struct BackwardDescriptor: @unchecked Sendable {
         let padded = (rows + 7) & ~7
         return padded % 128 == 0 ? padded + 16 : padded
     }
+    /// ``transposedStride(rows:)`` for this problem's query rows.
     @inlinable public var transposedStride: Int { Self.transposedStride(rows: forward.Nq) }
 
     /// Floats of scratch one worker needs.

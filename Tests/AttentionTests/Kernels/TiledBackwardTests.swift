@@ -60,18 +60,21 @@ struct TiledBackwardTests {
     }
 
     @Test("With a bias of every broadcast shape, dQ, dK, dV and the bias gradient agree with the reference",
-          arguments: [[2, 4, 33, 70], [33, 70], [1, 4, 1, 70], [70], [2, 1, 33, 1]], KernelInstructionSet.allCases.filter(\.isSupported))
+          arguments: [[2, 4, 130, 150], [130, 150], [1, 4, 1, 150], [150], [2, 1, 130, 1]], KernelInstructionSet.allCases.filter(\.isSupported))
     func bias(shape: [Int], isa: KernelInstructionSet) throws {
         var g = SplitMix64(seed: UInt64(shape.reduce(1, *)))
-        let q = try Tensor<Float>.randomNormal(shape: [2, 4, 33, 40], using: &g)
-        let k = try Tensor<Float>.randomNormal(shape: [2, 2, 70, 40], using: &g)
-        let v = try Tensor<Float>.randomNormal(shape: [2, 2, 70, 24], using: &g)
-        let dO = try Tensor<Float>.randomNormal(shape: [2, 4, 33, 24], using: &g)
+        // Large enough (130 × 150 per head) that the backward splits its key blocks over two workers, whose
+        // bias-gradient buffers are then summed.
+        let q = try Tensor<Float>.randomNormal(shape: [2, 4, 130, 40], using: &g)
+        let k = try Tensor<Float>.randomNormal(shape: [2, 2, 150, 40], using: &g)
+        let v = try Tensor<Float>.randomNormal(shape: [2, 2, 150, 24], using: &g)
+        let dO = try Tensor<Float>.randomNormal(shape: [2, 4, 130, 24], using: &g)
         let bias = try Tensor<Float>.randomNormal(shape: shape, using: &g)
-        let mask = AttentionMask.causal && .keyLengths([70, 50])
+        let mask = AttentionMask.causal && .keyLengths([150, 110])
         let fast = try scaledDotProductAttentionBackward(query: q, key: k, value: v, outputGradient: dO, mask: mask, bias: bias,
                                                          options: AttentionOptions(implementation: .tiled(isa)))
         #expect(fast.path.implementation == .tiled(isa))
+        if ProcessInfo.processInfo.activeProcessorCount > 1 { #expect(fast.path.detail.contains("2 thread(s)"), "\(fast.path.detail)") }
         let d = { (t: Tensor<Float>) in t.map(Double.init) }
         let exact = try scaledDotProductAttentionBackward(query: d(q), key: d(k), value: d(v), outputGradient: d(dO), mask: mask, bias: d(bias))
         let ours = try #require(fast.bias), theirs = try #require(exact.bias)
