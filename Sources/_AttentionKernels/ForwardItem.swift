@@ -23,7 +23,8 @@ public func forwardItem<M: MultiplyAdd>(
         let Bc = d.keyBlock
         if x.rowsPadded <= 8 && d.packedKeys == nil { prefetchFirstBlock(d, x, block: keys.lowerBound / Bc) }
         for t in (keys.lowerBound / Bc)...((keys.upperBound - 1) / Bc) {
-            let j0 = t * Bc, n = min(Bc, d.Nk - j0)
+            // The last block stops at the last key any row sees (the causal diagonal, key lengths).
+            let j0 = t * Bc, n = min(Bc, keys.upperBound - j0)
             computeBlockScores(d, x, block: t, count: n, M.self)
             maskAndRowMaxima(d, x, firstKey: j0, count: n, M.self)
             updateSoftmax(d, x, firstKey: j0, count: n, M.self)
