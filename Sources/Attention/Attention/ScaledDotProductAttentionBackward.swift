@@ -18,8 +18,10 @@ public struct AttentionGradients<Scalar: AttentionScalar>: Sendable {
 /// value and bias.
 ///
 /// `Float` runs the tiled backward kernel (probabilities recomputed block by block from the
-/// log-sum-exp, O(N) memory beyond the bias's own gradient, all cores; a broadcast bias's gradient is
-/// summed over the dimensions it repeats along); `Double` runs the reference in `Double`.
+/// log-sum-exp; O(N) memory beyond the bias's own gradient: transposed copies of the query and of
+/// ∂L/∂O, and a ∂L/∂Q buffer per thread after the first; all cores, or one for a problem with
+/// B·Hq·Nq·Nk·(D+Dv) below 2²²; a broadcast bias's gradient is summed over the dimensions it repeats
+/// along); `Double` runs the reference in `Double`.
 /// ``AttentionGradients/path`` says which.
 ///
 /// Each line differentiates a line of the forward pass:
