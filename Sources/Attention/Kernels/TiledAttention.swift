@@ -185,7 +185,11 @@ extension TiledAttention {
         withMaskPointers(p) { keyLengths, booleans, bias in
             guard let q = inputs[0].baseAddress, let k = inputs[1].baseAddress, let v = inputs[2].baseAddress,
                   let o = inputs[3].baseAddress, let l = inputs[4].baseAddress, let dO = inputs[5].baseAddress,
-                  let dQ = dQ.baseAddress, let dK = dK.baseAddress, let dV = dV.baseAddress else { return }
+                  let dQ = dQ.baseAddress, let dK = dK.baseAddress, let dV = dV.baseAddress else {
+                // Not reached (validated shapes have no empty tensor), but the gradients are never left unwritten.
+                for buffer in [dQ, dK, dV] { buffer.initialize(repeating: 0) }
+                return
+            }
             var d = descriptor(p, q: q, k: k, v: v, o: UnsafeMutablePointer(mutating: o), keyLengths: keyLengths, booleans: booleans)
             // The backward's tiles are the wide ones (8 × 32, keys in 32-key panels) on every instruction set.
             d.keyBlock = RegisterShape.wide.keyBlock(headDimension: max(s.D, s.Dv), rowsPerBlock: RegisterShape.rowBlock)
