@@ -26,6 +26,9 @@ struct TiledBackwardTests {
         }
         for mask in ["window", "keyLengths", "boolean", "topLeft"] { cases.append(Case(nq: 130, nk: 150, d: 32, mask: mask)) }
         for hkv in [4, 2, 1] { cases.append(Case(hq: 8, hkv: hkv, nq: 65, nk: 200, d: 64, mask: "causal")) }
+        // Query rows a multiple of 128: the transposed copies of Q and dO get rows one cache line longer.
+        cases.append(Case(nq: 256, nk: 200, d: 64, mask: "causal"))
+        cases.append(Case(nq: 128, nk: 128, d: 20, dv: 36))
         return cases
     }()
 
