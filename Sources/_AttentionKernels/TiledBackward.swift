@@ -76,15 +76,8 @@ public func transposeForBackward(
     _ source: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, into target: UnsafeMutablePointer<Float>
 ) {
     let paddedColumns = (columns + 7) & ~7
-    // Eight source rows at a time: eight consecutive floats of each target row.
-    for r0 in Swift.stride(from: 0, to: rows, by: 8) {
-        let count = min(8, rows - r0)
-        for c in 0..<columns {
-            let line = target + c * stride + r0, column = source + r0 * columns + c
-            for r in 0..<count { line[r] = column[r * columns] }
-        }
-    }
-    for c in 0..<columns { (target + c * stride + rows).update(repeating: 0, count: stride - rows) }
+    // One key panel as wide as the row: the keys' transposed packing, zero from `rows` to `stride`.
+    packKeysTransposed(source, D: columns, count: rows, panel: stride, into: target)
     (target + columns * stride).update(repeating: 0, count: (paddedColumns - columns) * stride)
 }
 
