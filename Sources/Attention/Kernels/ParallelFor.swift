@@ -22,13 +22,14 @@ func parallelFor(_ count: Int, threads: Int, _ body: (_ item: Int, _ worker: Int
         for item in 0..<count { body(item, 0) }
         return
     }
+    // The body goes to the pool as the address of a local for the duration of the loop, in a
+    // struct of its own type, so that no reabstraction thunk (a heap object) wraps it.
     let ran = withoutActuallyEscaping(body) { body in
-        let box = LoopBody(body)
-        return withExtendedLifetime(box) {
+        withUnsafePointer(to: LoopBody(run: body)) { pointer in
             attention_pool_run(count, workers, { context, item, worker in
                 guard let context else { return }
-                Unmanaged<LoopBody>.fromOpaque(context).takeUnretainedValue().body(item, worker)
-            }, Unmanaged.passUnretained(box).toOpaque()) != 0
+                context.assumingMemoryBound(to: LoopBody.self).pointee.run(item, worker)
+            }, UnsafeMutableRawPointer(mutating: pointer)) != 0
         }
     }
     if ran { return }
@@ -41,10 +42,9 @@ func parallelFor(_ count: Int, threads: Int, _ body: (_ item: Int, _ worker: Int
     }
 }
 
-/// A loop's body, handed to the C pool as an opaque pointer for the duration of the loop.
-private final class LoopBody {
-    let body: (Int, Int) -> Void
-    init(_ body: @escaping (Int, Int) -> Void) { self.body = body }
+/// A loop's body, handed to the C pool by address for the duration of the loop.
+private struct LoopBody {
+    let run: (Int, Int) -> Void
 }
 
 /// A counter handed out under a lock.
