@@ -251,7 +251,8 @@ public struct QuantizedMatrix: Sendable {
                 reason: "the last dimension must be the weight's \(columns) columns")
         }
         let m = x.count / columns
-        let shape = Array(x.shape.dropLast()) + [rows]
+        var shape = x.shape
+        shape[shape.count - 1] = rows
         let integer = options.quantizedPrecision == .int8 && usesIntegerProducts
         guard let isa = execution.instructionSet else {
             let w = dequantized().scalars
@@ -268,15 +269,24 @@ public struct QuantizedMatrix: Sendable {
             return Tensor(uncheckedShape: shape, scalars: y)
         }
         if integer {
-            let y = Self.makeArrays([m * rows][...]) { outputs in
+            // One element at least, so that the buffer has an address (an empty product writes nothing).
+            var y = [Float](unsafeUninitializedCapacity: max(1, m * rows)) { buffer, count in
                 x.withUnsafeBufferPointer { xs in
                     bytes.withUnsafeBytes { raw in
-                        multiplyInteger(xs.baseAddress!, rows: m, [IntegerOperand(matrix: self, stored: raw.baseAddress!)], into: outputs,
-                                        k: columns, threads: execution.threads, isa: isa, refined: refinesIntegerInput)
+                        var (operand, output) = (IntegerOperand(matrix: self, stored: raw.baseAddress!), buffer.baseAddress!)
+                        withUnsafePointer(to: &operand) { operand in
+                            withUnsafePointer(to: &output) { output in
+                                multiplyInteger(xs.baseAddress!, rows: m, UnsafeBufferPointer(start: operand, count: 1),
+                                                into: UnsafeBufferPointer(start: output, count: 1),
+                                                k: columns, threads: execution.threads, isa: isa, refined: refinesIntegerInput)
+                            }
+                        }
                     }
                 }
+                count = max(1, m * rows)
             }
-            return Tensor(uncheckedShape: shape, scalars: y[0])
+            if m * rows == 0 { y.removeAll() }
+            return Tensor(uncheckedShape: shape, scalars: y)
         }
         let y = [Float](unsafeUninitializedCapacity: m * rows) { buffer, count in
             x.withUnsafeBufferPointer { xs in
@@ -372,10 +382,11 @@ extension QuantizedMatrix {
         let execution = try options.execution(tiledComputes: true, scalar: Float.self)
         let m = x.count / max(1, first.columns)
         let total = matrices.reduce(0) { $0 + $1.rows }, k = first.columns
-        let integer = matrices.indices.filter { matrices[$0].usesIntegerProducts }
         // How each matrix's products run under int8: Float, integer, integer on a refined input.
-        let kinds = matrices.map { !$0.usesIntegerProducts ? 0 : $0.refinesIntegerInput ? 2 : 1 }
-        if options.quantizedPrecision == .int8, Set(kinds).count > 1 {
+        // (Decided without building arrays: a decoding step makes this call twice per layer.)
+        func kind(_ matrix: QuantizedMatrix) -> Int { !matrix.usesIntegerProducts ? 0 : matrix.refinesIntegerInput ? 2 : 1 }
+        if options.quantizedPrecision == .int8, matrices.contains(where: { kind($0) != kind(first) }) {
+            let kinds = matrices.map(kind)
             // The matrices of each kind together, each kind in its own way.
             let order = kinds.indices.sorted { (kinds[$0], $0) < (kinds[$1], $1) }
             var products: [Tensor<Float>] = []
@@ -385,19 +396,21 @@ extension QuantizedMatrix {
             return matrices.indices.map { products[order.firstIndex(of: $0)!] }
         }
         if matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, options.quantizedPrecision == .int8,
-           integer.count == matrices.count {
+           kind(first) != 0 {
             // The input quantized once for all the matrices, their outputs shared among the threads in
             // one loop and written straight into each matrix's own array.
-            let outputs = try withBlockPointers(matrices[...]) { weights in
-                Self.makeArrays(matrices.map { m * $0.rows }[...]) { outputs in
+            let outputs = try withBlockPointers(matrices) { weights in
+                Self.makeArrays(matrices.count, size: { m * matrices[$0].rows }) { outputs in
                     x.withUnsafeBufferPointer { xs in
-                        multiplyInteger(xs.baseAddress!, rows: m, matrices.indices.map { IntegerOperand(matrix: matrices[$0], stored: weights[$0]) },
-                                        into: outputs, k: k, threads: execution.threads, isa: isa, refined: first.refinesIntegerInput)
+                        withUnsafeTemporaryAllocation(of: IntegerOperand.self, capacity: matrices.count) { operands in
+                            for i in matrices.indices { operands[i] = IntegerOperand(matrix: matrices[i], stored: weights[i]) }
+                            multiplyInteger(xs.baseAddress!, rows: m, UnsafeBufferPointer(operands), into: outputs, k: k,
+                                            threads: execution.threads, isa: isa, refined: first.refinesIntegerInput)
+                        }
                     }
                 }
             }
-            let leading = Array(x.shape.dropLast())
-            return matrices.indices.map { Tensor(uncheckedShape: leading + [matrices[$0].rows], scalars: outputs[$0]) }
+            return matrices.indices.map { Tensor(uncheckedShape: Self.shape(of: x, times: matrices[$0]), scalars: outputs[$0]) }
         }
         guard matrices.count > 1, let isa = execution.instructionSet, x.shape.last == k, m <= quantizedFewRows,
               execution.threads > 1, m * total * k >= quantizedParallelWork else {
@@ -406,7 +419,7 @@ extension QuantizedMatrix {
         let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }
         // One array: matrix i's [m, rows] outputs from m·starts[i].
         var all = [Float](repeating: 0, count: m * total)
-        try withBlockPointers(matrices[...]) { weights in
+        try withBlockPointers(matrices) { weights in
             x.withUnsafeBufferPointer { xs in
                 all.withUnsafeMutableBufferPointer { ys in
                     guard let x = xs.baseAddress, let y = ys.baseAddress else { return }
@@ -423,9 +436,8 @@ extension QuantizedMatrix {
                 }
             }
         }
-        let leading = Array(x.shape.dropLast())
         return matrices.indices.map { i in
-            Tensor(uncheckedShape: leading + [matrices[i].rows], scalars: Array(all[(m * starts[i])..<(m * starts[i + 1])]))
+            Tensor(uncheckedShape: Self.shape(of: x, times: matrices[i]), scalars: Array(all[(m * starts[i])..<(m * starts[i + 1])]))
         }
     }
 
@@ -434,7 +446,7 @@ extension QuantizedMatrix {
     /// numbering, shared among the threads in contiguous ranges, each range's piece of each matrix by
     /// the few-rows kernel.
     private static func multiplyFewRows(
-        _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [QuantizedMatrix], weights: [UnsafeRawPointer], outputStarts starts: [Int],
+        _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [QuantizedMatrix], weights: UnsafeBufferPointer<UnsafeRawPointer>, outputStarts starts: [Int],
         into y: UnsafeMutablePointer<Float>, k: Int, threads: Int, isa: KernelInstructionSet
     ) {
         let total = starts[matrices.count], shares = min(threads, total), kernels = isa.kernels
@@ -454,31 +466,51 @@ extension QuantizedMatrix {
         }
     }
 
-    /// Arrays of `counts` elements, left uninitialized for `fill`, which is given all their base
-    /// addresses at once and must write every element.
-    static func makeArrays(_ counts: ArraySlice<Int>, _ pointers: [UnsafeMutablePointer<Float>] = [],
-                           _ fill: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
-        guard let first = counts.first else {
-            fill(pointers)
-            return []
-        }
-        var rest: [[Float]] = []
-        // One element at least, so that the buffer has an address (an empty product writes nothing).
-        var array = [Float](unsafeUninitializedCapacity: max(1, first)) { buffer, count in
-            rest = makeArrays(counts.dropFirst(), pointers + [buffer.baseAddress!], fill)
-            count = max(1, first)
-        }
-        if first == 0 { array.removeAll() }
-        return [array] + rest
+    /// The shape of `x · matrixᵀ`: `x`'s with the last extent the matrix's rows.
+    private static func shape(of x: Tensor<Float>, times matrix: QuantizedMatrix) -> [Int] {
+        var shape = x.shape
+        shape[shape.count - 1] = matrix.rows
+        return shape
     }
 
-    /// Runs `body` with the base address of every matrix's blocks.
+    /// `count` arrays, array `i` of `size(i)` elements, left uninitialized for `fill`, which is given
+    /// all their base addresses at once and must write every element. Nothing is allocated but the
+    /// arrays themselves and the list of them.
+    static func makeArrays(_ count: Int, size: (Int) -> Int, _ fill: (UnsafeBufferPointer<UnsafeMutablePointer<Float>>) -> Void) -> [[Float]] {
+        var arrays = [[Float]](repeating: [], count: count)
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: count) { pointers in
+            // Array i is made inside array i − 1's initializer, so that every buffer is live for `fill`.
+            func make(_ i: Int) {
+                guard i < count else { return fill(UnsafeBufferPointer(pointers)) }
+                let n = size(i)
+                // One element at least, so that the buffer has an address (an empty product writes nothing).
+                var array = [Float](unsafeUninitializedCapacity: max(1, n)) { buffer, initialized in
+                    pointers[i] = buffer.baseAddress!
+                    make(i + 1)
+                    initialized = max(1, n)
+                }
+                if n == 0 { array.removeAll() }
+                arrays[i] = array
+            }
+            make(0)
+        }
+        return arrays
+    }
+
+    /// Runs `body` with the base address of every matrix's blocks, `matrices[i]`'s at `body`'s `[i]`.
     private static func withBlockPointers<R>(
-        _ matrices: ArraySlice<QuantizedMatrix>, _ collected: [UnsafeRawPointer] = [], _ body: ([UnsafeRawPointer]) throws -> R
+        _ matrices: [QuantizedMatrix], _ body: (UnsafeBufferPointer<UnsafeRawPointer>) throws -> R
     ) throws -> R {
-        guard let first = matrices.first else { return try body(collected) }
-        return try first.bytes.withUnsafeBytes { raw in
-            try withBlockPointers(matrices.dropFirst(), collected + [raw.baseAddress!], body)
+        try withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: matrices.count) { pointers in
+            // Each matrix's bytes stay borrowed while the next ones' are, and `body` runs innermost.
+            func borrow(_ i: Int) throws -> R {
+                guard i < matrices.count else { return try body(UnsafeBufferPointer(pointers)) }
+                return try matrices[i].bytes.withUnsafeBytes { raw in
+                    pointers[i] = raw.baseAddress!
+                    return try borrow(i + 1)
+                }
+            }
+            return try borrow(0)
         }
     }
 }
@@ -673,14 +705,17 @@ struct IntegerOperand {
 /// round(x / dx)·dx` in Float, is rounded the same way as `m` more rows of the input, multiplied
 /// in the same loop (four rows at a time share each block's loads), and added.
 func multiplyInteger(
-    _ x: UnsafePointer<Float>, rows m: Int, _ matrices: [IntegerOperand], into outputs: [UnsafeMutablePointer<Float>], k: Int, threads: Int,
-    isa: KernelInstructionSet, refined: Bool = false
+    _ x: UnsafePointer<Float>, rows m: Int, _ matrices: UnsafeBufferPointer<IntegerOperand>, into outputs: UnsafeBufferPointer<UnsafeMutablePointer<Float>>,
+    k: Int, threads: Int, isa: KernelInstructionSet, refined: Bool = false
 ) {
     guard m > 0 else { return }
     let blocks = k / 32, rows = refined ? 2 * m : m
-    let values = UnsafeMutablePointer<Int8>.allocate(capacity: rows * k), scales = UnsafeMutablePointer<Float>.allocate(capacity: rows * blocks)
-    let sums = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * rows * blocks)
-    defer { values.deallocate(); scales.deallocate(); sums.deallocate() }
+    // One allocation: the scales, the sums (and first-half sums), then the integers.
+    let memory = UnsafeMutableRawPointer.allocate(byteCount: 3 * 4 * rows * blocks + rows * k, alignment: 64)
+    defer { memory.deallocate() }
+    let scales = memory.bindMemory(to: Float.self, capacity: rows * blocks)
+    let sums = (memory + 4 * rows * blocks).bindMemory(to: Int32.self, capacity: 2 * rows * blocks)
+    let values = (memory + 3 * 4 * rows * blocks).bindMemory(to: Int8.self, capacity: rows * k)
     let input = QuantizedInput(values: values, scales: scales, sums: sums, firstHalfSums: sums + rows * blocks, k: k)
     // Rows 0 ..< m the input; with `refined`, rows m ..< 2m what its rounding left out. Shared
     // among the threads by rows (a prompt's input is megabytes).
@@ -708,7 +743,9 @@ func multiplyInteger(
     }
     let products = matrices.map { UnsafeMutablePointer<Float>.allocate(capacity: rows * $0.rows) }
     defer { products.forEach { $0.deallocate() } }
-    multiplyQuantizedInput(input, rows: rows, matrices, into: products, threads: threads, isa: isa)
+    products.withUnsafeBufferPointer { products in
+        multiplyQuantizedInput(input, rows: rows, matrices, into: products, threads: threads, isa: isa)
+    }
     for (i, matrix) in matrices.enumerated() {
         let n = m * matrix.rows
         for j in 0..<n { outputs[i][j] = products[i][j] + products[i][n + j] }
@@ -718,18 +755,20 @@ func multiplyInteger(
 /// The integer products of ``multiplyInteger(_:rows:_:into:k:threads:isa:refined:)`` with an input
 /// already quantized, `rows` rows.
 private func multiplyQuantizedInput(
-    _ input: QuantizedInput, rows m: Int, _ matrices: [IntegerOperand], into outputs: [UnsafeMutablePointer<Float>], threads: Int,
-    isa: KernelInstructionSet
+    _ input: QuantizedInput, rows m: Int, _ matrices: UnsafeBufferPointer<IntegerOperand>, into outputs: UnsafeBufferPointer<UnsafeMutablePointer<Float>>,
+    threads: Int, isa: KernelInstructionSet
 ) {
     let kernels = isa.kernels, k = input.k
-    let starts = matrices.reduce(into: [0]) { $0.append($0.last! + $1.rows) }, total = starts[matrices.count]
+    let total = matrices.reduce(0) { $0 + $1.rows }
     let shares = max(1, min(m * total * k < quantizedParallelWork ? 1 : threads, total / quantizedGroupRows))
-    let shared = UncheckedSendable(outputs)
+    let shared = UncheckedSendable((matrices, outputs))
     parallelFor(shares, threads: shares) { share, _ in
-        let outputs = shared.value
+        let (matrices, outputs) = shared.value
         let range = (share * total / shares)..<((share + 1) * total / shares)
+        var start = 0   // matrix i's first output in the shared numbering
         for (i, matrix) in matrices.enumerated() {
-            let local = (range.lowerBound - starts[i])..<(range.upperBound - starts[i])
+            defer { start += matrix.rows }
+            let local = (range.lowerBound - start)..<(range.upperBound - start)
             let piece = local.clamped(to: 0..<matrix.rows)
             guard !piece.isEmpty, let multiply = kernels.quantized(matrix.format).multiplyInteger else { continue }
             let lanes = quantizedGroupRows, groups = matrix.interleaved.groups
