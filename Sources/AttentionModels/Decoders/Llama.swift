@@ -176,6 +176,35 @@ public struct LlamaModel: Sendable {
     public let rotary: RotaryEmbedding
     /// The rotation on windowed layers (the family's base for them, else the same).
     public let windowedRotary: RotaryEmbedding
+    /// Each block's matrices as its step multiplies them and reads them ahead, listed once: building
+    /// these lists on every layer took about 1,000 of a SmolLM2 decoding step's 4,500 allocations.
+    private let products: [BlockProducts]
+
+    /// A block's quantized matrices in the groups one step uses.
+    private struct BlockProducts: Sendable {
+        /// Query, key and value in one product (``QuantizedMatrix/multiply(_:by:argument:options:)``)
+        /// when all three are quantized without a bias; nil when they run one by one.
+        let queryKeyValue: [QuantizedMatrix]?
+        /// Gate and up in one product, likewise.
+        let gateAndUp: [QuantizedMatrix]?
+        /// The weights read ahead before each product (``QuantizedMatrix/readAhead(_:options:)``):
+        /// the quantized ones among its layers. `next` is the next block's query, key and value, or
+        /// the output layer after the last block.
+        let attentionOutputAhead: [QuantizedMatrix], gateAndUpAhead: [QuantizedMatrix], downAhead: [QuantizedMatrix], nextAhead: [QuantizedMatrix]
+
+        init(_ block: Block, next: [Linear<Float>]) {
+            func grouped(_ layers: [Linear<Float>]) -> [QuantizedMatrix]? {
+                let matrices = layers.compactMap { $0.bias == nil ? $0.quantizedWeight : nil }
+                return matrices.count == layers.count ? matrices : nil
+            }
+            queryKeyValue = grouped([block.query, block.key, block.value])
+            gateAndUp = grouped([block.gate, block.up])
+            attentionOutputAhead = [block.attentionOutput].compactMap(\.quantizedWeight)
+            gateAndUpAhead = [block.gate, block.up].compactMap(\.quantizedWeight)
+            downAhead = [block.down].compactMap(\.quantizedWeight)
+            nextAhead = next.compactMap(\.quantizedWeight)
+        }
+    }
 
     /// Loads the configuration and every weight of a Llama-architecture GGUF file, the matrices kept
     /// as `precision` says.
@@ -247,6 +276,10 @@ public struct LlamaModel: Sendable {
         }
         rotary = try RotaryEmbedding(headDimension: c.headDimension, base: c.ropeBase, pairing: family.pairing)
         windowedRotary = try RotaryEmbedding(headDimension: c.headDimension, base: family.windowedRopeBase ?? c.ropeBase, pairing: family.pairing)
+        let (blocks, head) = (blocks, head)
+        products = blocks.indices.map { i in
+            BlockProducts(blocks[i], next: i + 1 < blocks.count ? [blocks[i + 1].query, blocks[i + 1].key, blocks[i + 1].value] : [head])
+        }
     }
 
     /// The mask of layer `layer` over queries that end at the last key: causal, and within the
@@ -572,12 +605,13 @@ public struct LlamaModel: Sendable {
         /// While this thread works alone after a product (attention, norms), a pool thread reads the
         /// next product's weights (``QuantizedMatrix/readAhead(_:options:)``): for decoding, whose steps read
         /// every weight from memory once.
-        func readAhead(_ layers: [Linear<Float>]) {
-            if x.shape[0] <= Self.readAheadRows { QuantizedMatrix.readAhead(layers.compactMap(\.quantizedWeight), options: options) }
+        func readAhead(_ matrices: [QuantizedMatrix]) {
+            if x.shape[0] <= Self.readAheadRows && !matrices.isEmpty { QuantizedMatrix.readAhead(matrices, options: options) }
         }
+        let products = products[layer]
         let normed = try block.attentionNorm(x)
-        let projected = try Self.project(normed, by: [block.query, block.key, block.value], options: options)
-        readAhead([block.attentionOutput])
+        let projected = try Self.project(normed, by: products.queryKeyValue, or: [block.query, block.key, block.value], options: options)
+        readAhead(products.attentionOutputAhead)
         var single = options
         if segments.count > 1 { single.threads = 1 }
         /// Sequence s's attention output `[t, H·D]`.
@@ -619,26 +653,27 @@ public struct LlamaModel: Sendable {
             attended = Tensor(uncheckedShape: [x.shape[0], qWidth], scalars: stacked)
         }
         var output = try block.attentionOutput(attended, options: options)
-        readAhead([block.gate, block.up])
+        readAhead(products.gateAndUpAhead)
         if let norm = block.attentionOutputNorm { output = try norm(output) }
         var residual = try add(x, output)
         let inner = try block.feedForwardNorm(residual)
-        let gateAndUp = try Self.project(inner, by: [block.gate, block.up], options: options)
-        readAhead([block.down])
+        let gateAndUp = try Self.project(inner, by: products.gateAndUp, or: [block.gate, block.up], options: options)
+        readAhead(products.downAhead)
         let gated = try c.family.activation.gated(gateAndUp[0], by: gateAndUp[1], options: options)
         output = try block.down(gated, options: options)
-        readAhead(layer + 1 < blocks.count ? [blocks[layer + 1].query, blocks[layer + 1].key, blocks[layer + 1].value] : [head])
+        readAhead(products.nextAhead)
         if let norm = block.feedForwardOutputNorm { output = try norm(output) }
         residual = try add(residual, output)
         return residual
     }
 
-    /// The layers applied to the same input: quantized ones without a bias in one product (see
-    /// ``QuantizedMatrix/multiply(_:by:argument:options:)``), the others one by one.
-    private static func project(_ x: Tensor<Float>, by layers: [Linear<Float>], options: AttentionOptions) throws -> [Tensor<Float>] {
-        let matrices = layers.compactMap { $0.bias == nil ? $0.quantizedWeight : nil }
-        guard matrices.count == layers.count else { return try layers.map { try $0(x, options: options) } }
-        return try QuantizedMatrix.multiply(x, by: matrices, options: options)
+    /// The layers applied to the same input: in one product when they are quantized without a
+    /// bias (`grouped`, their matrices: see ``QuantizedMatrix/multiply(_:by:argument:options:)``), else
+    /// one by one.
+    private static func project(_ x: Tensor<Float>, by grouped: [QuantizedMatrix]?, or layers: @autoclosure () -> [Linear<Float>],
+                                options: AttentionOptions) throws -> [Tensor<Float>] {
+        if let grouped { return try QuantizedMatrix.multiply(x, by: grouped, options: options) }
+        return try layers().map { try $0(x, options: options) }
     }
 
     /// `a + b` (of one shape), in a plain loop over their buffers that the compiler vectorizes. (A
