@@ -53,23 +53,25 @@ extension KVCache {
             throw AttentionError.invalidShape(argument: "query", shape: shape, reason: "expected [D], [N, D], [H, N, D] or [B, H, N, D]")
         }
         if shape.contains(0) { throw AttentionError.emptySequence(argument: "query", shape: shape) }
-        let rows = shape.count == 1 ? [1] + shape : shape   // a single query is one row
-        let q = Array(repeating: 1, count: 4 - rows.count) + rows
-        let cacheShape = [batchSize, keyValueHeads, capacity, headDimension]
-        guard q[0] == batchSize else {
+        // [B, H, N, D], the missing leading extents 1 (a single query is one row). Read without
+        // building arrays: a decoding step validates a query per layer.
+        let rank = shape.count
+        let q = (rank == 4 ? shape[0] : 1, rank >= 3 ? shape[rank - 3] : 1, rank >= 2 ? shape[rank - 2] : 1, shape[rank - 1])
+        var cacheShape: [Int] { [batchSize, keyValueHeads, capacity, headDimension] }
+        guard q.0 == batchSize else {
             throw AttentionError.shapeMismatch(argument: "query", shape: shape, other: "cache", otherShape: cacheShape,
-                                               reason: "the query's batch size is \(q[0]) and the cache's \(batchSize)")
+                                               reason: "the query's batch size is \(q.0) and the cache's \(batchSize)")
         }
-        guard q[3] == headDimension else {
+        guard q.3 == headDimension else {
             throw AttentionError.shapeMismatch(argument: "query", shape: shape, other: "cache", otherShape: cacheShape,
-                                               reason: "the query's head dimension is \(q[3]) and the cache's \(headDimension)")
+                                               reason: "the query's head dimension is \(q.3) and the cache's \(headDimension)")
         }
-        guard q[1] % keyValueHeads == 0 else {
-            throw AttentionError.headCountMismatch(queryHeads: q[1], keyValueHeads: keyValueHeads)
+        guard q.1 % keyValueHeads == 0 else {
+            throw AttentionError.headCountMismatch(queryHeads: q.1, keyValueHeads: keyValueHeads)
         }
         let Nk = keyLength
         guard Nk > 0 else { throw AttentionError.emptySequence(argument: "cache", shape: [batchSize, keyValueHeads, 0, headDimension]) }
-        let Nq = q[2]
+        let Nq = q.2
         if let largest = largestChunk, let window = slidingWindow, Nq > largest {
             throw AttentionError.invalidShape(
                 argument: "query", shape: shape,
@@ -86,16 +88,17 @@ extension KVCache {
             default: continue
             }
         }
-        let attentionShape = AttentionShape(B: q[0], Hq: q[1], Hkv: keyValueHeads, Nq: Nq, Nk: Nk, D: headDimension,
+        let attentionShape = AttentionShape(B: q.0, Hq: q.1, Hkv: keyValueHeads, Nq: Nq, Nk: Nk, D: headDimension,
                                             Dv: valueHeadDimension, inputRank: shape.count)
         var components = mask.components
-        let held = (0..<batchSize).map(held)
-        if held.contains(where: { $0 < Nk }) { components.append(.keyLengths(held)) }
+        // Elements holding fewer keys than the longest see only theirs, aligned with their own last
+        // key (Nk is the most any holds, so the shifts are all 0 exactly when none holds fewer).
+        let uneven = (0..<batchSize).contains { held($0) < Nk }
+        if uneven { components.append(.keyLengths((0..<batchSize).map(held))) }
         if let window = slidingWindow { components.append(.slidingWindow(left: window - 1, right: 0, alignment: .bottomRight)) }
-        let shifts = held.map { $0 - Nk }
         let resolved = try ResolvedMask(
-            AttentionMask(components), batchSize: q[0], heads: q[1], queryLength: Nq, keyLength: Nk,
-            weightsShape: attentionShape.weightsShape, diagonalShifts: shifts.contains { $0 != 0 } ? shifts : nil)
+            AttentionMask(components), batchSize: q.0, heads: q.1, queryLength: Nq, keyLength: Nk,
+            weightsShape: attentionShape.weightsShape, diagonalShifts: uneven ? (0..<batchSize).map { held($0) - Nk } : nil)
         return AttentionProblem(shape: attentionShape, query: query.scalars, key: [], value: [], mask: resolved,
                                 bias: try AttentionProblem.checkedBias(bias, shape: attentionShape),
                                 scale: try AttentionProblem.checkedScale(scale, headDimension: headDimension))

@@ -235,26 +235,29 @@ public struct KVCache: Sendable {
                 argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
                 reason: "key and value must hold the same number of positions (\(n) and \(nv))")
         }
-        let counts = validLengths ?? Array(repeating: n, count: batchSize)
-        guard counts.count == batchSize else {
-            throw AttentionError.invalidArgument(
-                argument: "validLengths", reason: "\(counts.count) lengths given for a batch of \(batchSize) (one per batch element)")
-        }
-        if let bad = counts.firstIndex(where: { !(0...n).contains($0) }) {
-            throw AttentionError.invalidArgument(
-                argument: "validLengths",
-                reason: "length \(counts[bad]) of batch element \(bad) is outside 0...\(n) (the positions in the chunk)")
-        }
-        for b in 0..<batchSize {
-            if let largest = largestChunk, let window = slidingWindow, counts[b] > largest {
-                throw AttentionError.invalidShape(
-                    argument: "key", shape: key.shape,
-                    reason: "a chunk of \(counts[b]) positions does not fit a sliding-window cache of capacity \(capacity) and window \(window): the first query's window would be overwritten; append at most \(largest) at once, or make the capacity at least \(window + counts[b] - 1)")
+        if let validLengths {
+            guard validLengths.count == batchSize else {
+                throw AttentionError.invalidArgument(
+                    argument: "validLengths", reason: "\(validLengths.count) lengths given for a batch of \(batchSize) (one per batch element)")
             }
-            if slidingWindow == nil, lengths[b] + counts[b] > capacity {
+            if let bad = validLengths.firstIndex(where: { !(0...n).contains($0) }) {
+                throw AttentionError.invalidArgument(
+                    argument: "validLengths",
+                    reason: "length \(validLengths[bad]) of batch element \(bad) is outside 0...\(n) (the positions in the chunk)")
+            }
+        }
+        // Batch element b's new positions (no array of them: a decoding step appends to every layer).
+        let counts = { (b: Int) in validLengths?[b] ?? n }
+        for b in 0..<batchSize {
+            if let largest = largestChunk, let window = slidingWindow, counts(b) > largest {
                 throw AttentionError.invalidShape(
                     argument: "key", shape: key.shape,
-                    reason: "appending \(counts[b]) positions to batch element \(b), which holds \(lengths[b]), passes the capacity \(capacity)")
+                    reason: "a chunk of \(counts(b)) positions does not fit a sliding-window cache of capacity \(capacity) and window \(window): the first query's window would be overwritten; append at most \(largest) at once, or make the capacity at least \(window + counts(b) - 1)")
+            }
+            if slidingWindow == nil, lengths[b] + counts(b) > capacity {
+                throw AttentionError.invalidShape(
+                    argument: "key", shape: key.shape,
+                    reason: "appending \(counts(b)) positions to batch element \(b), which holds \(lengths[b]), passes the capacity \(capacity)")
             }
         }
         if !isKnownUniquelyReferenced(&buffer) { buffer = buffer.copy() }
@@ -263,9 +266,9 @@ public struct KVCache: Sendable {
             value.scalars.withUnsafeBufferPointer { v in
                 for b in 0..<B {
                     for h in 0..<H {
-                        for p in 0..<counts[b] {
+                        for p in 0..<counts(b) {
                             let position = lengths[b] + p
-                            let source = (b * H + h) * n + (n - counts[b]) + p
+                            let source = (b * H + h) * n + (n - counts(b)) + p
                             // A sliding window stores each position twice (see above).
                             for copy in 0..<(slidingWindow == nil ? 1 : 2) {
                                 let row = slidingWindow == nil ? position : position % capacity + copy * capacity
@@ -278,7 +281,7 @@ public struct KVCache: Sendable {
                 }
             }
         }
-        for b in 0..<B { lengths[b] += counts[b] }
+        for b in 0..<B { lengths[b] += counts(b) }
     }
 
     /// Validates a chunk's shape against the cache and returns its number of positions.
@@ -288,17 +291,20 @@ public struct KVCache: Sendable {
             throw AttentionError.invalidShape(
                 argument: argument, shape: shape, reason: "expected [B, Hkv, n, D] (or [Hkv, n, D], [n, D])")
         }
-        let full = Array(repeating: 1, count: 4 - shape.count) + shape
-        let expected = [batchSize, keyValueHeads, full[2], dimension]
-        guard full[2] >= 1 else { throw AttentionError.emptySequence(argument: argument, shape: shape) }
-        if full != expected {
+        // [B, Hkv, n, D] with the missing leading extents 1, read without building arrays (a decoding
+        // step appends to every layer's cache).
+        let rank = shape.count
+        let (b, h, n, d) = (rank == 4 ? shape[0] : 1, rank >= 3 ? shape[rank - 3] : 1, shape[rank - 2], shape[rank - 1])
+        guard n >= 1 else { throw AttentionError.emptySequence(argument: argument, shape: shape) }
+        if (b, h, d) != (batchSize, keyValueHeads, dimension) {
+            let full = [b, h, n, d], expected = [batchSize, keyValueHeads, n, dimension]
             let names = ["batch size", "key/value heads", "", argument == "key" ? "head dimension" : "value head dimension"]
             let axis = (0..<4).first { full[$0] != expected[$0] } ?? 0
             throw AttentionError.invalidShape(
                 argument: argument, shape: shape,
                 reason: "the cache holds [B, Hkv, n, \(argument == "key" ? "D" : "Dv")] = \(expected.shapeDescription) with n the positions appended; its \(names[axis]) is \(expected[axis]), not \(full[axis])")
         }
-        return full[2]
+        return n
     }
 
     // MARK: resizing
