@@ -6,12 +6,19 @@
 /// copied), and the buffers are valid only inside the body.
 
 /// `body` with every array of `arrays` pinned, in order.
-func withPinned<Element, Result>(_ arrays: [[Element]], _ body: ([UnsafeBufferPointer<Element>]) -> Result) -> Result {
-    func pin(_ index: Int, _ pinned: [UnsafeBufferPointer<Element>]) -> Result {
-        guard index < arrays.count else { return body(pinned) }
-        return arrays[index].withUnsafeBufferPointer { pin(index + 1, pinned + [$0]) }
+/// The buffers are collected in temporary memory, not in an array grown at each level (a decoding
+/// step pins a few arrays per attention call).
+func withPinned<Element, Result>(_ arrays: [[Element]], _ body: (UnsafeBufferPointer<UnsafeBufferPointer<Element>>) -> Result) -> Result {
+    withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<Element>.self, capacity: arrays.count) { pinned in
+        func pin(_ index: Int) -> Result {
+            guard index < arrays.count else { return body(UnsafeBufferPointer(pinned)) }
+            return arrays[index].withUnsafeBufferPointer { buffer in
+                pinned.initializeElement(at: index, to: buffer)
+                return pin(index + 1)
+            }
+        }
+        return pin(0)
     }
-    return pin(0, [])
 }
 
 /// `body` with `a` and `b` pinned for writing.
