@@ -8,13 +8,15 @@ public final class ForwardScratch: @unchecked Sendable {
 
     public init(floats: Int, rows: Int) {
         floatCount = floats
-        self.floats = .allocate(capacity: floats)
-        self.integers = .allocate(capacity: 2 * rows)
+        // One allocation: the integers after the floats, at the next 8-byte boundary.
+        let integerOffset = (floats * MemoryLayout<Float>.stride + 7) & ~7
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: integerOffset + 2 * rows * MemoryLayout<Int>.stride, alignment: 64)
+        self.floats = memory.bindMemory(to: Float.self, capacity: floats)
+        self.integers = (memory + integerOffset).bindMemory(to: Int.self, capacity: 2 * rows)
     }
 
     deinit {
-        floats.deallocate()
-        integers.deallocate()
+        UnsafeMutableRawPointer(floats).deallocate()
     }
 }
 

@@ -32,8 +32,12 @@ final class ScratchPool: @unchecked Sendable {
 
     private func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
         lock.lock()
-        // The smallest free buffer that holds `count`.
-        let index = free.indices.filter { free[$0].count >= count }.min { free[$0].count < free[$1].count }
+        // The smallest free buffer that holds `count` (the first of equals), found without building arrays.
+        var index: Int?
+        for i in free.indices where free[i].count >= count {
+            if let best = index, free[best].count <= free[i].count { continue }
+            index = i
+        }
         if let index {
             let buffer = free.remove(at: index)
             freeBytes -= buffer.count * MemoryLayout<Float>.stride
