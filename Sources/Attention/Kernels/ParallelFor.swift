@@ -23,7 +23,9 @@ func parallelFor(_ count: Int, threads: Int, _ body: (_ item: Int, _ worker: Int
         return
     }
     // The body goes to the pool as the address of a local for the duration of the loop, in a
-    // struct of its own type, so that no reabstraction thunk (a heap object) wraps it.
+    // struct of its own type: no box for it, and no reabstraction thunk (a heap object) as passing
+    // the bare closure to the generic `withUnsafePointer` made. One heap object per loop remains,
+    // the context of the thunk `withoutActuallyEscaping` wraps the body in.
     let ran = withoutActuallyEscaping(body) { body in
         withUnsafePointer(to: LoopBody(run: body)) { pointer in
             attention_pool_run(count, workers, { context, item, worker in
