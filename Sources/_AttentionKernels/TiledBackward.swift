@@ -47,10 +47,12 @@ public struct BackwardDescriptor: @unchecked Sendable {
 
     @inlinable public var queryBlocksPerHead: Int { (forward.Nq + forward.rowBlock - 1) / forward.rowBlock }
     @inlinable public var keyItems: Int { forward.B * forward.Hkv * forward.keyBlocks }
-    /// The query head dimension rounded up to the micro-kernels' eight rows.
-    @inlinable public var paddedD: Int { (forward.D + 7) & ~7 }
+    /// `features` rounded up to the micro-kernels' eight rows: the rows of a transposed copy.
+    @inlinable public static func paddedFeatures(_ features: Int) -> Int { (features + 7) & ~7 }
+    /// The query head dimension rounded up to eight.
+    @inlinable public var paddedD: Int { Self.paddedFeatures(forward.D) }
     /// The value head dimension rounded up to eight.
-    @inlinable public var paddedDv: Int { (forward.Dv + 7) & ~7 }
+    @inlinable public var paddedDv: Int { Self.paddedFeatures(forward.Dv) }
     /// The row length of the transposed copies: the query rows rounded up to 8, and one cache line
     /// more where that would be a multiple of 512 bytes, whose rows would all share a few of L1's sets.
     @inlinable public static func transposedStride(rows: Int) -> Int {
@@ -75,7 +77,7 @@ public struct BackwardDescriptor: @unchecked Sendable {
 public func transposeForBackward(
     _ source: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, into target: UnsafeMutablePointer<Float>
 ) {
-    let paddedColumns = (columns + 7) & ~7
+    let paddedColumns = BackwardDescriptor.paddedFeatures(columns)
     // One key panel as wide as the row: the keys' transposed packing, zero from `rows` to `stride`.
     packKeysTransposed(source, D: columns, count: rows, panel: stride, into: target)
     (target + columns * stride).update(repeating: 0, count: (paddedColumns - columns) * stride)
