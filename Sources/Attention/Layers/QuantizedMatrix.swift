@@ -269,11 +269,10 @@ public struct QuantizedMatrix: Sendable {
             return Tensor(uncheckedShape: shape, scalars: y)
         }
         if integer {
-            // One element at least, so that the buffer has an address (an empty product writes nothing).
-            var y = [Float](unsafeUninitializedCapacity: max(1, m * rows)) { buffer, count in
+            let y = Self.uninitializedOutput(m * rows) { output in
                 x.withUnsafeBufferPointer { xs in
                     bytes.withUnsafeBytes { raw in
-                        var (operand, output) = (IntegerOperand(matrix: self, stored: raw.baseAddress!), buffer.baseAddress!)
+                        var (operand, output) = (IntegerOperand(matrix: self, stored: raw.baseAddress!), output)
                         withUnsafePointer(to: &operand) { operand in
                             withUnsafePointer(to: &output) { output in
                                 multiplyInteger(xs.baseAddress!, rows: m, UnsafeBufferPointer(start: operand, count: 1),
@@ -283,9 +282,7 @@ public struct QuantizedMatrix: Sendable {
                         }
                     }
                 }
-                count = max(1, m * rows)
             }
-            if m * rows == 0 { y.removeAll() }
             return Tensor(uncheckedShape: shape, scalars: y)
         }
         let y = [Float](unsafeUninitializedCapacity: m * rows) { buffer, count in
@@ -473,6 +470,18 @@ extension QuantizedMatrix {
         return shape
     }
 
+    /// `count` floats left uninitialized for `fill`, which is given their base address and must write
+    /// them all. One element at least is allocated, so that the buffer has an address (an empty
+    /// product writes nothing); an empty array is returned for 0.
+    static func uninitializedOutput(_ count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        var array = [Float](unsafeUninitializedCapacity: max(1, count)) { buffer, initialized in
+            fill(buffer.baseAddress!)
+            initialized = max(1, count)
+        }
+        if count == 0 { array.removeAll() }
+        return array
+    }
+
     /// `count` arrays, array `i` of `size(i)` elements, left uninitialized for `fill`, which is given
     /// all their base addresses at once and must write every element. Nothing is allocated but the
     /// arrays themselves and the list of them.
@@ -482,14 +491,10 @@ extension QuantizedMatrix {
             // Array i is made inside array i − 1's initializer, so that every buffer is live for `fill`.
             func make(_ i: Int) {
                 guard i < count else { return fill(UnsafeBufferPointer(pointers)) }
-                let n = size(i)
-                // One element at least, so that the buffer has an address (an empty product writes nothing).
-                var array = [Float](unsafeUninitializedCapacity: max(1, n)) { buffer, initialized in
-                    pointers[i] = buffer.baseAddress!
+                let array = uninitializedOutput(size(i)) { output in
+                    pointers[i] = output
                     make(i + 1)
-                    initialized = max(1, n)
                 }
-                if n == 0 { array.removeAll() }
                 arrays[i] = array
             }
             make(0)
