@@ -1,13 +1,14 @@
 /// Micro-kernels for `O += P·V` with few query rows (decoding): each B row (a value vector) is read
 /// once per pair of query rows, from first element to last, so the hardware prefetcher streams
-/// V from memory at full speed. With the 8-row tiles, a value row would instead be read in
+/// V from memory at full speed. While row `p` of B is read, row `p + k` (the next block's) is asked
+/// for in L2, for `p` below `ahead`: the rows the caller reads next. With the 8-row tiles, a value row would instead be read in
 /// 32-column pieces on separate passes, which defeats the prefetcher when V does not fit in cache.
 
 /// `C[2 × 128] += A[2 × k] · B[k × 128]`: whole rows of B, read strictly in order.
 @inlinable @inline(__always)
 public func tile2x128<M: MultiplyAdd, E: KeyValueElement>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, prefetching ahead: Int, _: M.Type
 ) {
     if M.registers == .narrow {
         // Sixteen ymm registers hold 2 × 32 accumulators at most: four passes over the rows of B.
@@ -24,9 +25,9 @@ public func tile2x128<M: MultiplyAdd, E: KeyValueElement>(
     var c07 = load(c + 112), c17 = load(c + ldc + 112)
     let a0 = a, a1 = a + lda
     var bp = b
-    let ahead = k * ldb
+    let next = k * ldb
     for p in 0..<k {
-        prefetchDecodeRow(bp + ahead, columns: 128)
+        if p < ahead { prefetchDecodeRow(bp + next, columns: 128) }
         let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
         let b0 = E.load16(bp + 0, M.self)
         c00 = M.multiplyAdd(x0, b0, c00); c10 = M.multiplyAdd(x1, b0, c10)
@@ -60,7 +61,7 @@ public func tile2x128<M: MultiplyAdd, E: KeyValueElement>(
 @inlinable @inline(__always)
 public func tile2x64<M: MultiplyAdd, E: KeyValueElement>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, prefetching ahead: Int, _: M.Type
 ) {
     if M.registers == .narrow {
         for c0 in stride(from: 0, to: 64, by: 32) { tile2x32Narrow(a, lda, b + c0, ldb, c + c0, ldc, k, accumulate: true, M.self) }
@@ -72,9 +73,9 @@ public func tile2x64<M: MultiplyAdd, E: KeyValueElement>(
     var c03 = load(c + 48), c13 = load(c + ldc + 48)
     let a0 = a, a1 = a + lda
     var bp = b
-    let ahead = k * ldb
+    let next = k * ldb
     for p in 0..<k {
-        prefetchDecodeRow(bp + ahead, columns: 64)
+        if p < ahead { prefetchDecodeRow(bp + next, columns: 64) }
         let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
         let b0 = E.load16(bp + 0, M.self)
         c00 = M.multiplyAdd(x0, b0, c00); c10 = M.multiplyAdd(x1, b0, c10)
@@ -98,7 +99,7 @@ public func tile2x64<M: MultiplyAdd, E: KeyValueElement>(
 @inlinable @inline(__always)
 public func tile4x16Decode<M: MultiplyAdd, E: KeyValueElement>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, prefetching ahead: Int, _: M.Type
 ) {
     var c00 = load8(c), c01 = load8(c + 8)
     var c10 = load8(c + ldc), c11 = load8(c + ldc + 8)
@@ -106,9 +107,9 @@ public func tile4x16Decode<M: MultiplyAdd, E: KeyValueElement>(
     var c30 = load8(c + 3 * ldc), c31 = load8(c + 3 * ldc + 8)
     let a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda
     var bp = b
-    let ahead = k * ldb
+    let next = k * ldb
     for p in 0..<k {
-        prefetchDecodeRow(bp + ahead, columns: 16)
+        if p < ahead { prefetchDecodeRow(bp + next, columns: 16) }
         let b0 = E.load8(bp, M.self), b1 = E.load8(bp + 8, M.self)
         bp += ldb
         let x0 = SIMD8<Float>(repeating: a0[p])
@@ -132,7 +133,7 @@ public func tile4x16Decode<M: MultiplyAdd, E: KeyValueElement>(
 @inlinable @inline(__always)
 public func tile4x64Decode<M: MultiplyAdd, E: KeyValueElement>(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<E>, _ ldb: Int,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, _: M.Type
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ k: Int, prefetching ahead: Int, _: M.Type
 ) {
     let c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc
     var c00 = load(c), c01 = load(c + 16), c02 = load(c + 32), c03 = load(c + 48)
@@ -141,9 +142,9 @@ public func tile4x64Decode<M: MultiplyAdd, E: KeyValueElement>(
     var c30 = load(c3), c31 = load(c3 + 16), c32 = load(c3 + 32), c33 = load(c3 + 48)
     let a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda
     var bp = b
-    let ahead = k * ldb
+    let next = k * ldb
     for p in 0..<k {
-        prefetchDecodeRow(bp + ahead, columns: 64)
+        if p < ahead { prefetchDecodeRow(bp + next, columns: 64) }
         let b0 = E.load16(bp, M.self), b1 = E.load16(bp + 16, M.self)
         let b2 = E.load16(bp + 32, M.self), b3 = E.load16(bp + 48, M.self)
         bp += ldb
