@@ -168,7 +168,8 @@ func loadQueryRows<M: MultiplyAdd>(_ d: ForwardDescriptor, _ x: ForwardItem, _: 
         }
         let (h, i) = x.headAndQuery(d, row: r)
         let qRow = d.q + ((x.b * d.Hq + h) * d.Nq + i) * D
-        for c in 0..<D { x.Qt[r * D + c] = qRow[c] * d.scaleLog2 }
+        let scaled = x.Qt + r * D, scale = d.scaleLog2
+        for c in 0..<D { scaled[c] = qRow[c] * scale }
         let visible = d.visibleKeys(batch: x.b, query: i, within: x.splitKeys)
         x.rowLo[r] = visible.lowerBound; x.rowHi[r] = visible.upperBound
         if !visible.isEmpty {
@@ -453,7 +454,9 @@ func writeRows(_ d: ForwardDescriptor, _ x: ForwardItem) {
             // In Double: the conversion from base 2 should not add to the error of m and l.
             d.lse?[row] = live ? Float((Double(x.m[r]) + log2(Double(x.l[r]))) * 0.693_147_180_559_945_3) : -.infinity
         }
-        for c in 0..<Dv { destination[c] = x.O[r * Dv + c] * inverse }
+        // Through a row pointer: indexing `O` by `r·Dv + c` (overflow-checked) kept the loop scalar.
+        let source = x.O + r * Dv
+        for c in 0..<Dv { destination[c] = source[c] * inverse }
     }
 }
 
