@@ -64,8 +64,9 @@ public struct RotaryEmbedding: Sendable, Equatable {
         public let positions: Int
         /// The embedding they are for.
         let embedding: RotaryEmbedding
-        /// `(cos, sin)` of `(start + p)·θ_j` at `p·D/2 + j`.
-        let values: [(cos: Double, sin: Double)]
+        /// `cos` and `sin` of `(start + p)·θ_j` at `p·D/2 + j`, apart (so that a row's rotation reads
+        /// them as vectors).
+        let cosines: [Double], sines: [Double]
     }
 
     /// The angles of `positions` positions from `start` (see ``Angles``).
@@ -79,16 +80,18 @@ public struct RotaryEmbedding: Sendable, Equatable {
             throw AttentionError.invalidArgument(argument: "start", reason: "must be in 0...\(Int.max - positions) for \(positions) positions, got \(start)")
         }
         let half = headDimension / 2
-        var values = [(cos: Double, sin: Double)]()
-        values.reserveCapacity(positions * half)
+        var cosines = [Double](), sines = [Double]()
+        cosines.reserveCapacity(positions * half)
+        sines.reserveCapacity(positions * half)
         for p in 0..<positions {
             let position = Double(start + p)
             for j in 0..<half {
                 let angle = position * inverseFrequencies[j]
-                values.append((cos(angle), sin(angle)))
+                cosines.append(cos(angle))
+                sines.append(sin(angle))
             }
         }
-        return Angles(start: start, positions: positions, embedding: self, values: values)
+        return Angles(start: start, positions: positions, embedding: self, cosines: cosines, sines: sines)
     }
 
     /// `x` `[..., T, D]` rotated by `angles` (row `t` by their position `start + t`): the values
@@ -121,19 +124,32 @@ public struct RotaryEmbedding: Sendable, Equatable {
                     + (angles.embedding == self ? "" : " of another embedding (base \(angles.embedding.base), D \(angles.embedding.headDimension))"))
         }
         let rows = x.count / d, adjacent = pairing == .adjacent
-        angles.values.withUnsafeBufferPointer { rotations in
-            x.withUnsafeMutableBufferPointer { out in
-                for row in 0..<rows {
-                    let p = row % positions
+        // Each row's pairs in a loop of their own through row pointers, one loop per pairing: the same
+        // operations as one loop that chose its indices per pair, in about three quarters of the time
+        // of a SmolLM2 decoding step's rotations (every layer's queries and keys; AMD Zen 4).
+        angles.cosines.withUnsafeBufferPointer { cosines in
+        angles.sines.withUnsafeBufferPointer { sines in
+        x.withUnsafeMutableBufferPointer { out in
+            guard let out = out.baseAddress, let cosines = cosines.baseAddress, let sines = sines.baseAddress else { return }
+            for row in 0..<rows {
+                let c = cosines + (row % positions) * half, s = sines + (row % positions) * half, v = out + row * d
+                if adjacent {
                     for j in 0..<half {
-                        let (c, s) = rotations[p * half + j]
-                        let (i0, i1) = adjacent ? (2 * j, 2 * j + 1) : (j, j + half)
-                        let a = out[row * d + i0].doubleValue, b = out[row * d + i1].doubleValue
-                        out[row * d + i0] = Scalar(fromDouble: a * c - b * s)
-                        out[row * d + i1] = Scalar(fromDouble: b * c + a * s)
+                        let a = v[2 * j].doubleValue, b = v[2 * j + 1].doubleValue
+                        v[2 * j] = Scalar(fromDouble: a * c[j] - b * s[j])
+                        v[2 * j + 1] = Scalar(fromDouble: b * c[j] + a * s[j])
+                    }
+                } else {
+                    let w = v + half
+                    for j in 0..<half {
+                        let a = v[j].doubleValue, b = w[j].doubleValue
+                        v[j] = Scalar(fromDouble: a * c[j] - b * s[j])
+                        w[j] = Scalar(fromDouble: b * c[j] + a * s[j])
                     }
                 }
             }
+        }
+        }
         }
     }
 }
