@@ -1,8 +1,9 @@
 /// Micro-kernels for `O += P·V` with few query rows (decoding): each B row (a value vector) is read
 /// once per pair of query rows, from first element to last, so the hardware prefetcher streams
-/// V from memory at full speed. While row `p` of B is read, row `p + k` (the next block's) is asked
-/// for in L2, for `p` below `ahead`: the rows the caller reads next. With the 8-row tiles, a value row would instead be read in
+/// V from memory at full speed. With the 8-row tiles, a value row would instead be read in
 /// 32-column pieces on separate passes, which defeats the prefetcher when V does not fit in cache.
+/// While row `p` of B is read, row `p + k` (the next block's) is asked for in L2, for `p` below
+/// `ahead`: the rows the caller reads next.
 
 /// `C[2 × 128] += A[2 × k] · B[k × 128]`: whole rows of B, read strictly in order.
 @inlinable @inline(__always)
