@@ -132,7 +132,8 @@ public struct RotaryEmbedding: Sendable, Equatable {
         x.withUnsafeMutableBufferPointer { out in
             guard let out = out.baseAddress, let cosines = cosines.baseAddress, let sines = sines.baseAddress else { return }
             for row in 0..<rows {
-                let c = cosines + (row % positions) * half, s = sines + (row % positions) * half, v = out + row * d
+                let first = (row % positions) * half   // the row's position's first angle
+                let c = cosines + first, s = sines + first, v = out + row * d
                 if adjacent {
                     for j in 0..<half {
                         let a = v[2 * j].doubleValue, b = v[2 * j + 1].doubleValue
