@@ -15,6 +15,9 @@ import _KernelIntrinsics
 public final class KernelEntryPoints: Sendable {
     /// One work item of the tiled forward pass (see ``forwardItem(_:item:scratch:_:)``).
     public let forward: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ item: Int, _ scratch: ForwardScratch) -> Void
+    /// One key/value head's group of single queries over a KV cache (see
+    /// ``singleQueryItem(_:pair:scratch:_:)``).
+    public let singleQuery: @Sendable (_ descriptor: UnsafePointer<SingleQueryDescriptor>, _ pair: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void
     /// Key block `block` (of `B·Hkv·keyBlocks`) packed transposed, in the panels this instruction
     /// set's forward reads (see ``packKeyBlock(_:block:into:_:)``).
     public let packKeys: @Sendable (_ descriptor: UnsafePointer<ForwardDescriptor>, _ block: Int, _ into: UnsafeMutablePointer<Float>) -> Void
@@ -74,6 +77,7 @@ public final class KernelEntryPoints: Sendable {
     public static func compiled<M: MultiplyAdd>(for _: M.Type) -> KernelEntryPoints {
         KernelEntryPoints(
             forward: { forwardItem($0, item: $1, scratch: $2, M.self) },
+            singleQuery: { singleQueryItem($0, pair: $1, scratch: $2, M.self) },
             packKeys: { packKeyBlock($0, block: $1, into: $2, M.self) },
             merge: { mergeSplits($0, rows: $1) },
             backward: { backwardKeyItem($0, item: $1, scratch: $2, dQBuffer: $3, dBiasBuffer: $4, M.self) },
@@ -97,6 +101,7 @@ public final class KernelEntryPoints: Sendable {
     @inlinable
     init(
         forward: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Int, ForwardScratch) -> Void,
+        singleQuery: @escaping @Sendable (UnsafePointer<SingleQueryDescriptor>, Int, UnsafeMutablePointer<Float>) -> Void,
         packKeys: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Int, UnsafeMutablePointer<Float>) -> Void,
         merge: @escaping @Sendable (UnsafePointer<ForwardDescriptor>, Range<Int>) -> Void,
         backward: @escaping @Sendable (UnsafePointer<BackwardDescriptor>, Int, ForwardScratch, UnsafeMutablePointer<Float>,
@@ -124,6 +129,7 @@ public final class KernelEntryPoints: Sendable {
         readProbe: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float
     ) {
         self.forward = forward
+        self.singleQuery = singleQuery
         self.packKeys = packKeys
         self.merge = merge
         self.backward = backward
@@ -151,7 +157,8 @@ extension KernelEntryPoints {
     /// those for an extension of this table's instruction set (AVX-512 VNNI).
     public func replacingQuantized(with other: QuantizedEntryPoints) -> KernelEntryPoints {
         KernelEntryPoints(
-            forward: forward, packKeys: packKeys, merge: merge, backward: backward, multiply: multiply, multiplyFewRows: multiplyFewRows,
+            forward: forward, singleQuery: singleQuery, packKeys: packKeys, merge: merge, backward: backward, multiply: multiply,
+            multiplyFewRows: multiplyFewRows,
             multiplyOutputMajor: multiplyOutputMajor, multiplyInputMajor: multiplyInputMajor, quantized: other.quantized,
             quantizeInput: other.quantizeInput, integerDot: other.integerDot, gelu: gelu, geluTanh: geluTanh,
             geluTanhBackward: geluTanhBackward, silu: silu, layerNorm: layerNorm, probe: probe, registers: registers, readProbe: readProbe)

@@ -185,18 +185,37 @@ public struct AttentionPath: Sendable, Equatable, CustomStringConvertible {
     /// The code that ran: ``AttentionImplementation/reference`` or ``AttentionImplementation/tiled(_:)``.
     public let implementation: AttentionImplementation
     /// Why this path, and how the work was cut (threads, tiles, key splits).
-    public var detail: String { givenDetail ?? plan?.description ?? "" }
+    public var detail: String {
+        if let givenDetail { return givenDetail }
+        if let plan { return plan.description }
+        if let (pairs, groupSize) = singleQueryGroups {
+            return "one query per head over a KV cache: 1 thread, \(pairs) key/value head(s) of \(groupSize) query head(s) each, in one pass"
+        }
+        return ""
+    }
     /// The tiled forward pass's plan, when it ran.
     public let plan: ForwardPlan?
     /// The detail given, or nil for the plan's description: written out only when asked for, since
     /// a decoding step makes hundreds of calls that no one asks.
     private let givenDetail: String?
+    /// For the single-query kernel over a cache: its key/value heads (of every batch element) and
+    /// the query heads each serves, described only when asked for, like the plan.
+    private let singleQueryGroups: (pairs: Int, groupSize: Int)?
 
     /// A path that ran `implementation`, described by `detail`.
     public init(implementation: AttentionImplementation, detail: String, plan: ForwardPlan? = nil) {
         self.implementation = implementation
         self.givenDetail = detail
         self.plan = plan
+        singleQueryGroups = nil
+    }
+
+    /// The single-query kernel over a cache, for `pairs` key/value heads of `groupSize` query heads.
+    init(singleQuery isa: KernelInstructionSet, pairs: Int, groupSize: Int) {
+        implementation = .tiled(isa)
+        givenDetail = nil
+        plan = nil
+        singleQueryGroups = (pairs, groupSize)
     }
 
     /// The tiled forward pass that ran `plan`, described by it.
@@ -204,6 +223,7 @@ public struct AttentionPath: Sendable, Equatable, CustomStringConvertible {
         implementation = .tiled(isa)
         givenDetail = nil
         self.plan = plan
+        singleQueryGroups = nil
     }
 
     /// Whether two paths ran the same code the same way: implementation, plan and detail.

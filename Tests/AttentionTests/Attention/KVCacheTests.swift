@@ -335,6 +335,84 @@ struct KVCacheTests {
         }
     }
 
+    /// One case of the single-query kernel: `G` query heads per key/value head, keys held per batch
+    /// element (two elements of different lengths), an optional ring, the mask's reach.
+    struct SingleQueryCase: CustomStringConvertible, Sendable {
+        var D: Int, Dv: Int, G: Int, lengths: [Int]
+        var window: Int? = nil, capacity: Int = 80, left: Int? = nil
+        var description: String { "D\(D) Dv\(Dv) G\(G) lengths \(lengths) window \(window.map(String.init) ?? "-") left \(left.map(String.init) ?? "-")" }
+    }
+
+    static let singleQueryCases: [SingleQueryCase] = [
+        SingleQueryCase(D: 64, Dv: 64, G: 3, lengths: [48, 48]),
+        SingleQueryCase(D: 64, Dv: 64, G: 3, lengths: [1, 33]),
+        SingleQueryCase(D: 5, Dv: 16, G: 1, lengths: [17, 16]),
+        SingleQueryCase(D: 72, Dv: 48, G: 5, lengths: [15, 0]),
+        SingleQueryCase(D: 128, Dv: 128, G: 2, lengths: [40, 39]),
+        SingleQueryCase(D: 64, Dv: 64, G: 8, lengths: [31, 2], left: 6),
+        SingleQueryCase(D: 64, Dv: 64, G: 2, lengths: [70, 45], window: 20, capacity: 24),
+        SingleQueryCase(D: 40, Dv: 32, G: 3, lengths: [9, 61], window: 7, capacity: 7, left: 3),
+    ]
+
+    @Test("One query per head over a cache (a decoding step) runs in one pass and equals the reference: groups of 1 to 8 heads, partial tiles, rings, elements holding nothing",
+          arguments: singleQueryCases, KVCache.Storage.allCases)
+    func singleQueryPass(_ c: SingleQueryCase, _ storage: KVCache.Storage) throws {
+        var g = SplitMix64(seed: UInt64(c.D * 7 + c.Dv * 3 + c.G))
+        let (B, Hkv) = (2, 2), Hq = c.G * Hkv, most = c.lengths.max()!
+        var cache = try KVCache(batchSize: B, keyValueHeads: Hkv, headDimension: c.D, valueHeadDimension: c.Dv,
+                                capacity: c.capacity, storage: storage, slidingWindow: c.window)
+        // Appended a position at a time, each element only while it has positions left (left-padded
+        // chunks of one: validLengths 0 or 1), so that a ring wraps as decoding wraps it.
+        for step in 0..<most {
+            let k = try Tensor<Float>.randomNormal(shape: [B, Hkv, 1, c.D], using: &g)
+            let v = try Tensor<Float>.randomNormal(shape: [B, Hkv, 1, c.Dv], using: &g)
+            try cache.append(key: k, value: v, validLengths: c.lengths.map { step >= most - $0 ? 1 : 0 })
+        }
+        let q = try Tensor<Float>.randomNormal(shape: [B, Hq, 1, c.D], using: &g)
+        let mask: AttentionMask = c.left.map { .causal && .slidingWindow(left: $0, right: 0) } ?? .none
+        // The keys and values as stored, oldest first: element b holds its first `held` rows, and sees
+        // the last `reach` of them (the ring's window and the mask's).
+        let (keys, values, Nk) = (cache.keys, cache.values, cache.keys.shape[2])
+        let reach = min(c.window ?? Int.max, c.left.map { $0 + 1 } ?? Int.max)
+        for isa in Self.instructionSets {
+            let options = AttentionOptions(implementation: .tiled(isa), threads: 1)
+            let fast = try scaledDotProductAttention(query: q, cache: cache, mask: mask, options: options)
+            #expect(fast.path.detail.hasPrefix("one query per head"), "\(c) \(storage) on \(isa): \(fast.path)")
+            // The path does not depend on the threads allowed (a batched step runs each sequence on one).
+            let twoThreads = try scaledDotProductAttention(query: q, cache: cache, mask: mask,
+                                                           options: AttentionOptions(implementation: .tiled(isa), threads: 2))
+            #expect(twoThreads.output.scalars == fast.output.scalars)
+            #expect(fast.output.shape == [B, Hq, 1, c.Dv])
+            // Asking for the log-sum-exp takes the tiled forward.
+            let tiled = try scaledDotProductAttention(query: q, cache: cache, mask: mask, returning: .logSumExp, options: options)
+            #expect(tiled.path.plan != nil)
+            #expect(maxAbsDifference(fast.output.scalars, tiled.output.scalars) < 1e-5, "\(c) \(storage) on \(isa)")
+            for b in 0..<B {
+                let mine = Array(fast.output.scalars[(b * Hq * c.Dv)..<((b + 1) * Hq * c.Dv)])
+                let held = min(c.lengths[b], c.capacity)
+                guard held > 0 else {
+                    #expect(mine.allSatisfy { $0 == 0 }, "\(c) \(storage) on \(isa): an element holding nothing")
+                    continue
+                }
+                // Element b alone, against the Double reference.
+                func element(_ t: Tensor<Float>, rows: Int) throws -> Tensor<Float> {
+                    let C = t.shape[3], perHead = t.shape[2] * C
+                    var out: [Float] = []
+                    for h in 0..<t.shape[1] {
+                        let start = (b * t.shape[1] + h) * perHead
+                        out += t.scalars[start..<(start + rows * C)]
+                    }
+                    return try Tensor(shape: [1, t.shape[1], rows, C], scalars: out)
+                }
+                let qb = try Tensor(shape: [1, Hq, 1, c.D], scalars: Array(q.scalars[(b * Hq * c.D)..<((b + 1) * Hq * c.D)]))
+                let windowed: AttentionMask = reach < held ? .slidingWindow(left: reach - 1, right: 0) : .none
+                try Self.expectWithinRule(mine, q: qb, k: element(keys, rows: held), v: element(values, rows: held), mask: windowed,
+                                          "\(c) \(storage) on \(isa), element \(b)")
+                #expect(held <= Nk)
+            }
+        }
+    }
+
     @Test("Masks, bias, weights and log-sum-exp over a cache equal attention over its keys and values")
     func masksBiasAndOutputs() throws {
         var g = SplitMix64(seed: 33)
