@@ -87,22 +87,22 @@ func singleQueryItem<E: KeyValueElement, M: MultiplyAdd>(_ d: SingleQueryDescrip
     // the scores run.
     var t = 0
     while t < tiles {
-        let pair = min(2, tiles - t), column = (firstTile + t) * keyTilePositions - first
-        let lo = max(0, column), hi = min(n, column + pair * keyTilePositions)
+        let step = min(2, tiles - t), column = (firstTile + t) * keyTilePositions - first
+        let lo = max(0, column), hi = min(n, column + step * keyTilePositions)
         let ahead = PrefetchRanges(values + lo * Dv, bytes: (hi - lo) * Dv * MemoryLayout<E>.stride, values, bytes: 0)
-        interleavedKeyScores(Q, rows: rows, D: D, tiles: keys + t * keyTilePositions * D, tileCount: pair, firstColumn: column,
+        interleavedKeyScores(Q, rows: rows, D: D, tiles: keys + t * keyTilePositions * D, tileCount: step, firstColumn: column,
                              count: n, into: S, ldS: ldS, prefetch: ahead, M.self)
-        t += pair
+        t += step
     }
     // Softmax numerators in place of the scores; padding rows and columns weigh nothing.
     for r in 0..<rows {
         let row = S + r * ldS
-        for j in n..<ldS { row[j] = -.infinity }
         L[r] = 0
         guard r < G else {
             row.update(repeating: 0, count: ldS)
             continue
         }
+        for j in n..<ldS { row[j] = -.infinity }
         var largest = load(row)
         for j in stride(from: 16, to: ldS, by: 16) { largest = lanewiseMax(largest, load(row + j)) }
         let m = horizontalMax(largest)
