@@ -39,7 +39,7 @@ public func scaledDotProductAttention(
        let result = try cache.singleQueryAttention(query, q, mask: mask, scale: scale, isa: isa) {
         return result
     }
-    let problem = try cache.problem(query: query, mask: mask, bias: bias, scale: scale)
+    let problem = try cache.problem(query: query, q, mask: mask, bias: bias, scale: scale)
     guard let isa = execution.instructionSet else {
         // The reference, on the keys and values as stored (rounded), widened.
         let full = AttentionProblem(shape: problem.shape, query: problem.query, key: cache.keys.scalars,
@@ -53,11 +53,11 @@ public func scaledDotProductAttention(
 }
 
 extension KVCache {
-    /// Validates a query against the cache and resolves the mask with the cache's lengths, window and
-    /// per-element alignment. The problem's `key` and `value` are empty: the kernel reads the cache.
-    func problem(query: Tensor<Float>, mask: AttentionMask, bias: Tensor<Float>?, scale: Float?) throws
-        -> AttentionProblem<Float> {
-        let q = try checkedQueryShape(query, mask: mask)
+    /// The problem of a query whose shape `q` ``checkedQueryShape(_:mask:)`` returned: the mask resolved
+    /// with the cache's lengths, window and per-element alignment, the bias and scale checked. The
+    /// problem's `key` and `value` are empty: the kernel reads the cache.
+    func problem(query: Tensor<Float>, _ q: (B: Int, H: Int, Nq: Int, D: Int), mask: AttentionMask, bias: Tensor<Float>?,
+                 scale: Float?) throws -> AttentionProblem<Float> {
         let (shape, Nk, Nq) = (query.shape, keyLength, q.Nq)
         let attentionShape = AttentionShape(B: q.B, Hq: q.H, Hkv: keyValueHeads, Nq: Nq, Nk: Nk, D: headDimension,
                                             Dv: valueHeadDimension, inputRank: shape.count)
@@ -129,10 +129,11 @@ extension KVCache {
     func singleQueryAttention(_ query: Tensor<Float>, _ q: (B: Int, H: Int, Nq: Int, D: Int), mask: AttentionMask, scale: Float?,
                               isa: KernelInstructionSet) throws -> AttentionResult<Float>? {
         let (D, Dv, Nk) = (headDimension, valueHeadDimension, keyLength)
+        let (B, Hq, Hkv) = (q.B, q.H, keyValueHeads), group = Hq / Hkv
+        let shape = AttentionShape(B: B, Hq: Hq, Hkv: Hkv, Nq: q.Nq, Nk: Nk, D: D, Dv: Dv, inputRank: query.shape.count)
         // Decided by the work alone, not by the threads allowed: a sequence decoding alone and the
         // same sequence in a batched step (one thread each) must take the same path, bit for bit.
-        guard q.Nq == 1, SingleQueryDescriptor.supports(valueHeadDimension: Dv),
-              q.B * q.H * Nk * (D + Dv) < ForwardPlan.singleThreadWork else { return nil }
+        guard q.Nq == 1, SingleQueryDescriptor.supports(valueHeadDimension: Dv), ForwardPlan.fitsOneThread(shape) else { return nil }
         // How many of its last keys a query sees (the cache's own window included).
         var reach = slidingWindow ?? Int.max
         for component in mask.components {
@@ -143,7 +144,6 @@ extension KVCache {
             }
         }
         let scaleLog2 = Float(try AttentionProblem<Float>.checkedScale(scale, headDimension: D) * 1.442_695_040_888_963_4)
-        let (B, Hq, Hkv) = (q.B, q.H, keyValueHeads), group = Hq / Hkv
         let scalars = [Float](unsafeUninitializedCapacity: B * Hq * Dv) { output, initialized in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * B) { visible in
                 var most = 0
@@ -169,7 +169,6 @@ extension KVCache {
             }
             initialized = B * Hq * Dv
         }
-        let shape = AttentionShape(B: B, Hq: Hq, Hkv: Hkv, Nq: 1, Nk: Nk, D: D, Dv: Dv, inputRank: query.shape.count)
         return AttentionResult(output: Tensor(uncheckedShape: shape.outputShape, scalars: scalars), weights: nil, logSumExp: nil,
                                path: AttentionPath(singleQuery: isa, pairs: B * Hkv, groupSize: group))
     }

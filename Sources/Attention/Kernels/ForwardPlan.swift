@@ -48,12 +48,15 @@ public struct ForwardPlan: Sendable, Equatable, CustomStringConvertible {
     /// (4 heads over 1 of 256) was the same within the noise, and short contexts stay on one thread.
     public static let singleThreadWork = 1 << 17
 
+    /// Whether a problem of `shape` is below ``singleThreadWork`` and runs on one thread.
+    static func fitsOneThread(_ s: AttentionShape) -> Bool { s.B * s.Hq * s.Nq * s.Nk * (s.D + s.Dv) < singleThreadWork }
+
     /// The plan for a problem of `shape`.
     /// - Parameter storage: how keys and values are stored (16-bit values need a block widened in scratch).
     init(shape s: AttentionShape, wantsWeights: Bool, threads: Int, instructionSet: KernelInstructionSet,
          storage: KeyValueStorage = .float32) {
         let Br = Self.rowBlock
-        let threads = s.B * s.Hq * s.Nq * s.Nk * (s.D + s.Dv) < Self.singleThreadWork ? 1 : threads
+        let threads = Self.fitsOneThread(s) ? 1 : threads
         let grouped = s.Nq < Br / 2 && s.groupSize > 1
         let Bc = Self.keyBlock(headDimension: max(s.D, s.Dv), instructionSet: instructionSet,
                                rowsPerBlock: min(Br, grouped ? s.groupSize * s.Nq : s.Nq))
