@@ -247,7 +247,7 @@ public func multiplyIntegerGroups<B: IntegerInterleavedBlock, M: MultiplyAdd>(
             let x = input.values + r * k, dx = input.scales + r * blocks, s = input.sums + r * blocks, t = minimums + r * blocks
             var p = w
             for b in 0..<blocks {
-                prefetchAhead(p, groupBlock)
+                prefetchAhead(p, groupBlock, distance: singleRowIntegerPrefetchDistance)
                 let (d, m) = scales(p)
                 B.accumulateInteger(d, m, B.interleavedIntegerDot(p + B.interleavedIntegers, x + 32 * b), scale: dx[b], sum: s[b], minimum: t[b], &acc, M.self)
                 p += groupBlock
