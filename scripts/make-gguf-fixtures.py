@@ -12,8 +12,9 @@ to load GGUF checkpoints):
                   Q5_1) on awkward shapes, blocks of zeros, constants and wide ranges included; one
                   tensor of each k-quant (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) of random super-blocks whose
                   half-precision scales are finite and of ordinary size (gguf's Python package
-                  dequantizes k-quants but does not quantize them); and an IQ2_XXS tensor (listed,
-                  not converted);
+                  dequantizes k-quants but does not quantize them); an IQ4_NL tensor of random
+                  blocks the same way (it does not quantize that either); and an IQ2_XXS tensor
+                  (listed, not converted);
   <tensor>.npy    each tensor dequantized to float32 by gguf.quants.dequantize: what transformers
                   computes from the same bytes, shaped outermost first;
   manifest.json   the metadata values and each tensor's GGUF dimensions (innermost first) and type.
@@ -110,6 +111,15 @@ for name, (kind, size, halves, shape) in k_quants.items():
 iq_bytes = rng.integers(0, 256, size=(2, 66), dtype=np.uint8)
 writer.add_tensor("iq2_xxs", iq_bytes, raw_dtype=T.IQ2_XXS)
 manifest["tensors"]["iq2_xxs"] = {"type": "IQ2_XXS", "dimensions": [256, 2]}
+# IQ4_NL (drawn after the others, which stay as they were): random nibbles, ordinary finite scales.
+iq4_shape = (3, 96)
+iq4 = rng.integers(0, 256, size=(iq4_shape[0] * iq4_shape[1] // 32, 18), dtype=np.uint8)
+iq4_scales = (rng.uniform(0.001, 0.1, size=len(iq4)) * rng.choice([-1, 1], size=len(iq4))).astype(np.float16)
+iq4[:, 0:2] = iq4_scales.view(np.uint8).reshape(len(iq4), 2)
+iq4 = iq4.reshape(iq4_shape[0], iq4_shape[1] // 32 * 18)
+writer.add_tensor("iq4_nl", iq4, raw_dtype=T.IQ4_NL)
+np.save(OUT / "iq4_nl.npy", np.asarray(quants.dequantize(iq4, T.IQ4_NL), dtype=np.float32).reshape(iq4_shape))
+manifest["tensors"]["iq4_nl"] = {"type": "IQ4_NL", "dimensions": list(reversed(iq4_shape))}
 
 writer.write_header_to_file()
 writer.write_kv_data_to_file()

@@ -166,6 +166,8 @@ struct BoundaryMatrixTests {
         IntegerInput("RotaryEmbedding startingAt") { n in _ = try RotaryEmbedding(headDimension: 2)(q, startingAt: n) },
         IntegerInput("QuantizedMatrix rows") { n in _ = try QuantizedMatrix(format: .q8_0, rows: n, columns: 32, bytes: Data(count: 34)) },
         IntegerInput("QuantizedMatrix columns") { n in _ = try QuantizedMatrix(format: .q4_0, rows: 1, columns: n, bytes: Data(count: 18)) },
+        IntegerInput("QuantizedMatrix(type: .Q3_K) rows") { n in _ = try QuantizedMatrix(type: .Q3_K, rows: n, columns: 256, bytes: Data(count: 110)) },
+        IntegerInput("QuantizedMatrix(type: .Q3_K) columns") { n in _ = try QuantizedMatrix(type: .Q3_K, rows: 1, columns: n, bytes: Data(count: 110)) },
         IntegerInput("QuantizedMatrix.rows(indices)") { n in
             let matrix = try QuantizedMatrix(format: .q8_0, rows: 1, columns: 32, bytes: Data(count: 34))
             _ = try matrix.rows([n])

@@ -199,11 +199,11 @@ public struct GGUF: Sendable {
         public var name: String { "\(self)" }
 
         /// Whether ``GGUF/tensor(_:)`` converts this type to Float: F32, F16, BF16, F64, the
-        /// 32-element blocks Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, and the k-quants Q2_K, Q3_K, Q4_K,
-        /// Q5_K and Q6_K.
+        /// 32-element blocks Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL, and the k-quants Q2_K, Q3_K,
+        /// Q4_K, Q5_K and Q6_K.
         public var isConvertible: Bool {
             switch self {
-            case .F32, .F16, .BF16, .F64, .Q4_0, .Q4_1, .Q5_0, .Q5_1, .Q8_0, .Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K: true
+            case .F32, .F16, .BF16, .F64, .Q4_0, .Q4_1, .Q5_0, .Q5_1, .Q8_0, .IQ4_NL, .Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K: true
             default: false
             }
         }
@@ -331,6 +331,8 @@ extension GGUF.TensorType {
     /// - `Q4_1`: `d`, `m`, the same 16 bytes: `x = d·q + m`.
     /// - `Q5_0` / `Q5_1`: as `Q4_0` / `Q4_1` with a fifth bit per element from a 32-bit word
     ///   after the scales (bit `i` for `x[i]`): `x = d·(q − 16)` and `x = d·q + m`.
+    /// - `IQ4_NL`: `d` and Q4_0's 16 bytes of nibbles, each naming one of sixteen signed bytes
+    ///   (``iq4NonlinearValues``, −127 ... 113, closer together near zero): `x = d·v[q]`.
     ///
     /// The k-quants, per super-block of 256 elements in sub-blocks of 16 or 32, each sub-block with
     /// an integer scale `s` (and minimum `n`) under the super-block's half-precision `d` (and `dmin`):
@@ -396,6 +398,15 @@ extension GGUF.TensorType {
                     store(32 * b + i, Int(byte & 0x0F), Int(byte >> 4), d: d, m: m, zero: 8)
                 }
             }
+        case .IQ4_NL:
+            for b in 0..<blocks {
+                let base = b * 18, d = half(base)
+                for i in 0..<16 {
+                    let byte = bytes[base + 2 + i]
+                    output[32 * b + i] = d * Float(Self.iq4NonlinearValues[Int(byte & 0x0F)])
+                    output[32 * b + i + 16] = d * Float(Self.iq4NonlinearValues[Int(byte >> 4)])
+                }
+            }
         case .Q5_0, .Q5_1:
             let hasMinimum = self == .Q5_1
             for b in 0..<blocks {
@@ -418,6 +429,9 @@ extension GGUF.TensorType {
             break   // excluded by isConvertible above
         }
     }
+
+    /// The sixteen values an IQ4_NL nibble names (ggml's `kvalues_iq4nl`), before the block's scale.
+    public static let iq4NonlinearValues: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
 
     /// One k-quant super-block of 256 elements (`block` is ``bytesPerBlock`` bytes) into `x[0..<256]`.
     private func dequantizeSuperBlock(_ block: UnsafeRawBufferPointer, into x: UnsafeMutableBufferPointer<Float>) {

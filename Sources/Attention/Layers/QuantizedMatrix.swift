@@ -157,19 +157,19 @@ public struct QuantizedMatrix: Sendable {
         }
     }
 
-    /// The 2-D tensor `name` of `file`, read in place (the file stays mapped while the matrix lives).
+    /// The 2-D tensor `name` of `file`, read in place (the file stays mapped while the matrix lives),
+    /// or for Q3_K converted to Q6_K blocks of its own (see ``Format/init(keeping:)``).
     /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if there is no such tensor, it is not
-    ///   2-D, or its type is not one of ``Format``.
+    ///   2-D, or its type is not one ``Format/init(keeping:)`` keeps.
     public init(gguf file: GGUF, name: String) throws {
         guard let entry = file.info(name) else { throw AttentionError.invalidFile(path: file.path, reason: "no tensor named '\(name)'") }
-        guard let format = Format(entry.type) else {
-            throw AttentionError.invalidFile(
-                path: file.path, reason: "tensor '\(name)' is \(entry.type.name); the quantized kernels read \(Format.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard Format(keeping: entry.type) != nil else {
+            throw AttentionError.invalidFile(path: file.path, reason: "tensor '\(name)' is \(entry.type.name); the quantized kernels read \(Self.keptTypeNames)")
         }
         guard entry.shape.count == 2 else {
             throw AttentionError.invalidFile(path: file.path, reason: "tensor '\(name)' is \(entry.shape), not a matrix")
         }
-        try self.init(format: format, rows: entry.shape[0], columns: entry.shape[1], bytes: file.storedData(of: name))
+        try self.init(type: entry.type, rows: entry.shape[0], columns: entry.shape[1], bytes: file.storedData(of: name))
     }
 
     /// The interleaved copy as the kernels take it.

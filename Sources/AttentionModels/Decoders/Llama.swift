@@ -97,8 +97,9 @@ public struct LlamaConfiguration: Sendable, Equatable {
 /// their own RoPE base) is stated once per family in ``DecoderFamily``. A windowed layer reads only
 /// its window, and its cache (``makeCaches(capacity:storage:)``) keeps little more than the window.
 ///
-/// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K): the products read the
-/// blocks through the quantized kernels (`QuantizedMatrix`), so the model takes the memory of its
+/// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K; Q3_K
+/// and IQ4_NL as Q6_K and Q8_0 blocks of the same values): the products read the
+/// blocks through the quantized kernels (`QuantizedMatrix`), so the model takes about the memory of its
 /// file, and each decoding step reads a few bits per weight. ``WeightPrecision/float32`` dequantizes
 /// every weight once at load instead (as transformers does): the reference, about six times the
 /// memory. Both multiply the same values; only the order of the sums differs. The query and key weights are used in the
@@ -110,7 +111,9 @@ public struct LlamaModel: Sendable {
     /// How the model keeps the matrices of its file.
     public enum WeightPrecision: String, Sendable, CaseIterable {
         /// In the file's block format where the quantized kernels read it (Q8_0, Q4_0, Q4_1, Q5_0,
-        /// Q4_K, Q5_K, Q6_K); other types (F32, F16, BF16, Q5_1, Q2_K, Q3_K) dequantized to Float.
+        /// Q4_K, Q5_K, Q6_K), Q3_K and IQ4_NL as Q6_K and Q8_0 blocks (the same values,
+        /// `QuantizedMatrix.Format.init(keeping:)`); other types (F32, F16, BF16, Q5_1, Q2_K)
+        /// dequantized to Float.
         case asStored = "as-stored"
         /// Every matrix dequantized to Float at load.
         case float32
@@ -218,10 +221,10 @@ public struct LlamaModel: Sendable {
             }
             return try file.tensor(name)
         }
-        /// The matrix `name` in its block format if the kernels read it and `precision` keeps it.
+        /// The matrix `name` in its block format (Q3_K's as Q6_K, IQ4_NL's as Q8_0) if the kernels read it and `precision` keeps it.
         func quantized(_ name: String, _ shape: [Int]) throws -> QuantizedMatrix? {
             guard precision == .asStored, let entry = file.info(name), entry.shape == shape,
-                  QuantizedMatrix.Format(entry.type) != nil else { return nil }
+                  QuantizedMatrix.Format(keeping: entry.type) != nil else { return nil }
             return try QuantizedMatrix(gguf: file, name: name)
         }
         func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> Linear<Float> {

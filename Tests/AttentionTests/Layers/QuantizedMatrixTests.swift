@@ -318,8 +318,9 @@ struct QuantizedMatrixTests {
     @Test("A matrix read in place from a GGUF file dequantizes, bit for bit, to what gguf's Python reader wrote")
     func ggufFixture() throws {
         let file = try GGUF(contentsOf: Fixtures.root.appendingPathComponent("gguf/types.gguf"))
-        for name in ["q8_0", "q4_0"] {
+        for (name, format) in [("q8_0", QuantizedMatrix.Format.q8_0), ("q4_0", .q4_0), ("q3_k", .q6_k), ("iq4_nl", .q8_0)] {
             let matrix = try QuantizedMatrix(gguf: file, name: name)
+            #expect(matrix.format == format, "\(name)")
             guard case .float32(let want) = try NPY.read(contentsOf: Fixtures.root.appendingPathComponent("gguf/\(name).npy")) else {
                 Issue.record("\(name).npy is not float32"); continue
             }
@@ -334,9 +335,90 @@ struct QuantizedMatrixTests {
             #expect(thrownError { try matrix.rows([matrix.rows]) } == .invalidArgument("indices"))
         }
         #expect(QuantizedMatrix.Format(.Q4_1) == .q4_1 && QuantizedMatrix.Format(.Q5_0) == .q5_0 && QuantizedMatrix.Format(.Q5_1) == nil)
+        #expect(QuantizedMatrix.Format(.Q3_K) == nil && QuantizedMatrix.Format(keeping: .Q3_K) == .q6_k)
+        #expect(QuantizedMatrix.Format(keeping: .Q4_1) == .q4_1 && QuantizedMatrix.Format(keeping: .Q2_K) == nil && QuantizedMatrix.Format(keeping: .F16) == nil)
         #expect(thrownError { try QuantizedMatrix(gguf: file, name: "q4_1") } == .invalidFile("types.gguf"))   // 3-D
         #expect(thrownError { try QuantizedMatrix(gguf: file, name: "f16") } == .invalidFile("types.gguf"))    // not a block format
         #expect(thrownError { try QuantizedMatrix(gguf: file, name: "missing") } == .invalidFile("types.gguf"))
+    }
+
+    /// A GGUF type kept in another format, with where its blocks hold their half-precision scale
+    /// and its two extreme blocks (every value the least, then the greatest, the type can hold).
+    struct KeptType: Sendable, CustomTestStringConvertible {
+        let type: GGUF.TensorType, format: QuantizedMatrix.Format, columns: Int, scaleAt: Int
+        /// Each extreme's bytes before the scale is written over them, and the integer its every value is `d` times.
+        let least: (bytes: UInt8, times: Float), greatest: (bytes: UInt8, times: Float)
+        var testDescription: String { "\(type.name) as \(format.rawValue)" }
+    }
+
+    static let keptTypes = [
+        // Q3_K: high bits, low bits and scales all clear: (d·(0 − 32))·(0 − 4); all set: (d·31)·3.
+        KeptType(type: .Q3_K, format: .q6_k, columns: 512, scaleAt: 108, least: (0, 128), greatest: (0xFF, 93)),
+        // IQ4_NL: every nibble 0 names −127, every nibble 15 names 113.
+        KeptType(type: .IQ4_NL, format: .q8_0, columns: 96, scaleAt: 0, least: (0, -127), greatest: (0xFF, 113)),
+    ]
+
+    @Test("Q3_K and IQ4_NL blocks are kept as Q6_K and Q8_0 blocks of exactly the same values: every row bit for bit, the extremes of every field, int8 and Float products on every instruction set, and bad sizes refused",
+          arguments: keptTypes)
+    func keptAsAnotherFormat(_ kept: KeptType) throws {
+        var g = SplitMix64(seed: 0x036B)
+        // 37 rows: two groups of sixteen interleaved or repacked for the products, five as stored.
+        let (rows, columns, size) = (37, kept.columns, kept.type.bytesPerBlock)
+        let count = rows * columns / kept.type.blockSize
+        var bytes = [UInt8]()
+        for b in 0..<count {
+            let fill: UInt8? = b == 0 ? kept.least.bytes : b == 1 ? kept.greatest.bytes : nil
+            var block = (0..<size).map { _ in fill ?? UInt8(truncatingIfNeeded: g.next()) }
+            let d = Float16(Float(1e-3 + 0.1 * g.nextUnit()) * (g.next() & 1 == 0 ? 1 : -1)).bitPattern
+            (block[kept.scaleAt], block[kept.scaleAt + 1]) = (UInt8(d & 0xFF), UInt8(d >> 8))
+            bytes += block
+        }
+        let matrix = try QuantizedMatrix(type: kept.type, rows: rows, columns: columns, bytes: Data(bytes))
+        #expect(matrix.format == kept.format && QuantizedMatrix.Format(keeping: kept.type) == kept.format)
+        #expect(matrix.rows == rows && matrix.columns == columns)
+        #expect(matrix.byteCount == count * kept.type.blockSize / kept.format.valuesPerBlock * kept.format.bytesPerBlock)
+        var want = [Float](repeating: .nan, count: rows * columns)
+        try bytes.withUnsafeBytes { raw in try want.withUnsafeMutableBufferPointer { try kept.type.dequantize(raw, into: $0) } }
+        func scale(_ block: Int) -> Float {
+            Float(Float16(bitPattern: UInt16(bytes[block * size + kept.scaleAt]) | UInt16(bytes[block * size + kept.scaleAt + 1]) << 8))
+        }
+        let values = kept.type.blockSize
+        #expect(want[0..<values].allSatisfy { $0 == scale(0) * kept.least.times })
+        #expect(want[values..<(2 * values)].allSatisfy { $0 == scale(1) * kept.greatest.times })
+        let w = matrix.dequantized()
+        #expect(w.scalars.map(\.bitPattern) == want.map(\.bitPattern))
+        let picked = try matrix.rows([36, 0, 17])
+        for (i, row) in [36, 0, 17].enumerated() {
+            #expect(Array(picked.scalars[(i * columns)..<((i + 1) * columns)]) == Array(want[(row * columns)..<((row + 1) * columns)]), "row \(row)")
+        }
+        // Products of the kept matrix against the Double product of the Q3_K values (with the input
+        // rounded as int8 rounds it, for int8), one row and eight.
+        for inputRows in [1, 8] {
+            let x = try Tensor<Float>.randomUniform(shape: [inputRows, columns], in: -2...2, using: &g)
+            for (precision, input) in [(QuantizedPrecision.int8, Self.int8Rounded(x.scalars)), (.float32, x.scalars.map(Double.init))] {
+                var exact = [Double](repeating: 0, count: inputRows * rows), magnitude = exact
+                for r in 0..<inputRows {
+                    for o in 0..<rows {
+                        for j in 0..<columns {
+                            let p = input[r * columns + j] * Double(want[o * columns + j])
+                            exact[r * rows + o] += p
+                            magnitude[r * rows + o] += abs(p)
+                        }
+                    }
+                }
+                let bound = magnitude.map { 2 * Double(columns + 8) * Double(Float.ulpOfOne) / 2 * $0 + 1e-30 }
+                for isa in KernelInstructionSet.allCases where isa.isSupported {
+                    let y = try matrix.multiply(x, options: AttentionOptions(implementation: .tiled(isa), threads: 2, quantizedPrecision: precision))
+                    let worst = zip(zip(y.scalars, exact), bound).map { abs(Double($0.0) - $0.1) / $1 }.max() ?? 0
+                    #expect(worst <= 1, "\(precision) \(isa) rows \(inputRows): error \(worst) of the bound")
+                }
+            }
+        }
+        #expect(thrownError { try QuantizedMatrix(type: kept.type, rows: 2, columns: columns, bytes: Data(count: 2 * columns / values * size - 1)) }
+                == .invalidArgument("bytes"))
+        #expect(thrownError { try QuantizedMatrix(type: kept.type, rows: 2, columns: values + 16, bytes: Data(count: 4 * size)) } == .invalidArgument("rows/columns"))
+        #expect(thrownError { try QuantizedMatrix(type: .Q2_K, rows: 1, columns: 256, bytes: Data(count: 84)) } == .invalidArgument("type"))
+        #expect(thrownError { try QuantizedMatrix(type: .Q4_1, rows: 1, columns: 32, bytes: Data(count: 19)) } == .invalidArgument("bytes"))
     }
 
     @Test("Bad blocks and inputs are typed errors naming the argument; a quantized Linear computes the matrix's product plus its bias")
