@@ -20,7 +20,7 @@ import _KernelIntrinsics
 ///     of row `r` as signed bytes;
 ///   - Q4_0 and Q4_1: four chunks of sixteen words, word `r` of chunk `c` holding bytes
 ///     `4c ..< 4c + 4` of row `r`'s sixteen bytes of nibbles (elements `4c + i` and `4c + i + 16`);
-///   - Q5_0: a chunk of the rows' words of fifth bits, then Q4_0's chunks.
+///   - Q5_0 and Q5_1: a chunk of the rows' words of fifth bits, then Q4_0's chunks.
 ///
 /// A nibble is taken with a mask alone, in place: the word's nibble `j` of each 16-bit half is
 /// `q · 16^j` as an integer, which converts to Float exactly, and the input element it multiplies
@@ -229,7 +229,7 @@ public func multiplyInterleavedGroupRows<B: InterleavedQuantizedBlock, M: Multip
 /// harmless: prefetches never fault.
 @inlinable var interleavedPrefetchDistance: Int { 4096 }
 
-/// The distance for the single-row pass of the integer products of Q4_0, Q4_1, Q5_0 and Q8_0
+/// The distance for the single-row pass of the integer products of Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0
 /// (``multiplyIntegerGroups(_:rows:interleaved:groups:y:n:_:_:)``), which reads a block in about
 /// half the time the Float and super-block kernels take. On an AMD Zen 4 (family 25 model 17) one
 /// core read Q4_1 blocks at 17.6-19.5 GB/s with 3 or 4 KiB ahead and at 21.6-26.6 GB/s with 512

@@ -27,6 +27,8 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
     /// `d`, a 32-bit word of fifth bits (bit `i` for element `i`) and the same 16 bytes of nibbles:
     /// `x = d·(q − 16)` (22 bytes).
     case q5_0 = 6
+    /// `d`, `m`, Q5_0's word of fifth bits and 16 bytes of nibbles: `x = d·q + m` (24 bytes).
+    case q5_1 = 7
     /// Super-blocks of 256: `d`, `dmin`, eight 6-bit scales and minimums, 128 bytes of nibbles:
     /// `x = (d·s)·q − dmin·m` per 32 values (144 bytes).
     case q4_k = 12
@@ -45,6 +47,7 @@ public enum QuantizedBlockFormat: Int, Sendable, CaseIterable {
         case .q4_0: visitor(Q4_0Block.self)
         case .q4_1: visitor(Q4_1Block.self)
         case .q5_0: visitor(Q5_0Block.self)
+        case .q5_1: visitor(Q5_1Block.self)
         case .q4_k: visitor(Q4_KBlock.self)
         case .q5_k: visitor(Q5_KBlock.self)
         case .q6_k: visitor(Q6_KBlock.self)
@@ -405,6 +408,63 @@ public enum Q5_0Block: IntegerInterleavedBlock {
     }
     /// Integer products: the nibble words after the words of fifth bits, which the products spread
     /// into each byte's bit 4.
+    @inlinable public static var integerLayout: InterleavedIntegerLayout { .nibblesWithFifthBits }
+}
+
+/// `d`, `m`, a word of fifth bits, then 16 bytes of nibbles: `d·q + m` with `q = nibble | bit << 4`.
+/// Q5_0's integers after one more half-precision scale, so Q5_0's helpers read them from two bytes
+/// further on (sixteen rows' `m`, 32 bytes, in the interleaved layout).
+public enum Q5_1Block: IntegerInterleavedBlock {
+    @inlinable public static var format: QuantizedBlockFormat { .q5_1 }
+    @inlinable public static var bytes: Int { 24 }
+    @inlinable public static var scaleBytes: Int { 4 }
+    /// The 32 integers `q` (0 ... 31) in element order.
+    @inlinable @inline(__always)
+    public static func integers(_ block: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+        Q5_0Block.integers(block + 2)
+    }
+    @inlinable @inline(__always)
+    public static func dequantize<M: MultiplyAdd>(_ block: UnsafeRawPointer, _: M.Type) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let d = SIMD8<Float>(repeating: blockScale(block, M.self))
+        let m = SIMD8<Float>(repeating: blockScale(block + 2, M.self))
+        let (q0, q1, q2, q3) = integers(block)
+        @inline(__always) func values(_ q: SIMD8<Int32>) -> SIMD8<Float> { d * exactFloats(q) + m }
+        return (values(q0), values(q1), values(q2), values(q3))
+    }
+    @inlinable @inline(__always)
+    public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
+        let (q0, q1, q2, q3) = integers(block)
+        return blockDot((exactFloats(q0), exactFloats(q1), exactFloats(q2), exactFloats(q3)), x, M.self)
+    }
+    @inlinable public static var scaleBits: UInt32 { 0xFFFF_FFFF }
+    @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 1) }
+
+    /// Interleaved: the sixteen `d`, the sixteen `m`, then Q5_0's words of fifth bits and nibbles.
+    @inlinable public static var interleavedPieceBytes: Int { 4 }
+    @inlinable public static var interleavedInputOrder: InterleavedInputOrder { .elements }
+    @inlinable @inline(__always)
+    public static func accumulateInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                                             _ sum: inout SIMD16<Float>, _: M.Type) {
+        let words = Q5_0Block.interleavedWords(p + 2 * quantizedGroupRows)
+        var t0 = SIMD16<Float>.zero, t1 = t0, t2 = t0, t3 = t0
+        for e in stride(from: 0, to: 32, by: 4) {
+            t0 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e)), SIMD16(repeating: x[e]), t0)
+            t1 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e + 1)), SIMD16(repeating: x[e + 1]), t1)
+            t2 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e + 2)), SIMD16(repeating: x[e + 2]), t2)
+            t3 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e + 3)), SIMD16(repeating: x[e + 3]), t3)
+        }
+        // d·q + m summed is d·Σq·x + m·Σx.
+        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), (t0 + t1) + (t2 + t3), sum)
+        sum = M.multiplyAdd(interleavedScales(p, 1, M.self), SIMD16(repeating: xSum), sum)
+    }
+    @inlinable @inline(__always)
+    public static func dequantizeInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, stride: Int,
+                                                             scales: UnsafeMutablePointer<Float>, _: M.Type) {
+        let d = interleavedScales(p, 0, M.self), m = interleavedScales(p, 1, M.self)
+        let words = Q5_0Block.interleavedWords(p + 2 * quantizedGroupRows)
+        for e in 0..<32 { store(d * exactFloats(Q5_0Block.interleavedIntegers(words, element: e)) + m, out + stride * e) }
+    }
+    /// Integer products: as Q5_0's, with Q4_1's minimum.
     @inlinable public static var integerLayout: InterleavedIntegerLayout { .nibblesWithFifthBits }
 }
 

@@ -30,6 +30,8 @@ public struct QuantizedMatrix: Sendable {
         case q4_1 = "Q4_1"
         /// `x = d·(q − 16)`: a scale, 32 fifth bits and 32 nibbles (22 bytes, 5.5 bits per value).
         case q5_0 = "Q5_0"
+        /// `x = d·q + m`: a scale, a minimum, 32 fifth bits and 32 nibbles (24 bytes, 6 bits per value).
+        case q5_1 = "Q5_1"
         /// Super-blocks of 256: `x = (d·s)·q − dmin·m` per 32 values, 6-bit `s` and `m`, 4-bit `q`
         /// (144 bytes, 4.5 bits per value).
         case q4_k = "Q4_K"
@@ -68,6 +70,7 @@ public struct QuantizedMatrix: Sendable {
             case .q4_0: .q4_0
             case .q4_1: .q4_1
             case .q5_0: .q5_0
+            case .q5_1: .q5_1
             case .q4_k: .q4_k
             case .q5_k: .q5_k
             case .q6_k: .q6_k

@@ -60,7 +60,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Instead of attention: time a Linear layer (with bias) on ROWSxINxOUT, e.g. 512x384x1536, counting 2·ROWS·IN·OUT flops.",
                                valueName: "ROWSxINxOUT"))
     var linear: LinearShape?
-    @Option(help: ArgumentHelp("With --linear: random weights in this GGUF block format (q8_0, q4_0, q4_1, q5_0, q4_k, q5_k or q6_k), in copies filling 256 MiB called in turn as a model's layers are, so that they come from memory; reports the gigabytes of blocks read per second and their share of a read-bandwidth probe.",
+    @Option(help: ArgumentHelp("With --linear: random weights in this GGUF block format (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k or q6_k), in copies filling 256 MiB called in turn as a model's layers are, so that they come from memory; reports the gigabytes of blocks read per second and their share of a read-bandwidth probe.",
                                valueName: "format"))
     var weights: QuantizedMatrix.Format?
     @Option(help: precisionHelp) var precision: QuantizedPrecision = .int8

@@ -14,10 +14,10 @@ struct Generate: ParsableCommand {
             5) or vocab.json and merges.txt.
             --model: a GGUF file of a Llama or Gemma 3 model with its tokenizer, such as
             SmolLM2-135M-Instruct (attention model fetch smollm2) or Gemma 3 270M
-            (attention model fetch gemma3); its Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K and Q6_K
-            matrices stay in their blocks (Q3_K and IQ4_NL ones as Q6_K and Q8_0 blocks of
-            the same values), read by the quantized kernels (--weights float32 dequantizes
-            them at load instead, as transformers does).
+            (attention model fetch gemma3); its Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K
+            and Q6_K matrices stay in their blocks (Q3_K and IQ4_NL ones as Q6_K and Q8_0
+            blocks of the same values), read by the quantized kernels (--weights float32
+            dequantizes them at load instead, as transformers does).
             Each step feeds only the new token through the layers, reading the keys and
             values of the earlier tokens from a KV cache; --no-cache recomputes the whole
             sequence every step (the same tokens, each step O(N²) instead of O(N)).

@@ -97,7 +97,7 @@ public struct LlamaConfiguration: Sendable, Equatable {
 /// their own RoPE base) is stated once per family in ``DecoderFamily``. A windowed layer reads only
 /// its window, and its cache (``makeCaches(capacity:storage:)``) keeps little more than the window.
 ///
-/// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K; Q3_K
+/// By default the matrices stay in the file's block format (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; Q3_K
 /// and IQ4_NL as Q6_K and Q8_0 blocks of the same values): the products read the
 /// blocks through the quantized kernels (`QuantizedMatrix`), so the model takes about the memory of its
 /// file, and each decoding step reads a few bits per weight. ``WeightPrecision/float32`` dequantizes
@@ -111,9 +111,9 @@ public struct LlamaModel: Sendable {
     /// How the model keeps the matrices of its file.
     public enum WeightPrecision: String, Sendable, CaseIterable {
         /// In the file's block format where the quantized kernels read it (Q8_0, Q4_0, Q4_1, Q5_0,
-        /// Q4_K, Q5_K, Q6_K), Q3_K and IQ4_NL as Q6_K and Q8_0 blocks (the same values,
-        /// `QuantizedMatrix.Format.init(keeping:)`); other types (F32, F16, BF16, Q5_1, Q2_K)
-        /// dequantized to Float.
+        /// Q5_1, Q4_K, Q5_K, Q6_K), Q3_K and IQ4_NL as Q6_K and Q8_0 blocks (the same values,
+        /// `QuantizedMatrix.Format.init(keeping:)`); other types (F32, F16, BF16, Q2_K) dequantized
+        /// to Float.
         case asStored = "as-stored"
         /// Every matrix dequantized to Float at load.
         case float32

@@ -23,7 +23,7 @@ struct QuantizedMatrixTests {
         case .q4_k: (144, [0, 2])
         case .q5_k: (176, [0, 2])
         case .q6_k: (210, [208])
-        case .q8_0, .q4_0, .q4_1, .q5_0: nil
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: nil
         }
         if let superBlock {
             for _ in 0..<count {
@@ -39,9 +39,9 @@ struct QuantizedMatrixTests {
         }
         for _ in 0..<count {
             half(scale())
-            if format == .q4_1 { half(scale()) }
-            // Q8_0: 32 signed bytes; Q5_0: a word of fifth bits and 16 bytes of nibbles; Q4_*: the nibbles.
-            let quantBytes = switch format { case .q8_0: 32; case .q5_0: 20; default: 16 }
+            if format == .q4_1 || format == .q5_1 { half(scale()) }
+            // Q8_0: 32 signed bytes; Q5_*: a word of fifth bits and 16 bytes of nibbles; Q4_*: the nibbles.
+            let quantBytes = switch format { case .q8_0: 32; case .q5_0, .q5_1: 20; default: 16 }
             for _ in 0..<quantBytes { bytes.append(UInt8(truncatingIfNeeded: g.next())) }
         }
         return bytes
@@ -296,7 +296,7 @@ struct QuantizedMatrixTests {
         #expect(QuantizedMatrix.Format(format.tensorType) == format)
         #expect(format.tensorType.name == format.rawValue && format.tensorType.blockSize == format.valuesPerBlock)
         #expect(format.bytesPerBlock == format.tensorType.bytesPerBlock)
-        let halves: [QuantizedMatrix.Format: [Int]] = [.q8_0: [0], .q4_0: [0], .q4_1: [0, 2], .q5_0: [0], .q4_k: [0, 2], .q5_k: [0, 2], .q6_k: [208]]
+        let halves: [QuantizedMatrix.Format: [Int]] = [.q8_0: [0], .q4_0: [0], .q4_1: [0, 2], .q5_0: [0], .q5_1: [0, 2], .q4_k: [0, 2], .q5_k: [0, 2], .q6_k: [208]]
         #expect(format.halfPrecisionScaleOffsets == halves[format])
         // 37 rows: for the 32-value formats two groups of sixteen interleaved (the layout the table
         // describes) and five as stored.
@@ -318,7 +318,7 @@ struct QuantizedMatrixTests {
     @Test("A matrix read in place from a GGUF file dequantizes, bit for bit, to what gguf's Python reader wrote")
     func ggufFixture() throws {
         let file = try GGUF(contentsOf: Fixtures.root.appendingPathComponent("gguf/types.gguf"))
-        for (name, format) in [("q8_0", QuantizedMatrix.Format.q8_0), ("q4_0", .q4_0), ("q3_k", .q6_k), ("iq4_nl", .q8_0)] {
+        for (name, format) in [("q8_0", QuantizedMatrix.Format.q8_0), ("q4_0", .q4_0), ("q5_1", .q5_1), ("q3_k", .q6_k), ("iq4_nl", .q8_0)] {
             let matrix = try QuantizedMatrix(gguf: file, name: name)
             #expect(matrix.format == format, "\(name)")
             guard case .float32(let want) = try NPY.read(contentsOf: Fixtures.root.appendingPathComponent("gguf/\(name).npy")) else {
@@ -334,7 +334,7 @@ struct QuantizedMatrixTests {
             #expect(Array(picked.scalars[c..<(2 * c)]) == Array(want.scalars[0..<c]))
             #expect(thrownError { try matrix.rows([matrix.rows]) } == .invalidArgument("indices"))
         }
-        #expect(QuantizedMatrix.Format(.Q4_1) == .q4_1 && QuantizedMatrix.Format(.Q5_0) == .q5_0 && QuantizedMatrix.Format(.Q5_1) == nil)
+        #expect(QuantizedMatrix.Format(.Q4_1) == .q4_1 && QuantizedMatrix.Format(.Q5_0) == .q5_0 && QuantizedMatrix.Format(.Q5_1) == .q5_1 && QuantizedMatrix.Format(.Q8_1) == nil)
         #expect(QuantizedMatrix.Format(.Q3_K) == nil && QuantizedMatrix.Format(keeping: .Q3_K) == .q6_k)
         #expect(QuantizedMatrix.Format(keeping: .Q4_1) == .q4_1 && QuantizedMatrix.Format(keeping: .Q2_K) == nil && QuantizedMatrix.Format(keeping: .F16) == nil)
         #expect(thrownError { try QuantizedMatrix(gguf: file, name: "q4_1") } == .invalidFile("types.gguf"))   // 3-D
