@@ -161,7 +161,7 @@ public struct QuantizedMatrix: Sendable {
     }
 
     /// The 2-D tensor `name` of `file`, read in place (the file stays mapped while the matrix lives),
-    /// or for Q3_K converted to Q6_K blocks of its own (see ``Format/init(keeping:)``).
+    /// or for Q3_K and IQ4_NL converted to Q6_K and Q8_0 blocks of its own (see ``Format/init(keeping:)``).
     /// - Throws: ``AttentionError/invalidFile(path:reason:)`` if there is no such tensor, it is not
     ///   2-D, or its type is not one ``Format/init(keeping:)`` keeps.
     public init(gguf file: GGUF, name: String) throws {
