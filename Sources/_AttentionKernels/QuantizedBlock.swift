@@ -386,10 +386,12 @@ public enum Q5_0Block: IntegerInterleavedBlock {
         let nibble = (chunk &>> UInt32(8 * (byte % 4) + 4 * (e / 16))) & 0x0F
         return SIMD16<Int32>(truncatingIfNeeded: nibble | (((words.high &>> UInt32(e)) & 1) &<< 4))
     }
+    /// `Σ q·x` of the sixteen rows from their words (``interleavedWords(_:)``) and the 32 inputs `x`.
     @inlinable @inline(__always)
-    public static func accumulateInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
-                                                             _ sum: inout SIMD16<Float>, _: M.Type) {
-        let words = interleavedWords(p)
+    static func interleavedDot<M: MultiplyAdd>(
+        _ words: (high: SIMD16<UInt32>, chunks: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)),
+        _ x: UnsafePointer<Float>, _: M.Type
+    ) -> SIMD16<Float> {
         var t0 = SIMD16<Float>.zero, t1 = t0, t2 = t0, t3 = t0
         for e in stride(from: 0, to: 32, by: 4) {
             t0 = M.multiplyAdd(exactFloats(interleavedIntegers(words, element: e)), SIMD16(repeating: x[e]), t0)
@@ -397,8 +399,14 @@ public enum Q5_0Block: IntegerInterleavedBlock {
             t2 = M.multiplyAdd(exactFloats(interleavedIntegers(words, element: e + 2)), SIMD16(repeating: x[e + 2]), t2)
             t3 = M.multiplyAdd(exactFloats(interleavedIntegers(words, element: e + 3)), SIMD16(repeating: x[e + 3]), t3)
         }
+        return (t0 + t1) + (t2 + t3)
+    }
+    @inlinable @inline(__always)
+    public static func accumulateInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
+                                                             _ sum: inout SIMD16<Float>, _: M.Type) {
         // d·(q − 16) summed is d·(Σq·x − 16·Σx).
-        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), ((t0 + t1) + (t2 + t3)) - SIMD16(repeating: 16 * xSum), sum)
+        let t = interleavedDot(interleavedWords(p), x, M.self)
+        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), t - SIMD16(repeating: 16 * xSum), sum)
     }
     @inlinable @inline(__always)
     public static func dequantizeInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, stride: Int,
@@ -433,8 +441,7 @@ public enum Q5_1Block: IntegerInterleavedBlock {
     }
     @inlinable @inline(__always)
     public static func integerDot<M: MultiplyAdd>(_ block: UnsafeRawPointer, _ x: UnsafePointer<Float>, _: M.Type) -> SIMD8<Float> {
-        let (q0, q1, q2, q3) = integers(block)
-        return blockDot((exactFloats(q0), exactFloats(q1), exactFloats(q2), exactFloats(q3)), x, M.self)
+        Q5_0Block.integerDot(block + 2, x, M.self)
     }
     @inlinable public static var scaleBits: UInt32 { 0xFFFF_FFFF }
     @inlinable public static var minimumWeights: (even: Float, odd: Float) { (0, 1) }
@@ -442,26 +449,22 @@ public enum Q5_1Block: IntegerInterleavedBlock {
     /// Interleaved: the sixteen `d`, the sixteen `m`, then Q5_0's words of fifth bits and nibbles.
     @inlinable public static var interleavedPieceBytes: Int { 4 }
     @inlinable public static var interleavedInputOrder: InterleavedInputOrder { .elements }
+    /// Q5_0's words of the group's block at `p`, after the sixteen `m` Q5_0 does not have.
+    @inlinable @inline(__always)
+    static func interleavedWords(_ p: UnsafeRawPointer) -> (high: SIMD16<UInt32>, chunks: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)) {
+        Q5_0Block.interleavedWords(p + 2 * quantizedGroupRows)
+    }
     @inlinable @inline(__always)
     public static func accumulateInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, xSum: Float,
                                                              _ sum: inout SIMD16<Float>, _: M.Type) {
-        let words = Q5_0Block.interleavedWords(p + 2 * quantizedGroupRows)
-        var t0 = SIMD16<Float>.zero, t1 = t0, t2 = t0, t3 = t0
-        for e in stride(from: 0, to: 32, by: 4) {
-            t0 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e)), SIMD16(repeating: x[e]), t0)
-            t1 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e + 1)), SIMD16(repeating: x[e + 1]), t1)
-            t2 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e + 2)), SIMD16(repeating: x[e + 2]), t2)
-            t3 = M.multiplyAdd(exactFloats(Q5_0Block.interleavedIntegers(words, element: e + 3)), SIMD16(repeating: x[e + 3]), t3)
-        }
         // d·q + m summed is d·Σq·x + m·Σx.
-        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), (t0 + t1) + (t2 + t3), sum)
+        sum = M.multiplyAdd(interleavedScales(p, 0, M.self), Q5_0Block.interleavedDot(interleavedWords(p), x, M.self), sum)
         sum = M.multiplyAdd(interleavedScales(p, 1, M.self), SIMD16(repeating: xSum), sum)
     }
     @inlinable @inline(__always)
     public static func dequantizeInterleaved<M: MultiplyAdd>(_ p: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>, stride: Int,
                                                              scales: UnsafeMutablePointer<Float>, _: M.Type) {
-        let d = interleavedScales(p, 0, M.self), m = interleavedScales(p, 1, M.self)
-        let words = Q5_0Block.interleavedWords(p + 2 * quantizedGroupRows)
+        let d = interleavedScales(p, 0, M.self), m = interleavedScales(p, 1, M.self), words = interleavedWords(p)
         for e in 0..<32 { store(d * exactFloats(Q5_0Block.interleavedIntegers(words, element: e)) + m, out + stride * e) }
     }
     /// Integer products: as Q5_0's, with Q4_1's minimum.

@@ -40,19 +40,8 @@ extension QuantizedMatrix {
             return
         }
         // Q3_K or IQ4_NL: the stored blocks must be whole before they are converted.
-        let values = type.blockSize, source = type.bytesPerBlock
-        guard rows > 0, columns > 0, columns % values == 0 else {
-            throw AttentionError.invalidArgument(
-                argument: "rows/columns",
-                reason: "need rows > 0 and columns a positive multiple of \(values) (the block size of \(type.name)), got [\(rows), \(columns)]")
-        }
-        let (count, overflow) = (columns / values).multipliedReportingOverflow(by: rows)
-        let (total, overflow2) = count.multipliedReportingOverflow(by: source)
-        guard !overflow, !overflow2, total == bytes.count else {
-            throw AttentionError.invalidArgument(
-                argument: "bytes", reason: "\(bytes.count) bytes do not hold [\(rows), \(columns)] values of \(type.name) (\(source) bytes per \(values))")
-        }
-        let target = format.bytesPerBlock
+        let count = try Self.blockCount(of: type, rows: rows, columns: columns, bytes: bytes)
+        let (source, target) = (type.bytesPerBlock, format.bytesPerBlock)
         var converted = Data(count: count * target)
         converted.withUnsafeMutableBytes { out in
             bytes.withUnsafeBytes { raw in

@@ -123,18 +123,7 @@ public struct QuantizedMatrix: Sendable {
     ///   `columns` is not a positive multiple of the block's values, or `bytes` does not hold exactly
     ///   that many blocks.
     public init(format: Format, rows: Int, columns: Int, bytes: Data) throws {
-        let values = format.valuesPerBlock
-        guard rows > 0, columns > 0, columns % values == 0 else {
-            throw AttentionError.invalidArgument(
-                argument: "rows/columns",
-                reason: "need rows > 0 and columns a positive multiple of \(values) (the block size of \(format.rawValue)), got [\(rows), \(columns)]")
-        }
-        let (perRow, overflow) = (columns / values).multipliedReportingOverflow(by: format.bytesPerBlock)
-        let (total, overflow2) = perRow.multipliedReportingOverflow(by: rows)
-        guard !overflow, !overflow2, total == bytes.count else {
-            throw AttentionError.invalidArgument(
-                argument: "bytes", reason: "\(bytes.count) bytes do not hold [\(rows), \(columns)] values of \(format.rawValue) (\(format.bytesPerBlock) bytes per 32)")
-        }
+        _ = try Self.blockCount(of: format.tensorType, rows: rows, columns: columns, bytes: bytes)
         self.format = format
         self.rows = rows
         self.columns = columns
@@ -148,6 +137,26 @@ public struct QuantizedMatrix: Sendable {
             self.interleaved = nil
         }
         self.repacked = Self.repack(format: format, rows: rows, columns: columns, bytes: bytes)
+    }
+
+    /// How many blocks of `type` `[rows, columns]` values take, checked against `bytes`.
+    /// - Throws: ``AttentionError/invalidArgument(argument:reason:)`` (`rows/columns`) if `rows` is
+    ///   not positive or `columns` not a positive multiple of the type's block, (`bytes`) if `bytes`
+    ///   does not hold exactly that many blocks.
+    static func blockCount(of type: GGUF.TensorType, rows: Int, columns: Int, bytes: Data) throws -> Int {
+        let values = type.blockSize, size = type.bytesPerBlock
+        guard rows > 0, columns > 0, columns % values == 0 else {
+            throw AttentionError.invalidArgument(
+                argument: "rows/columns",
+                reason: "need rows > 0 and columns a positive multiple of \(values) (the block size of \(type.name)), got [\(rows), \(columns)]")
+        }
+        let (count, overflow) = (columns / values).multipliedReportingOverflow(by: rows)
+        let (total, overflow2) = count.multipliedReportingOverflow(by: size)
+        guard !overflow, !overflow2, total == bytes.count else {
+            throw AttentionError.invalidArgument(
+                argument: "bytes", reason: "\(bytes.count) bytes do not hold [\(rows), \(columns)] values of \(type.name) (\(size) bytes per \(values))")
+        }
+        return count
     }
 
     /// The copy a k-quant's integer products read (nil for other formats and below sixteen rows);
